@@ -1,0 +1,42 @@
+# certfleet: `make run` starts the all-in-one server; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export CERTFLEET_TEST_PG ?= postgresql+psycopg://certfleet:certfleet@127.0.0.1:5432/certfleet_test
+
+.PHONY: run test lint unit services bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/certfleet serve --init
+
+services:
+	scripts/test-services.sh
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: $(VENV)/.test-installed
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: $(VENV)/.test-installed services lint unit
+
+bench: $(VENV)/.test-installed services
+	$(BIN)/python bench/issuance.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

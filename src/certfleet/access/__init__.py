@@ -1,0 +1,29 @@
+"""Who may do what: API tokens, scopes and name patterns."""
+
+from __future__ import annotations
+
+from certfleet.access._tokens import (
+    ApiToken,
+    MintedToken,
+    NamePattern,
+    Principal,
+    Scope,
+    TokenRepository,
+    check_secret,
+    hash_secret,
+    mint_token,
+    split_token,
+)
+
+__all__ = [
+    "ApiToken",
+    "MintedToken",
+    "NamePattern",
+    "Principal",
+    "Scope",
+    "TokenRepository",
+    "check_secret",
+    "hash_secret",
+    "mint_token",
+    "split_token",
+]

@@ -1,0 +1,34 @@
+"""The HTTP edge: the REST API on HTTPS and public CA material on plain HTTP."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+
+from certfleet import __version__
+from certfleet.api import certificates
+from certfleet.api._problems import install_problem_handlers
+from certfleet.api.public import create_public_app
+from certfleet.app import Platform
+
+__all__ = ["create_api_app", "create_public_app"]
+
+
+def create_api_app(platform: Platform) -> FastAPI:
+    app = FastAPI(
+        title="certfleet",
+        version=__version__,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        description="Certificate lifecycle API. Authenticate with 'Authorization: Bearer <token>'.",
+    )
+    app.state.platform = platform
+    install_problem_handlers(app)
+    app.include_router(certificates.router)
+
+    @app.get("/healthz", response_class=PlainTextResponse, tags=["health"])
+    def healthz() -> str:
+        return "ok\n"
+
+    return app

@@ -1,0 +1,41 @@
+"""The private CA: hierarchy, profiles, serials, key backends and the issuing authority."""
+
+from __future__ import annotations
+
+from certfleet.ca._authority import Authority, IssuanceRequest, IssuedCertificate, ValidatedRequest
+from certfleet.ca._hierarchy import (
+    INTERMEDIATE_LIFETIME,
+    ROOT_LIFETIME,
+    CaCertificate,
+    CaUrls,
+    build_intermediate,
+    build_root,
+    ca_id_for,
+)
+from certfleet.ca._profiles import PROFILES, Profile, get_profile
+from certfleet.ca._registry import CaRepository
+from certfleet.ca._serials import SERIAL_BITS, new_serial_number
+from certfleet.ca.errors import CaKeyError, UnknownProfile, ValidityTooLong
+
+__all__ = [
+    "INTERMEDIATE_LIFETIME",
+    "PROFILES",
+    "ROOT_LIFETIME",
+    "SERIAL_BITS",
+    "Authority",
+    "CaCertificate",
+    "CaKeyError",
+    "CaRepository",
+    "CaUrls",
+    "IssuanceRequest",
+    "IssuedCertificate",
+    "Profile",
+    "UnknownProfile",
+    "ValidatedRequest",
+    "ValidityTooLong",
+    "build_intermediate",
+    "build_root",
+    "ca_id_for",
+    "get_profile",
+    "new_serial_number",
+]

@@ -1,0 +1,209 @@
+"""The issuing authority: validates a request against a profile, then signs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificatePublicKeyTypes,
+)
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+
+from certfleet.ca._hierarchy import BACKDATE, CaCertificate, CaUrls
+from certfleet.ca._profiles import Profile, get_profile
+from certfleet.ca.errors import ValidityTooLong
+from certfleet.clock import Clock
+from certfleet.x509 import (
+    BadName,
+    KeyDescription,
+    SubjectName,
+    check_public_key,
+    parse_names,
+    signature_hash_for,
+)
+
+__all__ = ["Authority", "IssuanceRequest", "IssuedCertificate", "ValidatedRequest"]
+
+
+@dataclass(frozen=True)
+class IssuanceRequest:
+    """What a requester asks for. ``names`` are the SANs (DNS names or IP addresses)."""
+
+    profile: str
+    public_key: CertificatePublicKeyTypes
+    names: tuple[str, ...] = ()
+    common_name: str | None = None
+    validity_days: int | None = None
+
+
+@dataclass(frozen=True)
+class ValidatedRequest:
+    profile: Profile
+    public_key: CertificatePublicKeyTypes
+    key: KeyDescription
+    names: tuple[SubjectName, ...]
+    common_name: str | None
+    lifetime: dt.timedelta
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    """A signed leaf and the issuing chain without it (intermediate first, root excluded)."""
+
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    issuer_id: str
+    profile: str
+    fullchain: tuple[x509.Certificate, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fullchain", (self.certificate, *self.chain))
+
+
+def _leaf_key_usage(public_key: CertificatePublicKeyTypes, profile: Profile) -> x509.KeyUsage:
+    # RFC 5480 / CABF: EC and EdDSA keys only sign; an RSA key of a TLS server may also be
+    # used for RSA key transport (keyEncipherment) by old TLS 1.2 clients.
+    rsa_transport = isinstance(public_key, rsa.RSAPublicKey) and profile.server_auth
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=rsa_transport,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+class Authority:
+    """Signs leaf certificates with one issuing CA.
+
+    It only validates and signs: recording the serial before signing and the certificate
+    afterwards is the caller's job (see ``certfleet.lifecycle``).
+    """
+
+    def __init__(
+        self,
+        issuer: CaCertificate,
+        issuer_key: CertificateIssuerPrivateKeyTypes,
+        chain: tuple[x509.Certificate, ...],
+        urls: CaUrls,
+        clock: Clock,
+    ) -> None:
+        self.issuer = issuer
+        self._key = issuer_key
+        self._chain = chain
+        self._urls = urls
+        self._clock = clock
+
+    @property
+    def chain(self) -> tuple[x509.Certificate, ...]:
+        """The issuing chain handed out with each leaf: the issuing CA and any CA above it,
+        excluding the self-signed root."""
+        return self._chain
+
+    def validate(self, request: IssuanceRequest) -> ValidatedRequest:
+        profile = get_profile(request.profile)
+        key = check_public_key(request.public_key, allow_ed25519=profile.allow_ed25519)
+        names = parse_names(request.names)
+        common_name = request.common_name.strip() if request.common_name else None
+        if common_name:
+            cn_name = SubjectName.parse(common_name)
+            if not names and profile.require_san:
+                names = (cn_name,)
+            elif names and cn_name not in names:
+                raise BadName(f"common name {common_name!r} is not one of the subject alternative names")
+            if len(common_name) > 64:
+                raise BadName("common name is longer than 64 characters (RFC 5280 ub-common-name)")
+            common_name = cn_name.value
+        if profile.require_san and not names:
+            raise BadName(f"profile {profile.name} requires at least one DNS name or IP address")
+        if not names and not common_name:
+            raise BadName("a certificate needs a common name or at least one subject alternative name")
+        if request.validity_days is None:
+            lifetime = profile.default_validity
+        else:
+            if request.validity_days < 1:
+                raise ValidityTooLong(f"validity must be at least 1 day, got {request.validity_days}")
+            lifetime = dt.timedelta(days=request.validity_days)
+            if lifetime > profile.max_validity:
+                raise ValidityTooLong(
+                    f"validity of {request.validity_days} days exceeds profile {profile.name}'s "
+                    f"maximum of {profile.max_validity.days} days"
+                )
+        return ValidatedRequest(profile, request.public_key, key, names, common_name, lifetime)
+
+    def sign(self, request: ValidatedRequest, serial_number: int) -> IssuedCertificate:
+        now = self._clock.now()
+        issuer_cert = self.issuer.certificate
+        not_before = now - BACKDATE
+        # Never outlive the issuer: a leaf valid past its CA fails path validation anyway.
+        not_after = min(not_before + request.lifetime, issuer_cert.not_valid_after_utc)
+        subject = x509.Name(
+            [x509.NameAttribute(NameOID.COMMON_NAME, request.common_name)] if request.common_name else []
+        )
+        issuer_ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        profile = request.profile
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer_cert.subject)
+            .public_key(request.public_key)
+            .serial_number(serial_number)
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_leaf_key_usage(request.public_key, profile), critical=True)
+            .add_extension(x509.ExtendedKeyUsage(list(profile.extended_key_usages)), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(request.public_key), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski), critical=False
+            )
+            .add_extension(
+                x509.CRLDistributionPoints(
+                    [
+                        x509.DistributionPoint(
+                            full_name=[x509.UniformResourceIdentifier(self._urls.crl(self.issuer.id))],
+                            relative_name=None,
+                            reasons=None,
+                            crl_issuer=None,
+                        )
+                    ]
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.AuthorityInformationAccess(
+                    [
+                        x509.AccessDescription(
+                            AuthorityInformationAccessOID.OCSP,
+                            x509.UniformResourceIdentifier(self._urls.ocsp()),
+                        ),
+                        x509.AccessDescription(
+                            AuthorityInformationAccessOID.CA_ISSUERS,
+                            x509.UniformResourceIdentifier(self._urls.ca_issuers(self.issuer.id)),
+                        ),
+                    ]
+                ),
+                critical=False,
+            )
+        )
+        if request.names:
+            # RFC 5280 4.2.1.6: with an empty subject the SAN extension must be critical.
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([n.general_name() for n in request.names]),
+                critical=not request.common_name,
+            )
+        if profile.policy_oids:
+            builder = builder.add_extension(
+                x509.CertificatePolicies([x509.PolicyInformation(oid, None) for oid in profile.policy_oids]),
+                critical=False,
+            )
+        cert = builder.sign(self._key, signature_hash_for(self._key))  # type: ignore[arg-type]
+        return IssuedCertificate(cert, self._chain, self.issuer.id, profile.name)

@@ -1,0 +1,172 @@
+"""The CA hierarchy: a self-signed root (pathLen 1) and issuing intermediates (pathLen 0)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+
+from certfleet.ca._serials import new_serial_number
+from certfleet.x509 import signature_hash_for
+
+__all__ = [
+    "INTERMEDIATE_LIFETIME",
+    "ROOT_LIFETIME",
+    "CaCertificate",
+    "CaUrls",
+    "build_intermediate",
+    "build_root",
+    "ca_id_for",
+]
+
+ROOT_LIFETIME = dt.timedelta(days=3652)  # ten years
+INTERMEDIATE_LIFETIME = dt.timedelta(days=1826)  # five years
+# Backdating absorbs clock skew between the CA and relying parties.
+BACKDATE = dt.timedelta(minutes=1)
+
+
+def ca_id_for(cert: x509.Certificate) -> str:
+    """A stable short identifier: the first 16 hex digits of SHA-256 over the SPKI."""
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class CaUrls:
+    """Where relying parties fetch revocation data and issuer certificates (plain HTTP)."""
+
+    base_url: str
+
+    def crl(self, ca_id: str) -> str:
+        return f"{self.base_url}/crl/{ca_id}.crl"
+
+    def ocsp(self) -> str:
+        return f"{self.base_url}/ocsp"
+
+    def ca_issuers(self, ca_id: str) -> str:
+        return f"{self.base_url}/ca/{ca_id}.cer"
+
+
+@dataclass(frozen=True)
+class CaCertificate:
+    """One CA of the hierarchy as the database records it."""
+
+    id: str
+    name: str
+    role: str  # "root" or "intermediate"
+    parent_id: str | None
+    certificate: x509.Certificate
+    key_backend: str
+    key_ref: str
+    active: bool
+
+    @property
+    def not_before(self) -> dt.datetime:
+        return self.certificate.not_valid_before_utc
+
+    @property
+    def not_after(self) -> dt.datetime:
+        return self.certificate.not_valid_after_utc
+
+
+def _ca_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _name(common_name: str, organization: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def build_root(ca_name: str, key: CertificateIssuerPrivateKeyTypes, now: dt.datetime) -> x509.Certificate:
+    public = key.public_key()
+    subject = _name(f"{ca_name} Root CA", ca_name)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(public)
+        .serial_number(new_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now - BACKDATE + ROOT_LIFETIME)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+    )
+    return builder.sign(key, signature_hash_for(key))  # type: ignore[arg-type]
+
+
+def build_intermediate(
+    ca_name: str,
+    key: CertificateIssuerPrivateKeyTypes,
+    root: x509.Certificate,
+    root_key: CertificateIssuerPrivateKeyTypes,
+    root_id: str,
+    urls: CaUrls,
+    now: dt.datetime,
+    generation: int = 1,
+) -> x509.Certificate:
+    public = key.public_key()
+    not_after = min(now - BACKDATE + INTERMEDIATE_LIFETIME, root.not_valid_after_utc)
+    root_ski = root.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(f"{ca_name} Issuing CA {generation}", ca_name))
+        .issuer_name(root.subject)
+        .public_key(public)
+        .serial_number(new_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False
+        )
+        .add_extension(
+            x509.CRLDistributionPoints(
+                [
+                    x509.DistributionPoint(
+                        full_name=[x509.UniformResourceIdentifier(urls.crl(root_id))],
+                        relative_name=None,
+                        reasons=None,
+                        crl_issuer=None,
+                    )
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.CA_ISSUERS,
+                        x509.UniformResourceIdentifier(urls.ca_issuers(root_id)),
+                    )
+                ]
+            ),
+            critical=False,
+        )
+    )
+    return builder.sign(root_key, signature_hash_for(root_key))  # type: ignore[arg-type]

@@ -1,0 +1,82 @@
+"""Certificate profiles: what each kind of certificate may contain and for how long."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
+
+from certfleet.ca.errors import UnknownProfile
+
+__all__ = ["PROFILES", "Profile", "get_profile"]
+
+# CA/Browser Forum reserved policy identifier for domain-validated server certificates
+# (Baseline Requirements 7.1.6.1); pkilint's CABF linter requires a reserved policy OID.
+CABF_DOMAIN_VALIDATED = ObjectIdentifier("2.23.140.1.2.1")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A certificate profile.
+
+    ``default_validity`` is 90 days for server certificates: short enough that renewal is
+    automated, long enough to survive a few failed renewals. ``max_validity`` is 398 days,
+    the public web's historical ceiling.
+    """
+
+    name: str
+    extended_key_usages: tuple[ObjectIdentifier, ...]
+    default_validity: dt.timedelta
+    max_validity: dt.timedelta
+    require_san: bool
+    allow_ed25519: bool
+    policy_oids: tuple[ObjectIdentifier, ...] = ()
+
+    @property
+    def server_auth(self) -> bool:
+        return ExtendedKeyUsageOID.SERVER_AUTH in self.extended_key_usages
+
+
+_DAYS = dt.timedelta(days=1)
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        # Ed25519 is not allowed for serverAuth: the CA/Browser Forum Baseline Requirements
+        # permit only RSA and ECDSA subscriber keys, and most TLS clients would refuse it.
+        Profile(
+            name="tls-server",
+            extended_key_usages=(ExtendedKeyUsageOID.SERVER_AUTH,),
+            default_validity=90 * _DAYS,
+            max_validity=398 * _DAYS,
+            require_san=True,
+            allow_ed25519=False,
+            policy_oids=(CABF_DOMAIN_VALIDATED,),
+        ),
+        Profile(
+            name="tls-client",
+            extended_key_usages=(ExtendedKeyUsageOID.CLIENT_AUTH,),
+            default_validity=90 * _DAYS,
+            max_validity=398 * _DAYS,
+            require_san=False,
+            allow_ed25519=True,
+        ),
+        Profile(
+            name="tls-server-client",
+            extended_key_usages=(ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH),
+            default_validity=90 * _DAYS,
+            max_validity=398 * _DAYS,
+            require_san=True,
+            allow_ed25519=False,
+        ),
+    )
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        allowed = ", ".join(PROFILES)
+        raise UnknownProfile(f"unknown profile {name!r}: expected one of {allowed}") from None

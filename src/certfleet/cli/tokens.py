@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from certfleet.access import Scope
+from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform
+
+app = typer.Typer(help="API tokens.", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    team: Annotated[str, typer.Option("--team", help="Team the token acts for.")],
+    scope: Annotated[str, typer.Option("--scope", help="read, issue or admin.")] = "read",
+    allow_names: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-names", help="Name pattern an issue token may request (*.x, **.x, CIDR); repeat."
+        ),
+    ] = None,
+    description: Annotated[str, typer.Option("--description", help="A note for the token list.")] = "",
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+) -> None:
+    """Create a token and print it, alone, once: only its hash is stored."""
+    with platform(data_dir, db) as p:
+        minted = p.tokens.create(
+            team, Scope.parse(scope), allow_names or [], actor="cli", description=description
+        )
+    sys.stdout.write(minted.token + "\n")
+
+
+@app.command("list")
+def list_tokens(
+    fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None
+) -> None:
+    """List tokens (never their secrets)."""
+    with platform(data_dir, db) as p:
+        rows = [t.to_dict() for t in p.tokens.list()]
+    emit(rows, ["id", "team", "scope", "allow_names", "description", "created_at", "revoked_at"], fmt)
+
+
+@app.command("revoke")
+def revoke(
+    token_id: Annotated[str, typer.Argument(help="Token id (the part after 'cf_').")],
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+) -> None:
+    """Revoke a token at once."""
+    with platform(data_dir, db) as p:
+        p.tokens.revoke(token_id, actor="cli")
+    typer.echo(f"token {token_id} revoked")

@@ -1,0 +1,24 @@
+"""Typed settings, loaded once: defaults, then the data directory's config file, then the
+environment, then command-line flags. Components receive only the slice they need."""
+
+from __future__ import annotations
+
+from certfleet.config._settings import (
+    CONFIG_FILE_NAME,
+    DataDir,
+    ServerSettings,
+    Settings,
+    default_data_dir,
+    load_settings,
+    parse_bind,
+)
+
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "DataDir",
+    "ServerSettings",
+    "Settings",
+    "default_data_dir",
+    "load_settings",
+    "parse_bind",
+]

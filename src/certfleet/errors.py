@@ -1,0 +1,89 @@
+"""The one exception hierarchy of certfleet.
+
+::
+
+    CertfleetError                  every error certfleet raises on purpose
+    ├── InvalidInput                malformed or unacceptable input (CLI exit 2, HTTP 400)
+    │   └── PolicyViolation         a well-formed request that a rule refuses (HTTP 403)
+    ├── Unauthenticated             missing or bad credentials (HTTP 401)
+    ├── Forbidden                   authenticated, but not allowed (HTTP 403)
+    ├── NotFound                    no such object, or not visible to the caller (HTTP 404)
+    ├── Conflict                    the state forbids the change, e.g. already initialised (HTTP 409)
+    ├── IntegrityError              stored data failed a consistency check (e.g. the audit chain)
+    └── ConfigurationError          unusable configuration or data directory
+
+Packages define their own subclasses in their ``errors.py``; foreign exceptions are translated
+at the boundary with ``raise ... from``. Each error carries a one-line ``detail`` fit to show to
+a user: no traceback, no secret.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CertfleetError",
+    "ConfigurationError",
+    "Conflict",
+    "Forbidden",
+    "IntegrityError",
+    "InvalidInput",
+    "NotFound",
+    "PolicyViolation",
+    "Unauthenticated",
+]
+
+
+class CertfleetError(Exception):
+    """Root of every deliberate certfleet error."""
+
+    http_status: int = 500
+    title: str = "Internal error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(CertfleetError):
+    http_status = 400
+    title = "Invalid input"
+
+
+class PolicyViolation(InvalidInput):
+    """A request refused by a named rule."""
+
+    http_status = 403
+    title = "Policy violation"
+
+    def __init__(self, detail: str, rule: str | None = None) -> None:
+        super().__init__(detail)
+        self.rule = rule
+
+
+class Unauthenticated(CertfleetError):
+    http_status = 401
+    title = "Unauthenticated"
+
+
+class Forbidden(CertfleetError):
+    http_status = 403
+    title = "Forbidden"
+
+
+class NotFound(CertfleetError):
+    http_status = 404
+    title = "Not found"
+
+
+class Conflict(CertfleetError):
+    http_status = 409
+    title = "Conflict"
+
+
+class IntegrityError(CertfleetError):
+    http_status = 500
+    title = "Integrity check failed"
+
+
+class ConfigurationError(CertfleetError):
+    http_status = 500
+    title = "Configuration error"

@@ -1,0 +1,38 @@
+"""The storage interface the application services need (they own it; store implements it)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from certfleet.access import TokenRepository
+from certfleet.audit import AuditRepository
+from certfleet.ca import CaRepository
+from certfleet.inventory import CertificateRepository, SerialRepository
+
+__all__ = ["UnitOfWork", "UnitOfWorkFactory"]
+
+
+class UnitOfWork(Protocol):
+    """Repositories sharing one transaction."""
+
+    @property
+    def certificates(self) -> CertificateRepository: ...
+
+    @property
+    def serials(self) -> SerialRepository: ...
+
+    @property
+    def cas(self) -> CaRepository: ...
+
+    @property
+    def tokens(self) -> TokenRepository: ...
+
+    @property
+    def audit(self) -> AuditRepository: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> AbstractContextManager[UnitOfWork]:
+        """Open a transaction: committed if the block ends normally, else rolled back."""
+        ...

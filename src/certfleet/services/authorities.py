@@ -1,0 +1,127 @@
+"""Creating the CA hierarchy and building the issuing :class:`Authority` from storage."""
+
+from __future__ import annotations
+
+import threading
+
+from cryptography import x509
+
+from certfleet.audit import AuditLog
+from certfleet.ca import (
+    Authority,
+    CaCertificate,
+    CaUrls,
+    build_intermediate,
+    build_root,
+    ca_id_for,
+)
+from certfleet.ca.keys import KeyBackend
+from certfleet.clock import Clock
+from certfleet.errors import ConfigurationError, Conflict, InvalidInput
+from certfleet.services._ports import UnitOfWorkFactory
+from certfleet.x509 import KeyType
+
+__all__ = ["AuthorityService"]
+
+
+class AuthorityService:
+    def __init__(self, uow: UnitOfWorkFactory, keys: KeyBackend, urls: CaUrls, clock: Clock) -> None:
+        self._uow = uow
+        self._keys = keys
+        self._urls = urls
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._authority: Authority | None = None
+
+    def is_initialized(self) -> bool:
+        with self._uow() as uow:
+            return bool(uow.cas.list())
+
+    def initialize(
+        self, ca_name: str, key_type: KeyType, *, actor: str
+    ) -> tuple[CaCertificate, CaCertificate]:
+        """Create a root and an issuing intermediate. Refuses if a CA already exists."""
+        name = ca_name.strip()
+        if not name or len(name) > 50:
+            raise InvalidInput("CA name must be 1 to 50 characters")
+        if self.is_initialized():
+            raise Conflict("this data directory already has a CA; refusing to create another")
+        now = self._clock.now()
+        root_ref = self._keys.create("root", key_type)
+        inter_ref = self._keys.create("issuing-1", key_type)
+        try:
+            root_key = self._keys.load(root_ref)
+            root_cert = build_root(name, root_key, now)
+            root_id = ca_id_for(root_cert)
+            inter_key = self._keys.load(inter_ref)
+            inter_cert = build_intermediate(name, inter_key, root_cert, root_key, root_id, self._urls, now)
+            root = CaCertificate(
+                root_id, f"{name} Root CA", "root", None, root_cert, self._keys.name, root_ref, True
+            )
+            inter = CaCertificate(
+                ca_id_for(inter_cert),
+                f"{name} Issuing CA 1",
+                "intermediate",
+                root_id,
+                inter_cert,
+                self._keys.name,
+                inter_ref,
+                True,
+            )
+            with self._uow() as uow:
+                if uow.cas.list():
+                    raise Conflict("this data directory already has a CA; refusing to create another")
+                uow.cas.add(root)
+                uow.cas.add(inter)
+                log = AuditLog(uow.audit, self._clock)
+                for ca in (root, inter):
+                    log.record(
+                        actor,
+                        "ca.created",
+                        ca.id,
+                        {
+                            "name": ca.name,
+                            "role": ca.role,
+                            "key_type": key_type.value,
+                            "not_after": ca.not_after.isoformat(),
+                        },
+                    )
+        except BaseException:
+            # Nothing was stored: do not leave orphan key files behind.
+            for ref in (root_ref, inter_ref):
+                delete = getattr(self._keys, "delete", None)
+                if delete is not None:
+                    delete(ref)
+            raise
+        return root, inter
+
+    def hierarchy(self) -> list[CaCertificate]:
+        with self._uow() as uow:
+            return list(uow.cas.list())
+
+    def root(self) -> CaCertificate:
+        for ca in self.hierarchy():
+            if ca.role == "root" and ca.active:
+                return ca
+        raise ConfigurationError("no CA yet: run 'certfleet init' first")
+
+    def issuing_authority(self) -> Authority:
+        """The active intermediate as an :class:`Authority`, built once and cached."""
+        with self._lock:
+            if self._authority is None:
+                self._authority = self._build()
+            return self._authority
+
+    def _build(self) -> Authority:
+        cas = self.hierarchy()
+        by_id = {ca.id: ca for ca in cas}
+        issuers = [ca for ca in cas if ca.role == "intermediate" and ca.active]
+        if not issuers:
+            raise ConfigurationError("no CA yet: run 'certfleet init' first")
+        issuer = max(issuers, key=lambda ca: ca.not_before)
+        chain: list[x509.Certificate] = [issuer.certificate]
+        parent = by_id.get(issuer.parent_id or "")
+        while parent is not None and parent.role != "root":
+            chain.append(parent.certificate)
+            parent = by_id.get(parent.parent_id or "")
+        return Authority(issuer, self._keys.load(issuer.key_ref), tuple(chain), self._urls, self._clock)

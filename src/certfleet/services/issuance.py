@@ -1,0 +1,119 @@
+"""Issuance: validate, record the serial, sign, record the certificate, audit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+
+from certfleet.access import Principal
+from certfleet.audit import AuditLog
+from certfleet.ca import Authority, IssuanceRequest, IssuedCertificate, new_serial_number
+from certfleet.clock import Clock
+from certfleet.errors import CertfleetError, Conflict
+from certfleet.inventory import CertificateRecord, Source
+from certfleet.services._ports import UnitOfWorkFactory
+from certfleet.x509 import CertificateFacts, serial_hex
+
+__all__ = ["IssuanceResult", "IssuanceService"]
+
+_SERIAL_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class IssuanceResult:
+    issued: IssuedCertificate
+    record: CertificateRecord
+    private_key: CertificateIssuerPrivateKeyTypes | None = None
+
+    def private_key_pem(self) -> bytes | None:
+        """The generated key, unencrypted: only for an explicit export to its requester."""
+        if self.private_key is None:
+            return None
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+
+class IssuanceService:
+    def __init__(self, uow: UnitOfWorkFactory, authority: Callable[[], Authority], clock: Clock) -> None:
+        self._uow = uow
+        self._authority = authority
+        self._clock = clock
+
+    def _refuse(self, actor: str, request: IssuanceRequest, error: CertfleetError) -> None:
+        with self._uow() as uow:
+            AuditLog(uow.audit, self._clock).record(
+                actor,
+                "certificate.refused",
+                ",".join(request.names) or (request.common_name or ""),
+                {"profile": request.profile, "reason": error.detail},
+            )
+
+    def issue(
+        self,
+        request: IssuanceRequest,
+        *,
+        actor: str,
+        team: str | None = None,
+        principal: Principal | None = None,
+        tags: tuple[str, ...] = (),
+        private_key: CertificateIssuerPrivateKeyTypes | None = None,
+    ) -> IssuanceResult:
+        """Issue a certificate. A refusal raises and records nothing but its audit entry.
+
+        The serial is committed before signing (RFC 5280 and CA/B Forum practice): if the
+        final write fails after the signature, the serial is still on record and can be
+        revoked, so no signed certificate is ever unknown to the CA.
+        """
+        authority = self._authority()
+        try:
+            validated = authority.validate(request)
+            if principal is not None:
+                principal.authorize_names(validated.names)
+        except CertfleetError as exc:
+            self._refuse(actor, request, exc)
+            raise
+        serial_number = self._reserve_serial(authority)
+        issued = authority.sign(validated, serial_number)
+        facts = CertificateFacts.of(issued.certificate)
+        now = self._clock.now()
+        record = CertificateRecord.from_facts(
+            facts,
+            source=Source.ISSUED,
+            seen_at=now,
+            issuer_ca_id=issued.issuer_id,
+            profile=issued.profile,
+            team=team,
+            tags=tags,
+        )
+        with self._uow() as uow:
+            stored = uow.certificates.add(record)
+            uow.serials.mark_issued(facts.serial, facts.fingerprint_sha256)
+            AuditLog(uow.audit, self._clock).record(
+                actor,
+                "certificate.issued",
+                facts.serial,
+                {
+                    "fingerprint_sha256": facts.fingerprint_sha256,
+                    "profile": issued.profile,
+                    "sans": list(facts.sans),
+                    "team": team,
+                    "issuer_ca_id": issued.issuer_id,
+                    "not_after": facts.not_after.isoformat(),
+                },
+            )
+        return IssuanceResult(issued, stored, private_key)
+
+    def _reserve_serial(self, authority: Authority) -> int:
+        for _ in range(_SERIAL_ATTEMPTS):
+            serial_number = new_serial_number()
+            try:
+                with self._uow() as uow:
+                    uow.serials.reserve(serial_hex(serial_number), authority.issuer.id, self._clock.now())
+            except Conflict:
+                continue  # a 128-bit collision: astronomically unlikely, but never reuse
+            return serial_number
+        raise Conflict("could not reserve a unique serial number")

@@ -1,0 +1,69 @@
+"""The HTTPS listener's own certificate, issued by certfleet's CA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from certfleet.ca import IssuanceRequest
+from certfleet.clock import Clock
+from certfleet.errors import CertfleetError
+from certfleet.fs import write_atomic
+from certfleet.services.issuance import IssuanceService
+from certfleet.x509 import KeyType, generate_private_key, load_certificates, parse_names, to_pem
+
+__all__ = ["ServerIdentity", "ensure_server_identity"]
+
+DEFAULT_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+@dataclass(frozen=True)
+class ServerIdentity:
+    certificate_file: Path  # leaf followed by the issuing chain
+    key_file: Path  # encrypted PKCS#8
+    key_password: bytes
+    reissued: bool
+
+
+def _current_is_good(cert_file: Path, names: set[str], clock: Clock) -> bool:
+    try:
+        cert = load_certificates(cert_file.read_bytes())[0]
+    except (OSError, CertfleetError, IndexError):
+        return False
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    have = set(san.get_values_for_type(x509.DNSName)) | {
+        ip.compressed for ip in san.get_values_for_type(x509.IPAddress)
+    }
+    lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+    remaining = cert.not_valid_after_utc - clock.now()
+    # Reissue in the last third of the lifetime, the same rule as automatic renewal.
+    return have == names and remaining > lifetime / 3
+
+
+def ensure_server_identity(
+    issuance: IssuanceService, directory: Path, extra_names: tuple[str, ...], password: bytes, clock: Clock
+) -> ServerIdentity:
+    """Return the listener's certificate, issuing a new one when missing, when the names
+    changed or when it is in the last third of its lifetime."""
+    names = tuple(n.value for n in parse_names((*DEFAULT_NAMES, *extra_names)))
+    cert_file = directory / "server.crt"
+    key_file = directory / "server.key"
+    if key_file.exists() and _current_is_good(cert_file, set(names), clock):
+        return ServerIdentity(cert_file, key_file, password, reissued=False)
+    key = generate_private_key(KeyType.EC_P256)
+    request = IssuanceRequest("tls-server", key.public_key(), names, "localhost")
+    result = issuance.issue(request, actor="system:serve", tags=("certfleet-server",))
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password),
+    )
+    write_atomic(key_file, key_pem, mode=0o600)
+    write_atomic(cert_file, to_pem(result.issued.fullchain).encode())
+    return ServerIdentity(cert_file, key_file, password, reissued=True)

@@ -1,0 +1,55 @@
+"""API tokens: creation (shown once), listing, revocation, and authentication."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from certfleet.access import ApiToken, MintedToken, Principal, Scope, check_secret, mint_token, split_token
+from certfleet.audit import AuditLog
+from certfleet.clock import Clock
+from certfleet.errors import NotFound, Unauthenticated
+from certfleet.services._ports import UnitOfWorkFactory
+
+__all__ = ["TokenService"]
+
+
+class TokenService:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    def create(
+        self, team: str, scope: Scope, allow_names: Sequence[str], *, actor: str, description: str = ""
+    ) -> MintedToken:
+        minted = mint_token(team, scope, allow_names, self._clock.now(), description)
+        with self._uow() as uow:
+            uow.tokens.add(minted.record)
+            AuditLog(uow.audit, self._clock).record(
+                actor,
+                "token.created",
+                minted.record.id,
+                {
+                    "team": minted.record.team,
+                    "scope": scope.value,
+                    "allow_names": [p.text for p in minted.record.allow_names],
+                },
+            )
+        return minted
+
+    def list(self) -> Sequence[ApiToken]:
+        with self._uow() as uow:
+            return list(uow.tokens.list())
+
+    def revoke(self, token_id: str, *, actor: str) -> None:
+        with self._uow() as uow:
+            if not uow.tokens.revoke(token_id, self._clock.now()):
+                raise NotFound(f"no active token {token_id!r}")
+            AuditLog(uow.audit, self._clock).record(actor, "token.revoked", token_id)
+
+    def authenticate(self, token: str) -> Principal:
+        token_id, secret = split_token(token)
+        with self._uow() as uow:
+            record = uow.tokens.get(token_id)
+        if record is None or record.revoked_at is not None or not check_secret(record, secret):
+            raise Unauthenticated("invalid or revoked API token")
+        return Principal(f"token:{record.id}", record.team, record.scope, record.allow_names)

@@ -1,0 +1,9 @@
+"""Storage: SQLAlchemy models, repositories implementing the domain interfaces, Alembic
+migrations. SQLite (WAL) embedded by default; PostgreSQL for several nodes."""
+
+from __future__ import annotations
+
+from certfleet.store._database import Database
+from certfleet.store._unit_of_work import SqlUnitOfWork, Store
+
+__all__ = ["Database", "SqlUnitOfWork", "Store"]

@@ -1,0 +1,107 @@
+"""Engines, sessions and migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from certfleet.errors import ConfigurationError
+
+__all__ = ["Database"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+    # Let SQLAlchemy's "begin" hook issue BEGIN itself (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that reads and
+    # then writes can fail at once with SQLITE_BUSY when another writer got there first,
+    # ignoring busy_timeout. WAL keeps readers in other connections unblocked.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """One database: SQLite (embedded, WAL) or PostgreSQL (``postgresql+psycopg://``)."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        try:
+            if url.startswith("sqlite"):
+                self.engine: Engine = create_engine(url, echo=echo)
+                event.listen(self.engine, "connect", _sqlite_connect)
+                event.listen(self.engine, "begin", _sqlite_begin)
+            elif url.startswith("postgresql"):
+                self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            else:
+                raise ConfigurationError(
+                    f"unsupported database URL {url.split(':')[0]!r}: use sqlite or postgresql"
+                )
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise ConfigurationError(f"cannot open database: {exc}") from exc
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends normally, rolled back otherwise."""
+        session = self._sessions()
+        try:
+            with session.begin():
+                yield session
+        finally:
+            session.close()
+
+    def _alembic_config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        config.attributes["engine"] = self.engine
+        return config
+
+    def upgrade(self) -> list[str]:
+        """Apply pending migrations; return the revisions applied."""
+        before = self.current_revisions()
+        try:
+            command.upgrade(self._alembic_config(), "heads")
+        except OperationalError as exc:
+            raise ConfigurationError(f"cannot migrate database: {exc.orig}") from exc
+        return sorted(set(self.current_revisions()) - set(before))
+
+    def current_revisions(self) -> tuple[str, ...]:
+        """The applied revisions (one per branch: feature areas add independent branches)."""
+        try:
+            with self.engine.connect() as conn:
+                return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
+        except OperationalError as exc:
+            raise ConfigurationError(f"cannot open database: {exc.orig}") from exc
+
+    def head_revisions(self) -> tuple[str, ...]:
+        return tuple(sorted(ScriptDirectory.from_config(self._alembic_config()).get_heads()))
+
+    def dispose(self) -> None:
+        self.engine.dispose()

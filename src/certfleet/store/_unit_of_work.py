@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session
+
+from certfleet.store._database import Database
+from certfleet.store._repositories import (
+    SqlAuditRepository,
+    SqlCaRepository,
+    SqlCertificateRepository,
+    SqlSerialRepository,
+    SqlTokenRepository,
+)
+
+__all__ = ["SqlUnitOfWork", "Store"]
+
+
+class SqlUnitOfWork:
+    """Every repository over one session, i.e. one transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.certificates = SqlCertificateRepository(session)
+        self.serials = SqlSerialRepository(session)
+        self.cas = SqlCaRepository(session)
+        self.tokens = SqlTokenRepository(session)
+        self.audit = SqlAuditRepository(session)
+
+
+class Store:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[SqlUnitOfWork]:
+        """One transaction: committed when the block ends normally, rolled back otherwise."""
+        with self.database.session() as session:
+            yield SqlUnitOfWork(session)

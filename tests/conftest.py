@@ -1,0 +1,156 @@
+"""Shared fixtures: a fake clock, a database on SQLite and on a real PostgreSQL, a
+platform with a throwaway CA, and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from certfleet.app import Platform, open_platform
+from certfleet.cli.main import main as cli_main
+from certfleet.config import load_settings
+from certfleet.store import Database
+from certfleet.x509 import KeyType
+
+PG_URL_ENV = "CERTFLEET_TEST_PG"
+
+
+class FakeClock:
+    """A clock tests move by hand instead of sleeping."""
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        self._now = start or dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+
+    def now(self) -> dt.datetime:
+        return self._now
+
+    def advance(self, delta: dt.timedelta) -> None:
+        self._now += delta
+
+    def set(self, value: dt.datetime) -> None:
+        self._now = value
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
+
+
+PG_DEFAULT = "postgresql+psycopg://certfleet:certfleet@127.0.0.1:5432/certfleet_test"
+
+
+def _pg_admin_url() -> str:
+    """The PostgreSQL that scripts/test-services.sh starts (``make test`` runs it first)."""
+    return os.environ.get(PG_URL_ENV) or PG_DEFAULT
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated once."""
+    base = _pg_admin_url()
+    name = f"certfleet_t_{secrets.token_hex(4)}"
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = base.rsplit("/", 1)[0] + "/" + name
+    database = Database(url)
+    database.upgrade()
+    database.dispose()
+    yield url
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def truncate_all(url: str) -> None:
+    database = Database(url)
+    try:
+        with database.engine.begin() as conn:
+            tables = conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+            ).scalars().all()
+            if tables:
+                conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+    finally:
+        database.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs on embedded SQLite and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'certfleet.db'}"
+    url: str = request.getfixturevalue("pg_database_url")
+    truncate_all(url)
+    return url
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def make_platform(data_dir: Path, db_url: str, clock: FakeClock, *, base_url: str | None = None) -> Platform:
+    if base_url:
+        (data_dir / "config.toml").write_text(f'public_base_url = "{base_url}"\n')
+    settings = load_settings({}, data_dir=data_dir, database_url=db_url)
+    return open_platform(settings, clock=clock, create=True)
+
+
+@pytest.fixture
+def bare_platform(data_dir: Path, db_url: str, clock: FakeClock) -> Iterator[Platform]:
+    """A platform with a migrated database and no CA yet."""
+    p = make_platform(data_dir, db_url, clock)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def platform(bare_platform: Platform) -> Platform:
+    """A platform with a fresh EC P-256 root and issuing CA."""
+    bare_platform.authorities.initialize("Test", KeyType.EC_P256, actor="test")
+    return bare_platform
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+class Cli:
+    """Runs ``certfleet`` in-process with a data dir and database, capturing output."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], data_dir: Path, db_url: str) -> None:
+        self._capsys = capsys
+        self.data_dir = data_dir
+        self.db_url = db_url
+
+    def __call__(self, *args: str) -> CliResult:
+        self._capsys.readouterr()
+        argv = [*args]
+        code = cli_main([*argv, "--data-dir", str(self.data_dir), "--db", self.db_url])
+        out, err = self._capsys.readouterr()
+        return CliResult(code, out, err)
+
+    def raw(self, *args: str) -> CliResult:
+        """Run without adding --data-dir/--db (for commands that take neither)."""
+        self._capsys.readouterr()
+        code = cli_main(list(args))
+        out, err = self._capsys.readouterr()
+        return CliResult(code, out, err)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], data_dir: Path, db_url: str) -> Cli:
+    return Cli(capsys, data_dir, db_url)
