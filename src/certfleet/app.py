@@ -8,6 +8,8 @@ from certfleet.ca import CaUrls
 from certfleet.ca.keys import SoftwareKeyBackend, load_or_create_passphrase
 from certfleet.clock import Clock, SystemClock
 from certfleet.config import Settings
+from certfleet.protocols.acme import AcmeServer
+from certfleet.protocols.acme.bindings import ServiceIssuer
 from certfleet.services import (
     AuditService,
     AuthorityService,
@@ -31,8 +33,10 @@ class Platform:
     inventory: InventoryService
     tokens: TokenService
     audit: AuditService
+    acme: AcmeServer
 
     def close(self) -> None:
+        self.acme.close()
         self.database.dispose()
 
 
@@ -59,14 +63,16 @@ def open_platform(
     passphrase = load_or_create_passphrase(settings.passphrase_file, create=create)
     keys = SoftwareKeyBackend(settings.data_dir.keys, passphrase)
     authorities = AuthorityService(store.unit_of_work, keys, CaUrls(settings.public_base_url), clock)
+    issuance = IssuanceService(store.unit_of_work, authorities.issuing_authority, clock)
     return Platform(
         settings=settings,
         clock=clock,
         database=database,
         store=store,
         authorities=authorities,
-        issuance=IssuanceService(store.unit_of_work, authorities.issuing_authority, clock),
+        issuance=issuance,
         inventory=InventoryService(store.unit_of_work, clock),
         tokens=TokenService(store.unit_of_work, clock),
         audit=AuditService(store.unit_of_work),
+        acme=AcmeServer(settings.acme, store.unit_of_work, clock, ServiceIssuer(issuance)),
     )

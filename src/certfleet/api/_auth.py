@@ -1,3 +1,5 @@
+"""Bearer-token authentication (RFC 6750) as a FastAPI dependency."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -6,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from certfleet.access import Principal
+from certfleet.api._problems import InvalidToken
 from certfleet.app import Platform
 from certfleet.errors import Unauthenticated
 
@@ -23,9 +26,14 @@ def _principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    # A plain (sync) dependency: FastAPI runs it in the thread pool, off the event loop,
+    # because it reads the token from the database.
     if credentials is None:
-        raise Unauthenticated("missing bearer token")
-    return get_platform(request).tokens.authenticate(credentials.credentials)
+        raise Unauthenticated("missing bearer token: send 'Authorization: Bearer <token>'")
+    try:
+        return get_platform(request).tokens.authenticate(credentials.credentials)
+    except Unauthenticated as exc:
+        raise InvalidToken(exc.detail) from exc
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]

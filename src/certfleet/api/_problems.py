@@ -1,20 +1,65 @@
-"""Errors to RFC 7807 ``application/problem+json``."""
+"""Errors to RFC 7807 ``application/problem+json``, and the bearer challenge of RFC 6750."""
 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from certfleet.errors import CertfleetError
+from certfleet.errors import CertfleetError, Unauthenticated
 
-__all__ = ["install_problem_handlers", "problem"]
+__all__ = [
+    "PROBLEM_JSON",
+    "PROBLEM_RESPONSES",
+    "InvalidToken",
+    "Problem",
+    "install_problem_handlers",
+    "problem",
+]
 
 PROBLEM_JSON = "application/problem+json"
 _log = logging.getLogger("certfleet.api")
+
+
+class Problem(BaseModel):
+    """An RFC 7807 problem document; ``detail`` names the precise reason."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+
+
+def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    schema = Problem.model_json_schema()
+    return {
+        status: {"description": HTTPStatus(status).phrase, "content": {PROBLEM_JSON: {"schema": schema}}}
+        for status in statuses
+    }
+
+
+# Shared by every authenticated route so the OpenAPI document shows the problem type.
+PROBLEM_RESPONSES = _documented(400, 401, 403, 404, 422)
+
+
+class InvalidToken(Unauthenticated):
+    """A token was presented but is malformed, unknown or revoked. RFC 6750 section 3.1 asks
+    for ``error="invalid_token"`` in the challenge then, and for no error code when the
+    request carried no credentials at all."""
+
+
+def _challenge(exc: CertfleetError) -> dict[str, str] | None:
+    if exc.http_status != 401:
+        return None
+    if isinstance(exc, InvalidToken):
+        return {"WWW-Authenticate": 'Bearer realm="certfleet", error="invalid_token"'}
+    return {"WWW-Authenticate": 'Bearer realm="certfleet"'}
 
 
 def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -26,25 +71,40 @@ def problem(status: int, title: str, detail: str, headers: dict[str, str] | None
     )
 
 
+def _describe(error: Any) -> str:
+    where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+    kind = error.get("type")
+    if kind == "extra_forbidden":
+        return f"unknown field {where!r}"
+    if kind == "missing":
+        return f"{where}: required"
+    message = str(error.get("msg", "invalid"))
+    return f"{where}: {message}" if where else f"request body: {message}"
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(CertfleetError)
     async def _certfleet(_: Request, exc: CertfleetError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-        return problem(exc.http_status, exc.title, exc.detail, headers)
+        return problem(exc.http_status, exc.title, exc.detail, _challenge(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = []
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-            parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg")))
-        return problem(422, "Invalid request", "; ".join(parts) or "invalid request")
+        errors = list(exc.errors())
+        for error in errors:
+            if error.get("type") == "json_invalid":
+                # Syntax, not semantics: 400 (RFC 9110 section 15.5.1) rather than 422.
+                reason = (error.get("ctx") or {}).get("error", "invalid JSON")
+                return problem(400, "Invalid request", f"request body is not valid JSON: {reason}")
+        detail = "; ".join(_describe(e) for e in errors) or "invalid request"
+        return problem(422, "Invalid request", detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, "HTTP error", str(exc.detail), dict(exc.headers or {}))
+        title = HTTPStatus(exc.status_code).phrase
+        return problem(exc.status_code, title, str(exc.detail), dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Only the type and message: a traceback or a request body may hold secrets.
         _log.error("unhandled error: %s: %s", type(exc).__name__, exc)
         return problem(500, "Internal error", "the server failed to handle this request")

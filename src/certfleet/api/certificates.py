@@ -1,13 +1,21 @@
+"""``/api/v1/certificates``: issue, list with keyset pagination, and show one."""
+
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificatePublicKeyTypes,
+)
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from certfleet.access import Scope
+from certfleet.access import Principal, Scope
 from certfleet.api._auth import CurrentPrincipal, get_platform
+from certfleet.api._problems import PROBLEM_RESPONSES
 from certfleet.api._schemas import CertificateOut, CertificatePage, IssueRequest, IssueResponse
 from certfleet.app import Platform
 from certfleet.ca import IssuanceRequest
@@ -16,43 +24,62 @@ from certfleet.inventory import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     CertificateQuery,
+    CertificateRecord,
     Status,
     decode_cursor,
     encode_cursor,
 )
-from certfleet.x509 import KeyType, csr_public_key, generate_private_key, load_csr, names_from_csr, to_pem
+from certfleet.services.issuance import IssuanceResult
+from certfleet.x509 import (
+    KeyType,
+    MalformedInput,
+    csr_public_key,
+    generate_private_key,
+    load_csr,
+    names_from_csr,
+    to_pem,
+)
 
-router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
+router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"], responses=PROBLEM_RESPONSES)
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
+# Row ids are 64-bit signed integers in both databases; a larger id in a forged cursor would
+# overflow the driver instead of simply matching nothing.
+_MAX_ROW_ID = 2**63 - 1
+# "Expiring within" beyond a century means "all active": a bound keeps now + delta in range.
+_MAX_EXPIRING_DAYS = 100 * 366
 
-def _out(record_dict: dict[str, Any]) -> CertificateOut:
-    return CertificateOut.model_validate(record_dict)
+
+def _out(record: CertificateRecord, platform: Platform) -> CertificateOut:
+    return CertificateOut.model_validate(record.to_dict(platform.clock.now()))
 
 
-@router.post("", status_code=201, response_model=IssueResponse)
-async def issue_certificate(
-    body: IssueRequest, principal: CurrentPrincipal, platform: PlatformDep
-) -> IssueResponse:
-    """Issue a certificate for a CSR, or for a key the server generates (returned once)."""
-    principal.require(Scope.ISSUE)
-    if (body.csr is None) == (body.key_type is None):
-        raise InvalidInput("give exactly one of csr or key_type")
+def _request_from_csr(body: IssueRequest, csr_pem: str) -> IssuanceRequest:
+    csr = load_csr(csr_pem.encode())
+    public_key: CertificatePublicKeyTypes = csr_public_key(csr)
     names = list(body.sans)
     common_name = body.common_name
-    private_key = None
+    if not names:
+        try:
+            csr_common_name, names = names_from_csr(csr)
+        except ValueError as exc:  # a CSR extension that does not parse
+            raise MalformedInput(f"malformed CSR extension: {exc}") from exc
+        common_name = common_name if common_name is not None else csr_common_name
+    return IssuanceRequest(body.profile, public_key, tuple(names), common_name, body.validity_days)
+
+
+def _issue(platform: Platform, body: IssueRequest, principal: Principal) -> IssuanceResult:
+    """Parse, generate and sign off the event loop: RSA key generation takes a while."""
+    private_key: CertificateIssuerPrivateKeyTypes | None = None
     if body.csr is not None:
-        csr = load_csr(body.csr.encode())
-        public_key = csr_public_key(csr)
-        if not names and common_name is None:
-            common_name, names = names_from_csr(csr)
+        request = _request_from_csr(body, body.csr)
     else:
         assert body.key_type is not None
         private_key = generate_private_key(KeyType.parse(body.key_type))
-        public_key = private_key.public_key()
-    request = IssuanceRequest(body.profile, public_key, tuple(names), common_name, body.validity_days)
-    result = await run_in_threadpool(
-        platform.issuance.issue,
+        request = IssuanceRequest(
+            body.profile, private_key.public_key(), tuple(body.sans), body.common_name, body.validity_days
+        )
+    return platform.issuance.issue(
         request,
         actor=principal.name,
         team=principal.team,
@@ -60,10 +87,28 @@ async def issue_certificate(
         tags=tuple(body.tags),
         private_key=private_key,
     )
+
+
+@router.post("", status_code=201, response_model=IssueResponse)
+async def issue_certificate(
+    body: IssueRequest, principal: CurrentPrincipal, platform: PlatformDep, response: Response
+) -> IssueResponse:
+    """Issue a certificate for a CSR, or for a key the server generates (returned once).
+
+    An ``issue`` token may ask only for names its patterns allow; the certificate belongs to
+    the token's team.
+    """
+    principal.require(Scope.ISSUE)
+    if (body.csr is None) == (body.key_type is None):
+        raise InvalidInput("give exactly one of csr or key_type")
+    result = await run_in_threadpool(_issue, platform, body, principal)
     key_pem = result.private_key_pem()
     issued = result.issued
+    response.headers["Location"] = f"{router.prefix}/{result.record.serial}"
+    # The body may hold a private key: no cache may keep it (RFC 9111 section 5.2.2.5).
+    response.headers["Cache-Control"] = "no-store"
     return IssueResponse(
-        certificate=_out(result.record.to_dict(platform.clock.now())),
+        certificate=_out(result.record, platform),
         certificate_pem=to_pem([issued.certificate]),
         chain_pem=to_pem(issued.chain),
         fullchain_pem=to_pem(issued.fullchain),
@@ -71,19 +116,43 @@ async def issue_certificate(
     )
 
 
+def _cursor_id(cursor: str) -> int:
+    after_id = decode_cursor(cursor)
+    if after_id > _MAX_ROW_ID:
+        raise InvalidInput("malformed pagination cursor")
+    return after_id
+
+
+def _page(platform: Platform, query: CertificateQuery) -> tuple[list[CertificateRecord], int | None]:
+    """One page and the id to continue after, or None when this page is the last.
+
+    A full page is followed by a one-row probe so the last page never hands out a cursor
+    that leads to an empty page.
+    """
+    records = list(platform.inventory.query(query))
+    if query.limit is None or len(records) < query.limit or records[-1].id is None:
+        return records, None
+    last_id = records[-1].id
+    probe = dataclasses.replace(query, limit=1, after_id=last_id)
+    return records, (last_id if platform.inventory.query(probe) else None)
+
+
 @router.get("", response_model=CertificatePage)
 async def list_certificates(
     principal: CurrentPrincipal,
     platform: PlatformDep,
-    expiring: Annotated[int | None, Query(ge=0, description="Expiring within DAYS.")] = None,
-    status: Status | None = None,
-    issuer: str | None = None,
-    san: str | None = None,
-    team: str | None = None,
+    expiring: Annotated[
+        int | None, Query(ge=0, le=_MAX_EXPIRING_DAYS, description="Expiring within DAYS.")
+    ] = None,
+    status: Annotated[Status | None, Query(description="Effective status.")] = None,
+    issuer: Annotated[str | None, Query(description="Issuer DN substring or CA id.")] = None,
+    san: Annotated[str | None, Query(description="A DNS name or IP the certificate has.")] = None,
+    team: Annotated[str | None, Query(description="Owning team (admin tokens only for others).")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(description="``next_cursor`` of the previous page.")] = None,
 ) -> CertificatePage:
-    """List certificates with keyset pagination: pass ``next_cursor`` back as ``cursor``."""
+    """List certificates, oldest first, with keyset pagination: pass ``next_cursor`` back as
+    ``cursor`` with the same filters until it is null. A non-admin token sees only its team."""
     principal.require(Scope.READ)
     if not principal.is_admin:
         if team is not None and team != principal.team:
@@ -96,12 +165,13 @@ async def list_certificates(
         san=san,
         team=team,
         limit=limit,
-        after_id=decode_cursor(cursor) if cursor else None,
+        after_id=_cursor_id(cursor) if cursor else None,
     )
-    records = await run_in_threadpool(platform.inventory.query, query)
-    now = platform.clock.now()
-    next_cursor = encode_cursor(records[-1].id) if len(records) == limit and records[-1].id else None
-    return CertificatePage(items=[_out(r.to_dict(now)) for r in records], next_cursor=next_cursor)
+    records, next_id = await run_in_threadpool(_page, platform, query)
+    return CertificatePage(
+        items=[_out(r, platform) for r in records],
+        next_cursor=encode_cursor(next_id) if next_id is not None else None,
+    )
 
 
 @router.get("/{serial}", response_model=CertificateOut)
@@ -109,4 +179,4 @@ async def get_certificate(serial: str, principal: CurrentPrincipal, platform: Pl
     """One certificate by serial (hex) or SHA-256 fingerprint; another team's is 404."""
     principal.require(Scope.READ)
     record = await run_in_threadpool(platform.inventory.find, serial, principal)
-    return _out(record.to_dict(platform.clock.now()))
+    return _out(record, platform)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import Callable, Generator
 
 import uvicorn
@@ -13,7 +14,31 @@ from certfleet.api import create_api_app, create_public_app
 from certfleet.app import Platform
 from certfleet.services.server_identity import ServerIdentity
 
-__all__ = ["run_servers"]
+__all__ = ["listen", "run_servers"]
+
+# After SIGTERM, requests in flight get this long to finish before their tasks are cancelled,
+# so a stuck client can never hold a shutdown (systemd's own stop timeout is 90 s).
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind a listening TCP socket. Done before anything else at start-up, so a port in use is
+    reported at once, before a first start creates a CA or mints its one-time admin token."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise OSError(f"cannot resolve listen address {host!r}: {exc.strerror}") from exc
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return sock
 
 
 class _Server(uvicorn.Server):
@@ -28,54 +53,54 @@ class _Server(uvicorn.Server):
 def run_servers(
     platform: Platform,
     identity: ServerIdentity,
-    https: tuple[str, int],
-    http: tuple[str, int],
+    https_socket: socket.socket,
+    http_socket: socket.socket,
     on_started: Callable[[], None] | None = None,
 ) -> None:
+    """Serve until SIGTERM or SIGINT; a second signal abandons requests still in flight."""
     api = uvicorn.Config(
         create_api_app(platform),
-        host=https[0],
-        port=https[1],
         ssl_certfile=str(identity.certificate_file),
         ssl_keyfile=str(identity.key_file),
         ssl_keyfile_password=identity.key_password.decode(),
         log_level="warning",
         access_log=False,
         lifespan="off",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     public = uvicorn.Config(
         create_public_app(platform),
-        host=http[0],
-        port=http[1],
         log_level="warning",
         access_log=False,
         lifespan="off",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
-    servers = [_Server(api), _Server(public)]
+    # Load now (the TLS context above all) so a bad key or certificate fails before serving.
+    api.load()
+    public.load()
+    servers = [(_Server(api), https_socket), (_Server(public), http_socket)]
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
 
         def stop() -> None:
-            for server in servers:
+            for server, _ in servers:
+                if server.should_exit:
+                    server.force_exit = True
                 server.should_exit = True
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
-        tasks = [asyncio.create_task(s.serve()) for s in servers]
-        while not all(s.started for s in servers):
-            if any(t.done() for t in tasks):
+        tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
+        # uvicorn has no start-up event to await: poll its flag (or a task that died early).
+        while not all(server.started for server, _ in servers):
+            if any(task.done() for task in tasks):
                 stop()
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
         else:
             if on_started is not None:
                 on_started()
         await asyncio.gather(*tasks)
-        for task in tasks:
-            if task.exception() is not None:  # pragma: no cover - surfaced by gather already
-                raise task.exception()  # type: ignore[misc]
 
     asyncio.run(main())
-    if not all(s.started for s in servers):
-        raise OSError("a listener failed to start (is the port in use?)")

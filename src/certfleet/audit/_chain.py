@@ -129,19 +129,32 @@ class ChainVerdict:
 
 
 def verify_chain(entries: Iterable[AuditEntry], head: tuple[int, str]) -> ChainVerdict:
-    """Check every link; report the first entry that is out of place or altered."""
+    """Check every link; report the first entry that is missing, out of place or altered.
+
+    A row edited so badly that storage cannot even decode it (a date that is no date)
+    surfaces as a ``ValueError`` from ``entries``: that entry is reported as unreadable.
+    """
     expected_seq = 1
     prev_hash = GENESIS_HASH
     count = 0
-    for entry in entries:
+    iterator = iter(entries)
+    while True:
+        try:
+            entry = next(iterator)
+        except StopIteration:
+            break
+        except ValueError as exc:
+            return ChainVerdict(
+                False, count, expected_seq, f"entry {expected_seq} cannot be read (edited in storage?): {exc}"
+            )
         count += 1
         if entry.seq != expected_seq:
             return ChainVerdict(
                 False,
                 count,
-                entry.seq,
-                f"entry {entry.seq} found where {expected_seq} was expected "
-                "(an entry was deleted or reordered)",
+                expected_seq,
+                f"entry {expected_seq} is missing: entry {entry.seq} follows entry {expected_seq - 1} "
+                "(an entry was deleted, renumbered or reordered)",
             )
         if entry.prev_hash != prev_hash:
             return ChainVerdict(

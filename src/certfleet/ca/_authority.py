@@ -115,7 +115,9 @@ class Authority:
         common_name = request.common_name.strip() if request.common_name else None
         if common_name:
             cn_name = SubjectName.parse(common_name)
-            if not names and profile.require_san:
+            if not names:
+                # Every profile carries a SAN: RFC 6125 section 6.4.4 clients match names
+                # only against it when it is present, and the CN is a legacy copy.
                 names = (cn_name,)
             elif names and cn_name not in names:
                 raise BadName(f"common name {common_name!r} is not one of the subject alternative names")

@@ -61,7 +61,7 @@ def issue(
     write_atomic(out / "cert.pem", to_pem([issued.certificate]).encode())
     write_atomic(out / "chain.pem", to_pem(issued.chain).encode())
     write_atomic(out / "fullchain.pem", to_pem(issued.fullchain).encode())
-    Console(highlight=False).print(
+    Console(highlight=False, soft_wrap=True).print(
         f"Issued serial {result.record.serial} for {', '.join(result.record.sans) or result.record.subject}, "
         f"valid until {result.record.not_after:%Y-%m-%d %H:%M}Z; files in {out}"
     )

@@ -1,16 +1,55 @@
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Annotated
 
 import typer
 
 from certfleet.access import Scope
-from certfleet.api.server import run_servers
+from certfleet.api.server import listen, run_servers
+from certfleet.app import Platform
 from certfleet.cli._common import DataDirOption, DbOption, die, platform, settings_for
 from certfleet.cli.init import initialize
 from certfleet.config import parse_bind
 from certfleet.services.server_identity import ensure_server_identity
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _first_admin_token(p: Platform) -> str | None:
+    """The admin token of a first start: minted only while no token was ever created, so a
+    restart (or a second ``serve --init``) never prints, nor creates, another one."""
+    if p.tokens.list():
+        return None
+    return p.tokens.create("admin", Scope.ADMIN, [], actor="system:serve", description="first start").token
+
+
+class _Banner:
+    """What a first start prints once both listeners accept connections. The token is printed
+    even if serving then fails: it was minted and will never be shown again."""
+
+    def __init__(self, https: tuple[str, int], http: tuple[str, int], admin_token: str | None) -> None:
+        self._https = f"https://{_host(https[0])}:{https[1]}"
+        self._http = f"http://{_host(http[0])}:{http[1]}"
+        self._token = admin_token
+
+    def _show_token(self) -> None:
+        if self._token:
+            print(f"Admin API token (shown once): {self._token}")
+            self._token = None
+        sys.stdout.flush()
+
+    def started(self) -> None:
+        print(f"certfleet API:       {self._https}/api/v1/ (OpenAPI: {self._https}/api/v1/openapi.json)")
+        print(f"CA material:         {self._http}/ca/root.pem")
+        print(f"Root CA certificate: curl -o root.pem {self._http}/ca/root.pem")
+        self._show_token()
+
+    def failed(self) -> None:
+        self._show_token()
 
 
 def serve(
@@ -22,52 +61,41 @@ def serve(
     ] = None,
     server_name: Annotated[
         list[str] | None,
-        typer.Option("--server-name", help="Extra DNS name or IP for the HTTPS certificate."),
+        typer.Option("--server-name", help="Extra DNS name or IP for the HTTPS certificate; repeat."),
     ] = None,
     init: Annotated[
-        bool, typer.Option("--init", help="On first start, create the CA and print an admin token.")
+        bool,
+        typer.Option("--init", help="On first start, create the CA and print an admin token (once)."),
     ] = False,
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
-    """Serve the REST API over HTTPS and CA material over HTTP."""
+    """Serve the REST API over HTTPS and CA material over HTTP until SIGTERM."""
     settings = settings_for(data_dir, db)
     https_bind = parse_bind(https) if https else settings.server.https_bind
     http_bind = parse_bind(http) if http else settings.server.http_bind
-    first_start = init and not (settings.is_sqlite and settings.data_dir.database.exists())
-    with platform(data_dir, db, create=init) as p:
-        if init and not p.authorities.is_initialized():
-            first_start = True
+    with contextlib.ExitStack() as stack:
+        try:
+            # Bind first: a port in use must fail before a first start creates its CA or token.
+            https_socket = stack.enter_context(listen(*https_bind))
+            http_socket = stack.enter_context(listen(*http_bind))
+        except OSError as exc:
+            die(f"cannot start server: {exc}")
+        p = stack.enter_context(platform(data_dir, db, create=init))
+        if not p.authorities.is_initialized():
+            if not init:
+                die("no CA yet: run 'certfleet init' first (or 'certfleet serve --init')")
             initialize(p, "ec-p256", "certfleet")
-        elif not p.authorities.is_initialized():
-            die("no CA yet: run 'certfleet init' first (or 'certfleet serve --init')")
-        admin_token = None
-        if first_start:
-            admin_token = p.tokens.create(
-                "admin", Scope.ADMIN, [], actor="system:serve", description="first start"
-            ).token
-        passphrase = p.settings.passphrase_file.read_bytes().strip()
         identity = ensure_server_identity(
             p.issuance,
             p.settings.data_dir.tls,
             (*settings.server.server_names, *(server_name or [])),
-            passphrase,
+            p.settings.passphrase_file.read_bytes().strip(),
             p.clock,
         )
-
-        def started() -> None:
-            host = https_bind[0] if ":" not in https_bind[0] else f"[{https_bind[0]}]"
-            plain = http_bind[0] if ":" not in http_bind[0] else f"[{http_bind[0]}]"
-            print(
-                f"certfleet API:       https://{host}:{https_bind[1]}/api/v1/ (OpenAPI: /api/v1/openapi.json)"
-            )
-            print(f"CA material:         http://{plain}:{http_bind[1]}/ca/root.pem")
-            print(f"Root CA certificate: curl -o root.pem http://{plain}:{http_bind[1]}/ca/root.pem")
-            if admin_token:
-                print(f"Admin API token (shown once): {admin_token}")
-            sys.stdout.flush()
-
+        banner = _Banner(https_bind, http_bind, _first_admin_token(p) if init else None)
         try:
-            run_servers(p, identity, https_bind, http_bind, on_started=started)
+            run_servers(p, identity, https_socket, http_socket, on_started=banner.started)
         except OSError as exc:
+            banner.failed()
             die(f"cannot start server: {exc}")

@@ -3,6 +3,7 @@ environment, then command-line flags. Components receive only the slice they nee
 
 from __future__ import annotations
 
+from certfleet.config._acme import AcmeSettings, parse_resolver
 from certfleet.config._settings import (
     CONFIG_FILE_NAME,
     DataDir,
@@ -15,10 +16,12 @@ from certfleet.config._settings import (
 
 __all__ = [
     "CONFIG_FILE_NAME",
+    "AcmeSettings",
     "DataDir",
     "ServerSettings",
     "Settings",
     "default_data_dir",
     "load_settings",
     "parse_bind",
+    "parse_resolver",
 ]

@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from certfleet.config._acme import AcmeSettings, parse_acme_section
 from certfleet.errors import ConfigurationError
 
 CONFIG_FILE_NAME = "config.toml"
@@ -70,6 +71,7 @@ class Settings:
     passphrase_file: Path
     public_base_url: str
     server: ServerSettings = field(default_factory=ServerSettings)
+    acme: AcmeSettings = field(default_factory=AcmeSettings)
 
     @property
     def is_sqlite(self) -> bool:
@@ -124,6 +126,7 @@ def load_settings(
         passphrase_file=Path(passphrase) if passphrase else layout.passphrase_file,
         public_base_url=public.rstrip("/"),
         server=ServerSettings(https_bind=https, http_bind=http, server_names=tuple(names_raw)),
+        acme=parse_acme_section(raw.get("acme"), where),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Protocol
 from certfleet.access import TokenRepository
 from certfleet.audit import AuditRepository
 from certfleet.ca import CaRepository
+from certfleet.discovery.records import FindingRepository, LocationRepository, ScanRunRepository
 from certfleet.inventory import CertificateRepository, SerialRepository
 
 __all__ = ["UnitOfWork", "UnitOfWorkFactory"]
@@ -30,6 +31,15 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditRepository: ...
+
+    @property
+    def scans(self) -> ScanRunRepository: ...
+
+    @property
+    def locations(self) -> LocationRepository: ...
+
+    @property
+    def findings(self) -> FindingRepository: ...
 
 
 class UnitOfWorkFactory(Protocol):

@@ -15,8 +15,9 @@ from certfleet.fs import write_atomic
 from certfleet.services.issuance import IssuanceService
 from certfleet.x509 import KeyType, generate_private_key, load_certificates, parse_names, to_pem
 
-__all__ = ["ServerIdentity", "ensure_server_identity"]
+__all__ = ["DEFAULT_NAMES", "ServerIdentity", "ensure_server_identity"]
 
+# What a local client types: the loopback addresses and "localhost".
 DEFAULT_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
@@ -28,33 +29,39 @@ class ServerIdentity:
     reissued: bool
 
 
-def _current_is_good(cert_file: Path, names: set[str], clock: Clock) -> bool:
+def _current_is_good(cert_file: Path, key_file: Path, password: bytes, names: set[str], clock: Clock) -> bool:
+    """Keep the current certificate only if it still fits: same names, its key (which a crash
+    between the two writes could leave mismatched), and not in the last third of its life."""
     try:
         cert = load_certificates(cert_file.read_bytes())[0]
-    except (OSError, CertfleetError, IndexError):
+        key = serialization.load_pem_private_key(key_file.read_bytes(), password)
+    except (OSError, ValueError, TypeError, CertfleetError, IndexError):
+        return False
+    if key.public_key() != cert.public_key():
         return False
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, ValueError):
         return False
     have = set(san.get_values_for_type(x509.DNSName)) | {
         ip.compressed for ip in san.get_values_for_type(x509.IPAddress)
     }
+    now = clock.now()
     lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
-    remaining = cert.not_valid_after_utc - clock.now()
+    remaining = cert.not_valid_after_utc - now
     # Reissue in the last third of the lifetime, the same rule as automatic renewal.
-    return have == names and remaining > lifetime / 3
+    return have == names and cert.not_valid_before_utc <= now and remaining > lifetime / 3
 
 
 def ensure_server_identity(
     issuance: IssuanceService, directory: Path, extra_names: tuple[str, ...], password: bytes, clock: Clock
 ) -> ServerIdentity:
     """Return the listener's certificate, issuing a new one when missing, when the names
-    changed or when it is in the last third of its lifetime."""
+    changed, when it does not match its key, or when it is in the last third of its lifetime."""
     names = tuple(n.value for n in parse_names((*DEFAULT_NAMES, *extra_names)))
     cert_file = directory / "server.crt"
     key_file = directory / "server.key"
-    if key_file.exists() and _current_is_good(cert_file, set(names), clock):
+    if _current_is_good(cert_file, key_file, password, set(names), clock):
         return ServerIdentity(cert_file, key_file, password, reissued=False)
     key = generate_private_key(KeyType.EC_P256)
     request = IssuanceRequest("tls-server", key.public_key(), names, "localhost")

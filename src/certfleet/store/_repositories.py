@@ -9,7 +9,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Select, exists, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session
 
@@ -146,21 +146,28 @@ class SqlCertificateRepository:
                 | CertificateRow.issuer.ilike(f"%{escaped}%", escape="\\")
             )
         if query.san:
+            # An uncorrelated IN lets both planners start from ix_certificate_names_name; a
+            # correlated EXISTS made SQLite scan every certificate and probe per row.
             stmt = stmt.where(
-                exists().where(
-                    CertificateNameRow.certificate_id == CertificateRow.id,
-                    CertificateNameRow.name == query.san.strip().lower(),
+                CertificateRow.id.in_(
+                    select(CertificateNameRow.certificate_id).where(
+                        CertificateNameRow.name == query.san.strip().lower()
+                    )
                 )
             )
         if query.after_id is not None:
             stmt = stmt.where(CertificateRow.id > query.after_id)
         return stmt
 
-    def query(self, query: CertificateQuery, now: dt.datetime) -> Sequence[CertificateRecord]:
+    def select_statement(self, query: CertificateQuery, now: dt.datetime) -> Select[CertificateRow]:
+        """The SELECT that :meth:`query` runs (public so tests can EXPLAIN it)."""
         stmt = self._filtered(query, now).order_by(CertificateRow.id)
         if query.limit is not None:
             stmt = stmt.limit(query.limit)
-        return [_record(r) for r in self._session.scalars(stmt)]
+        return stmt
+
+    def query(self, query: CertificateQuery, now: dt.datetime) -> Sequence[CertificateRecord]:
+        return [_record(r) for r in self._session.scalars(self.select_statement(query, now))]
 
 
 class SqlSerialRepository:
@@ -338,5 +345,10 @@ class SqlAuditRepository:
 
 
 def _load_details(text: str) -> dict[str, Any]:
-    value = json.loads(text)
+    """Details as stored; text that is not a JSON object (an edited row) is kept verbatim so
+    the list still shows it and the chain check reports the entry instead of crashing."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"undecodable": text}
     return value if isinstance(value, dict) else {"value": value}

@@ -5,7 +5,9 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
+from certfleet.store._acme import SqlAcmeRepositories
 from certfleet.store._database import Database
+from certfleet.store._discovery import SqlFindingRepository, SqlLocationRepository, SqlScanRunRepository
 from certfleet.store._repositories import (
     SqlAuditRepository,
     SqlCaRepository,
@@ -27,6 +29,10 @@ class SqlUnitOfWork:
         self.cas = SqlCaRepository(session)
         self.tokens = SqlTokenRepository(session)
         self.audit = SqlAuditRepository(session)
+        self.acme = SqlAcmeRepositories(session)
+        self.scans = SqlScanRunRepository(session)
+        self.locations = SqlLocationRepository(session)
+        self.findings = SqlFindingRepository(session)
 
 
 class Store:

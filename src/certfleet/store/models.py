@@ -110,8 +110,11 @@ class CertificateRow(Base):
     revocation_reason: Mapped[str | None] = mapped_column(String(40))
     der: Mapped[bytes] = mapped_column(LargeBinary)
 
+    # Listing pages by id (keyset), so each filter has an index that yields its rows in id
+    # order: (status, id) and (team, id); (status, not_after) serves --expiring windows.
     __table_args__ = (
         Index("ix_certificates_status_not_after", "status", "not_after"),
+        Index("ix_certificates_status_id", "status", "id"),
         Index("ix_certificates_team_id", "team", "id"),
         Index("ix_certificates_issuer", "issuer"),
     )

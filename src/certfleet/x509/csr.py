@@ -6,10 +6,13 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
+from certfleet.x509._der import ec_parameters_tag, spki_of_request_info
 from certfleet.x509.errors import BadKey, MalformedInput
 from certfleet.x509.names import names_from_extension
 
-__all__ = ["csr_public_key", "load_csr"]
+__all__ = ["csr_public_key", "load_csr", "names_from_csr"]
+
+_NAMED_CURVE = 0x06  # DER tag of the namedCurve OBJECT IDENTIFIER
 
 
 def load_csr(data: bytes) -> x509.CertificateSigningRequest:
@@ -31,6 +34,15 @@ def load_csr(data: bytes) -> x509.CertificateSigningRequest:
 
 
 def csr_public_key(csr: x509.CertificateSigningRequest) -> CertificatePublicKeyTypes:
+    """The CSR's public key; EC keys must name their curve (RFC 5480 section 2.1.1)."""
+    try:
+        parameters = ec_parameters_tag(spki_of_request_info(csr.tbs_certrequest_bytes))
+    except ValueError as exc:
+        raise MalformedInput(f"malformed CSR: {exc}") from exc
+    if parameters is not None and parameters != _NAMED_CURVE:
+        # cryptography maps explicit parameters of a known curve back to its name, so this
+        # is the only place the refusal can be made.
+        raise BadKey("EC keys with explicit (or implicit) curve parameters are not supported: name the curve")
     try:
         return csr.public_key()
     except ValueError as exc:

@@ -37,11 +37,21 @@ class SubjectName:
         text = raw.strip()
         if not text:
             raise BadName("empty name")
+        if text.startswith("[") and text.endswith("]") and ":" in text:
+            text = text[1:-1]  # the URL form of an IPv6 address
+        if "%" in text:
+            # A zone index (fe80::1%eth0) is local to one host; RFC 5280 4.2.1.6 iPAddress
+            # holds only the 16 address octets, so it would be silently dropped.
+            raise BadName(f"address {raw!r} has a zone index; certificates hold only the bare address")
+        if ":" in text:
+            try:
+                return cls("ip", ipaddress.IPv6Address(text).compressed)
+            except ValueError:
+                raise BadName(f"{raw!r} is not a valid IPv6 address or DNS name") from None
         try:
-            ip = ipaddress.ip_address(text.strip("[]"))
+            return cls("ip", ipaddress.IPv4Address(text).compressed)
         except ValueError:
             return cls("dns", _check_dns_name(text))
-        return cls("ip", ip.compressed)
 
     def general_name(self) -> x509.GeneralName:
         if self.kind == "ip":
@@ -61,6 +71,8 @@ def _check_dns_name(raw: str) -> str:
         raise BadName(f"name {raw!r} has non-ASCII characters: use its A-label (xn--) form")
     if len(name.encode()) > MAX_NAME_BYTES:
         raise BadName(f"name {raw[:40]!r}... is longer than {MAX_NAME_BYTES} bytes")
+    if name.count("*") > 1:
+        raise BadName(f"name {raw!r} has more than one wildcard")
     labels = name.split(".")
     for index, label in enumerate(labels):
         if label == "":
@@ -77,8 +89,10 @@ def _check_dns_name(raw: str) -> str:
             raise BadName(f"name {raw!r} has illegal characters in label {label!r}")
     if labels[0] == "*" and len(labels) < 3:
         raise BadName(f"wildcard name {raw!r} must have at least two labels after '*'")
-    if name.count("*") > 1:
-        raise BadName(f"name {raw!r} has more than one wildcard")
+    if labels[-1].isdigit():
+        # RFC 3696 section 2: a top-level domain is never all-numeric. Such a name is an
+        # IPv4 address written wrongly (010.0.0.1, 1.2.3, 256.1.1.1), not a host name.
+        raise BadName(f"name {raw!r} is neither a valid IPv4 address nor a DNS name (numeric last label)")
     return name
 
 

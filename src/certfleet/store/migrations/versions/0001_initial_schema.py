@@ -104,6 +104,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_certificates_not_after"), ["not_after"], unique=False)
         batch_op.create_index(batch_op.f("ix_certificates_serial"), ["serial"], unique=False)
         batch_op.create_index("ix_certificates_status_not_after", ["status", "not_after"], unique=False)
+        batch_op.create_index("ix_certificates_status_id", ["status", "id"], unique=False)
         batch_op.create_index("ix_certificates_team_id", ["team", "id"], unique=False)
 
     op.create_table(
@@ -140,6 +141,7 @@ def downgrade() -> None:
     op.drop_table("certificate_names")
     with op.batch_alter_table("certificates", schema=None) as batch_op:
         batch_op.drop_index("ix_certificates_team_id")
+        batch_op.drop_index("ix_certificates_status_id")
         batch_op.drop_index("ix_certificates_status_not_after")
         batch_op.drop_index(batch_op.f("ix_certificates_serial"))
         batch_op.drop_index(batch_op.f("ix_certificates_not_after"))

@@ -1,0 +1,129 @@
+"""The ``[acme]`` section of ``config.toml``: the ACME server's knobs, parsed once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from certfleet.errors import ConfigurationError
+
+__all__ = ["AcmeSettings", "parse_acme_section"]
+
+
+@dataclass(frozen=True)
+class AcmeSettings:
+    """How the ACME server behaves.
+
+    ``http01_port`` and ``tlsalpn01_port`` are where validation connects (RFC 8555 8.3 and
+    RFC 8737 fix 80 and 443; tests and private networks move them). ``resolver`` is the DNS
+    server for A/AAAA/TXT/CAA look-ups (``None``: the system resolver). ``authz_reuse`` is how
+    long a valid authorization is reused for new orders of the same account; ``caa_recheck``
+    how old a CAA check may be at finalize before it is repeated (the CA/Browser Forum
+    Baseline Requirements 3.2.2.8 allow 8 hours).
+    """
+
+    require_eab: bool = False
+    resolver: tuple[str, int] | None = None
+    http01_port: int = 80
+    tlsalpn01_port: int = 443
+    terms_of_service: str | None = None
+    website: str | None = None
+    caa_identities: tuple[str, ...] = ("certfleet",)
+    authz_reuse: dt.timedelta = dt.timedelta(days=30)
+    caa_recheck: dt.timedelta = dt.timedelta(hours=8)
+    nonce_lifetime: dt.timedelta = dt.timedelta(minutes=30)
+    validation_timeout_seconds: float = 10.0
+    validation_workers: int = 4
+    ari_retry_after: dt.timedelta = dt.timedelta(hours=6)
+    profile: str = "tls-server"
+
+
+def _port(value: object, key: str, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
+        raise ConfigurationError(f"{where}: acme.{key} must be a port number (1-65535)")
+    return value
+
+
+def parse_resolver(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[IPv6]:PORT``; a bare host means port 53."""
+    host, sep, port = value.rpartition(":")
+    if not sep or "]" in port or (host.count(":") and not host.startswith("[")):
+        return value.strip("[]"), 53
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigurationError(f"bad resolver address {value!r}: expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _positive(value: object, key: str, where: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise ConfigurationError(f"{where}: acme.{key} must be a positive number")
+    return float(value)
+
+
+def _optional_str(value: object, key: str, where: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ConfigurationError(f"{where}: acme.{key} must be a string")
+
+
+def parse_acme_section(raw: object, where: str) -> AcmeSettings:
+    """Parse ``[acme]``; unknown keys are refused so a typo never silently does nothing."""
+    if raw is None:
+        return AcmeSettings()
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(f"{where}: [acme] must be a table")
+    known = {
+        "require_eab",
+        "resolver",
+        "http01_port",
+        "tlsalpn01_port",
+        "terms_of_service",
+        "website",
+        "caa_identities",
+        "authz_reuse_days",
+        "caa_recheck_hours",
+        "nonce_lifetime_seconds",
+        "validation_timeout_seconds",
+        "validation_workers",
+        "ari_retry_after_hours",
+    }
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigurationError(f"{where}: unknown key(s) in [acme]: {', '.join(unknown)}")
+    defaults = AcmeSettings()
+    require_eab = raw.get("require_eab", False)
+    if not isinstance(require_eab, bool):
+        raise ConfigurationError(f"{where}: acme.require_eab must be true or false")
+    resolver = raw.get("resolver")
+    if resolver is not None and not isinstance(resolver, str):
+        raise ConfigurationError(f"{where}: acme.resolver must be a string HOST:PORT")
+    identities = raw.get("caa_identities", list(defaults.caa_identities))
+    if not isinstance(identities, list) or not all(isinstance(i, str) and i for i in identities):
+        raise ConfigurationError(f"{where}: acme.caa_identities must be a list of domain names")
+    workers = raw.get("validation_workers", defaults.validation_workers)
+    if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 64:
+        raise ConfigurationError(f"{where}: acme.validation_workers must be between 1 and 64")
+    return AcmeSettings(
+        require_eab=require_eab,
+        resolver=parse_resolver(resolver) if resolver else None,
+        http01_port=_port(raw.get("http01_port", defaults.http01_port), "http01_port", where),
+        tlsalpn01_port=_port(raw.get("tlsalpn01_port", defaults.tlsalpn01_port), "tlsalpn01_port", where),
+        terms_of_service=_optional_str(raw.get("terms_of_service"), "terms_of_service", where),
+        website=_optional_str(raw.get("website"), "website", where),
+        caa_identities=tuple(i.lower().rstrip(".") for i in identities),
+        authz_reuse=dt.timedelta(days=_positive(raw.get("authz_reuse_days", 30), "authz_reuse_days", where)),
+        caa_recheck=dt.timedelta(
+            hours=_positive(raw.get("caa_recheck_hours", 8), "caa_recheck_hours", where)
+        ),
+        nonce_lifetime=dt.timedelta(
+            seconds=_positive(raw.get("nonce_lifetime_seconds", 1800), "nonce_lifetime_seconds", where)
+        ),
+        validation_timeout_seconds=_positive(
+            raw.get("validation_timeout_seconds", 10), "validation_timeout_seconds", where
+        ),
+        validation_workers=workers,
+        ari_retry_after=dt.timedelta(
+            hours=_positive(raw.get("ari_retry_after_hours", 6), "ari_retry_after_hours", where)
+        ),
+    )

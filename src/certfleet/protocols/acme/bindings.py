@@ -1,0 +1,57 @@
+"""Adapters from the ACME server's narrow interfaces to certfleet's application services.
+
+The composition root builds these; they are the only part of the ACME package that knows the
+services, so the protocol logic depends on :class:`Issuer` and :class:`Revoker` alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from certfleet.access import NamePattern, Principal, Scope
+from certfleet.ca import IssuanceRequest
+from certfleet.protocols.acme._ports import IssuedChain, IssueOrder
+from certfleet.services import IssuanceService
+from certfleet.x509 import csr_public_key, to_pem
+
+__all__ = ["ServiceIssuer", "ServiceRevoker"]
+
+
+class ServiceIssuer:
+    """Issues through :class:`IssuanceService`: the same CA core, profiles, serial
+    bookkeeping, inventory record and audit entry as the REST API and the CLI."""
+
+    def __init__(self, issuance: IssuanceService) -> None:
+        self._issuance = issuance
+
+    def issue(self, order: IssueOrder) -> IssuedChain:
+        request = IssuanceRequest(order.profile, csr_public_key(order.csr), order.names, order.common_name)
+        principal = None
+        if order.allow_names is not None:
+            # A team-bound account issues under its team's name policy, like an issue token.
+            patterns = tuple(NamePattern.parse(p) for p in order.allow_names)
+            principal = Principal(order.actor, order.team, Scope.ISSUE, patterns)
+        result = self._issuance.issue(
+            request, actor=order.actor, team=order.team, principal=principal, tags=("acme",)
+        )
+        issued = result.issued
+        return IssuedChain(
+            serial=result.record.serial,
+            chain_pem=to_pem(issued.fullchain),
+            not_before=result.record.not_before,
+            not_after=result.record.not_after,
+        )
+
+
+class ServiceRevoker:
+    """Revokes through the revocation service (``revoke(serial, reason, *, actor)``), whose
+    ``keyCompromise`` also blocks the key from any future issuance."""
+
+    def __init__(self, revoke: Callable[..., Any], parse_reason: Callable[[str], Any] | None = None) -> None:
+        self._revoke = revoke
+        self._parse_reason = parse_reason
+
+    def revoke(self, serial: str, reason: str, *, actor: str) -> None:
+        value = self._parse_reason(reason) if self._parse_reason else reason
+        self._revoke(serial, value, actor=actor)

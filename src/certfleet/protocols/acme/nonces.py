@@ -1,0 +1,58 @@
+"""Anti-replay nonces (RFC 8555 section 6.5): single use, expiring, and kept in the database
+so that every server process on one PostgreSQL accepts a nonce any of them issued."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import TYPE_CHECKING, Protocol
+
+from certfleet.clock import Clock
+from certfleet.protocols.acme.problems import AcmeProblem
+
+if TYPE_CHECKING:
+    from certfleet.protocols.acme._ports import AcmeUnitOfWorkFactory
+
+__all__ = ["NonceRepository", "NonceService"]
+
+# Purge expired nonces on about one issue in this many: amortised, no background job.
+_PURGE_EVERY = 200
+
+
+class NonceRepository(Protocol):
+    def add(self, value: str, expires_at: dt.datetime) -> None: ...
+
+    def consume(self, value: str, now: dt.datetime) -> bool:
+        """Delete the nonce if present and unexpired; True only for that one caller."""
+        ...
+
+    def purge_expired(self, now: dt.datetime) -> int: ...
+
+
+class NonceService:
+    def __init__(self, uow: AcmeUnitOfWorkFactory, clock: Clock, lifetime: dt.timedelta) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._lifetime = lifetime
+
+    def issue(self) -> str:
+        # 128 bits: unguessable, and a consumed value never comes back.
+        value = secrets.token_urlsafe(16)
+        now = self._clock.now()
+        with self._uow() as uow:
+            uow.acme.nonces.add(value, now + self._lifetime)
+            if secrets.randbelow(_PURGE_EVERY) == 0:
+                uow.acme.nonces.purge_expired(now)
+        return value
+
+    def consume(self, value: object) -> None:
+        """Raise ``badNonce`` unless ``value`` is a nonce issued here, unused and unexpired.
+        The DELETE is the check, so two requests racing with one nonce cannot both pass."""
+        if value is None:
+            raise AcmeProblem("badNonce", "JWS has no 'nonce' header")
+        if not isinstance(value, str) or not value or len(value) > 64:
+            raise AcmeProblem("badNonce", "JWS 'nonce' header is not a nonce from this server")
+        with self._uow() as uow:
+            ok = uow.acme.nonces.consume(value, self._clock.now())
+        if not ok:
+            raise AcmeProblem("badNonce", "nonce is unknown, already used or expired")

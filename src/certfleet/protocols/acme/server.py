@@ -1,0 +1,194 @@
+"""The ACME server: one object the HTTP router calls and the CLI administers.
+
+Every POST answer, success or problem, carries a fresh ``Replay-Nonce`` (RFC 8555 section
+6.5: a client that got ``badNonce`` retries with it) and a ``Link`` to the directory.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from certfleet.access import NamePattern
+from certfleet.audit import AuditLog
+from certfleet.clock import Clock
+from certfleet.config import AcmeSettings
+from certfleet.errors import CertfleetError, InvalidInput
+from certfleet.inventory import CertificateQuery
+from certfleet.protocols.acme._ports import AcmeUnitOfWorkFactory, Issuer, Revoker
+from certfleet.protocols.acme.authentication import AcmeRequest, Authenticator
+from certfleet.protocols.acme.authorizations import DNS_01, HTTP_01, TLS_ALPN_01
+from certfleet.protocols.acme.caa import CaaChecker
+from certfleet.protocols.acme.challenges import Dns01Validator, Http01Validator, TlsAlpn01Validator
+from certfleet.protocols.acme.eab import EabKey, MintedEabKey, mint_eab_key
+from certfleet.protocols.acme.finalize import Finalizer
+from certfleet.protocols.acme.jws import MAX_BODY_BYTES
+from certfleet.protocols.acme.nonces import NonceService
+from certfleet.protocols.acme.ordering import OFFERED_PROFILES, OrderEndpoints
+from certfleet.protocols.acme.problems import AcmeProblem
+from certfleet.protocols.acme.registration import AccountEndpoints
+from certfleet.protocols.acme.renewal import RenewalInfo, RenewNowOutcome
+from certfleet.protocols.acme.resolver import DnsResolver, Resolver
+from certfleet.protocols.acme.responses import AcmeResponse, problem_response
+from certfleet.protocols.acme.revocation import RevocationEndpoint
+from certfleet.protocols.acme.urls import AcmeUrls
+from certfleet.protocols.acme.validation import ValidationRunner
+
+__all__ = ["AcmeServer", "Endpoint"]
+
+
+class Endpoint(enum.Enum):
+    NEW_ACCOUNT = "new-account"
+    ACCOUNT = "account"
+    ACCOUNT_ORDERS = "account-orders"
+    NEW_ORDER = "new-order"
+    ORDER = "order"
+    FINALIZE = "finalize"
+    AUTHZ = "authz"
+    CHALLENGE = "challenge"
+    CERTIFICATE = "certificate"
+    REVOKE_CERT = "revoke-cert"
+    KEY_CHANGE = "key-change"
+
+
+class AcmeServer:
+    max_body_bytes = MAX_BODY_BYTES
+
+    def __init__(
+        self,
+        settings: AcmeSettings,
+        uow: AcmeUnitOfWorkFactory,
+        clock: Clock,
+        issuer: Issuer,
+        revoker: Revoker | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        self.settings = settings
+        self._uow = uow
+        self._clock = clock
+        resolver = resolver or DnsResolver(settings.resolver, settings.validation_timeout_seconds)
+        timeout = settings.validation_timeout_seconds
+        self.nonces = NonceService(uow, clock, settings.nonce_lifetime)
+        self._auth = Authenticator(uow, self.nonces)
+        caa = CaaChecker(resolver, settings.caa_identities)
+        self.validation = ValidationRunner(
+            uow,
+            clock,
+            {
+                HTTP_01: Http01Validator(resolver, settings.http01_port, timeout),
+                DNS_01: Dns01Validator(resolver),
+                TLS_ALPN_01: TlsAlpn01Validator(resolver, settings.tlsalpn01_port, timeout),
+            },
+            caa,
+            workers=settings.validation_workers,
+            authz_lifetime=settings.authz_reuse,
+        )
+        self.renewal_info = RenewalInfo(uow, clock, settings.ari_retry_after)
+        self._accounts = AccountEndpoints(uow, clock, self._auth, settings)
+        self._orders = OrderEndpoints(uow, clock, self._auth, settings, self.validation, self.renewal_info)
+        self._finalizer = Finalizer(uow, clock, self._auth, settings, self._orders, caa, issuer)
+        self.revoker = revoker
+        self._revocation = RevocationEndpoint(uow, clock, self._auth, revoker)
+        self._handlers: dict[Endpoint, Callable[..., AcmeResponse]] = {
+            Endpoint.NEW_ACCOUNT: self._accounts.new_account,
+            Endpoint.ACCOUNT: self._accounts.account,
+            Endpoint.ACCOUNT_ORDERS: self._accounts.orders,
+            Endpoint.KEY_CHANGE: self._accounts.key_change,
+            Endpoint.NEW_ORDER: self._orders.new_order,
+            Endpoint.ORDER: self._orders.order,
+            Endpoint.AUTHZ: self._orders.authorization,
+            Endpoint.CHALLENGE: self._orders.challenge,
+            Endpoint.FINALIZE: self._finalizer.finalize,
+            Endpoint.CERTIFICATE: self._finalizer.certificate,
+            Endpoint.REVOKE_CERT: self._revocation.revoke,
+        }
+
+    def set_revoker(self, revoker: Revoker) -> None:
+        self.revoker = revoker
+        self._revocation = RevocationEndpoint(self._uow, self._clock, self._auth, revoker)
+        self._handlers[Endpoint.REVOKE_CERT] = self._revocation.revoke
+
+    def close(self) -> None:
+        self.validation.close()
+
+    # -- HTTP-facing -------------------------------------------------------------------------
+
+    def directory(self, urls: AcmeUrls) -> dict[str, Any]:
+        """RFC 8555 section 7.1.1, with ``renewalInfo`` (RFC 9773) and ``meta.profiles``."""
+        meta: dict[str, Any] = {
+            "externalAccountRequired": self.settings.require_eab,
+            "profiles": dict(OFFERED_PROFILES),
+            "caaIdentities": list(self.settings.caa_identities),
+            "termsOfService": self.settings.terms_of_service or urls.terms(),
+        }
+        if self.settings.website:
+            meta["website"] = self.settings.website
+        return {
+            "newNonce": urls.new_nonce(),
+            "newAccount": urls.new_account(),
+            "newOrder": urls.new_order(),
+            "revokeCert": urls.revoke_cert(),
+            "keyChange": urls.key_change(),
+            "renewalInfo": urls.renewal_info(),
+            "meta": meta,
+        }
+
+    def new_nonce(self) -> str:
+        return self.nonces.issue()
+
+    def handle(
+        self, endpoint: Endpoint, request: AcmeRequest, resource_id: str | None = None
+    ) -> AcmeResponse:
+        """Run one POST. Problems become problem documents; every answer gets a nonce."""
+        handler = self._handlers[endpoint]
+        try:
+            response = handler(request) if resource_id is None else handler(request, resource_id)
+        except AcmeProblem as problem:
+            response = problem_response(problem)
+        except CertfleetError as exc:
+            # A core refusal that no endpoint translated: still a precise problem, never a 500.
+            kind = "malformed" if isinstance(exc, InvalidInput) else "serverInternal"
+            response = problem_response(AcmeProblem(kind, exc.detail))
+        return self.decorate(response, request.urls)
+
+    def decorate(self, response: AcmeResponse, urls: AcmeUrls) -> AcmeResponse:
+        response.headers["Replay-Nonce"] = self.nonces.issue()
+        response.headers["Cache-Control"] = "no-store"
+        return response.link(urls.directory(), "index")
+
+    def renewal_info_response(self, cert_id: str, urls: AcmeUrls) -> AcmeResponse:
+        try:
+            response = self.renewal_info.get(cert_id)
+        except AcmeProblem as problem:
+            response = problem_response(problem)
+        return response.link(urls.directory(), "index")
+
+    # -- operator ----------------------------------------------------------------------------
+
+    def create_eab_key(
+        self, team: str, allow_names: Sequence[str], *, actor: str, description: str = ""
+    ) -> MintedEabKey:
+        if not team.strip():
+            raise InvalidInput("an external account key needs a team")
+        patterns = [NamePattern.parse(p).text for p in allow_names]
+        minted = mint_eab_key(team.strip(), patterns, self._clock.now(), description)
+        with self._uow() as uow:
+            uow.acme.eab_keys.add(minted.record)
+            AuditLog(uow.audit, self._clock).record(
+                actor,
+                "acme.eab.created",
+                minted.record.kid,
+                {"team": minted.record.team, "allow_names": patterns},
+            )
+        return minted
+
+    def eab_keys(self) -> Sequence[EabKey]:
+        with self._uow() as uow:
+            return list(uow.acme.eab_keys.list())
+
+    def renew_now(self, serials: Sequence[str], *, actor: str) -> list[RenewNowOutcome]:
+        return self.renewal_info.renew_now(serials, actor=actor)
+
+    def renew_now_matching(self, query: CertificateQuery, *, actor: str) -> list[RenewNowOutcome]:
+        return self.renewal_info.renew_now_matching(query, actor=actor)

@@ -1,0 +1,157 @@
+"""Background validation: a challenge answered by the client is checked on a worker thread
+while it shows ``processing``; the result moves the challenge, its authorization and every
+order waiting on it, in one transaction (RFC 8555 section 7.5.1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from certfleet.clock import Clock
+from certfleet.protocols.acme._ports import AcmeUnitOfWork, AcmeUnitOfWorkFactory
+from certfleet.protocols.acme.authorizations import Authorization, AuthzStatus, ChallengeStatus
+from certfleet.protocols.acme.caa import CaaChecker
+from certfleet.protocols.acme.challenges import ChallengeValidator, key_authorization
+from certfleet.protocols.acme.orders import OrderStatus
+from certfleet.protocols.acme.problems import AcmeProblem
+
+__all__ = ["ValidationRunner", "update_orders_for"]
+
+_log = logging.getLogger("certfleet.acme.validation")
+
+
+def update_orders_for(
+    uow: AcmeUnitOfWork, authz_id: str, now: dt.datetime, error: AcmeProblem | None
+) -> None:
+    """Move each pending order of this authorization to ready (all its authorizations valid)
+    or invalid (one failed). The order row is locked first so two authorizations finishing
+    at once on PostgreSQL cannot both see the other still pending."""
+    repo = uow.acme
+    for order_id in repo.orders.ids_for_authorization(authz_id):
+        order = repo.orders.get(order_id, lock=True)
+        if order is None or order.status is not OrderStatus.PENDING:
+            continue
+        statuses = []
+        for other in order.authz_ids:
+            authz = repo.authorizations.get(other)
+            statuses.append(authz.effective_status(now) if authz else AuthzStatus.INVALID)
+        if all(s is AuthzStatus.VALID for s in statuses):
+            repo.orders.transition(order.id, OrderStatus.READY, expected=(OrderStatus.PENDING,))
+        elif any(s in (AuthzStatus.INVALID, AuthzStatus.DEACTIVATED, AuthzStatus.EXPIRED) for s in statuses):
+            body = (
+                error.to_json()
+                if error
+                else {
+                    "type": "urn:ietf:params:acme:error:unauthorized",
+                    "detail": "an authorization failed",
+                    "status": 403,
+                }
+            )
+            repo.orders.transition(order.id, OrderStatus.INVALID, expected=(OrderStatus.PENDING,), error=body)
+
+
+class ValidationRunner:
+    """Runs validations on a small thread pool, started on first use so that commands which
+    only open the platform never start threads."""
+
+    def __init__(
+        self,
+        uow: AcmeUnitOfWorkFactory,
+        clock: Clock,
+        validators: Mapping[str, ChallengeValidator],
+        caa: CaaChecker,
+        *,
+        workers: int,
+        authz_lifetime: dt.timedelta,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._validators = validators
+        self._caa = caa
+        self._workers = workers
+        self._authz_lifetime = authz_lifetime
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.on_done: Callable[[str], None] | None = None  # tests observe completions
+
+    def submit(self, challenge_id: str, account_url: str) -> Future[None]:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="acme-validate")
+            return self._executor.submit(self._run, challenge_id, account_url)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True, cancel_futures=True)
+                self._executor = None
+
+    def _run(self, challenge_id: str, account_url: str) -> None:
+        try:
+            self.validate_now(challenge_id, account_url)
+        except Exception as exc:  # noqa: BLE001 - a job's outermost handler: log, never lose the thread
+            _log.error("validation of challenge %s failed: %s: %s", challenge_id, type(exc).__name__, exc)
+            self._finish(challenge_id, AcmeProblem("serverInternal", "validation failed unexpectedly"))
+        finally:
+            if self.on_done is not None:
+                self.on_done(challenge_id)
+
+    def validate_now(self, challenge_id: str, account_url: str) -> None:
+        with self._uow() as uow:
+            authz = uow.acme.authorizations.get_by_challenge(challenge_id)
+            account = uow.acme.accounts.get(authz.account_id) if authz else None
+        if authz is None or account is None:
+            return
+        challenge = authz.challenge(challenge_id)
+        assert challenge is not None
+        error: AcmeProblem | None = None
+        try:
+            validator = self._validators[challenge.type]
+            validator.validate(
+                authz.identifier, challenge.token, key_authorization(challenge.token, account.thumbprint)
+            )
+            if authz.identifier.type == "dns":
+                # RFC 8659 and CA/B Forum BR 3.2.2.8: CAA is checked as part of validation.
+                self._caa.check(
+                    authz.identifier.value,
+                    wildcard=authz.wildcard,
+                    account_uri=account_url,
+                    method=challenge.type,
+                )
+        except AcmeProblem as problem:
+            error = problem
+        self._finish(challenge_id, error, authz)
+
+    def _finish(
+        self, challenge_id: str, error: AcmeProblem | None, authz: Authorization | None = None
+    ) -> None:
+        now = self._clock.now()
+        with self._uow() as uow:
+            authz = authz or uow.acme.authorizations.get_by_challenge(challenge_id)
+            if authz is None:
+                return
+            if error is not None and error.identifier is None:
+                error.identifier = authz.identifier.to_json()
+            uow.acme.authorizations.finish_challenge(
+                challenge_id,
+                ChallengeStatus.INVALID if error else ChallengeStatus.VALID,
+                now,
+                error.to_json() if error else None,
+            )
+            if error is None:
+                uow.acme.authorizations.set_status(
+                    authz.id,
+                    AuthzStatus.VALID,
+                    expected=(AuthzStatus.PENDING,),
+                    validated_at=now,
+                    expires_at=now + self._authz_lifetime,
+                    caa_checked_at=now if authz.identifier.type == "dns" else None,
+                )
+            else:
+                uow.acme.authorizations.set_status(
+                    authz.id, AuthzStatus.INVALID, expected=(AuthzStatus.PENDING,)
+                )
+            update_orders_for(uow, authz.id, now, error)

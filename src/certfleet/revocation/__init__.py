@@ -1,0 +1,92 @@
+"""Revocation: reason codes, CRLs (complete and delta), OCSP requests and responses, and
+delegated OCSP responder certificates. Bytes in, bytes out; time comes from a Clock."""
+
+from __future__ import annotations
+
+import hashlib
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+
+from certfleet.revocation._crl import CrlKind, RevokedEntry, build_crl
+from certfleet.revocation._issuers import HASH_ALGORITHMS, CertId, IssuerIndex
+from certfleet.revocation._ocsp_request import (
+    MAX_CERT_IDS,
+    MAX_NONCE_OCTETS,
+    OcspRequest,
+    decode_get_path,
+    parse_ocsp_request,
+)
+from certfleet.revocation._ocsp_response import (
+    CertStatus,
+    ResponseSigner,
+    SingleAnswer,
+    build_response,
+    error_response,
+)
+from certfleet.revocation._ports import (
+    BlockedKeyRepository,
+    CachedResponse,
+    CrlState,
+    Revocation,
+    RevocationStore,
+    RevocationRepository,
+    SerialStatus,
+    StoredCrl,
+    StoredResponder,
+)
+from certfleet.revocation._reasons import RevocationReason
+from certfleet.revocation._settings import MAX_CRL_VALIDITY, RevocationSettings
+from certfleet.revocation._signer import build_responder_certificate, rotation_due
+from certfleet.revocation.errors import AlreadyRevoked, KeyBlocked, MalformedOcspRequest, UnknownReason
+
+__all__ = [
+    "HASH_ALGORITHMS",
+    "MAX_CERT_IDS",
+    "MAX_CRL_VALIDITY",
+    "MAX_NONCE_OCTETS",
+    "AlreadyRevoked",
+    "BlockedKeyRepository",
+    "CachedResponse",
+    "CertId",
+    "CertStatus",
+    "CrlKind",
+    "CrlState",
+    "IssuerIndex",
+    "KeyBlocked",
+    "MalformedOcspRequest",
+    "OcspRequest",
+    "ResponseSigner",
+    "Revocation",
+    "RevocationStore",
+    "RevocationReason",
+    "RevocationRepository",
+    "RevocationSettings",
+    "RevokedEntry",
+    "SerialStatus",
+    "SingleAnswer",
+    "StoredCrl",
+    "StoredResponder",
+    "UnknownReason",
+    "build_crl",
+    "build_responder_certificate",
+    "build_response",
+    "decode_get_path",
+    "delta_crl_url",
+    "error_response",
+    "parse_ocsp_request",
+    "rotation_due",
+    "spki_sha256",
+]
+
+
+def spki_sha256(public_key: CertificatePublicKeyTypes) -> str:
+    """SHA-256 of the DER SubjectPublicKeyInfo: how a blocked key is recognised whatever
+    certificate or CSR carries it."""
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def delta_crl_url(base_url: str, ca_id: str) -> str:
+    """Where a CA's delta CRL is published, beside its complete CRL (``CaUrls.crl``)."""
+    return f"{base_url}/crl/{ca_id}-delta.crl"

@@ -1,0 +1,370 @@
+"""Repositories of discovery: scan runs, certificate locations and findings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import Select, or_, select, update
+from sqlalchemy.orm import Session
+
+from certfleet.discovery import FindingCode, Severity
+from certfleet.discovery.records import (
+    CertificateLocation,
+    FindingQuery,
+    LocationKind,
+    NewFinding,
+    ScanError,
+    ScanRun,
+    ScanStatus,
+    Sighting,
+    StoredFinding,
+)
+from certfleet.store._discovery_models import CertificateLocationRow, FindingRow, ScanErrorRow, ScanRunRow
+from certfleet.store.models import CertificateRow
+
+__all__ = ["SqlFindingRepository", "SqlLocationRepository", "SqlScanRunRepository"]
+
+_IN_BATCH = 500  # bound every IN (...) list: SQLite caps bound parameters
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
+    return [items[i : i + _IN_BATCH] for i in range(0, len(items), _IN_BATCH)]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _under(column: object, roots: Sequence[str]) -> object:
+    clauses = []
+    for root in roots:
+        base = root.rstrip("/") or "/"
+        prefix = base if base.endswith("/") else base + "/"
+        clauses.append(column == base)  # type: ignore[operator]
+        clauses.append(column.like(_escape_like(prefix) + "%", escape="\\"))  # type: ignore[attr-defined]
+    return or_(*clauses)
+
+
+class SqlScanRunRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    @staticmethod
+    def _run(row: ScanRunRow) -> ScanRun:
+        return ScanRun(
+            id=row.id,
+            kind=row.kind,
+            status=ScanStatus(row.status),
+            targets=tuple(json.loads(row.targets_json)),
+            options=json.loads(row.options_json),
+            requested_by=row.requested_by,
+            created_at=row.created_at,
+            team=row.team,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            targets_total=row.targets_total,
+            succeeded=row.succeeded,
+            failed=row.failed,
+            certificates_found=row.certificates_found,
+            certificates_new=row.certificates_new,
+            findings=row.findings,
+            error=row.error,
+        )
+
+    @staticmethod
+    def _fill(row: ScanRunRow, run: ScanRun) -> None:
+        row.status = run.status.value
+        row.started_at = run.started_at
+        row.finished_at = run.finished_at
+        row.targets_total = run.targets_total
+        row.succeeded = run.succeeded
+        row.failed = run.failed
+        row.certificates_found = run.certificates_found
+        row.certificates_new = run.certificates_new
+        row.findings = run.findings
+        row.error = run.error
+
+    def add(self, run: ScanRun) -> None:
+        row = ScanRunRow(
+            id=run.id,
+            kind=run.kind,
+            targets_json=json.dumps(list(run.targets)),
+            options_json=json.dumps(run.options, sort_keys=True),
+            team=run.team,
+            requested_by=run.requested_by,
+            created_at=run.created_at,
+        )
+        self._fill(row, run)
+        self._session.add(row)
+        self._session.flush()
+
+    def update(self, run: ScanRun) -> None:
+        row = self._session.get(ScanRunRow, run.id)
+        if row is None:
+            self.add(run)
+            return
+        self._fill(row, run)
+        self._session.flush()
+
+    def get(self, run_id: str) -> ScanRun | None:
+        row = self._session.get(ScanRunRow, run_id)
+        return self._run(row) if row else None
+
+    def add_errors(self, run_id: str, errors: Sequence[ScanError]) -> None:
+        self._session.add_all(
+            ScanErrorRow(scan_id=run_id, target=e.target, sni=e.sni or "", status=e.status, reason=e.reason)
+            for e in errors
+        )
+        self._session.flush()
+
+    def errors(self, run_id: str, limit: int) -> Sequence[ScanError]:
+        rows = self._session.scalars(
+            select(ScanErrorRow).where(ScanErrorRow.scan_id == run_id).order_by(ScanErrorRow.id).limit(limit)
+        )
+        return [ScanError(r.target, r.status, r.reason, r.sni or None) for r in rows]
+
+
+def _location(row: CertificateLocationRow, fingerprint: str) -> CertificateLocation:
+    return CertificateLocation(
+        certificate_id=row.certificate_id,
+        fingerprint_sha256=fingerprint,
+        kind=LocationKind(row.kind),
+        location=row.location,
+        sni=row.sni,
+        chain_position=row.chain_position,
+        leaf=row.leaf,
+        spki_sha256=row.spki_sha256,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        gone_at=row.gone_at,
+        last_scan_id=row.last_scan_id,
+        tls_version=row.tls_version,
+        cipher=row.cipher,
+    )
+
+
+class SqlLocationRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def _select(self) -> Select[tuple[CertificateLocationRow, str]]:
+        return select(CertificateLocationRow, CertificateRow.fingerprint_sha256).join(
+            CertificateRow, CertificateRow.id == CertificateLocationRow.certificate_id
+        )
+
+    def record(self, sightings: Sequence[Sighting]) -> None:
+        keyed = {
+            _digest(str(s.certificate_id), s.kind.value, s.location, s.sni): s for s in sightings
+        }
+        existing: dict[str, CertificateLocationRow] = {}
+        for chunk in _chunks(list(keyed)):
+            for row in self._session.scalars(
+                select(CertificateLocationRow).where(CertificateLocationRow.key_sha256.in_(chunk))
+            ):
+                existing[row.key_sha256] = row
+        for key, s in keyed.items():
+            row = existing.get(key)
+            if row is None:
+                self._session.add(
+                    CertificateLocationRow(
+                        key_sha256=key,
+                        place_sha256=_digest(s.kind.value, s.location, s.sni),
+                        certificate_id=s.certificate_id,
+                        kind=s.kind.value,
+                        location=s.location,
+                        sni=s.sni,
+                        chain_position=s.chain_position,
+                        leaf=s.leaf,
+                        spki_sha256=s.spki_sha256,
+                        first_seen=s.seen_at,
+                        last_seen=s.seen_at,
+                        last_scan_id=s.scan_id,
+                        tls_version=s.tls_version,
+                        cipher=s.cipher,
+                    )
+                )
+                continue
+            row.last_seen = s.seen_at
+            row.gone_at = None  # back again
+            row.chain_position = s.chain_position
+            row.last_scan_id = s.scan_id
+            row.tls_version = s.tls_version
+            row.cipher = s.cipher
+        self._session.flush()
+
+    def present(self, kind: LocationKind, locations: Sequence[tuple[str, str]]) -> Sequence[CertificateLocation]:
+        places = [_digest(kind.value, location, sni) for location, sni in locations]
+        out: list[CertificateLocation] = []
+        for chunk in _chunks(places):
+            stmt = self._select().where(
+                CertificateLocationRow.place_sha256.in_(chunk), CertificateLocationRow.gone_at.is_(None)
+            )
+            out.extend(_location(row, fp) for row, fp in self._session.execute(stmt).tuples())
+        return out
+
+    def present_under(self, roots: Sequence[str]) -> Sequence[CertificateLocation]:
+        if not roots:
+            return []
+        stmt = self._select().where(
+            CertificateLocationRow.kind == LocationKind.FILE.value,
+            CertificateLocationRow.gone_at.is_(None),
+            _under(CertificateLocationRow.location, roots),  # type: ignore[arg-type]
+        )
+        return [_location(row, fp) for row, fp in self._session.execute(stmt).tuples()]
+
+    def mark_gone(self, certificate_id: int, kind: LocationKind, location: str, sni: str, at: dt.datetime) -> None:
+        self._session.execute(
+            update(CertificateLocationRow)
+            .where(
+                CertificateLocationRow.key_sha256 == _digest(str(certificate_id), kind.value, location, sni),
+                CertificateLocationRow.gone_at.is_(None),
+            )
+            .values(gone_at=at)
+        )
+
+    def for_certificate(self, certificate_id: int) -> Sequence[CertificateLocation]:
+        stmt = (
+            self._select()
+            .where(CertificateLocationRow.certificate_id == certificate_id)
+            .order_by(CertificateLocationRow.kind, CertificateLocationRow.id)
+        )
+        return [_location(row, fp) for row, fp in self._session.execute(stmt).tuples()]
+
+    def leaves_with_keys(self, spkis: Sequence[str]) -> Sequence[CertificateLocation]:
+        out: list[CertificateLocation] = []
+        for chunk in _chunks(list(dict.fromkeys(spkis))):
+            stmt = self._select().where(
+                CertificateLocationRow.spki_sha256.in_(chunk),
+                CertificateLocationRow.leaf.is_(True),
+                CertificateLocationRow.gone_at.is_(None),
+            )
+            out.extend(_location(row, fp) for row, fp in self._session.execute(stmt).tuples())
+        return out
+
+    def known_intermediates(self, limit: int) -> Sequence[bytes]:
+        ids = (
+            select(CertificateLocationRow.certificate_id)
+            .where(CertificateLocationRow.leaf.is_(False))
+            .distinct()
+            .limit(limit)
+        )
+        return list(self._session.scalars(select(CertificateRow.der).where(CertificateRow.id.in_(ids))))
+
+
+def _finding(row: FindingRow, serial: str | None) -> StoredFinding:
+    return StoredFinding(
+        id=row.id,
+        code=FindingCode(row.code),
+        severity=Severity(row.severity),
+        kind=LocationKind(row.kind),
+        location=row.location,
+        sni=row.sni,
+        fingerprint_sha256=row.fingerprint_sha256,
+        detail=row.detail,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        last_scan_id=row.last_scan_id,
+        team=row.team,
+        serial=serial,
+        resolved_at=row.resolved_at,
+    )
+
+
+class SqlFindingRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def sync(
+        self,
+        scopes: set[tuple[str, str]],
+        findings: Sequence[NewFinding],
+        *,
+        at: dt.datetime,
+        scan_id: str,
+        team: str | None,
+    ) -> tuple[int, int]:
+        keyed = {_digest(f.code.value, f.location, f.sni, f.fingerprint_sha256): f for f in findings}
+        existing: dict[str, FindingRow] = {}
+        for chunk in _chunks(list(keyed)):
+            for row in self._session.scalars(select(FindingRow).where(FindingRow.key_sha256.in_(chunk))):
+                existing[row.key_sha256] = row
+        for key, f in keyed.items():
+            row = existing.get(key)
+            if row is None:
+                self._session.add(
+                    FindingRow(
+                        key_sha256=key,
+                        place_sha256=_digest(f.location, f.sni),
+                        code=f.code.value,
+                        severity=f.severity.value,
+                        severity_rank=f.severity.rank,
+                        kind=f.kind.value,
+                        location=f.location,
+                        sni=f.sni,
+                        fingerprint_sha256=f.fingerprint_sha256,
+                        certificate_id=f.certificate_id,
+                        detail=f.detail,
+                        team=team,
+                        first_seen=at,
+                        last_seen=at,
+                        last_scan_id=scan_id,
+                    )
+                )
+                continue
+            if row.resolved_at is not None:
+                row.first_seen = at  # it came back: a new occurrence
+            row.resolved_at = None
+            row.last_seen = at
+            row.detail = f.detail
+            row.last_scan_id = scan_id
+            row.certificate_id = f.certificate_id or row.certificate_id
+        self._session.flush()
+        resolved = 0
+        places = [_digest(location, sni) for location, sni in scopes]
+        for chunk in _chunks(places):
+            for row in self._session.scalars(
+                select(FindingRow).where(FindingRow.place_sha256.in_(chunk), FindingRow.resolved_at.is_(None))
+            ):
+                if row.key_sha256 not in keyed:
+                    row.resolved_at = at
+                    resolved += 1
+        self._session.flush()
+        return len(keyed), resolved
+
+    def open_under(self, roots: Sequence[str]) -> set[tuple[str, str]]:
+        if not roots:
+            return set()
+        stmt = select(FindingRow.location, FindingRow.sni).where(
+            FindingRow.kind == LocationKind.FILE.value,
+            FindingRow.resolved_at.is_(None),
+            _under(FindingRow.location, roots),  # type: ignore[arg-type]
+        )
+        return {(location, sni) for location, sni in self._session.execute(stmt).tuples()}
+
+    def query(self, query: FindingQuery) -> Sequence[StoredFinding]:
+        stmt = select(FindingRow, CertificateRow.serial).outerjoin(
+            CertificateRow, CertificateRow.id == FindingRow.certificate_id
+        )
+        if not query.include_resolved:
+            stmt = stmt.where(FindingRow.resolved_at.is_(None))
+        if query.severity is not None:
+            stmt = stmt.where(FindingRow.severity_rank >= query.severity.rank)
+        if query.code is not None:
+            stmt = stmt.where(FindingRow.code == query.code.value)
+        if query.team is not None:
+            stmt = stmt.where(FindingRow.team == query.team)
+        if query.scan_id is not None:
+            stmt = stmt.where(FindingRow.last_scan_id == query.scan_id)
+        if query.after_id is not None:
+            stmt = stmt.where(FindingRow.id > query.after_id)
+        stmt = stmt.order_by(FindingRow.id)
+        if query.limit is not None:
+            stmt = stmt.limit(query.limit)
+        return [_finding(row, serial) for row, serial in self._session.execute(stmt).tuples()]

@@ -1,0 +1,441 @@
+"""Repositories of the revocation area (the interfaces of ``certfleet.revocation._ports``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from certfleet.revocation import (
+    AlreadyRevoked,
+    CachedResponse,
+    CertStatus,
+    CrlKind,
+    CrlState,
+    Revocation,
+    RevocationReason,
+    RevokedEntry,
+    SerialStatus,
+    StoredCrl,
+    StoredResponder,
+)
+from certfleet.store._database import Database
+from certfleet.store._revocation_models import (
+    BlockedKeyRow,
+    CrlRow,
+    CrlStateRow,
+    OcspResponderRow,
+    OcspResponseRow,
+    RevocationRow,
+)
+from certfleet.store.models import CertificateRow, SerialRow
+
+__all__ = ["SqlBlockedKeyRepository", "SqlRevocationReader", "SqlRevocationRepository"]
+
+_STREAM_BATCH = 5000
+
+
+def _revocation(row: Any) -> Revocation:
+    return Revocation(
+        serial=row.serial,
+        issuer_ca_id=row.issuer_ca_id,
+        revoked_at=row.revoked_at,
+        reason=RevocationReason(row.reason),
+        expires_at=row.expires_at,
+        invalidity_date=row.invalidity_date,
+        seq=row.seq,
+    )
+
+
+def _state(row: Any, ca_id: str) -> CrlState:
+    if row is None:
+        return CrlState(ca_id)
+    return CrlState(ca_id, row.revocation_seq, row.last_number, row.base_number, row.base_seq, row.base_at)
+
+
+def _crl(row: Any) -> StoredCrl:
+    return StoredCrl(
+        ca_id=row.ca_id,
+        kind=CrlKind(row.kind),
+        number=row.number,
+        this_update=row.this_update,
+        next_update=row.next_update,
+        covered_seq=row.covered_seq,
+        der=row.der,
+        base_number=row.base_number,
+    )
+
+
+class SqlRevocationRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def serial_status(self, serial: str) -> SerialStatus | None:
+        row = self._session.get(SerialRow, serial)
+        if row is None:
+            return None
+        revoked = self._session.get(RevocationRow, serial)
+        return SerialStatus(
+            row.issuer_ca_id, row.state, row.reserved_at, _revocation(revoked) if revoked else None
+        )
+
+    def record_serial(self, serial: str, issuer_ca_id: str, at: dt.datetime, fingerprint_sha256: str) -> None:
+        if self._session.get(SerialRow, serial) is not None:
+            return
+        self._session.add(
+            SerialRow(
+                serial=serial,
+                issuer_ca_id=issuer_ca_id,
+                reserved_at=at,
+                state="issued",
+                fingerprint_sha256=fingerprint_sha256,
+            )
+        )
+        self._session.flush()
+
+    def _ensure_state(self, ca_id: str) -> None:
+        if self._session.get(CrlStateRow, ca_id) is not None:
+            return
+        try:
+            with self._session.begin_nested():
+                self._session.add(CrlStateRow(ca_id=ca_id, revocation_seq=0, last_number=0, base_seq=0))
+                self._session.flush()
+        except SqlIntegrityError:
+            pass  # another writer created it
+
+    def _increment(self, ca_id: str, column: str) -> int:
+        """Add one to a crl_state counter and return the new value; the row stays locked
+        (PostgreSQL) or the database write-locked (SQLite) until the transaction ends."""
+        self._ensure_state(ca_id)
+        target = getattr(CrlStateRow, column)
+        value = self._session.execute(
+            update(CrlStateRow)
+            .where(CrlStateRow.ca_id == ca_id)
+            .values({column: target + 1})
+            .returning(target)
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+        return int(value)
+
+    def add(self, revocation: Revocation) -> Revocation:
+        seq = self._increment(revocation.issuer_ca_id, "revocation_seq")
+        try:
+            with self._session.begin_nested():
+                self._session.add(
+                    RevocationRow(
+                        serial=revocation.serial,
+                        issuer_ca_id=revocation.issuer_ca_id,
+                        revoked_at=revocation.revoked_at,
+                        reason=revocation.reason.value,
+                        invalidity_date=revocation.invalidity_date,
+                        expires_at=revocation.expires_at,
+                        seq=seq,
+                    )
+                )
+                self._session.flush()
+        except SqlIntegrityError as exc:
+            raise AlreadyRevoked(f"serial {revocation.serial} is already revoked", revocation.serial) from exc
+        return Revocation(
+            revocation.serial,
+            revocation.issuer_ca_id,
+            revocation.revoked_at,
+            revocation.reason,
+            revocation.expires_at,
+            revocation.invalidity_date,
+            seq,
+        )
+
+    def mark_certificate_revoked(self, record_id: int, at: dt.datetime, reason: RevocationReason) -> None:
+        self._session.execute(
+            update(CertificateRow)
+            .where(CertificateRow.id == record_id)
+            .values(status="revoked", revoked_at=at, revocation_reason=reason.value)
+        )
+
+    def invalidate_responses(self, serial: str) -> int:
+        result = self._session.execute(delete(OcspResponseRow).where(OcspResponseRow.serial == serial))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def allocate_crl_number(self, ca_id: str) -> int:
+        return self._increment(ca_id, "last_number")
+
+    def save_crl(self, crl: StoredCrl) -> bool:
+        stmt = select(CrlRow).where(CrlRow.ca_id == crl.ca_id, CrlRow.kind == crl.kind.value)
+        if self._session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        row = self._session.scalar(stmt)
+        if row is not None:
+            # Never step back: a CRL built from an older snapshot, or numbered lower, loses.
+            if row.number >= crl.number or row.covered_seq > crl.covered_seq:
+                return False
+            row.number = crl.number
+            row.this_update = crl.this_update
+            row.next_update = crl.next_update
+            row.covered_seq = crl.covered_seq
+            row.base_number = crl.base_number
+            row.der = crl.der
+            self._session.flush()
+            return True
+        try:
+            with self._session.begin_nested():
+                self._session.add(
+                    CrlRow(
+                        ca_id=crl.ca_id,
+                        kind=crl.kind.value,
+                        number=crl.number,
+                        this_update=crl.this_update,
+                        next_update=crl.next_update,
+                        covered_seq=crl.covered_seq,
+                        base_number=crl.base_number,
+                        der=crl.der,
+                    )
+                )
+                self._session.flush()
+        except SqlIntegrityError:
+            return False  # a concurrent builder stored its CRL first
+        return True
+
+    def set_delta_base(self, ca_id: str, number: int, seq: int, at: dt.datetime) -> None:
+        self._ensure_state(ca_id)
+        self._session.execute(
+            update(CrlStateRow)
+            .where(CrlStateRow.ca_id == ca_id)
+            .where((CrlStateRow.base_number.is_(None)) | (CrlStateRow.base_number < number))
+            .values(base_number=number, base_seq=seq, base_at=at)
+            .execution_options(synchronize_session=False)
+        )
+
+    def save_response(self, response: CachedResponse) -> None:
+        values = {
+            "ca_id": response.ca_id,
+            "serial": response.serial,
+            "hash_algorithm": response.hash_algorithm,
+            "status": response.status.value,
+            "this_update": response.this_update,
+            "next_update": response.next_update,
+            "der": response.der,
+        }
+        changing = {k: values[k] for k in ("status", "this_update", "next_update", "der")}
+        keys = ["ca_id", "serial", "hash_algorithm"]
+        if self._session.get_bind().dialect.name == "postgresql":
+            pg = postgresql.insert(OcspResponseRow).values(values)
+            self._session.execute(pg.on_conflict_do_update(index_elements=keys, set_=changing))
+        else:
+            lite = sqlite.insert(OcspResponseRow).values(values)
+            self._session.execute(lite.on_conflict_do_update(index_elements=keys, set_=changing))
+
+    def responders(self, ca_id: str) -> Sequence[StoredResponder]:
+        rows = self._session.scalars(
+            select(OcspResponderRow)
+            .where(OcspResponderRow.ca_id == ca_id)
+            .order_by(OcspResponderRow.created_at.desc(), OcspResponderRow.not_after.desc())
+        )
+        return [
+            StoredResponder(
+                r.ca_id, r.key_ref, x509.load_der_x509_certificate(r.certificate_der), r.created_at
+            )
+            for r in rows
+        ]
+
+    def add_responder(self, responder: StoredResponder) -> None:
+        self._session.add(
+            OcspResponderRow(
+                key_ref=responder.key_ref,
+                ca_id=responder.ca_id,
+                certificate_der=responder.certificate.public_bytes(Encoding.DER),
+                not_after=responder.certificate.not_valid_after_utc,
+                created_at=responder.created_at,
+            )
+        )
+        self._session.flush()
+
+    def drop_responder(self, key_ref: str) -> None:
+        self._session.execute(delete(OcspResponderRow).where(OcspResponderRow.key_ref == key_ref))
+
+
+class SqlBlockedKeyRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def block(self, spki_sha256: str, serial: str, at: dt.datetime) -> None:
+        if self.is_blocked(spki_sha256):
+            return
+        try:
+            with self._session.begin_nested():
+                self._session.add(BlockedKeyRow(spki_sha256=spki_sha256, serial=serial, blocked_at=at))
+                self._session.flush()
+        except SqlIntegrityError:
+            pass  # blocked concurrently: the first entry stays
+
+    def is_blocked(self, spki_sha256: str) -> bool:
+        return self._session.get(BlockedKeyRow, spki_sha256.lower()) is not None
+
+
+def _sqlite_reader_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def _sqlite_reader_begin(conn: Any) -> None:
+    # A deferred BEGIN: in WAL mode the snapshot starts at the first read and never takes
+    # the write lock, so readers neither wait for nor block a revocation.
+    conn.exec_driver_sql("BEGIN")
+
+
+class SqlRevocationReader:
+    """Reads for the OCSP and CRL endpoints and the CRL builder.
+
+    certfleet's SQLite engine starts every transaction with BEGIN IMMEDIATE (it serialises
+    writers); reads here must not queue behind that lock, nor hold it for the seconds a large
+    CRL takes to stream. So on SQLite the reader has its own engine, read-only and with
+    deferred transactions; on PostgreSQL it shares the engine and asks for REPEATABLE READ
+    where one snapshot has to span several statements.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._owns_engine = database.dialect == "sqlite"
+        if self._owns_engine:
+            self._engine: Engine = create_engine(database.url)
+            event.listen(self._engine, "connect", _sqlite_reader_connect)
+            event.listen(self._engine, "begin", _sqlite_reader_begin)
+        else:
+            self._engine = database.engine
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self._engine.dispose()
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        with self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    def crl(self, ca_id: str, kind: CrlKind) -> tuple[StoredCrl | None, CrlState]:
+        with self._snapshot() as conn:
+            state = conn.execute(select(CrlStateRow.__table__).where(CrlStateRow.ca_id == ca_id)).first()
+            row = conn.execute(
+                select(CrlRow.__table__).where(CrlRow.ca_id == ca_id, CrlRow.kind == kind.value)
+            ).first()
+        return (_crl(row) if row else None), _state(state, ca_id)
+
+    @contextmanager
+    def crl_entries(
+        self, ca_id: str, *, delta: bool, expires_after: dt.datetime
+    ) -> Iterator[tuple[CrlState, Iterator[RevokedEntry]]]:
+        with self._snapshot() as conn:
+            state = _state(
+                conn.execute(select(CrlStateRow.__table__).where(CrlStateRow.ca_id == ca_id)).first(), ca_id
+            )
+            stmt = (
+                select(
+                    RevocationRow.serial,
+                    RevocationRow.revoked_at,
+                    RevocationRow.reason,
+                    RevocationRow.invalidity_date,
+                )
+                .where(
+                    RevocationRow.issuer_ca_id == ca_id,
+                    RevocationRow.seq > (state.base_seq if delta else 0),
+                    RevocationRow.seq <= state.revocation_seq,
+                    RevocationRow.expires_at > expires_after,
+                )
+                .order_by(RevocationRow.seq)
+            )
+            # yield_per streams (a server-side cursor on PostgreSQL): rows arrive in batches
+            # and become small RevokedEntry values, never a million ORM objects at once.
+            result = conn.execution_options(yield_per=_STREAM_BATCH).execute(stmt)
+            reasons = {r.value: r for r in RevocationReason}
+            entries = (
+                RevokedEntry(int(serial, 16), revoked_at, reasons[reason], invalidity)
+                for serial, revoked_at, reason, invalidity in result
+            )
+            yield state, entries
+
+    def cached_response(self, ca_id: str, serial: str, hash_algorithm: str) -> CachedResponse | None:
+        revoked = exists().where(RevocationRow.serial == OcspResponseRow.serial)
+        stmt = select(
+            OcspResponseRow.status,
+            OcspResponseRow.this_update,
+            OcspResponseRow.next_update,
+            OcspResponseRow.der,
+            revoked.label("revoked"),
+        ).where(
+            OcspResponseRow.ca_id == ca_id,
+            OcspResponseRow.serial == serial,
+            OcspResponseRow.hash_algorithm == hash_algorithm,
+        )
+        with self._snapshot() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            return None
+        status = CertStatus(row.status)
+        if status is CertStatus.GOOD and row.revoked:
+            return None  # revoked since it was signed: never serve it again
+        return CachedResponse(
+            ca_id, serial, hash_algorithm, status, row.this_update, row.next_update, row.der
+        )
+
+    def serial_status(self, ca_id: str, serial: str) -> SerialStatus | None:
+        stmt = (
+            select(SerialRow.state, SerialRow.reserved_at, RevocationRow)
+            .select_from(SerialRow)
+            .outerjoin(RevocationRow, RevocationRow.serial == SerialRow.serial)
+            .where(SerialRow.serial == serial, SerialRow.issuer_ca_id == ca_id)
+        )
+        with Session(self._engine) as session, session.begin():
+            row = session.execute(stmt).first()
+            if row is None:
+                return None
+            state, reserved_at, revoked = row
+            return SerialStatus(
+                ca_id, state, reserved_at, _revocation(revoked) if revoked is not None else None
+            )
+
+    def responses_due(
+        self, ca_id: str, produced_before: dt.datetime, limit: int
+    ) -> Sequence[tuple[str, str]]:
+        stmt = (
+            select(OcspResponseRow.serial, OcspResponseRow.hash_algorithm)
+            .where(OcspResponseRow.ca_id == ca_id, OcspResponseRow.this_update < produced_before)
+            .order_by(OcspResponseRow.this_update)
+            .limit(limit)
+        )
+        with self._snapshot() as conn:
+            return [(r.serial, r.hash_algorithm) for r in conn.execute(stmt)]
+
+    def serials_without_response(self, ca_id: str, now: dt.datetime, limit: int) -> Sequence[str]:
+        cached = exists().where(
+            OcspResponseRow.ca_id == ca_id,
+            OcspResponseRow.serial == SerialRow.serial,
+            OcspResponseRow.hash_algorithm == "sha1",
+        )
+        stmt = (
+            select(SerialRow.serial)
+            .join(CertificateRow, CertificateRow.fingerprint_sha256 == SerialRow.fingerprint_sha256)
+            .where(
+                and_(
+                    SerialRow.issuer_ca_id == ca_id,
+                    SerialRow.state == "issued",
+                    CertificateRow.not_after > now,
+                    ~cached,
+                )
+            )
+            .limit(limit)
+        )
+        with self._snapshot() as conn:
+            return [r.serial for r in conn.execute(stmt)]

@@ -1,0 +1,56 @@
+"""API tokens: shown once, stored as a hash, revocable, every change audited."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from certfleet.access import Scope
+from certfleet.app import Platform
+from certfleet.errors import InvalidInput, NotFound, Unauthenticated
+from tests.services.snapshot import rows
+
+
+def test_token_is_stored_as_a_hash_and_authenticates(bare_platform: Platform) -> None:
+    minted = bare_platform.tokens.create("web", Scope.ISSUE, ["*.web.example.com"], actor="admin")
+    token_id, secret = minted.token.removeprefix("cf_").split("_", 1)
+    assert token_id == minted.record.id
+    stored = rows(bare_platform.database, "SELECT id, secret_hash, team, scope FROM api_tokens")
+    assert stored == [(token_id, hashlib.sha256(secret.encode()).hexdigest(), "web", "issue")]
+    assert secret not in repr(stored)
+    principal = bare_platform.tokens.authenticate(minted.token)
+    assert (principal.team, principal.scope) == ("web", Scope.ISSUE)
+
+
+def test_revoked_or_wrong_tokens_do_not_authenticate(bare_platform: Platform) -> None:
+    minted = bare_platform.tokens.create("web", Scope.READ, [], actor="admin")
+    with pytest.raises(Unauthenticated):
+        bare_platform.tokens.authenticate(minted.token[:-2] + "xx")
+    with pytest.raises(Unauthenticated, match="malformed"):
+        bare_platform.tokens.authenticate("bearer-junk")
+    bare_platform.tokens.revoke(minted.record.id, actor="admin")
+    with pytest.raises(Unauthenticated, match="invalid or revoked"):
+        bare_platform.tokens.authenticate(minted.token)
+    with pytest.raises(NotFound, match="no active token"):
+        bare_platform.tokens.revoke(minted.record.id, actor="admin")
+
+
+def test_token_creation_and_revocation_are_audited(bare_platform: Platform) -> None:
+    minted = bare_platform.tokens.create("db", Scope.ISSUE, ["**.db.example.com"], actor="admin")
+    bare_platform.tokens.revoke(minted.record.id, actor="security")
+    entries = [(e.actor, e.action, e.subject) for e in bare_platform.audit.entries()]
+    assert entries == [
+        ("admin", "token.created", minted.record.id),
+        ("security", "token.revoked", minted.record.id),
+    ]
+    created = next(iter(bare_platform.audit.entries()))
+    assert created.details == {"team": "db", "scope": "issue", "allow_names": ["**.db.example.com"]}
+    assert minted.token.split("_", 2)[2] not in str(list(bare_platform.audit.entries()))
+
+
+def test_issue_token_needs_a_pattern(bare_platform: Platform) -> None:
+    with pytest.raises(InvalidInput, match="needs at least one --allow-names"):
+        bare_platform.tokens.create("web", Scope.ISSUE, [], actor="admin")
+    assert rows(bare_platform.database, "SELECT count(*) FROM api_tokens") == [(0,)]
+    assert list(bare_platform.audit.entries()) == []
