@@ -10,6 +10,7 @@ from certfleet.clock import Clock, SystemClock
 from certfleet.config import Settings
 from certfleet.protocols.acme import AcmeServer
 from certfleet.protocols.acme.bindings import ServiceIssuer
+from certfleet.revocation import RevocationSettings
 from certfleet.services import (
     AuditService,
     AuthorityService,
@@ -17,6 +18,8 @@ from certfleet.services import (
     IssuanceService,
     TokenService,
 )
+from certfleet.services.discovery import DiscoveryService
+from certfleet.services.revocation import RevocationService
 from certfleet.store import Database, Store
 
 __all__ = ["Platform", "open_platform"]
@@ -34,9 +37,12 @@ class Platform:
     tokens: TokenService
     audit: AuditService
     acme: AcmeServer
+    discovery: DiscoveryService
+    revocation: RevocationService
 
     def close(self) -> None:
         self.acme.close()
+        self.revocation.close()
         self.database.dispose()
 
 
@@ -75,4 +81,14 @@ def open_platform(
         tokens=TokenService(store.unit_of_work, clock),
         audit=AuditService(store.unit_of_work),
         acme=AcmeServer(settings.acme, store.unit_of_work, clock, ServiceIssuer(issuance)),
+        discovery=DiscoveryService(store.unit_of_work, clock),
+        revocation=RevocationService(
+            store.unit_of_work,
+            store.revocation_store(),
+            keys,
+            authorities.hierarchy,
+            settings.public_base_url,
+            RevocationSettings.load(settings.data_dir.config_file),
+            clock,
+        ),
     )

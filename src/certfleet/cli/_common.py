@@ -74,8 +74,12 @@ def settings_for(data_dir: Path | None, db: str | None) -> Settings:
 
 
 @contextmanager
-def platform(data_dir: Path | None, db: str | None, *, create: bool = False) -> Iterator[Platform]:
-    settings = settings_for(data_dir, db)
+def platform(
+    data_dir: Path | None, db: str | None, *, create: bool = False, settings: Settings | None = None
+) -> Iterator[Platform]:
+    """Open the platform; ``settings`` (already resolved, e.g. with command flags applied)
+    replaces the resolution from ``data_dir`` and ``db``."""
+    settings = settings or settings_for(data_dir, db)
     if not create and settings.is_sqlite and not settings.data_dir.database.exists():
         die(f"no certfleet data in {settings.data_dir.root}: run 'certfleet init' first")
     opened = open_platform(settings, create=create)

@@ -8,7 +8,7 @@ import click
 import typer
 
 from certfleet import __version__
-from certfleet.cli import audit, ca, db, inventory, tokens
+from certfleet.cli import acme, audit, ca, db, findings, inventory, scan, tokens
 from certfleet.cli._common import stderr
 from certfleet.cli.init import init
 from certfleet.cli.issue import issue
@@ -32,6 +32,9 @@ app.add_typer(inventory.app, name="inventory")
 app.add_typer(tokens.app, name="token")
 app.add_typer(audit.app, name="audit")
 app.add_typer(db.app, name="db")
+app.add_typer(acme.app, name="acme")
+app.add_typer(scan.app, name="scan")
+app.add_typer(findings.app, name="findings")
 
 
 @app.command("version")

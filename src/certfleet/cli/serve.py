@@ -10,6 +10,12 @@ from certfleet.access import Scope
 from certfleet.api.server import listen, run_servers
 from certfleet.app import Platform
 from certfleet.cli._common import DataDirOption, DbOption, die, platform, settings_for
+from certfleet.cli.acme import (
+    AcmeHttp01PortOption,
+    AcmeResolverOption,
+    AcmeTlsAlpn01PortOption,
+    with_acme_options,
+)
 from certfleet.cli.init import initialize
 from certfleet.config import parse_bind
 from certfleet.services.server_identity import ensure_server_identity
@@ -67,11 +73,16 @@ def serve(
         bool,
         typer.Option("--init", help="On first start, create the CA and print an admin token (once)."),
     ] = False,
+    acme_resolver: AcmeResolverOption = None,
+    acme_http01_port: AcmeHttp01PortOption = None,
+    acme_tlsalpn01_port: AcmeTlsAlpn01PortOption = None,
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
     """Serve the REST API over HTTPS and CA material over HTTP until SIGTERM."""
-    settings = settings_for(data_dir, db)
+    settings = with_acme_options(
+        settings_for(data_dir, db), acme_resolver, acme_http01_port, acme_tlsalpn01_port
+    )
     https_bind = parse_bind(https) if https else settings.server.https_bind
     http_bind = parse_bind(http) if http else settings.server.http_bind
     with contextlib.ExitStack() as stack:
@@ -81,7 +92,7 @@ def serve(
             http_socket = stack.enter_context(listen(*http_bind))
         except OSError as exc:
             die(f"cannot start server: {exc}")
-        p = stack.enter_context(platform(data_dir, db, create=init))
+        p = stack.enter_context(platform(data_dir, db, create=init, settings=settings))
         if not p.authorities.is_initialized():
             if not init:
                 die("no CA yet: run 'certfleet init' first (or 'certfleet serve --init')")

@@ -61,6 +61,12 @@ def _positive(value: object, key: str, where: str) -> float:
     return float(value)
 
 
+def _non_negative(value: object, key: str, where: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise ConfigurationError(f"{where}: acme.{key} must be zero or a positive number")
+    return float(value)
+
+
 def _optional_str(value: object, key: str, where: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
@@ -86,7 +92,7 @@ def parse_acme_section(raw: object, where: str) -> AcmeSettings:
         "nonce_lifetime_seconds",
         "validation_timeout_seconds",
         "validation_workers",
-        "ari_retry_after_hours",
+        "ari_retry_after_seconds",
     }
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -124,6 +130,8 @@ def parse_acme_section(raw: object, where: str) -> AcmeSettings:
         ),
         validation_workers=workers,
         ari_retry_after=dt.timedelta(
-            hours=_positive(raw.get("ari_retry_after_hours", 6), "ari_retry_after_hours", where)
+            seconds=_non_negative(
+                raw.get("ari_retry_after_seconds", 21600), "ari_retry_after_seconds", where
+            )
         ),
     )

@@ -233,7 +233,9 @@ class LocationRepository(Protocol):
         """Insert new sightings; for known ones update last_seen and clear gone_at."""
         ...
 
-    def present(self, kind: LocationKind, locations: Sequence[tuple[str, str]]) -> Sequence[CertificateLocation]:
+    def present(
+        self, kind: LocationKind, locations: Sequence[tuple[str, str]]
+    ) -> Sequence[CertificateLocation]:
         """Locations still present (not gone) at these ``(location, sni)`` pairs."""
         ...
 
@@ -241,7 +243,9 @@ class LocationRepository(Protocol):
         """File locations still present at or below these paths."""
         ...
 
-    def mark_gone(self, certificate_id: int, kind: LocationKind, location: str, sni: str, at: dt.datetime) -> None: ...
+    def mark_gone(
+        self, certificate_id: int, kind: LocationKind, location: str, sni: str, at: dt.datetime
+    ) -> None: ...
 
     def for_certificate(self, certificate_id: int) -> Sequence[CertificateLocation]: ...
 

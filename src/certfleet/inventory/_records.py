@@ -100,7 +100,8 @@ class CertificateRecord:
         )
 
     def effective_status(self, now: dt.datetime) -> Status:
-        if self.status is Status.ACTIVE and self.not_after <= now:
+        # RFC 5280 section 4.1.2.5: the validity period includes notAfter itself.
+        if self.status is Status.ACTIVE and self.not_after < now:
             return Status.EXPIRED
         return self.status
 

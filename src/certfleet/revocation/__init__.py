@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from certfleet.revocation._crl import CrlKind, RevokedEntry, build_crl
-from certfleet.revocation._issuers import HASH_ALGORITHMS, CertId, IssuerIndex
+from certfleet.revocation._issuers import HASH_ALGORITHMS, CertId, IssuerIndex, IssuingCa
 from certfleet.revocation._ocsp_request import (
     MAX_CERT_IDS,
     MAX_NONCE_OCTETS,
@@ -29,13 +29,16 @@ from certfleet.revocation._ports import (
     CachedResponse,
     CrlState,
     Revocation,
-    RevocationStore,
     RevocationRepository,
+    RevocationStore,
     SerialStatus,
     StoredCrl,
     StoredResponder,
 )
+from certfleet.revocation._published import Published, refresh_at
+from certfleet.revocation._publisher import CrlPublisher, delta_crl_url
 from certfleet.revocation._reasons import RevocationReason
+from certfleet.revocation._responder import OcspResponder
 from certfleet.revocation._settings import MAX_CRL_VALIDITY, RevocationSettings
 from certfleet.revocation._signer import build_responder_certificate, rotation_due
 from certfleet.revocation.errors import AlreadyRevoked, KeyBlocked, MalformedOcspRequest, UnknownReason
@@ -51,17 +54,21 @@ __all__ = [
     "CertId",
     "CertStatus",
     "CrlKind",
+    "CrlPublisher",
     "CrlState",
     "IssuerIndex",
+    "IssuingCa",
     "KeyBlocked",
     "MalformedOcspRequest",
     "OcspRequest",
+    "OcspResponder",
+    "Published",
     "ResponseSigner",
     "Revocation",
-    "RevocationStore",
     "RevocationReason",
     "RevocationRepository",
     "RevocationSettings",
+    "RevocationStore",
     "RevokedEntry",
     "SerialStatus",
     "SingleAnswer",
@@ -75,6 +82,7 @@ __all__ = [
     "delta_crl_url",
     "error_response",
     "parse_ocsp_request",
+    "refresh_at",
     "rotation_due",
     "spki_sha256",
 ]
@@ -85,8 +93,3 @@ def spki_sha256(public_key: CertificatePublicKeyTypes) -> str:
     certificate or CSR carries it."""
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()
-
-
-def delta_crl_url(base_url: str, ca_id: str) -> str:
-    """Where a CA's delta CRL is published, beside its complete CRL (``CaUrls.crl``)."""
-    return f"{base_url}/crl/{ca_id}-delta.crl"

@@ -126,7 +126,7 @@ def _single(
     if nonce is not None:
         # RFC 8954 section 2.1: the response echoes the request's nonce unchanged.
         builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-    response = builder.sign(signer.key, signature_hash_for(signer.key))  # type: ignore[arg-type]
+    response = builder.sign(signer.key, signature_hash_for(signer.key))
     return response.public_bytes(Encoding.DER)
 
 

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from certfleet.ca import CaCertificate
+from certfleet.revocation._issuers import IssuingCa
 from certfleet.x509 import signature_hash_for
 
 __all__ = ["RESPONDER_BACKDATE", "build_responder_certificate", "rotation_due"]
@@ -34,7 +34,7 @@ def _responder_name(ca: x509.Certificate) -> x509.Name:
 
 def build_responder_certificate(
     *,
-    ca: CaCertificate,
+    ca: IssuingCa,
     ca_key: CertificateIssuerPrivateKeyTypes,
     public_key: CertificatePublicKeyTypes,
     serial_number: int,
@@ -48,7 +48,7 @@ def build_responder_certificate(
     safe only because it lives briefly and is replaced automatically.
     """
     not_before = now - RESPONDER_BACKDATE
-    not_after = min(not_before + lifetime, ca.not_after)
+    not_after = min(not_before + lifetime, ca.certificate.not_valid_after_utc)
     issuer_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     builder = (
         x509.CertificateBuilder()

@@ -10,6 +10,7 @@ from certfleet.audit import AuditRepository
 from certfleet.ca import CaRepository
 from certfleet.discovery.records import FindingRepository, LocationRepository, ScanRunRepository
 from certfleet.inventory import CertificateRepository, SerialRepository
+from certfleet.revocation import BlockedKeyRepository, RevocationRepository
 
 __all__ = ["UnitOfWork", "UnitOfWorkFactory"]
 
@@ -31,6 +32,12 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditRepository: ...
+
+    @property
+    def revocations(self) -> RevocationRepository: ...
+
+    @property
+    def blocked_keys(self) -> BlockedKeyRepository: ...
 
     @property
     def scans(self) -> ScanRunRepository: ...

@@ -14,6 +14,7 @@ from certfleet.ca import Authority, IssuanceRequest, IssuedCertificate, new_seri
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError, Conflict
 from certfleet.inventory import CertificateRecord, Source
+from certfleet.revocation import KeyBlocked, spki_sha256
 from certfleet.services._ports import UnitOfWorkFactory
 from certfleet.x509 import CertificateFacts, serial_hex
 
@@ -73,6 +74,9 @@ class IssuanceService:
             validated = authority.validate(request)
             if principal is not None:
                 principal.authorize_names(validated.names)
+            with self._uow() as uow:  # a key revoked for keyCompromise is never certified again
+                if uow.blocked_keys.is_blocked(spki_sha256(validated.public_key)):
+                    raise KeyBlocked("this public key was revoked for keyCompromise and cannot be certified")
         except CertfleetError as exc:
             self._refuse(actor, request, exc)
             raise

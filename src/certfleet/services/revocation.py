@@ -3,49 +3,40 @@ and OCSP responses that publish what it records."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
-from cryptography.x509 import ocsp
 
 from certfleet.access import Principal, Scope
 from certfleet.audit import AuditLog
 from certfleet.ca import PROFILES, CaCertificate, new_serial_number
 from certfleet.ca.keys import KeyBackend
 from certfleet.clock import Clock
-from certfleet.errors import CertfleetError, Conflict, IntegrityError, InvalidInput, NotFound
+from certfleet.errors import CertfleetError, Conflict, InvalidInput, NotFound
 from certfleet.inventory import CertificateRecord, Source, Status
 from certfleet.revocation import (
     AlreadyRevoked,
-    CachedResponse,
-    CertId,
-    CertStatus,
     CrlKind,
-    CrlState,
+    CrlPublisher,
     IssuerIndex,
-    MalformedOcspRequest,
+    OcspResponder,
+    Published,
     ResponseSigner,
     Revocation,
-    RevocationReader,
     RevocationReason,
     RevocationSettings,
+    RevocationStore,
     SerialStatus,
-    SingleAnswer,
-    StoredCrl,
     StoredResponder,
-    build_crl,
     build_responder_certificate,
-    build_response,
-    delta_crl_url,
-    error_response,
-    parse_ocsp_request,
     rotation_due,
     spki_sha256,
 )
@@ -81,36 +72,13 @@ class RevocationOutcome:
     key_blocked: bool
 
 
-@dataclass(frozen=True)
-class Published:
-    """A signed CRL or OCSP response as served over HTTP. ``refresh_at`` is when a newer one
-    will exist (the end of HTTP ``max-age``); error responses have no times and no caching."""
-
-    der: bytes
-    this_update: dt.datetime | None = None
-    next_update: dt.datetime | None = None
-    refresh_at: dt.datetime | None = None
-    number: int | None = None
-    shared_cache: bool = True  # False for a response carrying a nonce: it answers one client
-
-    @property
-    def etag(self) -> str:
-        return '"' + hashlib.sha256(self.der).hexdigest()[:32] + '"'
-
-
 @dataclass
 class MaintenanceReport:
     """One maintenance round: what was refreshed, and one line per CA that failed."""
 
     crls_built: int = 0
     responses_signed: int = 0
-    responders_created: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-def _refresh_at(this_update: dt.datetime, validity: dt.timedelta) -> dt.datetime:
-    # Replace at a third of the validity: always before half, even when a round runs late.
-    return this_update + validity / 3
 
 
 def normalize_serial(serial: str) -> str:
@@ -125,7 +93,7 @@ class RevocationService:
     def __init__(
         self,
         uow: UnitOfWorkFactory,
-        reader: RevocationReader,
+        store: RevocationStore,
         keys: KeyBackend,
         hierarchy: Callable[[], Sequence[CaCertificate]],
         base_url: str,
@@ -133,7 +101,7 @@ class RevocationService:
         clock: Clock,
     ) -> None:
         self._uow = uow
-        self._reader = reader
+        self._store = store
         self._keys = keys
         self._hierarchy = hierarchy
         self._base_url = base_url
@@ -141,13 +109,18 @@ class RevocationService:
         self._clock = clock
         self._lock = threading.Lock()
         self._signer_lock = threading.Lock()  # one responder certificate made at a time
-        self._index_cache: tuple[float, IssuerIndex] | None = None
+        self._index_cache: tuple[float, IssuerIndex[CaCertificate]] | None = None
         self._ca_keys: dict[str, CertificateIssuerPrivateKeyTypes] = {}
         self._signers: dict[str, tuple[float, ResponseSigner]] = {}
-        self._build_locks: dict[tuple[str, CrlKind], threading.Lock] = {}
+        self._publisher: CrlPublisher[CaCertificate] = CrlPublisher(
+            store, self._ca_key, base_url, settings, clock
+        )
+        self._responder: OcspResponder[CaCertificate] = OcspResponder(
+            store, lambda refresh: self._index(refresh=refresh), self._signer, settings, clock
+        )
 
     def close(self) -> None:
-        close = getattr(self._reader, "close", None)
+        close = getattr(self._store, "close", None)
         if close is not None:
             close()
 
@@ -265,7 +238,7 @@ class RevocationService:
         return RevocationOutcome(serial, ca_id, now, reason, invalidity_date, record, key_hash is not None)
 
     def _verify_certificate(
-        self, certificate: x509.Certificate, serial: str, index: IssuerIndex
+        self, certificate: x509.Certificate, serial: str, index: IssuerIndex[CaCertificate]
     ) -> CaCertificate:
         if serial_hex(certificate.serial_number) != serial:
             raise InvalidInput(
@@ -276,7 +249,7 @@ class RevocationService:
                 continue
             try:
                 certificate.verify_directly_issued_by(ca.certificate)
-            except (ValueError, TypeError, x509.InvalidSignature):
+            except (ValueError, TypeError, InvalidSignature):
                 continue
             return ca
         raise InvalidInput("the certificate was not signed by any CA of this certfleet")
@@ -285,7 +258,7 @@ class RevocationService:
     def _find_record(
         uow: UnitOfWork,
         serial: str,
-        index: IssuerIndex,
+        index: IssuerIndex[CaCertificate],
         issuer_ca_id: str | None,
         principal: Principal | None,
         certificate: x509.Certificate | None,
@@ -322,7 +295,7 @@ class RevocationService:
         status: SerialStatus | None,
         signed_by: CaCertificate | None,
         certificate: x509.Certificate | None,
-        index: IssuerIndex,
+        index: IssuerIndex[CaCertificate],
         now: dt.datetime,
     ) -> tuple[str, dt.datetime]:
         """The issuing CA and when the certificate expires; puts CA certificates and
@@ -352,169 +325,17 @@ class RevocationService:
             return signed_by.id, certificate.not_valid_after_utc
         raise NotFound(f"no certificate or serial {serial} issued by this certfleet")
 
-    # -- CRLs -------------------------------------------------------------------------------
+    # -- publishing -------------------------------------------------------------------------
 
     def crl(self, ca_id: str, kind: CrlKind = CrlKind.FULL) -> Published:
-        """The CA's current CRL, rebuilt first if a revocation made it stale or it is due
-        (so the CRL served right after a revocation already lists it)."""
-        ca = self._ca(ca_id)
-        stored, state = self._reader.crl(ca.id, kind)
-        if stored is None or self._crl_stale(stored, state):
-            lock = self._build_lock(ca.id, kind)
-            with lock:
-                stored, state = self._reader.crl(ca.id, kind)  # another thread may have built it
-                if stored is None or self._crl_stale(stored, state):
-                    stored = self._build_crl(ca, kind, state)
-        validity = self.settings.crl_validity if kind is CrlKind.FULL else self.settings.delta_crl_validity
-        refresh = min(_refresh_at(stored.this_update, validity), stored.next_update)
-        return Published(stored.der, stored.this_update, stored.next_update, refresh, stored.number)
-
-    def _crl_stale(self, stored: StoredCrl, state: CrlState) -> bool:
-        validity = (
-            self.settings.crl_validity if stored.kind is CrlKind.FULL else self.settings.delta_crl_validity
-        )
-        if stored.covered_seq < state.revocation_seq or self._clock.now() >= _refresh_at(
-            stored.this_update, validity
-        ):
-            return True
-        return stored.kind is CrlKind.DELTA and stored.base_number != state.base_number
-
-    def _build_lock(self, ca_id: str, kind: CrlKind) -> threading.Lock:
-        with self._lock:
-            return self._build_locks.setdefault((ca_id, kind), threading.Lock())
-
-    def _build_crl(self, ca: CaCertificate, kind: CrlKind, state: CrlState) -> StoredCrl:
-        if kind is CrlKind.DELTA and state.base_number is None:
-            self.crl(ca.id, CrlKind.FULL)  # a delta needs a base: the first complete CRL
-        now = self._clock.now().replace(microsecond=0)
-        full = kind is CrlKind.FULL
-        validity = self.settings.crl_validity if full else self.settings.delta_crl_validity
-        # RFC 5280 section 5.3 (via 3.3): an entry stays until it has appeared on one regular
-        # CRL issued after the certificate expired; one CRL period past expiry guarantees it.
-        keep_after = now - self.settings.crl_validity
-        key = self._ca_key(ca)
-        with self._reader.crl_entries(ca.id, delta=not full, expires_after=keep_after) as (snapshot, entries):
-            with self._uow() as uow:
-                number = uow.revocations.allocate_crl_number(ca.id)
-            if not full and snapshot.base_number is None:
-                raise IntegrityError(f"CA {ca.id} has no delta CRL base after building its complete CRL")
-            der = build_crl(
-                issuer=ca.certificate,
-                key=key,
-                entries=entries,
-                number=number,
-                this_update=now,
-                next_update=now + validity,
-                freshest_crl_url=delta_crl_url(self._base_url, ca.id) if full else None,
-                base_number=None if full else snapshot.base_number,
-            )
-        built = StoredCrl(
-            ca.id,
-            kind,
-            number,
-            now,
-            now + validity,
-            snapshot.revocation_seq,
-            der,
-            None if full else snapshot.base_number,
-        )
-        with self._uow() as uow:
-            saved = uow.revocations.save_crl(built)
-            if saved and full and self._base_due(snapshot, now):
-                # Deltas list what changed since their base; rotating the base only every
-                # half CRL period keeps them usable with any complete CRL issued since.
-                uow.revocations.set_delta_base(ca.id, number, snapshot.revocation_seq, now)
-        if saved:
-            return built
-        latest, _ = self._reader.crl(ca.id, kind)
-        return latest or built
-
-    def _base_due(self, state: CrlState, now: dt.datetime) -> bool:
-        return state.base_at is None or now - state.base_at >= self.settings.crl_validity / 2
-
-    # -- OCSP -------------------------------------------------------------------------------
+        """The CA's current complete (or delta) CRL, rebuilt first when a revocation made it
+        stale or it is due, so the CRL served right after a revocation already lists it."""
+        return self._publisher.current(self._ca(ca_id), kind)
 
     def ocsp(self, request_der: bytes) -> Published:
-        """Answer an OCSP request (RFC 6960) with a DER OCSPResponse.
-
-        A serial we never issued is answered ``unknown`` (RFC 6960 section 2.2 allows
-        ``revoked`` with the extended-revoke extension too; ``unknown`` says plainly that
-        we did not issue it), as is one reserved but never recorded as signed. Requests for
-        issuers we do not serve, or that mix issuers in one request, get ``unauthorized``
-        (one response has one signer, which can vouch for one CA only).
-        """
-        try:
-            request = parse_ocsp_request(request_der)
-        except MalformedOcspRequest:
-            return Published(error_response(ocsp.OCSPResponseStatus.MALFORMED_REQUEST))
-        ca = self._issuer_for(request.cert_ids)
-        if ca is None:
-            return Published(error_response(ocsp.OCSPResponseStatus.UNAUTHORIZED))
-        now = self._clock.now()
-        validity = self.settings.ocsp_validity
-        cacheable = len(request.cert_ids) == 1 and request.nonce is None
-        if cacheable:
-            cert_id = request.cert_ids[0]
-            cached = self._reader.cached_response(
-                ca.id, serial_hex(cert_id.serial_number), cert_id.hash_algorithm
-            )
-            if (
-                cached is not None
-                and now < _refresh_at(cached.this_update, validity)
-                and now < cached.next_update
-            ):
-                return Published(
-                    cached.der,
-                    cached.this_update,
-                    cached.next_update,
-                    _refresh_at(cached.this_update, validity),
-                )
-        answers = [self._answer(ca, cert_id) for cert_id in request.cert_ids]
-        response = self._sign(ca, answers, request.nonce)
-        if cacheable and answers[0].status is not CertStatus.UNKNOWN:
-            # Unknown answers are not cached: random serials must not fill the table.
-            with self._uow() as uow:
-                uow.revocations.save_response(response)
-        refresh = _refresh_at(response.this_update, validity)
-        return Published(
-            response.der,
-            response.this_update,
-            response.next_update,
-            refresh,
-            shared_cache=request.nonce is None,
-        )
-
-    def _issuer_for(self, cert_ids: Sequence[CertId]) -> CaCertificate | None:
-        for refresh in (False, True):
-            matched = {self._index(refresh=refresh).match(c) for c in cert_ids}
-            if None not in matched:
-                break
-        return matched.pop() if len(matched) == 1 else None
-
-    def _answer(self, ca: CaCertificate, cert_id: CertId) -> SingleAnswer:
-        status = self._reader.serial_status(ca.id, serial_hex(cert_id.serial_number))
-        if status is None:
-            # Intermediates are not on the serials table until revoked: the root knows them.
-            known = self._index().child(ca.id, cert_id.serial_number) is not None
-            return SingleAnswer(cert_id, CertStatus.GOOD if known else CertStatus.UNKNOWN)
-        if status.revocation is not None:
-            return SingleAnswer(
-                cert_id, CertStatus.REVOKED, status.revocation.revoked_at, status.revocation.reason
-            )
-        return SingleAnswer(cert_id, CertStatus.GOOD if status.state == "issued" else CertStatus.UNKNOWN)
-
-    def _sign(
-        self, ca: CaCertificate, answers: Sequence[SingleAnswer], nonce: bytes | None
-    ) -> CachedResponse:
-        signer = self._signer(ca)
-        now = self._clock.now().replace(microsecond=0)
-        next_update = min(now + self.settings.ocsp_validity, signer.not_after)
-        der = build_response(answers, signer, this_update=now, next_update=next_update, nonce=nonce)
-        first = answers[0]
-        serial = serial_hex(first.cert_id.serial_number)
-        return CachedResponse(
-            ca.id, serial, first.cert_id.hash_algorithm, first.status, now, next_update, der
-        )
+        """A DER OCSPResponse for a DER OCSPRequest (see :class:`OcspResponder` for the
+        answers to unknown serials, foreign issuers and malformed requests)."""
+        return self._responder.respond(request_der)
 
     def _signer(self, ca: CaCertificate) -> ResponseSigner:
         if not self.settings.delegated:
@@ -545,11 +366,9 @@ class RevocationService:
                         ca.id, responder.certificate, self._keys.load(responder.key_ref), True
                     )
         ca_key = self._ca_key(ca)
-        key_type = KeyType.EC_P256
-        try:
+        key_type = KeyType.EC_P256  # a safe responder key whatever the CA's key is
+        with contextlib.suppress(CertfleetError):
             key_type = KeyType.parse(describe_public_key(ca.certificate.public_key()).label)
-        except CertfleetError:
-            pass  # an unusual CA key: P-256 is a safe responder key for any of them
         key_ref = self._keys.create(f"ocsp-{ca.id}", key_type)
         key = self._keys.load(key_ref)
         serial_number = self._reserve_serial(ca.id, now)
@@ -594,31 +413,14 @@ class RevocationService:
         for ca in self._index(refresh=True).cas():
             try:
                 for kind in (CrlKind.FULL, CrlKind.DELTA):
-                    before = self._reader.crl(ca.id, kind)[0]
-                    if self.crl(ca.id, kind).number != (before.number if before else None):
+                    before = self._store.crl(ca.id, kind)[0]
+                    if self._publisher.current(ca, kind).number != (before.number if before else None):
                         report.crls_built += 1
                 self._retire_responders(ca, now)
-                report.responses_signed += self._presign(ca, now)
+                report.responses_signed += self._responder.presign(ca, now)
             except CertfleetError as exc:
                 report.errors.append(f"CA {ca.id}: {exc.detail}")
         return report
-
-    def _presign(self, ca: CaCertificate, now: dt.datetime) -> int:
-        batch = self.settings.presign_batch
-        due_before = now - self.settings.ocsp_validity / 3
-        work = [(s, "sha1") for s in self._reader.serials_without_response(ca.id, now, batch)]
-        work += list(self._reader.responses_due(ca.id, due_before, batch))
-        index = self._index()
-        responses = []
-        for serial, algorithm in work:
-            answer = self._answer(ca, index.cert_id(ca, int(serial, 16), algorithm))
-            if answer.status is not CertStatus.UNKNOWN:
-                responses.append(self._sign(ca, [answer], None))
-        if responses:
-            with self._uow() as uow:
-                for response in responses:
-                    uow.revocations.save_response(response)
-        return len(responses)
 
     def _retire_responders(self, ca: CaCertificate, now: dt.datetime) -> None:
         if self.settings.delegated:
@@ -636,7 +438,7 @@ class RevocationService:
 
     # -- shared -----------------------------------------------------------------------------
 
-    def _index(self, *, refresh: bool = False) -> IssuerIndex:
+    def _index(self, *, refresh: bool = False) -> IssuerIndex[CaCertificate]:
         with self._lock:
             cached = self._index_cache
         if cached is not None and not refresh and time.monotonic() - cached[0] < _INDEX_TTL_SECONDS:

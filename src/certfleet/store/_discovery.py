@@ -6,9 +6,10 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Select, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from certfleet.discovery import FindingCode, Severity
 from certfleet.discovery.records import (
@@ -42,13 +43,13 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _under(column: object, roots: Sequence[str]) -> object:
-    clauses = []
+def _under(column: InstrumentedAttribute[str], roots: Sequence[str]) -> ColumnElement[bool]:
+    clauses: list[ColumnElement[bool]] = []
     for root in roots:
         base = root.rstrip("/") or "/"
         prefix = base if base.endswith("/") else base + "/"
-        clauses.append(column == base)  # type: ignore[operator]
-        clauses.append(column.like(_escape_like(prefix) + "%", escape="\\"))  # type: ignore[attr-defined]
+        clauses.append(column == base)
+        clauses.append(column.like(_escape_like(prefix) + "%", escape="\\"))
     return or_(*clauses)
 
 
@@ -154,21 +155,19 @@ class SqlLocationRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def _select(self) -> Select[tuple[CertificateLocationRow, str]]:
+    def _select(self) -> Any:
         return select(CertificateLocationRow, CertificateRow.fingerprint_sha256).join(
             CertificateRow, CertificateRow.id == CertificateLocationRow.certificate_id
         )
 
     def record(self, sightings: Sequence[Sighting]) -> None:
-        keyed = {
-            _digest(str(s.certificate_id), s.kind.value, s.location, s.sni): s for s in sightings
-        }
+        keyed = {_digest(str(s.certificate_id), s.kind.value, s.location, s.sni): s for s in sightings}
         existing: dict[str, CertificateLocationRow] = {}
         for chunk in _chunks(list(keyed)):
-            for row in self._session.scalars(
+            for found in self._session.scalars(
                 select(CertificateLocationRow).where(CertificateLocationRow.key_sha256.in_(chunk))
             ):
-                existing[row.key_sha256] = row
+                existing[found.key_sha256] = found
         for key, s in keyed.items():
             row = existing.get(key)
             if row is None:
@@ -199,14 +198,16 @@ class SqlLocationRepository:
             row.cipher = s.cipher
         self._session.flush()
 
-    def present(self, kind: LocationKind, locations: Sequence[tuple[str, str]]) -> Sequence[CertificateLocation]:
+    def present(
+        self, kind: LocationKind, locations: Sequence[tuple[str, str]]
+    ) -> Sequence[CertificateLocation]:
         places = [_digest(kind.value, location, sni) for location, sni in locations]
         out: list[CertificateLocation] = []
         for chunk in _chunks(places):
             stmt = self._select().where(
                 CertificateLocationRow.place_sha256.in_(chunk), CertificateLocationRow.gone_at.is_(None)
             )
-            out.extend(_location(row, fp) for row, fp in self._session.execute(stmt).tuples())
+            out.extend(_location(row, fp) for row, fp in self._session.execute(stmt).all())
         return out
 
     def present_under(self, roots: Sequence[str]) -> Sequence[CertificateLocation]:
@@ -215,11 +216,13 @@ class SqlLocationRepository:
         stmt = self._select().where(
             CertificateLocationRow.kind == LocationKind.FILE.value,
             CertificateLocationRow.gone_at.is_(None),
-            _under(CertificateLocationRow.location, roots),  # type: ignore[arg-type]
+            _under(CertificateLocationRow.location, roots),
         )
-        return [_location(row, fp) for row, fp in self._session.execute(stmt).tuples()]
+        return [_location(row, fp) for row, fp in self._session.execute(stmt).all()]
 
-    def mark_gone(self, certificate_id: int, kind: LocationKind, location: str, sni: str, at: dt.datetime) -> None:
+    def mark_gone(
+        self, certificate_id: int, kind: LocationKind, location: str, sni: str, at: dt.datetime
+    ) -> None:
         self._session.execute(
             update(CertificateLocationRow)
             .where(
@@ -235,7 +238,7 @@ class SqlLocationRepository:
             .where(CertificateLocationRow.certificate_id == certificate_id)
             .order_by(CertificateLocationRow.kind, CertificateLocationRow.id)
         )
-        return [_location(row, fp) for row, fp in self._session.execute(stmt).tuples()]
+        return [_location(row, fp) for row, fp in self._session.execute(stmt).all()]
 
     def leaves_with_keys(self, spkis: Sequence[str]) -> Sequence[CertificateLocation]:
         out: list[CertificateLocation] = []
@@ -245,7 +248,7 @@ class SqlLocationRepository:
                 CertificateLocationRow.leaf.is_(True),
                 CertificateLocationRow.gone_at.is_(None),
             )
-            out.extend(_location(row, fp) for row, fp in self._session.execute(stmt).tuples())
+            out.extend(_location(row, fp) for row, fp in self._session.execute(stmt).all())
         return out
 
     def known_intermediates(self, limit: int) -> Sequence[bytes]:
@@ -293,8 +296,8 @@ class SqlFindingRepository:
         keyed = {_digest(f.code.value, f.location, f.sni, f.fingerprint_sha256): f for f in findings}
         existing: dict[str, FindingRow] = {}
         for chunk in _chunks(list(keyed)):
-            for row in self._session.scalars(select(FindingRow).where(FindingRow.key_sha256.in_(chunk))):
-                existing[row.key_sha256] = row
+            for found in self._session.scalars(select(FindingRow).where(FindingRow.key_sha256.in_(chunk))):
+                existing[found.key_sha256] = found
         for key, f in keyed.items():
             row = existing.get(key)
             if row is None:
@@ -329,11 +332,11 @@ class SqlFindingRepository:
         resolved = 0
         places = [_digest(location, sni) for location, sni in scopes]
         for chunk in _chunks(places):
-            for row in self._session.scalars(
+            for open_row in self._session.scalars(
                 select(FindingRow).where(FindingRow.place_sha256.in_(chunk), FindingRow.resolved_at.is_(None))
             ):
-                if row.key_sha256 not in keyed:
-                    row.resolved_at = at
+                if open_row.key_sha256 not in keyed:
+                    open_row.resolved_at = at
                     resolved += 1
         self._session.flush()
         return len(keyed), resolved
@@ -344,9 +347,9 @@ class SqlFindingRepository:
         stmt = select(FindingRow.location, FindingRow.sni).where(
             FindingRow.kind == LocationKind.FILE.value,
             FindingRow.resolved_at.is_(None),
-            _under(FindingRow.location, roots),  # type: ignore[arg-type]
+            _under(FindingRow.location, roots),
         )
-        return {(location, sni) for location, sni in self._session.execute(stmt).tuples()}
+        return {(location, sni) for location, sni in self._session.execute(stmt).all()}
 
     def query(self, query: FindingQuery) -> Sequence[StoredFinding]:
         stmt = select(FindingRow, CertificateRow.serial).outerjoin(
@@ -367,4 +370,4 @@ class SqlFindingRepository:
         stmt = stmt.order_by(FindingRow.id)
         if query.limit is not None:
             stmt = stmt.limit(query.limit)
-        return [_finding(row, serial) for row, serial in self._session.execute(stmt).tuples()]
+        return [_finding(row, serial) for row, serial in self._session.execute(stmt).all()]

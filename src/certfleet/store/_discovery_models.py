@@ -90,7 +90,9 @@ class FindingRow(Base):
     location: Mapped[str] = mapped_column(Text)
     sni: Mapped[str] = mapped_column(String(255), default="")
     fingerprint_sha256: Mapped[str] = mapped_column(String(64), default="")
-    certificate_id: Mapped[int | None] = mapped_column(_ID, ForeignKey("certificates.id", ondelete="SET NULL"))
+    certificate_id: Mapped[int | None] = mapped_column(
+        _ID, ForeignKey("certificates.id", ondelete="SET NULL")
+    )
     detail: Mapped[str] = mapped_column(Text)
     team: Mapped[str | None] = mapped_column(String(100))
     first_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -124,15 +124,17 @@ class SqlCertificateRepository:
 
     def _filtered(self, query: CertificateQuery, now: dt.datetime) -> Select[CertificateRow]:
         stmt = select(CertificateRow)
+        # "expired" is derived, as in CertificateRecord.effective_status: stored as active and
+        # past notAfter (RFC 5280 4.1.2.5: valid through notAfter inclusive).
         if query.status is Status.EXPIRED:
-            stmt = stmt.where(CertificateRow.status == Status.ACTIVE.value, CertificateRow.not_after <= now)
+            stmt = stmt.where(CertificateRow.status == Status.ACTIVE.value, CertificateRow.not_after < now)
         elif query.status is Status.ACTIVE:
-            stmt = stmt.where(CertificateRow.status == Status.ACTIVE.value, CertificateRow.not_after > now)
+            stmt = stmt.where(CertificateRow.status == Status.ACTIVE.value, CertificateRow.not_after >= now)
         elif query.status is not None:
             stmt = stmt.where(CertificateRow.status == query.status.value)
         if query.expiring_within is not None:
             stmt = stmt.where(
-                CertificateRow.not_after > now,
+                CertificateRow.not_after >= now,
                 CertificateRow.not_after <= now + query.expiring_within,
                 CertificateRow.status == Status.ACTIVE.value,
             )

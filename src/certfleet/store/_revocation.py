@@ -39,7 +39,7 @@ from certfleet.store._revocation_models import (
 )
 from certfleet.store.models import CertificateRow, SerialRow
 
-__all__ = ["SqlBlockedKeyRepository", "SqlRevocationReader", "SqlRevocationRepository"]
+__all__ = ["SqlBlockedKeyRepository", "SqlRevocationRepository", "SqlRevocationStore"]
 
 _STREAM_BATCH = 5000
 
@@ -75,6 +75,98 @@ def _crl(row: Any) -> StoredCrl:
     )
 
 
+def _ensure_state(session: Session, ca_id: str) -> None:
+    if session.get(CrlStateRow, ca_id) is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.add(CrlStateRow(ca_id=ca_id, revocation_seq=0, last_number=0, base_seq=0))
+            session.flush()
+    except SqlIntegrityError:
+        pass  # another writer created it
+
+
+def _increment(session: Session, ca_id: str, column: str) -> int:
+    """Add one to a crl_state counter and return the new value; the row stays locked
+    (PostgreSQL) or the database write-locked (SQLite) until the transaction ends."""
+    _ensure_state(session, ca_id)
+    target = getattr(CrlStateRow, column)
+    value = session.execute(
+        update(CrlStateRow)
+        .where(CrlStateRow.ca_id == ca_id)
+        .values({column: target + 1})
+        .returning(target)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    return int(value)
+
+
+def _save_crl(session: Session, crl: StoredCrl, new_base: bool) -> bool:
+    stmt = select(CrlRow).where(CrlRow.ca_id == crl.ca_id, CrlRow.kind == crl.kind.value)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = session.scalar(stmt)
+    if row is not None:
+        # Never step back: a CRL built from an older snapshot, or numbered lower, loses.
+        if row.number >= crl.number or row.covered_seq > crl.covered_seq:
+            return False
+        row.number = crl.number
+        row.this_update = crl.this_update
+        row.next_update = crl.next_update
+        row.covered_seq = crl.covered_seq
+        row.base_number = crl.base_number
+        row.der = crl.der
+    else:
+        try:
+            with session.begin_nested():
+                session.add(
+                    CrlRow(
+                        ca_id=crl.ca_id,
+                        kind=crl.kind.value,
+                        number=crl.number,
+                        this_update=crl.this_update,
+                        next_update=crl.next_update,
+                        covered_seq=crl.covered_seq,
+                        base_number=crl.base_number,
+                        der=crl.der,
+                    )
+                )
+                session.flush()
+        except SqlIntegrityError:
+            return False  # a concurrent builder stored its CRL first
+    if new_base:
+        _ensure_state(session, crl.ca_id)
+        session.execute(
+            update(CrlStateRow)
+            .where(CrlStateRow.ca_id == crl.ca_id)
+            .where(CrlStateRow.base_number.is_(None) | (CrlStateRow.base_number < crl.number))
+            .values(base_number=crl.number, base_seq=crl.covered_seq, base_at=crl.this_update)
+            .execution_options(synchronize_session=False)
+        )
+    session.flush()
+    return True
+
+
+def _save_response(session: Session, response: CachedResponse) -> None:
+    values = {
+        "ca_id": response.ca_id,
+        "serial": response.serial,
+        "hash_algorithm": response.hash_algorithm,
+        "status": response.status.value,
+        "this_update": response.this_update,
+        "next_update": response.next_update,
+        "der": response.der,
+    }
+    changing = {k: values[k] for k in ("status", "this_update", "next_update", "der")}
+    keys = ["ca_id", "serial", "hash_algorithm"]
+    if session.get_bind().dialect.name == "postgresql":
+        pg = postgresql.insert(OcspResponseRow).values(values)
+        session.execute(pg.on_conflict_do_update(index_elements=keys, set_=changing))
+    else:
+        lite = sqlite.insert(OcspResponseRow).values(values)
+        session.execute(lite.on_conflict_do_update(index_elements=keys, set_=changing))
+
+
 class SqlRevocationRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -102,32 +194,8 @@ class SqlRevocationRepository:
         )
         self._session.flush()
 
-    def _ensure_state(self, ca_id: str) -> None:
-        if self._session.get(CrlStateRow, ca_id) is not None:
-            return
-        try:
-            with self._session.begin_nested():
-                self._session.add(CrlStateRow(ca_id=ca_id, revocation_seq=0, last_number=0, base_seq=0))
-                self._session.flush()
-        except SqlIntegrityError:
-            pass  # another writer created it
-
-    def _increment(self, ca_id: str, column: str) -> int:
-        """Add one to a crl_state counter and return the new value; the row stays locked
-        (PostgreSQL) or the database write-locked (SQLite) until the transaction ends."""
-        self._ensure_state(ca_id)
-        target = getattr(CrlStateRow, column)
-        value = self._session.execute(
-            update(CrlStateRow)
-            .where(CrlStateRow.ca_id == ca_id)
-            .values({column: target + 1})
-            .returning(target)
-            .execution_options(synchronize_session=False)
-        ).scalar_one()
-        return int(value)
-
     def add(self, revocation: Revocation) -> Revocation:
-        seq = self._increment(revocation.issuer_ca_id, "revocation_seq")
+        seq = _increment(self._session, revocation.issuer_ca_id, "revocation_seq")
         try:
             with self._session.begin_nested():
                 self._session.add(
@@ -164,74 +232,6 @@ class SqlRevocationRepository:
     def invalidate_responses(self, serial: str) -> int:
         result = self._session.execute(delete(OcspResponseRow).where(OcspResponseRow.serial == serial))
         return int(getattr(result, "rowcount", 0) or 0)
-
-    def allocate_crl_number(self, ca_id: str) -> int:
-        return self._increment(ca_id, "last_number")
-
-    def save_crl(self, crl: StoredCrl) -> bool:
-        stmt = select(CrlRow).where(CrlRow.ca_id == crl.ca_id, CrlRow.kind == crl.kind.value)
-        if self._session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        row = self._session.scalar(stmt)
-        if row is not None:
-            # Never step back: a CRL built from an older snapshot, or numbered lower, loses.
-            if row.number >= crl.number or row.covered_seq > crl.covered_seq:
-                return False
-            row.number = crl.number
-            row.this_update = crl.this_update
-            row.next_update = crl.next_update
-            row.covered_seq = crl.covered_seq
-            row.base_number = crl.base_number
-            row.der = crl.der
-            self._session.flush()
-            return True
-        try:
-            with self._session.begin_nested():
-                self._session.add(
-                    CrlRow(
-                        ca_id=crl.ca_id,
-                        kind=crl.kind.value,
-                        number=crl.number,
-                        this_update=crl.this_update,
-                        next_update=crl.next_update,
-                        covered_seq=crl.covered_seq,
-                        base_number=crl.base_number,
-                        der=crl.der,
-                    )
-                )
-                self._session.flush()
-        except SqlIntegrityError:
-            return False  # a concurrent builder stored its CRL first
-        return True
-
-    def set_delta_base(self, ca_id: str, number: int, seq: int, at: dt.datetime) -> None:
-        self._ensure_state(ca_id)
-        self._session.execute(
-            update(CrlStateRow)
-            .where(CrlStateRow.ca_id == ca_id)
-            .where((CrlStateRow.base_number.is_(None)) | (CrlStateRow.base_number < number))
-            .values(base_number=number, base_seq=seq, base_at=at)
-            .execution_options(synchronize_session=False)
-        )
-
-    def save_response(self, response: CachedResponse) -> None:
-        values = {
-            "ca_id": response.ca_id,
-            "serial": response.serial,
-            "hash_algorithm": response.hash_algorithm,
-            "status": response.status.value,
-            "this_update": response.this_update,
-            "next_update": response.next_update,
-            "der": response.der,
-        }
-        changing = {k: values[k] for k in ("status", "this_update", "next_update", "der")}
-        keys = ["ca_id", "serial", "hash_algorithm"]
-        if self._session.get_bind().dialect.name == "postgresql":
-            pg = postgresql.insert(OcspResponseRow).values(values)
-            self._session.execute(pg.on_conflict_do_update(index_elements=keys, set_=changing))
-        else:
-            lite = sqlite.insert(OcspResponseRow).values(values)
-            self._session.execute(lite.on_conflict_do_update(index_elements=keys, set_=changing))
 
     def responders(self, ca_id: str) -> Sequence[StoredResponder]:
         rows = self._session.scalars(
@@ -294,8 +294,9 @@ def _sqlite_reader_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN")
 
 
-class SqlRevocationReader:
-    """Reads for the OCSP and CRL endpoints and the CRL builder.
+class SqlRevocationStore:
+    """Reads for the OCSP and CRL endpoints and the CRL builder, and the short writes that
+    publish CRLs and responses.
 
     certfleet's SQLite engine starts every transaction with BEGIN IMMEDIATE (it serialises
     writers); reads here must not queue behind that lock, nor hold it for the seconds a large
@@ -305,6 +306,7 @@ class SqlRevocationReader:
     """
 
     def __init__(self, database: Database) -> None:
+        self._database = database
         self._owns_engine = database.dialect == "sqlite"
         if self._owns_engine:
             self._engine: Engine = create_engine(database.url)
@@ -439,3 +441,16 @@ class SqlRevocationReader:
         )
         with self._snapshot() as conn:
             return [r.serial for r in conn.execute(stmt)]
+
+    def allocate_crl_number(self, ca_id: str) -> int:
+        with self._database.session() as session:
+            return _increment(session, ca_id, "last_number")
+
+    def save_crl(self, crl: StoredCrl, *, new_base: bool = False) -> bool:
+        with self._database.session() as session:
+            return _save_crl(session, crl, new_base)
+
+    def save_responses(self, responses: Sequence[CachedResponse]) -> None:
+        with self._database.session() as session:
+            for response in responses:
+                _save_response(session, response)

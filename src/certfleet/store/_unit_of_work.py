@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from certfleet.store._acme import SqlAcmeRepositories
 from certfleet.store._database import Database
 from certfleet.store._discovery import SqlFindingRepository, SqlLocationRepository, SqlScanRunRepository
+from certfleet.store._revocation import SqlBlockedKeyRepository, SqlRevocationRepository, SqlRevocationStore
 from certfleet.store._repositories import (
     SqlAuditRepository,
     SqlCaRepository,
@@ -29,6 +30,8 @@ class SqlUnitOfWork:
         self.cas = SqlCaRepository(session)
         self.tokens = SqlTokenRepository(session)
         self.audit = SqlAuditRepository(session)
+        self.revocations = SqlRevocationRepository(session)
+        self.blocked_keys = SqlBlockedKeyRepository(session)
         self.acme = SqlAcmeRepositories(session)
         self.scans = SqlScanRunRepository(session)
         self.locations = SqlLocationRepository(session)
@@ -44,3 +47,7 @@ class Store:
         """One transaction: committed when the block ends normally, rolled back otherwise."""
         with self.database.session() as session:
             yield SqlUnitOfWork(session)
+
+    def revocation_store(self) -> SqlRevocationStore:
+        """Reads and short writes that publish CRLs and OCSP responses (never in a unit of work)."""
+        return SqlRevocationStore(self.database)

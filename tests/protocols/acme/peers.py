@@ -196,3 +196,106 @@ def tls_alpn_responder(port: int, cert_pem: bytes, key_pem: bytes, tmp: Path) ->
 
 def json_dumps(value: Any) -> bytes:
     return json.dumps(value).encode()
+
+
+VENV_BIN = Path(__file__).resolve().parents[3] / ".venv" / "bin"
+
+
+def _bin(name: str) -> str:
+    local = VENV_BIN / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    assert found, f"{name} is not installed"
+    return found
+
+
+class CertfleetServe:
+    """A real ``certfleet serve`` (HTTPS API with the ACME router) in its own process."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        dns: ChallTestSrv,
+        *,
+        http01_port: int,
+        tlsalpn01_port: int,
+        db_url: str | None = None,
+        acme_config: str = "",
+    ) -> None:
+        self.data_dir = tmp / "data"
+        self.db_url = db_url
+        self.https_port = free_port()
+        self.http_port = free_port()
+        result = self.cli("init")
+        assert result.returncode == 0, result.stderr
+        # Retry-After 0: certbot re-checks ARI on every run, so the tests can observe an override.
+        (self.data_dir / "config.toml").write_text(
+            "[acme]\nari_retry_after_seconds = 0\nvalidation_timeout_seconds = 5\n" + acme_config
+        )
+        self.root_pem = tmp / "root.pem"
+        self.root_pem.write_text(self.cli("ca", "root").stdout)
+        self._log = (tmp / "serve.log").open("w")
+        self._proc = subprocess.Popen(
+            [_bin("certfleet"), "serve", "--https", f"127.0.0.1:{self.https_port}",
+             "--http", f"127.0.0.1:{self.http_port}", "--acme-resolver", dns.resolver,
+             "--acme-http01-port", str(http01_port), "--acme-tlsalpn01-port", str(tlsalpn01_port),
+             *self._db_args()],
+            stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        wait_for(self._up, timeout=60, what="certfleet serve")
+
+    @property
+    def directory_url(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}/acme/directory"
+
+    def _db_args(self) -> list[str]:
+        args = ["--data-dir", str(self.data_dir)]
+        if self.db_url:
+            args += ["--db", self.db_url]
+        return args
+
+    def _up(self) -> bool:
+        assert self._proc.poll() is None, "certfleet serve exited"
+        try:
+            context = ssl.create_default_context(cafile=str(self.root_pem))
+            return httpx.get(self.directory_url, verify=context, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [_bin("certfleet"), *args, *self._db_args()], capture_output=True, text=True, check=False, timeout=120
+        )
+
+    def inventory(self, serial: str) -> dict[str, Any]:
+        result = self.cli("inventory", "show", serial, "--format", "json")
+        assert result.returncode == 0, result.stderr
+        record: dict[str, Any] = json.loads(result.stdout)
+        return record
+
+    def eab(self, team: str, *allow_names: str) -> tuple[str, str]:
+        args = ["acme", "eab", "create", "--team", team]
+        for pattern in allow_names:
+            args += ["--allow-names", pattern]
+        result = self.cli(*args)
+        assert result.returncode == 0, result.stderr
+        fields = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
+        return fields["kid"], fields["hmac_key"]
+
+    def stop(self) -> None:
+        self._proc.terminate()
+        self._proc.wait(timeout=30)
+        self._log.close()
+
+
+def openssl_verify(root_pem: Path, cert_pem: Path, chain_pem: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["openssl", "verify", "-CAfile", str(root_pem), "-untrusted", str(chain_pem), str(cert_pem)],
+        capture_output=True, text=True, check=False,
+    )
+
+
+def serial_of(cert_pem: Path) -> str:
+    cert = x509.load_pem_x509_certificates(cert_pem.read_bytes())[0]
+    return format(cert.serial_number, "x")

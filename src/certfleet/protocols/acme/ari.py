@@ -4,7 +4,7 @@ A certificate is named by ``base64url(AKI keyIdentifier) "." base64url(serial)``
 serial is the DER INTEGER's content octets (RFC 9773 section 4.1). The default window is the
 start of the last third of the lifetime plus a sixth of it: a client renewing at the very
 end of the window still has a sixth of the lifetime to recover from failures. An operator
-override moves the window to "now" so ARI-aware clients renew at their next check.
+override moves the window to end "now" so ARI-aware clients renew at their next check.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ __all__ = [
     "default_window",
 ]
 
-# An override window is short: clients that see it renew at once, and a client whose check
-# comes after the end renews immediately too (RFC 9773 section 4.2).
+# An override window ends at the moment the operator acted: every later check finds it in
+# the past, and a client then renews at once (RFC 9773 section 4.2), whatever random point of
+# the window it would have picked.
 OVERRIDE_SPAN = dt.timedelta(hours=1)
 
 

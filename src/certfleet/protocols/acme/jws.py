@@ -119,12 +119,18 @@ def load_public_jwk(value: object) -> JWK:
                 "badPublicKey", f"EC key on curve {value.get('crv')!r} is not supported (P-256, P-384, P-521)"
             ) from exc
         raise AcmeProblem("malformed", f"jwk cannot be parsed: {exc}") from exc
-    key = jwk.key
+    key = crypto_key(jwk)
     if isinstance(key, rsa.RSAPublicKey) and not MIN_RSA_BITS <= key.key_size <= MAX_RSA_BITS:
         raise AcmeProblem(
             "badPublicKey", f"RSA key of {key.key_size} bits is not accepted ({MIN_RSA_BITS}-{MAX_RSA_BITS})"
         )
     return jwk
+
+
+def crypto_key(jwk: JWK) -> Any:
+    """The ``cryptography`` key inside a JWK (josepy wraps it for comparison)."""
+    key = jwk.key
+    return getattr(key, "_wrapped", key)
 
 
 def thumbprint(jwk: JWK) -> str:
@@ -134,7 +140,7 @@ def thumbprint(jwk: JWK) -> str:
 
 
 def spki_of_jwk(jwk: JWK) -> bytes:
-    public = jwk.public_key().key
+    public = crypto_key(jwk.public_key())
     der: bytes = public.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -174,7 +180,7 @@ class JwsMessage:
 
     def verify(self, key: JWK) -> None:
         """Check that ``alg`` fits ``key`` and that the signature verifies."""
-        public = key.key
+        public = crypto_key(key)
         if self.alg.startswith(("RS", "PS")) and not isinstance(public, rsa.RSAPublicKey):
             raise AcmeProblem("badSignatureAlgorithm", f"algorithm {self.alg} does not fit an EC key")
         if self.alg.startswith("ES"):

@@ -131,7 +131,7 @@ class RenewalInfo:
             return RenewNowOutcome(record.serial, False, f"certificate is {record.status.value}")
         if record.not_after <= now:
             return RenewNowOutcome(record.serial, False, "certificate has expired")
-        override = RenewalOverride(record.serial, now, now + OVERRIDE_SPAN, now, actor)
+        override = RenewalOverride(record.serial, now - OVERRIDE_SPAN, now, now, actor)
         with self._uow() as uow:
             uow.acme.renewals.set_override(override)
             AuditLog(uow.audit, self._clock).record(

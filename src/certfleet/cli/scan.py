@@ -1,0 +1,306 @@
+"""``certfleet scan net|files``: discover certificates, judge them, record them.
+
+Exit status: 0 when the scan ran (whatever the targets answered), 1 when ``--fail-on``
+matched a finding at or above that severity, 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from cryptography import x509
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform
+from certfleet.discovery import (
+    DEFAULT_MAX_FILE_SIZE,
+    EndpointOutcome,
+    FileOutcome,
+    FileScanOptions,
+    NetScanOptions,
+    Severity,
+    parse_ports,
+)
+from certfleet.errors import InvalidInput
+from certfleet.services.discovery import FileScanRequest, NetScanRequest, ScanReport, parse_trust_bundle
+
+app = typer.Typer(help="Discover certificates on networks and filesystems.", no_args_is_help=True)
+
+FailOnOption = Annotated[
+    str | None,
+    typer.Option("--fail-on", help="Exit 1 when a finding at or above this severity is found."),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+ExpiringOption = Annotated[
+    int, typer.Option("--expiring-days", help="Flag certificates expiring within DAYS.")
+]
+TrustOption = Annotated[
+    list[Path] | None,
+    typer.Option("--trust", help="PEM file of extra trusted CAs (besides the system store and certfleet's)."),
+]
+TeamOption = Annotated[
+    str | None, typer.Option("--team", help="Owning team of new certificates and findings.")
+]
+OUTCOME_COLUMNS = ["target", "sni", "status", "reason", "tls_version", "subject", "not_after", "findings"]
+
+
+class _Progress:
+    """A live bar on stderr: endpoints done, certificates found, errors."""
+
+    def __init__(self, console: Console, label: str) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("certificates {task.fields[certificates]}  errors {task.fields[errors]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task = self._progress.add_task(label, total=None, certificates=0, errors=0)
+        self._certificates = 0
+        self._errors = 0
+
+    def __enter__(self) -> _Progress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def on_start(self, total: int | None) -> None:
+        self._progress.update(self._task, total=total)
+
+    def on_target_start(self, target: str) -> None:
+        pass
+
+    def on_outcome(self, outcome: EndpointOutcome | FileOutcome) -> None:
+        if isinstance(outcome, EndpointOutcome):
+            found = len(outcome.observation.chain) if outcome.observation else 0
+        else:
+            found = len(outcome.certificates)
+        self._certificates += found
+        self._errors += 0 if outcome.ok else 1
+        self._progress.update(self._task, advance=1, certificates=self._certificates, errors=self._errors)
+
+
+def _observer(quiet: bool, label: str) -> _Progress | None:
+    # Only for a person watching: hidden when stdout is piped or redirected, or asked.
+    if quiet or not sys.stdout.isatty() or not sys.stderr.isatty():
+        return None
+    return _Progress(Console(stderr=True), label)
+
+
+def _trust(files: list[Path] | None) -> tuple[x509.Certificate, ...]:
+    anchors: list[x509.Certificate] = []
+    for path in files or []:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read --trust file {path}: {exc.strerror}") from None
+        anchors.extend(parse_trust_bundle(data, str(path)))
+    return tuple(anchors)
+
+
+def _raise_fd_limit(wanted: int) -> None:
+    """Each connection in flight is a descriptor: lift the soft limit towards the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def _rows(report: ScanReport) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for item in report.to_dict()["outcomes"]:
+        chain = item.get("chain") or item.get("certificates") or []
+        rows.append(
+            {
+                "target": item["target"],
+                "sni": item.get("sni"),
+                "status": item["status"],
+                "reason": item.get("reason"),
+                "tls_version": item.get("tls_version"),
+                "subject": chain[0]["subject"] if chain else None,
+                "not_after": chain[0]["not_after"] if chain else None,
+                "findings": item["findings"],
+            }
+        )
+    return rows
+
+
+def _print_table(report: ScanReport) -> None:
+    console = Console(soft_wrap=False, highlight=False)
+    rows = _rows(report)
+    found = Table(title="Certificates found")
+    for column in ("target", "sni", "tls_version", "subject", "not_after", "findings"):
+        found.add_column(column)
+    for row in rows:
+        if row["status"] == "ok":
+            found.add_row(
+                *(
+                    ", ".join(v) if isinstance(v, list) else str(v or "")
+                    for v in (
+                        row["target"],
+                        row["sni"],
+                        row["tls_version"],
+                        row["subject"],
+                        row["not_after"],
+                        row["findings"],
+                    )
+                )
+            )
+    if found.row_count:
+        console.print(found)
+    failures = Counter((str(r["status"]), str(r["reason"])) for r in rows if r["status"] != "ok")
+    if failures:
+        table = Table(title="Targets without a result")
+        for column in ("status", "reason", "count"):
+            table.add_column(column)
+        for (status, reason), count in failures.most_common():
+            table.add_row(status, reason, str(count))
+        console.print(table)
+    run = report.run
+    by_severity = Counter(f.severity.value for f in report.findings)
+    summary = Table(title="Summary", show_header=False)
+    summary.add_column("what")
+    summary.add_column("count")
+    summary.add_row("scan", run.id)
+    summary.add_row("targets", str(run.targets_total))
+    summary.add_row("succeeded", str(run.succeeded))
+    summary.add_row("failed", str(run.failed))
+    summary.add_row("certificates", f"{run.certificates_found} ({run.certificates_new} new)")
+    for severity in Severity:
+        summary.add_row(f"findings {severity.value}", str(by_severity.get(severity.value, 0)))
+    console.print(summary)
+
+
+def _finish(report: ScanReport, fmt: Format, fail_on: Severity | None) -> None:
+    if fmt is Format.JSON:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    elif fmt is Format.CSV:
+        emit(_rows(report), OUTCOME_COLUMNS, fmt)
+    else:
+        _print_table(report)
+    if fail_on is not None and any(f.severity.at_least(fail_on) for f in report.findings):
+        raise typer.Exit(1)
+
+
+@app.command("net")
+def scan_net(
+    targets: Annotated[list[str], typer.Argument(help="Host, IP, CIDR, host:port, or @file (one per line).")],
+    ports: Annotated[str, typer.Option("--ports", help="Comma-separated ports or ranges.")] = "443",
+    sni: Annotated[list[str] | None, typer.Option("--sni", help="Server name to send; repeat.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Connections in flight at most.")] = 500,
+    per_host: Annotated[int, typer.Option("--per-host", help="Connections to one host at most.")] = 32,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds per connection: connect and handshake.")
+    ] = 5.0,
+    http_checks: Annotated[
+        bool, typer.Option("--http-checks", help="Also check HSTS and the plain-HTTP redirect.")
+    ] = False,
+    http_port: Annotated[int, typer.Option("--http-port", help="Plain-HTTP port for --http-checks.")] = 80,
+    expiring_days: ExpiringOption = 30,
+    trust: TrustOption = None,
+    team: TeamOption = None,
+    fmt: FormatOption = Format.TABLE,
+    fail_on: FailOnOption = None,
+    quiet: QuietOption = False,
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+) -> None:
+    """Scan TLS endpoints and record every certificate they present."""
+    threshold = Severity.parse(fail_on) if fail_on else None
+    options = NetScanOptions(
+        timeout_seconds=timeout,
+        concurrency=concurrency,
+        per_host=per_host,
+        http_checks=http_checks,
+        http_port=http_port,
+    )
+    request = NetScanRequest(
+        targets=tuple(targets),
+        ports=parse_ports(ports),
+        snis=tuple(sni or ()),
+        options=options,
+        expiring_days=expiring_days,
+        trust=_trust(trust),
+        team=team,
+    )
+    endpoints = request.endpoints()  # refuse bad targets before opening anything
+    _raise_fd_limit(min(concurrency, len(endpoints)) * 2 + 256)
+    with platform(data_dir, db) as p:
+        progress = _observer(quiet, "endpoints")
+        if progress is None:
+            report = p.discovery.scan_network(request, actor="cli", observer=None)
+        else:
+            with progress:
+                report = p.discovery.scan_network(request, actor="cli", observer=progress)
+    _finish(report, fmt, threshold)
+
+
+@app.command("files")
+def scan_files(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories to search.")],
+    password_file: Annotated[
+        Path | None,
+        typer.Option("--password-file", help="Passwords to try on PKCS#12 and keystores, one per line."),
+    ] = None,
+    follow_symlinks: Annotated[
+        bool, typer.Option("--follow-symlinks", help="Follow symlinks met while walking.")
+    ] = False,
+    max_file_size: Annotated[
+        int, typer.Option("--max-file-size", help="Skip files larger than BYTES.")
+    ] = DEFAULT_MAX_FILE_SIZE,
+    expiring_days: ExpiringOption = 30,
+    trust: TrustOption = None,
+    team: TeamOption = None,
+    fmt: FormatOption = Format.TABLE,
+    fail_on: FailOnOption = None,
+    quiet: QuietOption = False,
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+) -> None:
+    """Search files for certificates (PEM, DER, PKCS#7, PKCS#12, JKS) and private keys."""
+    threshold = Severity.parse(fail_on) if fail_on else None
+    passwords: tuple[bytes, ...] = ()
+    if password_file is not None:
+        try:
+            raw = password_file.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read --password-file {password_file}: {exc.strerror}") from None
+        passwords = tuple(line for line in raw.splitlines() if line)
+    options = FileScanOptions(
+        max_file_size=max_file_size, follow_symlinks=follow_symlinks, passwords=passwords
+    )
+    request = FileScanRequest(
+        paths=tuple(str(p) for p in paths),
+        options=options,
+        expiring_days=expiring_days,
+        trust=_trust(trust),
+        team=team,
+    )
+    with platform(data_dir, db) as p:
+        progress = _observer(quiet, "files")
+        if progress is None:
+            report = p.discovery.scan_files(request, actor="cli")
+        else:
+            with progress:
+                report = p.discovery.scan_files(request, actor="cli", observer=progress)
+    _finish(report, fmt, threshold)

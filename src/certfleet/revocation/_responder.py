@@ -1,0 +1,143 @@
+"""Answering OCSP requests (RFC 6960) from pre-signed responses where possible."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Generic
+
+from cryptography.x509 import ocsp
+
+from certfleet.clock import Clock
+from certfleet.revocation._issuers import CaT, CertId, IssuerIndex
+from certfleet.revocation._ocsp_request import parse_ocsp_request
+from certfleet.revocation._ocsp_response import (
+    CertStatus,
+    ResponseSigner,
+    SingleAnswer,
+    build_response,
+    error_response,
+)
+from certfleet.revocation._ports import CachedResponse, RevocationStore
+from certfleet.revocation._published import Published, refresh_at
+from certfleet.revocation._settings import RevocationSettings
+from certfleet.revocation.errors import MalformedOcspRequest
+
+__all__ = ["OcspResponder"]
+
+
+def _hex(serial_number: int) -> str:
+    return format(serial_number, "x")
+
+
+class OcspResponder(Generic[CaT]):
+    """Answers requests and keeps the cache of pre-signed responses.
+
+    * A serial this CA never issued is answered ``unknown``: RFC 6960 section 2.2 also
+      allows ``revoked`` with the extended-revoke extension, but ``unknown`` says plainly that
+      we did not issue it. A serial reserved but never recorded as signed is ``unknown`` too:
+      certfleet cannot tell whether a certificate exists, and must not say ``good``.
+    * An issuer we do not serve, or a request that mixes issuers, gets ``unauthorized``
+      (RFC 5019 section 2.2.3): one response has one signer, which vouches for one CA.
+    * A single-certificate request without a nonce is answered from the cache; a cached
+      ``good`` is ignored the moment a revocation exists (the store checks it in the same
+      read), so the first request after a revocation already answers ``revoked``.
+    """
+
+    def __init__(
+        self,
+        store: RevocationStore,
+        index: Callable[[bool], IssuerIndex[CaT]],
+        signer: Callable[[CaT], ResponseSigner],
+        settings: RevocationSettings,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._index = index
+        self._signer = signer
+        self._settings = settings
+        self._clock = clock
+
+    def respond(self, request_der: bytes) -> Published:
+        try:
+            request = parse_ocsp_request(request_der)
+        except MalformedOcspRequest:
+            return Published(error_response(ocsp.OCSPResponseStatus.MALFORMED_REQUEST))
+        ca = self._issuer_for(request.cert_ids)
+        if ca is None:
+            return Published(error_response(ocsp.OCSPResponseStatus.UNAUTHORIZED))
+        validity = self._settings.ocsp_validity
+        cacheable = len(request.cert_ids) == 1 and request.nonce is None
+        if cacheable:
+            cert_id = request.cert_ids[0]
+            cached = self._store.cached_response(ca.id, _hex(cert_id.serial_number), cert_id.hash_algorithm)
+            now = self._clock.now()
+            if (
+                cached is not None
+                and now < refresh_at(cached.this_update, validity)
+                and now < cached.next_update
+            ):
+                refresh = refresh_at(cached.this_update, validity)
+                return Published(cached.der, cached.this_update, cached.next_update, refresh)
+        answers = [self.answer(ca, cert_id) for cert_id in request.cert_ids]
+        response = self.sign(ca, answers, request.nonce)
+        if cacheable and answers[0].status is not CertStatus.UNKNOWN:
+            # Unknown answers are not cached: random serials must not fill the table.
+            self._store.save_responses([response])
+        refresh = min(refresh_at(response.this_update, validity), response.next_update)
+        return Published(
+            response.der,
+            response.this_update,
+            response.next_update,
+            refresh,
+            shared_cache=request.nonce is None,
+        )
+
+    def _issuer_for(self, cert_ids: Sequence[CertId]) -> CaT | None:
+        matched: set[CaT | None] = set()
+        for refresh in (False, True):  # a CA created since the index was loaded
+            matched = {self._index(refresh).match(c) for c in cert_ids}
+            if None not in matched:
+                break
+        return matched.pop() if len(matched) == 1 else None
+
+    def answer(self, ca: CaT, cert_id: CertId) -> SingleAnswer:
+        status = self._store.serial_status(ca.id, _hex(cert_id.serial_number))
+        if status is None:
+            # Intermediates are not on the serials table until revoked: the root knows them.
+            known = self._index(False).child(ca.id, cert_id.serial_number) is not None
+            return SingleAnswer(cert_id, CertStatus.GOOD if known else CertStatus.UNKNOWN)
+        if status.revocation is not None:
+            revocation = status.revocation
+            return SingleAnswer(cert_id, CertStatus.REVOKED, revocation.revoked_at, revocation.reason)
+        return SingleAnswer(cert_id, CertStatus.GOOD if status.state == "issued" else CertStatus.UNKNOWN)
+
+    def sign(self, ca: CaT, answers: Sequence[SingleAnswer], nonce: bytes | None) -> CachedResponse:
+        signer = self._signer(ca)
+        now = self._clock.now().replace(microsecond=0)
+        # A response must not outlive the certificate that signed it.
+        next_update = min(now + self._settings.ocsp_validity, signer.not_after)
+        der = build_response(answers, signer, this_update=now, next_update=next_update, nonce=nonce)
+        first = answers[0]
+        serial = _hex(first.cert_id.serial_number)
+        return CachedResponse(
+            ca.id, serial, first.cert_id.hash_algorithm, first.status, now, next_update, der
+        )
+
+    def presign(self, ca: CaT, now: dt.datetime) -> int:
+        """Sign responses for issued certificates that have none cached (SHA-1 CertIDs, the
+        RFC 5019 default) and re-sign those a third into their validity; at most
+        ``presign_batch`` of each per call. Returns how many were signed."""
+        batch = self._settings.presign_batch
+        due_before = now - self._settings.ocsp_validity / 3
+        work = [(serial, "sha1") for serial in self._store.serials_without_response(ca.id, now, batch)]
+        work += list(self._store.responses_due(ca.id, due_before, batch))
+        index = self._index(False)
+        responses = []
+        for serial, algorithm in work:
+            answer = self.answer(ca, index.cert_id(ca, int(serial, 16), algorithm))
+            if answer.status is not CertStatus.UNKNOWN:
+                responses.append(self.sign(ca, [answer], None))
+        if responses:
+            self._store.save_responses(responses)
+        return len(responses)
