@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from certfleet import __version__
-from certfleet.api import acme, certificates, discovery
+from certfleet.api import acme, certificates, discovery, revocation
 from certfleet.api._problems import install_problem_handlers
 from certfleet.api.public import create_public_app
 from certfleet.app import Platform
@@ -27,6 +27,7 @@ def create_api_app(platform: Platform) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(certificates.router)
     app.include_router(acme.router)
+    app.include_router(revocation.router)
     app.include_router(discovery.router)
 
     @app.get("/healthz", response_class=PlainTextResponse, tags=["health"])

@@ -8,6 +8,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from certfleet.api._auth import get_platform
 from certfleet.api._problems import install_problem_handlers
+from certfleet.api.revocation import public_router as revocation_router
 from certfleet.app import Platform
 from certfleet.errors import NotFound
 from certfleet.x509 import to_pem
@@ -19,6 +20,7 @@ def create_public_app(platform: Platform) -> FastAPI:
     app = FastAPI(title="certfleet public endpoints", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.platform = platform
     install_problem_handlers(app)
+    app.include_router(revocation_router)  # /crl/{ca_id}.crl, /crl/{ca_id}-delta.crl, /ocsp
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:

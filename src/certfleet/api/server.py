@@ -11,6 +11,7 @@ from collections.abc import Callable, Generator
 import uvicorn
 
 from certfleet.api import create_api_app, create_public_app
+from certfleet.api.revocation import revocation_maintenance
 from certfleet.app import Platform
 from certfleet.services.server_identity import ServerIdentity
 
@@ -92,6 +93,8 @@ def run_servers(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
         tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
+        # Background schedule: CRLs rebuilt, OCSP responses pre-signed, responders rotated.
+        tasks.append(asyncio.create_task(revocation_maintenance(platform, lambda: servers[0][0].should_exit)))
         # uvicorn has no start-up event to await: poll its flag (or a task that died early).
         while not all(server.started for server, _ in servers):
             if any(task.done() for task in tasks):

@@ -12,6 +12,7 @@ from certfleet.cli import acme, audit, ca, db, findings, inventory, scan, tokens
 from certfleet.cli._common import stderr
 from certfleet.cli.init import init
 from certfleet.cli.issue import issue
+from certfleet.cli.revoke import revoke
 from certfleet.cli.serve import serve
 from certfleet.errors import CertfleetError
 
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.command("init")(init)
 app.command("issue")(issue)
 app.command("serve")(serve)
+app.command("revoke")(revoke)
 app.add_typer(ca.app, name="ca")
 app.add_typer(inventory.app, name="inventory")
 app.add_typer(tokens.app, name="token")

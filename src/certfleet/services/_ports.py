@@ -50,6 +50,7 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> AbstractContextManager[UnitOfWork]:
-        """Open a transaction: committed if the block ends normally, else rolled back."""
+    def __call__(self, *, read_only: bool = False) -> AbstractContextManager[UnitOfWork]:
+        """Open a transaction: committed if the block ends normally, else rolled back.
+        ``read_only`` promises the block only reads (SQLite then takes no write lock)."""
         ...

@@ -13,10 +13,10 @@ class AuditService:
         self._uow = uow
 
     def entries(self) -> Iterator[AuditEntry]:
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             yield from uow.audit.entries()
 
     def verify(self) -> ChainVerdict:
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             head = uow.audit.head()
             return verify_chain(uow.audit.entries(), head)

@@ -34,7 +34,7 @@ class AuthorityService:
         self._authority: Authority | None = None
 
     def is_initialized(self) -> bool:
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             return bool(uow.cas.list())
 
     def initialize(
@@ -96,7 +96,7 @@ class AuthorityService:
         return root, inter
 
     def hierarchy(self) -> list[CaCertificate]:
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             return list(uow.cas.list())
 
     def root(self) -> CaCertificate:

@@ -32,14 +32,14 @@ class InventoryService:
         self._clock = clock
 
     def query(self, query: CertificateQuery) -> Sequence[CertificateRecord]:
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             return uow.certificates.query(query, self._clock.now())
 
     def find(self, key: str, principal: Principal | None = None) -> CertificateRecord:
         """Look up by serial (hex) or SHA-256 fingerprint. Another team's certificate is
         reported as not found, so a token cannot probe what exists elsewhere."""
         text = key.strip().lower().replace(":", "")
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             found: list[CertificateRecord] = []
             if len(text) == 64:
                 record = uow.certificates.get_by_fingerprint(text)

@@ -37,7 +37,7 @@ class TokenService:
         return minted
 
     def list(self) -> Sequence[ApiToken]:
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             return list(uow.tokens.list())
 
     def revoke(self, token_id: str, *, actor: str) -> None:
@@ -48,7 +48,7 @@ class TokenService:
 
     def authenticate(self, token: str) -> Principal:
         token_id, secret = split_token(token)
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             record = uow.tokens.get(token_id)
         if record is None or record.revoked_at is not None or not check_secret(record, secret):
             raise Unauthenticated("invalid or revoked API token")

@@ -38,8 +38,12 @@ def _sqlite_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoo
 def _sqlite_begin(conn: Any) -> None:
     # BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that reads and
     # then writes can fail at once with SQLITE_BUSY when another writer got there first,
-    # ignoring busy_timeout. WAL keeps readers in other connections unblocked.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # ignoring busy_timeout. Read-only sessions use a deferred BEGIN: under WAL they never
+    # wait for the writer, so API reads do not queue behind issuance.
+    if conn.get_execution_options().get("certfleet_read_only"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -61,15 +65,21 @@ class Database:
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise ConfigurationError(f"cannot open database: {exc}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(certfleet_read_only=True), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A transaction: committed when the block ends normally, rolled back otherwise."""
-        session = self._sessions()
+    def session(self, *, read_only: bool = False) -> Iterator[Session]:
+        """A transaction: committed when the block ends normally, rolled back otherwise.
+
+        ``read_only`` is a promise the block only reads; on SQLite it avoids the write lock.
+        """
+        session = (self._read_sessions if read_only else self._sessions)()
         try:
             with session.begin():
                 yield session

@@ -43,9 +43,10 @@ class Store:
         self.database = database
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[SqlUnitOfWork]:
-        """One transaction: committed when the block ends normally, rolled back otherwise."""
-        with self.database.session() as session:
+    def unit_of_work(self, *, read_only: bool = False) -> Iterator[SqlUnitOfWork]:
+        """One transaction: committed when the block ends normally, rolled back otherwise.
+        ``read_only`` blocks must not write (on SQLite they take no write lock)."""
+        with self.database.session(read_only=read_only) as session:
             yield SqlUnitOfWork(session)
 
     def revocation_store(self) -> SqlRevocationStore:

@@ -1,0 +1,236 @@
+"""Listing stays index-driven at a million certificates, on SQLite and on PostgreSQL.
+
+No timing: the test loads a million rows, refreshes the planner statistics, and asks each
+database for the plan of the exact SELECT the repository runs (``EXPLAIN QUERY PLAN`` on
+SQLite, ``EXPLAIN`` on PostgreSQL). A filter that made the database read the whole table
+would show up as a scan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import event, text
+
+from certfleet.inventory import MAX_PAGE_SIZE, CertificateQuery, Status
+from certfleet.store import Database
+from certfleet.store._repositories import SqlCertificateRepository
+from tests.conftest import _pg_admin_url
+
+ROWS = 1_000_000
+NOW = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
+
+# One certificate per row g (1..ROWS): one SAN h<g>.example.com; team-<g % 200>; status
+# revoked for 1 %, superseded for 1 %, else active; notAfter spread evenly from 30 days ago
+# to two years ahead, so about 4 % are expired and 1.4 % expire within a week.
+_COLUMNS = (
+    "serial, fingerprint_sha256, subject, common_name, sans_json, issuer, issuer_ca_id, not_before, "
+    "not_after, key_algorithm, key_size, signature_algorithm, profile, source, status, team, tags_json, "
+    "first_seen, last_seen, der"
+)
+_STATUS = "CASE WHEN g % 100 = 0 THEN 'revoked' WHEN g % 100 = 1 THEN 'superseded' ELSE 'active' END"
+_PG_LOAD = f"""
+INSERT INTO certificates ({_COLUMNS})
+SELECT to_hex(g), lpad(to_hex(g), 64, '0'), 'CN=h' || g || '.example.com', 'h' || g || '.example.com',
+       '["h' || g || '.example.com"]', 'CN=Issuing CA ' || (g % 3), 'ca' || (g % 3),
+       %(now)s - interval '30 days', %(now)s + ((g % 730) - 30) * interval '1 day', 'ec', 256,
+       'ecdsa-with-SHA256', 'tls-server', 'issued', {_STATUS}, 'team-' || (g % 200), '[]',
+       %(now)s, %(now)s, '\\x00'::bytea
+FROM generate_series(1, %(rows)s) AS g
+""".replace(" % ", " %% ")  # psycopg placeholders: a literal modulo operator is doubled
+# SQLAlchemy keeps SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' text in UTC.
+_SQLITE_LOAD = f"""
+WITH RECURSIVE n(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM n WHERE g < {ROWS})
+INSERT INTO certificates ({_COLUMNS})
+SELECT printf('%x', g), printf('%064x', g), 'CN=h' || g || '.example.com', 'h' || g || '.example.com',
+       '["h' || g || '.example.com"]', 'CN=Issuing CA ' || (g % 3), 'ca' || (g % 3),
+       '2026-10-29 00:00:00.000000', datetime('2026-11-28', ((g % 730) - 30) || ' days') || '.000000',
+       'ec', 256, 'ecdsa-with-SHA256', 'tls-server', 'issued', {_STATUS}, 'team-' || (g % 200), '[]',
+       '2026-11-28 00:00:00.000000', '2026-11-28 00:00:00.000000', x'00'
+FROM n
+"""
+_NAMES = "INSERT INTO certificate_names (certificate_id, name) SELECT id, common_name FROM certificates"
+_TABLES = "('certificates', 'certificate_names')"
+
+
+def _load_sqlite(path: Path) -> None:
+    """Bulk load the usual way: drop the secondary indexes, insert, rebuild them, ANALYZE."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("PRAGMA cache_size=-400000")
+        indexes = conn.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN {_TABLES} "
+            "AND sql IS NOT NULL"
+        ).fetchall()
+        conn.execute("BEGIN")
+        for name, _ in indexes:
+            conn.execute(f'DROP INDEX "{name}"')
+        conn.execute(_SQLITE_LOAD)
+        conn.execute(_NAMES)
+        for _, ddl in indexes:
+            conn.execute(ddl)
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA analysis_limit=2000")  # sampled statistics are what SQLite keeps anyway
+        conn.execute("ANALYZE")
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+
+
+def _load_postgresql(database: Database) -> None:
+    with database.engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        raw.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        indexes = raw.execute(
+            f"SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN {_TABLES} "
+            "AND indexdef NOT LIKE 'CREATE UNIQUE%'"
+        ).fetchall()
+        foreign_keys = raw.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'certificate_names'::regclass AND contype = 'f'"
+        ).fetchall()
+        for name, _ in foreign_keys:
+            raw.execute(f'ALTER TABLE certificate_names DROP CONSTRAINT "{name}"')
+        for name, _ in indexes:
+            raw.execute(f'DROP INDEX "{name}"')
+        raw.execute(_PG_LOAD, {"now": NOW, "rows": ROWS})
+        raw.execute(_NAMES)
+        for _, ddl in indexes:
+            raw.execute(ddl)
+        for name, definition in foreign_keys:
+            raw.execute(f'ALTER TABLE certificate_names ADD CONSTRAINT "{name}" {definition}')
+    with database.engine.connect() as conn:
+        conn.execute(text("ANALYZE certificates"))
+        conn.execute(text("ANALYZE certificate_names"))
+        conn.commit()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def million(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """A migrated database holding a million certificates (its own, not the shared one)."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("million") / "certfleet.db"
+        database = Database(f"sqlite:///{path}")
+        database.upgrade()
+        database.dispose()
+        _load_sqlite(path)
+        database = Database(f"sqlite:///{path}")
+        yield database
+        database.dispose()
+        return
+    admin = _pg_admin_url().replace("postgresql+psycopg://", "postgresql://")
+    name = f"certfleet_million_{secrets.token_hex(4)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    database = Database(_pg_admin_url().rsplit("/", 1)[0] + "/" + name)
+    try:
+        database.upgrade()
+        _load_postgresql(database)
+        yield database
+    finally:
+        database.dispose()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def explain(database: Database, query: CertificateQuery) -> list[str]:
+    """The plan of the very statement (SQL and bound parameters) the repository executes."""
+    prefix = "EXPLAIN QUERY PLAN " if database.dialect == "sqlite" else "EXPLAIN "
+    plan: list[str] = []
+
+    def add_prefix(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> Any:
+        return prefix + statement, parameters
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        plan.extend(str(row[-1]) for row in cursor.fetchall())
+
+    with database.session() as session:
+        statement = SqlCertificateRepository(session).select_statement(query, NOW)
+        event.listen(database.engine, "before_cursor_execute", add_prefix, retval=True)
+        event.listen(database.engine, "after_cursor_execute", capture)
+        try:
+            session.connection().execute(statement)
+        finally:
+            event.remove(database.engine, "before_cursor_execute", add_prefix)
+            event.remove(database.engine, "after_cursor_execute", capture)
+    assert plan, "EXPLAIN returned no plan"
+    return plan
+
+
+def full_scans(database: Database, plan: list[str]) -> list[str]:
+    """Plan lines that read a whole inventory table."""
+    if database.dialect == "sqlite":
+        # "SCAN certificates" reads every row; "SCAN ... USING [COVERING] INDEX" walks an index.
+        return [line for line in plan if line.startswith("SCAN ") and "USING" not in line]
+    return [line for line in plan if "Seq Scan" in line or "Bitmap Heap Scan" in line and "Recheck" in line]
+
+
+def _page(**filters: Any) -> CertificateQuery:
+    return CertificateQuery(limit=MAX_PAGE_SIZE, **filters)
+
+
+# Selective filters: the index built for the filter must drive the plan on both databases.
+SELECTIVE = {
+    "team": (_page(team="team-7"), "ix_certificates_team_id"),
+    "team next page": (_page(team="team-7", after_id=500_000), "ix_certificates_team_id"),
+    "san": (_page(san="h4242.example.com"), "ix_certificate_names_name"),
+    "status revoked": (_page(status=Status.REVOKED), "ix_certificates_status_id"),
+    "status superseded next page": (_page(status=Status.SUPERSEDED, after_id=900_000), "ix_certificates_status_id"),
+    "expiring within a day": (_page(expiring_within=dt.timedelta(days=1)), "ix_certificates_status_not_after"),
+}
+
+# Broad filters match tens of thousands of rows or more. Either the filter's index drives
+# the plan, or the planner walks the id index (the keyset order) and stops after one page,
+# which is cheaper when a page's worth of matches comes early; never a full table read.
+BROAD = {
+    "expiring within 30 days": _page(expiring_within=dt.timedelta(days=30)),
+    "expiring within 7 days": _page(expiring_within=dt.timedelta(days=7)),
+    "status active": _page(status=Status.ACTIVE),
+    "status expired": _page(status=Status.EXPIRED),
+}
+
+
+@pytest.mark.parametrize("case", list(SELECTIVE))
+def test_selective_filters_use_their_index(million: Database, case: str) -> None:
+    query, index = SELECTIVE[case]
+    plan = explain(million, query)
+    assert full_scans(million, plan) == [], "\n".join(plan)
+    assert any(index in line for line in plan), "\n".join(plan)
+
+
+@pytest.mark.parametrize("case", list(BROAD))
+def test_broad_filters_never_read_the_whole_table(million: Database, case: str) -> None:
+    plan = explain(million, BROAD[case])
+    assert full_scans(million, plan) == [], "\n".join(plan)
+    text_plan = "\n".join(plan)
+    if million.dialect == "postgresql":
+        assert "Limit" in plan[0], text_plan
+        assert "Index Scan using" in text_plan, text_plan
+    else:
+        assert "USING INDEX ix_certificates_status_" in text_plan, text_plan
+
+
+def test_the_table_really_holds_a_million_rows(million: Database) -> None:
+    with million.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM certificates")).scalar_one() == ROWS
+        assert conn.execute(text("SELECT count(*) FROM certificate_names")).scalar_one() == ROWS
+
+
+def test_a_scan_is_detected(million: Database) -> None:
+    """The detector is not blind: a substring search of the issuer DN must read every row."""
+    plan = explain(million, CertificateQuery(issuer="Issuing CA 1", limit=MAX_PAGE_SIZE))
+    if million.dialect == "postgresql":
+        # PostgreSQL may walk the id index with a filter instead (it stops after one page).
+        assert full_scans(million, plan) or any("Filter" in line for line in plan), "\n".join(plan)
+    else:
+        assert full_scans(million, plan), "\n".join(plan)
