@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 
 from certfleet.ca import CaUrls
 from certfleet.ca.keys import SoftwareKeyBackend, load_or_create_passphrase
 from certfleet.clock import Clock, SystemClock
 from certfleet.config import Settings
+from certfleet.lifecycle.notifications import Notifications
+from certfleet.lifecycle.settings import LifecycleSettings
 from certfleet.protocols.acme import AcmeServer
-from certfleet.protocols.acme.bindings import ServiceIssuer
+from certfleet.protocols.acme.ari import RenewalWindow
+from certfleet.protocols.acme.bindings import ServiceIssuer, ServiceRevoker
 from certfleet.revocation import RevocationSettings
 from certfleet.services import (
     AuditService,
@@ -18,8 +22,13 @@ from certfleet.services import (
     IssuanceService,
     TokenService,
 )
+from certfleet.services.agents import AgentService
+from certfleet.services.ca_rotation import CaRotationService
 from certfleet.services.discovery import DiscoveryService
+from certfleet.services.policy import PolicyService
+from certfleet.services.renewal import RenewalService
 from certfleet.services.revocation import RevocationService
+from certfleet.services.rotation import RotationService
 from certfleet.store import Database, Store
 
 __all__ = ["Platform", "open_platform"]
@@ -39,10 +48,15 @@ class Platform:
     acme: AcmeServer
     discovery: DiscoveryService
     revocation: RevocationService
+    policy: PolicyService
+    notifications: Notifications
+    agents: AgentService = field(init=False)  # wired after the others: it uses acme and revocation
+    renewal: RenewalService = field(init=False)  # wired last: renewal, rotation and CA rotation
+    rotation: RotationService = field(init=False)  # revoke through the revocation service
+    ca_rotation: CaRotationService = field(init=False)
 
     def close(self) -> None:
         self.acme.close()
-        self.revocation.close()
         self.database.dispose()
 
 
@@ -69,8 +83,9 @@ def open_platform(
     passphrase = load_or_create_passphrase(settings.passphrase_file, create=create)
     keys = SoftwareKeyBackend(settings.data_dir.keys, passphrase)
     authorities = AuthorityService(store.unit_of_work, keys, CaUrls(settings.public_base_url), clock)
-    issuance = IssuanceService(store.unit_of_work, authorities.issuing_authority, clock)
-    return Platform(
+    policy = PolicyService(store.unit_of_work, clock)
+    issuance = IssuanceService(store.unit_of_work, authorities.issuing_authority, clock, policy=policy)
+    platform = Platform(
         settings=settings,
         clock=clock,
         database=database,
@@ -91,4 +106,51 @@ def open_platform(
             RevocationSettings.load(settings.data_dir.config_file),
             clock,
         ),
+        policy=policy,
+        notifications=Notifications(store.unit_of_work, clock),
+    )
+    # revokeCert goes through the revocation service, whose keyCompromise blocks the key.
+    platform.acme.set_revoker(ServiceRevoker(platform.revocation.revoke))
+    platform.agents = _agent_service(platform)
+    _wire_lifecycle(platform)
+    return platform
+
+
+def _agent_service(platform: Platform) -> AgentService:
+    """Agents renew on the ACME server's ARI windows (so ``acme renew-now`` and revocations
+    reach them), and revoking an agent revokes its identity certificates."""
+    return AgentService(
+        platform.store.unit_of_work,
+        platform.issuance,
+        platform.authorities.hierarchy,
+        platform.clock,
+        renewal_window=lambda record: _window(platform.acme.renewal_info.window_for(record)),
+        revoke_certificate=lambda serial, actor: platform.revocation.revoke(
+            serial, "privilegeWithdrawn", actor=actor
+        ),
+    )
+
+
+def _window(window: RenewalWindow) -> tuple[dt.datetime, dt.datetime]:
+    return window.start, window.end
+
+
+def _wire_lifecycle(platform: Platform) -> None:
+    """Renewal and campaigns issue through the same issuance service (policy included) and
+    revoke through the revocation service."""
+    settings = LifecycleSettings.load(platform.settings.data_dir.config_file)
+    uow, clock = platform.store.unit_of_work, platform.clock
+
+    def revoke(serial: str, reason: str, *, actor: str) -> object:
+        return platform.revocation.revoke(serial, reason, actor=actor)
+
+    platform.renewal = RenewalService(
+        uow, platform.issuance, platform.authorities.hierarchy, clock, settings, revoke=revoke
+    )
+    platform.rotation = RotationService(uow, platform.renewal, platform.authorities, revoke, clock, settings)
+    platform.ca_rotation = CaRotationService(
+        platform.authorities,
+        platform.rotation,
+        lambda serial, reason, actor: platform.revocation.revoke_serial(serial, reason, actor=actor),
+        clock,
     )

@@ -82,8 +82,8 @@ class _FailingCas:
 
 def test_failed_initialize_leaves_no_key_files(bare_platform: Platform, clock: FakeClock, tmp_path: Path) -> None:
     @contextmanager
-    def failing_unit_of_work() -> Iterator[Any]:
-        with bare_platform.store.unit_of_work() as uow:
+    def failing_unit_of_work(*, read_only: bool = False) -> Iterator[Any]:
+        with bare_platform.store.unit_of_work(read_only=read_only) as uow:
             uow.cas = _FailingCas(uow.cas)  # type: ignore[misc]
             yield uow
 

@@ -114,8 +114,8 @@ def test_serial_stays_on_record_when_the_write_after_signing_fails(
     platform: Platform, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     @contextmanager
-    def failing_unit_of_work() -> Iterator[Any]:
-        with platform.store.unit_of_work() as uow:
+    def failing_unit_of_work(*, read_only: bool = False) -> Iterator[Any]:
+        with platform.store.unit_of_work(read_only=read_only) as uow:
             yield _UnitOfWorkWithFailingCertificates(uow)
 
     authority = platform.authorities.issuing_authority()

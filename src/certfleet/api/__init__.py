@@ -7,9 +7,13 @@ from fastapi.responses import PlainTextResponse
 
 from certfleet import __version__
 from certfleet.api import acme, certificates, discovery, revocation
+from certfleet.api import agents
+from certfleet.api import lifecycle
 from certfleet.api._problems import install_problem_handlers
 from certfleet.api.public import create_public_app
 from certfleet.app import Platform
+from certfleet.metrics import install_metrics
+from certfleet.web import install_dashboard
 
 __all__ = ["create_api_app", "create_public_app"]
 
@@ -29,9 +33,14 @@ def create_api_app(platform: Platform) -> FastAPI:
     app.include_router(acme.router)
     app.include_router(revocation.router)
     app.include_router(discovery.router)
+    app.include_router(agents.agent_router)
+    app.include_router(agents.admin_router)
+    app.include_router(lifecycle.router)
 
     @app.get("/healthz", response_class=PlainTextResponse, tags=["health"])
     def healthz() -> str:
         return "ok\n"
 
+    install_metrics(app, platform)  # /metrics, and ACME request counters and latencies
+    install_dashboard(app, platform)  # the web dashboard at "/" (after the API routes)
     return app

@@ -11,6 +11,7 @@ from certfleet.api._problems import install_problem_handlers
 from certfleet.api.revocation import public_router as revocation_router
 from certfleet.app import Platform
 from certfleet.errors import NotFound
+from certfleet.metrics import instrument_requests
 from certfleet.x509 import to_pem
 
 __all__ = ["create_public_app"]
@@ -21,6 +22,7 @@ def create_public_app(platform: Platform) -> FastAPI:
     app.state.platform = platform
     install_problem_handlers(app)
     app.include_router(revocation_router)  # /crl/{ca_id}.crl, /crl/{ca_id}-delta.crl, /ocsp
+    instrument_requests(app, platform)  # OCSP request counters and latencies for /metrics
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:

@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import signal
 import socket
+import ssl
 from collections.abc import Callable, Generator
 
 import uvicorn
 
 from certfleet.api import create_api_app, create_public_app
+from certfleet.api._peer_certificate import PeerCertificateProtocol, write_client_ca_file
+from certfleet.api.lifecycle import lifecycle_scheduler
 from certfleet.api.revocation import revocation_maintenance
 from certfleet.app import Platform
 from certfleet.services.server_identity import ServerIdentity
@@ -64,6 +67,13 @@ def run_servers(
         ssl_certfile=str(identity.certificate_file),
         ssl_keyfile=str(identity.key_file),
         ssl_keyfile_password=identity.key_password.decode(),
+        # mTLS for agents: a client certificate is asked for but optional (tokens work as
+        # before); one that is sent must chain to certfleet's CA. See _peer_certificate.
+        ssl_cert_reqs=ssl.CERT_OPTIONAL,
+        ssl_ca_certs=str(
+            write_client_ca_file(platform.authorities.hierarchy(), identity.certificate_file.parent)
+        ),
+        http=PeerCertificateProtocol,
         log_level="warning",
         access_log=False,
         lifespan="off",
@@ -95,6 +105,8 @@ def run_servers(
         tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
         # Background schedule: CRLs rebuilt, OCSP responses pre-signed, responders rotated.
         tasks.append(asyncio.create_task(revocation_maintenance(platform, lambda: servers[0][0].should_exit)))
+        # Renewal and rotation campaigns: leased jobs, so every serve process may run them.
+        tasks.append(asyncio.create_task(lifecycle_scheduler(platform, lambda: servers[0][0].should_exit)))
         # uvicorn has no start-up event to await: poll its flag (or a task that died early).
         while not all(server.started for server, _ in servers):
             if any(task.done() for task in tasks):

@@ -28,12 +28,14 @@ __all__ = [
     "FormatOption",
     "die",
     "emit",
+    "one_line",
     "platform",
     "settings_for",
     "stderr",
 ]
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+_PIPE_WIDTH = 1000  # table width when stdout is not a terminal (tables never stretch to it)
 
 DataDirOption = Annotated[
     Path | None,
@@ -64,8 +66,13 @@ class Format(StrEnum):
 FormatOption = Annotated[Format, typer.Option("--format", help="Output format.")]
 
 
+def one_line(message: str) -> str:
+    """Errors are one line on stderr, even when a driver's message spans several."""
+    return " ".join(message.split())
+
+
 def die(message: str, code: int = 2) -> NoReturn:
-    stderr.print(f"error: {message}", markup=False)
+    stderr.print(f"error: {one_line(message)}", markup=False)
     raise typer.Exit(code)
 
 
@@ -82,6 +89,11 @@ def platform(
     settings = settings or settings_for(data_dir, db)
     if not create and settings.is_sqlite and not settings.data_dir.database.exists():
         die(f"no certfleet data in {settings.data_dir.root}: run 'certfleet init' first")
+    if not create and not settings.passphrase_file.exists():
+        die(
+            f"no CA passphrase at {settings.passphrase_file}: run 'certfleet init' first, or point "
+            "CERTFLEET_CA_PASSPHRASE_FILE at the CA's passphrase file"
+        )
     opened = open_platform(settings, create=create)
     try:
         yield opened
@@ -94,6 +106,8 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
     return str(value)
 
 
@@ -117,4 +131,9 @@ def emit(
         table.add_column(column)
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
-    Console(soft_wrap=False).print(table)
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:
+        # Piped into grep or a file, a row must stay one line: Rich would otherwise fit the
+        # table into 80 columns and wrap every cell.
+        console = Console(soft_wrap=False, width=_PIPE_WIDTH)
+    console.print(table)

@@ -31,4 +31,4 @@ def verify(data_dir: DataDirOption = None, db: DbOption = None) -> None:
             f"audit log FAILED verification at entry {verdict.first_bad_seq}: {verdict.reason}", markup=False
         )
         raise typer.Exit(1)
-    Console(highlight=False).print(f"audit log OK: {verdict.entries} entries, chain intact")
+    Console(highlight=False, soft_wrap=True).print(f"audit log OK: {verdict.entries} entries, chain intact")

@@ -84,7 +84,7 @@ def show(
     if fmt is Format.JSON:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     for field, value in data.items():
         shown = ", ".join(value) if isinstance(value, list) else ("" if value is None else value)
         console.print(f"{field:>20}: {shown}", markup=False)
@@ -99,7 +99,7 @@ def import_files(
 ) -> None:
     """Import certificates, de-duplicated by fingerprint; bad files are reported, not fatal."""
     failures = 0
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     with platform(data_dir, db) as p:
         for path in files:
             try:

@@ -9,7 +9,13 @@ import typer
 
 from certfleet import __version__
 from certfleet.cli import acme, audit, ca, db, findings, inventory, scan, tokens
-from certfleet.cli._common import stderr
+from certfleet.cli import agent as agent_cli
+from certfleet.cli import notify as notify_cli
+from certfleet.cli import policy as policy_cli
+from certfleet.cli import rotate as rotate_cli
+from certfleet.cli._common import one_line, stderr
+from certfleet.cli.ca_rotation import compromise as ca_compromise
+from certfleet.cli.ca_rotation import rotate as ca_rotate
 from certfleet.cli.init import init
 from certfleet.cli.issue import issue
 from certfleet.cli.revoke import revoke
@@ -29,6 +35,8 @@ app.command("init")(init)
 app.command("issue")(issue)
 app.command("serve")(serve)
 app.command("revoke")(revoke)
+ca.app.command("rotate")(ca_rotate)
+ca.app.command("compromise")(ca_compromise)
 app.add_typer(ca.app, name="ca")
 app.add_typer(inventory.app, name="inventory")
 app.add_typer(tokens.app, name="token")
@@ -37,6 +45,10 @@ app.add_typer(db.app, name="db")
 app.add_typer(acme.app, name="acme")
 app.add_typer(scan.app, name="scan")
 app.add_typer(findings.app, name="findings")
+app.add_typer(policy_cli.app, name="policy")
+app.add_typer(notify_cli.app, name="notify")
+app.add_typer(agent_cli.app, name="agent")
+app.add_typer(rotate_cli.app, name="rotate")
 
 
 @app.command("version")
@@ -59,12 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except CertfleetError as exc:
-        stderr.print(f"error: {exc.detail}", markup=False)
+        stderr.print(f"error: {one_line(exc.detail)}", markup=False)
         return 2
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - the outermost handler: one line, no traceback
-        stderr.print(f"internal error: {type(exc).__name__}: {exc}", markup=False)
+        stderr.print(f"internal error: {type(exc).__name__}: {one_line(str(exc))}", markup=False)
         return 70
     return result if isinstance(result, int) else 0
 

@@ -10,6 +10,7 @@ import json
 import resource
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from certfleet.app import Platform
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform
 from certfleet.discovery import (
     DEFAULT_MAX_FILE_SIZE,
@@ -33,6 +35,7 @@ from certfleet.discovery import (
     FileOutcome,
     FileScanOptions,
     NetScanOptions,
+    ScanObserver,
     Severity,
     parse_ports,
 )
@@ -105,6 +108,21 @@ def _observer(quiet: bool, label: str) -> _Progress | None:
     if quiet or not sys.stdout.isatty() or not sys.stderr.isatty():
         return None
     return _Progress(Console(stderr=True), label)
+
+
+def _execute(
+    data_dir: Path | None,
+    db: str | None,
+    quiet: bool,
+    label: str,
+    scan: Callable[[Platform, ScanObserver | None], ScanReport],
+) -> ScanReport:
+    with platform(data_dir, db) as p:
+        progress = _observer(quiet, label)
+        if progress is None:
+            return scan(p, None)
+        with progress:
+            return scan(p, progress)
 
 
 def _trust(files: list[Path] | None) -> tuple[x509.Certificate, ...]:
@@ -245,13 +263,13 @@ def scan_net(
     )
     endpoints = request.endpoints()  # refuse bad targets before opening anything
     _raise_fd_limit(min(concurrency, len(endpoints)) * 2 + 256)
-    with platform(data_dir, db) as p:
-        progress = _observer(quiet, "endpoints")
-        if progress is None:
-            report = p.discovery.scan_network(request, actor="cli", observer=None)
-        else:
-            with progress:
-                report = p.discovery.scan_network(request, actor="cli", observer=progress)
+    report = _execute(
+        data_dir,
+        db,
+        quiet,
+        "endpoints",
+        lambda p, seen: p.discovery.scan_network(request, actor="cli", observer=seen),
+    )
     _finish(report, fmt, threshold)
 
 
@@ -296,11 +314,11 @@ def scan_files(
         trust=_trust(trust),
         team=team,
     )
-    with platform(data_dir, db) as p:
-        progress = _observer(quiet, "files")
-        if progress is None:
-            report = p.discovery.scan_files(request, actor="cli")
-        else:
-            with progress:
-                report = p.discovery.scan_files(request, actor="cli", observer=progress)
+    report = _execute(
+        data_dir,
+        db,
+        quiet,
+        "files",
+        lambda p, seen: p.discovery.scan_files(request, actor="cli", observer=seen),
+    )
     _finish(report, fmt, threshold)

@@ -18,6 +18,7 @@ from certfleet.cli.acme import (
 )
 from certfleet.cli.init import initialize
 from certfleet.config import parse_bind
+from certfleet.metrics import metrics_listener
 from certfleet.services.server_identity import ensure_server_identity
 
 
@@ -37,10 +38,17 @@ class _Banner:
     """What a first start prints once both listeners accept connections. The token is printed
     even if serving then fails: it was minted and will never be shown again."""
 
-    def __init__(self, https: tuple[str, int], http: tuple[str, int], admin_token: str | None) -> None:
+    def __init__(
+        self,
+        https: tuple[str, int],
+        http: tuple[str, int],
+        admin_token: str | None,
+        metrics: tuple[str, int] | None = None,
+    ) -> None:
         self._https = f"https://{_host(https[0])}:{https[1]}"
         self._http = f"http://{_host(http[0])}:{http[1]}"
         self._token = admin_token
+        self._metrics = f"http://{_host(metrics[0])}:{metrics[1]}/metrics" if metrics else None
 
     def _show_token(self) -> None:
         if self._token:
@@ -49,7 +57,9 @@ class _Banner:
         sys.stdout.flush()
 
     def started(self) -> None:
+        print(f"Dashboard:           {self._https}/ (sign in with an API token)")
         print(f"certfleet API:       {self._https}/api/v1/ (OpenAPI: {self._https}/api/v1/openapi.json)")
+        print(f"Metrics:             {self._metrics or self._https + '/metrics (bearer token)'}")
         print(f"CA material:         {self._http}/ca/root.pem")
         print(f"Root CA certificate: curl -o root.pem {self._http}/ca/root.pem")
         self._show_token()
@@ -93,6 +103,10 @@ def serve(
         except OSError as exc:
             die(f"cannot start server: {exc}")
         p = stack.enter_context(platform(data_dir, db, create=init, settings=settings))
+        try:
+            metrics_at = stack.enter_context(metrics_listener(p))  # [metrics] listen, if set
+        except OSError as exc:
+            die(f"cannot start the metrics listener: {exc}")
         if not p.authorities.is_initialized():
             if not init:
                 die("no CA yet: run 'certfleet init' first (or 'certfleet serve --init')")
@@ -104,7 +118,7 @@ def serve(
             p.settings.passphrase_file.read_bytes().strip(),
             p.clock,
         )
-        banner = _Banner(https_bind, http_bind, _first_admin_token(p) if init else None)
+        banner = _Banner(https_bind, http_bind, _first_admin_token(p) if init else None, metrics_at)
         try:
             run_servers(p, identity, https_socket, http_socket, on_started=banner.started)
         except OSError as exc:

@@ -130,8 +130,6 @@ def parse_acme_section(raw: object, where: str) -> AcmeSettings:
         ),
         validation_workers=workers,
         ari_retry_after=dt.timedelta(
-            seconds=_non_negative(
-                raw.get("ari_retry_after_seconds", 21600), "ari_retry_after_seconds", where
-            )
+            seconds=_non_negative(raw.get("ari_retry_after_seconds", 21600), "ari_retry_after_seconds", where)
         ),
     )

@@ -9,6 +9,7 @@ records outcomes in the inventory.
 
 from __future__ import annotations
 
+from certfleet.discovery._lenient import lenient_parsing
 from certfleet.discovery.errors import BadTarget
 from certfleet.discovery.files import DEFAULT_MAX_FILE_SIZE, FileScanner, FileScanOptions, FileScanResult
 from certfleet.discovery.findings import (
@@ -92,6 +93,7 @@ __all__ = [
     "hostname_matches",
     "is_self_signed",
     "key_reuse_findings",
+    "lenient_parsing",
     "load_system_anchors",
     "parse_ports",
     "read_targets",

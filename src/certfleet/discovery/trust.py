@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.x509.oid import SignatureAlgorithmOID
 
 from certfleet.discovery._lenient import lenient_parsing
 
@@ -60,26 +61,49 @@ def spki_sha256(public_key: PublicKeyTypes) -> str:
     return digest.finalize().hex()
 
 
+# Legacy algorithms ``signature_algorithm_parameters`` no longer describes (it answers None
+# or raises for them), mapped to the hash they sign with.
+_LEGACY_HASHES: dict[x509.ObjectIdentifier, type[hashes.HashAlgorithm]] = {
+    SignatureAlgorithmOID.RSA_WITH_SHA1: hashes.SHA1,
+    SignatureAlgorithmOID._RSA_WITH_SHA1: hashes.SHA1,
+    SignatureAlgorithmOID.RSA_WITH_MD5: hashes.MD5,
+    SignatureAlgorithmOID.ECDSA_WITH_SHA1: hashes.SHA1,
+    SignatureAlgorithmOID.DSA_WITH_SHA1: hashes.SHA1,
+}
+
+
+def _hash_of(child: x509.Certificate) -> hashes.HashAlgorithm | None:
+    legacy = _LEGACY_HASHES.get(child.signature_algorithm_oid)
+    if legacy is not None:
+        return legacy()
+    try:
+        return child.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return None
+
+
 def _verify_signature(child: x509.Certificate, parent: x509.Certificate) -> bool:
     key = parent.public_key()
     signature, tbs = child.signature, child.tbs_certificate_bytes
+    digest = _hash_of(child)
     try:
-        params = child.signature_algorithm_parameters
-        if isinstance(key, rsa.RSAPublicKey):
-            assert isinstance(params, padding.PKCS1v15 | padding.PSS)
-            assert child.signature_hash_algorithm is not None
-            key.verify(signature, tbs, params, child.signature_hash_algorithm)
-        elif isinstance(key, ec.EllipticCurvePublicKey):
-            assert isinstance(params, ec.ECDSA)
-            key.verify(signature, tbs, params)
+        if isinstance(key, rsa.RSAPublicKey) and digest is not None:
+            params = (
+                child.signature_algorithm_parameters
+                if child.signature_algorithm_oid not in _LEGACY_HASHES
+                else None
+            )
+            pad = params if isinstance(params, padding.PSS) else padding.PKCS1v15()
+            key.verify(signature, tbs, pad, digest)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and digest is not None:
+            key.verify(signature, tbs, ec.ECDSA(digest))
         elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
             key.verify(signature, tbs)
-        elif isinstance(key, dsa.DSAPublicKey):
-            assert child.signature_hash_algorithm is not None
-            key.verify(signature, tbs, child.signature_hash_algorithm)
+        elif isinstance(key, dsa.DSAPublicKey) and digest is not None:
+            key.verify(signature, tbs, digest)
         else:
             return False
-    except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError, AssertionError):
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
         return False
     return True
 

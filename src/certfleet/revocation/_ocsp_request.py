@@ -7,7 +7,6 @@ import binascii
 import re
 from dataclasses import dataclass
 
-from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import OCSPExtensionOID
@@ -34,6 +33,8 @@ MAX_NONCE_OCTETS = 32
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 _BASE64URL = re.compile(r"^[A-Za-z0-9_-]*={0,2}$")
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+# 1.3.6.1.5.5.7.48.1.2, id-pkix-ocsp-nonce (RFC 6960 section 4.4.1), as DER OID content.
+_NONCE_OID = bytes.fromhex("2b0601050507300102")
 
 
 @dataclass(frozen=True)
@@ -86,51 +87,99 @@ def parse_ocsp_request(der: bytes) -> OcspRequest:
     if len(der) > MAX_REQUEST_BYTES:
         raise MalformedOcspRequest(f"OCSP request larger than {MAX_REQUEST_BYTES} bytes")
     try:
-        _der.single(der)
-        try:
+        version, requests, extensions = _tbs_parts(der)
+        if len(requests) > MAX_CERT_IDS:
+            raise MalformedOcspRequest(f"more than {MAX_CERT_IDS} certificates in one OCSP request")
+        nonce = _nonce(extensions)
+        if len(requests) == 1:
             parsed = [ocsp.load_der_ocsp_request(der)]
-        except NotImplementedError:
+        else:
             # cryptography refuses a requestList of more than one Request ("OCSP request
             # contains more than one request"), though RFC 6960 section 4.1.1 allows it.
-            parsed = [ocsp.load_der_ocsp_request(one) for one in _split_requests(der)]
+            parsed = [
+                ocsp.load_der_ocsp_request(one) for one in _single_requests(version, requests, extensions)
+            ]
+        for request in parsed:
+            _check_extensions(request)
     except _der.DerError as exc:
         raise MalformedOcspRequest(f"OCSP request is not DER: {exc}") from exc
-    except ValueError as exc:
+    except (ValueError, NotImplementedError) as exc:
         raise MalformedOcspRequest(f"malformed OCSP request: {exc}") from exc
-    nonce = _nonce(parsed[0])
     return OcspRequest(tuple(_cert_id(r) for r in parsed), nonce)
 
 
-def _split_requests(der: bytes) -> list[bytes]:
+def _tbs_parts(der: bytes) -> tuple[bytes, list[_der.Element], _der.Element | None]:
+    """The version (raw, or empty when absent), the Requests of the requestList and the
+    requestExtensions of a TBSRequest (RFC 6960 section 4.1.1)."""
+    outer = _der.elements(_der.single(der).content)
+    if not outer or outer[0].tag != _der.SEQUENCE or len(outer) > 2:
+        raise _der.DerError("not an OCSPRequest")
+    version = b""
+    extensions = request_list = None
+    for part in _der.elements(outer[0].content):
+        if part.tag == 0xA0:
+            version = part.raw
+        elif part.tag == 0xA2:
+            extensions = part
+        elif part.tag == _der.SEQUENCE:
+            request_list = part
+    if request_list is None:
+        raise _der.DerError("no requestList")
+    requests = _der.elements(request_list.content)
+    if not requests:
+        raise _der.DerError("an empty requestList")
+    return version, requests, extensions
+
+
+def _single_requests(
+    version: bytes, requests: list[_der.Element], extensions: _der.Element | None
+) -> list[bytes]:
     """One single-Request OCSPRequest per entry of the requestList, each keeping the version
-    and the requestExtensions (so the nonce is parsed by cryptography as usual). The
-    requestorName and the optional signature are dropped: certfleet does not require signed
-    requests (RFC 6960 section 4.1.2 makes the signature optional) and never checks them.
-    """
-    try:
-        outer = _der.elements(_der.single(der).content)
-        if not outer or outer[0].tag != _der.SEQUENCE:
-            raise _der.DerError("no TBSRequest")
-        version = extensions = request_list = None
-        for part in _der.elements(outer[0].content):
-            if part.tag == 0xA0:
-                version = part.raw
-            elif part.tag == 0xA2:
-                extensions = part.raw
-            elif part.tag == _der.SEQUENCE:
-                request_list = part
-        if request_list is None:
-            raise _der.DerError("no requestList")
-        requests = _der.elements(request_list.content)
-    except _der.DerError as exc:
-        raise MalformedOcspRequest(f"malformed OCSP request: {exc}") from exc
-    if len(requests) > MAX_CERT_IDS:
-        raise MalformedOcspRequest(f"more than {MAX_CERT_IDS} certificates in one OCSP request")
-    out = []
-    for request in requests:
-        body = (version or b"") + _der.encode(_der.SEQUENCE, request.raw) + (extensions or b"")
-        out.append(_der.encode(_der.SEQUENCE, _der.encode(_der.SEQUENCE, body)))
-    return out
+    and the requestExtensions. The requestorName and the optional signature are dropped:
+    certfleet does not require signed requests (RFC 6960 section 4.1.2 makes the signature
+    optional) and never checks them."""
+    tail = extensions.raw if extensions is not None else b""
+    return [
+        _der.encode(
+            _der.SEQUENCE, _der.encode(_der.SEQUENCE, version + _der.encode(_der.SEQUENCE, r.raw) + tail)
+        )
+        for r in requests
+    ]
+
+
+def _nonce(extensions: _der.Element | None) -> bytes | None:
+    """The nonce, read from the DER itself: RFC 8954 section 2.1 defines it as an OCTET
+    STRING of 1 to 32 octets inside the extension value. cryptography falls back to the raw
+    extension value when that inner OCTET STRING is missing; such a nonce is refused here,
+    as its echo could never match what the client sent."""
+    if extensions is None:
+        return None
+    nonce: bytes | None = None
+    for extension in _der.elements(_der.single(extensions.content).content):
+        parts = _der.elements(extension.content)
+        if len(parts) < 2 or parts[0].tag != _der.OID or parts[-1].tag != _der.OCTET_STRING:
+            raise _der.DerError("malformed request extension")
+        if parts[0].content != _NONCE_OID:
+            continue
+        inner = _der.single(parts[-1].content)
+        if inner.tag != _der.OCTET_STRING:
+            raise MalformedOcspRequest("the nonce is not an OCTET STRING (RFC 8954 section 2.1)")
+        nonce = inner.content
+        if not 1 <= len(nonce) <= MAX_NONCE_OCTETS:
+            raise MalformedOcspRequest(
+                f"nonce of {len(nonce)} octets: RFC 8954 allows 1 to {MAX_NONCE_OCTETS}"
+            )
+    return nonce
+
+
+def _check_extensions(request: ocsp.OCSPRequest) -> None:
+    # RFC 6960 section 4.4: unrecognised non-critical extensions are ignored; a critical
+    # one we do not understand makes the request unacceptable.
+    for extension in request.extensions:
+        if extension.critical and extension.oid != OCSPExtensionOID.NONCE:
+            raise MalformedOcspRequest(
+                f"unsupported critical request extension {extension.oid.dotted_string}"
+            )
 
 
 def _cert_id(request: ocsp.OCSPRequest) -> CertId:
@@ -138,28 +187,4 @@ def _cert_id(request: ocsp.OCSPRequest) -> CertId:
         algorithm = request.hash_algorithm.name
     except UnsupportedAlgorithm:
         algorithm = "unsupported"
-    try:
-        return CertId(algorithm, request.issuer_name_hash, request.issuer_key_hash, request.serial_number)
-    except ValueError as exc:
-        raise MalformedOcspRequest(f"malformed CertID: {exc}") from exc
-
-
-def _nonce(request: ocsp.OCSPRequest) -> bytes | None:
-    try:
-        extensions = request.extensions
-    except ValueError as exc:
-        raise MalformedOcspRequest(f"malformed OCSP request extensions: {exc}") from exc
-    nonce: bytes | None = None
-    for extension in extensions:
-        if extension.oid == OCSPExtensionOID.NONCE:
-            assert isinstance(extension.value, x509.OCSPNonce)
-            nonce = extension.value.nonce
-            if not 1 <= len(nonce) <= MAX_NONCE_OCTETS:
-                raise MalformedOcspRequest(
-                    f"nonce of {len(nonce)} octets: RFC 8954 allows 1 to {MAX_NONCE_OCTETS}"
-                )
-        elif extension.critical:
-            raise MalformedOcspRequest(
-                f"unsupported critical request extension {extension.oid.dotted_string}"
-            )
-    return nonce
+    return CertId(algorithm, request.issuer_name_hash, request.issuer_key_hash, request.serial_number)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from certfleet.access import TokenRepository
 from certfleet.audit import AuditRepository
 from certfleet.ca import CaRepository
 from certfleet.discovery.records import FindingRepository, LocationRepository, ScanRunRepository
 from certfleet.inventory import CertificateRepository, SerialRepository
+from certfleet.lifecycle.repositories import LifecycleRepositories
 from certfleet.revocation import BlockedKeyRepository, RevocationRepository
+
+if TYPE_CHECKING:
+    from certfleet.lifecycle.notifications.events import ChannelRepository, OutboxRepository
+    from certfleet.services.policy import PolicyRepository
 
 __all__ = ["UnitOfWork", "UnitOfWorkFactory"]
 
@@ -47,6 +52,18 @@ class UnitOfWork(Protocol):
 
     @property
     def findings(self) -> FindingRepository: ...
+
+    @property
+    def policies(self) -> PolicyRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def notify_channels(self) -> ChannelRepository: ...
+
+    @property
+    def lifecycle(self) -> LifecycleRepositories: ...
 
 
 class UnitOfWorkFactory(Protocol):

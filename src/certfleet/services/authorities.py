@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from certfleet.audit import AuditLog
 from certfleet.ca import (
@@ -19,7 +20,7 @@ from certfleet.ca.keys import KeyBackend
 from certfleet.clock import Clock
 from certfleet.errors import ConfigurationError, Conflict, InvalidInput
 from certfleet.services._ports import UnitOfWorkFactory
-from certfleet.x509 import KeyType
+from certfleet.x509 import KeyType, describe_public_key
 
 __all__ = ["AuthorityService"]
 
@@ -125,3 +126,79 @@ class AuthorityService:
             chain.append(parent.certificate)
             parent = by_id.get(parent.parent_id or "")
         return Authority(issuer, self._keys.load(issuer.key_ref), tuple(chain), self._urls, self._clock)
+
+    # -- CA rotation (issue 6): new methods only; the ones above are unchanged ---------------
+
+    def refresh(self) -> bool:
+        """Drop the cached issuing authority when another intermediate took over (a CA
+        rotation in this or another process). Returns True when it changed."""
+        issuers = [ca for ca in self.hierarchy() if ca.role == "intermediate" and ca.active]
+        newest = max(issuers, key=lambda ca: ca.not_before) if issuers else None
+        with self._lock:
+            if self._authority is None:
+                return False
+            if newest is not None and newest.id == self._authority.issuer.id:
+                return False
+            self._authority = None
+            return True
+
+    def add_intermediate(self, key_type: KeyType | None, *, actor: str) -> tuple[CaCertificate, list[str]]:
+        """Create a new issuing intermediate under the active root and switch issuance to it:
+        the other intermediates are retired (``active`` false) in the same transaction but keep
+        publishing CRLs and OCSP for what they issued. ``key_type`` defaults to the current
+        issuing CA's. Returns the new CA and the ids retired."""
+        root = self.root()
+        current = [ca for ca in self.hierarchy() if ca.role == "intermediate"]
+        if key_type is None:
+            newest = max((ca for ca in current if ca.active), key=lambda ca: ca.not_before, default=None)
+            key = (newest or root).certificate.public_key()
+            key_type = KeyType.parse(describe_public_key(key).label)
+        generation = len(current) + 1
+        organization = root.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        ca_name = str(organization[0].value) if organization else root.name.removesuffix(" Root CA")
+        ref = self._keys.create(f"issuing-{generation}", key_type)
+        try:
+            cert = build_intermediate(
+                ca_name,
+                self._keys.load(ref),
+                root.certificate,
+                self._keys.load(root.key_ref),
+                root.id,
+                self._urls,
+                self._clock.now(),
+                generation,
+            )
+            inter = CaCertificate(
+                ca_id_for(cert),
+                f"{ca_name} Issuing CA {generation}",
+                "intermediate",
+                root.id,
+                cert,
+                self._keys.name,
+                ref,
+                True,
+            )
+            retired = [ca.id for ca in current if ca.active]
+            with self._uow() as uow:
+                uow.cas.add(inter)
+                for ca_id in retired:
+                    uow.lifecycle.campaigns.retire_ca(ca_id)
+                AuditLog(uow.audit, self._clock).record(
+                    actor,
+                    "ca.rotated",
+                    inter.id,
+                    {
+                        "name": inter.name,
+                        "key_type": key_type.value,
+                        "not_after": inter.not_after.isoformat(),
+                        "retired": retired,
+                    },
+                )
+        except BaseException:
+            delete = getattr(self._keys, "delete", None)
+            if delete is not None:
+                delete(ref)
+            raise
+        with self._lock:
+            self._authority = None
+        return inter, retired

@@ -41,6 +41,7 @@ from certfleet.discovery import (
     file_findings,
     fingerprint,
     key_reuse_findings,
+    lenient_parsing,
     load_system_anchors,
     read_targets,
     spki_sha256,
@@ -131,6 +132,10 @@ class ScanReport:
     files: tuple[FileOutcome, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        with lenient_parsing():
+            return self._to_dict()
+
+    def _to_dict(self) -> dict[str, Any]:
         codes: dict[tuple[str, str], list[str]] = {}
         for f in self.findings:
             codes.setdefault((f.location, f.sni or ""), []).append(f.code.value)
@@ -298,7 +303,8 @@ class DiscoveryService:
         run = self._begin("net", request.targets, request.describe(), actor, request.team, run_id)
         try:
             outcomes = NetworkScanner(request.options).run(endpoints, observer)
-            return self._record_network(run, request, outcomes)
+            with lenient_parsing():
+                return self._record_network(run, request, outcomes)
         except Exception as exc:
             self.fail(run.id, f"{type(exc).__name__}: {exc}")
             raise
@@ -316,7 +322,8 @@ class DiscoveryService:
         run = self._begin("files", request.paths, request.describe(), actor, request.team, run_id)
         try:
             result = FileScanner(request.options).scan([Path(p) for p in request.paths], observer)
-            return self._record_files(run, request, result.outcomes, result.listed, result.files_read)
+            with lenient_parsing():
+                return self._record_files(run, request, result.outcomes, result.listed, result.files_read)
         except Exception as exc:
             self.fail(run.id, f"{type(exc).__name__}: {exc}")
             raise
@@ -412,7 +419,8 @@ class DiscoveryService:
             stale |= uow.findings.open_under(roots)
         observed.rescanned |= {place for place in stale if rescanned(place[0])}
         ok = sum(1 for o in outcomes if o.ok)
-        failed = len(outcomes) - ok
+        # A symlink left alone by choice is not a failure (--follow-symlinks would take it).
+        failed = sum(1 for o in outcomes if not o.ok and o.reason != "symlink not followed")
         run = replace(
             run,
             targets_total=files_read + sum(1 for o in outcomes if o.status is FileStatus.SKIPPED),

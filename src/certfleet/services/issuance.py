@@ -14,8 +14,10 @@ from certfleet.ca import Authority, IssuanceRequest, IssuedCertificate, new_seri
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError, Conflict
 from certfleet.inventory import CertificateRecord, Source
+from certfleet.lifecycle.notifications.events import EventKind, certificate_event, emit
 from certfleet.revocation import KeyBlocked, spki_sha256
 from certfleet.services._ports import UnitOfWorkFactory
+from certfleet.services.policy import IssuanceGate
 from certfleet.x509 import CertificateFacts, serial_hex
 
 __all__ = ["IssuanceResult", "IssuanceService"]
@@ -39,10 +41,18 @@ class IssuanceResult:
 
 
 class IssuanceService:
-    def __init__(self, uow: UnitOfWorkFactory, authority: Callable[[], Authority], clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        authority: Callable[[], Authority],
+        clock: Clock,
+        *,
+        policy: IssuanceGate | None = None,
+    ) -> None:
         self._uow = uow
         self._authority = authority
         self._clock = clock
+        self._policy = policy
 
     def _refuse(self, actor: str, request: IssuanceRequest, error: CertfleetError) -> None:
         with self._uow() as uow:
@@ -74,6 +84,8 @@ class IssuanceService:
             validated = authority.validate(request)
             if principal is not None:
                 principal.authorize_names(validated.names)
+            if self._policy is not None:  # one policy engine on every path (CLI, REST, ACME)
+                self._policy.check_issuance(validated, authority, team=team, actor=actor)
             with self._uow() as uow:  # a key revoked for keyCompromise is never certified again
                 if uow.blocked_keys.is_blocked(spki_sha256(validated.public_key)):
                     raise KeyBlocked("this public key was revoked for keyCompromise and cannot be certified")
@@ -109,6 +121,7 @@ class IssuanceService:
                     "not_after": facts.not_after.isoformat(),
                 },
             )
+            emit(uow, certificate_event(uow, EventKind.ISSUED, stored, now, details={"actor": actor}))
         return IssuanceResult(issued, stored, private_key)
 
     def _reserve_serial(self, authority: Authority) -> int:

@@ -119,11 +119,6 @@ class RevocationService:
             store, lambda refresh: self._index(refresh=refresh), self._signer, settings, clock
         )
 
-    def close(self) -> None:
-        close = getattr(self._store, "close", None)
-        if close is not None:
-            close()
-
     # -- revoking ---------------------------------------------------------------------------
 
     def revoke(

@@ -9,11 +9,10 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, exists, select, update
+from sqlalchemy import Connection, Engine, and_, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import ConnectionPoolEntry
 
 from certfleet.revocation import (
     AlreadyRevoked,
@@ -280,44 +279,19 @@ class SqlBlockedKeyRepository:
         return self._session.get(BlockedKeyRow, spki_sha256.lower()) is not None
 
 
-def _sqlite_reader_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA query_only=ON")
-    cursor.close()
-
-
-def _sqlite_reader_begin(conn: Any) -> None:
-    # A deferred BEGIN: in WAL mode the snapshot starts at the first read and never takes
-    # the write lock, so readers neither wait for nor block a revocation.
-    conn.exec_driver_sql("BEGIN")
-
-
 class SqlRevocationStore:
     """Reads for the OCSP and CRL endpoints and the CRL builder, and the short writes that
     publish CRLs and responses.
 
-    certfleet's SQLite engine starts every transaction with BEGIN IMMEDIATE (it serialises
-    writers); reads here must not queue behind that lock, nor hold it for the seconds a large
-    CRL takes to stream. So on SQLite the reader has its own engine, read-only and with
-    deferred transactions; on PostgreSQL it shares the engine and asks for REPEATABLE READ
-    where one snapshot has to span several statements.
+    Reads use the database's read-only sessions (a deferred BEGIN on SQLite): they never
+    queue behind the write lock that revocations and issuance take, nor hold it for the
+    seconds a large CRL takes to stream. On PostgreSQL a read that must see one snapshot
+    across statements asks for REPEATABLE READ.
     """
 
     def __init__(self, database: Database) -> None:
         self._database = database
-        self._owns_engine = database.dialect == "sqlite"
-        if self._owns_engine:
-            self._engine: Engine = create_engine(database.url)
-            event.listen(self._engine, "connect", _sqlite_reader_connect)
-            event.listen(self._engine, "begin", _sqlite_reader_begin)
-        else:
-            self._engine = database.engine
-
-    def close(self) -> None:
-        if self._owns_engine:
-            self._engine.dispose()
+        self._engine: Engine = database.engine.execution_options(certfleet_read_only=True)
 
     @contextmanager
     def _snapshot(self) -> Iterator[Connection]:

@@ -6,8 +6,12 @@ from contextlib import contextmanager
 from sqlalchemy.orm import Session
 
 from certfleet.store._acme import SqlAcmeRepositories
+from certfleet.store._agent import SqlAgentRepository
 from certfleet.store._database import Database
 from certfleet.store._discovery import SqlFindingRepository, SqlLocationRepository, SqlScanRunRepository
+from certfleet.store._lifecycle import SqlLifecycleRepositories
+from certfleet.store._notify import SqlChannelRepository, SqlOutboxRepository
+from certfleet.store._policy import SqlPolicyRepository
 from certfleet.store._revocation import SqlBlockedKeyRepository, SqlRevocationRepository, SqlRevocationStore
 from certfleet.store._repositories import (
     SqlAuditRepository,
@@ -36,6 +40,11 @@ class SqlUnitOfWork:
         self.scans = SqlScanRunRepository(session)
         self.locations = SqlLocationRepository(session)
         self.findings = SqlFindingRepository(session)
+        self.policies = SqlPolicyRepository(session)
+        self.outbox = SqlOutboxRepository(session)
+        self.notify_channels = SqlChannelRepository(session)
+        self.agents = SqlAgentRepository(session)
+        self.lifecycle = SqlLifecycleRepositories(session)
 
 
 class Store:

@@ -45,13 +45,12 @@ class ServiceIssuer:
 
 
 class ServiceRevoker:
-    """Revokes through the revocation service (``revoke(serial, reason, *, actor)``), whose
-    ``keyCompromise`` also blocks the key from any future issuance."""
+    """Revokes through the revocation service's ``revoke(serial, reason, *, actor)``, which
+    takes the RFC 5280 reason name, raises ``AlreadyRevoked`` (a Conflict) and, for
+    ``keyCompromise``, blocks the key from any future issuance."""
 
-    def __init__(self, revoke: Callable[..., Any], parse_reason: Callable[[str], Any] | None = None) -> None:
+    def __init__(self, revoke: Callable[..., Any]) -> None:
         self._revoke = revoke
-        self._parse_reason = parse_reason
 
     def revoke(self, serial: str, reason: str, *, actor: str) -> None:
-        value = self._parse_reason(reason) if self._parse_reason else reason
-        self._revoke(serial, value, actor=actor)
+        self._revoke(serial, reason, actor=actor)

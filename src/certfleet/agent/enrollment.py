@@ -1,0 +1,109 @@
+"""Enrolment with a one-time token and a pinned root, and renewal of the agent identity.
+
+The token is sent only over TLS verified against the pinned root: the agent first fetches
+the CA bundle from the server without trusting it, keeps it only if the root's SHA-256 is
+the fingerprint the operator gave, and then talks to the server through that trust alone.
+The identity key is generated here and never leaves the host.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+import re
+from collections.abc import Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.x509.oid import NameOID
+
+from certfleet.agent.client import ServerClient, fetch_unverified
+from certfleet.agent.errors import AgentError
+from certfleet.agent.state import AgentState, Enrolment
+from certfleet.errors import InvalidInput
+from certfleet.x509 import KeyType, fingerprint_sha256, generate_private_key, load_certificates
+
+__all__ = ["build_csr", "enroll", "identity_due", "parse_fingerprint", "renew_identity"]
+
+_log = logging.getLogger("certfleet.agent")
+
+
+def parse_fingerprint(raw: str) -> str:
+    """SHA-256 as 64 hex digits, with or without colons (as ``openssl x509 -fingerprint``
+    prints it) and an optional ``sha256:`` prefix."""
+    text = re.sub(r"^sha-?256[:=]", "", raw.strip().lower()).replace(":", "")
+    if not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise InvalidInput("--ca-fingerprint must be the root's SHA-256: 64 hex digits (colons allowed)")
+    return text
+
+
+def build_csr(key: CertificateIssuerPrivateKeyTypes, names: Sequence[str]) -> str:
+    """A CSR naming ``names`` in its SAN and the first one as CN."""
+    general: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            general.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            general.append(x509.DNSName(name))
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    )
+    builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
+    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    csr = builder.sign(key, algorithm)
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _chain_from(response: dict[str, object]) -> list[x509.Certificate]:
+    pem = f"{response['certificate_pem']}{response.get('chain_pem') or ''}"
+    return load_certificates(pem.encode())
+
+
+def enroll(server: str, token: str, ca_fingerprint: str, state: AgentState) -> Enrolment:
+    pin = parse_fingerprint(ca_fingerprint)
+    server = server.rstrip("/")
+    if not server.startswith("https://"):
+        raise InvalidInput("--server must be the https:// URL of the certfleet API")
+    bundle = load_certificates(fetch_unverified(f"{server}/api/v1/agent/ca.pem"), source="the server's CA bundle")
+    roots = [c for c in bundle if fingerprint_sha256(c) == pin]
+    if not roots:
+        seen = ", ".join(fingerprint_sha256(c) for c in bundle if c.issuer == c.subject) or "none"
+        raise AgentError(
+            f"the server's root CA is not the pinned one (pinned {pin}, offered {seen}): refusing to trust it"
+        )
+    root = roots[0]
+    if root.issuer != root.subject:
+        raise AgentError("the pinned certificate is not a self-signed root")
+    state.ensure()
+    state.save_ca([root, *[c for c in bundle if c is not root]])
+    key = generate_private_key(KeyType.EC_P256)
+    client = ServerClient(server, state.ca_file)
+    try:
+        response = client.enroll(token, build_csr(key, ["certfleet-agent"]))
+    finally:
+        client.close()
+    state.save_identity(key, _chain_from(response))
+    enrolment = Enrolment(server, str(response["host"]), response.get("team"))
+    state.save_enrolment(enrolment)
+    _log.info("enrolled as %s with %s", enrolment.host, server)
+    return enrolment
+
+
+def identity_due(certificate: x509.Certificate, now: dt.datetime) -> bool:
+    """In the last third of its lifetime (the rule for every renewal certfleet makes)."""
+    lifetime = certificate.not_valid_after_utc - certificate.not_valid_before_utc
+    return now >= certificate.not_valid_after_utc - lifetime / 3
+
+
+def renew_identity(client: ServerClient, state: AgentState) -> x509.Certificate:
+    """Ask for a new identity for a new key, authenticated by the current one; the new key
+    and certificate replace the old in one atomic write."""
+    key = generate_private_key(KeyType.EC_P256)
+    response = client.renew_identity(build_csr(key, ["certfleet-agent"]))
+    chain = _chain_from(response)
+    state.save_identity(key, chain)
+    _log.info("renewed the agent identity (valid until %s)", chain[0].not_valid_after_utc.isoformat())
+    return chain[0]

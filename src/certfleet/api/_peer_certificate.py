@@ -1,0 +1,91 @@
+"""The TLS client certificate of a request, for mTLS-authenticated agents.
+
+uvicorn does not put the peer certificate in the ASGI scope (it implements no ASGI TLS
+extension), and its request scope is built deep inside the protocol. What it does give every
+connection is ``connection_made(transport)``, after the TLS handshake completed, and the
+connection's ``self.app``. :class:`PeerCertificateProtocol` reads the verified peer
+certificate there once per connection (``transport.get_extra_info("ssl_object")``) and wraps
+that connection's app so each request scope carries it in the standard place, the ASGI TLS
+extension (``scope["extensions"]["tls"]["client_cert_chain"]``, PEM). A proxy header or a
+client address never stands in for it: the certificate is bound to the TCP connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from certfleet.ca import CaCertificate
+from certfleet.fs import write_atomic
+from certfleet.x509 import to_pem
+
+__all__ = [
+    "PeerCertificateProtocol",
+    "client_certificate_der",
+    "with_client_certificate",
+    "write_client_ca_file",
+]
+
+ASGIApp = Any  # (scope, receive, send) -> awaitable; uvicorn types it loosely too
+
+
+def with_client_certificate(app: ASGIApp, certificate_der: bytes | None) -> ASGIApp:
+    """``app`` with ``certificate_der`` in every HTTP request's scope (TLS extension)."""
+    pem = (
+        x509.load_der_x509_certificate(certificate_der).public_bytes(serialization.Encoding.PEM).decode()
+        if certificate_der
+        else None
+    )
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope.get("type") == "http":
+            extensions = dict(scope.get("extensions") or {})
+            extensions["tls"] = {
+                "server_cert": None,
+                "client_cert_chain": [pem] if pem else [],
+                "client_cert_name": None,
+                "client_cert_error": None,
+                "tls_version": None,
+                "cipher_suite": None,
+            }
+            scope = {**scope, "extensions": extensions}
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+def client_certificate_der(scope: Mapping[str, Any]) -> bytes | None:
+    """The verified client certificate of this request, DER, or None if none was sent."""
+    tls = (scope.get("extensions") or {}).get("tls") or {}
+    chain = tls.get("client_cert_chain") or []
+    if not chain:
+        return None
+    return x509.load_pem_x509_certificate(chain[0].encode()).public_bytes(serialization.Encoding.DER)
+
+
+class PeerCertificateProtocol(H11Protocol):
+    """uvicorn's h11 protocol (what ``http="auto"`` picks without httptools), exposing the
+    client certificate the TLS layer verified against certfleet's CA."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        ssl_object: ssl.SSLObject | None = transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if der:
+            self.app = with_client_certificate(self.app, der)
+
+
+def write_client_ca_file(cas: Sequence[CaCertificate], directory: Path) -> Path:
+    """The trust anchors the HTTPS listener verifies client certificates against: every CA
+    of certfleet's hierarchy (root and intermediates, so an agent may send its leaf alone).
+    Read when the listener starts: a CA added later is trusted after a restart."""
+    path = directory / "client-ca.pem"
+    write_atomic(path, to_pem([ca.certificate for ca in cas]).encode())
+    return path

@@ -1,0 +1,102 @@
+"""``certfleet ca rotate`` and ``certfleet ca compromise`` (registered on the ``ca`` group)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, die, platform
+from certfleet.cli.rotate import run_with_progress
+from certfleet.lifecycle.ca_health import CaWarning
+from certfleet.lifecycle.campaigns import ItemState
+from certfleet.lifecycle.planning import parse_duration
+from certfleet.services.ca_rotation import CaRotation
+from certfleet.x509 import KeyType
+
+__all__ = ["compromise", "rotate"]
+
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _warn(warnings: list[CaWarning]) -> None:
+    for warning in warnings:
+        _err.print(f"{warning.severity}: {warning.message}", markup=False)
+
+
+def _show(result: CaRotation, fmt: Format, headline: str) -> None:
+    if fmt is Format.JSON:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        return
+    typer.echo(headline)
+    if result.retired:
+        typer.echo(f"retired from issuing (still publishing CRLs and OCSP): {', '.join(result.retired)}")
+
+
+def rotate(
+    key_type: Annotated[
+        str | None, typer.Option("--key-type", help="Key type of the new CA (default: the current one's).")
+    ] = None,
+    fmt: FormatOption = Format.TABLE,
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+) -> None:
+    """Create a new issuing intermediate under the root and switch issuance to it; the old one
+    keeps serving CRLs and OCSP. Warns when the root expires too soon."""
+    with platform(data_dir, db) as p:
+        result = p.ca_rotation.rotate(KeyType.parse(key_type) if key_type else None, actor="cli")
+    _warn(result.warnings)
+    _show(
+        result,
+        fmt,
+        f"issuing CA is now {result.new_ca.id} ({result.new_ca.name}), valid until "
+        f"{result.new_ca.not_after:%Y-%m-%d}",
+    )
+
+
+def compromise(
+    ca_id: Annotated[
+        str, typer.Argument(help="Id of the compromised intermediate (see 'certfleet ca list').")
+    ],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: revoke the CA and replace all it issued.")
+    ] = False,
+    revoke_old_after: Annotated[
+        str,
+        typer.Option("--revoke-old-after", help="Revoke replaced certificates this long after (default 0)."),
+    ] = "0",
+    no_run: Annotated[bool, typer.Option("--no-run", help="Create the campaign; let serve work it.")] = False,
+    fmt: FormatOption = Format.TABLE,
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+) -> None:
+    """The compromise playbook: new intermediate, revoke the compromised one (on the root's
+    CRL), rotate every certificate it issued. Safe to run again to finish it."""
+    if not yes:
+        die("this revokes the CA and reissues everything it issued: add --yes to proceed")
+    delay = parse_duration(revoke_old_after)
+    with platform(data_dir, db) as p:
+        result = p.ca_rotation.compromise(ca_id, actor="cli", revoke_old_after=delay)
+        _warn(result.warnings)
+        report = None
+        if result.campaign is not None and not no_run:
+            report = run_with_progress(p, result.campaign.id, fmt=fmt, show=False)
+    if fmt is Format.JSON:
+        data = result.to_dict()
+        data["campaign_progress"] = report.to_dict()["progress"] if report is not None else None
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    _show(result, fmt, f"revoked CA {result.revoked_ca}; issuing CA is now {result.new_ca.id}")
+    if result.campaign is None:
+        typer.echo("no active certificate of that CA to replace")
+    elif report is None:
+        typer.echo(f"campaign {result.campaign.id} created: 'certfleet rotate resume {result.campaign.id}'")
+    else:
+        counts = report.counts
+        typer.echo(
+            f"campaign {result.campaign.id} {report.campaign.status.value}: "
+            f"{counts.of(ItemState.REISSUED)}/{counts.total} reissued, {counts.old_revoked} old revoked"
+        )

@@ -1,0 +1,200 @@
+"""``certfleet rotate``: mass rotation campaigns, their status, and resuming one."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from certfleet.app import Platform
+from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, die, emit, platform
+from certfleet.lifecycle.campaigns import CampaignItem, CampaignReport, CampaignRequest, ItemState
+from certfleet.lifecycle.planning import parse_duration
+from certfleet.lifecycle.selection import FIELDS, Selection
+from certfleet.x509 import KeyType
+
+__all__ = ["app", "run_with_progress"]
+
+app = typer.Typer(help="Mass rotation campaigns: replace every selected certificate.")
+
+_ITEM_COLUMNS = ["serial", "action", "milestone", "successor_serial", "reissued_at", "failures", "last_error"]
+
+
+def _print_report(report: CampaignReport, fmt: Format) -> None:
+    data = report.to_dict()
+    if fmt is Format.JSON:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    row = {**{k: v for k, v in data.items() if k != "progress"}, **data["progress"]}
+    columns = ["id", "kind", "status", "selection", "total", "pending", "awaiting-key", "awaiting-client"]
+    columns += ["failed", "reissued", "skipped", "deployed", "confirmed", "old_revoked"]
+    emit([row], columns, fmt, title="Campaign")
+
+
+def run_with_progress(
+    p: Platform, campaign_id: str, *, fmt: Format = Format.TABLE, show: bool = True
+) -> CampaignReport:
+    """Work a campaign: a progress bar on a terminal, one line per item otherwise (so a log,
+    or a test, can follow it); then print the campaign's state."""
+    before = p.rotation.report(campaign_id)
+    done = before.counts.of(ItemState.REISSUED) + before.counts.of(ItemState.SKIPPED)
+    total = before.counts.total
+    interactive = sys.stdout.isatty() and fmt is not Format.JSON
+    counted = {"n": done}
+    if interactive:
+        bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(),
+        )
+        with bar:
+            task = bar.add_task(f"campaign {campaign_id[:8]}", total=total, completed=done)
+
+            def tick(item: CampaignItem, state: ItemState) -> None:
+                if state in (ItemState.REISSUED, ItemState.SKIPPED):
+                    bar.advance(task)
+
+            report = p.rotation.run(campaign_id, progress=tick)
+    else:
+
+        def line(item: CampaignItem, state: ItemState) -> None:
+            if state in (ItemState.REISSUED, ItemState.SKIPPED):
+                counted["n"] += 1
+            stream = sys.stderr if fmt is Format.JSON else sys.stdout
+            stream.write(f"progress: {state.value} {item.serial} {counted['n']}/{total}\n")
+            stream.flush()
+
+        report = p.rotation.run(campaign_id, progress=line)
+    if show:
+        _print_report(report, fmt)
+    return report
+
+
+@app.callback(invoke_without_command=True)
+def rotate(
+    ctx: typer.Context,
+    select: Annotated[
+        str | None,
+        typer.Option(
+            "--select", help=f"Selection, e.g. key=rsa-2048,issuer=<ca-id>. Fields: {', '.join(FIELDS)}."
+        ),
+    ] = None,
+    to_key_type: Annotated[
+        str | None,
+        typer.Option("--to-key-type", help="New key type, e.g. ec-p256 (a new key per certificate)."),
+    ] = None,
+    to_ca: Annotated[
+        str | None, typer.Option("--to-ca", help="The issuing CA to move to (the current one).")
+    ] = None,
+    revoke_old_after: Annotated[
+        str | None,
+        typer.Option("--revoke-old-after", help="Revoke each old certificate this long after (e.g. 7d)."),
+    ] = None,
+    generate_keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--generate-keys",
+            help="With --to-key-type: certfleet makes the new keys and writes them (0600) with the "
+            "certificates to DIR/<old serial>/ for you to deploy.",
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what the campaign would do.")] = False,
+    no_run: Annotated[
+        bool, typer.Option("--no-run", help="Create it; let 'serve' or 'resume' work it.")
+    ] = False,
+    fmt: FormatOption = Format.TABLE,
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+) -> None:
+    """Create a rotation campaign and work it (resumable: 'certfleet rotate resume ID')."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if select is None:
+        die("give --select EXPR, or a subcommand (status, resume, list)")
+    request = CampaignRequest(
+        Selection.parse(select),
+        to_key_type=KeyType.parse(to_key_type) if to_key_type else None,
+        to_ca=to_ca,
+        revoke_old_after=parse_duration(revoke_old_after) if revoke_old_after is not None else None,
+        generate_dir=generate_keys,
+    )
+    with platform(data_dir, db) as p:
+        if dry_run:
+            rows = [item.to_dict() for item in p.rotation.preview(request)]
+            emit(
+                rows,
+                ["serial", "names", "key", "issuer_ca_id", "team", "action", "note"],
+                fmt,
+                title="Dry run",
+            )
+            return
+        campaign = p.rotation.create(request, actor="cli")
+        out = sys.stderr if fmt is Format.JSON else sys.stdout
+        out.write(f"campaign {campaign.id}: {campaign.total} certificates\n")
+        out.flush()
+        if no_run:
+            _print_report(p.rotation.report(campaign.id), fmt)
+            return
+        run_with_progress(p, campaign.id, fmt=fmt)
+
+
+@app.command("resume")
+def resume(
+    campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
+    fmt: FormatOption = Format.TABLE,
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+) -> None:
+    """Continue a campaign where it stopped (after a crash or a kill)."""
+    with platform(data_dir, db) as p:
+        run_with_progress(p, campaign_id, fmt=fmt)
+
+
+@app.command("status")
+def status(
+    campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
+    items: Annotated[bool, typer.Option("--items", help="List every certificate of the campaign.")] = False,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="First look for deployments, confirmations and due revocations.")
+    ] = False,
+    fmt: FormatOption = Format.TABLE,
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+) -> None:
+    """A campaign's progress (and with --items, each certificate's state)."""
+    with platform(data_dir, db) as p:
+        report = p.rotation.report(campaign_id, refresh=refresh)
+        listed: list[dict[str, Any]] = []
+        if items:
+            after = 0
+            while page := p.rotation.items(campaign_id, after_id=after, limit=1000):
+                listed += [i.to_dict() for i in page]
+                after = page[-1].certificate_id
+    if fmt is Format.JSON:
+        data = report.to_dict()
+        if items:
+            data["items"] = listed
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    _print_report(report, fmt)
+    if items:
+        emit(listed, _ITEM_COLUMNS, fmt, title="Certificates")
+
+
+@app.command("list")
+def list_campaigns(
+    fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None
+) -> None:
+    """Campaigns, newest first."""
+    with platform(data_dir, db) as p:
+        rows = [{**r.to_dict(), **r.counts.to_dict()} for r in p.rotation.list()]
+    emit(
+        rows, ["id", "kind", "status", "selection", "total", "reissued", "created_at"], fmt, title="Campaigns"
+    )

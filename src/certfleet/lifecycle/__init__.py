@@ -1,0 +1,6 @@
+"""Keeping a fleet healthy without people: renewal planning (:mod:`.planning`), renewal jobs
+and lineage (:mod:`.jobs`), rotation campaigns (:mod:`.campaigns`, :mod:`.selection`), CA
+rotation checks (:mod:`.ca_health`), settings (:mod:`.settings`) and notifications
+(:mod:`.notifications`). Each topic lives in its own module; import from there."""
+
+from __future__ import annotations

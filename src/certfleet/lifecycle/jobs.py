@@ -1,0 +1,177 @@
+"""Renewal jobs: one row per managed certificate, leased by one worker at a time.
+
+A job is created when the planner first sees a certificate and carries its renewal time. A
+worker *leases* due jobs: the lease is a token and an expiry written in the same transaction
+that selects the rows (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, the write lock of
+``BEGIN IMMEDIATE`` on SQLite), and every later write names the token, so a worker whose lease
+ran out cannot overwrite the one that took over. A leased job's ``due_at`` is its lease
+expiry: a crashed worker's job simply becomes due again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from certfleet.inventory import iso
+from certfleet.lifecycle.planning import RenewalWindow
+
+__all__ = [
+    "OPEN_STATES",
+    "JobState",
+    "Lease",
+    "NewJob",
+    "PlanCandidate",
+    "RenewalJob",
+    "RenewalJobRepository",
+    "external_reason",
+]
+
+# The HTTPS listener's own certificate (renewed by ``serve`` at start-up), an agent's identity
+# and the certificates agents manage (renewed by the agent on its ARI window), and the
+# operator's opt-out.
+SERVER_TAG = "certfleet-server"
+AGENT_TAG_PREFIX = "agent:"
+AGENT_IDENTITY_TAG = "certfleet-agent-identity"
+MANUAL_TAG = "no-auto-renew"
+
+
+def external_reason(tags: tuple[str, ...] | list[str], from_acme: bool) -> str | None:
+    """Why certfleet does not renew a certificate of its CA itself, or None when it does."""
+    if from_acme:
+        return "ordered over ACME: its client renews it on its ARI window (RFC 9773)"
+    if SERVER_TAG in tags:
+        return "the HTTPS listener's certificate: serve renews it at start-up"
+    if AGENT_IDENTITY_TAG in tags or any(t.startswith(AGENT_TAG_PREFIX) for t in tags):
+        return "managed by a certfleet agent: it renews on its ARI window"
+    if MANUAL_TAG in tags:
+        return f"tagged {MANUAL_TAG}"
+    return None
+
+
+class JobState(enum.StrEnum):
+    SCHEDULED = "scheduled"  # waiting for its renewal time
+    LEASED = "leased"  # a worker is renewing it
+    RETRY = "retry"  # the last attempt failed; due again after the backoff
+    DONE = "done"  # renewed: ``successor_id`` is the new certificate
+    SKIPPED = "skipped"  # no longer renewable (revoked, superseded, gone); reason kept
+    EXTERNAL = "external"  # renewed by its own client (an ACME client via ARI, the server)
+
+
+OPEN_STATES = (JobState.SCHEDULED, JobState.LEASED, JobState.RETRY)
+
+
+@dataclass(frozen=True)
+class PlanCandidate:
+    """A certificate the planner has not seen yet. ``external`` says why certfleet does not
+    renew it itself (None: it does)."""
+
+    certificate_id: int
+    serial: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    external: str | None = None
+    window: RenewalWindow | None = None  # the ARI override, when one is set
+
+
+@dataclass(frozen=True)
+class NewJob:
+    certificate_id: int
+    serial: str
+    state: JobState
+    renew_at: dt.datetime
+    planned_at: dt.datetime
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Lease:
+    owner: str  # host:pid:random of the worker, for people reading the table
+    token: str  # fencing token: every write after the lease names it
+    until: dt.datetime
+
+
+@dataclass(frozen=True)
+class RenewalJob:
+    certificate_id: int
+    serial: str
+    state: JobState
+    renew_at: dt.datetime
+    due_at: dt.datetime
+    attempts: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    last_attempt_at: dt.datetime | None = None
+    successor_id: int | None = None
+    lease_owner: str | None = None
+    lease_token: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "certificate_id": self.certificate_id,
+            "serial": self.serial,
+            "state": self.state.value,
+            "renew_at": iso(self.renew_at),
+            "due_at": iso(self.due_at),
+            "attempts": self.attempts,
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "last_attempt_at": iso(self.last_attempt_at),
+            "lease_owner": self.lease_owner,
+        }
+
+
+class RenewalJobRepository(Protocol):
+    def unplanned(self, after_id: int, limit: int) -> Sequence[PlanCandidate]:
+        """Active certificates certfleet's CA issued that have no job yet, by id."""
+        ...
+
+    def add(self, jobs: Sequence[NewJob]) -> int:
+        """Insert, ignoring certificates that got a job meanwhile (another planner); return
+        how many were inserted."""
+        ...
+
+    def overridden(self, limit: int) -> Sequence[tuple[RenewalJob, RenewalWindow]]:
+        """Open jobs whose ARI window override was set after they were planned."""
+        ...
+
+    def reschedule(self, certificate_id: int, renew_at: dt.datetime, planned_at: dt.datetime) -> None:
+        """Move a scheduled job's renewal (and due) time; a job in backoff keeps its due time
+        when that is earlier."""
+        ...
+
+    def lease_due(self, now: dt.datetime, lease: Lease, limit: int) -> Sequence[RenewalJob]:
+        """Lease up to ``limit`` open jobs due at ``now`` (expired leases included)."""
+        ...
+
+    def finish(
+        self,
+        certificate_id: int,
+        token: str,
+        state: JobState,
+        at: dt.datetime,
+        *,
+        successor_id: int | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        """End the lease with a final state; False when the lease is no longer ours."""
+        ...
+
+    def retry(
+        self, certificate_id: int, token: str, reason: str, due_at: dt.datetime, at: dt.datetime
+    ) -> bool:
+        """Record a failure and when to try again; False when the lease is no longer ours."""
+        ...
+
+    def get(self, certificate_id: int) -> RenewalJob | None: ...
+
+    def counts(self) -> Mapping[str, int]:
+        """Jobs per state."""
+        ...
+
+    def failing(self, limit: int) -> Sequence[RenewalJob]:
+        """Jobs in backoff, the most failures first."""
+        ...

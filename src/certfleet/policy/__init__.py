@@ -1,0 +1,35 @@
+"""The policy engine: rules as code, evaluated as a pipeline of small checks.
+
+One :class:`Policy` serves every issuance path (the issuance service calls
+:meth:`Policy.check_issuance` before a serial is reserved) and the inventory's compliance
+report (:meth:`Policy.evaluate` in :attr:`Context.INVENTORY`). It is pure: it knows neither
+the CA nor storage; callers describe a certificate as a :class:`Candidate`.
+"""
+
+from __future__ import annotations
+
+from certfleet.policy._candidate import Candidate, Context
+from certfleet.policy._checks import Check, Decision
+from certfleet.policy._matching import CERTFLEET_ISSUER, NamePattern
+from certfleet.policy._parse import CHECK_KEYS, RULE_KEYS, parse_policy
+from certfleet.policy._rules import Policy, Rule, RuleScope, Severity, Violation
+from certfleet.policy.errors import PolicyParseError, RuleViolation
+
+__all__ = [
+    "CERTFLEET_ISSUER",
+    "CHECK_KEYS",
+    "RULE_KEYS",
+    "Candidate",
+    "Check",
+    "Context",
+    "Decision",
+    "NamePattern",
+    "Policy",
+    "PolicyParseError",
+    "Rule",
+    "RuleScope",
+    "RuleViolation",
+    "Severity",
+    "Violation",
+    "parse_policy",
+]

@@ -1,0 +1,119 @@
+"""Rules, their violations, and a policy: an ordered set of rules evaluated as a pipeline."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from certfleet.policy._candidate import Candidate, Context
+from certfleet.policy._checks import Check, RequiredEkus
+from certfleet.policy.errors import RuleViolation
+
+__all__ = ["Policy", "Rule", "RuleScope", "Severity", "Violation"]
+
+
+class Severity(enum.StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+class RuleScope(enum.StrEnum):
+    """``all`` (the default) applies a rule to requests and to the inventory; ``inventory``
+    only in reports (e.g. trusted issuers, which certfleet's own CA meets by definition);
+    ``issuance`` only to requests."""
+
+    ALL = "all"
+    ISSUANCE = "issuance"
+    INVENTORY = "inventory"
+
+    def covers(self, context: Context) -> bool:
+        return self is RuleScope.ALL or self.value == context.value
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    check: str
+    severity: Severity
+    enforce: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "check": self.check,
+            "severity": self.severity.value,
+            "enforce": self.enforce,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named rule: selectors (``profiles``, ``teams``) say which certificates it concerns,
+    its checks what they must satisfy. ``enforce=False`` reports without refusing."""
+
+    name: str
+    checks: tuple[Check, ...]
+    severity: Severity = Severity.HIGH
+    enforce: bool = True
+    scope: RuleScope = RuleScope.ALL
+    profiles: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    description: str = ""
+
+    def applies_to(self, candidate: Candidate, context: Context) -> bool:
+        if not self.scope.covers(context):
+            return False
+        if self.profiles and candidate.profile not in self.profiles:
+            return False
+        return not self.teams or candidate.team in self.teams
+
+    def evaluate(self, candidate: Candidate, context: Context) -> Iterator[Violation]:
+        if not self.applies_to(candidate, context):
+            return
+        for check in self.checks:
+            decision = check.evaluate(candidate)
+            if decision.reason is not None:
+                yield Violation(self.name, check.kind, self.severity, self.enforce, decision.reason)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Rules in document order. An empty policy allows everything."""
+
+    rules: tuple[Rule, ...] = ()
+
+    def evaluate(self, candidate: Candidate, context: Context) -> tuple[Violation, ...]:
+        """Every violation, enforced or not, in rule order."""
+        return tuple(v for rule in self.rules for v in rule.evaluate(candidate, context))
+
+    def check_issuance(self, candidate: Candidate) -> tuple[Violation, ...]:
+        """Raise :class:`RuleViolation` when an enforced rule is broken; otherwise return the
+        report-only violations (``enforce: false``) for the caller to record."""
+        found = self.evaluate(candidate, Context.ISSUANCE)
+        enforced = tuple(v for v in found if v.enforce)
+        if enforced:
+            raise RuleViolation(enforced)
+        return found
+
+    @property
+    def needs_ekus(self) -> bool:
+        """Whether a rule reads EKUs, which an inventory row only has inside its DER."""
+        return any(isinstance(c, RequiredEkus) for r in self.rules for c in r.checks)
+
+    @property
+    def profiles(self) -> frozenset[str]:
+        """Every profile a rule names, for the caller to check against the CA's profiles."""
+        return frozenset(p for r in self.rules for p in r.profiles)
+
+    def rule(self, name: str) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)

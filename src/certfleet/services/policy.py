@@ -1,0 +1,351 @@
+"""The policy as stored and enforced: versions applied and audited, the gate every issuance
+path passes through, and compliance over the inventory (a report, or a dry run of a new
+policy before it is applied)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
+from cryptography.x509.oid import ObjectIdentifier, SignatureAlgorithmOID
+
+from certfleet.audit import AuditLog
+from certfleet.ca import PROFILES, Authority, ValidatedRequest
+from certfleet.clock import Clock
+from certfleet.errors import NotFound
+from certfleet.inventory import MAX_PAGE_SIZE, CertificateQuery, CertificateRecord, Status, iso
+from certfleet.lifecycle.notifications.events import Event, EventKind, emit
+from certfleet.policy import (
+    Candidate,
+    Context,
+    Policy,
+    PolicyParseError,
+    RuleViolation,
+    Violation,
+    parse_policy,
+)
+from certfleet.services._ports import UnitOfWorkFactory
+from certfleet.x509 import KeyDescription
+
+__all__ = [
+    "ApplyOutcome",
+    "IssuanceGate",
+    "PolicyRepository",
+    "PolicyService",
+    "PolicyVersion",
+    "Verdict",
+    "record_candidate",
+    "request_candidate",
+]
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    version: int
+    created_at: dt.datetime
+    actor: str
+    sha256: str
+    rule_count: int
+    document: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "created_at": iso(self.created_at),
+            "actor": self.actor,
+            "sha256": self.sha256,
+            "rules": self.rule_count,
+        }
+
+
+class PolicyRepository(Protocol):
+    def latest_version(self) -> int | None: ...
+
+    def get(self, version: int) -> PolicyVersion | None: ...
+
+    def add(self, version: PolicyVersion) -> None:
+        """Insert; raises Conflict when that version number was taken meanwhile."""
+        ...
+
+    def history(self, limit: int) -> Sequence[PolicyVersion]:
+        """Newest first."""
+        ...
+
+
+class IssuanceGate(Protocol):
+    """What the issuance service asks before a serial is reserved: raise to refuse."""
+
+    def check_issuance(
+        self, request: ValidatedRequest, authority: Authority, *, team: str | None, actor: str
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    version: PolicyVersion
+    changed: bool
+
+
+@dataclass(frozen=True)
+class Verdict:
+    record: CertificateRecord
+    violations: tuple[Violation, ...]
+
+    def rows(self, now: dt.datetime) -> Iterator[dict[str, Any]]:
+        """One flat row per violation, the form of the report's JSON and CSV."""
+        base = {
+            "serial": self.record.serial,
+            "fingerprint_sha256": self.record.fingerprint_sha256,
+            "subject": self.record.subject,
+            "sans": list(self.record.sans),
+            "team": self.record.team,
+            "profile": self.record.profile,
+            "issuer": self.record.issuer,
+            "key_type": _key_label(self.record),
+            "not_after": iso(self.record.not_after),
+            "status": self.record.effective_status(now).value,
+        }
+        for violation in self.violations:
+            yield {**base, **violation.to_dict()}
+
+
+def _key_label(record: CertificateRecord) -> str:
+    return KeyDescription(record.key_algorithm, record.key_size).label
+
+
+def _names(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(v.strip().lower().rstrip(".") for v in values if v.strip())
+
+
+def _ekus(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple(oid.dotted_string for oid in usage)
+
+
+def record_candidate(record: CertificateRecord, *, with_ekus: bool = False) -> Candidate:
+    """An inventory row as the rules see it. EKUs live only in the DER: parsed on request."""
+    names = record.sans or ((record.common_name,) if record.common_name else ())
+    return Candidate(
+        names=_names(names),
+        key_type=_key_label(record),
+        validity=record.not_after - record.not_before,
+        profile=record.profile,
+        team=record.team,
+        issuer=record.issuer,
+        issuer_ca_id=record.issuer_ca_id,
+        signature_algorithm=record.signature_algorithm,
+        ekus=_ekus(record.certificate()) if with_ekus else (),
+        label=record.serial,
+    )
+
+
+def _name(oid: ObjectIdentifier) -> str:
+    return str(getattr(oid, "_name", oid.dotted_string))
+
+
+def _leaf_signature_algorithm(issuer: x509.Certificate) -> str:
+    """The algorithm the issuing CA's key will sign the leaf with: the pairing of
+    ``certfleet.x509.signature_hash_for`` (RFC 5480 section 4), named as the inventory names
+    signature algorithms, so a request and the certificate it yields are judged alike."""
+    key = issuer.public_key()
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if key.curve.key_size >= 521:
+            return _name(SignatureAlgorithmOID.ECDSA_WITH_SHA512)
+        if key.curve.key_size >= 384:
+            return _name(SignatureAlgorithmOID.ECDSA_WITH_SHA384)
+        return _name(SignatureAlgorithmOID.ECDSA_WITH_SHA256)
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return _name(SignatureAlgorithmOID.ED25519)
+    if isinstance(key, ed448.Ed448PublicKey):
+        return _name(SignatureAlgorithmOID.ED448)
+    return _name(SignatureAlgorithmOID.RSA_WITH_SHA256)
+
+
+def request_candidate(request: ValidatedRequest, authority: Authority, team: str | None) -> Candidate:
+    """A validated request as the rules see it: the certificate it would become."""
+    names = _names([n.value for n in request.names])
+    issuer = authority.issuer.certificate
+    return Candidate(
+        names=names,
+        key_type=request.key.label,
+        validity=request.lifetime,
+        profile=request.profile.name,
+        team=team,
+        issuer=issuer.subject.rfc4514_string(),
+        issuer_ca_id=authority.issuer.id,
+        signature_algorithm=_leaf_signature_algorithm(issuer),
+        ekus=tuple(oid.dotted_string for oid in request.profile.extended_key_usages),
+        label=names[0] if names else (request.common_name or ""),
+    )
+
+
+def _digest(document: str) -> str:
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
+class PolicyService:
+    """Applies, shows and enforces the policy. The parsed policy in force is cached by
+    version; each issuance reads only the latest version number, so a policy applied by
+    another process (the CLI beside ``serve``) is enforced from the next request on."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: tuple[int | None, Policy] = (None, Policy())
+
+    def now(self) -> dt.datetime:
+        return self._clock.now()
+
+    def parse(self, document: str | bytes, *, source: str) -> Policy:
+        """Parse and check that every profile a rule names exists."""
+        policy = parse_policy(document, source=source)
+        for rule in policy.rules:
+            unknown = [p for p in rule.profiles if p not in PROFILES]
+            if unknown:
+                expected = ", ".join(PROFILES)
+                message = f"rule {rule.name!r}: unknown profile {unknown[0]!r} (expected one of {expected})"
+                raise PolicyParseError(source, None, message)
+        return policy
+
+    def apply(self, document: str | bytes, *, source: str, actor: str) -> ApplyOutcome:
+        """Store ``document`` as the next version, unless it equals the one in force."""
+        text = document.decode("utf-8", errors="replace") if isinstance(document, bytes) else document
+        policy = self.parse(document, source=source)
+        digest = _digest(text)
+        with self._uow() as uow:
+            latest = uow.policies.latest_version()
+            current = uow.policies.get(latest) if latest is not None else None
+            if current is not None and current.sha256 == digest:
+                return ApplyOutcome(current, changed=False)
+            version = PolicyVersion(
+                (latest or 0) + 1, self._clock.now(), actor, digest, len(policy.rules), text
+            )
+            uow.policies.add(version)
+            AuditLog(uow.audit, self._clock).record(
+                actor,
+                "policy.applied",
+                f"v{version.version}",
+                {
+                    "version": version.version,
+                    "sha256": digest,
+                    "previous_version": latest,
+                    "rules": [r.name for r in policy.rules],
+                    "source": source,
+                },
+            )
+        with self._lock:
+            self._cached = (version.version, policy)
+        return ApplyOutcome(version, changed=True)
+
+    def current(self) -> PolicyVersion | None:
+        with self._uow(read_only=True) as uow:
+            latest = uow.policies.latest_version()
+            return uow.policies.get(latest) if latest is not None else None
+
+    def get(self, version: int) -> PolicyVersion:
+        with self._uow(read_only=True) as uow:
+            found = uow.policies.get(version)
+        if found is None:
+            raise NotFound(f"no policy version {version}")
+        return found
+
+    def history(self, limit: int = 100) -> Sequence[PolicyVersion]:
+        with self._uow(read_only=True) as uow:
+            return uow.policies.history(limit)
+
+    def active(self) -> tuple[int | None, Policy]:
+        """The version in force and its parsed rules (an empty policy before any apply)."""
+        with self._uow(read_only=True) as uow:
+            latest = uow.policies.latest_version()
+            with self._lock:
+                if self._cached[0] == latest:
+                    return self._cached
+            stored = uow.policies.get(latest) if latest is not None else None
+        policy = parse_policy(stored.document, source=f"policy v{latest}") if stored else Policy()
+        with self._lock:
+            self._cached = (latest, policy)
+        return latest, policy
+
+    def check_issuance(
+        self, request: ValidatedRequest, authority: Authority, *, team: str | None, actor: str
+    ) -> None:
+        """The gate: raise :class:`RuleViolation` naming the first enforced rule broken.
+        Every violation, enforced or report-only, becomes a ``policy-violation`` event."""
+        version, policy = self.active()
+        if not policy.rules:
+            return
+        candidate = request_candidate(request, authority, team)
+        try:
+            found = policy.check_issuance(candidate)
+        except RuleViolation as refusal:
+            self._report(candidate, refusal.violations, version, actor, refused=True)
+            raise
+        if found:
+            self._report(candidate, found, version, actor, refused=False)
+
+    def _report(
+        self,
+        candidate: Candidate,
+        violations: tuple[Violation, ...],
+        version: int | None,
+        actor: str,
+        *,
+        refused: bool,
+    ) -> None:
+        now = self._clock.now()
+        shape = "|".join([*candidate.names, candidate.key_type, str(candidate.profile), str(candidate.team)])
+        first = violations[0]
+        # One notice per rule, request shape and day: a client retrying a refused request in
+        # a loop must not flood a team's channels.
+        dedup = hashlib.sha256(f"{first.rule}|{shape}|{now.date()}|{refused}".encode()).hexdigest()
+        event = Event(
+            kind=EventKind.POLICY_VIOLATION,
+            subject=first.rule,
+            occurred_at=now,
+            team=candidate.team,
+            details={
+                "context": Context.ISSUANCE.value,
+                "refused": refused,
+                "policy_version": version,
+                "actor": actor,
+                "request": {
+                    "names": list(candidate.names),
+                    "key_type": candidate.key_type,
+                    "profile": candidate.profile,
+                    "validity_days": candidate.validity / dt.timedelta(days=1),
+                },
+                "rule": first.to_dict(),
+                "violations": [v.to_dict() for v in violations],
+            },
+            dedup_key=f"policy-violation:{dedup}",
+        )
+        with self._uow() as uow:
+            emit(uow, event)
+
+    def evaluate_inventory(self, policy: Policy | None = None) -> Iterator[Verdict]:
+        """Judge every active certificate, page by page (keyset), so memory stays flat over
+        a million rows. Yields a verdict per certificate, compliant ones included."""
+        if policy is None:
+            _, policy = self.active()
+        with_ekus = policy.needs_ekus
+        after_id: int | None = None
+        while True:
+            query = CertificateQuery(status=Status.ACTIVE, limit=MAX_PAGE_SIZE, after_id=after_id)
+            with self._uow(read_only=True) as uow:
+                page = uow.certificates.query(query, self._clock.now())
+            for record in page:
+                candidate = record_candidate(record, with_ekus=with_ekus)
+                yield Verdict(record, policy.evaluate(candidate, Context.INVENTORY))
+            if len(page) < MAX_PAGE_SIZE:
+                return
+            after_id = page[-1].id

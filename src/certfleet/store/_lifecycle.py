@@ -1,0 +1,313 @@
+"""Repositories of the lifecycle area: renewal jobs with leases, lineage, campaigns.
+
+Leasing is the one place the two databases differ: PostgreSQL selects with ``FOR UPDATE SKIP
+LOCKED`` so concurrent workers take disjoint rows without waiting; SQLite has one writer at a
+time (every transaction is ``BEGIN IMMEDIATE``, see ``_database``), so the select and the
+conditional update that follows it cannot interleave with another worker's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from certfleet.errors import Conflict
+from certfleet.inventory import CertificateRecord, Source, Status
+from certfleet.lifecycle.jobs import (
+    OPEN_STATES,
+    JobState,
+    Lease,
+    NewJob,
+    PlanCandidate,
+    RenewalJob,
+    external_reason,
+)
+from certfleet.lifecycle.lineage import LineageLink
+from certfleet.lifecycle.planning import RenewalWindow
+from certfleet.store._acme_models import AcmeRenewalOverrideRow
+from certfleet.store._lifecycle_campaigns import SqlCampaignRepository, from_acme, locking, managed
+from certfleet.store._lifecycle_models import (
+    CertificateLineageRow,
+    RenewalJobRow,
+)
+from certfleet.store._repositories import _record
+from certfleet.store.models import CertificateNameRow, CertificateRow
+
+__all__ = ["SqlLifecycleRepositories"]
+
+_OPEN = [s.value for s in OPEN_STATES]
+
+
+def _insert_ignoring(session: Session, table: Any, rows: list[dict[str, Any]]) -> int:
+    """INSERT, skipping rows whose key exists (another node planned them meanwhile)."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    stmt = (
+        postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    ).on_conflict_do_nothing()
+    result = session.execute(stmt, rows)
+    count = getattr(result, "rowcount", -1)
+    return count if isinstance(count, int) and count >= 0 else len(rows)
+
+
+def _job(row: RenewalJobRow) -> RenewalJob:
+    return RenewalJob(
+        certificate_id=row.certificate_id,
+        serial=row.serial,
+        state=JobState(row.state),
+        renew_at=row.renew_at,
+        due_at=row.due_at,
+        attempts=row.attempts,
+        failures=row.failures,
+        last_error=row.last_error,
+        last_attempt_at=row.last_attempt_at,
+        successor_id=row.successor_id,
+        lease_owner=row.lease_owner,
+        lease_token=row.lease_token,
+    )
+
+
+class SqlRenewalJobRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def unplanned(self, after_id: int, limit: int) -> Sequence[PlanCandidate]:
+        override = aliased(AcmeRenewalOverrideRow)
+        stmt = (
+            select(
+                CertificateRow.id,
+                CertificateRow.serial,
+                CertificateRow.not_before,
+                CertificateRow.not_after,
+                CertificateRow.tags_json,
+                from_acme().label("acme"),
+                override.window_start,
+                override.window_end,
+            )
+            .outerjoin(override, override.serial == CertificateRow.serial)
+            .where(
+                *managed(),
+                CertificateRow.id > after_id,
+                ~exists().where(RenewalJobRow.certificate_id == CertificateRow.id),
+            )
+            .order_by(CertificateRow.id)
+            .limit(limit)
+        )
+        out: list[PlanCandidate] = []
+        for cid, serial, not_before, not_after, tags_json, acme, start, end in self._session.execute(stmt):
+            external = external_reason(json.loads(tags_json), bool(acme))
+            window = (
+                RenewalWindow(start, end) if start is not None and end is not None and end > start else None
+            )
+            out.append(PlanCandidate(cid, serial, not_before, not_after, external, window))
+        return out
+
+    def add(self, jobs: Sequence[NewJob]) -> int:
+        rows = [
+            {
+                "certificate_id": j.certificate_id,
+                "serial": j.serial,
+                "state": j.state.value,
+                "renew_at": j.renew_at,
+                "due_at": j.renew_at,
+                "planned_at": j.planned_at,
+                "attempts": 0,
+                "failures": 0,
+                "last_error": j.note,
+                "updated_at": j.planned_at,
+            }
+            for j in jobs
+        ]
+        return _insert_ignoring(self._session, RenewalJobRow, rows)
+
+    def overridden(self, limit: int) -> Sequence[tuple[RenewalJob, RenewalWindow]]:
+        stmt = (
+            select(RenewalJobRow, AcmeRenewalOverrideRow.window_start, AcmeRenewalOverrideRow.window_end)
+            .join(AcmeRenewalOverrideRow, AcmeRenewalOverrideRow.serial == RenewalJobRow.serial)
+            .where(
+                RenewalJobRow.state.in_([JobState.SCHEDULED.value, JobState.RETRY.value]),
+                AcmeRenewalOverrideRow.set_at > RenewalJobRow.planned_at,
+                AcmeRenewalOverrideRow.window_end > AcmeRenewalOverrideRow.window_start,
+            )
+            .limit(limit)
+        )
+        return [(_job(row), RenewalWindow(start, end)) for row, start, end in self._session.execute(stmt)]
+
+    def reschedule(self, certificate_id: int, renew_at: dt.datetime, planned_at: dt.datetime) -> None:
+        row = self._session.get(RenewalJobRow, certificate_id)
+        if row is None or row.state not in (JobState.SCHEDULED.value, JobState.RETRY.value):
+            return
+        row.renew_at = renew_at
+        row.due_at = renew_at if row.state == JobState.SCHEDULED.value else min(row.due_at, renew_at)
+        row.planned_at = planned_at
+        row.updated_at = planned_at
+
+    def lease_due(self, now: dt.datetime, lease: Lease, limit: int) -> Sequence[RenewalJob]:
+        due = (RenewalJobRow.state.in_(_OPEN), RenewalJobRow.due_at <= now)
+        pick = select(RenewalJobRow.certificate_id).where(*due).order_by(RenewalJobRow.due_at).limit(limit)
+        ids = list(self._session.scalars(locking(self._session, pick)))
+        if not ids:
+            return []
+        self._session.execute(
+            update(RenewalJobRow)
+            .where(RenewalJobRow.certificate_id.in_(ids), *due)
+            .values(
+                state=JobState.LEASED.value,
+                lease_owner=lease.owner,
+                lease_token=lease.token,
+                due_at=lease.until,
+                attempts=RenewalJobRow.attempts + 1,
+                last_attempt_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        rows = self._session.scalars(
+            select(RenewalJobRow)
+            .where(RenewalJobRow.certificate_id.in_(ids), RenewalJobRow.lease_token == lease.token)
+            .order_by(RenewalJobRow.renew_at)
+            .execution_options(populate_existing=True)
+        )
+        return [_job(r) for r in rows]
+
+    def _ours(self, certificate_id: int, token: str, **values: Any) -> bool:
+        result = self._session.execute(
+            update(RenewalJobRow)
+            .where(
+                RenewalJobRow.certificate_id == certificate_id,
+                RenewalJobRow.lease_token == token,
+                RenewalJobRow.state == JobState.LEASED.value,
+            )
+            .values(lease_token=None, lease_owner=None, **values)
+            .execution_options(synchronize_session=False)
+        )
+        return getattr(result, "rowcount", 0) == 1
+
+    def finish(
+        self,
+        certificate_id: int,
+        token: str,
+        state: JobState,
+        at: dt.datetime,
+        *,
+        successor_id: int | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        return self._ours(
+            certificate_id,
+            token,
+            state=state.value,
+            successor_id=successor_id,
+            last_error=reason,
+            updated_at=at,
+        )
+
+    def retry(
+        self, certificate_id: int, token: str, reason: str, due_at: dt.datetime, at: dt.datetime
+    ) -> bool:
+        return self._ours(
+            certificate_id,
+            token,
+            state=JobState.RETRY.value,
+            failures=RenewalJobRow.failures + 1,
+            last_error=reason[:2000],
+            due_at=due_at,
+            updated_at=at,
+        )
+
+    def get(self, certificate_id: int) -> RenewalJob | None:
+        row = self._session.get(RenewalJobRow, certificate_id, populate_existing=True)
+        return _job(row) if row else None
+
+    def counts(self) -> Mapping[str, int]:
+        stmt = select(RenewalJobRow.state, func.count()).group_by(RenewalJobRow.state)
+        return {state: n for state, n in self._session.execute(stmt).tuples()}
+
+    def failing(self, limit: int) -> Sequence[RenewalJob]:
+        stmt = (
+            select(RenewalJobRow)
+            .where(RenewalJobRow.state == JobState.RETRY.value)
+            .order_by(RenewalJobRow.failures.desc(), RenewalJobRow.certificate_id)
+            .limit(limit)
+        )
+        return [_job(r) for r in self._session.scalars(stmt)]
+
+
+class SqlLineageRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, link: LineageLink) -> None:
+        try:
+            with self._session.begin_nested():
+                self._session.add(
+                    CertificateLineageRow(
+                        certificate_id=link.certificate_id,
+                        supersedes_id=link.supersedes_id,
+                        kind=link.kind.value,
+                        campaign_id=link.campaign_id,
+                        actor=link.actor,
+                        created_at=link.created_at,
+                    )
+                )
+                self._session.flush()
+        except SqlIntegrityError as exc:
+            raise Conflict(f"certificate {link.supersedes_id} already has a successor") from exc
+        self._session.execute(
+            update(CertificateRow)
+            .where(CertificateRow.id == link.supersedes_id, CertificateRow.status == Status.ACTIVE.value)
+            .values(status=Status.SUPERSEDED.value)
+            .execution_options(synchronize_session=False)
+        )
+
+    def successor(self, certificate_id: int) -> int | None:
+        return self._session.scalar(
+            select(CertificateLineageRow.certificate_id).where(
+                CertificateLineageRow.supersedes_id == certificate_id
+            )
+        )
+
+    def predecessor(self, certificate_id: int) -> int | None:
+        return self._session.scalar(
+            select(CertificateLineageRow.supersedes_id).where(
+                CertificateLineageRow.certificate_id == certificate_id
+            )
+        )
+
+    def certificate(self, certificate_id: int) -> CertificateRecord | None:
+        row = self._session.get(CertificateRow, certificate_id, populate_existing=True)
+        return _record(row) if row else None
+
+    def unlinked_with_name(self, after_id: int, name: str, limit: int) -> Sequence[CertificateRecord]:
+        stmt = (
+            select(CertificateRow)
+            .where(
+                CertificateRow.id.in_(
+                    select(CertificateNameRow.certificate_id).where(CertificateNameRow.name == name.lower())
+                ),
+                CertificateRow.id > after_id,
+                CertificateRow.source == Source.ISSUED.value,
+                CertificateRow.issuer_ca_id.is_not(None),
+                ~exists().where(CertificateLineageRow.certificate_id == CertificateRow.id),
+            )
+            .order_by(CertificateRow.id)
+            .limit(limit)
+        )
+        return [_record(r) for r in self._session.scalars(stmt)]
+
+
+class SqlLifecycleRepositories:
+    """The lifecycle repositories over one session."""
+
+    def __init__(self, session: Session) -> None:
+        self.jobs = SqlRenewalJobRepository(session)
+        self.lineage = SqlLineageRepository(session)
+        self.campaigns = SqlCampaignRepository(session)

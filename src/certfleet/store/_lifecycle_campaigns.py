@@ -1,0 +1,358 @@
+"""The campaign repository: campaigns, their items with leases, and what campaigns read from
+other areas (certificate locations found by discovery, the ACME server's ARI overrides)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, func, insert, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from certfleet.inventory import CertificateRecord, Source, Status
+from certfleet.lifecycle.campaigns import (
+    Campaign,
+    CampaignCounts,
+    CampaignItem,
+    CampaignStatus,
+    ItemAction,
+    ItemState,
+    NewItem,
+)
+from certfleet.lifecycle.jobs import Lease
+from certfleet.store._acme_models import AcmeOrderRow, AcmeRenewalOverrideRow
+from certfleet.store._discovery_models import CertificateLocationRow
+from certfleet.store._lifecycle_models import CampaignItemRow, CampaignRow
+from certfleet.store._repositories import _record
+from certfleet.store.models import CaRow, CertificateRow
+
+__all__ = ["SqlCampaignRepository", "from_acme", "locking", "managed"]
+
+_CLAIMABLE = [ItemState.PENDING.value, ItemState.FAILED.value]
+
+
+def managed() -> list[ColumnElement[bool]]:
+    return [
+        CertificateRow.status == Status.ACTIVE.value,
+        CertificateRow.source == Source.ISSUED.value,
+        CertificateRow.issuer_ca_id.is_not(None),
+    ]
+
+
+def from_acme() -> ColumnElement[bool]:
+    return exists().where(AcmeOrderRow.certificate_serial == CertificateRow.serial)
+
+
+def locking(session: Session, stmt: Any) -> Any:
+    return stmt.with_for_update(skip_locked=True) if session.get_bind().dialect.name == "postgresql" else stmt
+
+
+def key_hint(key: str) -> tuple[str, int | None]:
+    """``rsa-2048`` -> (rsa, 2048), ``ec-p256`` -> (ec, 256), ``rsa`` -> (rsa, None)."""
+    key = key.lower()
+    if key.startswith("ec-p") and key[4:].isdigit():
+        return "ec", int(key[4:])
+    algorithm, _, size = key.partition("-")
+    return algorithm, int(size) if size.isdigit() else None
+
+
+def _campaign(row: CampaignRow) -> Campaign:
+    return Campaign(
+        id=row.id,
+        kind=row.kind,
+        selection=row.selection,
+        created_at=row.created_at,
+        actor=row.actor,
+        status=CampaignStatus(row.status),
+        total=row.total,
+        to_key_type=row.to_key_type,
+        to_ca_id=row.to_ca_id,
+        revoke_old_after=(
+            dt.timedelta(seconds=row.revoke_after_seconds) if row.revoke_after_seconds is not None else None
+        ),
+        revoke_reason=row.revoke_reason,
+        generate_dir=row.generate_dir,
+        finished_at=row.finished_at,
+    )
+
+
+def _item(row: CampaignItemRow, successor_serial: str | None) -> CampaignItem:
+    return CampaignItem(
+        campaign_id=row.campaign_id,
+        certificate_id=row.certificate_id,
+        serial=row.serial,
+        action=ItemAction(row.action),
+        state=ItemState(row.state),
+        due_at=row.due_at,
+        successor_id=row.successor_id,
+        successor_serial=successor_serial,
+        reissued_at=row.reissued_at,
+        deployed_at=row.deployed_at,
+        confirmed_at=row.confirmed_at,
+        old_revoked_at=row.old_revoked_at,
+        failures=row.failures,
+        last_error=row.last_error,
+    )
+
+
+_MILESTONES = {
+    "deployed": CampaignItemRow.deployed_at,
+    "confirmed": CampaignItemRow.confirmed_at,
+    "old_revoked": CampaignItemRow.old_revoked_at,
+}
+
+
+class SqlCampaignRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def candidates(
+        self, hints: Mapping[str, str], after_id: int, limit: int
+    ) -> Sequence[tuple[CertificateRecord, bool]]:
+        stmt = select(CertificateRow, from_acme().label("acme")).where(
+            *managed(), CertificateRow.id > after_id
+        )
+        if "team" in hints:
+            stmt = stmt.where(CertificateRow.team == hints["team"])
+        if "ca" in hints:
+            stmt = stmt.where(CertificateRow.issuer_ca_id == hints["ca"])
+        if "key-size" in hints:
+            stmt = stmt.where(CertificateRow.key_size == int(hints["key-size"]))
+        if "key" in hints:
+            algorithm, size = key_hint(hints["key"])
+            stmt = stmt.where(CertificateRow.key_algorithm == algorithm)
+            if size is not None:
+                stmt = stmt.where(CertificateRow.key_size == size)
+        stmt = stmt.order_by(CertificateRow.id).limit(limit)
+        return [(_record(row), bool(acme)) for row, acme in self._session.execute(stmt).tuples()]
+
+    def add(self, campaign: Campaign, items: Sequence[NewItem], at: dt.datetime) -> None:
+        self._session.add(
+            CampaignRow(
+                id=campaign.id,
+                kind=campaign.kind,
+                selection=campaign.selection,
+                status=campaign.status.value,
+                total=campaign.total,
+                to_key_type=campaign.to_key_type,
+                to_ca_id=campaign.to_ca_id,
+                revoke_after_seconds=(
+                    int(campaign.revoke_old_after.total_seconds())
+                    if campaign.revoke_old_after is not None
+                    else None
+                ),
+                revoke_reason=campaign.revoke_reason,
+                generate_dir=campaign.generate_dir,
+                actor=campaign.actor,
+                created_at=campaign.created_at,
+                updated_at=at,
+            )
+        )
+        self._session.flush()
+        rows = [
+            {
+                "campaign_id": campaign.id,
+                "certificate_id": i.certificate_id,
+                "serial": i.serial,
+                "action": i.action.value,
+                "state": i.state.value,
+                "due_at": at,
+                "failures": 0,
+            }
+            for i in items
+        ]
+        for start in range(0, len(rows), 5000):
+            self._session.execute(insert(CampaignItemRow), rows[start : start + 5000])
+
+    def get(self, campaign_id: str) -> Campaign | None:
+        row = self._session.get(CampaignRow, campaign_id, populate_existing=True)
+        return _campaign(row) if row else None
+
+    def list(self, limit: int) -> Sequence[Campaign]:
+        stmt = select(CampaignRow).order_by(CampaignRow.created_at.desc(), CampaignRow.id).limit(limit)
+        return [_campaign(r) for r in self._session.scalars(stmt)]
+
+    def open(self) -> Sequence[Campaign]:
+        stmt = (
+            select(CampaignRow)
+            .where(CampaignRow.status != CampaignStatus.COMPLETED.value)
+            .order_by(CampaignRow.created_at)
+        )
+        return [_campaign(r) for r in self._session.scalars(stmt)]
+
+    def set_status(self, campaign_id: str, status: CampaignStatus, at: dt.datetime) -> None:
+        finished = at if status is CampaignStatus.COMPLETED else None
+        self._session.execute(
+            update(CampaignRow)
+            .where(CampaignRow.id == campaign_id)
+            .values(status=status.value, updated_at=at, finished_at=finished)
+        )
+
+    def counts(self, campaign_id: str) -> CampaignCounts:
+        mine = CampaignItemRow.campaign_id == campaign_id
+        states = self._session.execute(
+            select(CampaignItemRow.state, func.count()).where(mine).group_by(CampaignItemRow.state)
+        ).tuples()
+        marks = self._session.execute(
+            select(*(func.count(column) for column in _MILESTONES.values())).where(mine)
+        ).one()
+        return CampaignCounts(dict(states), int(marks[0]), int(marks[1]), int(marks[2]))
+
+    def claim(self, campaign_id: str, now: dt.datetime, lease: Lease, limit: int) -> Sequence[CampaignItem]:
+        due = (
+            CampaignItemRow.campaign_id == campaign_id,
+            CampaignItemRow.state.in_(_CLAIMABLE),
+            CampaignItemRow.due_at <= now,
+        )
+        pick = (
+            select(CampaignItemRow.certificate_id)
+            .where(*due)
+            .order_by(CampaignItemRow.due_at, CampaignItemRow.certificate_id)
+            .limit(limit)
+        )
+        ids = list(self._session.scalars(locking(self._session, pick)))
+        if not ids:
+            return []
+        self._session.execute(
+            update(CampaignItemRow)
+            .where(CampaignItemRow.certificate_id.in_(ids), *due)
+            .values(lease_token=lease.token, due_at=lease.until)
+            .execution_options(synchronize_session=False)
+        )
+        return self._items(
+            CampaignItemRow.campaign_id == campaign_id,
+            CampaignItemRow.certificate_id.in_(ids),
+            CampaignItemRow.lease_token == lease.token,
+        )
+
+    def _items(self, *where: ColumnElement[bool], limit: int | None = None) -> Sequence[CampaignItem]:
+        successor = aliased(CertificateRow)
+        stmt = (
+            select(CampaignItemRow, successor.serial)
+            .outerjoin(successor, successor.id == CampaignItemRow.successor_id)
+            .where(*where)
+            .order_by(CampaignItemRow.certificate_id)
+            .execution_options(populate_existing=True)
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return [_item(row, serial) for row, serial in self._session.execute(stmt).tuples()]
+
+    def item(self, campaign_id: str, serial: str) -> CampaignItem | None:
+        found = self._items(CampaignItemRow.campaign_id == campaign_id, CampaignItemRow.serial == serial)
+        return found[0] if found else None
+
+    def items(
+        self, campaign_id: str, after_id: int, limit: int, state: ItemState | None = None
+    ) -> Sequence[CampaignItem]:
+        where = [CampaignItemRow.campaign_id == campaign_id, CampaignItemRow.certificate_id > after_id]
+        if state is not None:
+            where.append(CampaignItemRow.state == state.value)
+        return self._items(*where, limit=limit)
+
+    def following(self, campaign_id: str, after_id: int, limit: int) -> Sequence[CampaignItem]:
+        reissued = CampaignItemRow.state == ItemState.REISSUED.value
+        unfinished = or_(CampaignItemRow.confirmed_at.is_(None), CampaignItemRow.old_revoked_at.is_(None))
+        return self._items(
+            CampaignItemRow.campaign_id == campaign_id,
+            CampaignItemRow.certificate_id > after_id,
+            or_(CampaignItemRow.state == ItemState.AWAITING_CLIENT.value, reissued & unfinished),
+            limit=limit,
+        )
+
+    def _update(self, campaign_id: str, certificate_id: int, token: str | None, **values: Any) -> bool:
+        where = [CampaignItemRow.campaign_id == campaign_id, CampaignItemRow.certificate_id == certificate_id]
+        if token is not None:
+            where.append(CampaignItemRow.lease_token == token)
+        where.append(CampaignItemRow.state != ItemState.REISSUED.value)
+        result = self._session.execute(
+            update(CampaignItemRow)
+            .where(*where)
+            .values(lease_token=None, **values)
+            .execution_options(synchronize_session=False)
+        )
+        return getattr(result, "rowcount", 0) == 1
+
+    def reissued(
+        self, campaign_id: str, certificate_id: int, token: str | None, successor_id: int, at: dt.datetime
+    ) -> bool:
+        return self._update(
+            campaign_id,
+            certificate_id,
+            token,
+            state=ItemState.REISSUED.value,
+            successor_id=successor_id,
+            reissued_at=at,
+            last_error=None,
+        )
+
+    def failed(
+        self, campaign_id: str, certificate_id: int, token: str, reason: str, due_at: dt.datetime
+    ) -> bool:
+        return self._update(
+            campaign_id,
+            certificate_id,
+            token,
+            state=ItemState.FAILED.value,
+            failures=CampaignItemRow.failures + 1,
+            last_error=reason[:2000],
+            due_at=due_at,
+        )
+
+    def waiting(
+        self, campaign_id: str, certificate_id: int, token: str, state: ItemState, reason: str | None = None
+    ) -> bool:
+        return self._update(campaign_id, certificate_id, token, state=state.value, last_error=reason)
+
+    def note(self, campaign_id: str, certificate_id: int, reason: str) -> None:
+        self._session.execute(
+            update(CampaignItemRow)
+            .where(
+                CampaignItemRow.campaign_id == campaign_id, CampaignItemRow.certificate_id == certificate_id
+            )
+            .values(last_error=reason[:2000])
+        )
+
+    def mark(self, campaign_id: str, certificate_id: int, milestone: str, at: dt.datetime) -> None:
+        column = _MILESTONES[milestone]
+        self._session.execute(
+            update(CampaignItemRow)
+            .where(
+                CampaignItemRow.campaign_id == campaign_id,
+                CampaignItemRow.certificate_id == certificate_id,
+                column.is_(None),
+            )
+            .values({column.key: at})
+            .execution_options(synchronize_session=False)
+        )
+
+    def set_ari_now(self, serial: str, start: dt.datetime, end: dt.datetime, actor: str) -> None:
+        row = self._session.get(AcmeRenewalOverrideRow, serial)
+        if row is None:
+            self._session.add(
+                AcmeRenewalOverrideRow(
+                    serial=serial, window_start=start, window_end=end, set_at=start, actor=actor
+                )
+            )
+        else:
+            row.window_start, row.window_end, row.set_at, row.actor = start, end, start, actor
+        self._session.flush()
+
+    def places(self, certificate_ids: Sequence[int]) -> Mapping[int, set[tuple[str, str, str, bool]]]:
+        found: dict[int, set[tuple[str, str, str, bool]]] = {i: set() for i in certificate_ids}
+        if not certificate_ids:
+            return found
+        stmt = select(
+            CertificateLocationRow.certificate_id,
+            CertificateLocationRow.kind,
+            CertificateLocationRow.location,
+            CertificateLocationRow.sni,
+            CertificateLocationRow.gone_at,
+        ).where(CertificateLocationRow.certificate_id.in_(list(certificate_ids)), CertificateLocationRow.leaf)
+        for cid, kind, location, sni, gone_at in self._session.execute(stmt).tuples():
+            found[cid].add((kind, location, sni or "", gone_at is None))
+        return found
+
+    def retire_ca(self, ca_id: str) -> None:
+        self._session.execute(update(CaRow).where(CaRow.id == ca_id).values(active=False))

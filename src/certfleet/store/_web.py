@@ -1,0 +1,515 @@
+"""The dashboard's read side: inventory search with keyset pagination, and the aggregates of the
+overview and the expiry timeline. Every query here is shaped so an index answers it (migration
+0009_web adds the ones the inventory's sort orders need), and nothing reads the DER column.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import enum
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    String,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    select,
+    tuple_,
+)
+
+from certfleet.errors import InvalidInput
+from certfleet.inventory import Source, Status
+from certfleet.store._database import Database
+from certfleet.store._discovery_models import CertificateLocationRow, FindingRow, ScanRunRow
+from certfleet.store._revocation_models import CrlRow, OcspResponderRow, OcspResponseRow
+from certfleet.store.models import AuditRow, CertificateNameRow, CertificateRow, UtcDateTime
+
+__all__ = [
+    "InventoryFilter",
+    "InventoryPage",
+    "InventoryRow",
+    "RevocationFreshness",
+    "SortKey",
+    "WebQueries",
+]
+
+_ACTIVE = Status.ACTIVE.value
+# The name-sort expression, spelled with a literal '' so PostgreSQL matches it to the
+# expression index of migration 0009_web (a bound parameter would not match).
+_NAME_SORT = func.coalesce(CertificateRow.common_name, literal_column("''"))
+
+
+def audit_subject_prefix() -> ColumnElement[str]:
+    """The expression of the audit subject index (migration 0009_web), spelled with literals
+    so both databases match it to the index."""
+    return literal_column("substr(audit_log.subject, 1, 200)", String())
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+class SortKey(enum.StrEnum):
+    EXPIRES = "expires"  # notAfter
+    NAME = "name"  # subject common name
+    SEEN = "seen"  # first recorded (the row id)
+
+
+@dataclass(frozen=True)
+class InventoryFilter:
+    """What the inventory page filters on. ``text`` is a name prefix (any SAN), a serial or a
+    fingerprint; ``issuer`` a CA id or an exact issuer DN; ``expires_after`` is inclusive and
+    ``expires_before`` exclusive; ``location`` a substring of where discovery saw it."""
+
+    text: str | None = None
+    status: Status | None = None
+    issuer: str | None = None
+    team: str | None = None
+    key_algorithm: str | None = None
+    key_size: int | None = None
+    expiring_days: int | None = None
+    expires_after: dt.datetime | None = None
+    expires_before: dt.datetime | None = None
+    source: Source | None = None
+    location: str | None = None
+    sort: SortKey = SortKey.EXPIRES
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class InventoryRow:
+    id: int
+    serial: str
+    fingerprint_sha256: str
+    common_name: str | None
+    subject: str
+    sans: tuple[str, ...]
+    issuer: str
+    issuer_ca_id: str | None
+    not_before: dt.datetime
+    not_after: dt.datetime
+    key_algorithm: str
+    key_size: int
+    source: str
+    status: str
+    team: str | None
+    first_seen: dt.datetime
+
+    def effective_status(self, now: dt.datetime) -> str:
+        # As CertificateRecord.effective_status: RFC 5280 4.1.2.5, valid through notAfter.
+        return Status.EXPIRED.value if self.status == _ACTIVE and self.not_after < now else self.status
+
+    @property
+    def key_type(self) -> str:
+        if self.key_algorithm == "rsa":
+            return f"rsa-{self.key_size}"
+        if self.key_algorithm == "ec":
+            return f"ec-p{self.key_size}"
+        return self.key_algorithm
+
+
+@dataclass(frozen=True)
+class InventoryPage:
+    rows: list[InventoryRow]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class RevocationFreshness:
+    """What one CA publishes: its CRLs (kind: thisUpdate, nextUpdate, number), the oldest and
+    newest pre-signed OCSP response, and when its newest responder certificate expires."""
+
+    crls: dict[str, tuple[dt.datetime, dt.datetime, int]]
+    oldest_ocsp: dt.datetime | None
+    newest_ocsp: dt.datetime | None
+    responder_not_after: dt.datetime | None
+
+
+_ROW_COLUMNS = (
+    CertificateRow.id,
+    CertificateRow.serial,
+    CertificateRow.fingerprint_sha256,
+    CertificateRow.common_name,
+    CertificateRow.subject,
+    CertificateRow.sans_json,
+    CertificateRow.issuer,
+    CertificateRow.issuer_ca_id,
+    CertificateRow.not_before,
+    CertificateRow.not_after,
+    CertificateRow.key_algorithm,
+    CertificateRow.key_size,
+    CertificateRow.source,
+    CertificateRow.status,
+    CertificateRow.team,
+    CertificateRow.first_seen,
+)
+
+
+def _row(r: Row[Any]) -> InventoryRow:
+    return InventoryRow(
+        id=r.id,
+        serial=r.serial,
+        fingerprint_sha256=r.fingerprint_sha256,
+        common_name=r.common_name,
+        subject=r.subject,
+        sans=tuple(json.loads(r.sans_json)),
+        issuer=r.issuer,
+        issuer_ca_id=r.issuer_ca_id,
+        not_before=r.not_before,
+        not_after=r.not_after,
+        key_algorithm=r.key_algorithm,
+        key_size=r.key_size,
+        source=r.source,
+        status=r.status,
+        team=r.team,
+        first_seen=r.first_seen,
+    )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _encode_cursor(sort: SortKey, value: object, row_id: int) -> str:
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(dt.UTC).isoformat()
+    raw = json.dumps({"s": sort.value, "v": value, "i": row_id}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: SortKey) -> tuple[object, int]:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if raw["s"] != sort.value or not isinstance(raw["i"], int) or not 0 <= raw["i"] < 2**63:
+            raise ValueError("cursor of another sort order")
+        value: object = raw["v"]
+        if sort is SortKey.EXPIRES:
+            value = dt.datetime.fromisoformat(str(value))
+            if value.tzinfo is None:
+                raise ValueError("naive time")
+        elif sort is SortKey.NAME and not isinstance(value, str):
+            raise ValueError("name cursor without a name")
+        return value, raw["i"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput("malformed pagination cursor (the sort order changed?)") from exc
+
+
+class WebQueries:
+    """Read-only queries of the dashboard and the metrics collector, each in its own short
+    read transaction (on SQLite it never waits for a writer)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._postgresql = database.dialect == "postgresql"
+
+    # -- inventory ---------------------------------------------------------------------
+
+    def _name_prefix(self, prefix: str) -> ColumnElement[bool]:
+        if self._postgresql:  # LIKE 'abc%' through the text_pattern_ops index
+            return CertificateNameRow.name.like(_escape_like(prefix) + "%", escape="\\")
+        # SQLite's LIKE ignores case and so cannot use a plain index; names are stored in
+        # lower case, so a range on the binary collation is the exact prefix match.
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return (CertificateNameRow.name >= prefix) & (CertificateNameRow.name < upper)
+
+    def _conditions(self, f: InventoryFilter, now: dt.datetime) -> list[ColumnElement[bool]]:
+        c = CertificateRow
+        where: list[ColumnElement[bool]] = []
+        if f.status is Status.EXPIRED:
+            where += [c.status == _ACTIVE, c.not_after < now]
+        elif f.status is Status.ACTIVE:
+            where += [c.status == _ACTIVE, c.not_after >= now]
+        elif f.status is not None:
+            where.append(c.status == f.status.value)
+        if f.expiring_days is not None:
+            where += [
+                c.status == _ACTIVE,
+                c.not_after >= now,
+                c.not_after <= now + dt.timedelta(days=f.expiring_days),
+            ]
+        if f.expires_after is not None:
+            where.append(c.not_after >= f.expires_after)
+        if f.expires_before is not None:
+            where.append(c.not_after < f.expires_before)
+        if f.team is not None:
+            where.append(c.team == f.team)
+        if f.issuer:
+            is_ca_id = len(f.issuer) == 16 and set(f.issuer) <= _HEX
+            where.append(c.issuer_ca_id == f.issuer if is_ca_id else c.issuer == f.issuer)
+        if f.key_algorithm:
+            where.append(c.key_algorithm == f.key_algorithm)
+        if f.key_size is not None:
+            where.append(c.key_size == f.key_size)
+        if f.source is not None:
+            where.append(c.source == f.source.value)
+        if f.text:
+            where.append(self._text_condition(f.text))
+        if f.location:
+            loc = CertificateLocationRow
+            where.append(
+                c.id.in_(
+                    select(loc.certificate_id).where(
+                        loc.gone_at.is_(None),
+                        func.lower(loc.location).like(f"%{_escape_like(f.location.lower())}%", escape="\\"),
+                    )
+                )
+            )
+        return where
+
+    def _text_condition(self, raw: str) -> ColumnElement[bool]:
+        text = raw.strip().lower()
+        compact = text.replace(":", "")
+        if len(compact) == 64 and set(compact) <= _HEX:
+            return CertificateRow.fingerprint_sha256 == compact
+        # An uncorrelated IN lets both planners start from the names index.
+        by_name = CertificateRow.id.in_(
+            select(CertificateNameRow.certificate_id).where(self._name_prefix(text))
+        )
+        if 0 < len(compact) <= 40 and set(compact) <= _HEX:
+            return by_name | (CertificateRow.serial == (compact.lstrip("0") or "0"))
+        return by_name
+
+    def _sorted(self, f: InventoryFilter, now: dt.datetime) -> Select[*tuple[Any, ...]]:
+        stmt: Select[*tuple[Any, ...]] = select(*_ROW_COLUMNS).where(*self._conditions(f, now))
+        key = self._sort_expression(f.sort)
+        order: list[ColumnElement[Any]] = (
+            [key.desc(), CertificateRow.id.desc()] if f.descending else [key.asc(), CertificateRow.id.asc()]
+        )
+        if f.sort is SortKey.SEEN:
+            order = order[1:]
+        return stmt.order_by(*order)
+
+    @staticmethod
+    def _sort_expression(sort: SortKey) -> ColumnElement[Any]:
+        if sort is SortKey.EXPIRES:
+            return CertificateRow.not_after.expression
+        if sort is SortKey.NAME:
+            return _NAME_SORT
+        return CertificateRow.id.expression
+
+    def _after(self, f: InventoryFilter, cursor: str) -> ColumnElement[bool]:
+        value, row_id = _decode_cursor(cursor, f.sort)
+        if f.sort is SortKey.SEEN:
+            return CertificateRow.id < row_id if f.descending else CertificateRow.id > row_id
+        value_type = UtcDateTime() if f.sort is SortKey.EXPIRES else String()
+        left = tuple_(self._sort_expression(f.sort), CertificateRow.id)
+        right = tuple_(bindparam(None, value, type_=value_type), bindparam(None, row_id, type_=Integer()))
+        return left < right if f.descending else left > right
+
+    def _cursor_for(self, f: InventoryFilter, row: InventoryRow) -> str:
+        value: object = row.id
+        if f.sort is SortKey.EXPIRES:
+            value = row.not_after
+        elif f.sort is SortKey.NAME:
+            value = row.common_name or ""
+        return _encode_cursor(f.sort, value, row.id)
+
+    def inventory_page(
+        self, f: InventoryFilter, now: dt.datetime, *, limit: int, cursor: str | None = None
+    ) -> InventoryPage:
+        """One page in the filter's sort order, and the cursor of the next one (None on the
+        last page): keyset pagination, so page 2,000 costs what page 1 costs."""
+        stmt = self._sorted(f, now)
+        if cursor:
+            stmt = stmt.where(self._after(f, cursor))
+        with self._database.session(read_only=True) as s:
+            rows = [_row(r) for r in s.execute(stmt.limit(limit + 1)).all()]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return InventoryPage(rows, self._cursor_for(f, rows[-1]) if more and rows else None)
+
+    def inventory_count(self, f: InventoryFilter, now: dt.datetime, *, cap: int) -> int:
+        """How many rows match, counting no further than ``cap + 1`` (a count of a million
+        rows would cost more than the page itself)."""
+        inner = select(CertificateRow.id).where(*self._conditions(f, now)).limit(cap + 1).subquery()
+        with self._database.session(read_only=True) as s:
+            return int(s.scalar(select(func.count()).select_from(inner)) or 0)
+
+    def inventory_stream(
+        self, f: InventoryFilter, now: dt.datetime, *, chunk: int = 2000
+    ) -> Iterator[InventoryRow]:
+        """Every matching row in order, read page by page (a short transaction each), so an
+        export of a million rows holds neither memory nor a long transaction."""
+        cursor: str | None = None
+        while True:
+            page = self.inventory_page(f, now, limit=chunk, cursor=cursor)
+            yield from page.rows
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def certificate_id(self, fingerprint_sha256: str) -> int | None:
+        with self._database.session(read_only=True) as s:
+            return s.scalar(
+                select(CertificateRow.id).where(CertificateRow.fingerprint_sha256 == fingerprint_sha256)
+            )
+
+    # -- overview ------------------------------------------------------------------------
+
+    @staticmethod
+    def _team(team: str | None) -> list[ColumnElement[bool]]:
+        return [] if team is None else [CertificateRow.team == team]
+
+    def status_counts(self, now: dt.datetime, team: str | None) -> dict[str, int]:
+        """Certificates per effective status (``expired`` derived from the clock)."""
+        counts = {s.value: 0 for s in Status}
+        by_status = (
+            select(CertificateRow.status, func.count())
+            .where(*self._team(team))
+            .group_by(CertificateRow.status)
+        )
+        expired = select(func.count()).where(
+            CertificateRow.status == _ACTIVE, CertificateRow.not_after < now, *self._team(team)
+        )
+        with self._database.session(read_only=True) as s:
+            for status, count in s.execute(by_status).all():
+                counts[str(status)] = counts.get(str(status), 0) + int(count)
+            past = int(s.scalar(expired) or 0)
+        counts[Status.ACTIVE.value] -= past
+        counts[Status.EXPIRED.value] += past
+        return counts
+
+    def expiring_counts(self, now: dt.datetime, team: str | None, days: Sequence[int]) -> dict[int, int]:
+        """Active certificates whose notAfter falls within each of ``days`` from now."""
+        out: dict[int, int] = {}
+        with self._database.session(read_only=True) as s:
+            for d in days:
+                stmt = select(func.count()).where(
+                    CertificateRow.status == _ACTIVE,
+                    CertificateRow.not_after >= now,
+                    CertificateRow.not_after <= now + dt.timedelta(days=d),
+                    *self._team(team),
+                )
+                out[d] = int(s.scalar(stmt) or 0)
+        return out
+
+    def count_expiring_between(self, start: dt.datetime, end: dt.datetime, team: str | None) -> int:
+        """Certificates of any status whose notAfter is in [start, end)."""
+        stmt = select(func.count()).where(
+            CertificateRow.not_after >= start, CertificateRow.not_after < end, *self._team(team)
+        )
+        with self._database.session(read_only=True) as s:
+            return int(s.scalar(stmt) or 0)
+
+    def timeline(
+        self, start: dt.datetime, weeks: int, now: dt.datetime, team: str | None, group_by: str
+    ) -> list[tuple[int, str, int]]:
+        """(week index, group, count) of active certificates expiring in each week from
+        ``start``; ``group_by`` is ``team`` or ``issuer``."""
+        end = start + dt.timedelta(weeks=weeks)
+        if self._postgresql:
+            offset = func.extract("epoch", CertificateRow.not_after) - start.timestamp()
+            bucket: ColumnElement[Any] = func.floor(offset / 604800)
+        else:  # SQLite keeps UTC text; julianday() reads it
+            start_jd = start.timestamp() / 86400 + 2440587.5
+            bucket = func.cast((func.julianday(CertificateRow.not_after) - start_jd) / 7, Integer)
+        group = CertificateRow.team if group_by == "team" else CertificateRow.issuer
+        stmt = select(bucket, group, func.count()).where(
+            CertificateRow.status == _ACTIVE,
+            CertificateRow.not_after >= max(start, now),
+            CertificateRow.not_after < end,
+            *self._team(team),
+        )
+        stmt = stmt.group_by(bucket, group)
+        with self._database.session(read_only=True) as s:
+            rows = s.execute(stmt).all()
+        return [(int(b), g if isinstance(g, str) else "", int(n)) for b, g, n in rows if 0 <= int(b) < weeks]
+
+    def findings_by_severity(self, team: str | None) -> dict[str, int]:
+        stmt = select(FindingRow.severity, func.count()).where(FindingRow.resolved_at.is_(None))
+        if team is not None:
+            stmt = stmt.where(FindingRow.team == team)
+        with self._database.session(read_only=True) as s:
+            return {str(sev): int(n) for sev, n in s.execute(stmt.group_by(FindingRow.severity)).all()}
+
+    def revocation_freshness(self, ca_ids: Sequence[str]) -> dict[str, RevocationFreshness]:
+        """Per CA; index look-ups only (min and max on (ca_id, this_update)), never a count of
+        the cached responses."""
+        out: dict[str, RevocationFreshness] = {}
+        with self._database.session(read_only=True) as s:
+            for ca_id in ca_ids:
+                crls = {
+                    str(row.kind): (row.this_update, row.next_update, int(row.number))
+                    for row in s.execute(
+                        select(CrlRow.kind, CrlRow.this_update, CrlRow.next_update, CrlRow.number).where(
+                            CrlRow.ca_id == ca_id
+                        )
+                    ).all()
+                }
+                responses = OcspResponseRow.this_update
+                oldest = s.scalar(select(func.min(responses)).where(OcspResponseRow.ca_id == ca_id))
+                newest = s.scalar(select(func.max(responses)).where(OcspResponseRow.ca_id == ca_id))
+                responder = s.scalar(
+                    select(func.max(OcspResponderRow.not_after)).where(OcspResponderRow.ca_id == ca_id)
+                )
+                out[ca_id] = RevocationFreshness(crls, oldest, newest, responder)
+        return out
+
+    def findings_for_certificate(self, certificate_id: int, fingerprint_sha256: str) -> list[FindingRow]:
+        stmt = (
+            select(FindingRow)
+            .where(
+                (FindingRow.certificate_id == certificate_id)
+                | (FindingRow.fingerprint_sha256 == fingerprint_sha256)
+            )
+            .order_by(FindingRow.resolved_at.is_not(None), FindingRow.severity_rank.desc(), FindingRow.id)
+            .limit(200)
+        )
+        with self._database.session(read_only=True) as s:
+            return list(s.scalars(stmt))
+
+    # -- audit ---------------------------------------------------------------------------
+
+    def audit_page(self, *, before_seq: int | None, limit: int, action: str | None = None) -> list[AuditRow]:
+        """Newest first; ``before_seq`` continues after the previous page."""
+        stmt = select(AuditRow)
+        if before_seq is not None:
+            stmt = stmt.where(AuditRow.seq < before_seq)
+        if action:
+            stmt = stmt.where(AuditRow.action == action)
+        with self._database.session(read_only=True) as s:
+            return list(s.scalars(stmt.order_by(AuditRow.seq.desc()).limit(limit)))
+
+    def recent_audit(self, team: str | None, limit: int, window: int = 5000) -> list[AuditRow]:
+        """The newest entries; for a team, those about its certificates among the last
+        ``window`` entries (a bounded look, however long the log grows)."""
+        if team is None:
+            return self.audit_page(before_seq=None, limit=limit)
+        owned = exists().where(CertificateRow.serial == AuditRow.subject, CertificateRow.team == team)
+        with self._database.session(read_only=True) as s:
+            head = int(s.scalar(select(func.max(AuditRow.seq))) or 0)
+            stmt = (
+                select(AuditRow)
+                .where(AuditRow.seq > head - window, owned)
+                .order_by(AuditRow.seq.desc())
+                .limit(limit)
+            )
+            return list(s.scalars(stmt))
+
+    def audit_for_subject(self, subject: str, limit: int) -> list[AuditRow]:
+        stmt = (
+            select(AuditRow)
+            .where(audit_subject_prefix() == subject[:200], AuditRow.subject == subject)
+            .order_by(AuditRow.seq.desc())
+            .limit(limit)
+        )
+        with self._database.session(read_only=True) as s:
+            return list(s.scalars(stmt))
+
+    # -- scans ---------------------------------------------------------------------------
+
+    def scans(self, team: str | None, limit: int) -> list[ScanRunRow]:
+        stmt = select(ScanRunRow)
+        if team is not None:
+            stmt = stmt.where(ScanRunRow.team == team)
+        with self._database.session(read_only=True) as s:
+            return list(s.scalars(stmt.order_by(ScanRunRow.created_at.desc()).limit(limit)))

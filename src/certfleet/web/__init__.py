@@ -1,0 +1,33 @@
+"""The web dashboard, served at ``/`` by the HTTPS listener beside the REST API.
+
+Server-rendered pages (Jinja2 templates shipped in the package), a stylesheet and one small
+script; no front-end build step and nothing fetched from a CDN. Users sign in with an API
+token and then hold a session cookie; every page shows and allows exactly what that token's
+team and scope allow in the REST API.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from certfleet.app import Platform
+from certfleet.web import (
+    _audit_pages,
+    _auth_pages,
+    _certificate,
+    _discovery_pages,
+    _inventory,
+    _overview,
+    _static,
+)
+from certfleet.web._sessions import LOGIN_COOKIE, SESSION_COOKIE
+from certfleet.web._state import Dashboard
+
+__all__ = ["LOGIN_COOKIE", "SESSION_COOKIE", "install_dashboard"]
+
+
+def install_dashboard(app: FastAPI, platform: Platform) -> None:
+    """Add the dashboard's routes to ``app`` (the HTTPS API app)."""
+    app.state.dashboard = Dashboard(platform)
+    for module in (_auth_pages, _overview, _inventory, _certificate, _discovery_pages, _audit_pages, _static):
+        app.include_router(module.router)

@@ -1,0 +1,62 @@
+"""What every dashboard request reaches: the platform, the read queries, the sessions, and the
+signed-in user (or a redirect to the sign-in page)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from certfleet.app import Platform
+from certfleet.audit import ChainVerdict
+from certfleet.store._web import WebQueries
+from certfleet.web._render import SignInRequired
+from certfleet.web._sessions import SESSION_COOKIE, Sessions, User
+
+__all__ = ["AUDIT_VERDICT_TTL_SECONDS", "Dashboard", "current_user", "dashboard"]
+
+# Verifying the chain reads every entry; a cached verdict is shown for this long unless the
+# reader asks for a new check.
+AUDIT_VERDICT_TTL_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Verified:
+    verdict: ChainVerdict
+    at: dt.datetime
+    monotonic: float
+
+
+class Dashboard:
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.queries = WebQueries(platform.database)
+        self.sessions = Sessions(platform)
+        self._lock = threading.Lock()
+        self._verified: Verified | None = None
+
+    def audit_verdict(self, *, fresh: bool) -> Verified:
+        with self._lock:
+            cached = self._verified
+        if cached is None or fresh or time.monotonic() - cached.monotonic > AUDIT_VERDICT_TTL_SECONDS:
+            cached = Verified(self.platform.audit.verify(), self.platform.clock.now(), time.monotonic())
+            with self._lock:
+                self._verified = cached
+        return cached
+
+
+def dashboard(request: Request) -> Dashboard:
+    state: Dashboard = request.app.state.dashboard
+    return state
+
+
+def current_user(request: Request) -> User:
+    """The signed-in user; raises SignInRequired (a redirect) without a live session."""
+    user = dashboard(request).sessions.user(request.cookies.get(SESSION_COOKIE))
+    if user is None:
+        raise SignInRequired()
+    request.state.user = user
+    return user

@@ -1,0 +1,178 @@
+"""`certfleet inventory list|show|import`: filters, the three formats, imports that report
+bad files one line each and go on."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from certfleet.x509 import fingerprint_sha256, to_pem
+from tests.conftest import Cli, FakeClock
+from tests.services.test_inventory import external_certificate
+
+ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+JSON_FIELDS = {
+    "serial", "fingerprint_sha256", "subject", "sans", "issuer", "not_before", "not_after", "status", "source", "team",
+}
+
+
+def _issue(cli: Cli, tmp_path: Path, san: str, *extra: str) -> str:
+    result = cli("issue", "--san", san, "--out", str(tmp_path / san), *extra)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.split()[2]  # "Issued serial <hex> for ..."
+
+
+def _list(cli: Cli, *filters: str) -> list[dict[str, object]]:
+    result = cli("inventory", "list", "--format", "json", *filters)
+    assert result.exit_code == 0, result.stderr
+    rows: list[dict[str, object]] = json.loads(result.stdout)
+    return rows
+
+
+def _serials(cli: Cli, *filters: str) -> set[object]:
+    return {r["serial"] for r in _list(cli, *filters)}
+
+
+@pytest.fixture
+def fleet(clocked: Cli, clock: FakeClock, tmp_path: Path) -> dict[str, str]:
+    """web (90 days, team web), api (10 days, team api), old (imported, long expired)."""
+    web = _issue(clocked, tmp_path, "www.example.com", "--team", "web")
+    api = _issue(clocked, tmp_path, "api.example.com", "--team", "api", "--days", "10", "--profile", "tls-server-client")
+    old_cert = external_certificate("old.example.net", clock.now() - dt.timedelta(days=400), days=90)
+    path = tmp_path / "old.pem"
+    path.write_text(to_pem([old_cert]))
+    assert clocked("inventory", "import", str(path)).exit_code == 0
+    return {"web": web, "api": api, "old": format(old_cert.serial_number, "x")}
+
+
+def test_json_rows_carry_every_documented_field(clocked: Cli, fleet: dict[str, str]) -> None:
+    rows = _list(clocked)
+    assert len(rows) == 3
+    for row in rows:
+        assert JSON_FIELDS <= set(row)
+        assert ISO_Z.match(str(row["not_before"])) and ISO_Z.match(str(row["not_after"]))
+        assert re.fullmatch(r"[0-9a-f]{64}", str(row["fingerprint_sha256"]))
+        assert isinstance(row["sans"], list)
+    web = next(r for r in rows if r["serial"] == fleet["web"])
+    assert (web["status"], web["source"], web["team"], web["sans"]) == ("active", "issued", "web", ["www.example.com"])
+    assert web["subject"] == "" and "Issuing CA 1" in str(web["issuer"])
+    old = next(r for r in rows if r["serial"] == fleet["old"])
+    assert (old["status"], old["source"], old["team"]) == ("expired", "imported", None)
+
+
+def test_filters(clocked: Cli, fleet: dict[str, str]) -> None:
+    assert _serials(clocked, "--expiring", "30") == {fleet["api"]}
+    assert _serials(clocked, "--expiring", "120") == {fleet["api"], fleet["web"]}
+    assert _serials(clocked, "--status", "active") == {fleet["api"], fleet["web"]}
+    assert _serials(clocked, "--status", "expired") == {fleet["old"]}
+    assert _serials(clocked, "--status", "revoked") == set()
+    assert _serials(clocked, "--issuer", "Other CA") == {fleet["old"]}
+    assert _serials(clocked, "--issuer", "Issuing CA") == {fleet["api"], fleet["web"]}
+    assert _serials(clocked, "--san", "API.example.com") == {fleet["api"]}
+    assert _serials(clocked, "--team", "web") == {fleet["web"]}
+    assert _serials(clocked, "--team", "web", "--status", "expired") == set()
+
+
+def test_expired_is_derived_from_the_clock(clocked: Cli, clock: FakeClock, fleet: dict[str, str]) -> None:
+    clock.advance(dt.timedelta(days=11))
+    assert _serials(clocked, "--status", "expired") == {fleet["old"], fleet["api"]}
+    assert _serials(clocked, "--expiring", "30") == set()
+    clock.advance(dt.timedelta(days=80))
+    assert _serials(clocked, "--status", "active") == set()
+
+
+def test_csv_and_table(clocked: Cli, fleet: dict[str, str]) -> None:
+    result = clocked("inventory", "list", "--format", "csv", "--team", "web")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["serial"] for r in rows] == [fleet["web"]]
+    assert rows[0]["sans"] == "www.example.com" and rows[0]["status"] == "active"
+    assert list(rows[0]) == ["serial", "status", "source", "team", "subject", "sans", "issuer", "not_after"]
+    table = clocked("inventory", "list")
+    assert table.exit_code == 0
+    assert "3 certificates" in table.stdout
+    for serial in fleet.values():
+        assert serial in table.stdout  # one row per certificate, not wrapped
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (("--status", "valid"), "unknown status 'valid'"),
+        (("--expiring", "-1"), "--expiring must not be negative"),
+    ],
+)
+def test_bad_filters_are_refused(clocked: Cli, args: tuple[str, ...], reason: str) -> None:
+    result = clocked("inventory", "list", *args)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and reason in result.stderr
+
+
+def test_show_by_serial_or_fingerprint(clocked: Cli, fleet: dict[str, str]) -> None:
+    by_serial = clocked("inventory", "show", fleet["web"], "--format", "json")
+    assert by_serial.exit_code == 0, by_serial.stderr
+    record = json.loads(by_serial.stdout)
+    assert record["serial"] == fleet["web"] and record["team"] == "web"
+    assert JSON_FIELDS <= set(record)
+    fingerprint = str(record["fingerprint_sha256"])
+    by_fingerprint = clocked("inventory", "show", fingerprint.upper(), "--format", "json")
+    assert json.loads(by_fingerprint.stdout) == record
+    table = clocked("inventory", "show", fleet["web"])
+    assert "fingerprint_sha256: " + fingerprint in table.stdout
+    missing = clocked("inventory", "show", "deadbeef")
+    assert missing.exit_code == 2
+    assert missing.stderr == "error: no certificate with serial or fingerprint 'deadbeef'\n"
+
+
+def test_import_bundles_and_der_deduplicated_bad_files_reported(
+    clocked: Cli, clock: FakeClock, tmp_path: Path
+) -> None:
+    a = external_certificate("a.example.net", clock.now())
+    b = external_certificate("b.example.net", clock.now())
+    c = external_certificate("c.example.net", clock.now())
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(to_pem([a, b]))
+    single = tmp_path / "c.der"
+    single.write_bytes(c.public_bytes(Encoding.DER))
+    overlap = tmp_path / "overlap.pem"
+    overlap.write_text(to_pem([b, c]))
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n")
+    empty = tmp_path / "empty.der"
+    empty.write_bytes(b"")
+    missing = tmp_path / "missing.pem"
+
+    result = clocked(
+        "inventory", "import", str(garbage), str(bundle), str(empty), str(single), str(missing), str(overlap),
+        "--team", "ops",
+    )
+
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{bundle}: 2 added, 0 already known",
+        f"{single}: 1 added, 0 already known",
+        f"{overlap}: 0 added, 2 already known",
+    ]
+    errors = result.stderr.splitlines()
+    assert len(errors) == 3 and "Traceback" not in result.stderr
+    assert errors[0].startswith(f"{garbage}: ")
+    assert errors[1].startswith(f"{empty}: ")
+    assert errors[2] == f"{missing}: cannot read: No such file or directory"
+    rows = _list(clocked, "--team", "ops")
+    assert {r["fingerprint_sha256"] for r in rows} == {fingerprint_sha256(x) for x in (a, b, c)}
+    assert {r["source"] for r in rows} == {"imported"}
+
+
+def test_import_of_only_good_files_exits_zero(clocked: Cli, clock: FakeClock, tmp_path: Path) -> None:
+    path = tmp_path / "one.pem"
+    path.write_text(to_pem([external_certificate("one.example.net", clock.now())]))
+    result = clocked("inventory", "import", str(path))
+    assert result.exit_code == 0 and result.stderr == ""
+    again = clocked("inventory", "import", str(path))
+    assert again.stdout.strip() == f"{path}: 0 added, 1 already known"

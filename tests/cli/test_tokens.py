@@ -1,0 +1,54 @@
+"""`certfleet token create|list|revoke`: the token is printed alone, once; never listed."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.conftest import Cli
+
+
+def test_create_prints_the_token_alone_once(initialized: Cli) -> None:
+    result = initialized("token", "create", "--team", "web", "--scope", "issue", "--allow-names", "*.example.com")
+    assert result.exit_code == 0, result.stderr
+    assert re.fullmatch(r"cf_[0-9a-f]{12}_[A-Za-z0-9_-]{43}\n", result.stdout)
+    token = result.stdout.strip()
+    secret = token.split("_", 2)[2]
+    listed = initialized("token", "list", "--format", "json")
+    rows = json.loads(listed.stdout)
+    assert [(r["id"], r["team"], r["scope"], r["allow_names"], r["revoked_at"]) for r in rows] == [
+        (token.split("_")[1], "web", "issue", ["*.example.com"], None)
+    ]
+    assert secret not in listed.stdout
+    assert secret not in initialized("audit", "list", "--format", "json").stdout
+
+
+def test_revoke(initialized: Cli) -> None:
+    token_id = initialized("token", "create", "--team", "web").stdout.strip().split("_")[1]
+    result = initialized("token", "revoke", token_id)
+    assert (result.exit_code, result.stdout) == (0, f"token {token_id} revoked\n")
+    rows = json.loads(initialized("token", "list", "--format", "json").stdout)
+    assert rows[0]["revoked_at"] is not None
+    again = initialized("token", "revoke", token_id)
+    assert again.exit_code == 2
+    assert again.stderr == f"error: no active token '{token_id}'\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (("--team", "web", "--scope", "root"), "unknown scope 'root'"),
+        (("--team", "web", "--scope", "issue"), "needs at least one --allow-names"),
+        (("--team", " "), "a token needs a team"),
+        (("--team", "web", "--scope", "issue", "--allow-names", "a.*.example.com"), "bad name pattern"),
+        (("--team", "web", "--scope", "issue", "--allow-names", "10.0.0.0/33"), "bad network pattern"),
+    ],
+)
+def test_bad_token_requests_are_refused(initialized: Cli, args: tuple[str, ...], reason: str) -> None:
+    result = initialized("token", "create", *args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and reason in result.stderr
+    assert json.loads(initialized("token", "list", "--format", "json").stdout) == []
