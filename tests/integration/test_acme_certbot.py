@@ -34,9 +34,22 @@ class Certbot:
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "REQUESTS_CA_BUNDLE": str(self.server.root_pem)}
         result = subprocess.run(
-            [_bin("certbot"), *args, "--non-interactive", "--config-dir", str(self.workdir / "config"),
-             "--work-dir", str(self.workdir / "work"), "--logs-dir", str(self.workdir / "logs")],
-            capture_output=True, text=True, env=env, check=False, timeout=180,
+            [
+                _bin("certbot"),
+                *args,
+                "--non-interactive",
+                "--config-dir",
+                str(self.workdir / "config"),
+                "--work-dir",
+                str(self.workdir / "work"),
+                "--logs-dir",
+                str(self.workdir / "logs"),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=180,
         )
         if check:
             assert result.returncode == 0, result.stdout + result.stderr
@@ -44,9 +57,20 @@ class Certbot:
 
     def certonly(self, name: str, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self(
-            "certonly", "--standalone", "--http-01-address", "127.0.0.1", "--http-01-port", str(self.port),
-            "--server", self.server.directory_url, "--agree-tos", "--register-unsafely-without-email",
-            "-d", name, *extra, check=check,
+            "certonly",
+            "--standalone",
+            "--http-01-address",
+            "127.0.0.1",
+            "--http-01-port",
+            str(self.port),
+            "--server",
+            self.server.directory_url,
+            "--agree-tos",
+            "--register-unsafely-without-email",
+            "-d",
+            name,
+            *extra,
+            check=check,
         )
 
     def log(self) -> str:
@@ -70,7 +94,9 @@ def http01_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, dns: ChallTestSrv, http01_port: int) -> Iterator[CertfleetServe]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, dns: ChallTestSrv, http01_port: int
+) -> Iterator[CertfleetServe]:
     serve = CertfleetServe(
         tmp_path_factory.mktemp("certbot-server"), dns, http01_port=http01_port, tlsalpn01_port=free_port()
     )
@@ -92,8 +118,12 @@ def _check_issued(server: CertfleetServe, live: Path, team: str | None) -> x509.
     return x509.load_pem_x509_certificate((live / "cert.pem").read_bytes())
 
 
-@pytest.mark.parametrize(("key_type", "key_class"), [("ecdsa", ec.EllipticCurvePublicKey), ("rsa", rsa.RSAPublicKey)])
-def test_certbot_obtains_with_http01(certbot: Certbot, server: CertfleetServe, key_type: str, key_class: type) -> None:
+@pytest.mark.parametrize(
+    ("key_type", "key_class"), [("ecdsa", ec.EllipticCurvePublicKey), ("rsa", rsa.RSAPublicKey)]
+)
+def test_certbot_obtains_with_http01(
+    certbot: Certbot, server: CertfleetServe, key_type: str, key_class: type
+) -> None:
     name = f"{key_type}.certbot.example.test"
     certbot.certonly(name, "--key-type", key_type)
     cert = _check_issued(server, certbot.live(name), None)
@@ -128,13 +158,30 @@ def test_certbot_revokes_with_a_reason(certbot: Certbot, server: CertfleetServe)
     name = "revoke.certbot.example.test"
     certbot.certonly(name)
     serial = serial_of(certbot.live(name) / "cert.pem")
-    certbot("revoke", "--cert-name", name, "--reason", "keycompromise", "--no-delete-after-revoke",
-            "--server", server.directory_url)
+    certbot(
+        "revoke",
+        "--cert-name",
+        name,
+        "--reason",
+        "keycompromise",
+        "--no-delete-after-revoke",
+        "--server",
+        server.directory_url,
+    )
     record = server.inventory(serial)
     assert record["status"] == "revoked"
     assert record["revocation_reason"] == "keyCompromise"
-    again = certbot("revoke", "--cert-name", name, "--reason", "superseded", "--no-delete-after-revoke",
-                    "--server", server.directory_url, check=False)
+    again = certbot(
+        "revoke",
+        "--cert-name",
+        name,
+        "--reason",
+        "superseded",
+        "--no-delete-after-revoke",
+        "--server",
+        server.directory_url,
+        check=False,
+    )
     assert again.returncode != 0
     assert "urn:ietf:params:acme:error:alreadyRevoked" in certbot.log()
 

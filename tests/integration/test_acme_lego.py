@@ -37,14 +37,19 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, dns: ChallTestSrv, ports: dict[str, int]
 ) -> Iterator[CertfleetServe]:
     serve = CertfleetServe(
-        tmp_path_factory.mktemp("lego-server"), dns, http01_port=ports["http01"], tlsalpn01_port=ports["tlsalpn01"]
+        tmp_path_factory.mktemp("lego-server"),
+        dns,
+        http01_port=ports["http01"],
+        tlsalpn01_port=ports["tlsalpn01"],
     )
     yield serve
     serve.stop()
 
 
 class Lego:
-    def __init__(self, server: CertfleetServe, dns: ChallTestSrv, ports: dict[str, int], workdir: Path) -> None:
+    def __init__(
+        self, server: CertfleetServe, dns: ChallTestSrv, ports: dict[str, int], workdir: Path
+    ) -> None:
         assert LEGO, "lego is not installed (Debian package lego)"
         self.server = server
         self.dns = dns
@@ -57,13 +62,20 @@ class Lego:
             'case "$1" in\n'
             f'  present) curl -sf -d "{{\\"host\\":\\"$2\\",\\"value\\":\\"$3\\"}}" '
             f"http://127.0.0.1:{dns.mgmt_port}/set-txt ;;\n"
-            f'  cleanup) curl -sf -d "{{\\"host\\":\\"$2\\"}}" http://127.0.0.1:{dns.mgmt_port}/clear-txt ;;\n'
+            f'  cleanup) curl -sf -d "{{\\"host\\":\\"$2\\"}}" '
+            f"http://127.0.0.1:{dns.mgmt_port}/clear-txt ;;\n"
             "esac\n"
         )
         self.hook.chmod(0o755)
 
-    def __call__(self, challenge: list[str], names: list[str], *command: str, check: bool = True,
-                 extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self,
+        challenge: list[str],
+        names: list[str],
+        *command: str,
+        check: bool = True,
+        extra: tuple[str, ...] = (),
+    ) -> subprocess.CompletedProcess[str]:
         env = {
             **os.environ,
             "LEGO_CA_CERTIFICATES": str(self.server.root_pem),
@@ -75,9 +87,25 @@ class Lego:
         domains = [arg for name in names for arg in ("-d", name)]
         assert LEGO
         result = subprocess.run(
-            [LEGO, "--server", self.server.directory_url, "--accept-tos", "--email", "ops@example.test",
-             "--path", str(self.workdir / "lego"), *extra, *domains, *challenge, *command],
-            capture_output=True, text=True, env=env, check=False, timeout=180,
+            [
+                LEGO,
+                "--server",
+                self.server.directory_url,
+                "--accept-tos",
+                "--email",
+                "ops@example.test",
+                "--path",
+                str(self.workdir / "lego"),
+                *extra,
+                *domains,
+                *challenge,
+                *command,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=180,
         )
         if check:
             assert result.returncode == 0, result.stdout + result.stderr
@@ -112,7 +140,9 @@ def lego(server: CertfleetServe, dns: ChallTestSrv, ports: dict[str, int], tmp_p
     return Lego(server, dns, ports, tmp_path)
 
 
-def _check_issued(server: CertfleetServe, lego: Lego, name: str, names: list[str], team: str | None = None) -> str:
+def _check_issued(
+    server: CertfleetServe, lego: Lego, name: str, names: list[str], team: str | None = None
+) -> str:
     leaf, chain = lego.files(name)
     verify = openssl_verify(server.root_pem, leaf, chain)
     assert verify.returncode == 0, verify.stdout + verify.stderr

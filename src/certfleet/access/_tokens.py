@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from certfleet.clock import iso
 from certfleet.errors import Forbidden, InvalidInput, Unauthenticated
-from certfleet.inventory import iso
 from certfleet.x509 import SubjectName
 
 __all__ = [

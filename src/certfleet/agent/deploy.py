@@ -343,10 +343,9 @@ class VersionStore:
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
                     entry.unlink(missing_ok=True)
-        versions = sorted(
-            (e.name for e in self.root.iterdir() if e.name.startswith("v") and e.is_dir() and not e.is_symlink()),
-            reverse=True,
-        )
-        for name in versions[keep:]:
+        entries = [e for e in self.root.iterdir() if e.name.startswith("v") and e.is_dir() and not e.is_symlink()]
+        # Newest first by when their files were written (names share a second on fast runs).
+        entries.sort(key=lambda e: (e.stat().st_mtime_ns, e.name), reverse=True)
+        for name in [e.name for e in entries][keep:]:
             if name not in protected:
                 shutil.rmtree(self.root / name, ignore_errors=True)

@@ -81,7 +81,7 @@ class AgentIssueResponse(BaseModel):
 
 class DeploymentIn(_Strict):
     name: str = Field(max_length=64)
-    status: DeploymentStatus
+    status: Literal["deployed", "failed", "rolled_back"]
     certificate_pem: str = Field(max_length=_MAX_PEM, description="The leaf, then its chain.")
     files: dict[str, str] = Field(default_factory=dict, max_length=7)
     endpoint: str | None = Field(default=None, max_length=300, description="HOST:PORT")
@@ -197,7 +197,7 @@ async def report(body: DeploymentIn, agent: CurrentAgent, platform: PlatformDep)
     """Report a deployment (or a failed one): the inventory learns where the certificate lives."""
     deployment_report = DeploymentReport(
         name=body.name,
-        status=body.status,
+        status=DeploymentStatus(body.status),
         certificate_pem=body.certificate_pem.encode(),
         files=body.files,
         endpoint=body.endpoint,

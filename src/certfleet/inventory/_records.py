@@ -7,6 +7,7 @@ from typing import Any
 
 from cryptography import x509
 
+from certfleet.clock import iso
 from certfleet.x509 import CertificateFacts
 
 __all__ = ["CertificateRecord", "Source", "Status", "iso"]
@@ -23,13 +24,6 @@ class Source(enum.StrEnum):
     ISSUED = "issued"
     IMPORTED = "imported"
     DISCOVERED = "discovered"
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    """ISO 8601 in UTC with a ``Z``, the form every output of certfleet uses."""
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

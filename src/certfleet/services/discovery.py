@@ -23,27 +23,22 @@ from certfleet.discovery import (
     BadTarget,
     CertificatePool,
     ChainAnalyzer,
-    Endpoint,
     EndpointOutcome,
     EvaluationPolicy,
     FileOutcome,
     FileScanner,
-    FileScanOptions,
     FileStatus,
     Finding,
     KeyUse,
-    NetScanOptions,
     NetStatus,
     NetworkScanner,
     ScanObserver,
     endpoint_findings,
-    expand_endpoints,
     file_findings,
     fingerprint,
     key_reuse_findings,
     lenient_parsing,
     load_system_anchors,
-    read_targets,
     spki_sha256,
 )
 from certfleet.discovery.records import (
@@ -57,7 +52,7 @@ from certfleet.discovery.records import (
     Sighting,
     StoredFinding,
 )
-from certfleet.discovery.trust import load_pem_bundle
+from certfleet.discovery.requests import FileScanRequest, NetScanRequest, ScanReport, parse_trust_bundle
 from certfleet.errors import NotFound
 from certfleet.inventory import CertificateRecord, Source
 from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
@@ -67,131 +62,6 @@ __all__ = ["DiscoveryService", "FileScanRequest", "NetScanRequest", "ScanReport"
 
 MAX_STORED_ERRORS = 10_000
 MAX_POOL = 5_000
-
-
-def parse_trust_bundle(data: bytes, source: str) -> tuple[x509.Certificate, ...]:
-    """Extra trust anchors (``--trust``): a PEM bundle with at least one certificate."""
-    certs = load_pem_bundle(data)
-    if not certs:
-        raise BadTarget(f"{source}: no PEM certificate to trust")
-    return tuple(certs)
-
-
-@dataclass(frozen=True)
-class NetScanRequest:
-    targets: tuple[str, ...]
-    ports: tuple[int, ...] = (443,)
-    snis: tuple[str, ...] = ()
-    options: NetScanOptions = field(default_factory=NetScanOptions)
-    expiring_days: int = 30
-    trust: tuple[x509.Certificate, ...] = ()
-    team: str | None = None
-
-    def endpoints(self) -> list[Endpoint]:
-        return expand_endpoints(read_targets(self.targets), self.ports, self.snis)
-
-    def describe(self) -> dict[str, Any]:
-        o = self.options
-        return {
-            "ports": list(self.ports),
-            "sni": list(self.snis),
-            "timeout_seconds": o.timeout_seconds,
-            "concurrency": o.concurrency,
-            "per_host": o.per_host,
-            "http_checks": o.http_checks,
-            "http_port": o.http_port,
-            "expiring_days": self.expiring_days,
-            "extra_trust_anchors": len(self.trust),
-        }
-
-
-@dataclass(frozen=True)
-class FileScanRequest:
-    paths: tuple[str, ...]
-    options: FileScanOptions = field(default_factory=FileScanOptions)
-    expiring_days: int = 30
-    trust: tuple[x509.Certificate, ...] = ()
-    team: str | None = None
-
-    def describe(self) -> dict[str, Any]:
-        o = self.options  # the passwords themselves are never stored
-        return {
-            "max_file_size": o.max_file_size,
-            "follow_symlinks": o.follow_symlinks,
-            "passwords": len(o.passwords),
-            "expiring_days": self.expiring_days,
-            "extra_trust_anchors": len(self.trust),
-        }
-
-
-@dataclass(frozen=True)
-class ScanReport:
-    run: ScanRun
-    findings: tuple[Finding, ...]
-    endpoints: tuple[EndpointOutcome, ...] = ()
-    files: tuple[FileOutcome, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        with lenient_parsing():
-            return self._to_dict()
-
-    def _to_dict(self) -> dict[str, Any]:
-        codes: dict[tuple[str, str], list[str]] = {}
-        for f in self.findings:
-            codes.setdefault((f.location, f.sni or ""), []).append(f.code.value)
-        outcomes: list[dict[str, Any]] = []
-        for e in self.endpoints:
-            obs = e.observation
-            outcomes.append(
-                {
-                    "target": e.location,
-                    "sni": e.endpoint.sni,
-                    "status": e.status.value,
-                    "reason": e.reason,
-                    "tls_version": obs.tls_version if obs else None,
-                    "cipher": obs.cipher if obs else None,
-                    "chain": [_cert_dict(c) for c in obs.chain] if obs else [],
-                    "findings": sorted(set(codes.get((e.location, e.endpoint.sni or ""), []))),
-                }
-            )
-        for file in self.files:
-            outcomes.append(
-                {
-                    "target": file.path,
-                    "status": file.status.value,
-                    "reason": file.reason,
-                    "format": file.format,
-                    "certificates": [_cert_dict(c) for c in file.certificates],
-                    "private_keys": len(file.keys),
-                    "notes": list(file.notes),
-                    "findings": sorted(set(codes.get((file.path, ""), []))),
-                }
-            )
-        return {
-            "scan": self.run.to_dict(),
-            "outcomes": outcomes,
-            "findings": [
-                {
-                    "code": f.code.value,
-                    "severity": f.severity.value,
-                    "location": f.location,
-                    "sni": f.sni,
-                    "fingerprint_sha256": f.fingerprint_sha256,
-                    "detail": f.detail,
-                }
-                for f in self.findings
-            ],
-        }
-
-
-def _cert_dict(cert: x509.Certificate) -> dict[str, Any]:
-    return {
-        "fingerprint_sha256": fingerprint(cert),
-        "serial": format(cert.serial_number, "x"),
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
-        "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
 
 
 def _is_ca(cert: x509.Certificate) -> bool:

@@ -197,7 +197,8 @@ class SqlCampaignRepository:
         marks = self._session.execute(
             select(*(func.count(column) for column in _MILESTONES.values())).where(mine)
         ).one()
-        return CampaignCounts(dict(states), int(marks[0]), int(marks[1]), int(marks[2]))
+        by_state = {state: int(n) for state, n in states}
+        return CampaignCounts(by_state, int(marks[0]), int(marks[1]), int(marks[2]))
 
     def claim(self, campaign_id: str, now: dt.datetime, lease: Lease, limit: int) -> Sequence[CampaignItem]:
         due = (

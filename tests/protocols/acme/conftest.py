@@ -82,7 +82,9 @@ class AcmeHarness:
         result: dict[str, Any] = wait_for(settled, what=f"authorization {authz_url}")
         return result
 
-    def answer(self, account: Account, authz_url: str, kind: str = "http-01", serve: bool = True) -> dict[str, Any]:
+    def answer(
+        self, account: Account, authz_url: str, kind: str = "http-01", serve: bool = True
+    ) -> dict[str, Any]:
         """Answer one challenge of an authorization and wait for the outcome."""
         authz = self.get(account, authz_url)
         challenge = next(c for c in authz["challenges"] if c["type"] == kind)
@@ -154,7 +156,14 @@ def build_harness(
     http = httpx.Client(timeout=30)
     try:
         yield AcmeHarness(
-            platform, clock, base, RawAcme(f"{base}/acme/directory", http), http01, dns, tlsalpn_port, data_dir
+            platform,
+            clock,
+            base,
+            RawAcme(f"{base}/acme/directory", http),
+            http01,
+            dns,
+            tlsalpn_port,
+            data_dir,
         )
     finally:
         http.close()

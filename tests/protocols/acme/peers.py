@@ -55,9 +55,25 @@ class ChallTestSrv:
         binary = shutil.which("pebble-challtestsrv")
         assert binary, "pebble-challtestsrv is not installed (Debian package pebble)"
         self._proc = subprocess.Popen(
-            [binary, "-dns01", f"127.0.0.1:{self.dns_port}", "-http01", "", "-https01", "", "-tlsalpn01", "",
-             "-management", f"127.0.0.1:{self.mgmt_port}", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "-dns01",
+                f"127.0.0.1:{self.dns_port}",
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+                "-management",
+                f"127.0.0.1:{self.mgmt_port}",
+                "-defaultIPv4",
+                "127.0.0.1",
+                "-defaultIPv6",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for(self._ready, what="pebble-challtestsrv management port")
 
@@ -237,11 +253,23 @@ class CertfleetServe:
         self.root_pem.write_text(self.cli("ca", "root").stdout)
         self._log = (tmp / "serve.log").open("w")
         self._proc = subprocess.Popen(
-            [_bin("certfleet"), "serve", "--https", f"127.0.0.1:{self.https_port}",
-             "--http", f"127.0.0.1:{self.http_port}", "--acme-resolver", dns.resolver,
-             "--acme-http01-port", str(http01_port), "--acme-tlsalpn01-port", str(tlsalpn01_port),
-             *self._db_args()],
-            stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                _bin("certfleet"),
+                "serve",
+                "--https",
+                f"127.0.0.1:{self.https_port}",
+                "--http",
+                f"127.0.0.1:{self.http_port}",
+                "--acme-resolver",
+                dns.resolver,
+                "--acme-http01-port",
+                str(http01_port),
+                "--acme-tlsalpn01-port",
+                str(tlsalpn01_port),
+                *self._db_args(),
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         wait_for(self._up, timeout=60, what="certfleet serve")
 
@@ -265,7 +293,11 @@ class CertfleetServe:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [_bin("certfleet"), *args, *self._db_args()], capture_output=True, text=True, check=False, timeout=120
+            [_bin("certfleet"), *args, *self._db_args()],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
         )
 
     def inventory(self, serial: str) -> dict[str, Any]:
@@ -292,7 +324,9 @@ class CertfleetServe:
 def openssl_verify(root_pem: Path, cert_pem: Path, chain_pem: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["openssl", "verify", "-CAfile", str(root_pem), "-untrusted", str(chain_pem), str(cert_pem)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 

@@ -14,7 +14,9 @@ from tests.protocols.acme.conftest import AcmeHarness
 URN = "urn:ietf:params:acme:error:"
 
 
-def assert_problem(response: httpx.Response, kind: str, status: int, *, sent_nonce: str | None = None) -> dict[str, Any]:
+def assert_problem(
+    response: httpx.Response, kind: str, status: int, *, sent_nonce: str | None = None
+) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     body: dict[str, Any] = response.json()
@@ -32,7 +34,9 @@ def assert_problem(response: httpx.Response, kind: str, status: int, *, sent_non
     return body
 
 
-def refused_without_change(harness: AcmeHarness, send: Callable[[], httpx.Response], kind: str, status: int) -> httpx.Response:
+def refused_without_change(
+    harness: AcmeHarness, send: Callable[[], httpx.Response], kind: str, status: int
+) -> httpx.Response:
     """Send a bad request; assert its problem and that no stored state changed."""
     before = harness.snapshot()
     response = send()

@@ -41,7 +41,9 @@ def csr_der(names: list[str], key: Any = None, cn: str | None = AUTO) -> bytes:
     key = key or ec.generate_private_key(ec.SECP256R1())
     builder = x509.CertificateSigningRequestBuilder()
     common = names[0] if cn is AUTO else cn
-    builder = builder.subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)] if common else []))
+    builder = builder.subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)] if common else [])
+    )
     general: list[x509.GeneralName] = []
     for name in names:
         try:
@@ -62,7 +64,9 @@ def alg_for(key: JWK) -> str:
     return {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}[curve]
 
 
-def sign_flattened(key: JWK, protected: dict[str, Any], payload: bytes, alg: str | None = None) -> dict[str, str]:
+def sign_flattened(
+    key: JWK, protected: dict[str, Any], payload: bytes, alg: str | None = None
+) -> dict[str, str]:
     alg = alg or protected.get("alg") or alg_for(key)
     protected_b64 = b64(json.dumps(protected).encode())
     payload_b64 = b64(payload) if payload else ""
@@ -137,7 +141,9 @@ class RawAcme:
 
     def new_order(self, account: Account, names: list[str], **extra: Any) -> httpx.Response:
         idents = [{"type": "ip" if _is_ip(n) else "dns", "value": n} for n in names]
-        return self.post(self.directory["newOrder"], {"identifiers": idents, **extra}, account.key, kid=account.kid)
+        return self.post(
+            self.directory["newOrder"], {"identifiers": idents, **extra}, account.key, kid=account.kid
+        )
 
 
 def _is_ip(name: str) -> bool:

@@ -17,7 +17,9 @@ from tests.protocols.acme.raw import csr_der
 def test_acme_library_obtains_a_certificate(acme: AcmeHarness) -> None:
     key = JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
     net = client.ClientNetwork(key, alg=jwa.ES256, user_agent="certfleet-tests")
-    directory = client.ClientV2.get_directory(acme.directory["newAccount"].rsplit("/", 1)[0] + "/directory", net)
+    directory = client.ClientV2.get_directory(
+        acme.directory["newAccount"].rsplit("/", 1)[0] + "/directory", net
+    )
     acme_client = client.ClientV2(directory, net)
     account = acme_client.new_account(messages.NewRegistration.from_data(terms_of_service_agreed=True))
     net.account = account

@@ -24,7 +24,9 @@ def _issue(acme: AcmeHarness, account: Account, name: str) -> x509.Certificate:
     _, order = acme.ready_order(account, [name])
     done = acme.finalize(account, order, [name])
     assert done.status_code == 200, done.text
-    return x509.load_pem_x509_certificates(acme.client.post_as_get(account, done.json()["certificate"]).content)[0]
+    return x509.load_pem_x509_certificates(
+        acme.client.post_as_get(account, done.json()["certificate"]).content
+    )[0]
 
 
 def _window(acme: AcmeHarness, cert: x509.Certificate) -> tuple[dt.datetime, dt.datetime, Any]:
@@ -81,7 +83,9 @@ def test_renew_now_by_selector_reports_each_certificate(acme: AcmeHarness, accou
     from certfleet.inventory import CertificateQuery
 
     cert = _issue(acme, account, "selector.ari.example.test")
-    outcomes = acme.platform.acme.renew_now_matching(CertificateQuery(san="selector.ari.example.test"), actor="t")
+    outcomes = acme.platform.acme.renew_now_matching(
+        CertificateQuery(san="selector.ari.example.test"), actor="t"
+    )
     assert [o.serial for o in outcomes] == [format(cert.serial_number, "x")]
     bad = acme.platform.acme.renew_now(["abc123", format(cert.serial_number, "x")], actor="t")
     assert [o.ok for o in bad] == [False, True]
@@ -117,6 +121,9 @@ def test_replaces_names_a_certificate_of_this_account(acme: AcmeHarness, account
         acme, lambda: acme.client.new_order(stranger, [name], replaces=cert_id), "unauthorized", 403
     )
     refused_without_change(
-        acme, lambda: acme.client.new_order(account, ["other.ari.example.test"], replaces=cert_id), "malformed", 400
+        acme,
+        lambda: acme.client.new_order(account, ["other.ari.example.test"], replaces=cert_id),
+        "malformed",
+        400,
     )
     assert_problem(acme.client.new_order(account, [name], replaces="garbage"), "malformed", 400)

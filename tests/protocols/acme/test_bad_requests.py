@@ -38,8 +38,10 @@ def test_alg_none_is_refused(acme: AcmeHarness, account: Account, pending_order:
     protected = _protected(acme, pending_order["url"], account, alg="none")
     body = {"protected": b64(json.dumps(protected).encode()), "payload": "", "signature": ""}
     response = refused_without_change(
-        acme, lambda: acme.client.post_raw(pending_order["url"], json.dumps(body).encode()),
-        "badSignatureAlgorithm", 400,
+        acme,
+        lambda: acme.client.post_raw(pending_order["url"], json.dumps(body).encode()),
+        "badSignatureAlgorithm",
+        400,
     )
     assert "ES256" in response.json()["algorithms"]
 
@@ -53,41 +55,58 @@ def test_hs256_is_refused(acme: AcmeHarness, account: Account, pending_order: di
     mac = hmac.new(b"secret", f"{p64}.".encode(), hashlib.sha256).digest()
     body = {"protected": p64, "payload": "", "signature": b64(mac)}
     refused_without_change(
-        acme, lambda: acme.client.post_raw(pending_order["url"], json.dumps(body).encode()),
-        "badSignatureAlgorithm", 400,
+        acme,
+        lambda: acme.client.post_raw(pending_order["url"], json.dumps(body).encode()),
+        "badSignatureAlgorithm",
+        400,
     )
 
 
 @pytest.mark.parametrize("alg", ["EdDSA", "ES256K", "RS1", ""])
-def test_unsupported_alg_is_refused(acme: AcmeHarness, account: Account, pending_order: dict[str, Any], alg: str) -> None:
+def test_unsupported_alg_is_refused(
+    acme: AcmeHarness, account: Account, pending_order: dict[str, Any], alg: str
+) -> None:
     protected = _protected(acme, pending_order["url"], account, alg=alg)
     body = {"protected": b64(json.dumps(protected).encode()), "payload": "", "signature": b64(b"x" * 64)}
     refused_without_change(
-        acme, lambda: acme.client.post_raw(pending_order["url"], json.dumps(body).encode()),
-        "badSignatureAlgorithm", 400,
+        acme,
+        lambda: acme.client.post_raw(pending_order["url"], json.dumps(body).encode()),
+        "badSignatureAlgorithm",
+        400,
     )
 
 
-def test_alg_that_does_not_fit_the_key_is_refused(acme: AcmeHarness, account: Account, pending_order: dict[str, Any]) -> None:
+def test_alg_that_does_not_fit_the_key_is_refused(
+    acme: AcmeHarness, account: Account, pending_order: dict[str, Any]
+) -> None:
     refused_without_change(
-        acme, lambda: acme.client.post(pending_order["url"], b"", account.key, kid=account.kid, alg="ES384"),
-        "badSignatureAlgorithm", 400,
+        acme,
+        lambda: acme.client.post(pending_order["url"], b"", account.key, kid=account.kid, alg="ES384"),
+        "badSignatureAlgorithm",
+        400,
     )
 
 
 # -- malformed --------------------------------------------------------------------------------
 
 
-def test_jwk_and_kid_together_are_malformed(acme: AcmeHarness, account: Account, pending_order: dict[str, Any]) -> None:
+def test_jwk_and_kid_together_are_malformed(
+    acme: AcmeHarness, account: Account, pending_order: dict[str, Any]
+) -> None:
     jwk = account.key.public_key().to_partial_json()
     refused_without_change(
         acme,
-        lambda: acme.client.post(pending_order["url"], b"", account.key, kid=account.kid, protected_extra={"jwk": jwk}),
-        "malformed", 400,
+        lambda: acme.client.post(
+            pending_order["url"], b"", account.key, kid=account.kid, protected_extra={"jwk": jwk}
+        ),
+        "malformed",
+        400,
     )
 
 
-def test_neither_jwk_nor_kid_is_malformed(acme: AcmeHarness, account: Account, pending_order: dict[str, Any]) -> None:
+def test_neither_jwk_nor_kid_is_malformed(
+    acme: AcmeHarness, account: Account, pending_order: dict[str, Any]
+) -> None:
     protected = {"alg": "ES256", "nonce": acme.client.nonce(), "url": pending_order["url"]}
     body = sign_flattened(account.key, protected, b"")
     refused_without_change(
@@ -101,13 +120,18 @@ def test_wrong_content_type_is_malformed(
 ) -> None:
     refused_without_change(
         acme,
-        lambda: acme.client.post(pending_order["url"], b"", account.key, kid=account.kid, content_type=content_type),
-        "malformed", 415,
+        lambda: acme.client.post(
+            pending_order["url"], b"", account.key, kid=account.kid, content_type=content_type
+        ),
+        "malformed",
+        415,
     )
 
 
 @pytest.mark.parametrize("part", ["protected", "payload", "signature"])
-def test_bad_base64url_is_malformed(acme: AcmeHarness, account: Account, pending_order: dict[str, Any], part: str) -> None:
+def test_bad_base64url_is_malformed(
+    acme: AcmeHarness, account: Account, pending_order: dict[str, Any], part: str
+) -> None:
     body = sign_flattened(account.key, _protected(acme, pending_order["url"], account), b"")
     body[part] = body[part][:-2] + "+/" if body[part] else "a=="
     refused_without_change(
@@ -115,7 +139,9 @@ def test_bad_base64url_is_malformed(acme: AcmeHarness, account: Account, pending
     )
 
 
-def test_unprotected_header_is_malformed(acme: AcmeHarness, account: Account, pending_order: dict[str, Any]) -> None:
+def test_unprotected_header_is_malformed(
+    acme: AcmeHarness, account: Account, pending_order: dict[str, Any]
+) -> None:
     body: dict[str, Any] = sign_flattened(account.key, _protected(acme, pending_order["url"], account), b"")
     body["header"] = {"kid": account.kid}
     refused_without_change(
@@ -123,7 +149,9 @@ def test_unprotected_header_is_malformed(acme: AcmeHarness, account: Account, pe
     )
 
 
-def test_several_signatures_are_malformed(acme: AcmeHarness, account: Account, pending_order: dict[str, Any]) -> None:
+def test_several_signatures_are_malformed(
+    acme: AcmeHarness, account: Account, pending_order: dict[str, Any]
+) -> None:
     first = sign_flattened(account.key, _protected(acme, pending_order["url"], account), b"")
     second = sign_flattened(account.key, _protected(acme, pending_order["url"], account), b"")
     body = {
@@ -135,37 +163,52 @@ def test_several_signatures_are_malformed(acme: AcmeHarness, account: Account, p
     )
 
 
-def test_url_header_must_equal_request_url(acme: AcmeHarness, account: Account, pending_order: dict[str, Any]) -> None:
+def test_url_header_must_equal_request_url(
+    acme: AcmeHarness, account: Account, pending_order: dict[str, Any]
+) -> None:
     refused_without_change(
         acme,
         lambda: acme.client.post(
             pending_order["url"], b"", account.key, kid=account.kid, url_header=pending_order["finalize"]
         ),
-        "malformed", 400,
+        "malformed",
+        400,
     )
     refused_without_change(
-        acme, lambda: acme.client.post(pending_order["url"], b"", account.key, kid=account.kid, url_header=None),
-        "malformed", 400,
+        acme,
+        lambda: acme.client.post(pending_order["url"], b"", account.key, kid=account.kid, url_header=None),
+        "malformed",
+        400,
     )
 
 
-def test_post_as_get_with_a_body_is_malformed(acme: AcmeHarness, account: Account, pending_order: dict[str, Any]) -> None:
+def test_post_as_get_with_a_body_is_malformed(
+    acme: AcmeHarness, account: Account, pending_order: dict[str, Any]
+) -> None:
     refused_without_change(
-        acme, lambda: acme.client.post(pending_order["url"], {}, account.key, kid=account.kid), "malformed", 400
+        acme,
+        lambda: acme.client.post(pending_order["url"], {}, account.key, kid=account.kid),
+        "malformed",
+        400,
     )
 
 
-def test_oversized_body_is_malformed(acme: AcmeHarness, account: Account, pending_order: dict[str, Any]) -> None:
+def test_oversized_body_is_malformed(
+    acme: AcmeHarness, account: Account, pending_order: dict[str, Any]
+) -> None:
     refused_without_change(
         acme,
         lambda: acme.client.post(
             pending_order["url"], {"padding": "x" * 70_000}, account.key, kid=account.kid
         ),
-        "malformed", 413,
+        "malformed",
+        413,
     )
 
 
-def test_bad_signature_is_malformed(acme: AcmeHarness, account: Account, pending_order: dict[str, Any]) -> None:
+def test_bad_signature_is_malformed(
+    acme: AcmeHarness, account: Account, pending_order: dict[str, Any]
+) -> None:
     body = sign_flattened(ec_key(), _protected(acme, pending_order["url"], account), b"")
     refused_without_change(
         acme, lambda: acme.client.post_raw(pending_order["url"], json.dumps(body).encode()), "malformed", 400
@@ -173,7 +216,9 @@ def test_bad_signature_is_malformed(acme: AcmeHarness, account: Account, pending
 
 
 def test_body_that_is_not_json_is_malformed(acme: AcmeHarness, pending_order: dict[str, Any]) -> None:
-    refused_without_change(acme, lambda: acme.client.post_raw(pending_order["url"], b"{not json"), "malformed", 400)
+    refused_without_change(
+        acme, lambda: acme.client.post_raw(pending_order["url"], b"{not json"), "malformed", 400
+    )
 
 
 # -- badNonce -------------------------------------------------------------------------------
@@ -186,8 +231,10 @@ def _fresh_nonce_works(acme: AcmeHarness, account: Account, url: str, nonce: str
 
 def test_missing_nonce(acme: AcmeHarness, account: Account, pending_order: dict[str, Any]) -> None:
     response = refused_without_change(
-        acme, lambda: acme.client.post(pending_order["url"], b"", account.key, kid=account.kid, nonce=None),
-        "badNonce", 400,
+        acme,
+        lambda: acme.client.post(pending_order["url"], b"", account.key, kid=account.kid, nonce=None),
+        "badNonce",
+        400,
     )
     _fresh_nonce_works(acme, account, pending_order["url"], response.headers["Replay-Nonce"])
 
@@ -197,8 +244,10 @@ def test_reused_nonce(acme: AcmeHarness, account: Account, pending_order: dict[s
     first = acme.client.post(pending_order["url"], b"", account.key, kid=account.kid, nonce=nonce)
     assert first.status_code == 200
     response = refused_without_change(
-        acme, lambda: acme.client.post(pending_order["url"], b"", account.key, kid=account.kid, nonce=nonce),
-        "badNonce", 400,
+        acme,
+        lambda: acme.client.post(pending_order["url"], b"", account.key, kid=account.kid, nonce=nonce),
+        "badNonce",
+        400,
     )
     assert_problem(response, "badNonce", 400, sent_nonce=nonce)
     _fresh_nonce_works(acme, account, pending_order["url"], response.headers["Replay-Nonce"])
@@ -208,16 +257,20 @@ def test_expired_nonce(acme: AcmeHarness, account: Account, pending_order: dict[
     nonce = acme.client.nonce()
     acme.clock.advance(acme.platform.settings.acme.nonce_lifetime + dt.timedelta(seconds=1))
     response = refused_without_change(
-        acme, lambda: acme.client.post(pending_order["url"], b"", account.key, kid=account.kid, nonce=nonce),
-        "badNonce", 400,
+        acme,
+        lambda: acme.client.post(pending_order["url"], b"", account.key, kid=account.kid, nonce=nonce),
+        "badNonce",
+        400,
     )
     _fresh_nonce_works(acme, account, pending_order["url"], response.headers["Replay-Nonce"])
 
 
 def test_made_up_nonce(acme: AcmeHarness, account: Account, pending_order: dict[str, Any]) -> None:
     refused_without_change(
-        acme, lambda: acme.client.post(pending_order["url"], b"", account.key, kid=account.kid, nonce="bm9wZQ"),
-        "badNonce", 400,
+        acme,
+        lambda: acme.client.post(pending_order["url"], b"", account.key, kid=account.kid, nonce="bm9wZQ"),
+        "badNonce",
+        400,
     )
 
 
@@ -230,23 +283,32 @@ def test_rsa_under_2048_bits_is_refused(acme: AcmeHarness) -> None:
 
     weak = JWKRSA(key=rsa.generate_private_key(65537, 1024))
     refused_without_change(
-        acme, lambda: acme.client.post(acme.directory["newAccount"], {"termsOfServiceAgreed": True}, weak),
-        "badPublicKey", 400,
+        acme,
+        lambda: acme.client.post(acme.directory["newAccount"], {"termsOfServiceAgreed": True}, weak),
+        "badPublicKey",
+        400,
     )
 
 
 @pytest.mark.parametrize("crv", ["P-192", "secp256k1", "Ed25519"])
 def test_unsupported_curves_are_refused(acme: AcmeHarness, crv: str) -> None:
     jwk = {"kty": "EC", "crv": crv, "x": b64(b"\x01" * 32), "y": b64(b"\x02" * 32)}
-    protected = {"alg": "ES256", "jwk": jwk, "nonce": acme.client.nonce(), "url": acme.directory["newAccount"]}
+    protected = {
+        "alg": "ES256",
+        "jwk": jwk,
+        "nonce": acme.client.nonce(),
+        "url": acme.directory["newAccount"],
+    }
     body = {
         "protected": b64(json.dumps(protected).encode()),
         "payload": b64(b'{"termsOfServiceAgreed": true}'),
         "signature": b64(b"\x00" * 64),
     }
     refused_without_change(
-        acme, lambda: acme.client.post_raw(acme.directory["newAccount"], json.dumps(body).encode()),
-        "badPublicKey", 400,
+        acme,
+        lambda: acme.client.post_raw(acme.directory["newAccount"], json.dumps(body).encode()),
+        "badPublicKey",
+        400,
     )
 
 
@@ -264,13 +326,16 @@ def test_only_return_existing_for_a_new_key(acme: AcmeHarness) -> None:
     refused_without_change(
         acme,
         lambda: acme.client.post(acme.directory["newAccount"], {"onlyReturnExisting": True}, ec_key()),
-        "accountDoesNotExist", 400,
+        "accountDoesNotExist",
+        400,
     )
 
 
 def test_another_accounts_order_is_unauthorized(acme: AcmeHarness, pending_order: dict[str, Any]) -> None:
     other = acme.client.new_account()
-    refused_without_change(acme, lambda: acme.client.post_as_get(other, pending_order["url"]), "unauthorized", 403)
+    refused_without_change(
+        acme, lambda: acme.client.post_as_get(other, pending_order["url"]), "unauthorized", 403
+    )
     refused_without_change(
         acme, lambda: acme.client.post_as_get(other, pending_order["authorizations"][0]), "unauthorized", 403
     )
@@ -280,7 +345,9 @@ def test_deactivated_account_is_unauthorized(acme: AcmeHarness) -> None:
     gone = acme.client.new_account(rsa_key())
     response = acme.client.post(gone.kid, {"status": "deactivated"}, gone.key, kid=gone.kid)
     assert response.status_code == 200 and response.json()["status"] == "deactivated"
-    refused_without_change(acme, lambda: acme.client.new_order(gone, ["gone.example.test"]), "unauthorized", 403)
+    refused_without_change(
+        acme, lambda: acme.client.new_order(gone, ["gone.example.test"]), "unauthorized", 403
+    )
 
 
 # -- rejectedIdentifier and orders ----------------------------------------------------------
@@ -295,8 +362,11 @@ def test_rejected_identifiers_have_one_subproblem_each(acme: AcmeHarness, accoun
     ]
     response = refused_without_change(
         acme,
-        lambda: acme.client.post(acme.directory["newOrder"], {"identifiers": idents}, account.key, kid=account.kid),
-        "rejectedIdentifier", 400,
+        lambda: acme.client.post(
+            acme.directory["newOrder"], {"identifiers": idents}, account.key, kid=account.kid
+        ),
+        "rejectedIdentifier",
+        400,
     )
     subs = response.json()["subproblems"]
     assert [s["identifier"]["value"] for s in subs] == ["bad..example.test", "10.0.0.1", "a.*.example.test"]
@@ -307,17 +377,24 @@ def test_unsupported_identifier_type(acme: AcmeHarness, account: Account) -> Non
     idents = [{"type": "email", "value": "a@example.test"}]
     response = refused_without_change(
         acme,
-        lambda: acme.client.post(acme.directory["newOrder"], {"identifiers": idents}, account.key, kid=account.kid),
-        "unsupportedIdentifier", 400,
+        lambda: acme.client.post(
+            acme.directory["newOrder"], {"identifiers": idents}, account.key, kid=account.kid
+        ),
+        "unsupportedIdentifier",
+        400,
     )
     assert response.json()["subproblems"][0]["identifier"] == {"type": "email", "value": "a@example.test"}
 
 
-def test_finalize_before_ready_is_order_not_ready(acme: AcmeHarness, account: Account, pending_order: dict[str, Any]) -> None:
+def test_finalize_before_ready_is_order_not_ready(
+    acme: AcmeHarness, account: Account, pending_order: dict[str, Any]
+) -> None:
     csr = b64(csr_der(["pending.bad.example.test"]))
     refused_without_change(
-        acme, lambda: acme.client.post(pending_order["finalize"], {"csr": csr}, account.key, kid=account.kid),
-        "orderNotReady", 403,
+        acme,
+        lambda: acme.client.post(pending_order["finalize"], {"csr": csr}, account.key, kid=account.kid),
+        "orderNotReady",
+        403,
     )
 
 
@@ -330,7 +407,10 @@ def test_csr_must_name_exactly_the_order(acme: AcmeHarness, account: Account, na
     _, order = acme.ready_order(account, ["csr.bad.example.test"])
     csr = b64(csr_der(names, cn=None) if names else csr_der([], cn=None))
     refused_without_change(
-        acme, lambda: acme.client.post(order["finalize"], {"csr": csr}, account.key, kid=account.kid), "badCSR", 400
+        acme,
+        lambda: acme.client.post(order["finalize"], {"csr": csr}, account.key, kid=account.kid),
+        "badCSR",
+        400,
     )
 
 
@@ -338,7 +418,10 @@ def test_csr_with_a_weak_key_is_bad(acme: AcmeHarness, account: Account) -> None
     _, order = acme.ready_order(account, ["weak.bad.example.test"])
     csr = b64(csr_der(["weak.bad.example.test"], ec.generate_private_key(ec.SECP256K1())))
     refused_without_change(
-        acme, lambda: acme.client.post(order["finalize"], {"csr": csr}, account.key, kid=account.kid), "badCSR", 400
+        acme,
+        lambda: acme.client.post(order["finalize"], {"csr": csr}, account.key, kid=account.kid),
+        "badCSR",
+        400,
     )
 
 
@@ -347,7 +430,8 @@ def test_csr_that_is_not_a_csr_is_bad(acme: AcmeHarness, account: Account) -> No
     refused_without_change(
         acme,
         lambda: acme.client.post(order["finalize"], {"csr": b64(b"junk")}, account.key, kid=account.kid),
-        "badCSR", 400,
+        "badCSR",
+        400,
     )
 
 
@@ -370,8 +454,10 @@ def test_bad_revocation_reason(acme: AcmeHarness, account: Account, reason: obje
     der = _issued(acme, account, f"reason{abs(hash(reason)) % 1000}.bad.example.test")
     payload = {"certificate": b64(der), "reason": reason}
     refused_without_change(
-        acme, lambda: acme.client.post(acme.directory["revokeCert"], payload, account.key, kid=account.kid),
-        "badRevocationReason", 400,
+        acme,
+        lambda: acme.client.post(acme.directory["revokeCert"], payload, account.key, kid=account.kid),
+        "badRevocationReason",
+        400,
     )
 
 
@@ -381,8 +467,10 @@ def test_already_revoked(acme: AcmeHarness, account: Account) -> None:
     first = acme.client.post(acme.directory["revokeCert"], payload, account.key, kid=account.kid)
     assert first.status_code == 200, first.text
     refused_without_change(
-        acme, lambda: acme.client.post(acme.directory["revokeCert"], payload, account.key, kid=account.kid),
-        "alreadyRevoked", 400,
+        acme,
+        lambda: acme.client.post(acme.directory["revokeCert"], payload, account.key, kid=account.kid),
+        "alreadyRevoked",
+        400,
     )
 
 
@@ -391,8 +479,10 @@ def test_revocation_by_a_stranger_is_unauthorized(acme: AcmeHarness, account: Ac
     stranger = acme.client.new_account()
     payload = {"certificate": b64(der)}
     refused_without_change(
-        acme, lambda: acme.client.post(acme.directory["revokeCert"], payload, stranger.key, kid=stranger.kid),
-        "unauthorized", 403,
+        acme,
+        lambda: acme.client.post(acme.directory["revokeCert"], payload, stranger.key, kid=stranger.kid),
+        "unauthorized",
+        403,
     )
     refused_without_change(
         acme, lambda: acme.client.post(acme.directory["revokeCert"], payload, ec_key()), "unauthorized", 403

@@ -37,8 +37,14 @@ def issue(value: str, tag: str = "issue", flags: int = 0) -> CaaRecord:
 ACCOUNT = "https://ca.test/acme/acct/1"
 
 
-def check(records: dict[str, list[CaaRecord]], name: str, *, wildcard: bool = False, method: str = "http-01",
-          failing: set[str] = frozenset()) -> FakeResolver:  # type: ignore[assignment]
+def check(
+    records: dict[str, list[CaaRecord]],
+    name: str,
+    *,
+    wildcard: bool = False,
+    method: str = "http-01",
+    failing: set[str] = frozenset(),
+) -> FakeResolver:  # type: ignore[assignment]
     resolver = FakeResolver(records, failing)
     CaaChecker(resolver, ["certfleet"]).check(name, wildcard=wildcard, account_uri=ACCOUNT, method=method)
     return resolver

@@ -22,13 +22,22 @@ def test_defaults(data_dir: Path) -> None:
 
 
 def test_values_and_flag_overrides(data_dir: Path) -> None:
-    settings = _load(
-        data_dir, '[acme]\nrequire_eab = true\nresolver = "127.0.0.1:5353"\nhttp01_port = 5002\ncaa_identities = ["pki.example"]\n'
-    )
+    text = """
+[acme]
+require_eab = true
+resolver = "127.0.0.1:5353"
+http01_port = 5002
+caa_identities = ["pki.example"]
+"""
+    settings = _load(data_dir, text)
     assert settings.acme.require_eab and settings.acme.resolver == ("127.0.0.1", 5353)
     assert settings.acme.caa_identities == ("pki.example",)
     moved = with_acme_options(settings, "[::1]:53", 8080, 8443)
-    assert (moved.acme.resolver, moved.acme.http01_port, moved.acme.tlsalpn01_port) == (("::1", 53), 8080, 8443)
+    assert (moved.acme.resolver, moved.acme.http01_port, moved.acme.tlsalpn01_port) == (
+        ("::1", 53),
+        8080,
+        8443,
+    )
     assert moved.acme.require_eab
 
 

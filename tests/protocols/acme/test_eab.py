@@ -21,7 +21,9 @@ from tests.protocols.acme.raw import Account, b64, ec_key
 
 @pytest.fixture(scope="module")
 def eab_acme(tmp_path_factory: pytest.TempPathFactory, challtestsrv: ChallTestSrv) -> Iterator[AcmeHarness]:
-    yield from build_harness(tmp_path_factory.mktemp("eab"), challtestsrv, extra_config="require_eab = true\n")
+    yield from build_harness(
+        tmp_path_factory.mktemp("eab"), challtestsrv, extra_config="require_eab = true\n"
+    )
 
 
 def _binding(kid: str, hmac_key: bytes, account_key: Any, url: str, alg: str = "HS256") -> dict[str, str]:
@@ -48,7 +50,9 @@ def test_directory_says_eab_is_required(eab_acme: AcmeHarness) -> None:
 
 
 def test_account_without_binding_is_refused(eab_acme: AcmeHarness) -> None:
-    refused_without_change(eab_acme, lambda: _register(eab_acme, ec_key(), None), "externalAccountRequired", 403)
+    refused_without_change(
+        eab_acme, lambda: _register(eab_acme, ec_key(), None), "externalAccountRequired", 403
+    )
 
 
 def test_bad_bindings_are_refused(eab_acme: AcmeHarness) -> None:
@@ -76,8 +80,10 @@ def test_bound_account_issues_under_its_team(eab_acme: AcmeHarness) -> None:
     assert response.json()["externalAccountBinding"] == {"kid": kid}
     account = Account(key, response.headers["Location"])
     refused = refused_without_change(
-        eab_acme, lambda: eab_acme.client.new_order(account, ["api.pay.example.test", "evil.example.test"]),
-        "rejectedIdentifier", 400,
+        eab_acme,
+        lambda: eab_acme.client.new_order(account, ["api.pay.example.test", "evil.example.test"]),
+        "rejectedIdentifier",
+        400,
     )
     assert [s["identifier"]["value"] for s in refused.json()["subproblems"]] == ["evil.example.test"]
     _, order = eab_acme.ready_order(account, ["api.eu.pay.example.test"])
@@ -97,7 +103,10 @@ def test_a_binding_key_binds_one_account(eab_acme: AcmeHarness) -> None:
     assert _register(eab_acme, first, _binding(kid, mac_key, first, url)).status_code == 201
     second = ec_key()
     refused_without_change(
-        eab_acme, lambda: _register(eab_acme, second, _binding(kid, mac_key, second, url)), "unauthorized", 403
+        eab_acme,
+        lambda: _register(eab_acme, second, _binding(kid, mac_key, second, url)),
+        "unauthorized",
+        403,
     )
 
 

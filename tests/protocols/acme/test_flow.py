@@ -40,9 +40,18 @@ def test_order_validate_finalize_download(acme: AcmeHarness, tmp_path: Path) -> 
     (tmp_path / "leaf.pem").write_text(to_pem([leaf]))
     (tmp_path / "root.pem").write_text(to_pem([acme.platform.authorities.root().certificate]))
     verify = subprocess.run(
-        ["openssl", "verify", "-CAfile", str(tmp_path / "root.pem"), "-untrusted", str(tmp_path / "chain.pem"),
-         str(tmp_path / "leaf.pem")],
-        capture_output=True, text=True, check=False,
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(tmp_path / "root.pem"),
+            "-untrusted",
+            str(tmp_path / "chain.pem"),
+            str(tmp_path / "leaf.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert verify.returncode == 0, verify.stderr
     record = acme.platform.inventory.find(format(leaf.serial_number, "x"))

@@ -63,8 +63,16 @@ def test_racing_consumers_of_one_nonce_let_one_through(platform: Platform) -> No
 def test_only_one_transition_from_ready_to_processing_wins(platform: Platform) -> None:
     _account(platform)
     now = platform.clock.now()
-    order = Order("order1", "acct1", OrderStatus.READY, (Identifier("dns", "a.test"),), (),
-                  now + dt.timedelta(days=1), now, "tls-server")
+    order = Order(
+        "order1",
+        "acct1",
+        OrderStatus.READY,
+        (Identifier("dns", "a.test"),),
+        (),
+        now + dt.timedelta(days=1),
+        now,
+        "tls-server",
+    )
     with platform.store.unit_of_work() as uow:
         uow.acme.orders.add(order)
     barrier = threading.Barrier(4)

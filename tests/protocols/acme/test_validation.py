@@ -32,7 +32,9 @@ def _challenge(acme: AcmeHarness, account: Account, authz_url: str, kind: str) -
     return next(c for c in authz["challenges"] if c["type"] == kind)
 
 
-def _failed_with(acme: AcmeHarness, account: Account, order_url: str, authz: dict[str, Any], kind: str) -> None:
+def _failed_with(
+    acme: AcmeHarness, account: Account, order_url: str, authz: dict[str, Any], kind: str
+) -> None:
     assert authz["status"] == "invalid"
     errors = [c["error"] for c in authz["challenges"] if c.get("error")]
     assert errors and errors[0]["type"] == URN + kind, errors
@@ -125,7 +127,7 @@ def test_caa_naming_this_ca_allows_issuance(acme: AcmeHarness, account: Account)
 
 
 def test_wildcard_is_offered_dns01_only_and_validates(acme: AcmeHarness, account: Account) -> None:
-    order_url, order, authzs = _order(acme, account, ["*.wild.val.example.test"])
+    order_url, _, authzs = _order(acme, account, ["*.wild.val.example.test"])
     authz = acme.get(account, authzs[0])
     assert authz["wildcard"] is True
     assert authz["identifier"] == {"type": "dns", "value": "wild.val.example.test"}
@@ -189,7 +191,10 @@ def test_stale_caa_is_rechecked_at_finalize(acme: AcmeHarness, account: Account)
         acme.clock.advance(acme.platform.settings.acme.caa_recheck + dt.timedelta(minutes=1))
         csr = b64(csr_der([name]))
         refused_without_change(
-            acme, lambda: acme.client.post(order["finalize"], {"csr": csr}, account.key, kid=account.kid), "caa", 403
+            acme,
+            lambda: acme.client.post(order["finalize"], {"csr": csr}, account.key, kid=account.kid),
+            "caa",
+            403,
         )
     finally:
         acme.dns.clear_caa(name)

@@ -1,0 +1,357 @@
+"""OCSP responder throughput at concurrency 64: certfleet beside ``openssl ocsp`` and
+``cfssl ocspserve`` on the same certificates, measured with wrk in the same run.
+
+Setup: a fresh certfleet data directory with an EC P-256 CA; ``--certs`` certificates issued,
+one in four revoked (keyCompromise). One SHA-1 CertID request per certificate, no nonce (the
+RFC 5019 profile: responses can be pre-signed and cached).
+
+1. certfleet: ``certfleet serve`` (uvicorn, one process); every response is pre-signed and
+   cached in the database, and each request is still checked against the revocations table.
+2. ``openssl ocsp -index index.txt -port N`` with the same serials and revocations, signing
+   with a delegated responder certificate issued by the same CA. It binds every interface, so
+   it runs inside a private network namespace (``unshare -n``, loopback only), wrk with it.
+   It signs each response as it is asked (no cache) and closes the connection each time.
+3. ``cfssl ocspserve`` serving certfleet's own pre-signed responses from a file (one base64
+   response per line): a Go server doing a lookup and a write, the ceiling for this design.
+
+wrk cycles through the requests: GET ``{url}/{url-encoded base64}`` and POST
+``application/ocsp-request``, ``-t2 -c64 -d5s`` each. Run as root (for ``unshare``):
+``.venv/bin/python bench/ocsp.py [--certs 20] [--duration 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import ocsp
+
+from certfleet.app import open_platform
+from certfleet.ca import IssuanceRequest, new_serial_number
+from certfleet.ca.keys import SoftwareKeyBackend, load_or_create_passphrase
+from certfleet.config import load_settings
+from certfleet.revocation import build_responder_certificate
+from certfleet.x509 import KeyType, generate_private_key
+
+CERTFLEET = str(Path(sys.executable).with_name("certfleet"))
+CONCURRENCY = 64
+READY_DEADLINE_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """What every responder is asked about, and what it needs to answer."""
+
+    requests: list[bytes]
+    revoked: set[int]
+    root: Path
+    issuing: Path
+    signer_cert: Path
+    signer_key: Path
+    index: Path
+
+
+def prepare(work: Path, data_dir: Path, http_port: int, count: int) -> Fixture:
+    data_dir.mkdir(mode=0o700)
+    (data_dir / "config.toml").write_text(f'public_base_url = "http://127.0.0.1:{http_port}"\n')
+    settings = load_settings({}, data_dir=data_dir)
+    platform = open_platform(settings, create=True)
+    try:
+        platform.authorities.initialize("Bench", KeyType.EC_P256, actor="bench")
+        issued = []
+        for i in range(count):
+            key = generate_private_key(KeyType.EC_P256)
+            request = IssuanceRequest("tls-server", key.public_key(), (f"h{i}.bench.example.test",))
+            issued.append(platform.issuance.issue(request, actor="bench").issued)
+        revoked = set()
+        lines = []
+        for i, item in enumerate(issued):
+            cert = item.certificate
+            expiry = f"{cert.not_valid_after_utc:%y%m%d%H%M%SZ}"
+            serial = format(cert.serial_number, "X")
+            if i % 4 == 0:
+                record = platform.revocation.revoke(serial, "keyCompromise", actor="bench")
+                revoked.add(cert.serial_number)
+                assert record.revoked_at is not None
+                lines.append(
+                    f"R\t{expiry}\t{record.revoked_at:%y%m%d%H%M%SZ},keyCompromise\t{serial}\tunknown\t/CN=h{i}"
+                )
+            else:
+                lines.append(f"V\t{expiry}\t\t{serial}\tunknown\t/CN=h{i}")
+        issuing_ca = platform.authorities.issuing_authority().issuer
+        issuing_cert = issuing_ca.certificate
+        requests = [
+            ocsp.OCSPRequestBuilder()
+            .add_certificate(item.certificate, issuing_cert, hashes.SHA1())
+            .build()
+            .public_bytes(serialization.Encoding.DER)
+            for item in issued
+        ]
+        root_cert = platform.authorities.root().certificate
+        # openssl's responder gets a delegated responder certificate like certfleet's own.
+        keys = SoftwareKeyBackend(
+            settings.data_dir.keys, load_or_create_passphrase(settings.passphrase_file, create=False)
+        )
+        signer_key = ec.generate_private_key(ec.SECP256R1())
+        signer = build_responder_certificate(
+            ca=issuing_ca,
+            ca_key=keys.load(issuing_ca.key_ref),
+            public_key=signer_key.public_key(),
+            serial_number=new_serial_number(),
+            now=dt.datetime.now(dt.UTC),
+            lifetime=dt.timedelta(days=14),
+        )
+    finally:
+        platform.close()
+    pem = serialization.Encoding.PEM
+    paths = {
+        name: work / name for name in ("root.pem", "issuing.pem", "signer.pem", "signer.key", "index.txt")
+    }
+    paths["root.pem"].write_bytes(root_cert.public_bytes(pem))
+    paths["issuing.pem"].write_bytes(issuing_cert.public_bytes(pem))
+    paths["signer.pem"].write_bytes(signer.public_bytes(pem))
+    paths["signer.key"].write_bytes(
+        signer_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    paths["signer.key"].chmod(0o600)
+    paths["index.txt"].write_text("\n".join(lines) + "\n")
+    (work / "index.txt.attr").write_text("unique_subject = no\n")
+    return Fixture(
+        requests,
+        revoked,
+        paths["root.pem"],
+        paths["issuing.pem"],
+        paths["signer.pem"],
+        paths["signer.key"],
+        paths["index.txt"],
+    )
+
+
+def lua_string(data: bytes) -> str:
+    return '"' + "".join(f"\\{b}" for b in data) + '"'
+
+
+def write_scripts(work: Path, name: str, prefix: str, requests: list[bytes]) -> tuple[Path, Path]:
+    """wrk scripts cycling through the requests: GET paths and POST bodies."""
+    paths = [f"{prefix}/{urllib.parse.quote(base64.b64encode(r).decode(), safe='')}" for r in requests]
+    get = work / f"{name}-get.lua"
+    get.write_text(
+        "local paths = {" + ", ".join(f'"{p}"' for p in paths) + "}\n"
+        "local i = 0\n"
+        "request = function()\n  i = i % #paths + 1\n  return wrk.format('GET', paths[i])\nend\n"
+    )
+    post = work / f"{name}-post.lua"
+    post.write_text(
+        "local bodies = {" + ", ".join(lua_string(r) for r in requests) + "}\n"
+        "local i = 0\n"
+        "local headers = {['Content-Type'] = 'application/ocsp-request'}\n"
+        "request = function()\n  i = i % #bodies + 1\n"
+        f"  return wrk.format('POST', '{prefix or '/'}', headers, bodies[i])\nend\n"
+    )
+    return get, post
+
+
+@dataclass(frozen=True)
+class Rate:
+    system: str
+    method: str
+    requests_per_second: float
+    errors: str
+
+
+def parse_wrk(system: str, method: str, output: str) -> Rate:
+    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if match is None:
+        raise RuntimeError(f"wrk printed no rate for {system} {method}:\n{output}")
+    problems = [line.strip() for line in output.splitlines() if "Non-2xx" in line or "Socket errors" in line]
+    return Rate(system, method, float(match.group(1)), "; ".join(problems) or "-")
+
+
+def wrk(script: Path, url: str, duration: int) -> str:
+    argv = ["wrk", "-t2", f"-c{CONCURRENCY}", f"-d{duration}s", "-s", str(script), url]
+    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=duration + 60).stdout
+
+
+def check_answers(system: str, fetch: dict[int, bytes], fixture: Fixture) -> None:
+    """Every responder must give the same statuses before its rate counts."""
+    for request, der in zip(fixture.requests, fetch.values(), strict=True):
+        serial = ocsp.load_der_ocsp_request(request).serial_number
+        response = ocsp.load_der_ocsp_response(der)
+        assert response.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL, (
+            system,
+            response.response_status,
+        )
+        expected = ocsp.OCSPCertStatus.REVOKED if serial in fixture.revoked else ocsp.OCSPCertStatus.GOOD
+        assert response.certificate_status is expected, (system, serial, response.certificate_status)
+
+
+@contextmanager
+def process(argv: list[str], log: Path, ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + READY_DEADLINE_SECONDS
+        while True:
+            try:
+                httpx.get(ready_url, timeout=1)
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{argv[0]} did not start: {log.read_text()[-2000:]}") from None
+                time.sleep(0.1)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def bench_certfleet(
+    work: Path, data_dir: Path, http_port: int, fixture: Fixture, duration: int
+) -> tuple[list[Rate], list[bytes]]:
+    https_port = free_port()
+    base = f"http://127.0.0.1:{http_port}"
+    argv = [
+        CERTFLEET,
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--http",
+        f"127.0.0.1:{http_port}",
+        "--https",
+        f"127.0.0.1:{https_port}",
+    ]
+    with process(argv, work / "certfleet.log", f"{base}/healthz"):
+        answers = {}
+        for i, request in enumerate(fixture.requests):  # warm: every response signed and cached
+            path = urllib.parse.quote(base64.b64encode(request).decode(), safe="")
+            answers[i] = httpx.get(f"{base}/ocsp/{path}").content
+        check_answers("certfleet", answers, fixture)
+        get, post = write_scripts(work, "certfleet", "/ocsp", fixture.requests)
+        rates = [
+            parse_wrk("certfleet serve", "GET", wrk(get, base, duration)),
+            parse_wrk("certfleet serve", "POST", wrk(post, base, duration)),
+        ]
+    return rates, list(answers.values())
+
+
+def bench_cfssl(work: Path, fixture: Fixture, responses: list[bytes], duration: int) -> list[Rate]:
+    port = free_port()
+    file = work / "responses.b64"
+    file.write_text("\n".join(base64.b64encode(r).decode() for r in responses) + "\n")
+    base = f"http://127.0.0.1:{port}"
+    argv = ["cfssl", "ocspserve", "-address", "127.0.0.1", "-port", str(port), "-responses", str(file)]
+    with process(argv, work / "cfssl.log", f"{base}/"):
+        answers = {
+            i: httpx.post(base, content=r, headers={"Content-Type": "application/ocsp-request"}).content
+            for i, r in enumerate(fixture.requests)
+        }
+        check_answers("cfssl", answers, fixture)
+        get, post = write_scripts(work, "cfssl", "", fixture.requests)
+        return [
+            parse_wrk("cfssl ocspserve", "GET", wrk(get, base, duration)),
+            parse_wrk("cfssl ocspserve", "POST", wrk(post, base, duration)),
+        ]
+
+
+def bench_openssl(work: Path, fixture: Fixture, duration: int) -> list[Rate]:
+    """Inside ``unshare -n``: openssl binds every interface, which there means loopback only."""
+    port = 9080
+    get, post = write_scripts(work, "openssl", "", fixture.requests)
+    check_dir = work / "openssl-check"
+    check_dir.mkdir()
+    for i, request in enumerate(fixture.requests):
+        (check_dir / f"{i}.req").write_bytes(request)
+    script = work / "openssl-bench.sh"
+    script.write_text(
+        f"""set -eu
+ip link set lo up
+openssl ocsp -index {fixture.index} -port {port} -rsigner {fixture.signer_cert} -rkey {fixture.signer_key} \\
+  -CA {fixture.issuing} -nmin 60 -ignore_err > {work / "openssl.log"} 2>&1 &
+server=$!
+for _ in $(seq 1 200); do
+  (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && break
+  sleep 0.05
+done
+for request in {check_dir}/*.req; do
+  curl -s --data-binary @"$request" -H 'Content-Type: application/ocsp-request' \\
+    -o "${{request%.req}}.der" http://127.0.0.1:{port}/
+done
+wrk -t2 -c{CONCURRENCY} -d{duration}s -s {get} http://127.0.0.1:{port} > {work / "openssl-get.out"}
+wrk -t2 -c{CONCURRENCY} -d{duration}s -s {post} http://127.0.0.1:{port} > {work / "openssl-post.out"}
+kill $server
+wait $server || true
+"""
+    )
+    subprocess.run(["unshare", "-n", "bash", str(script)], check=True, timeout=4 * duration + 120)
+    answers = {i: (check_dir / f"{i}.der").read_bytes() for i in range(len(fixture.requests))}
+    check_answers("openssl", answers, fixture)
+    return [
+        parse_wrk("openssl ocsp -index", "GET", (work / "openssl-get.out").read_text()),
+        parse_wrk("openssl ocsp -index", "POST", (work / "openssl-post.out").read_text()),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--certs", type=int, default=20)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run as root: openssl's responder is confined with unshare -n")
+    with tempfile.TemporaryDirectory(prefix="certfleet-ocsp-bench-") as tmp:
+        work = Path(tmp)
+        data_dir = work / "data"
+        http_port = free_port()
+        fixture = prepare(work, data_dir, http_port, args.certs)
+        certfleet_rates, responses = bench_certfleet(work, data_dir, http_port, fixture, args.duration)
+        rates = (
+            certfleet_rates
+            + bench_openssl(work, fixture, args.duration)
+            + bench_cfssl(work, fixture, responses, args.duration)
+        )
+    print(
+        f"{args.certs} certificates ({len(fixture.revoked)} revoked), SHA-1 CertIDs, no nonce; "
+        f"wrk -t2 -c{CONCURRENCY} -d{args.duration}s"
+    )
+    by = {(r.system, r.method): r.requests_per_second for r in rates}
+    print(f"{'system':<22}{'method':<7}{'req/s':>10}{'vs openssl':>12}{'vs cfssl':>10}  errors")
+    for rate in rates:
+        vs_openssl = rate.requests_per_second / by[("openssl ocsp -index", rate.method)]
+        vs_cfssl = rate.requests_per_second / by[("cfssl ocspserve", rate.method)]
+        print(
+            f"{rate.system:<22}{rate.method:<7}{rate.requests_per_second:>10.0f}"
+            f"{vs_openssl:>11.2f}x{vs_cfssl:>9.2f}x  {rate.errors}"
+        )
+
+
+if __name__ == "__main__":
+    main()
