@@ -188,7 +188,7 @@ def start_challtestsrv() -> tuple[str, Any]:
 
 
 def start_certfleet(tmp: Path, label: str, dns: str, http01: int, db_url: str | None) -> Server:
-    data = tmp / label.replace(" ", "-")
+    data = tmp / "".join(c for c in label.lower() if c.isalnum())
     db = ["--db", db_url] if db_url else []
     run = [str(BIN / "certfleet")]
     subprocess.run([*run, "init", "--data-dir", str(data), *db], check=True, capture_output=True)

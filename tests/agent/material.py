@@ -64,3 +64,22 @@ def spec_for(directory: Path, name: str = "www", **files: FileTarget) -> Certifi
     return CertificateSpec(
         name=name, names=("www.example.test",), profile="tls-server", key_type=KeyType.EC_P256, files=targets
     )
+
+
+def sign_csr(
+    ca: ThrowawayCa, csr_pem: str, lifetime: dt.timedelta = dt.timedelta(days=90)
+) -> x509.Certificate:
+    csr = x509.load_pem_x509_csr(csr_pem.encode())
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(ca.certificate.subject)
+        .public_key(csr.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + lifetime)
+    )
+    for extension in csr.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    return builder.sign(ca.key, hashes.SHA256())  # type: ignore[arg-type]

@@ -56,7 +56,9 @@ def _enrol(platform: Platform, agent_api: AgentApi, allow: list[str] | None = No
         "web1.example.test", team="web", ttl=dt.timedelta(hours=1), allow_names=allow or [], actor="t"
     )
     key = generate_private_key(KeyType.EC_P256)
-    response = agent_api.call("POST", "/api/v1/agent/enroll", json={"token": minted.token, "csr": csr_for(key)})
+    response = agent_api.call(
+        "POST", "/api/v1/agent/enroll", json={"token": minted.token, "csr": csr_for(key)}
+    )
     assert response.status_code == 201, response.text
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
@@ -78,7 +80,10 @@ def test_enrol_then_issue_report_and_read_instructions(platform: Platform, agent
     der = _enrol(platform, agent_api, ["*.example.test"])
     key = generate_private_key(KeyType.EC_P256)
     issued = agent_api.call(
-        "POST", "/api/v1/agent/certificates", der, json={"name": "www", "csr": csr_for(key, ["www.example.test"])}
+        "POST",
+        "/api/v1/agent/certificates",
+        der,
+        json={"name": "www", "csr": csr_for(key, ["www.example.test"])},
     )
     assert issued.status_code == 201, issued.text
     body = issued.json()
@@ -117,14 +122,20 @@ def test_agent_endpoints_need_the_client_certificate(agent_api: AgentApi) -> Non
 
 
 def test_replayed_token_is_refused_over_the_api(platform: Platform, agent_api: AgentApi) -> None:
-    minted = platform.agents.create_join_token("web1.example.test", team=None, ttl=dt.timedelta(hours=1), actor="t")
+    minted = platform.agents.create_join_token(
+        "web1.example.test", team=None, ttl=dt.timedelta(hours=1), actor="t"
+    )
     body = {"token": minted.token, "csr": csr_for(generate_private_key(KeyType.EC_P256))}
     assert agent_api.call("POST", "/api/v1/agent/enroll", json=body).status_code == 201
     assert_problem(agent_api.call("POST", "/api/v1/agent/enroll", json=body), 401, "already used")
 
 
-def test_expired_token_is_refused_over_the_api(platform: Platform, agent_api: AgentApi, clock: FakeClock) -> None:
-    minted = platform.agents.create_join_token("web1.example.test", team=None, ttl=dt.timedelta(seconds=30), actor="t")
+def test_expired_token_is_refused_over_the_api(
+    platform: Platform, agent_api: AgentApi, clock: FakeClock
+) -> None:
+    minted = platform.agents.create_join_token(
+        "web1.example.test", team=None, ttl=dt.timedelta(seconds=30), actor="t"
+    )
     clock.advance(dt.timedelta(seconds=31))
     body = {"token": minted.token, "csr": csr_for(generate_private_key(KeyType.EC_P256))}
     assert_problem(agent_api.call("POST", "/api/v1/agent/enroll", json=body), 401, "expired")
@@ -150,8 +161,10 @@ def test_names_outside_the_policy_are_refused(platform: Platform, agent_api: Age
         ({"token": "x"}, 422, "csr"),
         ({"token": "x", "csr": "x", "extra": 1}, 422, "extra"),
         ({"token": "cfj_abc_def", "csr": "-----BEGIN CERTIFICATE REQUEST-----\n"}, 400, "CSR"),
-            ({"token": "nonsense", "csr": "x"}, 401, "malformed join token"),
+        ({"token": "nonsense", "csr": "x"}, 401, "malformed join token"),
     ],
 )
-def test_malformed_enrolments_are_precise(agent_api: AgentApi, body: dict[str, Any], status: int, detail: str) -> None:
+def test_malformed_enrolments_are_precise(
+    agent_api: AgentApi, body: dict[str, Any], status: int, detail: str
+) -> None:
     assert_problem(agent_api.call("POST", "/api/v1/agent/enroll", json=body), status, detail)

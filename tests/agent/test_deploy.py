@@ -42,7 +42,9 @@ def deploy(store: VersionStore, material: Material) -> None:
     store.finish()
 
 
-def test_first_deployment_links_every_target_into_the_current_version(tmp_path: Path, ca: ThrowawayCa) -> None:
+def test_first_deployment_links_every_target_into_the_current_version(
+    tmp_path: Path, ca: ThrowawayCa
+) -> None:
     spec = spec_for(tmp_path)
     store = VersionStore(spec, (tmp_path,), NOW)
     material = ca.issue()
@@ -117,7 +119,9 @@ def test_a_foreign_symlink_target_is_refused(tmp_path: Path, ca: ThrowawayCa) ->
     assert not (allowed / STORE_DIR).exists()
 
 
-def test_a_directory_that_resolves_outside_the_allowed_dirs_is_refused(tmp_path: Path, ca: ThrowawayCa) -> None:
+def test_a_directory_that_resolves_outside_the_allowed_dirs_is_refused(
+    tmp_path: Path, ca: ThrowawayCa
+) -> None:
     allowed = tmp_path / "tls"
     allowed.mkdir()
     outside = tmp_path / "outside"
@@ -165,7 +169,9 @@ def test_owner_group_and_mode_are_set_from_the_first_byte(traversable_dir: Path,
     assert stat.S_IMODE(info.st_mode) == 0o640
     assert (info.st_uid, info.st_gid) == (65534, 65534)
     # The service account can read its key through the links (the store is traversable).
-    result = subprocess.run(["runuser", "-u", "nobody", "--", "cat", str(tmp_path / "www.key")], capture_output=True)
+    result = subprocess.run(
+        ["runuser", "-u", "nobody", "--", "cat", str(tmp_path / "www.key")], capture_output=True
+    )
     assert result.returncode == 0 and b"PRIVATE KEY" in result.stdout
 
 
@@ -183,7 +189,9 @@ def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs: a real file system that really fills up (ENOSPC)."""
     mountpoint = tmp_path / "tiny"
     mountpoint.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mountpoint)], capture_output=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mountpoint)], capture_output=True
+    )
     if result.returncode != 0:
         pytest.fail(f"cannot mount a tmpfs (the suite runs as root in CI): {result.stderr.decode()}")
     try:

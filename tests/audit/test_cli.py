@@ -3,16 +3,24 @@ and any row edited, deleted or reordered in the database (by raw SQL) is caught 
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import io
 import json
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam, select, text
 
+from certfleet.cli.main import main as cli_main
 from certfleet.store import Database
-from certfleet.store.models import UtcDateTime
+from certfleet.store.models import AuditRow, UtcDateTime
 from tests.conftest import Cli
+from tests.services.snapshot import private_database
 
 EVENTS = [
     "ca.created",
@@ -24,19 +32,54 @@ EVENTS = [
 ]
 
 
+@dataclass
+class LoggedEnv:
+    data_dir: Path
+    db_url: str
+    rows: list[dict[str, Any]]  # the pristine audit_log rows
+
+
+def _run(data_dir: Path, url: str, *args: str) -> int:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return cli_main([*args, "--data-dir", str(data_dir), "--db", url])
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def logged_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedEnv]:
+    """A data directory whose audit log holds one entry of each kind, in EVENTS order, built
+    once per backend; ``logged`` restores the log's rows before each test tampers with them."""
+    tmp = tmp_path_factory.mktemp("audit")
+    data_dir = tmp / "data"
+    pg_url = request.getfixturevalue("pg_database_url") if request.param == "postgresql" else None
+    with private_database(request.param, data_dir, pg_url) as url:
+        assert _run(data_dir, url, "init", "--ca-name", "Audit") == 0
+        args = ("token", "create", "--team", "web", "--scope", "issue", "--allow-names", "*.example.com")
+        assert _run(data_dir, url, *args) == 0
+        assert _run(data_dir, url, "issue", "--san", "www.example.com", "--out", str(tmp / "out")) == 0
+        assert _run(data_dir, url, "issue", "--san", "bad..example.com", "--out", str(tmp / "refused")) == 2
+        database = Database(url)
+        try:
+            with database.engine.connect() as conn:
+                token_id = conn.execute(text("SELECT id FROM api_tokens")).scalar_one()
+            assert _run(data_dir, url, "token", "revoke", token_id) == 0
+            with database.engine.connect() as conn:
+                table = AuditRow.__table__
+                rows = [dict(r._mapping) for r in conn.execute(select(table).order_by(table.c.seq))]
+        finally:
+            database.dispose()
+        yield LoggedEnv(data_dir, url, rows)
+
+
 @pytest.fixture
-def logged(cli: Cli, tmp_path: Path) -> Cli:
-    """A data directory whose audit log holds one entry of each kind, in EVENTS order."""
-    assert cli("init", "--ca-name", "Audit").exit_code == 0
-    token = cli("token", "create", "--team", "web", "--scope", "issue", "--allow-names", "*.example.com")
-    assert token.exit_code == 0, token.stderr
-    issued = cli("issue", "--san", "www.example.com", "--out", str(tmp_path / "out"))
-    assert issued.exit_code == 0, issued.stderr
-    refused = cli("issue", "--san", "bad..example.com", "--out", str(tmp_path / "refused"))
-    assert refused.exit_code == 2
-    token_id = token.stdout.strip().split("_")[1]
-    assert cli("token", "revoke", token_id).exit_code == 0
-    return cli
+def logged(logged_env: LoggedEnv, capsys: pytest.CaptureFixture[str]) -> Cli:
+    database = Database(logged_env.db_url)
+    try:
+        with database.engine.begin() as conn:
+            conn.execute(text("DELETE FROM audit_log"))
+            conn.execute(AuditRow.__table__.insert(), logged_env.rows)
+    finally:
+        database.dispose()
+    return Cli(capsys, logged_env.data_dir, logged_env.db_url)
 
 
 def _sql(cli: Cli, statement: str, **params: object) -> None:
@@ -113,8 +156,6 @@ def test_an_edited_column_is_named(logged: Cli, column: str, value: str) -> None
 
 def test_an_edited_timestamp_is_named(logged: Cli) -> None:
     entries = json.loads(logged("audit", "list", "--format", "json").stdout)
-    import datetime as dt
-
     moved = dt.datetime.fromisoformat(entries[3]["at"].replace("Z", "+00:00")) + dt.timedelta(microseconds=1)
     _sql(logged, "UPDATE audit_log SET at = :at WHERE seq = 4", at=moved)
     _verify_fails_at(logged, 4)

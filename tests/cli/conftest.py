@@ -1,13 +1,18 @@
-"""CLI fixtures: a data directory with a CA, and a CLI whose clock the test moves."""
+"""CLI fixtures: a data directory with a CA (per test, or shared by a module's tests that
+change nothing another test looks at), and a CLI whose clock the test moves."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from certfleet.app import open_platform
+from certfleet.cli.main import main as cli_main
 from tests.conftest import Cli, FakeClock
+from tests.services.snapshot import private_database
 
 
 @pytest.fixture
@@ -16,6 +21,23 @@ def initialized(cli: Cli) -> Cli:
     result = cli("init", "--ca-name", "Example")
     assert result.exit_code == 0, result.stderr
     return cli
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_ca(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """One initialised data directory and database per module and backend."""
+    data_dir = tmp_path_factory.mktemp("module-ca") / "data"
+    pg_url = request.getfixturevalue("pg_database_url") if request.param == "postgresql" else None
+    with private_database(request.param, data_dir, pg_url) as url:
+        assert cli_main(["init", "--ca-name", "Example", "--data-dir", str(data_dir), "--db", url]) == 0
+        yield data_dir, url
+
+
+@pytest.fixture
+def ca_cli(module_ca: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> Cli:
+    """The CLI over the module's shared data directory: for tests whose effects (new
+    certificates, tokens) no other test of the module depends on."""
+    return Cli(capsys, *module_ca)
 
 
 @pytest.fixture

@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import inspect
 
 from certfleet.store import Database
-from tests.conftest import Cli, _pg_admin_url
+from tests.conftest import Cli
+from tests.services.snapshot import private_database
 
 CORE_TABLES = {"certificates", "certificate_names", "serials", "certificate_authorities", "api_tokens", "audit_log"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a new SQLite file, or a newly created PostgreSQL database."""
-    if request.param == "sqlite":
-        (tmp_path / "data").mkdir()
-        yield f"sqlite:///{tmp_path / 'data' / 'certfleet.db'}"
-        return
-    admin = _pg_admin_url().replace("postgresql+psycopg://", "postgresql://")
-    name = f"certfleet_fresh_{secrets.token_hex(4)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _pg_admin_url().rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """An empty database: a new SQLite file, or an empty PostgreSQL schema of its own."""
+    pg_url = request.getfixturevalue("pg_database_url") if request.param == "postgresql" else None
+    with private_database(request.param, tmp_path / "data", pg_url) as url:
+        yield url
 
 
 def _state(url: str) -> tuple[tuple[str, ...], tuple[str, ...], set[str]]:

@@ -3,30 +3,31 @@ bad files one line each and go on."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from certfleet.app import open_platform
+from certfleet.cli.main import main as cli_main
 from certfleet.x509 import fingerprint_sha256, to_pem
 from tests.conftest import Cli, FakeClock
+from tests.services.snapshot import private_database
 from tests.services.test_inventory import external_certificate
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 JSON_FIELDS = {
     "serial", "fingerprint_sha256", "subject", "sans", "issuer", "not_before", "not_after", "status", "source", "team",
 }
-
-
-def _issue(cli: Cli, tmp_path: Path, san: str, *extra: str) -> str:
-    result = cli("issue", "--san", san, "--out", str(tmp_path / san), *extra)
-    assert result.exit_code == 0, result.stderr
-    return result.stdout.split()[2]  # "Issued serial <hex> for ..."
 
 
 def _list(cli: Cli, *filters: str) -> list[dict[str, object]]:
@@ -40,20 +41,60 @@ def _serials(cli: Cli, *filters: str) -> set[object]:
     return {r["serial"] for r in _list(cli, *filters)}
 
 
+@dataclass
+class FleetEnv:
+    data_dir: Path
+    db_url: str
+    clock: FakeClock
+    start: dt.datetime
+    serials: dict[str, str]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def fleet_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetEnv]:
+    """One inventory per module and backend, built on a FakeClock: web (90 days, team web),
+    api (10 days, team api), old (imported, long expired). Tests here only read it (and
+    move the clock, which ``fleet`` puts back)."""
+    clock = FakeClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
+    tmp = tmp_path_factory.mktemp("fleet")
+    pg_url = request.getfixturevalue("pg_database_url") if request.param == "postgresql" else None
+    with pytest.MonkeyPatch.context() as patch, private_database(request.param, tmp / "data", pg_url) as url:
+        patch.setattr("certfleet.cli._common.open_platform", functools.partial(open_platform, clock=clock))
+
+        def run(*args: str) -> str:
+            with contextlib.redirect_stdout(io.StringIO()) as out:
+                assert cli_main([*args, "--data-dir", str(tmp / "data"), "--db", url]) == 0
+            return out.getvalue()
+
+        def issue(san: str, *extra: str) -> str:
+            return run("issue", "--san", san, "--out", str(tmp / san), *extra).split()[2]
+
+        run("init", "--ca-name", "Example")
+        web = issue("www.example.com", "--team", "web")
+        api = issue("api.example.com", "--team", "api", "--days", "10", "--profile", "tls-server-client")
+        old_cert = external_certificate("old.example.net", clock.now() - dt.timedelta(days=400), days=90)
+        (tmp / "old.pem").write_text(to_pem([old_cert]))
+        run("inventory", "import", str(tmp / "old.pem"))
+        serials = {"web": web, "api": api, "old": format(old_cert.serial_number, "x")}
+        yield FleetEnv(tmp / "data", url, clock, clock.now(), serials)
+
+
 @pytest.fixture
-def fleet(clocked: Cli, clock: FakeClock, tmp_path: Path) -> dict[str, str]:
-    """web (90 days, team web), api (10 days, team api), old (imported, long expired)."""
-    web = _issue(clocked, tmp_path, "www.example.com", "--team", "web")
-    api = _issue(clocked, tmp_path, "api.example.com", "--team", "api", "--days", "10", "--profile", "tls-server-client")
-    old_cert = external_certificate("old.example.net", clock.now() - dt.timedelta(days=400), days=90)
-    path = tmp_path / "old.pem"
-    path.write_text(to_pem([old_cert]))
-    assert clocked("inventory", "import", str(path)).exit_code == 0
-    return {"web": web, "api": api, "old": format(old_cert.serial_number, "x")}
+def fleet_cli(fleet_env: FleetEnv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    monkeypatch.setattr(
+        "certfleet.cli._common.open_platform", functools.partial(open_platform, clock=fleet_env.clock)
+    )
+    yield Cli(capsys, fleet_env.data_dir, fleet_env.db_url)
+    fleet_env.clock.set(fleet_env.start)
 
 
-def test_json_rows_carry_every_documented_field(clocked: Cli, fleet: dict[str, str]) -> None:
-    rows = _list(clocked)
+@pytest.fixture
+def fleet(fleet_env: FleetEnv) -> dict[str, str]:
+    return fleet_env.serials
+
+
+def test_json_rows_carry_every_documented_field(fleet_cli: Cli, fleet: dict[str, str]) -> None:
+    rows = _list(fleet_cli)
     assert len(rows) == 3
     for row in rows:
         assert JSON_FIELDS <= set(row)
@@ -67,34 +108,34 @@ def test_json_rows_carry_every_documented_field(clocked: Cli, fleet: dict[str, s
     assert (old["status"], old["source"], old["team"]) == ("expired", "imported", None)
 
 
-def test_filters(clocked: Cli, fleet: dict[str, str]) -> None:
-    assert _serials(clocked, "--expiring", "30") == {fleet["api"]}
-    assert _serials(clocked, "--expiring", "120") == {fleet["api"], fleet["web"]}
-    assert _serials(clocked, "--status", "active") == {fleet["api"], fleet["web"]}
-    assert _serials(clocked, "--status", "expired") == {fleet["old"]}
-    assert _serials(clocked, "--status", "revoked") == set()
-    assert _serials(clocked, "--issuer", "Other CA") == {fleet["old"]}
-    assert _serials(clocked, "--issuer", "Issuing CA") == {fleet["api"], fleet["web"]}
-    assert _serials(clocked, "--san", "API.example.com") == {fleet["api"]}
-    assert _serials(clocked, "--team", "web") == {fleet["web"]}
-    assert _serials(clocked, "--team", "web", "--status", "expired") == set()
+def test_filters(fleet_cli: Cli, fleet: dict[str, str]) -> None:
+    assert _serials(fleet_cli, "--expiring", "30") == {fleet["api"]}
+    assert _serials(fleet_cli, "--expiring", "120") == {fleet["api"], fleet["web"]}
+    assert _serials(fleet_cli, "--status", "active") == {fleet["api"], fleet["web"]}
+    assert _serials(fleet_cli, "--status", "expired") == {fleet["old"]}
+    assert _serials(fleet_cli, "--status", "revoked") == set()
+    assert _serials(fleet_cli, "--issuer", "Other CA") == {fleet["old"]}
+    assert _serials(fleet_cli, "--issuer", "Issuing CA") == {fleet["api"], fleet["web"]}
+    assert _serials(fleet_cli, "--san", "API.example.com") == {fleet["api"]}
+    assert _serials(fleet_cli, "--team", "web") == {fleet["web"]}
+    assert _serials(fleet_cli, "--team", "web", "--status", "expired") == set()
 
 
-def test_expired_is_derived_from_the_clock(clocked: Cli, clock: FakeClock, fleet: dict[str, str]) -> None:
-    clock.advance(dt.timedelta(days=11))
-    assert _serials(clocked, "--status", "expired") == {fleet["old"], fleet["api"]}
-    assert _serials(clocked, "--expiring", "30") == set()
-    clock.advance(dt.timedelta(days=80))
-    assert _serials(clocked, "--status", "active") == set()
+def test_expired_is_derived_from_the_clock(fleet_cli: Cli, fleet_env: FleetEnv, fleet: dict[str, str]) -> None:
+    fleet_env.clock.advance(dt.timedelta(days=11))
+    assert _serials(fleet_cli, "--status", "expired") == {fleet["old"], fleet["api"]}
+    assert _serials(fleet_cli, "--expiring", "30") == set()
+    fleet_env.clock.advance(dt.timedelta(days=80))
+    assert _serials(fleet_cli, "--status", "active") == set()
 
 
-def test_csv_and_table(clocked: Cli, fleet: dict[str, str]) -> None:
-    result = clocked("inventory", "list", "--format", "csv", "--team", "web")
+def test_csv_and_table(fleet_cli: Cli, fleet: dict[str, str]) -> None:
+    result = fleet_cli("inventory", "list", "--format", "csv", "--team", "web")
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["serial"] for r in rows] == [fleet["web"]]
     assert rows[0]["sans"] == "www.example.com" and rows[0]["status"] == "active"
     assert list(rows[0]) == ["serial", "status", "source", "team", "subject", "sans", "issuer", "not_after"]
-    table = clocked("inventory", "list")
+    table = fleet_cli("inventory", "list")
     assert table.exit_code == 0
     assert "3 certificates" in table.stdout
     for serial in fleet.values():
@@ -108,24 +149,24 @@ def test_csv_and_table(clocked: Cli, fleet: dict[str, str]) -> None:
         (("--expiring", "-1"), "--expiring must not be negative"),
     ],
 )
-def test_bad_filters_are_refused(clocked: Cli, args: tuple[str, ...], reason: str) -> None:
-    result = clocked("inventory", "list", *args)
+def test_bad_filters_are_refused(fleet_cli: Cli, fleet: dict[str, str], args: tuple[str, ...], reason: str) -> None:
+    result = fleet_cli("inventory", "list", *args)
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and reason in result.stderr
 
 
-def test_show_by_serial_or_fingerprint(clocked: Cli, fleet: dict[str, str]) -> None:
-    by_serial = clocked("inventory", "show", fleet["web"], "--format", "json")
+def test_show_by_serial_or_fingerprint(fleet_cli: Cli, fleet: dict[str, str]) -> None:
+    by_serial = fleet_cli("inventory", "show", fleet["web"], "--format", "json")
     assert by_serial.exit_code == 0, by_serial.stderr
     record = json.loads(by_serial.stdout)
     assert record["serial"] == fleet["web"] and record["team"] == "web"
     assert JSON_FIELDS <= set(record)
     fingerprint = str(record["fingerprint_sha256"])
-    by_fingerprint = clocked("inventory", "show", fingerprint.upper(), "--format", "json")
+    by_fingerprint = fleet_cli("inventory", "show", fingerprint.upper(), "--format", "json")
     assert json.loads(by_fingerprint.stdout) == record
-    table = clocked("inventory", "show", fleet["web"])
+    table = fleet_cli("inventory", "show", fleet["web"])
     assert "fingerprint_sha256: " + fingerprint in table.stdout
-    missing = clocked("inventory", "show", "deadbeef")
+    missing = fleet_cli("inventory", "show", "deadbeef")
     assert missing.exit_code == 2
     assert missing.stderr == "error: no certificate with serial or fingerprint 'deadbeef'\n"
 

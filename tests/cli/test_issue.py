@@ -42,10 +42,10 @@ def _openssl_verify(cli: Cli, out: Path, tmp_path: Path) -> None:
     ],
 )
 def test_issue_with_a_generated_key_writes_four_files(
-    initialized: Cli, tmp_path: Path, key_type: str, profile: str, algorithm: type
+    ca_cli: Cli, tmp_path: Path, key_type: str, profile: str, algorithm: type
 ) -> None:
     out = tmp_path / "out"
-    result = initialized(
+    result = ca_cli(
         "issue", "--profile", profile, "--key-type", key_type, "--cn", "www.example.com",
         "--san", "www.example.com", "--san", "192.0.2.1", "--out", str(out),
     )
@@ -60,18 +60,18 @@ def test_issue_with_a_generated_key_writes_four_files(
     assert key.public_key() == cert.public_key()
     assert isinstance(cert.public_key(), algorithm)
     assert f"serial {cert.serial_number:x} " in result.stdout
-    _openssl_verify(initialized, out, tmp_path)
+    _openssl_verify(ca_cli, out, tmp_path)
 
 
 @pytest.mark.parametrize("encode", [pem, der], ids=["pem", "der"])
 def test_issue_from_a_csr_certifies_its_key_and_names(
-    initialized: Cli, tmp_path: Path, encode: object
+    ca_cli: Cli, tmp_path: Path, encode: object
 ) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     csr_path = tmp_path / "request.csr"
     csr_path.write_bytes(encode(build_csr(key, ("api.example.com", "2001:db8::7"), cn="api.example.com")))  # type: ignore[operator]
     out = tmp_path / "out"
-    result = initialized("issue", "--csr", str(csr_path), "--out", str(out))
+    result = ca_cli("issue", "--csr", str(csr_path), "--out", str(out))
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["cert.pem", "chain.pem", "fullchain.pem"]  # no key.pem
     (cert,) = _certs(out / "cert.pem")
@@ -79,36 +79,38 @@ def test_issue_from_a_csr_certifies_its_key_and_names(
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["api.example.com"]
     assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["2001:db8::7"]
-    _openssl_verify(initialized, out, tmp_path)
+    _openssl_verify(ca_cli, out, tmp_path)
 
 
-def test_san_options_override_the_csrs_names(initialized: Cli, tmp_path: Path) -> None:
+def test_san_options_override_the_csrs_names(ca_cli: Cli, tmp_path: Path) -> None:
     csr_path = tmp_path / "request.csr"
     csr_path.write_bytes(pem(build_csr(rsa_key(2048), ("asked.example.com",), cn="asked.example.com")))
     out = tmp_path / "out"
-    assert initialized("issue", "--csr", str(csr_path), "--san", "granted.example.com", "--out", str(out)).exit_code == 0
+    assert ca_cli("issue", "--csr", str(csr_path), "--san", "granted.example.com", "--out", str(out)).exit_code == 0
     (cert,) = _certs(out / "cert.pem")
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["granted.example.com"]
 
 
-def test_days_and_team_are_recorded(initialized: Cli, tmp_path: Path) -> None:
+def test_days_and_team_are_recorded(ca_cli: Cli, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = initialized("issue", "--san", "www.example.com", "--days", "10", "--team", "web", "--out", str(out))
+    team = f"team-{tmp_path.name}"  # the module's data directory is shared
+    result = ca_cli("issue", "--san", "www.example.com", "--days", "10", "--team", team, "--out", str(out))
     assert result.exit_code == 0, result.stderr
     (cert,) = _certs(out / "cert.pem")
     assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(days=10)
-    listed = json.loads(initialized("inventory", "list", "--team", "web", "--format", "json").stdout)
+    listed = json.loads(ca_cli("inventory", "list", "--team", team, "--format", "json").stdout)
     assert [(r["serial"], r["team"], r["profile"]) for r in listed] == [
-        (format(cert.serial_number, "x"), "web", "tls-server")
+        (format(cert.serial_number, "x"), team, "tls-server")
     ]
-    assert json.loads(initialized("inventory", "list", "--team", "db", "--format", "json").stdout) == []
+    assert json.loads(ca_cli("inventory", "list", "--team", team + "-other", "--format", "json").stdout) == []
 
 
-def test_out_must_be_a_directory(initialized: Cli, tmp_path: Path) -> None:
+def test_out_must_be_a_directory(ca_cli: Cli, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = initialized("issue", "--san", "www.example.com", "--out", str(blocker))
+    before = ca_cli("inventory", "list", "--format", "json").stdout
+    result = ca_cli("issue", "--san", "www.example.com", "--out", str(blocker))
     assert result.exit_code == 2
     assert "is not a directory" in result.stderr
-    assert json.loads(initialized("inventory", "list", "--format", "json").stdout) == []
+    assert ca_cli("inventory", "list", "--format", "json").stdout == before

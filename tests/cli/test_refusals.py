@@ -11,8 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certfleet.store import Database
-from certfleet.cli.main import main as cli_main
-from tests.conftest import Cli, truncate_all
+from tests.conftest import Cli
 from tests.services.snapshot import audit_actions, table_counts
 from tests.x509.csrs import (
     OVERSIZED_RSA_BITS,
@@ -111,28 +110,11 @@ def test_name_over_253_bytes_really_is() -> None:
     assert len(REFUSALS["name-over-253-bytes"][0](Path())[1]) == 255
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def shared_data(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """One initialised data directory per database for every refusal case: a refusal must
-    change nothing, and each case checks exactly that, so they can share it."""
-    data_dir = tmp_path_factory.mktemp("refusals") / "data"
-    if request.param == "sqlite":
-        url = f"sqlite:///{data_dir / 'certfleet.db'}"
-    else:
-        url = request.getfixturevalue("pg_database_url")
-        truncate_all(url)
-    assert cli_main(["init", "--data-dir", str(data_dir), "--db", url]) == 0
-    return data_dir, url
-
-
-@pytest.fixture
-def initialized_once(shared_data: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(capsys, *shared_data)
-
-
 @pytest.mark.parametrize("case", list(REFUSALS))
-def test_refusal(initialized_once: Cli, tmp_path: Path, case: str) -> None:
-    initialized = initialized_once
+def test_refusal(ca_cli: Cli, tmp_path: Path, case: str) -> None:
+    """Each case shares the module's data directory: a refusal must change nothing, which is
+    exactly what every case checks."""
+    initialized = ca_cli
     make_args, reason = REFUSALS[case]
     args = make_args(tmp_path)
     database = Database(initialized.db_url)

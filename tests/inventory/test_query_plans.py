@@ -9,6 +9,7 @@ would show up as a scan.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import sqlite3
 import threading
@@ -217,14 +218,44 @@ def _page(**filters: Any) -> CertificateQuery:
     return CertificateQuery(limit=MAX_PAGE_SIZE, **filters)
 
 
-# Selective filters: the index built for the filter must drive the plan on both databases.
+_INDEX_IN_PLAN = re.compile(r"(?:USING (?:COVERING )?INDEX|Index (?:Only )?Scan using|Bitmap Index Scan on) (\w+)")
+
+
+def leading_columns(database: Database) -> dict[str, str]:
+    """The first column of every index on the inventory tables, by index name."""
+    with database.engine.connect() as conn:
+        if database.dialect == "sqlite":
+            names = conn.execute(
+                text(f"SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN {_TABLES}")
+            ).scalars()
+            return {
+                name: str(conn.exec_driver_sql(f'PRAGMA index_info("{name}")').fetchall()[0][2])
+                for name in names
+            }
+        rows = conn.execute(
+            text(
+                "SELECT i.relname, a.attname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+                "JOIN pg_class t ON t.oid = x.indrelid "
+                "LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0] "
+                f"WHERE t.relname IN {_TABLES}"
+            )
+        )
+        return {name: str(column) for name, column in rows}
+
+
+def indexes_used(plan: list[str]) -> list[str]:
+    return [m.group(1) for line in plan for m in _INDEX_IN_PLAN.finditer(line)]
+
+
+# Selective filters: an index led by the filtered column must drive the plan on both
+# databases (whichever of several such indexes the planner prefers).
 SELECTIVE = {
-    "team": (_page(team="team-7"), "ix_certificates_team_id"),
-    "team next page": (_page(team="team-7", after_id=500_000), "ix_certificates_team_id"),
-    "san": (_page(san="h4242.example.com"), "ix_certificate_names_name"),
-    "status revoked": (_page(status=Status.REVOKED), "ix_certificates_status_id"),
-    "status superseded next page": (_page(status=Status.SUPERSEDED, after_id=900_000), "ix_certificates_status_id"),
-    "expiring within a day": (_page(expiring_within=dt.timedelta(days=1)), "ix_certificates_status_not_after"),
+    "team": (_page(team="team-7"), {"team"}),
+    "team next page": (_page(team="team-7", after_id=500_000), {"team"}),
+    "san": (_page(san="h4242.example.com"), {"name"}),
+    "status revoked": (_page(status=Status.REVOKED), {"status"}),
+    "status superseded next page": (_page(status=Status.SUPERSEDED, after_id=900_000), {"status"}),
+    "expiring within a day": (_page(expiring_within=dt.timedelta(days=1)), {"status", "not_after"}),
 }
 
 # Broad filters match tens of thousands of rows or more. Either the filter's index drives
@@ -240,22 +271,24 @@ BROAD = {
 
 @pytest.mark.parametrize("case", list(SELECTIVE))
 def test_selective_filters_use_their_index(million: Database, case: str) -> None:
-    query, index = SELECTIVE[case]
+    query, columns = SELECTIVE[case]
     plan = explain(million, query)
     assert full_scans(million, plan) == [], "\n".join(plan)
-    assert any(index in line for line in plan), "\n".join(plan)
+    leading = leading_columns(million)
+    assert {leading.get(name) for name in indexes_used(plan)} & columns, "\n".join(plan)
 
 
 @pytest.mark.parametrize("case", list(BROAD))
 def test_broad_filters_never_read_the_whole_table(million: Database, case: str) -> None:
     plan = explain(million, BROAD[case])
     assert full_scans(million, plan) == [], "\n".join(plan)
-    text_plan = "\n".join(plan)
+    used = indexes_used(plan)
+    assert used, "\n".join(plan)
     if million.dialect == "postgresql":
-        assert "Limit" in plan[0], text_plan
-        assert "Index Scan using" in text_plan, text_plan
+        assert "Limit" in plan[0], "\n".join(plan)  # one page, then stop
     else:
-        assert "USING INDEX ix_certificates_status_" in text_plan, text_plan
+        leading = leading_columns(million)
+        assert {leading.get(name) for name in used} & {"status", "not_after"}, "\n".join(plan)
 
 
 def test_the_table_really_holds_a_million_rows(million: Database) -> None:

@@ -75,7 +75,8 @@ def _walk(browser: Browser, url: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("sort", "order"), [("expires", "asc"), ("expires", "desc"), ("name", "asc"), ("name", "desc"), ("seen", "desc")]
+    ("sort", "order"),
+    [("expires", "asc"), ("expires", "desc"), ("name", "asc"), ("name", "desc"), ("seen", "desc")],
 )
 def test_pagination_visits_every_row_once_in_order(
     admin_browser: Browser, platform: Platform, sort: str, order: str
@@ -97,7 +98,9 @@ def test_filters_narrow_the_inventory(admin_browser: Browser, platform: Platform
     now = platform.clock.now()
     soon = issue(platform, "soon.example.test", days=5)
     later = issue(platform, "later.example.test", days=60, team="web", key=KeyType.RSA_2048)
-    revoked = synthetic(platform, 1, start=now + dt.timedelta(days=3), status=Status.REVOKED, names=["gone.example.test"])[0]
+    revoked = synthetic(
+        platform, 1, start=now + dt.timedelta(days=3), status=Status.REVOKED, names=["gone.example.test"]
+    )[0]
     expired = synthetic(platform, 1, start=now - dt.timedelta(days=40), names=["old.example.test"])[0]
 
     def listed(query: str) -> set[str]:
@@ -105,7 +108,7 @@ def test_filters_narrow_the_inventory(admin_browser: Browser, platform: Platform
         assert page.status_code == 200, page.text
         return set(_ROW.findall(page.text))
 
-    fp = {r.common_name: r.fingerprint_sha256 for r in (soon, later, revoked, expired)}
+    fp = {r.sans[0]: r.fingerprint_sha256 for r in (soon, later, revoked, expired)}
     assert listed("expiring=7") == {fp["soon.example.test"]}
     assert listed("status=revoked") == {fp["gone.example.test"]}
     assert listed("status=expired") == {fp["old.example.test"]}
@@ -116,8 +119,13 @@ def test_filters_narrow_the_inventory(admin_browser: Browser, platform: Platform
     assert listed(f"q={soon.serial}") == {fp["soon.example.test"]}
     assert listed(f"q={later.fingerprint_sha256.upper()}") == {fp["later.example.test"]}
     assert listed(f"issuer={soon.issuer_ca_id}") == {fp["soon.example.test"], fp["later.example.test"]}
-    assert listed("issuer=CN%3DOutside+CA%2CO%3DElsewhere") == {fp["gone.example.test"], fp["old.example.test"]}
-    window = f"expires_after={day(now + dt.timedelta(days=2))}&expires_before={day(now + dt.timedelta(days=30))}"
+    assert listed("issuer=CN%3DOutside+CA%2CO%3DElsewhere") == {
+        fp["gone.example.test"],
+        fp["old.example.test"],
+    }
+    window = (
+        f"expires_after={day(now + dt.timedelta(days=2))}&expires_before={day(now + dt.timedelta(days=30))}"
+    )
     assert listed(window) == {fp["soon.example.test"], fp["gone.example.test"]}
 
 
@@ -129,7 +137,11 @@ def test_location_filter_finds_where_a_scan_saw_it(
     record = issue(platform, "seen.example.test")
     issue(platform, "unseen.example.test")
     folder = tmp_path_factory.mktemp("etc-ssl")
-    (folder / "site.pem").write_bytes(record.certificate().public_bytes(__import__("cryptography").hazmat.primitives.serialization.Encoding.PEM))
+    (folder / "site.pem").write_bytes(
+        record.certificate().public_bytes(
+            __import__("cryptography").hazmat.primitives.serialization.Encoding.PEM
+        )
+    )
     platform.discovery.scan_files(FileScanRequest((str(folder),)), actor="test")
     page = admin_browser.get(f"/certificates?location={folder.name}")
     assert set(_ROW.findall(page.text)) == {record.fingerprint_sha256}

@@ -18,7 +18,9 @@ def _status(platform: Platform, fingerprint: str) -> Status:
     return platform.inventory.find(fingerprint).status
 
 
-def test_admin_revokes_with_a_reason_and_sees_the_new_status(admin_browser: Browser, platform: Platform) -> None:
+def test_admin_revokes_with_a_reason_and_sees_the_new_status(
+    admin_browser: Browser, platform: Platform
+) -> None:
     record = issue(platform, "www.ops.example.test")
     page = admin_browser.get(f"/certificates/{record.fingerprint_sha256}")
     assert 'data-testid="revoke-button"' in page.text
@@ -42,7 +44,8 @@ def test_revoking_twice_is_a_conflict_page(admin_browser: Browser, platform: Pla
     csrf = admin_browser.csrf()
     assert _revoke(admin_browser, record.fingerprint_sha256, csrf) == 303
     again = admin_browser.post(
-        f"/certificates/{record.fingerprint_sha256}/revoke", data={"csrf_token": csrf, "reason": "unspecified"}
+        f"/certificates/{record.fingerprint_sha256}/revoke",
+        data={"csrf_token": csrf, "reason": "unspecified"},
     )
     assert again.status_code == 409
     assert "already revoked" in again.text
@@ -77,7 +80,9 @@ def test_revoke_without_a_valid_csrf_token_is_refused(admin_browser: Browser, pl
     assert _status(platform, record.fingerprint_sha256) is Status.ACTIVE
 
 
-def test_an_issue_token_may_revoke_its_own_teams_certificate_only(browser: Browser, platform: Platform) -> None:
+def test_an_issue_token_may_revoke_its_own_teams_certificate_only(
+    browser: Browser, platform: Platform
+) -> None:
     ours = issue(platform, "a.web.example.test", team="web")
     theirs = issue(platform, "b.ops.example.test", team="ops")
     browser.sign_in(token(platform, "web", "issue", ["*.web.example.test"]))

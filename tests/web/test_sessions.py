@@ -27,7 +27,9 @@ def test_pages_need_a_session_and_say_where_to_come_back(browser: Browser) -> No
     assert response.headers["location"] == "/login?next=%2Fcertificates%3Fstatus%3Dactive"
 
 
-def test_signing_in_sets_a_host_only_secure_httponly_strict_cookie(browser: Browser, platform: Platform) -> None:
+def test_signing_in_sets_a_host_only_secure_httponly_strict_cookie(
+    browser: Browser, platform: Platform
+) -> None:
     response = browser.sign_in(token(platform))
     session = next(h for h in response.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE))
     attrs = _cookie_attributes(session)

@@ -19,13 +19,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from josepy.jwa import ES256
-from josepy.jwk import JWKEC
 import requests
-from acme import challenges, client, errors, messages
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from josepy.jwa import ES256
+from josepy.jwk import JWKEC
 
+from acme import challenges, client, errors, messages
 from certfleet.agent.config import AcmeIssuer
 from certfleet.agent.enrollment import build_csr
 from certfleet.agent.errors import AcmeFailed
@@ -56,7 +56,7 @@ class _ChallengeHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         _log.debug("http-01 listener: " + format, *args)
 
 

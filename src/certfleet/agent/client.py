@@ -53,15 +53,25 @@ def fetch_unverified(url: str) -> bytes:
 
 class ServerClient:
     def __init__(self, server: str, ca_file: Path, identity_file: Path | None = None) -> None:
-        context = ssl.create_default_context(cafile=str(ca_file))
-        if identity_file is not None:
-            try:
-                context.load_cert_chain(str(identity_file))
-            except (OSError, ssl.SSLError) as exc:
-                raise AgentError(f"cannot load the agent identity {identity_file}: {exc}") from exc
-        # trust_env off: a proxy from the environment must not see (or break) agent traffic.
-        self._client = httpx.Client(base_url=server, verify=context, timeout=_TIMEOUT, trust_env=False)
         self.server = server
+        self._ca_file = ca_file
+        self._identity_file = identity_file
+        self._client = self._connect()
+
+    def _connect(self) -> httpx.Client:
+        context = ssl.create_default_context(cafile=str(self._ca_file))
+        if self._identity_file is not None:
+            try:
+                context.load_cert_chain(str(self._identity_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise AgentError(f"cannot load the agent identity {self._identity_file}: {exc}") from exc
+        # trust_env off: a proxy from the environment must not see (or break) agent traffic.
+        return httpx.Client(base_url=self.server, verify=context, timeout=_TIMEOUT, trust_env=False)
+
+    def reload_identity(self) -> None:
+        """Present the identity file's current certificate from now on (after a renewal)."""
+        self._client.close()
+        self._client = self._connect()
 
     def close(self) -> None:
         self._client.close()

@@ -158,7 +158,7 @@ def _number(value: object, where: _Where, low: float, high: float) -> float:
 
 def _absolute(value: object, where: _Where) -> Path:
     text = _string(value, where)
-    if "\x00" in text or not os.path.isabs(text):
+    if "\x00" in text or not Path(text).is_absolute():
         raise where.error(f"{text!r} must be an absolute path")
     return Path(os.path.normpath(text))
 

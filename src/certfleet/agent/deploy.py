@@ -130,7 +130,7 @@ class VersionStore:
 
     def _version_of(self, link: Path) -> str | None:
         try:
-            return os.readlink(link)
+            return str(link.readlink())
         except FileNotFoundError:
             return None
 
@@ -162,7 +162,8 @@ class VersionStore:
     def targets_linked(self) -> bool:
         """Whether every target is this store's symlink (false after a target was added)."""
         return all(
-            os.path.islink(t.path) and os.readlink(t.path) == str(self.link_target(t)) for t in self.spec.files
+            t.path.is_symlink() and str(t.path.readlink()) == str(self.link_target(t))
+            for t in self.spec.files
         )
 
     # -- checks ---------------------------------------------------------------------------
@@ -183,7 +184,7 @@ class VersionStore:
                 continue
             mode = os.lstat(target.path).st_mode
             if stat.S_ISLNK(mode):
-                points_to = os.readlink(target.path)
+                points_to = str(target.path.readlink())
                 if points_to != str(self.link_target(target)):
                     raise UnsafeTarget(
                         f"{target.path} is a symlink to {points_to}, which this agent did not make: "
@@ -192,7 +193,7 @@ class VersionStore:
             elif not stat.S_ISREG(mode):
                 raise UnsafeTarget(f"{target.path} exists and is not a regular file")
         for path in (self.root.parent, self.root):
-            if os.path.islink(path):
+            if path.is_symlink():
                 raise UnsafeTarget(f"{path} is a symlink: refusing to keep versions through it")
 
     # -- writing --------------------------------------------------------------------------
@@ -242,7 +243,7 @@ class VersionStore:
     def _adopt(self) -> str | None:
         """Copy regular files found at the targets into a version (their modes and owners
         kept), so a rollback of the first deployment restores exactly them."""
-        found = [t for t in self.spec.files if os.path.lexists(t.path) and not os.path.islink(t.path)]
+        found = [t for t in self.spec.files if os.path.lexists(t.path) and not t.path.is_symlink()]
         if not found:
             return None
         self._ensure_root()
@@ -251,34 +252,42 @@ class VersionStore:
         try:
             staging.mkdir(mode=0o700)
             for target in found:
-                info = os.stat(target.path)
+                info = target.path.stat()
                 data = target.path.read_bytes()
                 if data:
-                    _write(staging / ROLE_FILES[target.kind], data, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
+                    _write(
+                        staging / ROLE_FILES[target.kind],
+                        data,
+                        stat.S_IMODE(info.st_mode),
+                        info.st_uid,
+                        info.st_gid,
+                    )
             staging.chmod(0o755)
             _fsync_dir(staging)
             staging.rename(self.root / version)
             _fsync_dir(self.root)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
-            raise WriteFailed(f"cannot keep a copy of the files at the targets of {self.spec.name}: {exc}") from exc
+            raise WriteFailed(
+                f"cannot keep a copy of the files at the targets of {self.spec.name}: {exc}"
+            ) from exc
         return version
 
     def _point(self, link: Path, version: str) -> None:
         temporary = self.root / f".link-{secrets.token_hex(6)}"
-        os.symlink(version, temporary)
-        os.replace(temporary, link)  # rename(2): atomic, the old link or the new one
+        temporary.symlink_to(version)
+        temporary.replace(link)  # rename(2): atomic, the old link or the new one
         _fsync_dir(self.root)
 
     def link_targets(self) -> None:
         """Make each target a symlink into ``current`` (a no-op for those that already are)."""
         for target in self.spec.files:
             want = str(self.link_target(target))
-            if os.path.islink(target.path) and os.readlink(target.path) == want:
+            if target.path.is_symlink() and str(target.path.readlink()) == want:
                 continue
             temporary = target.path.with_name(f".{target.path.name}.certfleet-{secrets.token_hex(6)}")
-            os.symlink(want, temporary)
-            os.replace(temporary, target.path)
+            temporary.symlink_to(want)
+            temporary.replace(target.path)
             _fsync_dir(target.path.parent)
 
     def deploy(self, contents: dict[str, bytes], suffix: str) -> Switch:
@@ -296,7 +305,7 @@ class VersionStore:
             marker = json.dumps({"version": version, "previous": previous}).encode()
             temporary = self.root / f".pending-{secrets.token_hex(6)}"
             _write(temporary, marker, 0o600, -1, -1)
-            os.replace(temporary, self._pending)
+            temporary.replace(self._pending)
             self._point(self.current, version)
             if previous is not None:
                 self._point(self.previous, previous)
@@ -343,7 +352,9 @@ class VersionStore:
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
                     entry.unlink(missing_ok=True)
-        entries = [e for e in self.root.iterdir() if e.name.startswith("v") and e.is_dir() and not e.is_symlink()]
+        entries = [
+            e for e in self.root.iterdir() if e.name.startswith("v") and e.is_dir() and not e.is_symlink()
+        ]
         # Newest first by when their files were written (names share a second on fast runs).
         entries.sort(key=lambda e: (e.stat().st_mtime_ns, e.name), reverse=True)
         for name in [e.name for e in entries][keep:]:

@@ -67,7 +67,9 @@ def enroll(server: str, token: str, ca_fingerprint: str, state: AgentState) -> E
     server = server.rstrip("/")
     if not server.startswith("https://"):
         raise InvalidInput("--server must be the https:// URL of the certfleet API")
-    bundle = load_certificates(fetch_unverified(f"{server}/api/v1/agent/ca.pem"), source="the server's CA bundle")
+    bundle = load_certificates(
+        fetch_unverified(f"{server}/api/v1/agent/ca.pem"), source="the server's CA bundle"
+    )
     roots = [c for c in bundle if fingerprint_sha256(c) == pin]
     if not roots:
         seen = ", ".join(fingerprint_sha256(c) for c in bundle if c.issuer == c.subject) or "none"

@@ -63,7 +63,9 @@ class Outcome:
 
 def _sans(cert: x509.Certificate) -> set[str]:
     try:
-        return set(names_from_extension(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value))
+        return set(
+            names_from_extension(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+        )
     except x509.ExtensionNotFound:
         return set()
 
@@ -98,7 +100,9 @@ class Runner:
 
     # -- the run --------------------------------------------------------------------------
 
-    def run_once(self, force: bool | Collection[str] = False, *, renew_identity_now: bool = False) -> list[Outcome]:
+    def run_once(
+        self, force: bool | Collection[str] = False, *, renew_identity_now: bool = False
+    ) -> list[Outcome]:
         instructions: dict[str, dict[str, Any]] = {}
         if self._client is not None:
             self._flush_outbox()
@@ -144,13 +148,13 @@ class Runner:
         assert self._client is not None
         if now_please or identity_due(self._state.identity_certificate(), self._clock.now()):
             renew_identity(self._client, self._state)
-            assert self._server is not None
-            self._client.close()
-            self._client = ServerClient(self._server, self._state.ca_file, self._state.identity_file)
+            self._client.reload_identity()
 
     # -- one certificate ------------------------------------------------------------------
 
-    def _run_certificate(self, spec: CertificateSpec, instruction: dict[str, Any] | None, forced: bool) -> Outcome:
+    def _run_certificate(
+        self, spec: CertificateSpec, instruction: dict[str, Any] | None, forced: bool
+    ) -> Outcome:
         with self._state.lock(spec.name):
             now = self._clock.now()
             store = VersionStore(spec, self._config.allowed_dirs, now)
@@ -159,7 +163,9 @@ class Runner:
                 self._recover(spec, store)
                 if not forced and retry.next_attempt_at is not None and now < retry.next_attempt_at:
                     return Outcome(
-                        spec.name, "waiting", f"next attempt at {iso(retry.next_attempt_at)}: {retry.last_error}"
+                        spec.name,
+                        "waiting",
+                        f"next attempt at {iso(retry.next_attempt_at)}: {retry.last_error}",
                     )
                 outcome = self._converge(spec, store, instruction, forced)
             except CertfleetError as exc:
@@ -187,12 +193,23 @@ class Runner:
         self._roll_back(spec, store, switch, material, error or "")
 
     def _reason(
-        self, spec: CertificateSpec, deployed: Material | None, instruction: dict[str, Any] | None, forced: bool
+        self,
+        spec: CertificateSpec,
+        deployed: Material | None,
+        instruction: dict[str, Any] | None,
+        forced: bool,
     ) -> str | None:
         if deployed is None:
             return "not deployed yet"
         if forced:
             return "renewal forced"
+        pending = self._state.pending_chain(spec.name)
+        if (
+            pending
+            and pending[0] != deployed.certificate
+            and pending[0].not_valid_after_utc > self._clock.now()
+        ):
+            return "retrying a deployment that failed"
         cert = deployed.certificate
         now = self._clock.now()
         if _sans(cert) != set(spec.names):
@@ -263,7 +280,9 @@ class Runner:
     def _issue(self, spec: CertificateSpec, key: CertificateIssuerPrivateKeyTypes) -> Material:
         if spec.acme is not None:
             account_dir = self._state.acme_account_dir(spec.acme.directory)
-            return AcmeObtainer(spec.acme, account_dir, f"certfleet-agent/{__version__}").obtain(spec.names, key)
+            return AcmeObtainer(spec.acme, account_dir, f"certfleet-agent/{__version__}").obtain(
+                spec.names, key
+            )
         if self._client is None:
             raise NotEnrolled(f"{spec.name} is issued by certfleet, but this host is not enrolled")
         response = self._client.issue(spec.name, build_csr(key, spec.names), spec.profile, spec.validity_days)
@@ -296,7 +315,12 @@ class Runner:
         return None
 
     def _roll_back(
-        self, spec: CertificateSpec, store: VersionStore, switch: Switch, material: Material | None, error: str
+        self,
+        spec: CertificateSpec,
+        store: VersionStore,
+        switch: Switch,
+        material: Material | None,
+        error: str,
     ) -> Outcome:
         """Restore the previous files and reload again; report the failure either way."""
         new_pem = material.fullchain_pem if material is not None else b""

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -77,7 +76,7 @@ class AgentState:
 
     def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.root, 0o700)
+        self.root.chmod(0o700)
 
     # -- enrolment and identity -----------------------------------------------------------
 
@@ -135,7 +134,9 @@ class AgentState:
 
     def pending_key(self, name: str) -> PrivateKeyTypes | None:
         try:
-            return serialization.load_pem_private_key((self._cert_dir(name) / "pending.key").read_bytes(), None)
+            return serialization.load_pem_private_key(
+                (self._cert_dir(name) / "pending.key").read_bytes(), None
+            )
         except (OSError, ValueError, TypeError):
             return None
 

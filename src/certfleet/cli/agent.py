@@ -25,7 +25,9 @@ from certfleet.errors import InvalidInput
 from certfleet.inventory import iso
 from certfleet.x509 import fingerprint_sha256
 
-app = typer.Typer(help="Host agents: join tokens and deployments (server); enroll and run (host).", no_args_is_help=True)
+app = typer.Typer(
+    help="Host agents: join tokens and deployments (server); enroll and run (host).", no_args_is_help=True
+)
 token_app = typer.Typer(help="One-time join tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
@@ -56,11 +58,15 @@ def parse_duration(text: str) -> dt.timedelta:
 @token_app.command("create")
 def token_create(
     host: Annotated[str, typer.Option("--host", help="The host (DNS name) the agent will be.")],
-    team: Annotated[str | None, typer.Option("--team", help="Team owning the agent and its certificates.")] = None,
+    team: Annotated[
+        str | None, typer.Option("--team", help="Team owning the agent and its certificates.")
+    ] = None,
     ttl: Annotated[str, typer.Option("--ttl", help="How long the token stays usable (s, m, h, d).")] = "1h",
     allow_names: Annotated[
         list[str] | None,
-        typer.Option("--allow-names", help="Name pattern the agent may have issued (*.x, **.x, CIDR); repeat."),
+        typer.Option(
+            "--allow-names", help="Name pattern the agent may have issued (*.x, **.x, CIDR); repeat."
+        ),
     ] = None,
     data_dir: DataDirOption = None,
     db: DbOption = None,
@@ -80,7 +86,9 @@ def token_create(
 
 
 @app.command("list")
-def list_agents(fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None) -> None:
+def list_agents(
+    fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None
+) -> None:
     """Enrolled agents."""
     with platform(data_dir, db) as p:
         rows = [a.to_dict() for a in p.agents.list_agents()]
@@ -123,7 +131,9 @@ def _state_dir(option: Path | None, configured: Path | None = None) -> AgentStat
 @app.command("enroll")
 def enroll_command(
     server: Annotated[str, typer.Option("--server", help="HTTPS URL of the certfleet API.")],
-    token: Annotated[str, typer.Option("--token", help="The one-time join token.", envvar="CERTFLEET_JOIN_TOKEN")],
+    token: Annotated[
+        str, typer.Option("--token", help="The one-time join token.", envvar="CERTFLEET_JOIN_TOKEN")
+    ],
     ca_fingerprint: Annotated[
         str, typer.Option("--ca-fingerprint", help="SHA-256 of certfleet's root CA, to pin it.")
     ],
@@ -146,7 +156,9 @@ def _logging() -> None:
 @app.command("run")
 def run(
     config: Annotated[Path, typer.Option("--config", help="The agent's YAML configuration.")],
-    once: Annotated[bool, typer.Option("--once", help="One pass, then exit (1 if any certificate failed).")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="One pass, then exit (1 if any certificate failed).")
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Renew every certificate now.")] = False,
     force_cert: Annotated[
         list[str] | None, typer.Option("--force-cert", help="Renew this certificate now; repeat.")

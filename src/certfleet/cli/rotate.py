@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,34 +46,36 @@ def run_with_progress(
     before = p.rotation.report(campaign_id)
     done = before.counts.of(ItemState.REISSUED) + before.counts.of(ItemState.SKIPPED)
     total = before.counts.total
-    interactive = sys.stdout.isatty() and fmt is not Format.JSON
-    counted = {"n": done}
-    if interactive:
-        bar = Progress(
+    stream = sys.stderr if fmt is Format.JSON else sys.stdout
+    bar: Progress | None = None
+    if stream.isatty():
+        columns = (
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=Console(),
         )
-        with bar:
-            task = bar.add_task(f"campaign {campaign_id[:8]}", total=total, completed=done)
+        bar = Progress(*columns, console=Console(file=stream))
+    task = bar.add_task(f"campaign {campaign_id[:8]}", total=total, completed=done) if bar else None
+    counted = {"n": done}
 
-            def tick(item: CampaignItem, state: ItemState) -> None:
-                if state in (ItemState.REISSUED, ItemState.SKIPPED):
-                    bar.advance(task)
-
-            report = p.rotation.run(campaign_id, progress=tick)
-    else:
-
-        def line(item: CampaignItem, state: ItemState) -> None:
-            if state in (ItemState.REISSUED, ItemState.SKIPPED):
-                counted["n"] += 1
-            stream = sys.stderr if fmt is Format.JSON else sys.stdout
+    def progress(item: CampaignItem, state: ItemState) -> None:
+        finished = state in (ItemState.REISSUED, ItemState.SKIPPED)
+        counted["n"] += finished
+        if bar is not None and task is not None:
+            bar.advance(task, advance=int(finished))
+        else:
             stream.write(f"progress: {state.value} {item.serial} {counted['n']}/{total}\n")
             stream.flush()
 
-        report = p.rotation.run(campaign_id, progress=line)
+    with bar if bar is not None else contextlib.nullcontext():
+        report = p.rotation.run(campaign_id, progress=progress)
+        # Items still pending are leased by another worker, or by a run that was killed: wait
+        # for that lease to end (the other worker finishes them, or they become ours).
+        deadline = time.monotonic() + p.renewal.settings.lease_seconds + 5
+        while report.counts.of(ItemState.PENDING) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            report = p.rotation.run(campaign_id, progress=progress)
     if show:
         _print_report(report, fmt)
     return report

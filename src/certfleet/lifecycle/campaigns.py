@@ -266,8 +266,10 @@ class CampaignRepository(Protocol):
         """Set ``deployed_at``, ``confirmed_at`` or ``old_revoked_at`` if not set yet."""
         ...
 
-    def set_ari_now(self, serial: str, start: dt.datetime, end: dt.datetime, actor: str) -> None:
-        """Move the certificate's ARI window (the ACME server's override table) to now."""
+    def set_ari_window(
+        self, serial: str, start: dt.datetime, end: dt.datetime, at: dt.datetime, actor: str
+    ) -> None:
+        """Set the certificate's ARI window (the ACME server's override table, RFC 9773)."""
         ...
 
     def retire_ca(self, ca_id: str) -> None:

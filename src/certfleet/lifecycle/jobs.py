@@ -135,7 +135,8 @@ class RenewalJobRepository(Protocol):
         ...
 
     def overridden(self, limit: int) -> Sequence[tuple[RenewalJob, RenewalWindow]]:
-        """Open jobs whose ARI window override was set after they were planned."""
+        """Open jobs whose renewal time lies outside their ARI override window (the window
+        was set or moved after they were planned)."""
         ...
 
     def reschedule(self, certificate_id: int, renew_at: dt.datetime, planned_at: dt.datetime) -> None:

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from certfleet.access import NamePattern, Principal, Scope
-from certfleet.audit import AuditRepository
-from certfleet.discovery.records import LocationRepository
 from certfleet.errors import InvalidInput
-from certfleet.inventory import CertificateRepository, iso
+from certfleet.inventory import iso
+from certfleet.lifecycle.notifications.events import NotifyUnitOfWork
 from certfleet.x509 import BadName, SubjectName
 
 __all__ = [
@@ -213,17 +212,9 @@ class AgentRepository(Protocol):
         ...
 
 
-class AgentUnitOfWork(Protocol):
-    """The repositories the agent service uses, in one transaction."""
-
-    @property
-    def certificates(self) -> CertificateRepository: ...
-
-    @property
-    def audit(self) -> AuditRepository: ...
-
-    @property
-    def locations(self) -> LocationRepository: ...
+class AgentUnitOfWork(NotifyUnitOfWork, Protocol):
+    """The repositories the agent service uses, in one transaction (notifications' view,
+    whose outbox takes the failure events, plus the agents)."""
 
     @property
     def agents(self) -> AgentRepository: ...

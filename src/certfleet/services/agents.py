@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from certfleet.access import NamePattern, hash_secret
 from certfleet.audit import AuditLog
@@ -29,6 +28,7 @@ from certfleet.clock import Clock
 from certfleet.discovery.records import LocationKind, Sighting
 from certfleet.errors import CertfleetError, Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from certfleet.inventory import CertificateRecord, Source, Status
+from certfleet.lifecycle.notifications.events import EventKind, certificate_event, emit
 from certfleet.services._agent_records import (
     Agent,
     AgentIdentity,
@@ -64,7 +64,7 @@ __all__ = [
     "MintedJoinToken",
 ]
 
-_TOKEN_PREFIX = "cfj"
+_TOKEN_PREFIX = "cfj"  # noqa: S105 - a prefix, not a secret
 MAX_TOKEN_TTL = dt.timedelta(days=7)
 # A short-lived identity limits what a stolen agent key is worth; the agent renews it in the
 # last third of its life, so a host may be down ten days without having to re-enrol.
@@ -76,7 +76,6 @@ _MAX_PATH = 4096
 AgentUnitOfWorkFactory = Callable[[], AbstractContextManager[AgentUnitOfWork]]
 RenewalWindowOf = Callable[[CertificateRecord], tuple[dt.datetime, dt.datetime]]
 CertificateRevoker = Callable[[str, str], object]
-FailureListener = Callable[[AgentUnitOfWork, Deployment], None]
 
 
 def default_renewal_window(record: CertificateRecord) -> tuple[dt.datetime, dt.datetime]:
@@ -167,7 +166,6 @@ class AgentService:
         *,
         renewal_window: RenewalWindowOf = default_renewal_window,
         revoke_certificate: CertificateRevoker | None = None,
-        on_deployment_failed: FailureListener | None = None,
     ) -> None:
         self._uow = uow
         self._issuance = issuance
@@ -175,7 +173,6 @@ class AgentService:
         self._clock = clock
         self._window = renewal_window
         self._revoke_certificate = revoke_certificate
-        self._on_failed = on_deployment_failed
 
     # -- operator -------------------------------------------------------------------------
 
@@ -461,8 +458,26 @@ class AgentService:
                     "detail": report.detail,
                 },
             )
-            if report.status is not DeploymentStatus.DEPLOYED and self._on_failed is not None:
-                self._on_failed(uow, deployment)
+            if report.status is not DeploymentStatus.DEPLOYED:
+                # In the same transaction as the report: the failure is announced exactly once.
+                details = {
+                    "stage": "deployment",
+                    "host": agent.name,
+                    "name": name,
+                    "status": report.status.value,
+                    "reason": report.detail,
+                    "files": sorted(files.values()),
+                    "endpoint": endpoint,
+                }
+                event = certificate_event(
+                    uow,
+                    EventKind.RENEWAL_FAILED,
+                    record,
+                    now,
+                    details=details,
+                    dedup_key=f"agent-deployment:{deployment.id}",
+                )
+                emit(uow, event)
         return deployment
 
     @staticmethod

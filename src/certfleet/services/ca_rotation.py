@@ -116,7 +116,7 @@ class CaRotationService:
             current, retired = self._authorities.add_intermediate(None, actor=actor)
         revoked = None
         try:
-            self._revoke_ca(serial_hex(ca.certificate.serial_number), "cACompromise", actor)
+            self._revoke_ca(serial_hex(ca.certificate.serial_number), "caCompromise", actor)
             revoked = ca.id
         except Conflict:
             revoked = ca.id  # already revoked by an earlier run
@@ -136,7 +136,7 @@ class CaRotationService:
                 to_ca=current.id,
                 revoke_old_after=revoke_old_after,
                 kind="compromise",
-                revoke_reason="cACompromise",
+                revoke_reason="caCompromise",
             )
             try:
                 created = self._rotation.create(request, actor=actor)

@@ -41,7 +41,7 @@ from certfleet.ca import CaCertificate, IssuanceRequest
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError, Conflict, NotFound
 from certfleet.inventory import CertificateRecord, Status
-from certfleet.lifecycle.jobs import JobState, Lease, NewJob, PlanCandidate, RenewalJob
+from certfleet.lifecycle.jobs import JobState, Lease, NewJob, PlanCandidate, RenewalJob, external_reason
 from certfleet.lifecycle.lineage import LineageKind, LineageLink
 from certfleet.lifecycle.planning import backoff, renewal_time, window_time
 from certfleet.lifecycle.settings import LifecycleSettings
@@ -297,13 +297,23 @@ class RenewalService:
         try:
             with self._uow() as uow:
                 uow.lifecycle.lineage.add(LineageLink(new.id, record.id, kind, now, actor, campaign_id))
+                # The successor's own renewal is planned at once, not at the next round.
+                candidate = PlanCandidate(
+                    new.id, new.serial, new.not_before, new.not_after, external_reason(new.tags, False)
+                )
+                uow.lifecycle.jobs.add([self._new_job(candidate, now)])
                 if not claim(uow, new):
                     raise LeaseLost(f"lost the lease on {record.serial}")
                 AuditLog(uow.audit, self._clock).record(
                     actor,
                     f"certificate.{kind.value}",
                     record.serial,
-                    {"successor": new.serial, "adopted": adopted, "campaign": campaign_id},
+                    {
+                        "successor": new.serial,
+                        "adopted": adopted,
+                        "campaign": campaign_id,
+                        "worker": self.worker,
+                    },
                 )
                 details = {"supersedes": record.serial, "kind": kind.value, "campaign": campaign_id}
                 emit(
@@ -355,8 +365,9 @@ class RenewalService:
 
     def lineage(self, record: CertificateRecord) -> list[CertificateRecord]:
         """``record`` followed by each successor in turn, the newest last."""
-        chain = [record]
         with self._uow(read_only=True) as uow:
+            fresh = uow.lifecycle.lineage.certificate(record.id) if record.id is not None else None
+            chain = [fresh or record]
             while len(chain) < _MAX_LINEAGE and chain[-1].id is not None:
                 next_id = uow.lifecycle.lineage.successor(chain[-1].id)
                 found = uow.lifecycle.lineage.certificate(next_id) if next_id is not None else None

@@ -56,6 +56,7 @@ from certfleet.x509 import (
     describe_public_key,
     generate_private_key,
     load_csr,
+    parse_names,
     to_pem,
 )
 
@@ -155,8 +156,8 @@ class RotationService:
             uow.lifecycle.campaigns.add(campaign, items, now)
             for item in items:
                 if item.state is not ItemState.PENDING:
-                    uow.lifecycle.campaigns.set_ari_now(
-                        item.serial, now, now + ARI_NOW_SPAN, f"campaign:{campaign.id}"
+                    uow.lifecycle.campaigns.set_ari_window(
+                        item.serial, now, now + ARI_NOW_SPAN, now, f"campaign:{campaign.id}"
                     )
             AuditLog(uow.audit, self._clock).record(
                 actor, "campaign.created", campaign.id, campaign.to_dict()
@@ -392,11 +393,13 @@ class RotationService:
             raise Conflict(
                 f"certificate {item.serial} is replaced by the server ({item.action.value}), not by a CSR"
             )
+        chain = self._latest(item)
+        if principal is not None:
+            principal.authorize_names(parse_names(chain[-1].sans))
         public_key = csr_public_key(load_csr(csr_pem))
         got = describe_public_key(public_key).label
         if got != campaign.to_key_type:
             raise InvalidInput(f"the campaign asks for a {campaign.to_key_type} key; the CSR has {got}")
-        chain = self._latest(item)
         now = self._clock.now()
 
         def claim(uow: UnitOfWork, new: CertificateRecord) -> bool:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -134,7 +134,12 @@ class SqlRenewalJobRepository:
             .join(AcmeRenewalOverrideRow, AcmeRenewalOverrideRow.serial == RenewalJobRow.serial)
             .where(
                 RenewalJobRow.state.in_([JobState.SCHEDULED.value, JobState.RETRY.value]),
-                AcmeRenewalOverrideRow.set_at > RenewalJobRow.planned_at,
+                # Outside its window: set (or moved) since the job was planned. Comparing
+                # times of one row, not clocks of two nodes.
+                or_(
+                    RenewalJobRow.renew_at < AcmeRenewalOverrideRow.window_start,
+                    RenewalJobRow.renew_at >= AcmeRenewalOverrideRow.window_end,
+                ),
                 AcmeRenewalOverrideRow.window_end > AcmeRenewalOverrideRow.window_start,
             )
             .limit(limit)
@@ -229,7 +234,7 @@ class SqlRenewalJobRepository:
 
     def counts(self) -> Mapping[str, int]:
         stmt = select(RenewalJobRow.state, func.count()).group_by(RenewalJobRow.state)
-        return {state: n for state, n in self._session.execute(stmt).tuples()}
+        return {state: n for state, n in self._session.execute(stmt)}
 
     def failing(self, limit: int) -> Sequence[RenewalJob]:
         stmt = (

@@ -125,7 +125,7 @@ class SqlCampaignRepository:
             if size is not None:
                 stmt = stmt.where(CertificateRow.key_size == size)
         stmt = stmt.order_by(CertificateRow.id).limit(limit)
-        return [(_record(row), bool(acme)) for row, acme in self._session.execute(stmt).tuples()]
+        return [(_record(row), bool(acme)) for row, acme in self._session.execute(stmt)]
 
     def add(self, campaign: Campaign, items: Sequence[NewItem], at: dt.datetime) -> None:
         self._session.add(
@@ -193,7 +193,7 @@ class SqlCampaignRepository:
         mine = CampaignItemRow.campaign_id == campaign_id
         states = self._session.execute(
             select(CampaignItemRow.state, func.count()).where(mine).group_by(CampaignItemRow.state)
-        ).tuples()
+        )
         marks = self._session.execute(
             select(*(func.count(column) for column in _MILESTONES.values())).where(mine)
         ).one()
@@ -238,7 +238,7 @@ class SqlCampaignRepository:
         )
         if limit is not None:
             stmt = stmt.limit(limit)
-        return [_item(row, serial) for row, serial in self._session.execute(stmt).tuples()]
+        return [_item(row, serial) for row, serial in self._session.execute(stmt)]
 
     def item(self, campaign_id: str, serial: str) -> CampaignItem | None:
         found = self._items(CampaignItemRow.campaign_id == campaign_id, CampaignItemRow.serial == serial)
@@ -328,16 +328,18 @@ class SqlCampaignRepository:
             .execution_options(synchronize_session=False)
         )
 
-    def set_ari_now(self, serial: str, start: dt.datetime, end: dt.datetime, actor: str) -> None:
+    def set_ari_window(
+        self, serial: str, start: dt.datetime, end: dt.datetime, at: dt.datetime, actor: str
+    ) -> None:
         row = self._session.get(AcmeRenewalOverrideRow, serial)
         if row is None:
             self._session.add(
                 AcmeRenewalOverrideRow(
-                    serial=serial, window_start=start, window_end=end, set_at=start, actor=actor
+                    serial=serial, window_start=start, window_end=end, set_at=at, actor=actor
                 )
             )
         else:
-            row.window_start, row.window_end, row.set_at, row.actor = start, end, start, actor
+            row.window_start, row.window_end, row.set_at, row.actor = start, end, at, actor
         self._session.flush()
 
     def places(self, certificate_ids: Sequence[int]) -> Mapping[int, set[tuple[str, str, str, bool]]]:
@@ -351,7 +353,7 @@ class SqlCampaignRepository:
             CertificateLocationRow.sni,
             CertificateLocationRow.gone_at,
         ).where(CertificateLocationRow.certificate_id.in_(list(certificate_ids)), CertificateLocationRow.leaf)
-        for cid, kind, location, sni, gone_at in self._session.execute(stmt).tuples():
+        for cid, kind, location, sni, gone_at in self._session.execute(stmt):
             found[cid].add((kind, location, sni or "", gone_at is None))
         return found
 

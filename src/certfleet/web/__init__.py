@@ -17,6 +17,7 @@ from certfleet.web import (
     _certificate,
     _discovery_pages,
     _inventory,
+    _lifecycle_pages,
     _overview,
     _static,
 )
@@ -29,5 +30,14 @@ __all__ = ["LOGIN_COOKIE", "SESSION_COOKIE", "install_dashboard"]
 def install_dashboard(app: FastAPI, platform: Platform) -> None:
     """Add the dashboard's routes to ``app`` (the HTTPS API app)."""
     app.state.dashboard = Dashboard(platform)
-    for module in (_auth_pages, _overview, _inventory, _certificate, _discovery_pages, _audit_pages, _static):
+    for module in (
+        _auth_pages,
+        _overview,
+        _inventory,
+        _certificate,
+        _discovery_pages,
+        _lifecycle_pages,
+        _audit_pages,
+        _static,
+    ):
         app.include_router(module.router)

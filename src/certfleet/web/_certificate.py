@@ -13,6 +13,7 @@ from certfleet.inventory import CertificateRecord, Status
 from certfleet.revocation import RevocationReason
 from certfleet.web._decode import decode
 from certfleet.web._forms import read_form
+from certfleet.web._lifecycle_pages import lineage_of
 from certfleet.web._render import HtmlRoute, render
 from certfleet.web._sessions import User, check_csrf
 from certfleet.web._state import Dashboard, current_user, dashboard
@@ -47,6 +48,7 @@ def _page(request: Request, d: Dashboard, user: User, fingerprint: str) -> Respo
     assert record.id is not None
     cas = d.platform.authorities.hierarchy()
     now = d.platform.clock.now()
+    replaced, replaced_by = lineage_of(d.platform, record, user.principal)
     return render(
         request,
         "certificate.html",
@@ -57,6 +59,8 @@ def _page(request: Request, d: Dashboard, user: User, fingerprint: str) -> Respo
             "status": record.effective_status(now).value,
             "decoded": decode(record.der),
             "chain": chain_of(record, cas),
+            "replaced": replaced,
+            "replaced_by": replaced_by,
             "public_base_url": d.platform.settings.public_base_url,
             "locations": d.platform.discovery.locations(record),
             "findings": d.queries.findings_for_certificate(record.id, record.fingerprint_sha256),

@@ -13,6 +13,7 @@ from fastapi import Request
 from certfleet.app import Platform
 from certfleet.audit import ChainVerdict
 from certfleet.store._web import WebQueries
+from certfleet.web._compliance import ComplianceCache
 from certfleet.web._render import SignInRequired
 from certfleet.web._sessions import SESSION_COOKIE, Sessions, User
 
@@ -35,6 +36,7 @@ class Dashboard:
         self.platform = platform
         self.queries = WebQueries(platform.database)
         self.sessions = Sessions(platform)
+        self.compliance = ComplianceCache(platform)
         self._lock = threading.Lock()
         self._verified: Verified | None = None
 

@@ -129,7 +129,7 @@ class SmtpServer:
                 and users is not None
                 and users.get(data.login) == data.password
             )
-            return AuthResult(success=ok, auth_data=data)
+            return AuthResult(success=ok, handled=False, auth_data=data)
 
         def factory() -> SMTP:
             return SMTP(

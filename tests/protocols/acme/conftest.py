@@ -123,7 +123,9 @@ def _failed(authz: dict[str, Any]) -> bool:
 
 
 def _serve(platform: Platform) -> tuple[uvicorn.Server, threading.Thread, int]:
-    sock = socket.socket()
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only then, and
+    # without it every kept-alive response stalls 40 ms on the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
     config = uvicorn.Config(create_api_app(platform), log_level="warning", access_log=False, lifespan="off")

@@ -1,0 +1,267 @@
+"""Dashboard server time at 100,000 and 1,000,000 certificates, on SQLite and PostgreSQL.
+
+For each database and size: a fresh, migrated database is bulk-loaded with synthetic
+certificate rows straight in SQL (the way tests/inventory/test_query_plans.py does it: drop the
+secondary indexes, insert, rebuild, ANALYZE), then the real dashboard (create_api_app, signed
+in through its sign-in form) answers in process through httpx's ASGI transport, so the figures
+are server time without sockets or TLS. Each page is requested once to warm up, then REPEAT
+times; the median is printed. The baseline is the same page at 100,000 rows: the last column is
+the ratio 1,000,000 / 100,000 (10.0 would mean linear in the inventory size, 1.0 flat).
+
+    .venv/bin/python bench/dashboard.py                 # SQLite and PostgreSQL, 100k and 1M
+    .venv/bin/python bench/dashboard.py --sizes 100000 --databases sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import re
+import secrets
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+from sqlalchemy import text
+
+from certfleet.access import Scope
+from certfleet.api import create_api_app
+from certfleet.app import Platform, open_platform
+from certfleet.config import load_settings
+from certfleet.store import Database
+from certfleet.x509 import KeyType
+
+PG_ADMIN = os.environ.get(
+    "CERTFLEET_TEST_PG", "postgresql+psycopg://certfleet:certfleet@127.0.0.1:5432/certfleet_test"
+)
+REPEAT = 7
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+_COLUMNS = (
+    "serial, fingerprint_sha256, subject, common_name, sans_json, issuer, issuer_ca_id, not_before, "
+    "not_after, key_algorithm, key_size, signature_algorithm, profile, source, status, team, tags_json, "
+    "first_seen, last_seen, der"
+)
+# Row g: one SAN h<g>.example.com; team-<g % 200>; 1 % revoked, 1 % superseded; notAfter spread
+# over 30 days ago .. two years ahead (about 4 % expired, 1.4 % within a week); 3 issuers.
+_STATUS = "CASE WHEN g % 100 = 0 THEN 'revoked' WHEN g % 100 = 1 THEN 'superseded' ELSE 'active' END"
+_PG_STATUS = _STATUS.replace(" % ", " %% ")
+_PG_LOAD = f"""
+INSERT INTO certificates ({_COLUMNS})
+SELECT to_hex(g), lpad(to_hex(g), 64, '0'), 'CN=h' || g || '.example.com', 'h' || g || '.example.com',
+       '["h' || g || '.example.com"]', 'CN=Issuing CA ' || (g %% 3), 'ca' || (g %% 3),
+       %(now)s - interval '30 days',
+       %(now)s + ((g %% 730) - 30) * interval '1 day' + (g %% 86400) * interval '1 second',
+       CASE WHEN g %% 4 = 0 THEN 'rsa' ELSE 'ec' END, CASE WHEN g %% 4 = 0 THEN 2048 ELSE 256 END,
+       'ecdsa-with-SHA256', 'tls-server', CASE WHEN g %% 5 = 0 THEN 'discovered' ELSE 'issued' END,
+       {_PG_STATUS}, 'team-' || (g %% 200), '[]', %(now)s, %(now)s, '\\x00'::bytea
+FROM generate_series(1, %(rows)s) AS g
+"""
+_NAMES = "INSERT INTO certificate_names (certificate_id, name) SELECT id, common_name FROM certificates"
+_TABLES = "('certificates', 'certificate_names')"
+
+
+def _sqlite_load(rows: int) -> str:
+    day0 = (NOW - dt.timedelta(days=30)).strftime("%Y-%m-%d %H:%M:%S")
+    now = NOW.strftime("%Y-%m-%d %H:%M:%S")
+    return f"""
+WITH RECURSIVE n(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM n WHERE g < {rows})
+INSERT INTO certificates ({_COLUMNS})
+SELECT printf('%x', g), printf('%064x', g), 'CN=h' || g || '.example.com', 'h' || g || '.example.com',
+       '["h' || g || '.example.com"]', 'CN=Issuing CA ' || (g % 3), 'ca' || (g % 3),
+       '{day0}.000000',
+       datetime('{now}', ((g % 730) - 30) || ' days', (g % 86400) || ' seconds') || '.000000',
+       CASE WHEN g % 4 = 0 THEN 'rsa' ELSE 'ec' END, CASE WHEN g % 4 = 0 THEN 2048 ELSE 256 END,
+       'ecdsa-with-SHA256', 'tls-server', CASE WHEN g % 5 = 0 THEN 'discovered' ELSE 'issued' END,
+       {_STATUS}, 'team-' || (g % 200), '[]', '{now}.000000', '{now}.000000', x'00'
+FROM n
+"""
+
+
+def load_sqlite(path: Path, rows: int) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("PRAGMA cache_size=-400000")
+        indexes = conn.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN {_TABLES} "
+            "AND sql IS NOT NULL"
+        ).fetchall()
+        conn.execute("BEGIN")
+        for name, _ in indexes:
+            conn.execute(f'DROP INDEX "{name}"')
+        conn.execute(_sqlite_load(rows))
+        conn.execute(_NAMES)
+        for _, ddl in indexes:
+            conn.execute(ddl)
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA analysis_limit=2000")
+        conn.execute("ANALYZE")
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+
+
+def load_postgresql(database: Database, rows: int) -> None:
+    with database.engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        raw.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        indexes = raw.execute(
+            f"SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN {_TABLES} "
+            "AND indexdef NOT LIKE 'CREATE UNIQUE%'"
+        ).fetchall()
+        fks = raw.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'certificate_names'::regclass AND contype = 'f'"
+        ).fetchall()
+        for name, _ in fks:
+            raw.execute(f'ALTER TABLE certificate_names DROP CONSTRAINT "{name}"')
+        for name, _ in indexes:
+            raw.execute(f'DROP INDEX "{name}"')
+        raw.execute(_PG_LOAD, {"now": NOW, "rows": rows})
+        raw.execute(_NAMES)
+        for _, ddl in indexes:
+            raw.execute(ddl)
+        for name, definition in fks:
+            raw.execute(f'ALTER TABLE certificate_names ADD CONSTRAINT "{name}" {definition}')
+    with database.engine.connect() as conn:
+        conn.execute(text("ANALYZE certificates"))
+        conn.execute(text("ANALYZE certificate_names"))
+        conn.commit()
+
+
+class Client:
+    def __init__(self, platform: Platform) -> None:
+        self._runner = asyncio.Runner()
+        self._client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_api_app(platform)), base_url="https://bench.test"
+        )
+
+    def get(self, url: str) -> httpx.Response:
+        response = self._runner.run(self._client.get(url))
+        assert response.status_code == 200, (url, response.status_code, response.text[:300])
+        return response
+
+    def sign_in(self, token: str) -> None:
+        page = self.get("/login")
+        nonce = re.search(r'name="nonce" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        self._runner.run(self._client.post("/login", data={"nonce": nonce, "token": token}))
+
+    def close(self) -> None:
+        self._runner.run(self._client.aclose())
+        self._runner.close()
+
+
+def timed(client: Client, url: str) -> float:
+    client.get(url)  # warm-up: caches, query plans
+    samples = []
+    for _ in range(REPEAT):
+        started = time.perf_counter()
+        client.get(url)
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1000
+
+
+def deep_page(client: Client, pages: int) -> str:
+    url = "/certificates?per_page=50"
+    for _ in range(pages):
+        found = re.search(r'<a href="([^"]+)" rel="next"', client.get(url).text)
+        assert found
+        url = found.group(1).replace("&amp;", "&")
+    return url
+
+
+PAGES = (
+    ("overview (admin, all teams)", "admin", "/"),
+    ("overview (one team's token)", "team", "/"),
+    ("inventory, first page", "admin", "/certificates"),
+    ("inventory, page 21 (cursor)", "admin", "DEEP"),
+    ("inventory, team + active", "admin", "/certificates?team=team-7&status=active"),
+    ("inventory, sort by name", "admin", "/certificates?sort=name"),
+    ("inventory, name prefix", "admin", "/certificates?q=h12345"),
+    ("timeline (26 weeks by team)", "admin", "/timeline"),
+)
+
+
+def measure(database_kind: str, rows: int, workdir: Path) -> dict[str, float]:
+    data_dir = workdir / f"{database_kind}-{rows}"
+    data_dir.mkdir(mode=0o700)
+    pg_name = None
+    if database_kind == "sqlite":
+        url = f"sqlite:///{data_dir / 'certfleet.db'}"
+        migrated = Database(url)
+        migrated.upgrade()
+        migrated.dispose()
+        started = time.perf_counter()
+        load_sqlite(data_dir / "certfleet.db", rows)
+    else:
+        pg_name = f"certfleet_bench_{secrets.token_hex(4)}"
+        with psycopg.connect(
+            PG_ADMIN.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+        ) as c:
+            c.execute(f'CREATE DATABASE "{pg_name}"')
+        url = PG_ADMIN.rsplit("/", 1)[0] + "/" + pg_name
+        database = Database(url)
+        database.upgrade()
+        started = time.perf_counter()
+        load_postgresql(database, rows)
+        database.dispose()
+    print(f"  loaded {rows:,} rows into {database_kind} in {time.perf_counter() - started:.0f} s", flush=True)
+    platform = open_platform(load_settings({}, data_dir=data_dir, database_url=url), create=True)
+    try:
+        platform.authorities.initialize("Bench", KeyType.EC_P256, actor="bench")
+        clients = {}
+        for role, (team, scope) in {"admin": ("ops", Scope.ADMIN), "team": ("team-7", Scope.READ)}.items():
+            clients[role] = Client(platform)
+            clients[role].sign_in(platform.tokens.create(team, scope, [], actor="bench").token)
+        results = {}
+        for label, role, url_path in PAGES:
+            path = deep_page(clients[role], 20) if url_path == "DEEP" else url_path
+            results[label] = timed(clients[role], path)
+        for c in clients.values():
+            c.close()
+        return results
+    finally:
+        platform.close()
+        if pg_name is not None:
+            with psycopg.connect(
+                PG_ADMIN.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+            ) as c:
+                c.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument(
+        "--databases", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"]
+    )
+    args = parser.parse_args()
+    sizes = sorted(args.sizes)
+    with tempfile.TemporaryDirectory(prefix="certfleet-bench-") as tmp:
+        for kind in args.databases:
+            by_size = {}
+            for rows in sizes:
+                by_size[rows] = measure(kind, rows, Path(tmp))
+            base = sizes[0]
+            head = "".join(f"{n:>12,}" for n in sizes)
+            print(f"\n{kind}: median server time in ms ({REPEAT} requests after a warm-up)")
+            print(f"{'page':32}{head}   ratio {sizes[-1]:,}/{base:,}")
+            for label, _, _ in PAGES:
+                cells = "".join(f"{by_size[n][label]:12.1f}" for n in sizes)
+                ratio = by_size[sizes[-1]][label] / by_size[base][label]
+                print(f"{label:32}{cells}   {ratio:8.2f}x")
+            print(flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""The health check against a real TLS listener: it passes only when the endpoint presents
+the expected certificate, and waits for a reload that takes effect late."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from certfleet.agent.config import HealthCheck
+from certfleet.agent.errors import HealthCheckFailed
+from certfleet.agent.health import presented_fingerprint, wait_for_certificate
+from certfleet.agent.targets import Material
+from tests.agent.material import ThrowawayCa
+
+
+class TlsServer:
+    """Serves one certificate; ``serve(material)`` swaps it, as a reload does."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self._dir = tmp_path
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self._context: ssl.SSLContext | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._sock.settimeout(0.1)
+        self._thread.start()
+
+    def serve(self, material: Material) -> None:
+        (self._dir / "k.pem").write_bytes(material.key_pem())
+        (self._dir / "c.pem").write_bytes(material.fullchain_pem)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self._dir / "c.pem", self._dir / "k.pem")
+        self._context = context
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            try:
+                if self._context is not None:
+                    with self._context.wrap_socket(conn, server_side=True) as tls:
+                        tls.recv(1)
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sock.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[TlsServer]:
+    s = TlsServer(tmp_path)
+    yield s
+    s.close()
+
+
+def test_the_presented_certificate_is_identified(server: TlsServer) -> None:
+    material = ThrowawayCa().issue()
+    server.serve(material)
+    check = HealthCheck("127.0.0.1", server.port, "www.example.test", timeout_seconds=5)
+    assert presented_fingerprint(check) == material.fingerprint
+    wait_for_certificate(check, material.fingerprint)
+
+
+def test_a_late_reload_is_waited_for(server: TlsServer) -> None:
+    ca = ThrowawayCa()
+    old, new = ca.issue(), ca.issue()
+    server.serve(old)
+    check = HealthCheck("127.0.0.1", server.port, None, timeout_seconds=10)
+    timer = threading.Timer(0.5, server.serve, args=(new,))
+    timer.start()
+    wait_for_certificate(check, new.fingerprint)
+    timer.join()
+
+
+def test_the_wrong_certificate_fails_with_what_was_seen(server: TlsServer) -> None:
+    ca = ThrowawayCa()
+    old, new = ca.issue(), ca.issue()
+    server.serve(old)
+    check = HealthCheck("127.0.0.1", server.port, "www.example.test", timeout_seconds=1)
+    with pytest.raises(HealthCheckFailed, match=f"last saw certificate {old.fingerprint[:16]}"):
+        wait_for_certificate(check, new.fingerprint)
+
+
+def test_a_closed_port_fails() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    check = HealthCheck("127.0.0.1", port, None, timeout_seconds=1)
+    with pytest.raises(HealthCheckFailed, match="an error"):
+        wait_for_certificate(check, "0" * 64)
