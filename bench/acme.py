@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
-import hashlib
 import json
 import os
 import secrets
@@ -44,7 +43,9 @@ from josepy.jwk import JWKEC
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
-PG_ADMIN = os.environ.get("CERTFLEET_TEST_PG", "postgresql+psycopg://certfleet:certfleet@127.0.0.1:5432/certfleet_test")
+PG_ADMIN = os.environ.get(
+    "CERTFLEET_TEST_PG", "postgresql+psycopg://certfleet:certfleet@127.0.0.1:5432/certfleet_test"
+)
 POLL = 0.01
 
 
@@ -171,9 +172,25 @@ class Server:
 def start_challtestsrv() -> tuple[str, Any]:
     dns, mgmt = free_port(), free_port()
     proc = subprocess.Popen(
-        ["pebble-challtestsrv", "-dns01", f"127.0.0.1:{dns}", "-http01", "", "-https01", "", "-tlsalpn01", "",
-         "-management", f"127.0.0.1:{mgmt}", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "pebble-challtestsrv",
+            "-dns01",
+            f"127.0.0.1:{dns}",
+            "-http01",
+            "",
+            "-https01",
+            "",
+            "-tlsalpn01",
+            "",
+            "-management",
+            f"127.0.0.1:{mgmt}",
+            "-defaultIPv4",
+            "127.0.0.1",
+            "-defaultIPv6",
+            "",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
     def up() -> bool:
@@ -193,14 +210,31 @@ def start_certfleet(tmp: Path, label: str, dns: str, http01: int, db_url: str | 
     run = [str(BIN / "certfleet")]
     subprocess.run([*run, "init", "--data-dir", str(data), *db], check=True, capture_output=True)
     root = data / "root.pem"
-    root.write_text(subprocess.run([*run, "ca", "root", "--data-dir", str(data), *db], check=True,
-                                   capture_output=True, text=True).stdout)
+    root.write_text(
+        subprocess.run(
+            [*run, "ca", "root", "--data-dir", str(data), *db], check=True, capture_output=True, text=True
+        ).stdout
+    )
     https = free_port()
     log = (tmp / f"{data.name}.log").open("w")
     proc = subprocess.Popen(
-        [*run, "serve", "--https", f"127.0.0.1:{https}", "--http", f"127.0.0.1:{free_port()}",
-         "--acme-resolver", dns, "--acme-http01-port", str(http01), "--data-dir", str(data), *db],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            *run,
+            "serve",
+            "--https",
+            f"127.0.0.1:{https}",
+            "--http",
+            f"127.0.0.1:{free_port()}",
+            "--acme-resolver",
+            dns,
+            "--acme-http01-port",
+            str(http01),
+            "--data-dir",
+            str(data),
+            *db,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"https://127.0.0.1:{https}/acme/directory"
     verify = ssl.create_default_context(cafile=str(root))
@@ -226,30 +260,50 @@ def start_pebble(tmp: Path, dns: str, http01: int) -> Server:
     now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
         .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]
-        ), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     (tmp / "pebble.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp / "pebble.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (tmp / "pebble.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     port = free_port()
-    config = {"pebble": {
-        "listenAddress": f"127.0.0.1:{port}", "managementListenAddress": f"127.0.0.1:{free_port()}",
-        "certificate": str(tmp / "pebble.crt"), "privateKey": str(tmp / "pebble.key"),
-        "httpPort": http01, "tlsPort": free_port(), "ocspResponderURL": "",
-        "externalAccountBindingRequired": False,
-    }}
+    config = {
+        "pebble": {
+            "listenAddress": f"127.0.0.1:{port}",
+            "managementListenAddress": f"127.0.0.1:{free_port()}",
+            "certificate": str(tmp / "pebble.crt"),
+            "privateKey": str(tmp / "pebble.key"),
+            "httpPort": http01,
+            "tlsPort": free_port(),
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": False,
+        }
+    }
     (tmp / "pebble.json").write_text(json.dumps(config))
     env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"}
     log = (tmp / "pebble.log").open("w")
-    proc = subprocess.Popen(["pebble", "-config", str(tmp / "pebble.json"), "-dnsserver", dns],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        ["pebble", "-config", str(tmp / "pebble.json"), "-dnsserver", dns],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     url = f"https://127.0.0.1:{port}/dir"
     verify = ssl.create_default_context(cafile=str(tmp / "pebble.crt"))
 
@@ -301,7 +355,9 @@ def pg_database() -> tuple[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--count-1", type=int, default=30, help="certificates at concurrency 1")
     parser.add_argument("--count-8", type=int, default=120, help="certificates at concurrency 8")
     parser.add_argument("--skip-pg", action="store_true", help="leave out certfleet on PostgreSQL")
@@ -317,12 +373,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="certfleet-acme-bench-") as tmp_name:
         tmp = Path(tmp_name)
         try:
-            starters = [lambda: start_pebble(tmp, dns, responder.port),
-                        lambda: start_certfleet(tmp, "certfleet (SQLite)", dns, responder.port, None)]
+            starters = [
+                lambda: start_pebble(tmp, dns, responder.port),
+                lambda: start_certfleet(tmp, "certfleet (SQLite)", dns, responder.port, None),
+            ]
             if not args.skip_pg:
                 url, drop = pg_database()
                 cleanups.append(drop)
-                starters.append(lambda: start_certfleet(tmp, "certfleet (PostgreSQL)", dns, responder.port, url))
+                starters.append(
+                    lambda: start_certfleet(tmp, "certfleet (PostgreSQL)", dns, responder.port, url)
+                )
             labels = []
             for start in starters:
                 server = start()
@@ -335,8 +395,10 @@ def main() -> int:
         finally:
             for cleanup in reversed(cleanups):
                 cleanup()
-    print(f"end-to-end issuance (order, http-01, finalize, download); "
-          f"{args.count_1} certs at concurrency 1, {args.count_8} at 8")
+    print(
+        f"end-to-end issuance (order, http-01, finalize, download); "
+        f"{args.count_1} certs at concurrency 1, {args.count_8} at 8"
+    )
     print(f"{'server':28} {'conc':>4} {'certs/s':>8} {'vs pebble':>10}")
     for label in labels:
         for concurrency in (1, 8):

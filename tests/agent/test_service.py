@@ -9,8 +9,8 @@ import threading
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certfleet.app import Platform
 from certfleet.ca import IssuanceRequest
@@ -20,6 +20,7 @@ from certfleet.inventory import Source, Status
 from certfleet.services.agents import DeploymentReport, DeploymentStatus
 from certfleet.x509 import KeyType, fingerprint_sha256, generate_private_key, to_pem
 from tests.agent.csrs import csr_for
+from tests.agent.peers import self_signed
 from tests.api.conftest import stored_rows
 from tests.conftest import FakeClock
 
@@ -380,18 +381,4 @@ def test_instructions_follow_the_renewal_window_and_renew_now(platform: Platform
 
 
 def _self_signed(names: list[str]) -> bytes:
-    key = generate_private_key(KeyType.EC_P256)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return to_pem([cert]).encode()
+    return self_signed(names)[1]

@@ -76,7 +76,17 @@ def test_java_keytool_reads_the_jks_and_the_pkcs12(material: Material, tmp_path:
         path = tmp_path / f"store.{kind}"
         path.write_bytes(render(target(kind, b"changeit"), material))
         listed = subprocess.run(
-            ["keytool", "-list", "-v", "-keystore", str(path), "-storetype", store_type, "-storepass", "changeit"],
+            [
+                "keytool",
+                "-list",
+                "-v",
+                "-keystore",
+                str(path),
+                "-storetype",
+                store_type,
+                "-storepass",
+                "changeit",
+            ],
             capture_output=True,
             text=True,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 
 import pytest
@@ -49,10 +50,12 @@ def test_entries_link_from_genesis(log: tuple[AuditLog, MemoryAuditRepository, F
     _, repo, _ = log
     assert [e.seq for e in repo.rows] == [1, 2, 3, 4, 5]
     assert repo.rows[0].prev_hash == GENESIS_HASH
-    for before, after in zip(repo.rows, repo.rows[1:], strict=False):
+    for before, after in itertools.pairwise(repo.rows):
         assert after.prev_hash == before.hash
     first = repo.rows[0]
-    assert first.hash == entry_hash(GENESIS_HASH, 1, first.at, first.actor, first.action, first.subject, first.details)
+    assert first.hash == entry_hash(
+        GENESIS_HASH, 1, first.at, first.actor, first.action, first.subject, first.details
+    )
     verdict = verify_chain(repo.entries(), repo.head())
     assert (verdict.ok, verdict.entries, verdict.first_bad_seq) == (True, 5, None)
 
@@ -92,7 +95,9 @@ def test_an_edited_link_is_named(log: tuple[AuditLog, MemoryAuditRepository, Fak
     assert "does not link" in (verdict.reason or "")
 
 
-def test_a_recomputed_forgery_breaks_the_next_link(log: tuple[AuditLog, MemoryAuditRepository, FakeClock]) -> None:
+def test_a_recomputed_forgery_breaks_the_next_link(
+    log: tuple[AuditLog, MemoryAuditRepository, FakeClock],
+) -> None:
     """Editing a row and fixing up its own hash is caught by the entry after it."""
     _, repo, _ = log
     old = repo.rows[1]
@@ -126,7 +131,9 @@ def test_swapped_sequence_numbers_are_named(log: tuple[AuditLog, MemoryAuditRepo
     assert (verdict.ok, verdict.first_bad_seq) == (False, 2)
 
 
-def test_an_unreadable_entry_is_reported_not_raised(log: tuple[AuditLog, MemoryAuditRepository, FakeClock]) -> None:
+def test_an_unreadable_entry_is_reported_not_raised(
+    log: tuple[AuditLog, MemoryAuditRepository, FakeClock],
+) -> None:
     _, repo, _ = log
 
     def entries() -> Iterator[AuditEntry]:
@@ -142,5 +149,7 @@ def test_hash_covers_microseconds_and_canonical_details() -> None:
     at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     base = entry_hash(GENESIS_HASH, 1, at, "a", "x", "s", {"b": 1, "a": 2})
     assert base == entry_hash(GENESIS_HASH, 1, at, "a", "x", "s", {"a": 2, "b": 1})  # key order irrelevant
-    assert base != entry_hash(GENESIS_HASH, 1, at + dt.timedelta(microseconds=1), "a", "x", "s", {"b": 1, "a": 2})
+    assert base != entry_hash(
+        GENESIS_HASH, 1, at + dt.timedelta(microseconds=1), "a", "x", "s", {"b": 1, "a": 2}
+    )
     assert base != entry_hash("1" * 64, 1, at, "a", "x", "s", {"b": 1, "a": 2})

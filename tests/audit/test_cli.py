@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -45,7 +46,9 @@ def _run(data_dir: Path, url: str, *args: str) -> int:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def logged_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedEnv]:
+def logged_env(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LoggedEnv]:
     """A data directory whose audit log holds one entry of each kind, in EVENTS order, built
     once per backend; ``logged`` restores the log's rows before each test tampers with them."""
     tmp = tmp_path_factory.mktemp("audit")
@@ -115,7 +118,7 @@ def test_every_event_kind_is_logged_and_listed_as_json(logged: Cli) -> None:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", entry["at"])
         assert re.fullmatch(r"[0-9a-f]{64}", entry["hash"])
         assert isinstance(entry["details"], dict)
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in itertools.pairwise(entries):
         assert after["prev_hash"] == before["hash"]
     ca_roles = [e["details"]["role"] for e in entries[:2]]
     assert ca_roles == ["root", "intermediate"]

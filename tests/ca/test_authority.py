@@ -17,8 +17,13 @@ from tests.ca.conftest import ca_kit, leaf_key
 EC = KeyType.EC_P256
 
 
-def _validate(profile: str, names: tuple[str, ...] = (), cn: str | None = None, days: int | None = None,
-              key_type: KeyType = EC) -> object:
+def _validate(
+    profile: str,
+    names: tuple[str, ...] = (),
+    cn: str | None = None,
+    days: int | None = None,
+    key_type: KeyType = EC,
+) -> object:
     request = IssuanceRequest(profile, leaf_key(key_type).public_key(), names, cn, days)
     return ca_kit(EC).authority.validate(request)
 
@@ -47,8 +52,15 @@ def test_default_and_maximum_validity(profile: str) -> None:
     assert longest.not_valid_after_utc - longest.not_valid_before_utc == dt.timedelta(days=398)
 
 
-@pytest.mark.parametrize(("days", "reason"), [(399, "exceeds profile .*398 days"), (0, "at least 1 day"),
-                                              (-5, "at least 1 day"), (100_000, "exceeds")])
+@pytest.mark.parametrize(
+    ("days", "reason"),
+    [
+        (399, "exceeds profile .*398 days"),
+        (0, "at least 1 day"),
+        (-5, "at least 1 day"),
+        (100_000, "exceeds"),
+    ],
+)
 def test_validity_out_of_range_is_refused(days: int, reason: str) -> None:
     with pytest.raises(ValidityTooLong, match=reason):
         _validate("tls-server", ("www.example.com",), days=days)
@@ -67,7 +79,7 @@ def test_leaf_never_outlives_its_issuer() -> None:
 
 
 def test_common_name_must_be_one_of_the_sans() -> None:
-    with pytest.raises(BadName, match="common name 'other.example.com' is not one of"):
+    with pytest.raises(BadName, match=r"common name 'other\.example\.com' is not one of"):
         _validate("tls-server", ("www.example.com",), cn="other.example.com")
 
 

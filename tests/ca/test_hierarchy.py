@@ -23,7 +23,7 @@ def test_root_is_self_signed_for_ten_years_with_path_length_one(kit: CaKit) -> N
     root = kit.root.certificate
     assert root.issuer == root.subject
     root.verify_directly_issued_by(root)  # signed with its own key
-    assert ROOT_LIFETIME == dt.timedelta(days=3652)
+    assert dt.timedelta(days=3652) == ROOT_LIFETIME
     assert root.not_valid_after_utc - root.not_valid_before_utc == ROOT_LIFETIME
     assert root.not_valid_before_utc <= kit.clock.now() < root.not_valid_after_utc
     bc = root.extensions.get_extension_for_class(x509.BasicConstraints)
@@ -40,7 +40,7 @@ def test_intermediate_is_issued_by_the_root_for_five_years_with_path_length_zero
     inter = kit.intermediate.certificate
     assert inter.issuer == root.subject
     inter.verify_directly_issued_by(root)
-    assert INTERMEDIATE_LIFETIME == dt.timedelta(days=1826)
+    assert dt.timedelta(days=1826) == INTERMEDIATE_LIFETIME
     assert inter.not_valid_after_utc - inter.not_valid_before_utc == INTERMEDIATE_LIFETIME
     assert inter.not_valid_after_utc <= root.not_valid_after_utc
     bc = inter.extensions.get_extension_for_class(x509.BasicConstraints)

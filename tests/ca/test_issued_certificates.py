@@ -195,9 +195,7 @@ def test_pkilint_rfc5280_finds_no_errors_in_the_ca_certificates(kit: CaKit, tmp_
 # The CA/B Forum Baseline Requirements allow only RSA and ECDSA keys for CAs and server
 # certificates, so this lint runs on the ECDSA and RSA hierarchies (Ed25519 is for private
 # PKI only, and the tls-server profile refuses Ed25519 leaf keys anyway).
-@pytest.mark.parametrize(
-    "key_type", [k for k in KeyType if k is not KeyType.ED25519], ids=lambda k: k.value
-)
+@pytest.mark.parametrize("key_type", [k for k in KeyType if k is not KeyType.ED25519], ids=lambda k: k.value)
 def test_pkilint_cabf_serverauth_finds_no_errors(key_type: KeyType, tmp_path: Path) -> None:
     kit = ca_kit(key_type)
     issued = kit.issue(
@@ -230,5 +228,6 @@ def test_pkilint_output_is_read_by_severity(tmp_path: Path) -> None:
     )
     path = tmp_path / "bad.pem"
     path.write_bytes(bad.public_bytes(Encoding.PEM))
-    assert "pkix.ca_certificate_no_ku_extension" in {f.code for f in blocking(pkilint("lint_pkix_cert", path))}
-
+    assert "pkix.ca_certificate_no_ku_extension" in {
+        f.code for f in blocking(pkilint("lint_pkix_cert", path))
+    }

@@ -50,9 +50,11 @@ def test_serials_have_128_random_bits() -> None:
     ids=["one", "7f", "80", "64bit", "top-bit", "max", "random"],
 )
 def test_encoded_serial_is_positive_and_within_20_octets(serial_number: int) -> None:
-    cert = ca_kit(KeyType.EC_P256).issue(
-        "tls-server", leaf_key(KeyType.EC_P256), serial_number=serial_number
-    ).certificate
+    cert = (
+        ca_kit(KeyType.EC_P256)
+        .issue("tls-server", leaf_key(KeyType.EC_P256), serial_number=serial_number)
+        .certificate
+    )
     assert cert.serial_number == serial_number
     octets = _der_serial_octets(cert.tbs_certificate_bytes)
     assert len(octets) <= 20

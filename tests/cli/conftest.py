@@ -24,7 +24,9 @@ def initialized(cli: Cli) -> Cli:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def module_ca(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+def module_ca(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, str]]:
     """One initialised data directory and database per module and backend."""
     data_dir = tmp_path_factory.mktemp("module-ca") / "data"
     pg_url = request.getfixturevalue("pg_database_url") if request.param == "postgresql" else None

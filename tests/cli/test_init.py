@@ -13,7 +13,9 @@ from tests.conftest import Cli
 
 
 def _files(directory: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()
+    }
 
 
 def test_init_creates_the_hierarchy_and_ca_list_shows_it(cli: Cli) -> None:

@@ -22,11 +22,20 @@ from certfleet.cli.main import main as cli_main
 from certfleet.x509 import fingerprint_sha256, to_pem
 from tests.conftest import Cli, FakeClock
 from tests.services.snapshot import private_database
-from tests.services.test_inventory import external_certificate
+from tests.x509.factories import external_certificate
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 JSON_FIELDS = {
-    "serial", "fingerprint_sha256", "subject", "sans", "issuer", "not_before", "not_after", "status", "source", "team",
+    "serial",
+    "fingerprint_sha256",
+    "subject",
+    "sans",
+    "issuer",
+    "not_before",
+    "not_after",
+    "status",
+    "source",
+    "team",
 }
 
 
@@ -80,7 +89,9 @@ def fleet_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture
-def fleet_cli(fleet_env: FleetEnv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+def fleet_cli(
+    fleet_env: FleetEnv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Cli]:
     monkeypatch.setattr(
         "certfleet.cli._common.open_platform", functools.partial(open_platform, clock=fleet_env.clock)
     )
@@ -97,12 +108,17 @@ def test_json_rows_carry_every_documented_field(fleet_cli: Cli, fleet: dict[str,
     rows = _list(fleet_cli)
     assert len(rows) == 3
     for row in rows:
-        assert JSON_FIELDS <= set(row)
+        assert set(row) >= JSON_FIELDS
         assert ISO_Z.match(str(row["not_before"])) and ISO_Z.match(str(row["not_after"]))
         assert re.fullmatch(r"[0-9a-f]{64}", str(row["fingerprint_sha256"]))
         assert isinstance(row["sans"], list)
     web = next(r for r in rows if r["serial"] == fleet["web"])
-    assert (web["status"], web["source"], web["team"], web["sans"]) == ("active", "issued", "web", ["www.example.com"])
+    assert (web["status"], web["source"], web["team"], web["sans"]) == (
+        "active",
+        "issued",
+        "web",
+        ["www.example.com"],
+    )
     assert web["subject"] == "" and "Issuing CA 1" in str(web["issuer"])
     old = next(r for r in rows if r["serial"] == fleet["old"])
     assert (old["status"], old["source"], old["team"]) == ("expired", "imported", None)
@@ -121,7 +137,9 @@ def test_filters(fleet_cli: Cli, fleet: dict[str, str]) -> None:
     assert _serials(fleet_cli, "--team", "web", "--status", "expired") == set()
 
 
-def test_expired_is_derived_from_the_clock(fleet_cli: Cli, fleet_env: FleetEnv, fleet: dict[str, str]) -> None:
+def test_expired_is_derived_from_the_clock(
+    fleet_cli: Cli, fleet_env: FleetEnv, fleet: dict[str, str]
+) -> None:
     fleet_env.clock.advance(dt.timedelta(days=11))
     assert _serials(fleet_cli, "--status", "expired") == {fleet["old"], fleet["api"]}
     assert _serials(fleet_cli, "--expiring", "30") == set()
@@ -149,7 +167,9 @@ def test_csv_and_table(fleet_cli: Cli, fleet: dict[str, str]) -> None:
         (("--expiring", "-1"), "--expiring must not be negative"),
     ],
 )
-def test_bad_filters_are_refused(fleet_cli: Cli, fleet: dict[str, str], args: tuple[str, ...], reason: str) -> None:
+def test_bad_filters_are_refused(
+    fleet_cli: Cli, fleet: dict[str, str], args: tuple[str, ...], reason: str
+) -> None:
     result = fleet_cli("inventory", "list", *args)
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and reason in result.stderr
@@ -160,7 +180,7 @@ def test_show_by_serial_or_fingerprint(fleet_cli: Cli, fleet: dict[str, str]) ->
     assert by_serial.exit_code == 0, by_serial.stderr
     record = json.loads(by_serial.stdout)
     assert record["serial"] == fleet["web"] and record["team"] == "web"
-    assert JSON_FIELDS <= set(record)
+    assert set(record) >= JSON_FIELDS
     fingerprint = str(record["fingerprint_sha256"])
     by_fingerprint = fleet_cli("inventory", "show", fingerprint.upper(), "--format", "json")
     assert json.loads(by_fingerprint.stdout) == record
@@ -190,8 +210,16 @@ def test_import_bundles_and_der_deduplicated_bad_files_reported(
     missing = tmp_path / "missing.pem"
 
     result = clocked(
-        "inventory", "import", str(garbage), str(bundle), str(empty), str(single), str(missing), str(overlap),
-        "--team", "ops",
+        "inventory",
+        "import",
+        str(garbage),
+        str(bundle),
+        str(empty),
+        str(single),
+        str(missing),
+        str(overlap),
+        "--team",
+        "ops",
     )
 
     assert result.exit_code == 1

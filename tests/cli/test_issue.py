@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from tests.conftest import Cli
-from tests.x509.csrs import build_csr, der, pem, rsa_key
+from tests.x509.factories import build_csr, der, pem, rsa_key
 
 
 def _certs(path: Path) -> list[x509.Certificate]:
@@ -24,7 +24,15 @@ def _openssl_verify(cli: Cli, out: Path, tmp_path: Path) -> None:
     root = tmp_path / "root.pem"
     root.write_text(cli("ca", "root").stdout)
     run = subprocess.run(
-        ["openssl", "verify", "-CAfile", str(root), "-untrusted", str(out / "chain.pem"), str(out / "cert.pem")],
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(root),
+            "-untrusted",
+            str(out / "chain.pem"),
+            str(out / "cert.pem"),
+        ],
         capture_output=True,
         text=True,
     )
@@ -46,8 +54,19 @@ def test_issue_with_a_generated_key_writes_four_files(
 ) -> None:
     out = tmp_path / "out"
     result = ca_cli(
-        "issue", "--profile", profile, "--key-type", key_type, "--cn", "www.example.com",
-        "--san", "www.example.com", "--san", "192.0.2.1", "--out", str(out),
+        "issue",
+        "--profile",
+        profile,
+        "--key-type",
+        key_type,
+        "--cn",
+        "www.example.com",
+        "--san",
+        "www.example.com",
+        "--san",
+        "192.0.2.1",
+        "--out",
+        str(out),
     )
     assert result.exit_code == 0, result.stderr
     assert result.stdout.count("\n") == 1 and result.stdout.startswith("Issued serial ")
@@ -64,9 +83,7 @@ def test_issue_with_a_generated_key_writes_four_files(
 
 
 @pytest.mark.parametrize("encode", [pem, der], ids=["pem", "der"])
-def test_issue_from_a_csr_certifies_its_key_and_names(
-    ca_cli: Cli, tmp_path: Path, encode: object
-) -> None:
+def test_issue_from_a_csr_certifies_its_key_and_names(ca_cli: Cli, tmp_path: Path, encode: object) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     csr_path = tmp_path / "request.csr"
     csr_path.write_bytes(encode(build_csr(key, ("api.example.com", "2001:db8::7"), cn="api.example.com")))  # type: ignore[operator]
@@ -86,7 +103,10 @@ def test_san_options_override_the_csrs_names(ca_cli: Cli, tmp_path: Path) -> Non
     csr_path = tmp_path / "request.csr"
     csr_path.write_bytes(pem(build_csr(rsa_key(2048), ("asked.example.com",), cn="asked.example.com")))
     out = tmp_path / "out"
-    assert ca_cli("issue", "--csr", str(csr_path), "--san", "granted.example.com", "--out", str(out)).exit_code == 0
+    assert (
+        ca_cli("issue", "--csr", str(csr_path), "--san", "granted.example.com", "--out", str(out)).exit_code
+        == 0
+    )
     (cert,) = _certs(out / "cert.pem")
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["granted.example.com"]

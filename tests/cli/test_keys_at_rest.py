@@ -27,9 +27,9 @@ def _ca_public_keys(cli: Cli) -> set[bytes]:
     finally:
         database.dispose()
     return {
-        x509.load_der_x509_certificate(d).public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        x509.load_der_x509_certificate(d)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         for d in ders
     }
 

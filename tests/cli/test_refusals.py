@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from certfleet.store import Database
 from tests.conftest import Cli
 from tests.services.snapshot import audit_actions, table_counts
-from tests.x509.csrs import (
+from tests.x509.factories import (
     OVERSIZED_RSA_BITS,
     build_csr,
     der,
@@ -57,16 +57,21 @@ REFUSALS: dict[str, tuple[Callable[[Path], list[str]], str]] = {
         "CSR signature does not verify",
     ),
     "csr-bad-signature-ec": (
-        _csr_file(with_flipped_signature(build_csr(ec.generate_private_key(ec.SECP256R1()), ("a.example.com",)))),
+        _csr_file(
+            with_flipped_signature(build_csr(ec.generate_private_key(ec.SECP256R1()), ("a.example.com",)))
+        ),
         "CSR signature does not verify",
     ),
-    "csr-rsa-1024": (_csr_file(pem(build_csr(rsa_key(1024), ("www.example.com",)))), "1024 bits is too small"),
+    "csr-rsa-1024": (
+        _csr_file(pem(build_csr(rsa_key(1024), ("www.example.com",)))),
+        "1024 bits is too small",
+    ),
     "csr-rsa-over-8192": (_csr_file(oversized_rsa_csr()), f"{OVERSIZED_RSA_BITS} bits is too large"),
     "csr-dsa": (_csr_file(dsa_csr()), "DSA keys are not supported"),
     "csr-secp256k1": (_csr_file(secp256k1_csr()), "EC curve secp256k1 is not allowed"),
     "csr-explicit-ec-parameters": (_csr_file(explicit_ec_csr()), "explicit"),
     "csr-malformed-pem": (
-        _csr_file(b"-----BEGIN CERTIFICATE REQUEST-----\nbm90IGEgY3NyIGF0IGFsbA==\n-----END CERTIFICATE REQUEST-----\n"),
+        _csr_file(b"-----BEGIN CERTIFICATE REQUEST-----\nbm90IGEgY3Ny\n-----END CERTIFICATE REQUEST-----\n"),
         "malformed CSR",
     ),
     "csr-malformed-der": (_csr_file(b"\x30\x82\x02\x00\x02\x01\x00garbage"), "malformed CSR"),
@@ -76,7 +81,10 @@ REFUSALS: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     ),
     "csr-not-a-file": (_args("--csr", "/nonexistent/request.csr"), "cannot read CSR"),
     "csr-bad-name": (_csr_file(_ec_csr("bad_name.example.com")), "illegal characters"),
-    "csr-101-sans": (_csr_file(_ec_csr(*(f"h{i}.example.com" for i in range(101)))), "101 subject alternative names"),
+    "csr-101-sans": (
+        _csr_file(_ec_csr(*(f"h{i}.example.com" for i in range(101)))),
+        "101 subject alternative names",
+    ),
     # Names given on the command line
     "empty-label": (_sans("www..example.com"), "empty label"),
     "leading-dot": (_sans(".example.com"), "empty label"),
@@ -89,20 +97,35 @@ REFUSALS: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "double-star-wildcard": (_sans("**.example.com"), "more than one wildcard"),
     "partial-wildcard": (_sans("w*.example.com"), "partial wildcard"),
     "bare-wildcard": (_sans("*.com"), "at least two labels"),
-    "name-over-253-bytes": (_sans("a" * 63 + "." + "b" * 63 + "." + "c" * 63 + "." + "d" * 63), "longer than 253"),
+    "name-over-253-bytes": (
+        _sans("a" * 63 + "." + "b" * 63 + "." + "c" * 63 + "." + "d" * 63),
+        "longer than 253",
+    ),
     "label-over-63": (_sans("a" * 64 + ".example.com"), "longer than 63"),
     "bad-ipv4": (_sans("010.0.0.1"), "neither a valid IPv4"),
     "bad-ipv6": (_sans("2001:db8::zz"), "not a valid IPv6"),
     "ipv6-zone": (_sans("fe80::1%eth0"), "zone index"),
     "101-sans": (_sans(*(f"h{i}.example.com" for i in range(101))), "101 subject alternative names"),
-    "cn-not-in-sans": (_args("--cn", "other.example.com", "--san", "www.example.com"), "not one of the subject"),
+    "cn-not-in-sans": (
+        _args("--cn", "other.example.com", "--san", "www.example.com"),
+        "not one of the subject",
+    ),
     "no-names": (_args(), "requires at least one DNS name"),
     # Profile and validity
-    "unknown-profile": (_args("--profile", "code-signing", "--san", "a.example.com"), "unknown profile 'code-signing'"),
+    "unknown-profile": (
+        _args("--profile", "code-signing", "--san", "a.example.com"),
+        "unknown profile 'code-signing'",
+    ),
     "days-beyond-maximum": (_args("--days", "399", "--san", "a.example.com"), "maximum of 398 days"),
     "days-zero": (_args("--days", "0", "--san", "a.example.com"), "at least 1 day"),
-    "unknown-key-type": (_args("--key-type", "rsa-1024", "--san", "a.example.com"), "unknown key type 'rsa-1024'"),
-    "ed25519-server": (_args("--key-type", "ed25519", "--san", "a.example.com"), "Ed25519 keys are not allowed"),
+    "unknown-key-type": (
+        _args("--key-type", "rsa-1024", "--san", "a.example.com"),
+        "unknown key type 'rsa-1024'",
+    ),
+    "ed25519-server": (
+        _args("--key-type", "ed25519", "--san", "a.example.com"),
+        "Ed25519 keys are not allowed",
+    ),
 }
 
 

@@ -14,9 +14,18 @@ def test_init_issue_list_verify(cli: Cli, tmp_path: Path) -> None:
     root = cli("ca", "root")
     (tmp_path / "root.pem").write_text(root.stdout)
     verify = subprocess.run(
-        ["openssl", "verify", "-CAfile", str(tmp_path / "root.pem"), "-untrusted", str(out / "chain.pem"),
-         str(out / "cert.pem")],
-        capture_output=True, text=True, check=False,
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(tmp_path / "root.pem"),
+            "-untrusted",
+            str(out / "chain.pem"),
+            str(out / "cert.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert (out / "key.pem").stat().st_mode & 0o777 == 0o600

@@ -64,8 +64,18 @@ def test_revoked_and_superseded_stay_so_after_expiry(status: Status) -> None:
 
 def test_json_form_carries_the_documented_fields_in_utc_with_z() -> None:
     data = _record(revoked_at=None).to_dict(T0)
-    for field in ("serial", "fingerprint_sha256", "subject", "sans", "issuer", "not_before", "not_after",
-                  "status", "source", "team"):
+    for field in (
+        "serial",
+        "fingerprint_sha256",
+        "subject",
+        "sans",
+        "issuer",
+        "not_before",
+        "not_after",
+        "status",
+        "source",
+        "team",
+    ):
         assert field in data
     assert data["not_before"] == "2026-03-01T08:30:15Z"
     assert ISO_Z.match(data["not_after"])

@@ -14,7 +14,7 @@ from certfleet.ca import IssuanceRequest
 from certfleet.inventory import CertificateQuery, CertificateRecord, Status
 from certfleet.x509 import KeyType, fingerprint_sha256, generate_private_key, to_pem
 from tests.conftest import FakeClock
-from tests.services.test_inventory import external_certificate
+from tests.x509.factories import external_certificate
 
 DAY = dt.timedelta(days=1)
 
@@ -28,7 +28,9 @@ class Fleet:
     revoked: CertificateRecord  # issued, then marked revoked
 
 
-def _issue(platform: Platform, profile: str, names: tuple[str, ...], team: str, days: int) -> CertificateRecord:
+def _issue(
+    platform: Platform, profile: str, names: tuple[str, ...], team: str, days: int
+) -> CertificateRecord:
     key = generate_private_key(KeyType.EC_P256)
     request = IssuanceRequest(profile, key.public_key(), names, None, days)
     return platform.issuance.issue(request, actor="t", team=team).record
@@ -49,7 +51,9 @@ def fleet(platform: Platform, clock: FakeClock) -> Fleet:
     old = _import(platform, "old.example.net", now - 40 * DAY, 30)
     revoked = _issue(platform, "tls-server", ("gone.example.com",), "web", 30)
     with platform.database.engine.begin() as conn:
-        conn.execute(text("UPDATE certificates SET status = 'revoked' WHERE serial = :s"), {"s": revoked.serial})
+        conn.execute(
+            text("UPDATE certificates SET status = 'revoked' WHERE serial = :s"), {"s": revoked.serial}
+        )
     return Fleet(web, client, soon, old, revoked)
 
 
@@ -62,7 +66,11 @@ def test_no_filter_lists_everything_in_id_order(platform: Platform, fleet: Fleet
     ids = [r.id for r in records]
     assert ids == sorted(ids)
     assert {r.serial for r in records} == {
-        fleet.web.serial, fleet.client.serial, fleet.soon.serial, fleet.old.serial, fleet.revoked.serial
+        fleet.web.serial,
+        fleet.client.serial,
+        fleet.soon.serial,
+        fleet.old.serial,
+        fleet.revoked.serial,
     }
 
 
@@ -70,20 +78,34 @@ def test_expiring_within(platform: Platform, fleet: Fleet) -> None:
     assert _serials(platform, expiring_within=7 * DAY) == {fleet.soon.serial}
     assert _serials(platform, expiring_within=30 * DAY) == {fleet.soon.serial, fleet.client.serial}
     # Revoked and already expired certificates are not "expiring".
-    assert _serials(platform, expiring_within=365 * DAY) == {fleet.soon.serial, fleet.client.serial, fleet.web.serial}
+    assert _serials(platform, expiring_within=365 * DAY) == {
+        fleet.soon.serial,
+        fleet.client.serial,
+        fleet.web.serial,
+    }
 
 
 def test_status_filters_with_expired_derived_from_the_clock(
     platform: Platform, fleet: Fleet, clock: FakeClock
 ) -> None:
-    assert _serials(platform, status=Status.ACTIVE) == {fleet.web.serial, fleet.client.serial, fleet.soon.serial}
+    assert _serials(platform, status=Status.ACTIVE) == {
+        fleet.web.serial,
+        fleet.client.serial,
+        fleet.soon.serial,
+    }
     assert _serials(platform, status=Status.EXPIRED) == {fleet.old.serial}
     assert _serials(platform, status=Status.REVOKED) == {fleet.revoked.serial}
     assert _serials(platform, status=Status.SUPERSEDED) == set()
     clock.advance(11 * DAY)  # the 10-day client certificate and the 5-day import run out
-    assert _serials(platform, status=Status.EXPIRED) == {fleet.old.serial, fleet.client.serial, fleet.soon.serial}
+    assert _serials(platform, status=Status.EXPIRED) == {
+        fleet.old.serial,
+        fleet.client.serial,
+        fleet.soon.serial,
+    }
     assert _serials(platform, status=Status.ACTIVE) == {fleet.web.serial}
-    statuses = {r.serial: r.to_dict(clock.now())["status"] for r in platform.inventory.query(CertificateQuery())}
+    statuses = {
+        r.serial: r.to_dict(clock.now())["status"] for r in platform.inventory.query(CertificateQuery())
+    }
     assert statuses[fleet.client.serial] == "expired"
     assert statuses[fleet.revoked.serial] == "revoked"
 

@@ -7,6 +7,8 @@ import datetime as dt
 import secrets
 import threading
 
+import pytest
+
 from certfleet.app import Platform
 from certfleet.lifecycle.jobs import JobState, Lease
 from tests.conftest import FakeClock
@@ -102,3 +104,25 @@ def test_planning_twice_adds_no_second_job(platform: Platform, clock: FakeClock)
     issue(platform, "once.example.test")
     assert platform.renewal.plan() == (1, 0)
     assert platform.renewal.plan() == (0, 0)
+
+
+def test_rounds_read_new_certificates_and_a_sweep_finds_the_rest(
+    platform: Platform, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import text
+
+    from certfleet.services import renewal
+
+    old = issue(platform, "old.example.test").record
+    assert platform.renewal.plan() == (1, 0)  # the first round is a full sweep
+    # A certificate the rounds cannot see: behind the newest id, without a job (as one from a
+    # transaction that committed long after later ids)
+    with platform.database.engine.begin() as conn:
+        conn.execute(text("DELETE FROM renewal_jobs WHERE certificate_id = :i"), {"i": old.id})
+    monkeypatch.setattr(renewal, "_ID_SLACK", 0)
+    issue(platform, "new.example.test")
+    assert platform.renewal.plan() == (1, 0)  # only the new one
+    assert platform.renewal.plan() == (0, 0)
+    monkeypatch.setattr(renewal, "FULL_SWEEP_SECONDS", 0.0)
+    assert platform.renewal.plan() == (1, 0)  # the sweep
+    assert platform.renewal.job(old.id or 0) is not None

@@ -33,7 +33,9 @@ def test_initialize_stores_root_and_issuing_ca_and_audits_both(bare_platform: Pl
     ]
     assert bare_platform.authorities.root().certificate == root.certificate
     assert bare_platform.authorities.issuing_authority().issuer.id == inter.id
-    assert sorted(_key_files(bare_platform)) == sorted([f"{root.key_ref}.key.pem", f"{inter.key_ref}.key.pem"])
+    assert sorted(_key_files(bare_platform)) == sorted(
+        [f"{root.key_ref}.key.pem", f"{inter.key_ref}.key.pem"]
+    )
     created = [e for e in bare_platform.audit.entries() if e.action == "ca.created"]
     assert [(e.actor, e.subject, e.details["role"], e.details["key_type"]) for e in created] == [
         ("admin", root.id, "root", "ec-p256"),
@@ -80,7 +82,9 @@ class _FailingCas:
         return getattr(self._inner, name)
 
 
-def test_failed_initialize_leaves_no_key_files(bare_platform: Platform, clock: FakeClock, tmp_path: Path) -> None:
+def test_failed_initialize_leaves_no_key_files(
+    bare_platform: Platform, clock: FakeClock, tmp_path: Path
+) -> None:
     @contextmanager
     def failing_unit_of_work(*, read_only: bool = False) -> Iterator[Any]:
         with bare_platform.store.unit_of_work(read_only=read_only) as uow:

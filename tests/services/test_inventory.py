@@ -5,11 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 
 from certfleet.access import Principal, Scope
 from certfleet.app import Platform
@@ -19,25 +15,7 @@ from certfleet.inventory import Source, Status
 from certfleet.x509 import KeyType, fingerprint_sha256, generate_private_key, to_pem
 from tests.conftest import FakeClock
 from tests.services.snapshot import audit_actions, table_counts
-
-
-def external_certificate(
-    cn: str, not_before: dt.datetime, days: int = 30, serial: int | None = None
-) -> x509.Certificate:
-    """A certificate from some other CA (self-signed), as an import would find it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Other CA")]))
-        .public_key(key.public_key())
-        .serial_number(serial or x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_before + dt.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+from tests.x509.factories import external_certificate
 
 
 def test_import_pem_bundle_and_der(platform: Platform, clock: FakeClock) -> None:
@@ -58,7 +36,9 @@ def test_import_pem_bundle_and_der(platform: Platform, clock: FakeClock) -> None
     assert audit_actions(platform.database).count("certificate.imported") == 3
 
 
-def test_import_deduplicates_by_fingerprint_and_touches_last_seen(platform: Platform, clock: FakeClock) -> None:
+def test_import_deduplicates_by_fingerprint_and_touches_last_seen(
+    platform: Platform, clock: FakeClock
+) -> None:
     a = external_certificate("a.example.com", clock.now())
     first_seen = clock.now()
     platform.inventory.import_bytes(to_pem([a]).encode(), "a.pem", actor="cli")
@@ -82,7 +62,9 @@ def test_importing_an_issued_certificate_is_a_duplicate(platform: Platform) -> N
     issued = platform.issuance.issue(
         IssuanceRequest("tls-server", key.public_key(), ("www.example.com",)), actor="t", team="web"
     )
-    outcome = platform.inventory.import_bytes(to_pem(issued.issued.fullchain).encode(), "full.pem", actor="cli")
+    outcome = platform.inventory.import_bytes(
+        to_pem(issued.issued.fullchain).encode(), "full.pem", actor="cli"
+    )
     # The leaf is known; the intermediate is new to the inventory.
     assert (outcome.added, outcome.duplicates) == (1, 1)
     leaf = platform.inventory.find(issued.record.fingerprint_sha256)

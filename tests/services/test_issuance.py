@@ -201,7 +201,7 @@ def test_refusal_records_only_its_audit_entry(platform: Platform) -> None:
 def test_names_outside_a_tokens_patterns_are_refused_and_audited(platform: Platform) -> None:
     principal = Principal("token:abc", "web", Scope.ISSUE, (NamePattern.parse("*.web.example.com"),))
     before = table_counts(platform.database)
-    with pytest.raises(Forbidden, match="may not issue for 'db.example.com'"):
+    with pytest.raises(Forbidden, match=r"may not issue for 'db\.example\.com'"):
         platform.issuance.issue(
             _request("api.web.example.com", "db.example.com"), actor="token:abc", principal=principal
         )

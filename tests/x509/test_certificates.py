@@ -12,8 +12,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from certfleet.x509 import CertificateFacts, MalformedInput, fingerprint_sha256, load_certificates, serial_hex, to_pem
-from tests.x509.csrs import rsa_key
+from certfleet.x509 import (
+    CertificateFacts,
+    MalformedInput,
+    fingerprint_sha256,
+    load_certificates,
+    serial_hex,
+    to_pem,
+)
+from tests.x509.factories import rsa_key
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 

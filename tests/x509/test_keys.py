@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 
 from certfleet.x509 import BadKey, KeyType, check_public_key, describe_public_key, signature_hash_for
 from certfleet.x509.keys import MAX_RSA_BITS, MIN_RSA_BITS, generate_private_key
-from tests.x509.csrs import OVERSIZED_RSA_BITS, rsa_key
+from tests.x509.factories import OVERSIZED_RSA_BITS, rsa_key
 
 
 def _rsa_public_key_of(bits: int) -> rsa.RSAPublicKey:
@@ -42,7 +42,7 @@ def test_key_type_parse(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["", "rsa-1024", "ec-p521", "dsa", "ed448", "rsa"])
 def test_unknown_key_type_names_the_choices(text: str) -> None:
-    with pytest.raises(BadKey, match="unknown key type.*expected one of ec-p256"):
+    with pytest.raises(BadKey, match=r"unknown key type.*expected one of ec-p256"):
         KeyType.parse(text)
 
 

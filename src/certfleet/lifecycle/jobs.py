@@ -129,14 +129,18 @@ class RenewalJobRepository(Protocol):
         """Active certificates certfleet's CA issued that have no job yet, by id."""
         ...
 
+    def latest_certificate_id(self) -> int:
+        """The highest certificate id so far (0 when none)."""
+        ...
+
     def add(self, jobs: Sequence[NewJob]) -> int:
         """Insert, ignoring certificates that got a job meanwhile (another planner); return
         how many were inserted."""
         ...
 
-    def overridden(self, limit: int) -> Sequence[tuple[RenewalJob, RenewalWindow]]:
+    def overridden(self, since: dt.datetime, limit: int) -> Sequence[tuple[RenewalJob, RenewalWindow]]:
         """Open jobs whose renewal time lies outside their ARI override window (the window
-        was set or moved after they were planned)."""
+        was set or moved after they were planned), for windows ending after ``since``."""
         ...
 
     def reschedule(self, certificate_id: int, renew_at: dt.datetime, planned_at: dt.datetime) -> None:

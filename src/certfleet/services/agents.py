@@ -409,7 +409,10 @@ class AgentService:
             log = AuditLog(uow.audit, self._clock)
             record = uow.certificates.get_by_fingerprint(facts.fingerprint_sha256)
             if record is None:
-                agent.principal().authorize_names(parse_names(facts.sans))
+                names = facts.sans or ((facts.common_name,) if facts.common_name else ())
+                if not names:
+                    raise InvalidInput("the certificate names no host (no SAN, no CN)")
+                agent.principal().authorize_names(parse_names(names))
                 record = uow.certificates.add(
                     CertificateRecord.from_facts(
                         facts,

@@ -25,6 +25,7 @@ import datetime as dt
 import os
 import secrets
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -52,6 +53,9 @@ from certfleet.services.notifications import EventKind, certificate_event, emit
 __all__ = ["LeaseLost", "RenewalOutcome", "RenewalService", "Revoker", "RoundReport", "worker_id"]
 
 _PAGE = 2000
+FULL_SWEEP_SECONDS = 600.0
+_OVERRIDE_HORIZON = dt.timedelta(days=7)  # older overrides were applied when they were new
+_ID_SLACK = 10_000  # ids behind the newest seen that a round re-reads (late commits)
 _MAX_LINEAGE = 1000  # hops followed to the newest certificate: a guard, never reached
 RENEWAL_ACTOR = "system:renewal"
 
@@ -116,24 +120,39 @@ class RenewalService:
         self.settings = settings
         self._revoke = revoke
         self.worker = worker_id()
+        self._swept_at: float | None = None
+        self._high_water = 0
 
     # -- planning ---------------------------------------------------------------------------
 
     def plan(self) -> tuple[int, int]:
         """Give every new managed certificate its job; move jobs whose ARI window an operator
-        changed since. Returns (jobs created, jobs rescheduled)."""
+        changed since. Returns (jobs created, jobs rescheduled).
+
+        A round looks only at certificates newer than those seen, less a slack of ids for
+        transactions that committed out of id order; a full sweep every ten minutes (and at
+        start) catches anything older, so an idle round costs an index probe, not a scan."""
         now = self._clock.now()
+        full = self._swept_at is None or time.monotonic() - self._swept_at >= FULL_SWEEP_SECONDS
+        if full:
+            with self._uow(read_only=True) as uow:
+                newest = uow.lifecycle.jobs.latest_certificate_id()
         planned = 0
-        after = 0
+        after = 0 if full else max(0, self._high_water - _ID_SLACK)
         while True:
             with self._uow() as uow:
                 batch = uow.lifecycle.jobs.unplanned(after, _PAGE)
                 planned += uow.lifecycle.jobs.add([self._new_job(c, now) for c in batch])
+            if batch:
+                self._high_water = max(self._high_water, batch[-1].certificate_id)
             if len(batch) < _PAGE:
                 break
             after = batch[-1].certificate_id
+        if full:
+            self._swept_at = time.monotonic()
+            self._high_water = max(self._high_water, newest)
         with self._uow() as uow:
-            moved = uow.lifecycle.jobs.overridden(_PAGE)
+            moved = uow.lifecycle.jobs.overridden(now - _OVERRIDE_HORIZON, _PAGE)
             for job, window in moved:
                 uow.lifecycle.jobs.reschedule(job.certificate_id, window_time(window, job.serial), now)
         return planned, len(moved)

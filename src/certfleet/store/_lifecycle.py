@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -110,6 +110,9 @@ class SqlRenewalJobRepository:
             out.append(PlanCandidate(cid, serial, not_before, not_after, external, window))
         return out
 
+    def latest_certificate_id(self) -> int:
+        return self._session.scalar(select(func.max(CertificateRow.id))) or 0
+
     def add(self, jobs: Sequence[NewJob]) -> int:
         rows = [
             {
@@ -128,23 +131,39 @@ class SqlRenewalJobRepository:
         ]
         return _insert_ignoring(self._session, RenewalJobRow, rows)
 
-    def overridden(self, limit: int) -> Sequence[tuple[RenewalJob, RenewalWindow]]:
-        stmt = (
-            select(RenewalJobRow, AcmeRenewalOverrideRow.window_start, AcmeRenewalOverrideRow.window_end)
-            .join(AcmeRenewalOverrideRow, AcmeRenewalOverrideRow.serial == RenewalJobRow.serial)
-            .where(
-                RenewalJobRow.state.in_([JobState.SCHEDULED.value, JobState.RETRY.value]),
-                # Outside its window: set (or moved) since the job was planned. Comparing
-                # times of one row, not clocks of two nodes.
-                or_(
-                    RenewalJobRow.renew_at < AcmeRenewalOverrideRow.window_start,
-                    RenewalJobRow.renew_at >= AcmeRenewalOverrideRow.window_end,
-                ),
-                AcmeRenewalOverrideRow.window_end > AcmeRenewalOverrideRow.window_start,
+    def overridden(self, since: dt.datetime, limit: int) -> Sequence[tuple[RenewalJob, RenewalWindow]]:
+        # From the few overrides to the many jobs (by serial), never the other way round.
+        windows = {
+            serial: RenewalWindow(start, end)
+            for serial, start, end in self._session.execute(
+                select(
+                    AcmeRenewalOverrideRow.serial,
+                    AcmeRenewalOverrideRow.window_start,
+                    AcmeRenewalOverrideRow.window_end,
+                ).where(
+                    AcmeRenewalOverrideRow.window_end >= since,
+                    AcmeRenewalOverrideRow.window_end > AcmeRenewalOverrideRow.window_start,
+                )
             )
-            .limit(limit)
-        )
-        return [(_job(row), RenewalWindow(start, end)) for row, start, end in self._session.execute(stmt)]
+        }
+        found: list[tuple[RenewalJob, RenewalWindow]] = []
+        serials = list(windows)
+        for start in range(0, len(serials), 500):
+            rows = self._session.scalars(
+                select(RenewalJobRow).where(
+                    RenewalJobRow.serial.in_(serials[start : start + 500]),
+                    RenewalJobRow.state.in_([JobState.SCHEDULED.value, JobState.RETRY.value]),
+                )
+            )
+            for row in rows:
+                window = windows[row.serial]
+                # Outside its window: set (or moved) since the job was planned. This compares
+                # times of one row, not the clocks of two nodes.
+                if not window.start <= row.renew_at < window.end:
+                    found.append((_job(row), window))
+            if len(found) >= limit:
+                break
+        return found[:limit]
 
     def reschedule(self, certificate_id: int, renew_at: dt.datetime, planned_at: dt.datetime) -> None:
         row = self._session.get(RenewalJobRow, certificate_id)
@@ -157,8 +176,17 @@ class SqlRenewalJobRepository:
 
     def lease_due(self, now: dt.datetime, lease: Lease, limit: int) -> Sequence[RenewalJob]:
         due = (RenewalJobRow.state.in_(_OPEN), RenewalJobRow.due_at <= now)
-        pick = select(RenewalJobRow.certificate_id).where(*due).order_by(RenewalJobRow.due_at).limit(limit)
-        ids = list(self._session.scalars(locking(self._session, pick)))
+        # One ordered index range per state (an IN over states would sort every due row).
+        picked: list[tuple[dt.datetime, int]] = []
+        for state in _OPEN:
+            pick = (
+                select(RenewalJobRow.due_at, RenewalJobRow.certificate_id)
+                .where(RenewalJobRow.state == state, RenewalJobRow.due_at <= now)
+                .order_by(RenewalJobRow.due_at)
+                .limit(limit)
+            )
+            picked += [(at, cid) for at, cid in self._session.execute(locking(self._session, pick))]
+        ids = [cid for _, cid in sorted(picked)[:limit]]
         if not ids:
             return []
         self._session.execute(

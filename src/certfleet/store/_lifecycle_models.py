@@ -39,7 +39,10 @@ class RenewalJobRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
     # The worker's query: open states, due first.
-    __table_args__ = (Index("ix_renewal_jobs_state_due", "state", "due_at"),)
+    __table_args__ = (
+        Index("ix_renewal_jobs_state_due", "state", "due_at"),
+        Index("ix_renewal_jobs_serial", "serial"),  # from ARI overrides to jobs
+    )
 
 
 class CertificateLineageRow(Base):

@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 from josepy import jwa
 from josepy.jwk import JWK, JWKEC, JWKRSA
+
+from tests.x509.factories import build_csr, der
 
 AUTO: Any = object()
 JOSE = "application/jose+json"
@@ -38,23 +37,10 @@ def thumbprint(key: JWK) -> str:
 
 
 def csr_der(names: list[str], key: Any = None, cn: str | None = AUTO) -> bytes:
+    """A CSR for ``names`` (the first is the CN unless ``cn`` says otherwise), DER."""
     key = key or ec.generate_private_key(ec.SECP256R1())
-    builder = x509.CertificateSigningRequestBuilder()
-    common = names[0] if cn is AUTO else cn
-    builder = builder.subject_name(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)] if common else [])
-    )
-    general: list[x509.GeneralName] = []
-    for name in names:
-        try:
-            import ipaddress
-
-            general.append(x509.IPAddress(ipaddress.ip_address(name)))
-        except ValueError:
-            general.append(x509.DNSName(name))
-    if general:
-        builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
-    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    common = (names[0] if names else None) if cn is AUTO else cn
+    return der(build_csr(key, tuple(names), common))
 
 
 def alg_for(key: JWK) -> str:

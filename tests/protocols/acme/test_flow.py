@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from cryptography import x509
 
 from certfleet.x509 import to_pem
 from tests.protocols.acme.conftest import AcmeHarness
+from tests.protocols.acme.peers import openssl_verify
 
 
 def test_directory_lists_every_resource_and_meta(acme: AcmeHarness) -> None:
@@ -39,20 +39,7 @@ def test_order_validate_finalize_download(acme: AcmeHarness, tmp_path: Path) -> 
     (tmp_path / "chain.pem").write_bytes(download.content)
     (tmp_path / "leaf.pem").write_text(to_pem([leaf]))
     (tmp_path / "root.pem").write_text(to_pem([acme.platform.authorities.root().certificate]))
-    verify = subprocess.run(
-        [
-            "openssl",
-            "verify",
-            "-CAfile",
-            str(tmp_path / "root.pem"),
-            "-untrusted",
-            str(tmp_path / "chain.pem"),
-            str(tmp_path / "leaf.pem"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    verify = openssl_verify(tmp_path / "root.pem", tmp_path / "leaf.pem", tmp_path / "chain.pem")
     assert verify.returncode == 0, verify.stderr
     record = acme.platform.inventory.find(format(leaf.serial_number, "x"))
     assert record.source.value == "issued"

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("certificate_id"),
     )
     op.create_index("ix_renewal_jobs_state_due", "renewal_jobs", ["state", "due_at"])
+    op.create_index("ix_renewal_jobs_serial", "renewal_jobs", ["serial"])
     op.create_table(
         "certificate_lineage",
         sa.Column("certificate_id", _ID, nullable=False),
@@ -102,5 +103,6 @@ def downgrade() -> None:
     op.drop_index("ix_rotation_campaigns_status", table_name="rotation_campaigns")
     op.drop_table("rotation_campaigns")
     op.drop_table("certificate_lineage")
+    op.drop_index("ix_renewal_jobs_serial", table_name="renewal_jobs")
     op.drop_index("ix_renewal_jobs_state_due", table_name="renewal_jobs")
     op.drop_table("renewal_jobs")

@@ -1,10 +1,11 @@
-"""CSR makers shared by the x509 and CLI tests: good ones, and each kind certfleet refuses.
+"""Certificates and CSRs for the tests: good ones, and each kind of CSR certfleet refuses.
 
 Keys that are slow to make (an RSA modulus over 8192 bits) are made once per test session.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import ipaddress
 import subprocess
@@ -79,7 +80,9 @@ def explicit_ec_csr() -> bytes:
     """A P-256 key encoded with explicit curve parameters, made by the real openssl."""
     with tempfile.TemporaryDirectory() as tmp:
         key, req = Path(tmp, "key.pem"), Path(tmp, "req.csr")
-        _openssl("ecparam", "-name", "prime256v1", "-param_enc", "explicit", "-genkey", "-noout", "-out", str(key))
+        _openssl(
+            "ecparam", "-name", "prime256v1", "-param_enc", "explicit", "-genkey", "-noout", "-out", str(key)
+        )
         _openssl("req", "-new", "-key", str(key), "-subj", "/CN=explicit.example.com", "-out", str(req))
         return req.read_bytes()
 
@@ -96,8 +99,33 @@ def oversized_rsa_csr() -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         key, req = Path(tmp, "key.pem"), Path(tmp, "req.csr")
         _openssl(
-            "genpkey", "-algorithm", "RSA", "-pkeyopt", f"rsa_keygen_bits:{OVERSIZED_RSA_BITS}",
-            "-pkeyopt", "rsa_keygen_primes:5", "-out", str(key),
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            f"rsa_keygen_bits:{OVERSIZED_RSA_BITS}",
+            "-pkeyopt",
+            "rsa_keygen_primes:5",
+            "-out",
+            str(key),
         )
         _openssl("req", "-new", "-key", str(key), "-subj", "/CN=big.example.com", "-out", str(req))
         return req.read_bytes()
+
+
+def external_certificate(
+    cn: str, not_before: dt.datetime, days: int = 30, serial: int | None = None
+) -> x509.Certificate:
+    """A certificate from some other CA ("CN=Other CA"), as an import or a scan finds one."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Other CA")]))
+        .public_key(key.public_key())
+        .serial_number(serial or x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + dt.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
