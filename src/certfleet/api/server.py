@@ -107,6 +107,8 @@ def run_servers(
         tasks.append(asyncio.create_task(revocation_maintenance(platform, lambda: servers[0][0].should_exit)))
         # Renewal and rotation campaigns: leased jobs, so every serve process may run them.
         tasks.append(asyncio.create_task(lifecycle_scheduler(platform, lambda: servers[0][0].should_exit)))
+        # Notification outbox: expiry notices and deliveries (leased rows, so safe on many nodes).
+        tasks.append(asyncio.create_task(platform.notifications.run_async(lambda: servers[0][0].should_exit)))
         # uvicorn has no start-up event to await: poll its flag (or a task that died early).
         while not all(server.started for server, _ in servers):
             if any(task.done() for task in tasks):

@@ -13,19 +13,17 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from certfleet.access import NamePattern, hash_secret
 from certfleet.audit import AuditLog
 from certfleet.ca import CaCertificate, IssuanceRequest, IssuedCertificate
 from certfleet.clock import Clock
-from certfleet.discovery.records import LocationKind, Sighting
 from certfleet.errors import CertfleetError, Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from certfleet.inventory import CertificateRecord, Source, Status
 from certfleet.lifecycle.notifications.events import EventKind, certificate_event, emit
@@ -40,6 +38,15 @@ from certfleet.services._agent_records import (
     ManagedCertificate,
     check_agent_name,
     check_certificate_name,
+)
+from certfleet.services._agent_reports import (
+    DeploymentReport,
+    Instruction,
+    check_endpoint,
+    check_files,
+    default_renewal_window,
+    record_locations,
+    spki_sha256,
 )
 from certfleet.services.issuance import IssuanceService
 from certfleet.x509 import (
@@ -70,26 +77,10 @@ MAX_TOKEN_TTL = dt.timedelta(days=7)
 # last third of its life, so a host may be down ten days without having to re-enrol.
 IDENTITY_VALIDITY_DAYS = 30
 _TOUCH_EVERY = dt.timedelta(minutes=1)
-_TARGET_KINDS = frozenset({"key", "cert", "chain", "fullchain", "combined", "pkcs12", "jks"})
-_MAX_PATH = 4096
 
 AgentUnitOfWorkFactory = Callable[[], AbstractContextManager[AgentUnitOfWork]]
 RenewalWindowOf = Callable[[CertificateRecord], tuple[dt.datetime, dt.datetime]]
 CertificateRevoker = Callable[[str, str], object]
-
-
-def default_renewal_window(record: CertificateRecord) -> tuple[dt.datetime, dt.datetime]:
-    """The start of the last third of the lifetime, for a sixth of it (the ARI default)."""
-    lifetime = record.not_after - record.not_before
-    start = record.not_after - lifetime / 3
-    return start, start + lifetime / 6
-
-
-def _spki_sha256(public_key: object) -> str:
-    der = public_key.public_bytes(  # type: ignore[attr-defined]
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha256(der).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -114,46 +105,12 @@ class AgentIssue:
     reused: bool
 
 
-@dataclass(frozen=True)
-class DeploymentReport:
-    name: str
-    status: DeploymentStatus
-    certificate_pem: bytes  # the leaf first; a chain may follow
-    files: Mapping[str, str]
-    endpoint: str | None = None
-    sni: str | None = None
-    issuer: str = "certfleet"
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Instruction:
-    """When the server wants one of the agent's certificates renewed: from ``renew_from`` on
-    (the ARI window start, moved to the past by an operator's renew-now or a revocation)."""
-
-    name: str
-    serial: str
-    fingerprint_sha256: str
-    status: str
-    renew_from: dt.datetime
-    renew_by: dt.datetime
-
-
 def _split_token(token: str) -> tuple[str, str]:
     prefix, _, rest = token.strip().partition("_")
     token_id, _, secret = rest.partition("_")
     if prefix != _TOKEN_PREFIX or not token_id or not secret:
         raise Unauthenticated("malformed join token: expected cfj_<id>_<secret>")
     return token_id, secret
-
-
-def _endpoint(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    host, sep, port = raw.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or len(raw) > 300:
-        raise InvalidInput(f"endpoint {raw[:80]!r} must be HOST:PORT")
-    return raw
 
 
 class AgentService:
@@ -349,7 +306,7 @@ class AgentService:
         public_key = csr_public_key(csr)
         common_name, names = names_from_csr(csr)
         normalized = tuple(n.value for n in parse_names(names or ([common_name] if common_name else [])))
-        spki = _spki_sha256(public_key)
+        spki = spki_sha256(public_key)
         with self._uow() as uow:
             managed = uow.agents.get_managed(agent.name, name)
             if managed is not None and (managed.spki_sha256, managed.names, managed.profile) == (
@@ -398,8 +355,8 @@ class AgentService:
         external ACME CA) is imported, if its names are within the agent's policy. A
         successful deployment records each file and the endpoint as certificate locations."""
         name = check_certificate_name(report.name)
-        files = self._check_files(report.files)
-        endpoint = _endpoint(report.endpoint)
+        files = check_files(report.files)
+        endpoint = check_endpoint(report.endpoint)
         if report.issuer not in ("certfleet", "acme"):
             raise InvalidInput("issuer must be certfleet or acme")
         leaf = load_certificates(report.certificate_pem, source="certificate_pem")[0]
@@ -449,7 +406,7 @@ class AgentService:
             )
             if report.status is DeploymentStatus.DEPLOYED:
                 uow.certificates.touch(record.id, now)
-                self._record_locations(uow, agent.name, record.id, leaf, deployment)
+                record_locations(uow.locations, record.id, leaf, deployment, now)
             log.record(
                 f"agent:{agent.name}",
                 f"agent.deployment.{report.status.value}",
@@ -482,49 +439,6 @@ class AgentService:
                 )
                 emit(uow, event)
         return deployment
-
-    @staticmethod
-    def _check_files(files: Mapping[str, str]) -> dict[str, str]:
-        checked: dict[str, str] = {}
-        for kind, path in files.items():
-            if kind not in _TARGET_KINDS:
-                raise InvalidInput(
-                    f"unknown file kind {kind!r}: expected one of {', '.join(sorted(_TARGET_KINDS))}"
-                )
-            if not path.startswith("/") or len(path) > _MAX_PATH or "\x00" in path:
-                raise InvalidInput(f"file path for {kind} must be absolute (at most {_MAX_PATH} bytes)")
-            checked[kind] = path
-        return checked
-
-    def _record_locations(
-        self,
-        uow: AgentUnitOfWork,
-        host: str,
-        certificate_id: int,
-        leaf: x509.Certificate,
-        deployment: Deployment,
-    ) -> None:
-        """Each file as ``file://HOST/PATH`` (RFC 8089: the host names whose file system it
-        is) and the endpoint as ``HOST:PORT`` with its SNI; the certificate that was there
-        before is marked gone from those places."""
-        now = self._clock.now()
-        spki = _spki_sha256(leaf.public_key())
-        scan_id = f"agent:{deployment.id}"[:32]
-        places: list[tuple[LocationKind, str, str]] = [
-            (LocationKind.FILE, f"file://{host}{path}", "") for path in sorted(set(deployment.files.values()))
-        ]
-        if deployment.endpoint:
-            places.append((LocationKind.ENDPOINT, deployment.endpoint, deployment.sni or ""))
-        for kind, location, sni in places:
-            for old in uow.locations.present(kind, [(location, sni)]):
-                if old.certificate_id != certificate_id:
-                    uow.locations.mark_gone(old.certificate_id, kind, location, sni, now)
-        uow.locations.record(
-            [
-                Sighting(certificate_id, kind, location, sni, 0, True, spki, now, scan_id)
-                for kind, location, sni in places
-            ]
-        )
 
     def instructions(self, agent: Agent) -> list[Instruction]:
         """For each certificate the agent manages or last deployed: when to renew it."""

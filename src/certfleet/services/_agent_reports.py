@@ -1,0 +1,121 @@
+"""What agents report and are told: deployment reports (checked, then recorded as
+certificate locations) and renewal instructions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from certfleet.discovery.records import LocationKind, LocationRepository, Sighting
+from certfleet.errors import InvalidInput
+from certfleet.inventory import CertificateRecord
+from certfleet.services._agent_records import Deployment, DeploymentStatus
+
+__all__ = [
+    "DeploymentReport",
+    "Instruction",
+    "check_endpoint",
+    "check_files",
+    "default_renewal_window",
+    "record_locations",
+    "spki_sha256",
+]
+
+_TARGET_KINDS = frozenset({"key", "cert", "chain", "fullchain", "combined", "pkcs12", "jks"})
+_MAX_PATH = 4096
+
+
+@dataclass(frozen=True)
+class DeploymentReport:
+    name: str
+    status: DeploymentStatus
+    certificate_pem: bytes  # the leaf first; a chain may follow
+    files: Mapping[str, str]
+    endpoint: str | None = None
+    sni: str | None = None
+    issuer: str = "certfleet"
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """When the server wants one of the agent's certificates renewed: from ``renew_from`` on
+    (the ARI window start, moved to the past by an operator's renew-now or a revocation)."""
+
+    name: str
+    serial: str
+    fingerprint_sha256: str
+    status: str
+    renew_from: dt.datetime
+    renew_by: dt.datetime
+
+
+def default_renewal_window(record: CertificateRecord) -> tuple[dt.datetime, dt.datetime]:
+    """The start of the last third of the lifetime, for a sixth of it (the ARI default)."""
+    lifetime = record.not_after - record.not_before
+    start = record.not_after - lifetime / 3
+    return start, start + lifetime / 6
+
+
+def spki_sha256(public_key: object) -> str:
+    der = public_key.public_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
+def check_endpoint(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or len(raw) > 300:
+        raise InvalidInput(f"endpoint {raw[:80]!r} must be HOST:PORT")
+    return raw
+
+
+def check_files(files: Mapping[str, str]) -> dict[str, str]:
+    checked: dict[str, str] = {}
+    for kind, path in files.items():
+        if kind not in _TARGET_KINDS:
+            raise InvalidInput(
+                f"unknown file kind {kind!r}: expected one of {', '.join(sorted(_TARGET_KINDS))}"
+            )
+        if not path.startswith("/") or len(path) > _MAX_PATH or "\x00" in path:
+            raise InvalidInput(f"file path for {kind} must be absolute (at most {_MAX_PATH} bytes)")
+        checked[kind] = path
+    return checked
+
+
+def record_locations(
+    locations: LocationRepository,
+    certificate_id: int,
+    leaf: x509.Certificate,
+    deployment: Deployment,
+    now: dt.datetime,
+) -> None:
+    """Each file as ``file://HOST/PATH`` (RFC 8089: the host names whose file system it is)
+    and the endpoint as ``HOST:PORT`` with its SNI; the certificate that was there before is
+    marked gone from those places."""
+    spki = spki_sha256(leaf.public_key())
+    scan_id = f"agent:{deployment.id}"[:32]
+    host = deployment.agent_name
+    places: list[tuple[LocationKind, str, str]] = [
+        (LocationKind.FILE, f"file://{host}{path}", "") for path in sorted(set(deployment.files.values()))
+    ]
+    if deployment.endpoint:
+        places.append((LocationKind.ENDPOINT, deployment.endpoint, deployment.sni or ""))
+    for kind, location, sni in places:
+        for old in locations.present(kind, [(location, sni)]):
+            if old.certificate_id != certificate_id:
+                locations.mark_gone(old.certificate_id, kind, location, sni, now)
+    locations.record(
+        [
+            Sighting(certificate_id, kind, location, sni, 0, True, spki, now, scan_id)
+            for kind, location, sni in places
+        ]
+    )
