@@ -44,7 +44,8 @@ def successors(platform: Platform, record: CertificateRecord) -> list[int]:
 def job_row(platform: Platform, record: CertificateRecord) -> dict[str, Any]:
     found = rows(
         platform.database,
-        "SELECT state, failures, attempts, last_error, successor_id FROM renewal_jobs WHERE certificate_id = :i",
+        "SELECT state, failures, attempts, last_error, successor_id FROM renewal_jobs "
+        "WHERE certificate_id = :i",
         i=record.id,
     )
     assert found, f"no job for {record.serial}"

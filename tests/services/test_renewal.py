@@ -5,6 +5,7 @@ failures back off; a crashed worker's job and its half-done renewal are picked u
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import secrets
 
@@ -54,7 +55,7 @@ def test_certificates_renew_themselves_before_expiry(platform: Platform, clock: 
     for record in [*fleet, short]:
         lineage = platform.renewal.lineage(record)
         assert len(lineage) >= 3, f"{record.sans} renewed {len(lineage) - 1} times"
-        for old, new in zip(lineage, lineage[1:], strict=False):
+        for old, new in itertools.pairwise(lineage):
             lifetime = old.not_after - old.not_before
             fraction = 0.5 if lifetime < 10 * DAY else 2 / 3
             at = renewed_at[old.serial]
@@ -138,7 +139,7 @@ def test_failures_back_off_1_10_100_minutes_then_daily_with_the_reason(
                 assert "keyCompromise" in outcome.detail
                 attempts_at.append(clock.now())
     # Then the attempts came 1, 10 and 100 minutes apart, then daily
-    gaps = [b - a for a, b in zip(attempts_at, attempts_at[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(attempts_at)]
     minute = dt.timedelta(minutes=1)
     assert minute <= gaps[0] < minute + dt.timedelta(seconds=31)
     assert 10 * minute <= gaps[1] < 10 * minute + dt.timedelta(seconds=31)

@@ -6,9 +6,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from certfleet import __version__
-from certfleet.api import acme, certificates, discovery, revocation
-from certfleet.api import agents
-from certfleet.api import lifecycle
+from certfleet.api import acme, agents, certificates, discovery, lifecycle, revocation
 from certfleet.api._problems import install_problem_handlers
 from certfleet.api.public import create_public_app
 from certfleet.app import Platform

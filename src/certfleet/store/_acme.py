@@ -134,11 +134,6 @@ class SqlAccountRepository:
         except SqlIntegrityError as exc:
             raise Conflict("the key already belongs to another account") from exc
 
-    def list_ids(self, limit: int) -> Sequence[str]:
-        return list(
-            self._session.scalars(select(AcmeAccountRow.id).order_by(AcmeAccountRow.created_at).limit(limit))
-        )
-
 
 def _eab(row: AcmeEabKeyRow) -> EabKey:
     return EabKey(
@@ -491,12 +486,6 @@ class SqlRenewalRepository:
     def get_override(self, serial: str) -> RenewalOverride | None:
         row = self._session.get(AcmeRenewalOverrideRow, serial)
         return self._override(row) if row else None
-
-    def overrides(self, serials: Sequence[str]) -> Sequence[RenewalOverride]:
-        rows = self._session.scalars(
-            select(AcmeRenewalOverrideRow).where(AcmeRenewalOverrideRow.serial.in_(list(serials)))
-        )
-        return [self._override(r) for r in rows]
 
 
 class SqlAcmeRepositories:

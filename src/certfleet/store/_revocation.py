@@ -9,7 +9,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Connection, Engine, and_, delete, exists, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session
@@ -279,6 +279,34 @@ class SqlBlockedKeyRepository:
         return self._session.get(BlockedKeyRow, spki_sha256.lower()) is not None
 
 
+# The OCSP hot path: statements built once (bound parameters), not per request.
+_CACHED_RESPONSE = select(
+    OcspResponseRow.status,
+    OcspResponseRow.this_update,
+    OcspResponseRow.next_update,
+    OcspResponseRow.der,
+    exists().where(RevocationRow.serial == OcspResponseRow.serial).label("revoked"),
+).where(
+    OcspResponseRow.ca_id == bindparam("ca_id"),
+    OcspResponseRow.serial == bindparam("serial"),
+    OcspResponseRow.hash_algorithm == bindparam("hash_algorithm"),
+)
+_SERIAL_STATUS = (
+    select(
+        SerialRow.state,
+        SerialRow.reserved_at,
+        RevocationRow.revoked_at,
+        RevocationRow.reason,
+        RevocationRow.expires_at,
+        RevocationRow.invalidity_date,
+        RevocationRow.seq,
+    )
+    .select_from(SerialRow)
+    .outerjoin(RevocationRow, RevocationRow.serial == SerialRow.serial)
+    .where(SerialRow.serial == bindparam("serial"), SerialRow.issuer_ca_id == bindparam("ca_id"))
+)
+
+
 class SqlRevocationStore:
     """Reads for the OCSP and CRL endpoints and the CRL builder, and the short writes that
     publish CRLs and responses.
@@ -342,21 +370,17 @@ class SqlRevocationStore:
             )
             yield state, entries
 
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """One read transaction for a single statement (no snapshot across statements)."""
+        with self._engine.connect() as conn, conn.begin():
+            yield conn
+
     def cached_response(self, ca_id: str, serial: str, hash_algorithm: str) -> CachedResponse | None:
-        revoked = exists().where(RevocationRow.serial == OcspResponseRow.serial)
-        stmt = select(
-            OcspResponseRow.status,
-            OcspResponseRow.this_update,
-            OcspResponseRow.next_update,
-            OcspResponseRow.der,
-            revoked.label("revoked"),
-        ).where(
-            OcspResponseRow.ca_id == ca_id,
-            OcspResponseRow.serial == serial,
-            OcspResponseRow.hash_algorithm == hash_algorithm,
-        )
-        with self._snapshot() as conn:
-            row = conn.execute(stmt).first()
+        with self._read() as conn:
+            row = conn.execute(
+                _CACHED_RESPONSE, {"ca_id": ca_id, "serial": serial, "hash_algorithm": hash_algorithm}
+            ).first()
         if row is None:
             return None
         status = CertStatus(row.status)
@@ -367,20 +391,22 @@ class SqlRevocationStore:
         )
 
     def serial_status(self, ca_id: str, serial: str) -> SerialStatus | None:
-        stmt = (
-            select(SerialRow.state, SerialRow.reserved_at, RevocationRow)
-            .select_from(SerialRow)
-            .outerjoin(RevocationRow, RevocationRow.serial == SerialRow.serial)
-            .where(SerialRow.serial == serial, SerialRow.issuer_ca_id == ca_id)
-        )
-        with Session(self._engine) as session, session.begin():
-            row = session.execute(stmt).first()
-            if row is None:
-                return None
-            state, reserved_at, revoked = row
-            return SerialStatus(
-                ca_id, state, reserved_at, _revocation(revoked) if revoked is not None else None
+        with self._read() as conn:
+            row = conn.execute(_SERIAL_STATUS, {"ca_id": ca_id, "serial": serial}).first()
+        if row is None:
+            return None
+        revocation = None
+        if row.revoked_at is not None:
+            revocation = Revocation(
+                serial,
+                ca_id,
+                row.revoked_at,
+                RevocationReason(row.reason),
+                row.expires_at,
+                row.invalidity_date,
+                row.seq,
             )
+        return SerialStatus(ca_id, row.state, row.reserved_at, revocation)
 
     def responses_due(
         self, ca_id: str, produced_before: dt.datetime, limit: int

@@ -487,3 +487,35 @@ def test_revocation_by_a_stranger_is_unauthorized(acme: AcmeHarness, account: Ac
     refused_without_change(
         acme, lambda: acme.client.post(acme.directory["revokeCert"], payload, ec_key()), "unauthorized", 403
     )
+
+
+def test_revocation_signed_by_the_certificate_key_and_key_compromise_blocks_it(
+    acme: AcmeHarness, account: Account
+) -> None:
+    from josepy.jwk import JWKEC
+
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    name = "compromised.bad.example.test"
+    _, order = acme.ready_order(account, [name])
+    done = acme.finalize(account, order, [name], key=leaf_key)
+    assert done.status_code == 200, done.text
+    pem = acme.client.post_as_get(account, done.json()["certificate"]).content
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    der = x509.load_pem_x509_certificates(pem)[0].public_bytes(Encoding.DER)
+    revoked = acme.client.post(
+        acme.directory["revokeCert"], {"certificate": b64(der), "reason": 1}, JWKEC(key=leaf_key)
+    )
+    assert revoked.status_code == 200, revoked.text
+    # The key is blocked: a new order for it is refused at finalize, and the order stays ready.
+    order_url, again = acme.ready_order(account, [name])
+    csr = b64(csr_der([name], leaf_key))
+    response = refused_without_change(
+        acme,
+        lambda: acme.client.post(again["finalize"], {"csr": csr}, account.key, kid=account.kid),
+        "badCSR",
+        400,
+    )
+    assert "keyCompromise" in response.json()["detail"]
+    assert acme.get(account, order_url)["status"] == "ready"

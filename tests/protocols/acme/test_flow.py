@@ -18,7 +18,9 @@ def test_directory_lists_every_resource_and_meta(acme: AcmeHarness) -> None:
     meta = directory["meta"]
     assert meta["externalAccountRequired"] is False
     assert "tls-server" in meta["profiles"]
-    assert meta["termsOfService"]
+    assert meta["termsOfService"] == f"{acme.base_url}/acme/terms"
+    assert meta["website"] == f"{acme.base_url}/"
+    assert acme.client.http.get(meta["termsOfService"]).status_code == 200
 
 
 def test_order_validate_finalize_download(acme: AcmeHarness, tmp_path: Path) -> None:

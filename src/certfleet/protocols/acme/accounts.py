@@ -8,7 +8,6 @@ import json
 import re
 import secrets
 import urllib.parse
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -107,5 +106,3 @@ class AccountRepository(Protocol):
     def update(self, account: Account) -> None:
         """Store status, contacts and key. Raises Conflict when the key is another's."""
         ...
-
-    def list_ids(self, limit: int) -> Sequence[str]: ...

@@ -10,7 +10,6 @@ override moves the window to end "now" so ARI-aware clients renew at their next 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -124,5 +123,3 @@ class RenewalRepository(Protocol):
         ...
 
     def get_override(self, serial: str) -> RenewalOverride | None: ...
-
-    def overrides(self, serials: Sequence[str]) -> Sequence[RenewalOverride]: ...

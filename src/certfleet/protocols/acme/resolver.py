@@ -46,17 +46,30 @@ class DnsResolver:
     """dnspython over one nameserver (``HOST:PORT``), or the system's resolvers."""
 
     def __init__(self, nameserver: tuple[str, int] | None, timeout_seconds: float = 5.0) -> None:
-        self._resolver = dns.resolver.Resolver(configure=nameserver is None)
-        if nameserver is not None:
-            self._resolver.nameservers = [nameserver[0]]
-            self._resolver.port = nameserver[1]
-        self._resolver.lifetime = timeout_seconds
-        self._resolver.timeout = timeout_seconds
-        self._resolver.cache = None
+        self._nameserver = nameserver
+        self._timeout = timeout_seconds
+        self._resolver: dns.resolver.Resolver | None = None
+
+    def _get(self) -> dns.resolver.Resolver:
+        # Built on first use: reading /etc/resolv.conf must not be a condition for every CLI
+        # command that merely opens the platform.
+        if self._resolver is None:
+            try:
+                resolver = dns.resolver.Resolver(configure=self._nameserver is None)
+            except dns.exception.DNSException as exc:
+                raise AcmeProblem("dns", f"no DNS resolver configured: {exc}") from exc
+            if self._nameserver is not None:
+                resolver.nameservers = [self._nameserver[0]]
+                resolver.port = self._nameserver[1]
+            resolver.lifetime = self._timeout
+            resolver.timeout = self._timeout
+            resolver.cache = None
+            self._resolver = resolver
+        return self._resolver
 
     def _query(self, name: str, rdtype: str) -> dns.resolver.Answer | None:
         try:
-            return self._resolver.resolve(name, rdtype, raise_on_no_answer=False)
+            return self._get().resolve(name, rdtype, raise_on_no_answer=False)
         except dns.resolver.NXDOMAIN:
             return None
         except dns.resolver.NoNameservers as exc:

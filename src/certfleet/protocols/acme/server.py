@@ -122,8 +122,7 @@ class AcmeServer:
             "caaIdentities": list(self.settings.caa_identities),
             "termsOfService": self.settings.terms_of_service or urls.terms(),
         }
-        if self.settings.website:
-            meta["website"] = self.settings.website
+        meta["website"] = self.settings.website or urls.base.removesuffix("/acme") + "/"
         return {
             "newNonce": urls.new_nonce(),
             "newAccount": urls.new_account(),
