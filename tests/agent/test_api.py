@@ -168,3 +168,17 @@ def test_malformed_enrolments_are_precise(
     agent_api: AgentApi, body: dict[str, Any], status: int, detail: str
 ) -> None:
     assert_problem(agent_api.call("POST", "/api/v1/agent/enroll", json=body), status, detail)
+
+
+def test_an_agent_renews_its_identity_with_its_current_one(platform: Platform, agent_api: AgentApi) -> None:
+    der = _enrol(platform, agent_api)
+    key = generate_private_key(KeyType.EC_P256)
+    response = agent_api.call("POST", "/api/v1/agent/identity", der, json={"csr": csr_for(key)})
+    assert response.status_code == 201, response.text
+    new = load_certificates(response.json()["certificate_pem"].encode())[0]
+    assert new.public_key() == key.public_key()
+    new_der = new.public_bytes(serialization.Encoding.DER)
+    assert agent_api.call("GET", "/api/v1/agent/instructions", new_der).status_code == 200
+    assert_problem(
+        agent_api.call("POST", "/api/v1/agent/identity", json={"csr": csr_for(key)}), 401, "certificate"
+    )

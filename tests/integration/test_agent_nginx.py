@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from certfleet.x509 import load_certificates
 from tests.agent.peers import (
     CERTFLEET,
     CertfleetServer,
@@ -250,12 +251,19 @@ certificates:
 """,
     )
     (fleet.base / "gone-tls").mkdir()
-    ok = certfleet("agent", "run", "--config", str(config), "--once", "--state-dir", str(state), check=False)
+    run = ("agent", "run", "--config", str(config), "--once", "--state-dir", str(state))
+    ok = certfleet(*run, check=False)
     assert ok.returncode == 0, ok.stdout + ok.stderr
+    # The agent renews its own identity (forced here; by itself in the last third of its life)
+    # and authenticates with the new one.
+    before = load_certificates((state / "identity.pem").read_bytes())[0]
+    renewed = certfleet(*run, "--renew-identity", check=False)
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+    after = load_certificates((state / "identity.pem").read_bytes())[0]
+    assert after.serial_number != before.serial_number
+    assert certfleet(*run, "--force", check=False).returncode == 0
     fleet.server.cli("agent", "revoke", "gone.example.test")
-    refused = certfleet(
-        "agent", "run", "--config", str(config), "--once", "--force", "--state-dir", str(state), check=False
-    )
+    refused = certfleet(*run, "--force", check=False)
     assert refused.returncode == 2 and "gone.example.test has been revoked" in refused.stderr
     agents = {a["name"]: a for a in json.loads(fleet.server.cli("agent", "list", "--format", "json").stdout)}
     assert agents["gone.example.test"]["status"] == "revoked"

@@ -13,6 +13,7 @@ import logging
 from certfleet.clock import Clock
 from certfleet.config import AcmeSettings
 from certfleet.errors import CertfleetError, Forbidden, InvalidInput
+from certfleet.policy import RuleViolation
 from certfleet.protocols.acme._ports import AcmeUnitOfWorkFactory, IssueOrder, Issuer
 from certfleet.protocols.acme.accounts import Account
 from certfleet.protocols.acme.authentication import AcmeRequest, Authenticator, KeyMode
@@ -161,6 +162,12 @@ class Finalizer:
 def _refusal(exc: CertfleetError) -> AcmeProblem:
     if isinstance(exc, AcmeProblem):
         return exc
+    if isinstance(exc, RuleViolation):
+        # RFC 8555 section 6.7: a name the CA's policy forbids is rejectedIdentifier; a key
+        # the policy refuses is a bad CSR; anything else the account may not have.
+        if exc.about_names:
+            return AcmeProblem("rejectedIdentifier", exc.detail)
+        return AcmeProblem("badCSR" if exc.check == "key_types" else "unauthorized", exc.detail)
     if isinstance(exc, Forbidden):
         return AcmeProblem("unauthorized", exc.detail)
     if isinstance(exc, InvalidInput):
