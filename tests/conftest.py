@@ -76,7 +76,8 @@ def truncate_all(url: str) -> None:
             tables = (
                 conn.execute(
                     text(
-                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                        "SELECT tablename FROM pg_tables "
+                        "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
                     )
                 )
                 .scalars()

@@ -12,7 +12,6 @@ from certfleet.store._discovery import SqlFindingRepository, SqlLocationReposito
 from certfleet.store._lifecycle import SqlLifecycleRepositories
 from certfleet.store._notify import SqlChannelRepository, SqlOutboxRepository
 from certfleet.store._policy import SqlPolicyRepository
-from certfleet.store._revocation import SqlBlockedKeyRepository, SqlRevocationRepository, SqlRevocationStore
 from certfleet.store._repositories import (
     SqlAuditRepository,
     SqlCaRepository,
@@ -20,6 +19,7 @@ from certfleet.store._repositories import (
     SqlSerialRepository,
     SqlTokenRepository,
 )
+from certfleet.store._revocation import SqlBlockedKeyRepository, SqlRevocationRepository, SqlRevocationStore
 
 __all__ = ["SqlUnitOfWork", "Store"]
 
