@@ -52,7 +52,7 @@ def config_for(tls: Path, **changes: Any) -> AgentConfig:
 
 
 def runner(config: AgentConfig, state: AgentState, clock: FakeClock, server: FakeServer) -> Runner:
-    return Runner(config, state, clock, client=server, server="https://certfleet.test")  # type: ignore[arg-type]
+    return Runner(config, state, clock, client=server)  # type: ignore[arg-type]
 
 
 def on_disk(tls: Path) -> str:

@@ -4,6 +4,7 @@ clock), issuer, SAN, team, and keyset pages."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -13,7 +14,8 @@ from certfleet.app import Platform
 from certfleet.ca import IssuanceRequest
 from certfleet.inventory import CertificateQuery, CertificateRecord, Status
 from certfleet.x509 import KeyType, fingerprint_sha256, generate_private_key, to_pem
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, make_platform
+from tests.services.snapshot import private_database
 from tests.x509.factories import external_certificate
 
 DAY = dt.timedelta(days=1)
@@ -42,19 +44,51 @@ def _import(platform: Platform, cn: str, not_before: dt.datetime, days: int) -> 
     return platform.inventory.find(fingerprint_sha256(cert))
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def fleet_platform(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Platform, FakeClock, Fleet]]:
+    """One inventory per module and backend; the tests only read it (and move the clock,
+    which ``platform`` puts back)."""
+    clock = FakeClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
+    data_dir = tmp_path_factory.mktemp("fleet") / "data"
+    pg_url = request.getfixturevalue("pg_database_url") if request.param == "postgresql" else None
+    with private_database(request.param, data_dir, pg_url) as url:
+        platform = make_platform(data_dir, url, clock)
+        try:
+            platform.authorities.initialize("Test", KeyType.EC_P256, actor="test")
+            now = clock.now()
+            web = _issue(platform, "tls-server", ("www.example.com", "192.0.2.1"), "web", 90)
+            client = _issue(platform, "tls-client", ("alice.example.com",), "db", 10)
+            soon = _import(platform, "soon.example.net", now - 25 * DAY, 30)
+            old = _import(platform, "old.example.net", now - 40 * DAY, 30)
+            revoked = _issue(platform, "tls-server", ("gone.example.com",), "web", 30)
+            with platform.database.engine.begin() as conn:
+                conn.execute(
+                    text("UPDATE certificates SET status = 'revoked' WHERE serial = :s"),
+                    {"s": revoked.serial},
+                )
+            yield platform, clock, Fleet(web, client, soon, old, revoked)
+        finally:
+            platform.close()
+
+
 @pytest.fixture
-def fleet(platform: Platform, clock: FakeClock) -> Fleet:
-    now = clock.now()
-    web = _issue(platform, "tls-server", ("www.example.com", "192.0.2.1"), "web", 90)
-    client = _issue(platform, "tls-client", ("alice.example.com",), "db", 10)
-    soon = _import(platform, "soon.example.net", now - 25 * DAY, 30)
-    old = _import(platform, "old.example.net", now - 40 * DAY, 30)
-    revoked = _issue(platform, "tls-server", ("gone.example.com",), "web", 30)
-    with platform.database.engine.begin() as conn:
-        conn.execute(
-            text("UPDATE certificates SET status = 'revoked' WHERE serial = :s"), {"s": revoked.serial}
-        )
-    return Fleet(web, client, soon, old, revoked)
+def platform(fleet_platform: tuple[Platform, FakeClock, Fleet]) -> Iterator[Platform]:
+    platform, clock, _ = fleet_platform
+    start = clock.now()
+    yield platform
+    clock.set(start)
+
+
+@pytest.fixture
+def clock(fleet_platform: tuple[Platform, FakeClock, Fleet]) -> FakeClock:
+    return fleet_platform[1]
+
+
+@pytest.fixture
+def fleet(fleet_platform: tuple[Platform, FakeClock, Fleet]) -> Fleet:
+    return fleet_platform[2]
 
 
 def _serials(platform: Platform, **filters: object) -> set[str]:

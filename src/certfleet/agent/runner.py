@@ -90,13 +90,11 @@ class Runner:
         clock: Clock,
         *,
         client: ServerClient | None = None,
-        server: str | None = None,
     ) -> None:
         self._config = config
         self._state = state
         self._clock = clock
         self._client = client
-        self._server = server
 
     # -- the run --------------------------------------------------------------------------
 

@@ -186,7 +186,7 @@ def run(
             raise InvalidInput(f"this host is enrolled with {enrolment.server}, but {config} names {server}")
         server = enrolment.server
         client = ServerClient(server, state.ca_file, state.identity_file)
-    runner = Runner(parsed, state, SystemClock(), client=client, server=server)
+    runner = Runner(parsed, state, SystemClock(), client=client)
     forced: bool | set[str] = True if force else set(force_cert or [])
     unknown = set(force_cert or []) - {spec.name for spec in parsed.certificates}
     if unknown:

@@ -57,9 +57,9 @@ class _Banner:
         sys.stdout.flush()
 
     def started(self) -> None:
-        print(f"Dashboard:           {self._https}/ (sign in with an API token)")
+        print(f"Dashboard:           {self._https}/")
         print(f"certfleet API:       {self._https}/api/v1/ (OpenAPI: {self._https}/api/v1/openapi.json)")
-        print(f"Metrics:             {self._metrics or self._https + '/metrics (bearer token)'}")
+        print(f"Metrics:             {self._metrics or self._https + '/metrics'}")
         print(f"CA material:         {self._http}/ca/root.pem")
         print(f"Root CA certificate: curl -o root.pem {self._http}/ca/root.pem")
         self._show_token()

@@ -3,6 +3,7 @@ and confirmations that scans record as certificate locations, and revocations fa
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 
 from certfleet.clock import Clock
@@ -51,9 +52,13 @@ class Milestones:
     ) -> None:
         now = self._clock.now()
         if item.state is ItemState.AWAITING_CLIENT:
-            with self._uow() as uow:
-                successor = self._adopt_client_renewal(uow, campaign, item)
-                if successor is not None:
+            with self._uow(read_only=True) as uow:  # most rounds find nothing: no write lock
+                found = self._client_renewal(uow, campaign, item)
+            if found is not None:
+                successor, link = found
+                with contextlib.suppress(Conflict), self._uow() as uow:  # Conflict: recorded meanwhile
+                    if link is not None:
+                        uow.lifecycle.lineage.add(link)
                     uow.lifecycle.campaigns.reissued(campaign.id, item.certificate_id, None, successor, now)
             return
         if item.successor_id is None or item.reissued_at is None:
@@ -94,15 +99,18 @@ class Milestones:
                 return False
         return True
 
-    def _adopt_client_renewal(self, uow: UnitOfWork, campaign: Campaign, item: CampaignItem) -> int | None:
+    def _client_renewal(
+        self, uow: UnitOfWork, campaign: Campaign, item: CampaignItem
+    ) -> tuple[int, LineageLink | None] | None:
         """An ACME client's or agent's replacement: same names and team, issued by certfleet
-        since the campaign began, replacing nothing yet."""
+        since the campaign began, replacing nothing yet; with the lineage link to record
+        (None when the lineage is already recorded)."""
         old = uow.lifecycle.lineage.certificate(item.certificate_id)
         if old is None or not old.sans or old.id is None:
             return None
         successor = uow.lifecycle.lineage.successor(old.id)
         if successor is not None:
-            return successor
+            return successor, None
         for candidate in uow.lifecycle.lineage.unlinked_with_name(old.id, old.sans[0], 50):
             if (
                 candidate.id is not None
@@ -111,9 +119,8 @@ class Milestones:
                 and candidate.team == old.team
             ):
                 now = self._clock.now()
-                link = LineageLink(
-                    candidate.id, old.id, LineageKind.ACME, now, f"campaign:{campaign.id}", campaign.id
+                actor = f"campaign:{campaign.id}"
+                return candidate.id, LineageLink(
+                    candidate.id, old.id, LineageKind.ACME, now, actor, campaign.id
                 )
-                uow.lifecycle.lineage.add(link)
-                return candidate.id
         return None

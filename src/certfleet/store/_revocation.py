@@ -55,6 +55,15 @@ def _revocation(row: Any) -> Revocation:
     )
 
 
+def _aware(value: Any) -> dt.datetime:
+    """A timestamp read without SQLAlchemy's types: SQLite gives ISO text, PostgreSQL an
+    aware datetime; both are UTC (see ``UtcDateTime``)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    assert isinstance(value, dt.datetime)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 def _state(row: Any, ca_id: str) -> CrlState:
     if row is None:
         return CrlState(ca_id)
@@ -279,18 +288,7 @@ class SqlBlockedKeyRepository:
         return self._session.get(BlockedKeyRow, spki_sha256.lower()) is not None
 
 
-# The OCSP hot path: statements built once (bound parameters), not per request.
-_CACHED_RESPONSE = select(
-    OcspResponseRow.status,
-    OcspResponseRow.this_update,
-    OcspResponseRow.next_update,
-    OcspResponseRow.der,
-    exists().where(RevocationRow.serial == OcspResponseRow.serial).label("revoked"),
-).where(
-    OcspResponseRow.ca_id == bindparam("ca_id"),
-    OcspResponseRow.serial == bindparam("serial"),
-    OcspResponseRow.hash_algorithm == bindparam("hash_algorithm"),
-)
+# A statement of the OCSP path, built once (bound parameters), not per request.
 _SERIAL_STATUS = (
     select(
         SerialRow.state,
@@ -320,6 +318,22 @@ class SqlRevocationStore:
     def __init__(self, database: Database) -> None:
         self._database = database
         self._engine: Engine = database.engine.execution_options(certfleet_read_only=True)
+        # Named parameters: sqlite3 spells them :name, psycopg %(name)s.
+        ca, serial, alg = (
+            (":ca_id", ":serial", ":alg")
+            if database.dialect == "sqlite"
+            else (
+                "%(ca_id)s",
+                "%(serial)s",
+                "%(alg)s",
+            )
+        )
+        self._cached_sql = (
+            "SELECT o.status, o.this_update, o.next_update, o.der,"
+            " EXISTS (SELECT 1 FROM revocations r WHERE r.serial = o.serial)"
+            f" FROM ocsp_responses o WHERE o.ca_id = {ca} AND o.serial = {serial}"
+            f" AND o.hash_algorithm = {alg}"
+        )
 
     @contextmanager
     def _snapshot(self) -> Iterator[Connection]:
@@ -377,17 +391,29 @@ class SqlRevocationStore:
             yield conn
 
     def cached_response(self, ca_id: str, serial: str, hash_algorithm: str) -> CachedResponse | None:
-        with self._read() as conn:
-            row = conn.execute(
-                _CACHED_RESPONSE, {"ca_id": ca_id, "serial": serial, "hash_algorithm": hash_algorithm}
-            ).first()
+        # Every OCSP request runs this. Through a SQLAlchemy Connection it costs about 0.2 ms
+        # (checkout, BEGIN, events, COMMIT); on the DBAPI connection about 0.025 ms, which is
+        # the difference between the database and the HTTP stack being the bottleneck. One
+        # SELECT is atomic by itself: SQLite runs it in autocommit mode, and on PostgreSQL the
+        # pool rolls the implicit read transaction back when the connection is returned.
+        connection: Any = self._database.engine.raw_connection()
+        try:
+            cursor: Any = connection.cursor()
+            try:
+                cursor.execute(self._cached_sql, {"ca_id": ca_id, "serial": serial, "alg": hash_algorithm})
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
         if row is None:
             return None
-        status = CertStatus(row.status)
-        if status is CertStatus.GOOD and row.revoked:
+        status_text, this_update, next_update, der, revoked = row
+        status = CertStatus(status_text)
+        if status is CertStatus.GOOD and revoked:
             return None  # revoked since it was signed: never serve it again
         return CachedResponse(
-            ca_id, serial, hash_algorithm, status, row.this_update, row.next_update, row.der
+            ca_id, serial, hash_algorithm, status, _aware(this_update), _aware(next_update), bytes(der)
         )
 
     def serial_status(self, ca_id: str, serial: str) -> SerialStatus | None:
