@@ -194,31 +194,41 @@ PAGES = (
 def measure(database_kind: str, rows: int, workdir: Path) -> dict[str, float]:
     data_dir = workdir / f"{database_kind}-{rows}"
     data_dir.mkdir(mode=0o700)
-    pg_name = None
-    if database_kind == "sqlite":
-        url = f"sqlite:///{data_dir / 'certfleet.db'}"
-        migrated = Database(url)
-        migrated.upgrade()
-        migrated.dispose()
-        started = time.perf_counter()
-        load_sqlite(data_dir / "certfleet.db", rows)
-    else:
-        pg_name = f"certfleet_bench_{secrets.token_hex(4)}"
-        with psycopg.connect(
-            PG_ADMIN.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
-        ) as c:
-            c.execute(f'CREATE DATABASE "{pg_name}"')
-        url = PG_ADMIN.rsplit("/", 1)[0] + "/" + pg_name
-        database = Database(url)
-        database.upgrade()
-        started = time.perf_counter()
-        load_postgresql(database, rows)
-        database.dispose()
-    print(f"  loaded {rows:,} rows into {database_kind} in {time.perf_counter() - started:.0f} s", flush=True)
+    pg_admin = PG_ADMIN.replace("postgresql+psycopg://", "postgresql://")
+    pg_name = f"certfleet_bench_{secrets.token_hex(4)}" if database_kind == "postgresql" else None
+    try:
+        if pg_name is None:
+            url = f"sqlite:///{data_dir / 'certfleet.db'}"
+            migrated = Database(url)
+            migrated.upgrade()
+            migrated.dispose()
+            started = time.perf_counter()
+            load_sqlite(data_dir / "certfleet.db", rows)
+        else:
+            with psycopg.connect(pg_admin, autocommit=True) as c:
+                c.execute(f'CREATE DATABASE "{pg_name}"')
+            url = PG_ADMIN.rsplit("/", 1)[0] + "/" + pg_name
+            database = Database(url)
+            database.upgrade()
+            started = time.perf_counter()
+            load_postgresql(database, rows)
+            database.dispose()
+        print(
+            f"  loaded {rows:,} rows into {database_kind} in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+        return _pages(data_dir, url)
+    finally:
+        if pg_name is not None:  # dropped whatever failed, so no run leaves a database behind
+            with psycopg.connect(pg_admin, autocommit=True) as c:
+                c.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+
+def _pages(data_dir: Path, url: str) -> dict[str, float]:
     platform = open_platform(load_settings({}, data_dir=data_dir, database_url=url), create=True)
+    clients: dict[str, Client] = {}
     try:
         platform.authorities.initialize("Bench", KeyType.EC_P256, actor="bench")
-        clients = {}
         for role, (team, scope) in {"admin": ("ops", Scope.ADMIN), "team": ("team-7", Scope.READ)}.items():
             clients[role] = Client(platform)
             clients[role].sign_in(platform.tokens.create(team, scope, [], actor="bench").token)
@@ -226,16 +236,11 @@ def measure(database_kind: str, rows: int, workdir: Path) -> dict[str, float]:
         for label, role, url_path in PAGES:
             path = deep_page(clients[role], 20) if url_path == "DEEP" else url_path
             results[label] = timed(clients[role], path)
-        for c in clients.values():
-            c.close()
         return results
     finally:
+        for client in clients.values():
+            client.close()
         platform.close()
-        if pg_name is not None:
-            with psycopg.connect(
-                PG_ADMIN.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
-            ) as c:
-                c.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
 
 
 def main() -> None:

@@ -20,6 +20,19 @@ from certfleet.inventory import (
 )
 
 T0 = dt.datetime(2026, 3, 1, 8, 30, 15, 999_999, tzinfo=dt.UTC)
+# The fields issue 2 promises in every JSON certificate object (CLI and REST API).
+JSON_FIELDS = (
+    "serial",
+    "fingerprint_sha256",
+    "subject",
+    "sans",
+    "issuer",
+    "not_before",
+    "not_after",
+    "status",
+    "source",
+    "team",
+)
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
@@ -64,18 +77,7 @@ def test_revoked_and_superseded_stay_so_after_expiry(status: Status) -> None:
 
 def test_json_form_carries_the_documented_fields_in_utc_with_z() -> None:
     data = _record(revoked_at=None).to_dict(T0)
-    for field in (
-        "serial",
-        "fingerprint_sha256",
-        "subject",
-        "sans",
-        "issuer",
-        "not_before",
-        "not_after",
-        "status",
-        "source",
-        "team",
-    ):
+    for field in JSON_FIELDS:
         assert field in data
     assert data["not_before"] == "2026-03-01T08:30:15Z"
     assert ISO_Z.match(data["not_after"])

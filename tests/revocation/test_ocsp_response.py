@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509 import ocsp
 
 from certfleet.revocation import (
@@ -29,7 +30,9 @@ from tests.revocation.conftest import Pki, pkilint_errors
 VALIDITY = dt.timedelta(days=4)
 
 
-def _delegate(pki: Pki, now: dt.datetime, key: ec.EllipticCurvePrivateKey | None = None) -> ResponseSigner:
+def _delegate(
+    pki: Pki, now: dt.datetime, key: CertificateIssuerPrivateKeyTypes | None = None
+) -> ResponseSigner:
     key = key or ec.generate_private_key(ec.SECP256R1())
     cert = build_responder_certificate(
         ca=pki.issuing,
@@ -108,15 +111,8 @@ def test_several_answers_in_one_response_each_signer_key_type(pki: Pki, now: dt.
         "rsa": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
         "ed25519": ed25519.Ed25519PrivateKey.generate,
     }[kind]()
-    cert = build_responder_certificate(
-        ca=pki.issuing,
-        ca_key=pki.issuing_key,
-        public_key=key.public_key(),
-        serial_number=78,
-        now=now,
-        lifetime=dt.timedelta(days=14),
-    )
-    signer = ResponseSigner(pki.issuing.id, cert, key, delegated=True)
+    signer = _delegate(pki, now, key)
+    cert = signer.certificate
     index = IssuerIndex([pki.issuing])
     answers = [
         SingleAnswer(index.cert_id(pki.issuing, 1), CertStatus.GOOD),

@@ -178,15 +178,22 @@ def test_team_scoping_and_scope_for_principals(platform: Platform) -> None:
     assert platform.revocation.revoke(db.record.serial, "superseded", actor="a", principal=admin).team == "db"
 
 
-def test_a_serial_reserved_but_never_recorded_can_be_revoked(platform: Platform, clock: FakeClock) -> None:
+def _signed_but_unrecorded(
+    platform: Platform, clock: FakeClock, serial_number: int, key: CertificateIssuerPrivateKeyTypes
+) -> x509.Certificate:
+    """A crash between signing and recording: the serial reserved, the certificate signed,
+    the inventory never told."""
     authority = platform.authorities.issuing_authority()
-    # Simulate a crash between signing and recording: reserve, sign, never record.
-    serial_number = 0x5EC2E7
     with platform.store.unit_of_work() as uow:
         uow.serials.reserve(serial_hex(serial_number), authority.issuer.id, clock.now())
-    key = generate_private_key(KeyType.EC_P256)
     validated = authority.validate(IssuanceRequest("tls-server", key.public_key(), ("lost.example.test",)))
-    lost = authority.sign(validated, serial_number).certificate
+    return authority.sign(validated, serial_number).certificate
+
+
+def test_a_serial_reserved_but_never_recorded_can_be_revoked(platform: Platform, clock: FakeClock) -> None:
+    authority = platform.authorities.issuing_authority()
+    serial_number = 0x5EC2E7
+    lost = _signed_but_unrecorded(platform, clock, serial_number, generate_private_key(KeyType.EC_P256))
     assert (
         _ocsp(platform, lost, authority.issuer.certificate).certificate_status is ocsp.OCSPCertStatus.UNKNOWN
     )
@@ -203,13 +210,8 @@ def test_a_serial_reserved_but_never_recorded_can_be_revoked(platform: Platform,
 def test_revoking_with_the_certificate_records_it_and_blocks_its_key(
     platform: Platform, clock: FakeClock
 ) -> None:
-    authority = platform.authorities.issuing_authority()
-    serial_number = 0xC0FFEE
-    with platform.store.unit_of_work() as uow:
-        uow.serials.reserve(serial_hex(serial_number), authority.issuer.id, clock.now())
     key = generate_private_key(KeyType.EC_P256)
-    validated = authority.validate(IssuanceRequest("tls-server", key.public_key(), ("lost.example.test",)))
-    lost = authority.sign(validated, serial_number).certificate
+    lost = _signed_but_unrecorded(platform, clock, 0xC0FFEE, key)
     outcome = platform.revocation.revoke_serial("00:c0:ff:ee", "keyCompromise", actor="cli", certificate=lost)
     assert outcome.record is not None and outcome.key_blocked
     assert platform.inventory.find("c0ffee").status is Status.REVOKED
