@@ -27,9 +27,9 @@ from certfleet.ca import (
 from certfleet.x509 import KeyType, generate_private_key, to_pem
 from tests.conftest import FakeClock
 
-# A public-looking base URL: pkilint's CA/B Forum linter treats URLs and names under
-# reserved or internal domains (.test, .internal, bare hosts) as errors, which is right for
-# the public web and beside the point here.
+# A public-looking base URL and names: pkilint's CA/B Forum linter reports names under
+# internal or reserved domains (www.example.test) as errors, which is right for the public
+# web and beside the point here.
 BASE_URL = "http://pki.example.com"
 PROFILES = ("tls-server", "tls-client", "tls-server-client")
 SERVER_PROFILES = ("tls-server", "tls-server-client")

@@ -192,6 +192,9 @@ def test_pkilint_rfc5280_finds_no_errors_in_the_ca_certificates(kit: CaKit, tmp_
         assert blocking(pkilint("lint_pkix_cert", path)) == [], ca.role
 
 
+# Public-looking names on purpose (SANs www.example.com and example.com, base URL
+# http://pki.example.com): the CA/B Forum linter checks public web certificates, where an
+# internal name such as www.example.test is itself an ERROR (cabf.internal_domain_name).
 # The CA/B Forum Baseline Requirements allow only RSA and ECDSA keys for CAs and server
 # certificates, so this lint runs on the ECDSA and RSA hierarchies (Ed25519 is for private
 # PKI only, and the tls-server profile refuses Ed25519 leaf keys anyway).

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certfleet.access import NamePattern, Principal, Scope
@@ -18,7 +20,7 @@ from certfleet.inventory import Source, Status
 from certfleet.services import IssuanceService
 from certfleet.store import SqlUnitOfWork
 from certfleet.x509 import BadName, KeyType, fingerprint_sha256, generate_private_key, serial_hex
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, make_platform
 from tests.services.snapshot import audit_actions, rows, table_counts
 
 
@@ -222,3 +224,25 @@ def test_generated_private_key_is_returned_only_when_generated(platform: Platfor
     # No private key reaches the audit log.
     for entry in platform.audit.entries():
         assert "PRIVATE KEY" not in json.dumps(dict(entry.details))
+
+
+def test_revocation_urls_follow_the_configured_public_base_url(
+    data_dir: Path, db_url: str, clock: FakeClock
+) -> None:
+    platform = make_platform(data_dir, db_url, clock, base_url="http://pki.example.com:8080/")
+    try:
+        platform.authorities.initialize("Example", KeyType.EC_P256, actor="test")
+        issuer_id = platform.authorities.issuing_authority().issuer.id
+        cert = platform.issuance.issue(_request(), actor="test").issued.certificate
+    finally:
+        platform.close()
+    crl = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    urls = [n.value for dp in crl for n in dp.full_name or []] + [d.access_location.value for d in aia]
+    assert sorted(urls) == sorted(
+        [
+            f"http://pki.example.com:8080/crl/{issuer_id}.crl",
+            "http://pki.example.com:8080/ocsp",
+            f"http://pki.example.com:8080/ca/{issuer_id}.cer",
+        ]
+    )
