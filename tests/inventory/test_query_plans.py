@@ -25,7 +25,6 @@ from sqlalchemy import event, text
 from certfleet.inventory import MAX_PAGE_SIZE, CertificateQuery, Status
 from certfleet.store import Database
 from certfleet.store._repositories import SqlCertificateRepository
-from tests.conftest import _pg_admin_url
 
 ROWS = 1_000_000
 NOW = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
@@ -96,7 +95,7 @@ def _load_postgresql(database: Database) -> None:
         raw.execute("SET LOCAL maintenance_work_mem = '256MB'")
         indexes = raw.execute(
             f"SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN {_TABLES} "
-            "AND indexdef NOT LIKE 'CREATE UNIQUE%'"
+            "AND schemaname = current_schema() AND indexdef NOT LIKE 'CREATE UNIQUE%'"
         ).fetchall()
         foreign_keys = raw.execute(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
@@ -119,15 +118,17 @@ def _load_postgresql(database: Database) -> None:
 
 
 class _PostgresLoad:
-    """Loads the PostgreSQL copy in a thread: the work happens in the server process, so it
-    overlaps with the SQLite load running in this one."""
+    """Loads the PostgreSQL copy, into a schema of its own in the session's test database,
+    in a thread: the work happens in the server process, so it overlaps with the SQLite load
+    running in this one. (A schema, not a database: dropping a database forces a checkpoint
+    that writes out everything just loaded.)"""
 
-    def __init__(self) -> None:
-        self.admin = _pg_admin_url().replace("postgresql+psycopg://", "postgresql://")
-        self.name = f"certfleet_million_{secrets.token_hex(4)}"
+    def __init__(self, pg_url: str) -> None:
+        self.admin = pg_url.replace("postgresql+psycopg://", "postgresql://")
+        self.schema = f"million_{secrets.token_hex(4)}"
         with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        self.database = Database(_pg_admin_url().rsplit("/", 1)[0] + "/" + self.name)
+            conn.execute(f'CREATE SCHEMA "{self.schema}"')
+        self.database = Database(f"{pg_url}?options=-csearch_path%3D{self.schema}")
         # Migrate here, not in the thread: Alembic keeps its migration context in module
         # globals, so two migrations must never run at once.
         self.database.upgrade()
@@ -149,24 +150,19 @@ class _PostgresLoad:
 
     def drop(self) -> None:
         self._thread.join()
-        # Emptying the tables first discards their dirty buffers, so the checkpoint that
-        # DROP DATABASE forces does not write half a gigabyte it is about to delete.
-        if self._error is None:
-            with self.database.engine.begin() as conn:
-                conn.execute(text("TRUNCATE certificates CASCADE"))
         self.database.dispose()
         with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
 
 
 @pytest.fixture(scope="module")
-def million_databases() -> Iterator[dict[str, Database]]:
+def million_databases(pg_database_url: str) -> Iterator[dict[str, Database]]:
     """Both databases with a million certificates each (their own, not the shared test ones).
 
     The SQLite file goes to a memory file system where there is one: the planner is the
     same, and 900 MB need not be written to disk and deleted again.
     """
-    postgresql = _PostgresLoad()  # starts loading in the background
+    postgresql = _PostgresLoad(pg_database_url)  # starts loading in the background
     shm = Path("/dev/shm")
     try:
         with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as scratch:
@@ -246,7 +242,7 @@ def leading_columns(database: Database) -> dict[str, str]:
                 "SELECT i.relname, a.attname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
                 "JOIN pg_class t ON t.oid = x.indrelid "
                 "LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0] "
-                f"WHERE t.relname IN {_TABLES}"
+                f"WHERE t.relname IN {_TABLES} AND t.relnamespace = current_schema()::regnamespace"
             )
         )
         return {name: str(column) for name, column in rows}
