@@ -22,6 +22,7 @@ from certfleet.ca import IssuanceRequest
 from certfleet.errors import Forbidden, InvalidInput
 from certfleet.inventory import (
     DEFAULT_PAGE_SIZE,
+    MAX_EXPIRING_DAYS,
     MAX_PAGE_SIZE,
     CertificateQuery,
     CertificateRecord,
@@ -47,7 +48,6 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 # overflow the driver instead of simply matching nothing.
 _MAX_ROW_ID = 2**63 - 1
 # "Expiring within" beyond a century means "all active": a bound keeps now + delta in range.
-_MAX_EXPIRING_DAYS = 100 * 366
 
 
 def _out(record: CertificateRecord, platform: Platform) -> CertificateOut:
@@ -142,7 +142,7 @@ async def list_certificates(
     principal: CurrentPrincipal,
     platform: PlatformDep,
     expiring: Annotated[
-        int | None, Query(ge=0, le=_MAX_EXPIRING_DAYS, description="Expiring within DAYS.")
+        int | None, Query(ge=0, le=MAX_EXPIRING_DAYS, description="Expiring within DAYS.")
     ] = None,
     status: Annotated[Status | None, Query(description="Effective status.")] = None,
     issuer: Annotated[str | None, Query(description="Issuer DN substring or CA id.")] = None,

@@ -133,12 +133,13 @@ class Authority:
         else:
             if request.validity_days < 1:
                 raise ValidityTooLong(f"validity must be at least 1 day, got {request.validity_days}")
-            lifetime = dt.timedelta(days=request.validity_days)
-            if lifetime > profile.max_validity:
+            # Compare the day count before building a timedelta: a huge value overflows it.
+            if request.validity_days > profile.max_validity.days:
                 raise ValidityTooLong(
                     f"validity of {request.validity_days} days exceeds profile {profile.name}'s "
                     f"maximum of {profile.max_validity.days} days"
                 )
+            lifetime = dt.timedelta(days=request.validity_days)
         return ValidatedRequest(profile, request.public_key, key, names, common_name, lifetime)
 
     def sign(self, request: ValidatedRequest, serial_number: int) -> IssuedCertificate:

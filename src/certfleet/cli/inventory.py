@@ -11,7 +11,7 @@ from rich.console import Console
 
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform, stderr
 from certfleet.errors import InvalidInput
-from certfleet.inventory import MAX_PAGE_SIZE, CertificateQuery, Status
+from certfleet.inventory import MAX_EXPIRING_DAYS, MAX_PAGE_SIZE, CertificateQuery, Status
 
 app = typer.Typer(help="The certificate inventory.", no_args_is_help=True)
 
@@ -47,8 +47,8 @@ def list_certificates(
     db: DbOption = None,
 ) -> None:
     """List certificates, filtered."""
-    if expiring is not None and expiring < 0:
-        raise InvalidInput("--expiring must not be negative")
+    if expiring is not None and not 0 <= expiring <= MAX_EXPIRING_DAYS:
+        raise InvalidInput(f"--expiring must be between 0 and {MAX_EXPIRING_DAYS} days")
     base = CertificateQuery(
         expiring_within=dt.timedelta(days=expiring) if expiring is not None else None,
         status=_status(status),

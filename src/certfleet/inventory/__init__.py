@@ -5,6 +5,7 @@ from __future__ import annotations
 from certfleet.inventory._ports import CertificateRepository, SerialRepository
 from certfleet.inventory._query import (
     DEFAULT_PAGE_SIZE,
+    MAX_EXPIRING_DAYS,
     MAX_PAGE_SIZE,
     CertificateQuery,
     decode_cursor,
@@ -14,6 +15,7 @@ from certfleet.inventory._records import CertificateRecord, Source, Status, iso
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "MAX_EXPIRING_DAYS",
     "MAX_PAGE_SIZE",
     "CertificateQuery",
     "CertificateRecord",

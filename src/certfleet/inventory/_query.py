@@ -7,9 +7,18 @@ from dataclasses import dataclass
 from certfleet.errors import InvalidInput
 from certfleet.inventory._records import Status
 
-__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "CertificateQuery", "decode_cursor", "encode_cursor"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_EXPIRING_DAYS",
+    "MAX_PAGE_SIZE",
+    "CertificateQuery",
+    "decode_cursor",
+    "encode_cursor",
+]
 
 DEFAULT_PAGE_SIZE = 100
+# A century: anything beyond is a typo, and a much larger day count overflows timedelta.
+MAX_EXPIRING_DAYS = 100 * 366
 MAX_PAGE_SIZE = 1000
 
 
