@@ -12,6 +12,7 @@ from certfleet.config._settings import (
     default_data_dir,
     load_settings,
     parse_bind,
+    read_section,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "load_settings",
     "parse_bind",
     "parse_resolver",
+    "read_section",
 ]

@@ -88,6 +88,16 @@ def _read_file(path: Path) -> dict[str, object]:
         raise ConfigurationError(f"cannot read config file {path}: {exc}") from exc
 
 
+def read_section(config_file: Path, section: str) -> tuple[dict[str, object], str]:
+    """The ``[section]`` table of ``config_file`` (empty when the file or table is absent)
+    and a label naming both, for error messages. Each component parses its own slice."""
+    where = f"{config_file} [{section}]"
+    table = _read_file(config_file).get(section, {})
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"{config_file}: [{section}] must be a table")
+    return table, where
+
+
 def _str(table: Mapping[str, object], key: str, where: str) -> str | None:
     value = table.get(key)
     if value is None:

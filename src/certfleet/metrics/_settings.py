@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from certfleet.access import Scope
-from certfleet.config import parse_bind
+from certfleet.config import parse_bind, read_section
 from certfleet.errors import CertfleetError, ConfigurationError
 
 __all__ = ["MetricsSettings"]
@@ -58,14 +57,5 @@ class MetricsSettings:
     @classmethod
     def load(cls, config_file: Path) -> MetricsSettings:
         """The ``[metrics]`` table of ``config_file``; defaults when either is absent."""
-        if not config_file.exists():
-            return cls()
-        try:
-            with config_file.open("rb") as fh:
-                raw = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigurationError(f"cannot read config file {config_file}: {exc}") from exc
-        table = raw.get("metrics", {})
-        if not isinstance(table, dict):
-            raise ConfigurationError(f"{config_file}: [metrics] must be a table")
-        return cls.from_table(table, f"{config_file} [metrics]")
+        table, where = read_section(config_file, "metrics")
+        return cls.from_table(table, where)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from certfleet.config import read_section
 from certfleet.errors import ConfigurationError
 
 __all__ = ["MAX_CRL_VALIDITY", "RevocationSettings"]
@@ -108,14 +108,5 @@ class RevocationSettings:
     @classmethod
     def load(cls, config_file: Path) -> RevocationSettings:
         """The ``[revocation]`` table of ``config_file``; defaults when either is absent."""
-        if not config_file.exists():
-            return cls()
-        try:
-            with config_file.open("rb") as fh:
-                raw = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigurationError(f"cannot read config file {config_file}: {exc}") from exc
-        table = raw.get("revocation", {})
-        if not isinstance(table, dict):
-            raise ConfigurationError(f"{config_file}: [revocation] must be a table")
-        return cls.from_table(table, f"{config_file} [revocation]")
+        table, where = read_section(config_file, "revocation")
+        return cls.from_table(table, where)
