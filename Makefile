@@ -25,8 +25,8 @@ services:
 	scripts/test-services.sh
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check --no-cache src tests bench
+	$(BIN)/ruff format --check --no-cache src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

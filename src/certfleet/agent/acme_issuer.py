@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from acme import challenges, client, errors, messages
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 
-from acme import challenges, client, errors, messages
 from certfleet.agent.config import AcmeIssuer
 from certfleet.agent.enrollment import build_csr
 from certfleet.agent.errors import AcmeFailed
