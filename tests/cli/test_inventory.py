@@ -151,7 +151,7 @@ def test_csv_and_table(fleet_cli: Cli, fleet: dict[str, str]) -> None:
     ("args", "reason"),
     [
         (("--status", "valid"), "unknown status 'valid'"),
-        (("--expiring", "-1"), "--expiring must not be negative"),
+        (("--expiring", "-1"), "--expiring must be between 0 and 36600 days"),
     ],
 )
 def test_bad_filters_are_refused(

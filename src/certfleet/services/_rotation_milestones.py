@@ -4,19 +4,46 @@ and confirmations that scans record as certificate locations, and revocations fa
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Mapping
+from typing import Any
 
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError, Conflict
 from certfleet.inventory import CertificateRecord, Status
-from certfleet.lifecycle.campaigns import Campaign, CampaignItem, ItemState
+from certfleet.lifecycle.campaigns import Campaign, CampaignCounts, CampaignItem, ItemState
 from certfleet.lifecycle.lineage import LineageKind, LineageLink
 from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
 from certfleet.services.renewal import RenewalService, Revoker
 
-__all__ = ["Milestones"]
+__all__ = ["Milestones", "progress_steps"]
 
 _PAGE = 1000
+_PERCENTS = (25, 50, 75, 100)
+
+
+def progress_steps(counts: CampaignCounts) -> dict[str, dict[str, Any]]:
+    """The milestones a campaign has reached, step name -> details: each quarter of the items
+    to replace (skipped ones excepted) reissued, deployed, confirmed and old-revoked. A step
+    is named by its percentage so it is announced once however often progress is observed;
+    quarters that fall on the same count (small campaigns) keep only the highest."""
+    due = counts.total - counts.of(ItemState.SKIPPED)
+    if due <= 0:
+        return {}
+    done = {
+        "reissued": counts.of(ItemState.REISSUED),
+        "deployed": counts.deployed,
+        "confirmed": counts.confirmed,
+        "old_revoked": counts.old_revoked,
+    }
+    steps: dict[str, dict[str, Any]] = {}
+    for name, value in done.items():
+        needed = {percent: math.ceil(due * percent / 100) for percent in _PERCENTS}
+        for percent, threshold in needed.items():
+            if value >= threshold and (percent == 100 or needed[percent + 25] != threshold):
+                summary = f"{threshold} of {due} {name.replace('_', ' ')}"
+                steps[f"{name}:{percent}%"] = {"milestone": name, "percent": percent, "summary": summary}
+    return steps
 
 
 class Milestones:

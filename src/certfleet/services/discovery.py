@@ -29,6 +29,7 @@ from certfleet.discovery import (
     FileScanner,
     FileStatus,
     Finding,
+    FindingCode,
     KeyUse,
     NetStatus,
     NetworkScanner,
@@ -56,6 +57,7 @@ from certfleet.discovery.requests import FileScanRequest, NetScanRequest, ScanRe
 from certfleet.errors import NotFound
 from certfleet.inventory import CertificateRecord, Source
 from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
+from certfleet.services.notifications import EventKind, certificate_event, emit
 from certfleet.x509 import CertificateFacts
 
 __all__ = ["DiscoveryService", "FileScanRequest", "NetScanRequest", "ScanReport", "parse_trust_bundle"]
@@ -317,6 +319,7 @@ class DiscoveryService:
         with self._uow() as uow:
             ids, new = self._upsert_certificates(uow, observed, team, now, errors)
             sightings: list[Sighting] = []
+            leaves: set[str] = set()
             for (location, sni), chain in observed.certificates.items():
                 tls = observed.tls.get((location, sni))
                 for position, cert in enumerate(chain):
@@ -324,6 +327,8 @@ class DiscoveryService:
                     if fp not in ids:
                         continue
                     leaf = position == 0 if kind is LocationKind.ENDPOINT else not _is_ca(cert)
+                    if leaf:
+                        leaves.add(fp)
                     sightings.append(
                         Sighting(
                             ids[fp],
@@ -362,12 +367,13 @@ class DiscoveryService:
             scopes = observed.rescanned | {(f.location, f.sni or "") for f in findings}
             uow.findings.sync(scopes, stored, at=now, scan_id=run.id, team=team)
             uow.scans.add_errors(run.id, errors[:MAX_STORED_ERRORS])
+            self._announce(uow, run.id, leaves & new, findings, now)
             run = replace(
                 run,
                 status=ScanStatus.COMPLETED,
                 finished_at=now,
                 certificates_found=len(ids),
-                certificates_new=new,
+                certificates_new=len(new),
                 findings=len(set(findings)),
             )
             uow.scans.update(run)
@@ -381,7 +387,7 @@ class DiscoveryService:
                     "targets_total": run.targets_total,
                     "failed": run.failed,
                     "certificates_found": run.certificates_found,
-                    "certificates_new": new,
+                    "certificates_new": len(new),
                     "findings": run.findings,
                 },
             )
@@ -394,11 +400,11 @@ class DiscoveryService:
         team: str | None,
         now: dt.datetime,
         errors: list[ScanError],
-    ) -> tuple[dict[str, int], int]:
+    ) -> tuple[dict[str, int], set[str]]:
         """Add each new certificate (source ``discovered``); touch known ones, which keep
-        their source, ``issued`` included. Returns fingerprint -> id and the count added."""
+        their source, ``issued`` included. Returns fingerprint -> id and those added."""
         ids: dict[str, int] = {}
-        new = 0
+        new: set[str] = set()
         for (location, sni), chain in observed.certificates.items():
             for cert in chain:
                 fp = fingerprint(cert)
@@ -420,8 +426,34 @@ class DiscoveryService:
                 )
                 assert record.id is not None
                 ids[fp] = record.id
-                new += 1
+                new.add(fp)
         return ids, new
+
+    @staticmethod
+    def _announce(
+        uow: UnitOfWork, scan_id: str, new: set[str], findings: Sequence[Finding], now: dt.datetime
+    ) -> None:
+        """``discovered-unknown`` for each leaf new to the inventory and each certificate that
+        chains to no trusted issuer, in the scan's transaction; once per certificate ever."""
+        untrusted = {
+            f.fingerprint_sha256: f.detail
+            for f in findings
+            if f.code is FindingCode.UNTRUSTED_ISSUER and f.fingerprint_sha256
+        }
+        keys = {f"discovered-unknown:{fp}": fp for fp in sorted(new | set(untrusted))}
+        taken = uow.outbox.existing_keys(list(keys))
+        for key, fp in keys.items():
+            record = uow.certificates.get_by_fingerprint(fp) if key not in taken else None
+            if record is None:
+                continue
+            reasons = [r for r, hit in (("new", fp in new), ("untrusted-issuer", fp in untrusted)) if hit]
+            details = {"scan_id": scan_id, "reasons": reasons, "issuer_detail": untrusted.get(fp)}
+            emit(
+                uow,
+                certificate_event(
+                    uow, EventKind.DISCOVERED_UNKNOWN, record, now, details=details, dedup_key=key
+                ),
+            )
 
     @staticmethod
     def _key_reuse(

@@ -21,7 +21,7 @@ from certfleet.ca import PROFILES, CaCertificate, new_serial_number
 from certfleet.ca.keys import KeyBackend
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError, Conflict, InvalidInput, NotFound
-from certfleet.inventory import CertificateRecord, Source, Status
+from certfleet.inventory import CertificateRecord, Source, Status, iso
 from certfleet.revocation import (
     AlreadyRevoked,
     CrlKind,
@@ -41,6 +41,7 @@ from certfleet.revocation import (
     spki_sha256,
 )
 from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
+from certfleet.services.notifications import Event, EventKind, certificate_event, emit
 from certfleet.x509 import CertificateFacts, KeyType, describe_public_key, fingerprint_sha256, serial_hex
 
 __all__ = [
@@ -227,6 +228,22 @@ class RevocationService:
                     "ocsp_responses_dropped": dropped,
                     "crl_revocation_seq": revocation.seq,
                 },
+            )
+            # In this transaction: the event is committed with the revocation or not at all.
+            details = {
+                "reason": reason.value,
+                "revoked_at": iso(now),
+                "invalidity_date": iso(invalidity_date),
+                "issuer_ca_id": ca_id,
+                "actor": actor,
+                "key_blocked": key_hash is not None,
+            }
+            key = f"revoked:{ca_id}:{serial}"
+            emit(
+                uow,
+                certificate_event(uow, EventKind.REVOKED, record, now, details=details, dedup_key=key)
+                if record is not None  # else an intermediate CA or a never-recorded serial
+                else Event(EventKind.REVOKED, serial, now, details=details, dedup_key=key),
             )
         with self._signer_lock:
             self._signers.clear()  # a responder certificate may be the one just revoked

@@ -14,9 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
@@ -44,9 +45,10 @@ from certfleet.lifecycle.campaigns import (
 from certfleet.lifecycle.jobs import Lease
 from certfleet.lifecycle.lineage import LineageKind
 from certfleet.lifecycle.planning import backoff
+from certfleet.lifecycle.selection import Selection
 from certfleet.lifecycle.settings import LifecycleSettings
 from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
-from certfleet.services._rotation_milestones import Milestones
+from certfleet.services._rotation_milestones import Milestones, progress_steps
 from certfleet.services.authorities import AuthorityService
 from certfleet.services.notifications import Event, EventKind, emit
 from certfleet.services.renewal import LeaseLost, RenewalService, Revoker
@@ -317,6 +319,13 @@ class RotationService:
         self._milestones.observe(campaign)
         with self._uow() as uow:
             counts = uow.lifecycle.campaigns.counts(campaign.id)
+            # Milestones are derived from the committed item states, so one missed by a crash
+            # is announced by the next observation; the dedup key makes it once.
+            steps = progress_steps(counts)
+            taken = uow.outbox.existing_keys([self._key(campaign, step) for step in steps])
+            for step, milestone in steps.items():
+                if self._key(campaign, step) not in taken:
+                    self._event(uow, campaign, step, counts, milestone)
             status = counts.status(campaign.revoke_old_after is not None)
             if status is not campaign.status:
                 uow.lifecycle.campaigns.set_status(campaign.id, status, self._clock.now())
@@ -330,15 +339,32 @@ class RotationService:
             campaigns = list(uow.lifecycle.campaigns.open())
         return [self.run(c.id, generate=False) for c in campaigns]
 
-    def _event(self, uow: UnitOfWork, campaign: Campaign, what: str, counts: CampaignCounts) -> None:
+    @staticmethod
+    def _key(campaign: Campaign, step: str) -> str:
+        return f"campaign:{campaign.id}:{step}"
+
+    def _event(
+        self,
+        uow: UnitOfWork,
+        campaign: Campaign,
+        what: str,
+        counts: CampaignCounts,
+        milestone: Mapping[str, Any] | None = None,
+    ) -> None:
+        try:  # routed to the team the campaign selected, else to channels of no team
+            team = Selection.parse(campaign.selection).single("team")
+        except InvalidInput:
+            team = None
+        details = {"campaign": campaign.to_dict(), "progress": counts.to_dict(), "step": what}
         emit(
             uow,
             Event(
                 kind=EventKind.ROTATION_PROGRESS,
                 subject=campaign.id,
                 occurred_at=self._clock.now(),
-                details={"campaign": campaign.to_dict(), "progress": counts.to_dict(), "step": what},
-                dedup_key=f"campaign:{campaign.id}:{what}",
+                team=team,
+                details={**details, **(milestone or {})},
+                dedup_key=self._key(campaign, what),
             ),
         )
 
