@@ -86,7 +86,7 @@ class IssuanceService:
                 principal.authorize_names(validated.names)
             if self._policy is not None:  # one policy engine on every path (CLI, REST, ACME)
                 self._policy.check_issuance(validated, authority, team=team, actor=actor)
-            with self._uow() as uow:  # a key revoked for keyCompromise is never certified again
+            with self._uow(read_only=True) as uow:  # a key revoked for keyCompromise is never certified again
                 if uow.blocked_keys.is_blocked(spki_sha256(validated.public_key)):
                     raise KeyBlocked("this public key was revoked for keyCompromise and cannot be certified")
         except CertfleetError as exc:
