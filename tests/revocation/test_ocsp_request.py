@@ -17,10 +17,10 @@ from cryptography.x509 import ocsp
 from certfleet.revocation import (
     MAX_CERT_IDS,
     MalformedOcspRequest,
-    _der,
     decode_get_path,
     parse_ocsp_request,
 )
+from certfleet.x509 import der as _der
 from tests.revocation.conftest import Pki
 
 

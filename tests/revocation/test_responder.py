@@ -65,7 +65,7 @@ def _request(issuer: x509.Certificate, *serials: int, nonce: bytes | None = None
 
 def _merge(requests: list[bytes]) -> bytes:
     """Join single-certificate requests into one requestList, as openssl -cert a -cert b does."""
-    from certfleet.revocation import _der
+    from certfleet.x509 import der as _der
 
     parts = [_der.elements(_der.single(_der.single(r).content).content) for r in requests]
     request_list = b"".join(_der.elements(p[0].content)[0].raw for p in parts)

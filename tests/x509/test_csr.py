@@ -7,7 +7,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from certfleet.x509 import BadKey, MalformedInput, csr_public_key, load_csr, names_from_csr
-from certfleet.x509._der import ec_parameters_tag, spki_of_request_info
+from certfleet.x509.csr import ec_parameters_tag, spki_of_request_info
 from tests.x509.factories import (
     OVERSIZED_RSA_BITS,
     build_csr,

@@ -19,7 +19,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from certfleet.discovery._der import DerError, max_iteration_count, outer_length
+from certfleet.discovery._der import max_iteration_count, outer_length
 from certfleet.discovery.keystores import (
     JKS_MAGIC,
     Material,
@@ -30,6 +30,7 @@ from certfleet.discovery.keystores import (
 )
 from certfleet.discovery.outcomes import FoundKey
 from certfleet.discovery.trust import spki_sha256
+from certfleet.x509.der import DerError
 
 __all__ = ["CERTIFICATE_SUFFIXES", "MAX_PEM_BLOCKS", "read_material"]
 

@@ -21,9 +21,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from certfleet.discovery._der import DerError, elements, max_iteration_count
+from certfleet.discovery._der import max_iteration_count
 from certfleet.discovery.outcomes import FoundKey
 from certfleet.discovery.trust import spki_sha256
+from certfleet.x509.der import DerError, read_element
 
 __all__ = [
     "JKS_MAGIC",
@@ -68,9 +69,9 @@ class Material:
 def looks_like_pkcs12(data: bytes) -> bool:
     """PFX ::= SEQUENCE { version INTEGER (3), authSafe ContentInfo, ... } (RFC 7292 section 4)."""
     try:
-        outer = next(elements(data))
-        first = next(elements(data, outer.start, outer.end))
-    except (DerError, StopIteration):
+        outer = read_element(data, ber=True)
+        first = read_element(data, outer.start, outer.end, ber=True)
+    except DerError:
         return False
     return outer.tag == 0x30 and first.tag == 0x02 and data[first.start : first.end] == b"\x03"
 

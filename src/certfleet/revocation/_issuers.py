@@ -10,7 +10,7 @@ from typing import Generic, Protocol, TypeVar
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from certfleet.revocation import _der
+from certfleet.x509 import der as _der
 
 __all__ = ["HASH_ALGORITHMS", "CaT", "CertId", "IssuerIndex", "IssuingCa", "issuer_key_hash"]
 

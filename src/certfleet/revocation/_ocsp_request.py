@@ -11,9 +11,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import OCSPExtensionOID
 
-from certfleet.revocation import _der
 from certfleet.revocation._issuers import CertId
 from certfleet.revocation.errors import MalformedOcspRequest
+from certfleet.x509 import der as _der
 
 __all__ = [
     "MAX_CERT_IDS",

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
-from certfleet.revocation import _der
 from certfleet.revocation._issuers import CertId
 from certfleet.revocation._reasons import RevocationReason
+from certfleet.x509 import der as _der
 from certfleet.x509 import signature_hash_for
 
 __all__ = ["CertStatus", "ResponseSigner", "SingleAnswer", "build_response", "error_response"]

@@ -6,13 +6,15 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
-from certfleet.x509._der import ec_parameters_tag, spki_of_request_info
+from certfleet.x509 import der
 from certfleet.x509.errors import BadKey, MalformedInput
 from certfleet.x509.names import names_from_extension
 
 __all__ = ["csr_public_key", "load_csr", "names_from_csr"]
 
 _NAMED_CURVE = 0x06  # DER tag of the namedCurve OBJECT IDENTIFIER
+# DER of the OBJECT IDENTIFIER id-ecPublicKey, 1.2.840.10045.2.1 (RFC 5480 section 2.1.1).
+_ID_EC_PUBLIC_KEY = bytes.fromhex("06072a8648ce3d0201")
 
 
 def load_csr(data: bytes) -> x509.CertificateSigningRequest:
@@ -64,3 +66,40 @@ def names_from_csr(csr: x509.CertificateSigningRequest) -> tuple[str | None, lis
     except x509.ExtensionNotFound:
         names = []
     return (cn if isinstance(cn, str) else None), names
+
+
+# cryptography turns an EC public key with explicit curve parameters that match a named
+# curve into that named curve, so the parsed key can no longer tell how the requester
+# encoded it. RFC 5480 section 2.1.1 says the parameters MUST be a namedCurve in PKIX; the
+# encoding is checked on the raw SubjectPublicKeyInfo with the minimal reader in x509.der.
+
+
+def spki_of_request_info(request_info: bytes) -> bytes:
+    """The SubjectPublicKeyInfo inside a CertificationRequestInfo (RFC 2986 section 4.1:
+    version, subject, subjectPKInfo, attributes)."""
+    outer = der.read_element(request_info)
+    if outer.tag != der.SEQUENCE:
+        raise der.DerError("CertificationRequestInfo is not a SEQUENCE")
+    children = der.elements(request_info, outer.start, outer.end)
+    if len(children) < 3 or children[2].tag != der.SEQUENCE:
+        raise der.DerError("CertificationRequestInfo has no SubjectPublicKeyInfo")
+    return children[2].raw
+
+
+def ec_parameters_tag(spki: bytes) -> int | None:
+    """For an id-ecPublicKey SubjectPublicKeyInfo, the DER tag of its parameters: 0x06 for a
+    namedCurve, 0x30 for explicit ECParameters, 0x05 for implicitlyCA. None for other keys."""
+    outer = der.read_element(spki)
+    if outer.tag != der.SEQUENCE:
+        raise der.DerError("SubjectPublicKeyInfo is not a SEQUENCE")
+    algorithm = der.elements(spki, outer.start, outer.end)[0]
+    if algorithm.tag != der.SEQUENCE:
+        raise der.DerError("AlgorithmIdentifier is not a SEQUENCE")
+    parts = der.elements(spki, algorithm.start, algorithm.end)
+    if not parts or parts[0].tag != der.OID:
+        raise der.DerError("AlgorithmIdentifier has no algorithm OID")
+    if parts[0].raw != _ID_EC_PUBLIC_KEY:
+        return None
+    if len(parts) < 2:
+        return 0x05  # absent parameters: no curve named either
+    return parts[1].tag
