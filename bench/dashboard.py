@@ -1,8 +1,8 @@
 """Dashboard server time at 100,000 and 1,000,000 certificates, on SQLite and PostgreSQL.
 
 For each database and size: a fresh, migrated database is bulk-loaded with synthetic
-certificate rows straight in SQL (the way tests/inventory/test_query_plans.py does it: drop the
-secondary indexes, insert, rebuild, ANALYZE), then the real dashboard (create_api_app, signed
+certificate rows straight in SQL (tests/inventory/synthetic.py, shared with the query-plan tests: drop
+the secondary indexes, insert, rebuild, ANALYZE), then the real dashboard (create_api_app, signed
 in through its sign-in form) answers in process through httpx's ASGI transport, so the figures
 are server time without sockets or TLS. Each page is requested once to warm up, then REPEAT
 times; the median is printed. The baseline is the same page at 100,000 rows: the last column is
@@ -20,15 +20,14 @@ import datetime as dt
 import os
 import re
 import secrets
-import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import psycopg
-from sqlalchemy import text
 
 from certfleet.access import Scope
 from certfleet.api import create_api_app
@@ -37,105 +36,15 @@ from certfleet.config import load_settings
 from certfleet.store import Database
 from certfleet.x509 import KeyType
 
+# The synthetic inventory loader is shared with the query-plan tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.inventory.synthetic import load_postgresql, load_sqlite
+
 PG_ADMIN = os.environ.get(
     "CERTFLEET_TEST_PG", "postgresql+psycopg://certfleet:certfleet@127.0.0.1:5432/certfleet_test"
 )
 REPEAT = 7
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
-_COLUMNS = (
-    "serial, fingerprint_sha256, subject, common_name, sans_json, issuer, issuer_ca_id, not_before, "
-    "not_after, key_algorithm, key_size, signature_algorithm, profile, source, status, team, tags_json, "
-    "first_seen, last_seen, der"
-)
-# Row g: one SAN h<g>.example.com; team-<g % 200>; 1 % revoked, 1 % superseded; notAfter spread
-# over 30 days ago .. two years ahead (about 4 % expired, 1.4 % within a week); 3 issuers.
-_STATUS = "CASE WHEN g % 100 = 0 THEN 'revoked' WHEN g % 100 = 1 THEN 'superseded' ELSE 'active' END"
-_PG_STATUS = _STATUS.replace(" % ", " %% ")
-_PG_LOAD = f"""
-INSERT INTO certificates ({_COLUMNS})
-SELECT to_hex(g), lpad(to_hex(g), 64, '0'), 'CN=h' || g || '.example.com', 'h' || g || '.example.com',
-       '["h' || g || '.example.com"]', 'CN=Issuing CA ' || (g %% 3), 'ca' || (g %% 3),
-       %(now)s - interval '30 days',
-       %(now)s + ((g %% 730) - 30) * interval '1 day' + (g %% 86400) * interval '1 second',
-       CASE WHEN g %% 4 = 0 THEN 'rsa' ELSE 'ec' END, CASE WHEN g %% 4 = 0 THEN 2048 ELSE 256 END,
-       'ecdsa-with-SHA256', 'tls-server', CASE WHEN g %% 5 = 0 THEN 'discovered' ELSE 'issued' END,
-       {_PG_STATUS}, 'team-' || (g %% 200), '[]', %(now)s, %(now)s, '\\x00'::bytea
-FROM generate_series(1, %(rows)s) AS g
-"""
-_NAMES = "INSERT INTO certificate_names (certificate_id, name) SELECT id, common_name FROM certificates"
-_TABLES = "('certificates', 'certificate_names')"
-
-
-def _sqlite_load(rows: int) -> str:
-    day0 = (NOW - dt.timedelta(days=30)).strftime("%Y-%m-%d %H:%M:%S")
-    now = NOW.strftime("%Y-%m-%d %H:%M:%S")
-    return f"""
-WITH RECURSIVE n(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM n WHERE g < {rows})
-INSERT INTO certificates ({_COLUMNS})
-SELECT printf('%x', g), printf('%064x', g), 'CN=h' || g || '.example.com', 'h' || g || '.example.com',
-       '["h' || g || '.example.com"]', 'CN=Issuing CA ' || (g % 3), 'ca' || (g % 3),
-       '{day0}.000000',
-       datetime('{now}', ((g % 730) - 30) || ' days', (g % 86400) || ' seconds') || '.000000',
-       CASE WHEN g % 4 = 0 THEN 'rsa' ELSE 'ec' END, CASE WHEN g % 4 = 0 THEN 2048 ELSE 256 END,
-       'ecdsa-with-SHA256', 'tls-server', CASE WHEN g % 5 = 0 THEN 'discovered' ELSE 'issued' END,
-       {_STATUS}, 'team-' || (g % 200), '[]', '{now}.000000', '{now}.000000', x'00'
-FROM n
-"""
-
-
-def load_sqlite(path: Path, rows: int) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode=OFF")
-        conn.execute("PRAGMA synchronous=OFF")
-        conn.execute("PRAGMA cache_size=-400000")
-        indexes = conn.execute(
-            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN {_TABLES} "
-            "AND sql IS NOT NULL"
-        ).fetchall()
-        conn.execute("BEGIN")
-        for name, _ in indexes:
-            conn.execute(f'DROP INDEX "{name}"')
-        conn.execute(_sqlite_load(rows))
-        conn.execute(_NAMES)
-        for _, ddl in indexes:
-            conn.execute(ddl)
-        conn.execute("COMMIT")
-        conn.execute("PRAGMA analysis_limit=2000")
-        conn.execute("ANALYZE")
-        conn.execute("PRAGMA journal_mode=WAL")
-    finally:
-        conn.close()
-
-
-def load_postgresql(database: Database, rows: int) -> None:
-    with database.engine.begin() as conn:
-        raw = conn.connection.driver_connection
-        assert isinstance(raw, psycopg.Connection)
-        raw.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        indexes = raw.execute(
-            f"SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN {_TABLES} "
-            "AND indexdef NOT LIKE 'CREATE UNIQUE%'"
-        ).fetchall()
-        fks = raw.execute(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = 'certificate_names'::regclass AND contype = 'f'"
-        ).fetchall()
-        for name, _ in fks:
-            raw.execute(f'ALTER TABLE certificate_names DROP CONSTRAINT "{name}"')
-        for name, _ in indexes:
-            raw.execute(f'DROP INDEX "{name}"')
-        raw.execute(_PG_LOAD, {"now": NOW, "rows": rows})
-        raw.execute(_NAMES)
-        for _, ddl in indexes:
-            raw.execute(ddl)
-        for name, definition in fks:
-            raw.execute(f'ALTER TABLE certificate_names ADD CONSTRAINT "{name}" {definition}')
-    # VACUUM as autovacuum soon would: it sets the visibility map, without which PostgreSQL
-    # cannot answer from an index alone (every "index-only" scan would visit the table).
-    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE certificates"))
-        conn.execute(text("VACUUM ANALYZE certificate_names"))
 
 
 class Client:
@@ -203,7 +112,7 @@ def measure(database_kind: str, rows: int, workdir: Path) -> dict[str, float]:
             migrated.upgrade()
             migrated.dispose()
             started = time.perf_counter()
-            load_sqlite(data_dir / "certfleet.db", rows)
+            load_sqlite(data_dir / "certfleet.db", rows, NOW)
         else:
             with psycopg.connect(pg_admin, autocommit=True) as c:
                 c.execute(f'CREATE DATABASE "{pg_name}"')
@@ -211,7 +120,7 @@ def measure(database_kind: str, rows: int, workdir: Path) -> dict[str, float]:
             database = Database(url)
             database.upgrade()
             started = time.perf_counter()
-            load_postgresql(database, rows)
+            load_postgresql(database, rows, NOW)
             database.dispose()
         print(
             f"  loaded {rows:,} rows into {database_kind} in {time.perf_counter() - started:.0f} s",

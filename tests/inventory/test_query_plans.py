@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-import sqlite3
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -25,96 +24,10 @@ from sqlalchemy import event, text
 from certfleet.inventory import MAX_PAGE_SIZE, CertificateQuery, Status
 from certfleet.store import Database
 from certfleet.store._repositories import SqlCertificateRepository
+from tests.inventory.synthetic import TABLES, load_postgresql, load_sqlite
 
 ROWS = 1_000_000
 NOW = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
-
-# One certificate per row g (1..ROWS): one SAN h<g>.example.com; team-<g % 200>; status
-# revoked for 1 %, superseded for 1 %, else active; notAfter spread evenly from 30 days ago
-# to two years ahead, so about 4 % are expired and 1.4 % expire within a week.
-_COLUMNS = (
-    "serial, fingerprint_sha256, subject, common_name, sans_json, issuer, issuer_ca_id, not_before, "
-    "not_after, key_algorithm, key_size, signature_algorithm, profile, source, status, team, tags_json, "
-    "first_seen, last_seen, der"
-)
-_STATUS = "CASE WHEN g % 100 = 0 THEN 'revoked' WHEN g % 100 = 1 THEN 'superseded' ELSE 'active' END"
-_PG_LOAD = f"""
-INSERT INTO certificates ({_COLUMNS})
-SELECT to_hex(g), lpad(to_hex(g), 64, '0'), 'CN=h' || g || '.example.com', 'h' || g || '.example.com',
-       '["h' || g || '.example.com"]', 'CN=Issuing CA ' || (g % 3), 'ca' || (g % 3),
-       %(now)s - interval '30 days', %(now)s + ((g % 730) - 30) * interval '1 day', 'ec', 256,
-       'ecdsa-with-SHA256', 'tls-server', 'issued', {_STATUS}, 'team-' || (g % 200), '[]',
-       %(now)s, %(now)s, '\\x00'::bytea
-FROM generate_series(1, %(rows)s) AS g
-""".replace(" % ", " %% ")  # psycopg placeholders: a literal modulo operator is doubled
-# SQLAlchemy keeps SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' text in UTC.
-_SQLITE_LOAD = f"""
-WITH RECURSIVE n(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM n WHERE g < {ROWS})
-INSERT INTO certificates ({_COLUMNS})
-SELECT printf('%x', g), printf('%064x', g), 'CN=h' || g || '.example.com', 'h' || g || '.example.com',
-       '["h' || g || '.example.com"]', 'CN=Issuing CA ' || (g % 3), 'ca' || (g % 3),
-       '2026-10-29 00:00:00.000000', datetime('2026-11-28', ((g % 730) - 30) || ' days') || '.000000',
-       'ec', 256, 'ecdsa-with-SHA256', 'tls-server', 'issued', {_STATUS}, 'team-' || (g % 200), '[]',
-       '2026-11-28 00:00:00.000000', '2026-11-28 00:00:00.000000', x'00'
-FROM n
-"""
-_NAMES = "INSERT INTO certificate_names (certificate_id, name) SELECT id, common_name FROM certificates"
-_TABLES = "('certificates', 'certificate_names')"
-
-
-def _load_sqlite(path: Path) -> None:
-    """Bulk load the usual way: drop the secondary indexes, insert, rebuild them, ANALYZE."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode=OFF")  # a scratch database: nothing to recover
-        conn.execute("PRAGMA synchronous=OFF")
-        conn.execute("PRAGMA cache_size=-400000")
-        indexes = conn.execute(
-            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN {_TABLES} "
-            "AND sql IS NOT NULL"
-        ).fetchall()
-        conn.execute("BEGIN")
-        for name, _ in indexes:
-            conn.execute(f'DROP INDEX "{name}"')
-        conn.execute(_SQLITE_LOAD)
-        conn.execute(_NAMES)
-        for _, ddl in indexes:
-            conn.execute(ddl)
-        conn.execute("COMMIT")
-        conn.execute("PRAGMA analysis_limit=2000")  # sampled statistics, as SQLite recommends
-        conn.execute("ANALYZE")
-        conn.execute("PRAGMA journal_mode=WAL")
-    finally:
-        conn.close()
-
-
-def _load_postgresql(database: Database) -> None:
-    with database.engine.begin() as conn:
-        raw = conn.connection.driver_connection
-        assert isinstance(raw, psycopg.Connection)
-        raw.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        indexes = raw.execute(
-            f"SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN {_TABLES} "
-            "AND schemaname = current_schema() AND indexdef NOT LIKE 'CREATE UNIQUE%'"
-        ).fetchall()
-        foreign_keys = raw.execute(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = 'certificate_names'::regclass AND contype = 'f'"
-        ).fetchall()
-        for name, _ in foreign_keys:
-            raw.execute(f'ALTER TABLE certificate_names DROP CONSTRAINT "{name}"')
-        for name, _ in indexes:
-            raw.execute(f'DROP INDEX "{name}"')
-        raw.execute(_PG_LOAD, {"now": NOW, "rows": ROWS})
-        raw.execute(_NAMES)
-        for _, ddl in indexes:
-            raw.execute(ddl)
-        for name, definition in foreign_keys:
-            raw.execute(f'ALTER TABLE certificate_names ADD CONSTRAINT "{name}" {definition}')
-    with database.engine.connect() as conn:
-        conn.execute(text("ANALYZE certificates"))
-        conn.execute(text("ANALYZE certificate_names"))
-        conn.commit()
 
 
 class _PostgresLoad:
@@ -138,7 +51,7 @@ class _PostgresLoad:
 
     def _run(self) -> None:
         try:
-            _load_postgresql(self.database)
+            load_postgresql(self.database, ROWS, NOW)
         except BaseException as exc:  # re-raised in the test thread by result()
             self._error = exc
 
@@ -170,7 +83,7 @@ def million_databases(pg_database_url: str) -> Iterator[dict[str, Database]]:
             migrated = Database(f"sqlite:///{path}")
             migrated.upgrade()
             migrated.dispose()
-            _load_sqlite(path)
+            load_sqlite(path, ROWS, NOW)
             sqlite = Database(f"sqlite:///{path}")
             try:
                 yield {"sqlite": sqlite, "postgresql": postgresql.result()}
@@ -231,7 +144,7 @@ def leading_columns(database: Database) -> dict[str, str]:
     with database.engine.connect() as conn:
         if database.dialect == "sqlite":
             names = conn.execute(
-                text(f"SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN {_TABLES}")
+                text(f"SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN {TABLES}")
             ).scalars()
             return {
                 name: str(conn.exec_driver_sql(f'PRAGMA index_info("{name}")').fetchall()[0][2])
@@ -242,7 +155,7 @@ def leading_columns(database: Database) -> dict[str, str]:
                 "SELECT i.relname, a.attname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
                 "JOIN pg_class t ON t.oid = x.indrelid "
                 "LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0] "
-                f"WHERE t.relname IN {_TABLES} AND t.relnamespace = current_schema()::regnamespace"
+                f"WHERE t.relname IN {TABLES} AND t.relnamespace = current_schema()::regnamespace"
             )
         )
         return {name: str(column) for name, column in rows}
