@@ -1,6 +1,17 @@
 """revokeCert (RFC 8555 section 7.6): by the account that ordered the certificate, by an
 account holding valid authorizations for all its names, or signed with the certificate's
-own key. The reason must be one a subscriber may give."""
+own key. The reason must be one a subscriber may give.
+
+Two limits protect a certificate's holder from someone who merely controls its names:
+
+- ``keyCompromise`` blocks the key from any future issuance, so an account that did not
+  order the certificate must prove the compromise by signing with the certificate's key
+  (a JWS whose ``jwk`` is that key), as Boulder requires.
+- A certfleet agent's identity certificate (its mTLS client certificate) is revoked over
+  ACME only by the agent itself, signing with that certificate's key; administrators
+  revoke it through the API or ``certfleet agent revoke``. Otherwise anyone able to answer
+  a challenge for the agent's host name could cut the agent off.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from certfleet.clock import Clock
 from certfleet.errors import Conflict
 from certfleet.inventory import CertificateRecord, Status
+from certfleet.lifecycle.jobs import AGENT_IDENTITY_TAG
 from certfleet.protocols.acme._ports import AcmeUnitOfWorkFactory, Revoker
 from certfleet.protocols.acme.accounts import Account
 from certfleet.protocols.acme.authentication import AcmeRequest, Authenticator, KeyMode
@@ -23,6 +35,7 @@ __all__ = ["REVOCATION_REASONS", "RevocationEndpoint"]
 
 # RFC 5280 5.3.1 codes a subscriber may use; the CA-only ones (cACompromise, certificateHold,
 # removeFromCRL, privilegeWithdrawn, aACompromise) are refused, as Boulder does.
+KEY_COMPROMISE = 1
 REVOCATION_REASONS = {
     0: "unspecified",
     1: "keyCompromise",
@@ -62,7 +75,7 @@ class RevocationEndpoint:
         if record is None or record.issuer_ca_id is None:
             raise AcmeProblem("notFound", "this server did not issue that certificate")
         if verified.account is not None:
-            self._check_account(verified.account, record)
+            self._check_account(verified.account, record, reason)
         else:
             spki = cert.public_key().public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -80,13 +93,27 @@ class RevocationEndpoint:
             raise AcmeProblem("alreadyRevoked", exc.detail) from exc
         return AcmeResponse(200, None)
 
-    def _check_account(self, account: Account, record: CertificateRecord) -> None:
+    def _check_account(self, account: Account, record: CertificateRecord, reason: int) -> None:
+        if AGENT_IDENTITY_TAG in record.tags:
+            raise AcmeProblem(
+                "unauthorized",
+                "this is a certfleet agent's identity certificate: over ACME only the agent may "
+                "revoke it, signing with the certificate's key (administrators use the API or "
+                "'certfleet agent revoke')",
+            )
         with self._uow() as uow:
             order = uow.acme.orders.find_by_certificate(record.serial)
             if order is not None and order.account_id == account.id:
                 return
             held = {i.value for i in uow.acme.authorizations.valid_names(account.id, self._clock.now())}
         if record.sans and set(record.sans) <= held:
+            if reason == KEY_COMPROMISE:
+                raise AcmeProblem(
+                    "unauthorized",
+                    "keyCompromise from an account that did not order the certificate must prove "
+                    "the compromise: sign the request with the certificate's key (a JWS whose "
+                    "'jwk' is the certificate's public key)",
+                )
             return
         raise AcmeProblem(
             "unauthorized",
