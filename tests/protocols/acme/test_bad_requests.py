@@ -8,7 +8,8 @@ import json
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from josepy.jwk import JWKEC, JWKRSA
 
 from tests.protocols.acme.conftest import AcmeHarness
 from tests.protocols.acme.problems_check import assert_problem, refused_without_change
@@ -425,6 +426,28 @@ def test_csr_with_a_weak_key_is_bad(acme: AcmeHarness, account: Account) -> None
     )
 
 
+@pytest.mark.parametrize("key_type", ["ec", "rsa"])
+def test_csr_for_the_account_key_is_bad(acme: AcmeHarness, key_type: str) -> None:
+    # RFC 8555 section 11.1: the account key is never also a certificate's key.
+    raw_key = (
+        ec.generate_private_key(ec.SECP256R1()) if key_type == "ec" else rsa.generate_private_key(65537, 2048)
+    )
+    owner = acme.client.new_account(JWKEC(key=raw_key) if key_type == "ec" else JWKRSA(key=raw_key))
+    name = f"account-key-{key_type}.bad.example.test"
+    order_url, order = acme.ready_order(owner, [name])
+    csr = b64(csr_der([name], raw_key))
+    response = refused_without_change(
+        acme,
+        lambda: acme.client.post(order["finalize"], {"csr": csr}, owner.key, kid=owner.kid),
+        "badCSR",
+        400,
+    )
+    assert "account" in response.json()["detail"]
+    assert acme.get(owner, order_url)["status"] == "ready"
+    # The same order still finalizes with a key of its own.
+    assert acme.finalize(owner, order, [name]).status_code == 200
+
+
 def test_csr_that_is_not_a_csr_is_bad(acme: AcmeHarness, account: Account) -> None:
     _, order = acme.ready_order(account, ["junk.bad.example.test"])
     refused_without_change(
@@ -492,8 +515,6 @@ def test_revocation_by_a_stranger_is_unauthorized(acme: AcmeHarness, account: Ac
 def test_revocation_signed_by_the_certificate_key_and_key_compromise_blocks_it(
     acme: AcmeHarness, account: Account
 ) -> None:
-    from josepy.jwk import JWKEC
-
     leaf_key = ec.generate_private_key(ec.SECP256R1())
     name = "compromised.bad.example.test"
     _, order = acme.ready_order(account, [name])

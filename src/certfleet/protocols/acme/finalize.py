@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 
+from cryptography.hazmat.primitives import serialization
+
 from certfleet.clock import Clock
 from certfleet.config import AcmeSettings
 from certfleet.errors import CertfleetError, Forbidden, InvalidInput
@@ -19,7 +21,7 @@ from certfleet.protocols.acme.accounts import Account
 from certfleet.protocols.acme.authentication import AcmeRequest, Authenticator, KeyMode
 from certfleet.protocols.acme.authorizations import Authorization, AuthzStatus, ChallengeStatus
 from certfleet.protocols.acme.caa import CaaChecker
-from certfleet.protocols.acme.jws import b64decode
+from certfleet.protocols.acme.jws import b64decode, spki_of_jwk
 from certfleet.protocols.acme.ordering import OrderEndpoints, order_response
 from certfleet.protocols.acme.orders import Order, OrderStatus
 from certfleet.protocols.acme.problems import AcmeProblem
@@ -98,12 +100,20 @@ class Finalizer:
         der = b64decode(raw, "csr")
         try:
             csr = load_csr(der)
-            check_public_key(csr_public_key(csr), allow_ed25519=False)
+            public_key = csr_public_key(csr)
+            check_public_key(public_key, allow_ed25519=False)
             common_name, san_names = names_from_csr(csr)
             names = parse_names([*san_names, *([common_name] if common_name else [])])
             cn = SubjectName.parse(common_name).value if common_name else None
         except CertfleetError as exc:
             raise AcmeProblem("badCSR", exc.detail) from exc
+        spki = public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        if spki == spki_of_jwk(account.key()):
+            # RFC 8555 section 11.1: the account key must not also be a certificate's key (a
+            # signature by one could then be passed off as the other's).
+            raise AcmeProblem("badCSR", "the CSR's public key is this account's key: use a separate key")
         ordered = {i.subject_name() for i in order.identifiers}
         if set(names) != ordered:
             wanted = ", ".join(sorted(n.value for n in ordered))
