@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from certfleet.errors import ConfigurationError
 
-__all__ = ["AcmeSettings", "parse_acme_section"]
+__all__ = ["AcmeSettings", "IpNetwork", "parse_acme_section"]
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,13 @@ class AcmeSettings:
     long a valid authorization is reused for new orders of the same account; ``caa_recheck``
     how old a CAA check may be at finalize before it is repeated (the CA/Browser Forum
     Baseline Requirements 3.2.2.8 allow 8 hours).
+
+    ``deny_networks`` are address ranges validation never connects to (an administrator's
+    internal networks, say). They are added to ranges that are always denied, whatever this
+    says: link-local (``169.254.0.0/16`` with the cloud metadata address ``169.254.169.254``,
+    ``fe80::/10``), ``0.0.0.0/8`` and ``::`` (see ``certfleet.protocols.acme.networks``).
+    Loopback and private ranges are allowed unless listed here: tests and private networks
+    validate there.
     """
 
     require_eab: bool = False
@@ -37,6 +47,7 @@ class AcmeSettings:
     validation_workers: int = 4
     ari_retry_after: dt.timedelta = dt.timedelta(hours=6)
     profile: str = "tls-server"
+    deny_networks: tuple[IpNetwork, ...] = ()
 
 
 def _port(value: object, key: str, where: str) -> int:
@@ -53,6 +64,31 @@ def parse_resolver(value: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigurationError(f"bad resolver address {value!r}: expected HOST:PORT")
     return host.strip("[]"), int(port)
+
+
+def _resolver(value: str, where: str) -> tuple[str, int]:
+    try:
+        return parse_resolver(value)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{where}: acme.resolver: {exc.detail}") from exc
+
+
+def _networks(value: object, where: str) -> tuple[IpNetwork, ...]:
+    """A list of CIDR ranges (``"10.0.0.0/8"``, ``"fd00::/8"``); a bare address is one host."""
+    if not isinstance(value, list):
+        raise ConfigurationError(f'{where}: acme.deny_networks must be a list of CIDR ranges ("10.0.0.0/8")')
+    found: list[IpNetwork] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise ConfigurationError(f"{where}: acme.deny_networks: {item!r} is not a string CIDR range")
+        try:
+            found.append(ipaddress.ip_network(item.strip()))
+        except ValueError as exc:
+            example = "like 10.0.0.0/8 or fd00::/8"
+            raise ConfigurationError(
+                f"{where}: acme.deny_networks: {item!r} is not a CIDR range {example} ({exc})"
+            ) from exc
+    return tuple(found)
 
 
 def _positive(value: object, key: str, where: str) -> float:
@@ -93,6 +129,7 @@ def parse_acme_section(raw: object, where: str) -> AcmeSettings:
         "validation_timeout_seconds",
         "validation_workers",
         "ari_retry_after_seconds",
+        "deny_networks",
     }
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -112,7 +149,7 @@ def parse_acme_section(raw: object, where: str) -> AcmeSettings:
         raise ConfigurationError(f"{where}: acme.validation_workers must be between 1 and 64")
     return AcmeSettings(
         require_eab=require_eab,
-        resolver=parse_resolver(resolver) if resolver else None,
+        resolver=_resolver(resolver, where) if resolver else None,
         http01_port=_port(raw.get("http01_port", defaults.http01_port), "http01_port", where),
         tlsalpn01_port=_port(raw.get("tlsalpn01_port", defaults.tlsalpn01_port), "tlsalpn01_port", where),
         terms_of_service=_optional_str(raw.get("terms_of_service"), "terms_of_service", where),
@@ -132,4 +169,5 @@ def parse_acme_section(raw: object, where: str) -> AcmeSettings:
         ari_retry_after=dt.timedelta(
             seconds=_non_negative(raw.get("ari_retry_after_seconds", 21600), "ari_retry_after_seconds", where)
         ),
+        deny_networks=_networks(raw.get("deny_networks", []), where),
     )

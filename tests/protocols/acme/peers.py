@@ -116,7 +116,8 @@ class ChallTestSrv:
 
 
 class Http01Responder:
-    """Answers ``/.well-known/acme-challenge/TOKEN`` with whatever a test put in ``tokens``."""
+    """Answers ``/.well-known/acme-challenge/TOKEN`` with whatever a test put in ``tokens``;
+    ``connections`` counts the TCP connections it accepted."""
 
     def __init__(self) -> None:
         tokens: dict[str, str] = {}
@@ -140,7 +141,15 @@ class Http01Responder:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        responder = self
+
+        class Server(ThreadingHTTPServer):
+            def verify_request(self, request: Any, client_address: Any) -> bool:
+                responder.connections += 1  # every accepted TCP connection, answered or not
+                return True
+
+        self.connections = 0
+        self._server = Server(("127.0.0.1", 0), Handler)
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

@@ -9,6 +9,7 @@ import pytest
 from certfleet.cli.acme import with_acme_options
 from certfleet.config import load_settings
 from certfleet.errors import ConfigurationError
+from certfleet.protocols.acme.networks import NetworkPolicy
 
 
 def _load(data_dir: Path, text: str):  # type: ignore[no-untyped-def]
@@ -49,9 +50,33 @@ caa_identities = ["pki.example"]
         ("[acme]\nresolvr = '1.1.1.1'\n", "unknown key"),
         ("[acme]\nresolver = '1.1.1.1:99999'\n", "bad resolver"),
         ("acme = 3\n", "must be a table"),
+        ("[acme]\ndeny_networks = '10.0.0.0/8'\n", "acme.deny_networks must be a list"),
+        (
+            "[acme]\ndeny_networks = ['10.0.0.0/33']\n",
+            "acme.deny_networks: '10.0.0.0/33' is not a CIDR range",
+        ),
+        ("[acme]\ndeny_networks = ['intranet']\n", "acme.deny_networks: 'intranet' is not a CIDR range"),
+        ("[acme]\ndeny_networks = [10]\n", "acme.deny_networks: 10 is not a string"),
+        (
+            "[acme]\ndeny_networks = ['10.1.2.3/8']\n",
+            "'10.1.2.3/8' is not a CIDR range like 10.0.0.0/8 or fd00::/8 (10.1.2.3/8 has host bits set)",
+        ),
     ],
 )
 def test_bad_values_are_refused(data_dir: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         _load(data_dir, text)
     assert message in caught.value.detail
+    assert "config.toml" in caught.value.detail  # the file the bad value is in
+
+
+def test_deny_networks_add_to_the_ranges_always_denied(data_dir: Path) -> None:
+    assert _load(data_dir, "").acme.deny_networks == ()
+    assert NetworkPolicy.from_settings(_load(data_dir, "").acme).denied_by("127.0.0.1") is None
+    acme = _load(data_dir, '[acme]\ndeny_networks = ["10.0.0.0/8", "fd00::/8", "192.0.2.7"]\n').acme
+    assert [str(n) for n in acme.deny_networks] == ["10.0.0.0/8", "fd00::/8", "192.0.2.7/32"]
+    policy = NetworkPolicy.from_settings(acme)
+    assert str(policy.denied_by("10.1.2.3")) == "10.0.0.0/8"
+    assert str(policy.denied_by("::ffff:10.1.2.3")) == "10.0.0.0/8"
+    assert str(policy.denied_by("169.254.169.254")) == "169.254.0.0/16"  # still denied
+    assert policy.denied_by("192.0.2.8") is None

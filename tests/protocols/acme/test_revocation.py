@@ -5,6 +5,8 @@ revoked over ACME by the agent alone (signing with its key)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +16,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from josepy.jwk import JWKEC
 
 from certfleet.inventory import Status
-from tests.protocols.acme.conftest import AcmeHarness
+from tests.protocols.acme.conftest import AcmeHarness, build_harness
+from tests.protocols.acme.peers import ChallTestSrv
 from tests.protocols.acme.problems_check import refused_without_change
 from tests.protocols.acme.raw import Account, b64
 from tests.x509.factories import build_csr, pem
@@ -23,6 +26,13 @@ from tests.x509.factories import build_csr, pem
 @pytest.fixture(scope="module")
 def account(acme: AcmeHarness) -> Account:
     return acme.client.new_account()
+
+
+@pytest.fixture
+def any_db(tmp_path: Path, challtestsrv: ChallTestSrv, db_url: str) -> Iterator[AcmeHarness]:
+    """A harness of its own on SQLite and on PostgreSQL, for the refusals that read the
+    stored record (its tags, its order, the holder's authorizations)."""
+    yield from build_harness(tmp_path, challtestsrv, db_url=db_url)
 
 
 def _issue(acme: AcmeHarness, account: Account, name: str) -> tuple[bytes, ec.EllipticCurvePrivateKey]:
@@ -46,9 +56,9 @@ def _revoke(acme: AcmeHarness, der: bytes, reason: int, signer: Account | Any) -
     return acme.client.post(acme.directory["revokeCert"], payload, JWKEC(key=signer))
 
 
-def test_key_compromise_from_an_authorization_holder_needs_the_certificate_key(
-    acme: AcmeHarness, account: Account
-) -> None:
+def test_key_compromise_from_an_authorization_holder_needs_the_certificate_key(any_db: AcmeHarness) -> None:
+    acme = any_db
+    account = acme.client.new_account()
     # Given a certificate ordered by one account, and another account that has proven
     # control of its name
     name = "kc-holder.rev.example.test"
@@ -84,10 +94,10 @@ def test_the_ordering_account_may_say_key_compromise(acme: AcmeHarness, account:
     assert _status(acme, der) is Status.REVOKED
 
 
-@pytest.mark.parametrize("reason", [0, 1, 4])
-def test_an_agent_identity_is_revoked_over_acme_only_by_the_agent(
-    acme: AcmeHarness, account: Account, reason: int
-) -> None:
+@pytest.mark.parametrize("reason", [0, 1])
+def test_an_agent_identity_is_revoked_over_acme_only_by_the_agent(any_db: AcmeHarness, reason: int) -> None:
+    acme = any_db
+    account = acme.client.new_account()
     # Given an enrolled agent, and an account that has proven control of the agent's name
     host = f"agent{reason}.rev.example.test"
     minted = acme.platform.agents.create_join_token(host, team=None, ttl=dt.timedelta(hours=1), actor="test")

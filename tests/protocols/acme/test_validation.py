@@ -65,6 +65,20 @@ def test_wrong_key_authorization_is_incorrect_response(acme: AcmeHarness, accoun
     _failed_with(acme, account, order_url, authz, "incorrectResponse")
 
 
+def test_a_failed_http01_never_reflects_the_fetched_body(acme: AcmeHarness, account: Account) -> None:
+    # A hostile client points its name at content it wants certfleet to fetch and show it.
+    order_url, _, authzs = _order(acme, account, ["reflect.val.example.test"])
+    challenge = _challenge(acme, account, authzs[0], "http-01")
+    acme.http01.tokens[challenge["token"]] = "INTERNAL-PAGE-4b1d confidential"
+    authz = acme.answer(account, authzs[0], serve=False)
+    _failed_with(acme, account, order_url, authz, "incorrectResponse")
+    error = next(c["error"] for c in authz["challenges"] if c.get("error"))
+    order = acme.get(account, order_url)
+    for detail in (error["detail"], order["error"]["detail"]):
+        assert "INTERNAL-PAGE" not in detail
+        assert "did not match" in detail and "31 bytes" in detail
+
+
 def test_missing_http01_file_is_incorrect_response(acme: AcmeHarness, account: Account) -> None:
     order_url, _, authzs = _order(acme, account, ["missing.val.example.test"])
     authz = acme.answer(account, authzs[0], serve=False)

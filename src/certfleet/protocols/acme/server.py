@@ -24,6 +24,7 @@ from certfleet.protocols.acme.challenges import Dns01Validator, Http01Validator,
 from certfleet.protocols.acme.eab import EabKey, MintedEabKey, mint_eab_key
 from certfleet.protocols.acme.finalize import Finalizer
 from certfleet.protocols.acme.jws import MAX_BODY_BYTES
+from certfleet.protocols.acme.networks import NetworkPolicy
 from certfleet.protocols.acme.nonces import NonceService
 from certfleet.protocols.acme.ordering import OFFERED_PROFILES, OrderEndpoints
 from certfleet.protocols.acme.problems import AcmeProblem
@@ -72,13 +73,14 @@ class AcmeServer:
         self.nonces = NonceService(uow, clock, settings.nonce_lifetime)
         self._auth = Authenticator(uow, self.nonces)
         caa = CaaChecker(resolver, settings.caa_identities)
+        networks = NetworkPolicy.from_settings(settings)
         self.validation = ValidationRunner(
             uow,
             clock,
             {
-                HTTP_01: Http01Validator(resolver, settings.http01_port, timeout),
+                HTTP_01: Http01Validator(resolver, settings.http01_port, timeout, networks),
                 DNS_01: Dns01Validator(resolver),
-                TLS_ALPN_01: TlsAlpn01Validator(resolver, settings.tlsalpn01_port, timeout),
+                TLS_ALPN_01: TlsAlpn01Validator(resolver, settings.tlsalpn01_port, timeout, networks),
             },
             caa,
             workers=settings.validation_workers,

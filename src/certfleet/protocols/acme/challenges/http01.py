@@ -1,4 +1,10 @@
-"""http-01 (RFC 8555 section 8.3): fetch the key authorization over plain HTTP."""
+"""http-01 (RFC 8555 section 8.3): fetch the key authorization over plain HTTP.
+
+A failed validation's problem goes back to whoever asked for it, so it never quotes what the
+target answered (body, status line or headers): a hostile client must not be able to use
+certfleet to read a page from a host it cannot reach itself. The detail says what was wrong
+(status, length, a thumbprint for another account) and nothing more.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import ipaddress
 import httpx
 
 from certfleet.protocols.acme.identifiers import Identifier
+from certfleet.protocols.acme.networks import NetworkPolicy
 from certfleet.protocols.acme.problems import AcmeProblem
 from certfleet.protocols.acme.resolver import Resolver
 
@@ -22,13 +29,18 @@ def _url_host(address: str) -> str:
 
 class Http01Validator:
     """Connects to each address of the name in turn on ``port`` (80 unless configured) and
-    sends ``Host: <name>``. Redirects are not followed: the response must come from the
-    validated host itself."""
+    sends ``Host: <name>``. Each address is checked against the :class:`NetworkPolicy` and
+    then connected to as an IP literal, so what was checked is what is reached. Redirects
+    are not followed: the response must come from the validated host itself, and no second
+    connection goes anywhere the check did not see."""
 
-    def __init__(self, resolver: Resolver, port: int, timeout_seconds: float) -> None:
+    def __init__(
+        self, resolver: Resolver, port: int, timeout_seconds: float, networks: NetworkPolicy
+    ) -> None:
         self._resolver = resolver
         self._port = port
         self._timeout = timeout_seconds
+        self._networks = networks
 
     def validate(self, identifier: Identifier, token: str, key_authorization: str) -> None:
         if identifier.type == "ip":
@@ -40,37 +52,65 @@ class Http01Validator:
         path = f"/.well-known/acme-challenge/{token}"
         last: AcmeProblem | None = None
         for address in addresses:
+            try:
+                self._networks.check(address, identifier.value)
+            except AcmeProblem as denied:
+                last = denied
+                continue
             url = f"http://{_url_host(address)}:{self._port}{path}"
             try:
-                with (
-                    httpx.Client(timeout=self._timeout, follow_redirects=False, trust_env=False) as client,
-                    client.stream("GET", url, headers={"Host": host_header}) as response,
-                ):
-                    body = b""
-                    for chunk in response.iter_bytes():
-                        body += chunk
-                        if len(body) > _MAX_BODY:
-                            break
-                    status = response.status_code
+                status, body = self._fetch(url, host_header)
             except httpx.TimeoutException as exc:
                 last = AcmeProblem("connection", f"timeout fetching {url} for {identifier.value}")
                 last.__cause__ = exc
                 continue
-            except httpx.HTTPError as exc:
+            except httpx.NetworkError as exc:
+                # Socket errors (refused, reset, unreachable): the operating system's words.
                 last = AcmeProblem("connection", f"cannot fetch {url} for {identifier.value}: {exc}")
+                last.__cause__ = exc
+                continue
+            except httpx.HTTPError as exc:
+                # h11 quotes the offending line in its message: never pass that on.
+                last = AcmeProblem(
+                    "connection", f"{url} for {identifier.value} did not answer valid HTTP/1.1 (not shown)"
+                )
+                last.__cause__ = exc
                 continue
             if status != 200:
                 raise AcmeProblem(
                     "incorrectResponse", f"GET {path} on {identifier.value} answered HTTP {status}, not 200"
                 )
-            # RFC 8555 section 8.3: trailing whitespace is ignored.
-            text = body[: _MAX_BODY + 1].decode(errors="replace").rstrip()
-            if text != key_authorization:
-                shown = text[:80] + ("..." if len(text) > 80 else "")
-                raise AcmeProblem(
-                    "incorrectResponse",
-                    f"GET {path} on {identifier.value} returned {shown!r}, not the key authorization",
-                )
+            self._check_body(body, token, key_authorization, f"GET {path} on {identifier.value}")
             return
         assert last is not None
         raise last
+
+    def _fetch(self, url: str, host_header: str) -> tuple[int, bytes]:
+        # identity: the bytes read are the bytes sent, and a compressed body cannot expand
+        # past the read limit in memory.
+        headers = {"Host": host_header, "Accept-Encoding": "identity"}
+        with (
+            httpx.Client(timeout=self._timeout, follow_redirects=False, trust_env=False) as client,
+            client.stream("GET", url, headers=headers) as response,
+        ):
+            body = b""
+            for chunk in response.iter_raw():
+                body += chunk
+                if len(body) > _MAX_BODY:
+                    break
+            return response.status_code, body
+
+    @staticmethod
+    def _check_body(body: bytes, token: str, key_authorization: str, what: str) -> None:
+        # RFC 8555 section 8.3: trailing whitespace is ignored.
+        text = body[: _MAX_BODY + 1].decode(errors="replace").rstrip()
+        if text == key_authorization:
+            return
+        size = f"more than {_MAX_BODY} bytes" if len(body) > _MAX_BODY else f"{len(body)} bytes"
+        for_another_account = text.startswith(f"{token}.") and "\n" not in text
+        why = (
+            "the token with another account's key thumbprint, not this account's key authorization"
+            if for_another_account
+            else "the key authorization did not match"
+        )
+        raise AcmeProblem("incorrectResponse", f"{what} returned {size}: {why} (the response is not shown)")

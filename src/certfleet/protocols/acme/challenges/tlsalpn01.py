@@ -1,6 +1,10 @@
 """tls-alpn-01 (RFC 8737): a self-signed certificate presented for ALPN ``acme-tls/1`` with
 the name as its only SAN and a critical ``acmeIdentifier`` extension holding
-SHA-256(key authorization)."""
+SHA-256(key authorization).
+
+As for http-01, each resolved address is checked against the :class:`NetworkPolicy` and then
+connected to as that very address; a failure never quotes what the peer presented.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 
 from certfleet.protocols.acme.identifiers import Identifier, reverse_dns_name
+from certfleet.protocols.acme.networks import NetworkPolicy
 from certfleet.protocols.acme.problems import AcmeProblem
 from certfleet.protocols.acme.resolver import Resolver
 
@@ -28,10 +33,13 @@ def expected_extension_value(key_authorization: str) -> bytes:
 
 
 class TlsAlpn01Validator:
-    def __init__(self, resolver: Resolver, port: int, timeout_seconds: float) -> None:
+    def __init__(
+        self, resolver: Resolver, port: int, timeout_seconds: float, networks: NetworkPolicy
+    ) -> None:
         self._resolver = resolver
         self._port = port
         self._timeout = timeout_seconds
+        self._networks = networks
 
     def _fetch(self, address: str, server_name: str) -> tuple[bytes, str | None]:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -56,6 +64,11 @@ class TlsAlpn01Validator:
             server_name = identifier.value
         last: AcmeProblem | None = None
         for address in addresses:
+            try:
+                self._networks.check(address, identifier.value)
+            except AcmeProblem as denied:
+                last = denied
+                continue
             try:
                 der, alpn = self._fetch(address, server_name)
             except ssl.SSLError as exc:
