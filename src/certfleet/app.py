@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from certfleet.audit import CHECKPOINT_KEY_FILE, load_or_create_checkpoint_key
 from certfleet.ca import CaUrls
 from certfleet.ca.keys import SoftwareKeyBackend, load_or_create_passphrase
 from certfleet.clock import Clock, SystemClock
@@ -94,7 +95,13 @@ def open_platform(
         issuance=issuance,
         inventory=InventoryService(store.unit_of_work, clock),
         tokens=TokenService(store.unit_of_work, clock),
-        audit=AuditService(store.unit_of_work),
+        audit=AuditService(
+            store.unit_of_work,
+            clock,
+            checkpoint_key=lambda: load_or_create_checkpoint_key(
+                settings.data_dir.keys / CHECKPOINT_KEY_FILE, passphrase
+            ),
+        ),
         acme=AcmeServer(settings.acme, store.unit_of_work, clock, ServiceIssuer(issuance)),
         discovery=DiscoveryService(store.unit_of_work, clock),
         revocation=RevocationService(

@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from certfleet.access import NamePattern, hash_secret
-from certfleet.audit import AuditLog
+from certfleet.audit import AuditLog, CertificateRef
 from certfleet.ca import CaCertificate, IssuanceRequest, IssuedCertificate
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError, Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
@@ -236,7 +236,11 @@ class AgentService:
                 f"agent-token:{token_id}",
                 "agent.enrolled",
                 agent.name,
-                {"team": agent.team, "identity_serial": format(issued.certificate.serial_number, "x")},
+                {
+                    "team": agent.team,
+                    "identity_serial": format(issued.certificate.serial_number, "x"),
+                    "identity_certificate": CertificateRef.of(issued.certificate).subject,
+                },
             )
         return Enrolment(agent, issued)
 
@@ -290,7 +294,10 @@ class AgentService:
                 f"agent:{agent.name}",
                 "agent.identity.renewed",
                 agent.name,
-                {"identity_serial": format(issued.certificate.serial_number, "x")},
+                {
+                    "identity_serial": format(issued.certificate.serial_number, "x"),
+                    "identity_certificate": CertificateRef.of(issued.certificate).subject,
+                },
             )
         return issued
 
@@ -382,7 +389,7 @@ class AgentService:
                 log.record(
                     f"agent:{agent.name}",
                     "certificate.imported",
-                    facts.serial,
+                    CertificateRef(facts.serial, facts.issuer).subject,
                     {"fingerprint_sha256": facts.fingerprint_sha256, "source": f"agent:{agent.name}"},
                 )
             elif record.team != agent.team and f"agent:{agent.name}" not in record.tags:
@@ -410,7 +417,7 @@ class AgentService:
             log.record(
                 f"agent:{agent.name}",
                 f"agent.deployment.{report.status.value}",
-                facts.serial,
+                CertificateRef(facts.serial, facts.issuer).subject,
                 {
                     "name": name,
                     "files": sorted(files.values()),

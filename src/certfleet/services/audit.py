@@ -1,22 +1,112 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
-from certfleet.audit import AuditEntry, ChainVerdict, verify_chain
-from certfleet.services._ports import UnitOfWorkFactory
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from certfleet.audit import (
+    AuditEntry,
+    CertificateRef,
+    ChainVerdict,
+    Checkpoint,
+    CheckpointVerdict,
+    is_legacy_serial_subject,
+    sign_checkpoint,
+    verify_chain,
+    verify_checkpoints,
+)
+from certfleet.clock import Clock, SystemClock
+from certfleet.errors import ConfigurationError, IntegrityError, InvalidInput
+from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["AuditService"]
 
 
-class AuditService:
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
+def _serial(text: str) -> str:
+    serial = text.strip().lower().replace(":", "").removeprefix("0x")
+    if not serial or len(serial) > 40 or any(c not in "0123456789abcdef" for c in serial):
+        raise InvalidInput(f"bad serial {text!r}: expected up to 40 hex digits")
+    return serial.lstrip("0") or "0"
 
-    def entries(self) -> Iterator[AuditEntry]:
+
+class AuditService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock | None = None,
+        *,
+        checkpoint_key: Callable[[], Ed25519PrivateKey] | None = None,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock or SystemClock()
+        self._checkpoint_key = checkpoint_key
+
+    def issuer_name(self, issuer: str) -> str:
+        """The issuer name audit subjects carry: a CA id (``ca list``) becomes that CA's
+        subject name; anything else is taken as an RFC 4514 issuer name."""
         with self._uow(read_only=True) as uow:
-            yield from uow.audit.entries()
+            return self._issuer_name(uow, issuer)
+
+    @staticmethod
+    def _issuer_name(uow: UnitOfWork, issuer: str) -> str:
+        ca = uow.cas.get(issuer.strip())
+        return ca.certificate.subject.rfc4514_string() if ca is not None else issuer.strip()
+
+    def entries(self, *, serial: str | None = None, issuer: str | None = None) -> Iterator[AuditEntry]:
+        """Every entry, oldest first; with ``serial`` and/or ``issuer`` only those about
+        such certificates. Entries from before subjects named the issuer match ``serial``
+        alone (they cannot say which issuer they meant), never an ``issuer`` filter."""
+        wanted_serial = _serial(serial) if serial else None
+        with self._uow(read_only=True) as uow:
+            wanted_issuer = self._issuer_name(uow, issuer) if issuer else None
+            for entry in uow.audit.entries():
+                if wanted_serial is None and wanted_issuer is None:
+                    yield entry
+                    continue
+                ref = CertificateRef.parse(entry.subject)
+                if ref is None:
+                    legacy = wanted_issuer is None and entry.subject == wanted_serial
+                    if legacy and is_legacy_serial_subject(entry.subject):
+                        yield entry
+                    continue
+                if wanted_serial is not None and ref.serial != wanted_serial:
+                    continue
+                if wanted_issuer is not None and ref.issuer != wanted_issuer:
+                    continue
+                yield entry
 
     def verify(self) -> ChainVerdict:
         with self._uow(read_only=True) as uow:
             head = uow.audit.head()
             return verify_chain(uow.audit.entries(), head)
+
+    # -- checkpoints: the head anchored outside the database ----------------------------------
+
+    def checkpoint_key(self) -> Ed25519PrivateKey:
+        if self._checkpoint_key is None:
+            raise ConfigurationError("no checkpoint key is configured")
+        return self._checkpoint_key()
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign the current head, after checking the chain: a broken log is not anchored
+        (that would vouch for the tampering)."""
+        key = self.checkpoint_key()
+        with self._uow(read_only=True) as uow:
+            head = uow.audit.head()
+            verdict = verify_chain(uow.audit.entries(), head)
+        if not verdict.ok:
+            raise IntegrityError(
+                f"audit log FAILED verification at entry {verdict.first_bad_seq}: {verdict.reason}; "
+                "no checkpoint written"
+            )
+        return sign_checkpoint(key, head, self._clock.now())
+
+    def verify_checkpoints(
+        self, lines: Iterable[str], public_key: Ed25519PublicKey | None = None
+    ) -> CheckpointVerdict:
+        """The chain check plus the checkpoints, signed by ``public_key`` (by default the
+        data directory's checkpoint key)."""
+        trusted = public_key or self.checkpoint_key().public_key()
+        with self._uow(read_only=True) as uow:
+            head = uow.audit.head()
+            return verify_checkpoints(uow.audit.entries(), head, lines, trusted)

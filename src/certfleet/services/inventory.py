@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from certfleet.access import Principal
-from certfleet.audit import AuditLog
+from certfleet.audit import AuditLog, CertificateRef
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError, NotFound
 from certfleet.inventory import CertificateQuery, CertificateRecord, Source
@@ -74,7 +74,7 @@ class InventoryService:
                 log.record(
                     actor,
                     "certificate.imported",
-                    facts.serial,
+                    CertificateRef(facts.serial, facts.issuer).subject,
                     {
                         "fingerprint_sha256": facts.fingerprint_sha256,
                         "source": source,

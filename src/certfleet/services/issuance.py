@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
 from certfleet.access import Principal
-from certfleet.audit import AuditLog
+from certfleet.audit import AuditLog, CertificateRef
 from certfleet.ca import Authority, IssuanceRequest, IssuedCertificate, new_serial_number
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError, Conflict
@@ -59,8 +59,15 @@ class IssuanceService:
             AuditLog(uow.audit, self._clock).record(
                 actor,
                 "certificate.refused",
-                ",".join(request.names) or (request.common_name or ""),
-                {"profile": request.profile, "reason": error.detail},
+                # On the requester, never on a certificate: a refused request names what it
+                # asked for only in details, so it cannot attach itself to someone's certificate.
+                actor,
+                {
+                    "profile": request.profile,
+                    "reason": error.detail,
+                    "names": list(request.names),
+                    "common_name": request.common_name,
+                },
             )
 
     def issue(
@@ -111,7 +118,7 @@ class IssuanceService:
             AuditLog(uow.audit, self._clock).record(
                 actor,
                 "certificate.issued",
-                facts.serial,
+                CertificateRef(facts.serial, facts.issuer).subject,
                 {
                     "fingerprint_sha256": facts.fingerprint_sha256,
                     "profile": issued.profile,

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificatePublicKeyTypes,
 )
 
-from certfleet.audit import AuditLog
+from certfleet.audit import AuditLog, CertificateRef
 from certfleet.ca import CaCertificate, IssuanceRequest
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError, Conflict, NotFound
@@ -256,13 +256,13 @@ class RenewalService:
         with self._uow() as uow:
             if not uow.lifecycle.jobs.retry(job.certificate_id, lease.token, reason, retry_at, now):
                 return RenewalOutcome(job.serial, JobState.LEASED, f"lost the lease on {job.serial}")
+            record = uow.lifecycle.lineage.certificate(job.certificate_id)
             AuditLog(uow.audit, self._clock).record(
                 RENEWAL_ACTOR,
                 "certificate.renewal-failed",
-                job.serial,
+                CertificateRef(job.serial, record.issuer).subject if record is not None else job.serial,
                 {"reason": reason, "failures": failures, "retry_at": retry_at.isoformat()},
             )
-            record = uow.lifecycle.lineage.certificate(job.certificate_id)
             if record is not None:
                 details = {"reason": reason, "failures": failures, "retry_at": retry_at.isoformat()}
                 event = certificate_event(
@@ -326,9 +326,9 @@ class RenewalService:
                 AuditLog(uow.audit, self._clock).record(
                     actor,
                     f"certificate.{kind.value}",
-                    record.serial,
+                    CertificateRef(record.serial, record.issuer).subject,
                     {
-                        "successor": new.serial,
+                        "successor": CertificateRef(new.serial, new.issuer).subject,
                         "adopted": adopted,
                         "campaign": campaign_id,
                         "worker": self.worker,

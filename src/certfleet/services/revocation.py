@@ -16,7 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
 from certfleet.access import Principal, Scope
-from certfleet.audit import AuditLog
+from certfleet.audit import AuditLog, CertificateRef
 from certfleet.ca import PROFILES, CaCertificate, new_serial_number
 from certfleet.ca.keys import KeyBackend
 from certfleet.clock import Clock
@@ -217,7 +217,12 @@ class RevocationService:
             AuditLog(uow.audit, self._clock).record(
                 actor,
                 "certificate.revoked",
-                serial,
+                CertificateRef(
+                    serial,
+                    record.issuer
+                    if record is not None
+                    else next(c.certificate.subject.rfc4514_string() for c in index.cas() if c.id == ca_id),
+                ).subject,
                 {
                     "reason": reason.value,
                     "issuer_ca_id": ca_id,
@@ -398,7 +403,7 @@ class RevocationService:
             AuditLog(uow.audit, self._clock).record(
                 "system:revocation",
                 "ocsp.responder_created",
-                serial_hex(serial_number),
+                CertificateRef.of(certificate).subject,
                 {"ca_id": ca.id, "not_after": certificate.not_valid_after_utc.isoformat()},
             )
         return ResponseSigner(ca.id, certificate, key, True)

@@ -20,7 +20,6 @@ from sqlalchemy import (
     Select,
     String,
     bindparam,
-    exists,
     func,
     literal_column,
     select,
@@ -32,7 +31,8 @@ from certfleet.inventory import Source, Status
 from certfleet.store._database import Database
 from certfleet.store._discovery_models import CertificateLocationRow, FindingRow, ScanRunRow
 from certfleet.store._revocation_models import CrlRow, OcspResponderRow, OcspResponseRow
-from certfleet.store.models import AuditRow, CertificateNameRow, CertificateRow, UtcDateTime
+from certfleet.store._web_audit import AuditQueries
+from certfleet.store.models import CertificateNameRow, CertificateRow, UtcDateTime
 
 __all__ = [
     "InventoryFilter",
@@ -47,12 +47,6 @@ _ACTIVE = Status.ACTIVE.value
 # The name-sort expression, spelled with a literal '' so PostgreSQL matches it to the
 # expression index of migration 0009_web (a bound parameter would not match).
 _NAME_SORT = func.coalesce(CertificateRow.common_name, literal_column("''"))
-
-
-def audit_subject_prefix() -> ColumnElement[str]:
-    """The expression of the audit subject index (migration 0009_web), spelled with literals
-    so both databases match it to the index."""
-    return literal_column("substr(audit_log.subject, 1, 200)", String())
 
 
 _HEX = frozenset("0123456789abcdef")
@@ -203,7 +197,7 @@ def _decode_cursor(cursor: str, sort: SortKey) -> tuple[object, int]:
         raise InvalidInput("malformed pagination cursor (the sort order changed?)") from exc
 
 
-class WebQueries:
+class WebQueries(AuditQueries):
     """Read-only queries of the dashboard and the metrics collector, each in its own short
     read transaction (on SQLite it never waits for a writer)."""
 
@@ -467,44 +461,6 @@ class WebQueries:
             )
             .order_by(FindingRow.resolved_at.is_not(None), FindingRow.severity_rank.desc(), FindingRow.id)
             .limit(200)
-        )
-        with self._database.session(read_only=True) as s:
-            return list(s.scalars(stmt))
-
-    # -- audit ---------------------------------------------------------------------------
-
-    def audit_page(self, *, before_seq: int | None, limit: int, action: str | None = None) -> list[AuditRow]:
-        """Newest first; ``before_seq`` continues after the previous page."""
-        stmt = select(AuditRow)
-        if before_seq is not None:
-            stmt = stmt.where(AuditRow.seq < before_seq)
-        if action:
-            stmt = stmt.where(AuditRow.action == action)
-        with self._database.session(read_only=True) as s:
-            return list(s.scalars(stmt.order_by(AuditRow.seq.desc()).limit(limit)))
-
-    def recent_audit(self, team: str | None, limit: int, window: int = 5000) -> list[AuditRow]:
-        """The newest entries; for a team, those about its certificates among the last
-        ``window`` entries (a bounded look, however long the log grows)."""
-        if team is None:
-            return self.audit_page(before_seq=None, limit=limit)
-        owned = exists().where(CertificateRow.serial == AuditRow.subject, CertificateRow.team == team)
-        with self._database.session(read_only=True) as s:
-            head = int(s.scalar(select(func.max(AuditRow.seq))) or 0)
-            stmt = (
-                select(AuditRow)
-                .where(AuditRow.seq > head - window, owned)
-                .order_by(AuditRow.seq.desc())
-                .limit(limit)
-            )
-            return list(s.scalars(stmt))
-
-    def audit_for_subject(self, subject: str, limit: int) -> list[AuditRow]:
-        stmt = (
-            select(AuditRow)
-            .where(audit_subject_prefix() == subject[:200], AuditRow.subject == subject)
-            .order_by(AuditRow.seq.desc())
-            .limit(limit)
         )
         with self._database.session(read_only=True) as s:
             return list(s.scalars(stmt))

@@ -28,8 +28,19 @@ def audit(request: Request) -> Response:
     if before and not before.isdigit():
         raise InvalidInput("before must be an entry number")
     action = request.query_params.get("action", "").strip()
+    # Entries about certificates are ``cert:<serial>@<issuer name>``: filter by either part;
+    # the issuer may be given as a CA id.
+    serial = request.query_params.get("serial", "").strip().lower().removeprefix("0x").replace(":", "")
+    if serial and (len(serial) > 40 or any(c not in "0123456789abcdef" for c in serial)):
+        raise InvalidInput("serial must be up to 40 hex digits")
+    issuer_text = request.query_params.get("issuer", "").strip()
+    issuer = d.platform.audit.issuer_name(issuer_text) if issuer_text else None
     rows = d.queries.audit_page(
-        before_seq=int(before) if before else None, limit=AUDIT_PAGE + 1, action=action or None
+        before_seq=int(before) if before else None,
+        limit=AUDIT_PAGE + 1,
+        action=action or None,
+        serial=serial or None,
+        issuer=issuer,
     )
     more = len(rows) > AUDIT_PAGE
     rows = rows[:AUDIT_PAGE]
@@ -41,8 +52,14 @@ def audit(request: Request) -> Response:
             "user": user,
             "rows": rows,
             "action": action,
+            "serial": serial,
+            "issuer": issuer_text,
             "verified": verified,
             "ttl_minutes": int(AUDIT_VERDICT_TTL_SECONDS // 60),
-            "next_href": url_with("/audit", {"action": action, "before": rows[-1].seq}) if more else None,
+            "next_href": url_with(
+                "/audit", {"action": action, "serial": serial, "issuer": issuer_text, "before": rows[-1].seq}
+            )
+            if more
+            else None,
         },
     )

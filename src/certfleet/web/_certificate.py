@@ -64,7 +64,7 @@ def _page(request: Request, d: Dashboard, user: User, fingerprint: str) -> Respo
             "public_base_url": d.platform.settings.public_base_url,
             "locations": d.platform.discovery.locations(record),
             "findings": d.queries.findings_for_certificate(record.id, record.fingerprint_sha256),
-            "audit": d.queries.audit_for_subject(record.serial, 50),
+            "audit": d.queries.audit_for_certificate(record.serial, record.issuer, 50),
             "can_revoke": can_revoke(user, record, cas),
             "reasons": [r.value for r in RevocationReason],
             "revoked_now": request.query_params.get("revoked") == "1",
