@@ -16,6 +16,7 @@ from certfleet.protocols.acme import AcmeServer
 from certfleet.protocols.acme.ari import RenewalWindow
 from certfleet.protocols.acme.bindings import ServiceIssuer, ServiceRevoker
 from certfleet.revocation import RevocationSettings
+from certfleet.sealing import SECRETS_KEY_FILE_NAME
 from certfleet.services import (
     AuditService,
     AuthorityService,
@@ -30,7 +31,7 @@ from certfleet.services.policy import PolicyService
 from certfleet.services.renewal import RenewalService
 from certfleet.services.revocation import RevocationService
 from certfleet.services.rotation import RotationService
-from certfleet.store import Database, Store
+from certfleet.store import Database, Store, open_secret_box
 
 __all__ = ["Platform", "open_platform"]
 
@@ -71,7 +72,8 @@ def open_platform(
     """Open (with ``create``, first make) the data directory and database, and wire services.
 
     ``create`` makes the data directory (0700) and a CA passphrase when missing; ``migrate``
-    applies pending database migrations, as ``init`` and ``serve`` do.
+    applies pending database migrations, as ``init`` and ``serve`` do. The secrets key is
+    made whenever it is missing and nothing in the database is sealed yet.
     """
     clock = clock or SystemClock()
     root = settings.data_dir.root
@@ -80,8 +82,11 @@ def open_platform(
     database = Database(settings.database_url)
     if migrate:
         database.upgrade()
-    store = Store(database)
     passphrase = load_or_create_passphrase(settings.passphrase_file, create=create)
+    # Secrets at rest (EAB keys, channel secrets) are sealed under keys/secrets.key; opening
+    # it checks it against the database and seals what an older version left in plaintext.
+    secrets = open_secret_box(settings.data_dir.keys / SECRETS_KEY_FILE_NAME, database)
+    store = Store(database, secrets)
     keys = SoftwareKeyBackend(settings.data_dir.keys, passphrase)
     authorities = AuthorityService(store.unit_of_work, keys, CaUrls(settings.public_base_url), clock)
     policy = PolicyService(store.unit_of_work, clock)

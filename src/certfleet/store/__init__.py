@@ -4,6 +4,7 @@ migrations. SQLite (WAL) embedded by default; PostgreSQL for several nodes."""
 from __future__ import annotations
 
 from certfleet.store._database import Database
+from certfleet.store._sealed_rows import open_secret_box
 from certfleet.store._unit_of_work import SqlUnitOfWork, Store
 
-__all__ = ["Database", "SqlUnitOfWork", "Store"]
+__all__ = ["Database", "SqlUnitOfWork", "Store", "open_secret_box"]

@@ -19,17 +19,17 @@ from certfleet.protocols.acme import (
     AuthzStatus,
     Challenge,
     ChallengeStatus,
-    EabKey,
     Identifier,
     Order,
     OrderStatus,
     RenewalOverride,
 )
+from certfleet.sealing import SecretBox
+from certfleet.store._acme_eab import SqlEabKeyRepository
 from certfleet.store._acme_models import (
     AcmeAccountRow,
     AcmeAuthorizationRow,
     AcmeChallengeRow,
-    AcmeEabKeyRow,
     AcmeNonceRow,
     AcmeOrderAuthorizationRow,
     AcmeOrderRow,
@@ -133,54 +133,6 @@ class SqlAccountRepository:
                 )
         except SqlIntegrityError as exc:
             raise Conflict("the key already belongs to another account") from exc
-
-
-def _eab(row: AcmeEabKeyRow) -> EabKey:
-    return EabKey(
-        kid=row.kid,
-        hmac_key=row.hmac_key,
-        team=row.team,
-        allow_names=tuple(json.loads(row.allow_names_json)),
-        created_at=row.created_at,
-        description=row.description,
-        account_id=row.account_id,
-        bound_at=row.bound_at,
-    )
-
-
-class SqlEabKeyRepository:
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def add(self, key: EabKey) -> None:
-        self._session.add(
-            AcmeEabKeyRow(
-                kid=key.kid,
-                hmac_key=key.hmac_key,
-                team=key.team,
-                allow_names_json=json.dumps(list(key.allow_names)),
-                description=key.description,
-                created_at=key.created_at,
-            )
-        )
-        self._session.flush()
-
-    def get(self, kid: str) -> EabKey | None:
-        row = self._session.get(AcmeEabKeyRow, kid)
-        return _eab(row) if row else None
-
-    def bind(self, kid: str, account_id: str, at: dt.datetime) -> bool:
-        result = self._session.execute(
-            update(AcmeEabKeyRow)
-            .where(AcmeEabKeyRow.kid == kid, AcmeEabKeyRow.account_id.is_(None))
-            .values(account_id=account_id, bound_at=at)
-        )
-        return _rowcount(result) == 1
-
-    def list(self) -> Sequence[EabKey]:
-        return [
-            _eab(r) for r in self._session.scalars(select(AcmeEabKeyRow).order_by(AcmeEabKeyRow.created_at))
-        ]
 
 
 class SqlAuthorizationRepository:
@@ -491,10 +443,10 @@ class SqlRenewalRepository:
 class SqlAcmeRepositories:
     """Every ACME repository over one session."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, secrets: SecretBox | None = None) -> None:
         self.nonces = SqlNonceRepository(session)
         self.accounts = SqlAccountRepository(session)
-        self.eab_keys = SqlEabKeyRepository(session)
+        self.eab_keys = SqlEabKeyRepository(session, secrets)
         self.authorizations = SqlAuthorizationRepository(session)
         self.orders = SqlOrderRepository(session)
         self.renewals = SqlRenewalRepository(session)

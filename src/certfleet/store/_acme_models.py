@@ -46,10 +46,14 @@ class AcmeAccountRow(Base):
 
 
 class AcmeEabKeyRow(Base):
+    """``hmac_key``: the ASCII envelope of the HMAC key sealed under the secrets key
+    (:mod:`certfleet.sealing`, bound to this kid); NULL once bound (migration 0014). A row
+    written before 0014 holds the raw 32-byte key until the platform next opens and seals it."""
+
     __tablename__ = "acme_eab_keys"
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    hmac_key: Mapped[bytes] = mapped_column(LargeBinary)
+    hmac_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     team: Mapped[str] = mapped_column(String(100))
     allow_names_json: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text)

@@ -12,7 +12,7 @@ from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from certfleet.errors import Conflict
+from certfleet.errors import ConfigurationError, Conflict
 from certfleet.lifecycle.notifications.events import (
     ChannelConfig,
     DeliveryState,
@@ -21,6 +21,7 @@ from certfleet.lifecycle.notifications.events import (
     LeasedDelivery,
     StoredEvent,
 )
+from certfleet.sealing import RowRef, SecretBox
 from certfleet.store._notify_models import (
     NotificationChannelRow,
     NotificationDeliveryRow,
@@ -33,14 +34,33 @@ _D = NotificationDeliveryRow
 _E = NotificationEventRow
 
 
-def _channel(row: NotificationChannelRow) -> ChannelConfig:
+def channel_ref(channel_id: str) -> RowRef:
+    """Where a channel's sealed options and secret live (the envelope's associated data)."""
+    return RowRef("notification_channels", "options_json", channel_id)
+
+
+def seal_channel(secrets: SecretBox, channel_id: str, options: Any, secret: str | None) -> str:
+    """The ``options_json`` of a channel: its options and secret in one envelope. The options
+    are sealed too: a Slack (or Teams, Discord ...) webhook URL is itself the credential."""
+    document = json.dumps({"options": options, "secret": secret}, sort_keys=True)
+    return secrets.seal(document.encode(), channel_ref(channel_id))
+
+
+def _box(secrets: SecretBox | None) -> SecretBox:
+    if secrets is None:
+        raise ConfigurationError("no secrets key: this store cannot seal or open channel secrets")
+    return secrets
+
+
+def _channel(row: NotificationChannelRow, secrets: SecretBox | None) -> ChannelConfig:
+    document = json.loads(_box(secrets).open(row.options_json, channel_ref(row.id)))
     return ChannelConfig(
         id=row.id,
         name=row.name,
         team=row.team,
         type=row.type,
-        options=json.loads(row.options_json),
-        secret=row.secret,
+        options=document["options"],
+        secret=document["secret"],
         events=tuple(json.loads(row.events_json)),
         digest=row.digest,
         enabled=row.enabled,
@@ -65,8 +85,9 @@ def _locked(session: Session, stmt: _S) -> _S:
 
 
 class SqlOutboxRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, secrets: SecretBox | None = None) -> None:
         self._session = session
+        self._secrets = secrets
 
     def _insert_event(self, event: Event, routed_at: dt.datetime | None) -> int | None:
         values = {
@@ -160,7 +181,9 @@ class SqlOutboxRepository:
             .order_by(_D.next_attempt_at, _D.id)
         )
         return [
-            LeasedDelivery(delivery_id, attempts, _event(event), _channel(channel), lease_until)
+            LeasedDelivery(
+                delivery_id, attempts, _event(event), _channel(channel, self._secrets), lease_until
+            )
             for delivery_id, attempts, event, channel in rows
         ]
 
@@ -230,8 +253,12 @@ class SqlOutboxRepository:
 
 
 class SqlChannelRepository:
-    def __init__(self, session: Session) -> None:
+    """Channels with their options and secret sealed (``options_json`` is an envelope and
+    ``secret`` stays NULL: see :func:`seal_channel`)."""
+
+    def __init__(self, session: Session, secrets: SecretBox | None = None) -> None:
         self._session = session
+        self._secrets = secrets
 
     def add(self, channel: ChannelConfig) -> None:
         if self._session.get(NotificationChannelRow, channel.id) is not None:
@@ -242,8 +269,10 @@ class SqlChannelRepository:
                 name=channel.name,
                 team=channel.team,
                 type=channel.type,
-                options_json=json.dumps(dict(channel.options), sort_keys=True),
-                secret=channel.secret,
+                options_json=seal_channel(
+                    _box(self._secrets), channel.id, dict(channel.options), channel.secret
+                ),
+                secret=None,
                 events_json=json.dumps(list(channel.events)),
                 digest=channel.digest,
                 enabled=channel.enabled,
@@ -254,7 +283,7 @@ class SqlChannelRepository:
 
     def get(self, channel_id: str) -> ChannelConfig | None:
         row = self._session.get(NotificationChannelRow, channel_id)
-        return _channel(row) if row is not None else None
+        return _channel(row, self._secrets) if row is not None else None
 
     def list(self, team: str | None = None) -> Sequence[ChannelConfig]:
         stmt = select(NotificationChannelRow).order_by(
@@ -262,7 +291,7 @@ class SqlChannelRepository:
         )
         if team is not None:
             stmt = stmt.where(NotificationChannelRow.team == team)
-        return [_channel(r) for r in self._session.scalars(stmt)]
+        return [_channel(r, self._secrets) for r in self._session.scalars(stmt)]
 
     def remove(self, channel_id: str) -> bool:
         # Deliveries go with the channel (ON DELETE CASCADE; SQLite enforces it with

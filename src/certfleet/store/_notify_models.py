@@ -16,6 +16,11 @@ _ID = BigInteger().with_variant(Integer, "sqlite")
 
 
 class NotificationChannelRow(Base):
+    """``options_json``: the channel's options and secret as one envelope sealed under the
+    secrets key (:mod:`certfleet.sealing`, bound to this id); ``secret`` stays NULL. A row
+    written before sealing holds plaintext options JSON (it starts with ``{``) and its secret
+    until the platform next opens and seals it."""
+
     __tablename__ = "notification_channels"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -5,6 +5,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
+from certfleet.sealing import SecretBox
 from certfleet.store._acme import SqlAcmeRepositories
 from certfleet.store._agent import SqlAgentRepository
 from certfleet.store._database import Database
@@ -27,7 +28,7 @@ __all__ = ["SqlUnitOfWork", "Store"]
 class SqlUnitOfWork:
     """Every repository over one session, i.e. one transaction."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, secrets: SecretBox | None = None) -> None:
         self.session = session
         self.certificates = SqlCertificateRepository(session)
         self.serials = SqlSerialRepository(session)
@@ -36,27 +37,31 @@ class SqlUnitOfWork:
         self.audit = SqlAuditRepository(session)
         self.revocations = SqlRevocationRepository(session)
         self.blocked_keys = SqlBlockedKeyRepository(session)
-        self.acme = SqlAcmeRepositories(session)
+        self.acme = SqlAcmeRepositories(session, secrets)
         self.scans = SqlScanRunRepository(session)
         self.locations = SqlLocationRepository(session)
         self.findings = SqlFindingRepository(session)
         self.policies = SqlPolicyRepository(session)
-        self.outbox = SqlOutboxRepository(session)
-        self.notify_channels = SqlChannelRepository(session)
+        self.outbox = SqlOutboxRepository(session, secrets)
+        self.notify_channels = SqlChannelRepository(session, secrets)
         self.agents = SqlAgentRepository(session)
         self.lifecycle = SqlLifecycleRepositories(session)
 
 
 class Store:
-    def __init__(self, database: Database) -> None:
+    """``secrets`` seals EAB keys and channel secrets (:func:`open_secret_box`); without it
+    the store refuses to write or read them rather than keep them in plaintext."""
+
+    def __init__(self, database: Database, secrets: SecretBox | None = None) -> None:
         self.database = database
+        self._secrets = secrets
 
     @contextmanager
     def unit_of_work(self, *, read_only: bool = False) -> Iterator[SqlUnitOfWork]:
         """One transaction: committed when the block ends normally, rolled back otherwise.
         ``read_only`` blocks must not write (on SQLite they take no write lock)."""
         with self.database.session(read_only=read_only) as session:
-            yield SqlUnitOfWork(session)
+            yield SqlUnitOfWork(session, self._secrets)
 
     def revocation_store(self) -> SqlRevocationStore:
         """Reads and short writes that publish CRLs and OCSP responses (never in a unit of work)."""

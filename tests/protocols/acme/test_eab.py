@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from acme import client, errors, messages
+from cryptography.hazmat.primitives.asymmetric import ec
+from josepy import jwa
+from josepy.jwk import JWKEC
+from sqlalchemy import text
 
 from tests.protocols.acme.conftest import AcmeHarness, build_harness
 from tests.protocols.acme.peers import ChallTestSrv
@@ -115,3 +120,41 @@ def test_eab_mac_algorithm_must_be_hmac(eab_acme: AcmeHarness, tmp_path: Path) -
     key = ec_key()
     binding = _binding(kid, mac_key, key, eab_acme.directory["newAccount"], alg="none")
     refused_without_change(eab_acme, lambda: _register(eab_acme, key, binding), "badSignatureAlgorithm", 400)
+
+
+def test_acme_library_binds_once_and_the_hmac_key_is_wiped(eab_acme: AcmeHarness) -> None:
+    # Given an EAB key handed to a team, used by certbot's acme library
+    minted = eab_acme.platform.acme.create_eab_key("lib", [], actor="test")
+    directory_url = eab_acme.directory["newAccount"].rsplit("/", 1)[0] + "/directory"
+
+    def register() -> messages.RegistrationResource:
+        key = JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
+        net = client.ClientNetwork(key, alg=jwa.ES256, user_agent="certfleet-tests")
+        directory = client.ClientV2.get_directory(directory_url, net)
+        binding = messages.ExternalAccountBinding.from_data(
+            account_public_key=key.public_key(),
+            kid=minted.record.kid,
+            hmac_key=minted.hmac_key_b64,
+            directory=directory,
+        )
+        registration = messages.NewRegistration.from_data(
+            terms_of_service_agreed=True, external_account_binding=binding
+        )
+        return client.ClientV2(directory, net).new_account(registration)
+
+    # When it registers an account
+    account = register()
+
+    # Then the account is bound, and the HMAC key is gone from the database
+    assert account.body.status == "valid"
+    with eab_acme.platform.database.engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT hmac_key, account_id FROM acme_eab_keys WHERE kid = :kid"),
+            {"kid": minted.record.kid},
+        ).one()
+    assert stored.hmac_key is None and stored.account_id is not None
+    # And a second account with the same kid and key is refused as unauthorized
+    with pytest.raises(errors.Error) as refused:
+        register()
+    assert refused.value.typ == "urn:ietf:params:acme:error:unauthorized"
+    assert "already bound" in str(refused.value.detail)

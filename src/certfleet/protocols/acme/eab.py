@@ -22,12 +22,16 @@ HMAC_KEY_BYTES = 32
 
 @dataclass(frozen=True)
 class EabKey:
-    """An EAB key. The HMAC key must be stored usable (it verifies a MAC, it is not a
-    password), so it is as sensitive as the database; it is single use: ``account_id`` is set
-    when an account binds it."""
+    """An EAB key, single use: ``account_id`` is set when an account binds it, and binding
+    wipes the HMAC key, so a later copy of the database cannot mint accounts with it.
+
+    ``hmac_key`` must be usable to verify a MAC (it is not a password that a hash could
+    stand for): the store keeps it sealed under the secrets key (:mod:`certfleet.sealing`).
+    It is ``None`` once bound, and in listings (a listing never unseals a key just to show
+    its kid)."""
 
     kid: str
-    hmac_key: bytes
+    hmac_key: bytes | None
     team: str
     allow_names: tuple[str, ...]
     created_at: dt.datetime
@@ -52,6 +56,8 @@ class MintedEabKey:
 
     @property
     def hmac_key_b64(self) -> str:
+        if self.record.hmac_key is None:  # pragma: no cover - minting always sets it
+            raise ValueError("a minted EAB key without its HMAC key")
         return b64encode(self.record.hmac_key)
 
 
@@ -73,13 +79,18 @@ def mint_eab_key(
 class EabKeyRepository(Protocol):
     def add(self, key: EabKey) -> None: ...
 
-    def get(self, kid: str) -> EabKey | None: ...
-
-    def bind(self, kid: str, account_id: str, at: dt.datetime) -> bool:
-        """Bind an unbound key; False when it was bound meanwhile (single use)."""
+    def get(self, kid: str) -> EabKey | None:
+        """The key with its HMAC key unsealed (``None`` once bound)."""
         ...
 
-    def list(self) -> Sequence[EabKey]: ...
+    def bind(self, kid: str, account_id: str, at: dt.datetime) -> bool:
+        """Bind an unbound key and wipe its HMAC key; False when it was bound meanwhile
+        (single use)."""
+        ...
+
+    def list(self) -> Sequence[EabKey]:
+        """Every key, without its HMAC key."""
+        ...
 
 
 def check_binding(binding: object, account_jwk: JWK, url: str, lookup: EabKeyRepository) -> EabKey:
@@ -101,6 +112,9 @@ def check_binding(binding: object, account_jwk: JWK, url: str, lookup: EabKeyRep
     key = lookup.get(kid) if isinstance(kid, str) else None
     if key is None:
         raise AcmeProblem("unauthorized", f"unknown external account key id {kid!r}")
+    if key.account_id is not None or key.hmac_key is None:
+        # Bound: its HMAC key was wiped at binding, so no MAC can be checked any more.
+        raise AcmeProblem("unauthorized", f"external account key {kid!r} is already bound to an account")
     verify_mac(binding, key.hmac_key)
     try:
         inner = json.loads(b64decode(binding["payload"], "EAB payload"))
@@ -108,6 +122,4 @@ def check_binding(binding: object, account_jwk: JWK, url: str, lookup: EabKeyRep
         raise AcmeProblem("malformed", "EAB payload is not a JWK") from exc
     if thumbprint(load_public_jwk(inner)) != thumbprint(account_jwk):
         raise AcmeProblem("malformed", "EAB payload is not the key that signs this request")
-    if key.account_id is not None:
-        raise AcmeProblem("unauthorized", f"external account key {kid!r} is already bound to an account")
     return key
