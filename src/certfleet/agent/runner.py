@@ -76,6 +76,21 @@ def _point_in(start: dt.datetime, end: dt.datetime, fingerprint: str) -> dt.date
     return start + (end - start) * (int(fingerprint[:8], 16) / 2**32)
 
 
+def _window_reached(start: dt.datetime, end: dt.datetime, fingerprint: str, now: dt.datetime) -> bool:
+    """Whether to renew now: a window that has ended means "renew now" (RFC 9773 section 4.2;
+    a campaign after a CA compromise moves the window into the past), else the certificate's
+    point inside it has come."""
+    return end <= now or now >= _point_in(start, end, fingerprint)
+
+
+def _signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
 def _parse_time(value: object) -> dt.datetime | None:
     if not isinstance(value, str):
         return None
@@ -107,6 +122,11 @@ class Runner:
             try:
                 self._maybe_renew_identity(renew_identity_now)
                 body = self._client.instructions()
+                if self._server_wants_identity(body.get("identity")):
+                    self._renew_identity()
+                    # Asked with the new identity: the server sees it in use, and may then
+                    # refuse the old one (a campaign revokes it once its successor is used).
+                    body = self._client.instructions()
                 instructions = {i["name"]: i for i in body.get("certificates", [])}
             except ServerUnreachable as exc:
                 _log.warning("%s; renewing on the local schedule", exc.detail)
@@ -143,10 +163,27 @@ class Runner:
             stop.wait(max(1.0, wait.total_seconds()))
 
     def _maybe_renew_identity(self, now_please: bool) -> None:
-        assert self._client is not None
         if now_please or identity_due(self._state.identity_certificate(), self._clock.now()):
-            renew_identity(self._client, self._state)
-            self._client.reload_identity()
+            self._renew_identity()
+
+    def _renew_identity(self) -> None:
+        assert self._client is not None
+        renew_identity(self._client, self._state)
+        self._client.reload_identity()
+
+    def _server_wants_identity(self, instruction: object) -> bool:
+        """The server's window for the identity this run presented has come (a CA
+        compromise: its campaign moves the window into the past, "renew now")."""
+        if not isinstance(instruction, dict):
+            return False
+        current = fingerprint_sha256(self._state.identity_certificate())
+        start, end = _parse_time(instruction.get("renew_from")), _parse_time(instruction.get("renew_by"))
+        if instruction.get("fingerprint_sha256") != current or start is None or end is None:
+            return False
+        if _window_reached(start, end, current, self._clock.now()):
+            _log.info("the server asks for a new agent identity (its renewal window has come)")
+            return True
+        return False
 
     # -- one certificate ------------------------------------------------------------------
 
@@ -214,7 +251,7 @@ class Runner:
             return "names changed"
         if describe_public_key(cert.public_key()).label != spec.key_type.value:
             return "key type changed"
-        if spec.acme is None and not self._issued_by_certfleet(cert):
+        if spec.acme is None and not self._issued_by_certfleet(deployed):
             return "not issued by certfleet"
         if cert.not_valid_after_utc <= now:
             return "expired"
@@ -227,18 +264,22 @@ class Runner:
             lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
             start = cert.not_valid_after_utc - lifetime / 3
             end = start + lifetime / 6
-        if now >= _point_in(start, end, deployed.fingerprint):
+        if _window_reached(start, end, deployed.fingerprint, now):
             return f"renewal window reached ({source})"
         return None
 
-    def _issued_by_certfleet(self, cert: x509.Certificate) -> bool:
-        for ca in self._state.ca_certificates():
-            try:
-                cert.verify_directly_issued_by(ca)
-                return True
-            except (ValueError, TypeError, InvalidSignature):
-                continue
-        return False
+    def _issued_by_certfleet(self, deployed: Material) -> bool:
+        """Signed by a CA of the enrolment bundle, or by the first CA of its own chain when
+        that one is (an issuing CA made after enrolment, as by a CA rotation or compromise)."""
+        known = self._state.ca_certificates()
+        if any(_signed_by(deployed.certificate, ca) for ca in known):
+            return True
+        issuer = deployed.chain[0] if deployed.chain else None
+        return (
+            issuer is not None
+            and _signed_by(deployed.certificate, issuer)
+            and any(_signed_by(issuer, ca) for ca in known)
+        )
 
     def _converge(
         self, spec: CertificateSpec, store: VersionStore, instruction: dict[str, Any] | None, forced: bool

@@ -68,18 +68,30 @@ def compromise(
         str,
         typer.Option("--revoke-old-after", help="Revoke replaced certificates this long after (default 0)."),
     ] = "0",
+    deadline: Annotated[
+        str,
+        typer.Option(
+            "--deadline",
+            help="Revoke what agents and ACME clients have not replaced by then (default 24h, the "
+            "CA/Browser Forum's limit for a key compromise).",
+        ),
+    ] = "24h",
     no_run: Annotated[bool, typer.Option("--no-run", help="Create the campaign; let serve work it.")] = False,
     fmt: FormatOption = Format.TABLE,
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
     """The compromise playbook: new intermediate, revoke the compromised one (on the root's
-    CRL), rotate every certificate it issued. Safe to run again to finish it."""
+    CRL), rotate every certificate it issued; agents and ACME clients renew at once, and
+    whatever they have not replaced by the deadline is revoked. Safe to run again."""
     if not yes:
         die("this revokes the CA and reissues everything it issued: add --yes to proceed")
     delay = parse_duration(revoke_old_after)
+    within = parse_duration(deadline)
+    if within.total_seconds() < 1:
+        die("--deadline must be at least 1s (e.g. 24h)")
     with platform(data_dir, db) as p:
-        result = p.ca_rotation.compromise(ca_id, actor="cli", revoke_old_after=delay)
+        result = p.ca_rotation.compromise(ca_id, actor="cli", revoke_old_after=delay, deadline=within)
         _warn(result.warnings)
         report = None
         if result.campaign is not None and not no_run:
@@ -99,4 +111,10 @@ def compromise(
         typer.echo(
             f"campaign {result.campaign.id} {report.campaign.status.value}: "
             f"{counts.of(ItemState.REISSUED)}/{counts.total} reissued, {counts.old_revoked} old revoked"
+        )
+    if result.campaign is not None and result.campaign.deadline_at is not None:
+        typer.echo(
+            f"agents and ACME clients renew at their next check; what is not replaced by "
+            f"{result.campaign.deadline_at:%Y-%m-%d %H:%M:%S} UTC is revoked anyway "
+            f"('certfleet rotate status {result.campaign.id}')"
         )

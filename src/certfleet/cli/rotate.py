@@ -24,7 +24,9 @@ __all__ = ["app", "run_with_progress"]
 
 app = typer.Typer(help="Mass rotation campaigns: replace every selected certificate.")
 
-_ITEM_COLUMNS = ["serial", "action", "milestone", "successor_serial", "reissued_at", "failures", "last_error"]
+_ITEM_COLUMNS = ["serial", "action", "holder", "milestone", "successor_serial", "waiting_for", "since"]
+_WAITING_COLUMNS = ["serial", "action", "holder", "state", "waiting_for", "since"]
+_WAITING_SHOWN = 100
 
 
 def _print_report(report: CampaignReport, fmt: Format) -> None:
@@ -33,8 +35,9 @@ def _print_report(report: CampaignReport, fmt: Format) -> None:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
     row = {**{k: v for k, v in data.items() if k != "progress"}, **data["progress"]}
-    columns = ["id", "kind", "status", "selection", "total", "pending", "awaiting-key", "awaiting-client"]
-    columns += ["failed", "reissued", "skipped", "deployed", "confirmed", "old_revoked"]
+    columns = ["id", "kind", "status", "selection", "deadline", "total", "pending", "awaiting-key"]
+    columns += ["awaiting-client", "failed", "reissued", "skipped", "overdue-revoked", "deployed"]
+    columns += ["confirmed", "old_revoked"]
     emit([row], columns, fmt, title="Campaign")
 
 
@@ -172,22 +175,29 @@ def status(
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
-    """A campaign's progress (and with --items, each certificate's state)."""
+    """A campaign's progress, what each unfinished certificate waits for and since when (with
+    --items, every certificate)."""
     with platform(data_dir, db) as p:
         report = p.rotation.report(campaign_id, refresh=refresh)
+        campaign = report.campaign
+        waiting = [i.to_dict(campaign) for i in p.rotation.waiting(campaign_id, limit=_WAITING_SHOWN + 1)]
         listed: list[dict[str, Any]] = []
         if items:
             after = 0
             while page := p.rotation.items(campaign_id, after_id=after, limit=1000):
-                listed += [i.to_dict() for i in page]
+                listed += [i.to_dict(campaign) for i in page]
                 after = page[-1].certificate_id
     if fmt is Format.JSON:
         data = report.to_dict()
+        data["waiting"] = waiting[:_WAITING_SHOWN]
         if items:
             data["items"] = listed
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
     _print_report(report, fmt)
+    if waiting and not items:
+        more = " (more: --items)" if len(waiting) > _WAITING_SHOWN else ""
+        emit(waiting[:_WAITING_SHOWN], _WAITING_COLUMNS, fmt, title=f"Waiting{more}")
     if items:
         emit(listed, _ITEM_COLUMNS, fmt, title="Certificates")
 

@@ -11,12 +11,26 @@ private key of a leaf (a key it generates is handed over once), so:
   each key is written (0600) before its certificate is requested, so a resumed campaign
   finds it again and certifies the same key; deploying the files is then the operator's job.
 * ``ari``: the certificate came from an ACME order or a certfleet agent, whose clients renew
-  on their ARI window (RFC 9773): the window is moved to now and the item waits until a
-  replacement (same names and team, issued since the campaign began) appears.
+  on their ARI window (RFC 9773): the window is moved and the item waits until a replacement
+  (same names and team, from the campaign's CA, issued since the campaign began) appears.
+  When the campaign revokes the old certificates (a compromise, ``--revoke-old-after``) the
+  window is moved wholly into the past, which RFC 9773 section 4.2 defines as "renew now":
+  a window that merely starts now lets a client such as certbot pick a random moment inside
+  it, call the certificate "not yet due" and come back only after its Retry-After.
 
 Milestones after ``reissued``: ``deployed`` (a scan saw the new certificate anywhere, or its
-holder reported it), ``confirmed`` (a scan saw it at every place the old one was seen), and
-``old_revoked`` once ``revoke_old_after`` has passed since the reissue.
+holder reported it: an agent's deployment report, or its first request with a new identity),
+``confirmed`` (a scan saw it at every place the old one was seen), and ``old_revoked`` once
+``revoke_old_after`` has passed since the reissue. An agent's certificate (the item has a
+``holder``) is revoked only after its replacement is deployed: revoking first would leave the
+host serving, or authenticating with, a revoked certificate until it deploys.
+
+A campaign may have a deadline (a compromise has one: 24 hours by default, the time the
+CA/Browser Forum's Baseline Requirements allow for revoking after a key compromise). At the
+deadline every item still waiting, for its client, its key holder, a retry or a deployment,
+has its old certificate revoked anyway and is marked ``overdue-revoked`` (a
+``rotation-overdue`` notification names the host), so a dead agent cannot keep a compromised
+certificate alive; the campaign then completes.
 """
 
 from __future__ import annotations
@@ -34,6 +48,7 @@ from certfleet.lifecycle.selection import Selection
 from certfleet.x509 import KeyDescription, KeyType
 
 __all__ = [
+    "FINAL_STATES",
     "Campaign",
     "CampaignCounts",
     "CampaignItem",
@@ -70,6 +85,11 @@ class ItemState(enum.StrEnum):
     FAILED = "failed"  # the last attempt failed; retried after a backoff
     REISSUED = "reissued"  # the successor exists
     SKIPPED = "skipped"  # nothing to replace any more (revoked or gone); reason kept
+    OVERDUE_REVOKED = "overdue-revoked"  # not replaced by the deadline: revoked anyway
+
+
+# States an item leaves only by a server action; the rest wait for something.
+FINAL_STATES = (ItemState.REISSUED, ItemState.SKIPPED, ItemState.OVERDUE_REVOKED)
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,7 @@ class NewItem:
     serial: str
     action: ItemAction
     state: ItemState
+    holder: str | None = None  # the agent holding the certificate
 
 
 @dataclass(frozen=True)
@@ -95,6 +116,12 @@ class Campaign:
     revoke_reason: str = "superseded"
     generate_dir: str | None = None
     finished_at: dt.datetime | None = None
+    deadline_at: dt.datetime | None = None
+
+    @property
+    def revokes(self) -> bool:
+        """Whether replaced certificates are revoked (a deadline implies it)."""
+        return self.revoke_old_after is not None or self.deadline_at is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +137,7 @@ class Campaign:
             ),
             "revoke_reason": self.revoke_reason,
             "generate_keys": self.generate_dir is not None,
+            "deadline": iso(self.deadline_at),
             "created_at": iso(self.created_at),
             "actor": self.actor,
             "finished_at": iso(self.finished_at),
@@ -132,6 +160,7 @@ class CampaignItem:
     old_revoked_at: dt.datetime | None = None
     failures: int = 0
     last_error: str | None = None
+    holder: str | None = None
 
     @property
     def milestone(self) -> str:
@@ -145,12 +174,36 @@ class CampaignItem:
                 return name
         return self.state.value
 
-    def to_dict(self) -> dict[str, Any]:
+    def waiting(self, campaign: Campaign) -> tuple[str | None, dt.datetime | None]:
+        """What the item waits for, and since when (None: nothing, it is done)."""
+        client = f"agent {self.holder}" if self.holder else "its ACME client"
+        since = self.reissued_at or campaign.created_at
+        if self.state is ItemState.PENDING:
+            return "the server to reissue it", campaign.created_at
+        if self.state is ItemState.FAILED:
+            return f"a retry at {iso(self.due_at)} ({self.last_error})", self.due_at
+        if self.state is ItemState.AWAITING_KEY:
+            return f"a CSR for a {campaign.to_key_type} key from its key holder", campaign.created_at
+        if self.state is ItemState.AWAITING_CLIENT:
+            return f"{client} to renew it", campaign.created_at
+        if self.state is not ItemState.REISSUED or not campaign.revokes or self.old_revoked_at:
+            return None, None
+        if self.holder and self.deployed_at is None:
+            return f"{client} to deploy {self.successor_serial}", since
+        assert self.reissued_at is not None
+        due = self.reissued_at + (campaign.revoke_old_after or dt.timedelta(0))
+        return f"revocation of the old certificate (due {iso(due)})", self.deployed_at or since
+
+    def to_dict(self, campaign: Campaign | None = None) -> dict[str, Any]:
+        waiting, since = self.waiting(campaign) if campaign is not None else (None, None)
         return {
             "serial": self.serial,
             "action": self.action.value,
             "state": self.state.value,
             "milestone": self.milestone,
+            "holder": self.holder,
+            "waiting_for": waiting,
+            "since": iso(since),
             "successor_serial": self.successor_serial,
             "reissued_at": iso(self.reissued_at),
             "deployed_at": iso(self.deployed_at),
@@ -182,9 +235,9 @@ class CampaignCounts:
         certificate revoked); running while items wait for server-side work."""
         if self.of(ItemState.PENDING):
             return CampaignStatus.RUNNING
-        reissued = self.of(ItemState.REISSUED)
-        if reissued + self.of(ItemState.SKIPPED) == self.total and (
-            not revoke_required or self.old_revoked >= reissued
+        reissued, overdue = self.of(ItemState.REISSUED), self.of(ItemState.OVERDUE_REVOKED)
+        if reissued + self.of(ItemState.SKIPPED) + overdue == self.total and (
+            not revoke_required or self.old_revoked >= reissued + overdue
         ):
             return CampaignStatus.COMPLETED
         return CampaignStatus.WAITING
@@ -238,6 +291,19 @@ class CampaignRepository(Protocol):
         not yet confirmed or not yet revoked."""
         ...
 
+    def unfinished(self, campaign_id: str, after_id: int, limit: int) -> Sequence[CampaignItem]:
+        """Items not in a final state, or reissued with the old certificate not revoked."""
+        ...
+
+    def overdue(self, campaign_id: str, certificate_id: int, at: dt.datetime, reason: str) -> bool:
+        """Mark an item that is not reissued ``overdue-revoked`` (its old certificate revoked
+        at ``at``), ending any lease on it."""
+        ...
+
+    def mark_successor(self, successor_id: int, milestone: str, at: dt.datetime) -> int:
+        """Set a milestone on every item of an open campaign replaced by ``successor_id``."""
+        ...
+
     def places(self, certificate_ids: Sequence[int]) -> Mapping[int, set[tuple[str, str, str, bool]]]:
         """Where discovery saw each certificate: (kind, location, SNI, still present)."""
         ...
@@ -285,7 +351,8 @@ def key_label(record: CertificateRecord) -> str:
 class CampaignRequest:
     """What ``certfleet rotate`` asks for. ``to_ca`` must be the current issuing CA (a
     campaign issues from it; ``certfleet ca rotate`` makes a new one); ``generate_dir`` makes
-    certfleet generate the new keys there (an explicit export of private keys)."""
+    certfleet generate the new keys there (an explicit export of private keys); ``deadline``
+    after the start, whatever is not replaced yet is revoked anyway."""
 
     selection: Selection
     to_key_type: KeyType | None = None
@@ -294,6 +361,7 @@ class CampaignRequest:
     generate_dir: Path | None = None
     kind: str = "rotation"
     revoke_reason: str = "superseded"
+    deadline: dt.timedelta | None = None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ __all__ = [
     "PlanCandidate",
     "RenewalJob",
     "RenewalJobRepository",
+    "agent_holder",
     "external_reason",
 ]
 
@@ -49,6 +50,14 @@ def external_reason(tags: tuple[str, ...] | list[str], from_acme: bool) -> str |
         return "managed by a certfleet agent: it renews on its ARI window"
     if MANUAL_TAG in tags:
         return f"tagged {MANUAL_TAG}"
+    return None
+
+
+def agent_holder(tags: tuple[str, ...] | list[str]) -> str | None:
+    """The agent that holds a certificate (its ``agent:HOST`` tag), or None."""
+    for tag in tags:
+        if tag.startswith(AGENT_TAG_PREFIX) and len(tag) > len(AGENT_TAG_PREFIX):
+            return tag[len(AGENT_TAG_PREFIX) :]
     return None
 
 

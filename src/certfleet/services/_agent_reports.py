@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from certfleet.discovery.records import LocationKind, LocationRepository, Sighting
 from certfleet.errors import InvalidInput
-from certfleet.inventory import CertificateRecord
+from certfleet.inventory import CertificateRecord, Status
 from certfleet.services._agent_records import Deployment, DeploymentStatus
+from certfleet.x509 import CertificateFacts
 
 __all__ = [
     "DeploymentReport",
@@ -22,7 +24,10 @@ __all__ = [
     "check_endpoint",
     "check_files",
     "default_renewal_window",
+    "deployment_of",
+    "failure",
     "record_locations",
+    "renewal_instruction",
     "spki_sha256",
 ]
 
@@ -60,6 +65,55 @@ def default_renewal_window(record: CertificateRecord) -> tuple[dt.datetime, dt.d
     lifetime = record.not_after - record.not_before
     start = record.not_after - lifetime / 3
     return start, start + lifetime / 6
+
+
+def renewal_instruction(
+    name: str,
+    record: CertificateRecord,
+    window: Callable[[CertificateRecord], tuple[dt.datetime, dt.datetime]],
+    now: dt.datetime,
+) -> Instruction:
+    """The certificate's ARI window; a revoked certificate's ended an hour ago (renew now)."""
+    if record.status is Status.REVOKED:
+        start, end = now - dt.timedelta(hours=2), now - dt.timedelta(hours=1)
+    else:
+        start, end = window(record)
+    status = record.effective_status(now).value
+    return Instruction(name, record.serial, record.fingerprint_sha256, status, start, end)
+
+
+def deployment_of(
+    agent_name: str, certificate_id: int, facts: CertificateFacts, report: DeploymentReport, now: dt.datetime
+) -> Deployment:
+    """The deployment to record for a checked report (files and endpoint already checked)."""
+    return Deployment(
+        agent_name,
+        report.name,
+        certificate_id,
+        facts.fingerprint_sha256,
+        facts.serial,
+        report.status,
+        dict(report.files),
+        report.endpoint,
+        report.sni,
+        report.issuer,
+        report.detail[:2000],
+        now,
+    )
+
+
+def failure(deployment: Deployment) -> dict[str, Any]:
+    """The ``renewal-failed`` event's details and dedup key for a failed deployment."""
+    details = {
+        "stage": "deployment",
+        "host": deployment.agent_name,
+        "name": deployment.name,
+        "status": deployment.status.value,
+        "reason": deployment.detail,
+        "files": sorted(deployment.files.values()),
+        "endpoint": deployment.endpoint,
+    }
+    return {"details": details, "dedup_key": f"agent-deployment:{deployment.id}"}
 
 
 def spki_sha256(public_key: object) -> str:

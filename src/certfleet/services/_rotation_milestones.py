@@ -1,22 +1,28 @@
 """What a campaign observes after reissuing: clients' replacements (ACME, agents), deployments
-and confirmations that scans record as certificate locations, and revocations falling due."""
+and confirmations that scans and agents record as certificate locations, revocations falling
+due, and its deadline; and what it announces (``rotation-progress``, ``rotation-overdue``)."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from certfleet.clock import Clock
-from certfleet.errors import CertfleetError, Conflict
-from certfleet.inventory import CertificateRecord, Status
-from certfleet.lifecycle.campaigns import Campaign, CampaignCounts, CampaignItem, ItemState
+from certfleet.errors import CertfleetError, Conflict, InvalidInput
+from certfleet.inventory import CertificateRecord, Status, iso
+from certfleet.lifecycle.campaigns import Campaign, CampaignCounts, CampaignItem, CampaignReport, ItemState
+from certfleet.lifecycle.jobs import AGENT_IDENTITY_TAG
 from certfleet.lifecycle.lineage import LineageKind, LineageLink
+from certfleet.lifecycle.selection import Selection
 from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
+from certfleet.services.notifications import Event, EventKind, certificate_event, emit
 from certfleet.services.renewal import RenewalService, Revoker
 
-__all__ = ["Milestones", "progress_steps"]
+__all__ = ["Milestones", "announce", "progress_steps"]
 
 _PAGE = 1000
 _PERCENTS = (25, 50, 75, 100)
@@ -46,6 +52,37 @@ def progress_steps(counts: CampaignCounts) -> dict[str, dict[str, Any]]:
     return steps
 
 
+def _key(campaign: Campaign, step: str) -> str:
+    return f"campaign:{campaign.id}:{step}"
+
+
+def announce(
+    uow: UnitOfWork,
+    campaign: Campaign,
+    what: str,
+    counts: CampaignCounts,
+    now: dt.datetime,
+    milestone: Mapping[str, Any] | None = None,
+) -> None:
+    """A ``rotation-progress`` event in the caller's transaction, once per step."""
+    try:  # routed to the team the campaign selected, else to channels of no team
+        team = Selection.parse(campaign.selection).single("team")
+    except InvalidInput:
+        team = None
+    details = {"campaign": campaign.to_dict(), "progress": counts.to_dict(), "step": what}
+    emit(
+        uow,
+        Event(
+            kind=EventKind.ROTATION_PROGRESS,
+            subject=campaign.id,
+            occurred_at=now,
+            team=team,
+            details={**details, **(milestone or {})},
+            dedup_key=_key(campaign, what),
+        ),
+    )
+
+
 class Milestones:
     def __init__(
         self, uow: UnitOfWorkFactory, renewal: RenewalService, revoke: Revoker, clock: Clock
@@ -59,6 +96,28 @@ class Milestones:
         with self._uow(read_only=True) as uow:
             record = uow.lifecycle.lineage.certificate(item.certificate_id)
         return self._renewal.lineage(record) if record is not None else []
+
+    def follow(self, campaign: Campaign) -> CampaignReport:
+        """Observe, enforce the deadline, announce the steps reached, update the status."""
+        self.observe(campaign)
+        if campaign.deadline_at is not None and self._clock.now() >= campaign.deadline_at:
+            self.overdue(campaign)
+        now = self._clock.now()
+        with self._uow() as uow:
+            counts = uow.lifecycle.campaigns.counts(campaign.id)
+            # Milestones are derived from the committed item states, so one missed by a crash
+            # is announced by the next observation; the dedup key makes it once.
+            steps = progress_steps(counts)
+            taken = uow.outbox.existing_keys([_key(campaign, step) for step in steps])
+            for step, milestone in steps.items():
+                if _key(campaign, step) not in taken:
+                    announce(uow, campaign, step, counts, now, milestone)
+            status = counts.status(campaign.revokes)
+            if status is not campaign.status:
+                uow.lifecycle.campaigns.set_status(campaign.id, status, now)
+                campaign = replace(campaign, status=status)
+                announce(uow, campaign, status.value, counts, now)
+        return CampaignReport(campaign, counts)
 
     def observe(self, campaign: Campaign) -> None:
         """One pass over the campaign's items that still have milestones ahead."""
@@ -99,7 +158,12 @@ class Milestones:
             marks.append("confirmed")  # a scan saw the new certificate everywhere the old one was
         due = campaign.revoke_old_after
         revoke_due = due is not None and item.old_revoked_at is None and item.reissued_at + due <= now
-        if revoke_due and self._revoke_old(campaign, item):
+        # An agent's old certificate goes once the replacement is in place (its deployment
+        # report, its first request with a new identity): revoked earlier, the host would
+        # serve or authenticate with a revoked certificate until it deploys (or for good, if
+        # it crashed between obtaining and saving the new one). The deadline overrides this.
+        in_place = item.holder is None or item.deployed_at is not None or "deployed" in marks
+        if revoke_due and in_place and self._revoke_old(campaign, item):
             marks.append("old_revoked")
         if marks:
             with self._uow() as uow:
@@ -138,12 +202,17 @@ class Milestones:
         successor = uow.lifecycle.lineage.successor(old.id)
         if successor is not None:
             return successor, None
+        identity = AGENT_IDENTITY_TAG in old.tags
         for candidate in uow.lifecycle.lineage.unlinked_with_name(old.id, old.sans[0], 50):
             if (
                 candidate.id is not None
                 and candidate.first_seen >= campaign.created_at
                 and set(candidate.sans) == set(old.sans)
                 and candidate.team == old.team
+                # from the campaign's CA (never the compromised one a stale process still
+                # issued from), and an identity only for an identity
+                and campaign.to_ca_id in (None, candidate.issuer_ca_id)
+                and (AGENT_IDENTITY_TAG in candidate.tags) == identity
             ):
                 now = self._clock.now()
                 actor = f"campaign:{campaign.id}"
@@ -151,3 +220,56 @@ class Milestones:
                     candidate.id, old.id, LineageKind.ACME, now, actor, campaign.id
                 )
         return None
+
+    # -- the deadline --------------------------------------------------------------------------
+
+    def overdue(self, campaign: Campaign) -> None:
+        """Past the deadline: revoke the old certificate of every item still waiting, mark it
+        (``overdue-revoked``, or ``old_revoked`` for a replacement not yet deployed) and tell
+        its team, naming the host, with a ``rotation-overdue`` event in the same transaction."""
+        after = 0
+        while True:
+            with self._uow(read_only=True) as uow:
+                page = uow.lifecycle.campaigns.unfinished(campaign.id, after, _PAGE)
+            for item in page:
+                self._revoke_overdue(campaign, item)
+            if len(page) < _PAGE:
+                return
+            after = page[-1].certificate_id
+
+    def _revoke_overdue(self, campaign: Campaign, item: CampaignItem) -> None:
+        waited, since = item.waiting(campaign)
+        if not self._revoke_old(campaign, item):
+            return  # refused: the reason is on the item; the next round tries again
+        now = self._clock.now()
+        reason = (
+            f"not replaced by the deadline {iso(campaign.deadline_at)}: revoked while waiting for {waited}"
+        )
+        with self._uow() as uow:
+            campaigns = uow.lifecycle.campaigns
+            if item.state is ItemState.REISSUED:
+                campaigns.mark(campaign.id, item.certificate_id, "old_revoked", now)
+                campaigns.note(campaign.id, item.certificate_id, reason)
+            elif not campaigns.overdue(campaign.id, item.certificate_id, now, reason):
+                return  # reissued meanwhile: the next observation revokes the old one
+            record = uow.lifecycle.lineage.certificate(item.certificate_id)
+            if record is None:
+                return
+            details = {
+                "campaign": campaign.id,
+                "campaign_kind": campaign.kind,
+                "host": item.holder,
+                "names": list(record.sans),
+                "waited_for": waited,
+                "since": iso(since),
+                "deadline": iso(campaign.deadline_at),
+                "reason": campaign.revoke_reason,
+                "successor_serial": item.successor_serial,
+            }
+            key = _key(campaign, f"overdue:{item.serial}")
+            emit(
+                uow,
+                certificate_event(
+                    uow, EventKind.ROTATION_OVERDUE, record, now, details=details, dedup_key=key
+                ),
+            )

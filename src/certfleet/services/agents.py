@@ -15,7 +15,7 @@ import hmac
 import secrets
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
@@ -45,7 +45,10 @@ from certfleet.services._agent_reports import (
     check_endpoint,
     check_files,
     default_renewal_window,
+    deployment_of,
+    failure,
     record_locations,
+    renewal_instruction,
     spki_sha256,
 )
 from certfleet.services.issuance import IssuanceService
@@ -81,6 +84,7 @@ _TOUCH_EVERY = dt.timedelta(minutes=1)
 AgentUnitOfWorkFactory = Callable[[], AbstractContextManager[AgentUnitOfWork]]
 RenewalWindowOf = Callable[[CertificateRecord], tuple[dt.datetime, dt.datetime]]
 CertificateRevoker = Callable[[str, str], object]
+IdentityInUse = Callable[[int], object]  # certificate id of an identity its agent now uses
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ class AgentService:
         *,
         renewal_window: RenewalWindowOf = default_renewal_window,
         revoke_certificate: CertificateRevoker | None = None,
+        identity_in_use: IdentityInUse | None = None,
     ) -> None:
         self._uow = uow
         self._issuance = issuance
@@ -130,6 +135,7 @@ class AgentService:
         self._clock = clock
         self._window = renewal_window
         self._revoke_certificate = revoke_certificate
+        self._identity_in_use = identity_in_use
 
     # -- operator -------------------------------------------------------------------------
 
@@ -279,8 +285,13 @@ class AgentService:
                 raise Forbidden(f"the identity certificate of agent {agent.name} has been revoked")
             if identity.not_after <= now:
                 raise Unauthenticated(f"the identity certificate of agent {agent.name} has expired")
-            if agent.last_seen is None or now - agent.last_seen >= _TOUCH_EVERY:
+            # Newer than the agent's last request: first use (a campaign may revoke the old one).
+            last = agent.last_seen
+            fresh = last is None or identity.issued_at >= last
+            if last is None or fresh or now - last >= _TOUCH_EVERY:
                 uow.agents.touch_agent(agent.name, now)
+        if fresh and record.id is not None and self._identity_in_use is not None:
+            self._identity_in_use(record.id)
         return agent
 
     def renew_identity(self, agent: Agent, csr_pem: bytes) -> IssuedCertificate:
@@ -395,21 +406,9 @@ class AgentService:
             elif record.team != agent.team and f"agent:{agent.name}" not in record.tags:
                 raise Forbidden("this certificate belongs to another team")
             assert record.id is not None
+            checked = DeploymentReport(name, report.status, b"", files, endpoint, report.sni, report.issuer)
             deployment = uow.agents.add_deployment(
-                Deployment(
-                    agent.name,
-                    name,
-                    record.id,
-                    facts.fingerprint_sha256,
-                    facts.serial,
-                    report.status,
-                    files,
-                    endpoint,
-                    report.sni,
-                    report.issuer,
-                    report.detail[:2000],
-                    now,
-                )
+                deployment_of(agent.name, record.id, facts, replace(checked, detail=report.detail), now)
             )
             if report.status is DeploymentStatus.DEPLOYED:
                 uow.certificates.touch(record.id, now)
@@ -427,24 +426,9 @@ class AgentService:
             )
             if report.status is not DeploymentStatus.DEPLOYED:
                 # In the same transaction as the report: the failure is announced exactly once.
-                details = {
-                    "stage": "deployment",
-                    "host": agent.name,
-                    "name": name,
-                    "status": report.status.value,
-                    "reason": report.detail,
-                    "files": sorted(files.values()),
-                    "endpoint": endpoint,
-                }
-                event = certificate_event(
-                    uow,
-                    EventKind.RENEWAL_FAILED,
-                    record,
-                    now,
-                    details=details,
-                    dedup_key=f"agent-deployment:{deployment.id}",
+                emit(
+                    uow, certificate_event(uow, EventKind.RENEWAL_FAILED, record, now, **failure(deployment))
                 )
-                emit(uow, event)
         return deployment
 
     def instructions(self, agent: Agent) -> list[Instruction]:
@@ -456,22 +440,11 @@ class AgentService:
                     fingerprints[deployment.name] = deployment.fingerprint_sha256
             records = {n: uow.certificates.get_by_fingerprint(fp) for n, fp in fingerprints.items()}
         now = self._clock.now()
-        out: list[Instruction] = []
-        for name, record in sorted(records.items()):
-            if record is None:
-                continue
-            if record.status is Status.REVOKED:
-                start, end = now - dt.timedelta(hours=2), now - dt.timedelta(hours=1)
-            else:
-                start, end = self._window(record)
-            out.append(
-                Instruction(
-                    name,
-                    record.serial,
-                    record.fingerprint_sha256,
-                    record.effective_status(now).value,
-                    start,
-                    end,
-                )
-            )
-        return out
+        return [renewal_instruction(n, r, self._window, now) for n, r in sorted(records.items()) if r]
+
+    def identity_instruction(self, certificate_der: bytes) -> Instruction | None:
+        """When to renew the identity the agent presented (a campaign moves its window into
+        the past after a CA compromise: renew now, RFC 9773 section 4.2)."""
+        with self._uow() as uow:
+            record = uow.certificates.get_by_fingerprint(hashlib.sha256(certificate_der).hexdigest())
+        return renewal_instruction("identity", record, self._window, self._clock.now()) if record else None

@@ -7,8 +7,12 @@ them when wanted (``certfleet rotate --select ca=<old> --to-ca <new>``).
 
 ``compromise``: the same new intermediate, then the compromised one is revoked with reason
 cACompromise (so it appears on the root's CRL, RFC 5280 section 5.3.1), then a campaign
-reissues every certificate it issued from the new one and revokes the old ones. Each step
-checks what is already done, so running the playbook again after a crash finishes it.
+reissues every certificate it issued from the new one and revokes the old ones. Certificates
+held by agents and ACME clients are renewed by them ("renew now": an ARI window in the past);
+at the campaign's deadline (24 hours by default: the CA/Browser Forum's Baseline Requirements
+give a CA 24 hours to revoke after a key compromise) whatever is still not replaced is revoked
+anyway. Each step checks what is already done, so running the playbook again after a crash
+finishes it.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ from certfleet.services.authorities import AuthorityService
 from certfleet.services.rotation import RotationService
 from certfleet.x509 import KeyType, serial_hex
 
-__all__ = ["CaRotation", "CaRotationService"]
+__all__ = ["COMPROMISE_DEADLINE", "CaRotation", "CaRotationService"]
 
 _LONGEST_LEAF = max(p.max_validity for p in PROFILES.values())
+COMPROMISE_DEADLINE = dt.timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -97,10 +102,18 @@ class CaRotationService:
         return max(issuers, key=lambda ca: ca.not_before) if issuers else None
 
     def compromise(
-        self, ca_id: str, *, actor: str, revoke_old_after: dt.timedelta = dt.timedelta(0)
+        self,
+        ca_id: str,
+        *,
+        actor: str,
+        revoke_old_after: dt.timedelta = dt.timedelta(0),
+        deadline: dt.timedelta = COMPROMISE_DEADLINE,
     ) -> CaRotation:
         """Run (or finish) the playbook for a compromised intermediate; the campaign it
-        creates is returned for the caller to run (the CLI shows its progress)."""
+        creates is returned for the caller to run (the CLI shows its progress). A campaign
+        an earlier run created keeps its deadline."""
+        if deadline <= dt.timedelta(0):
+            raise InvalidInput("the deadline must be in the future (e.g. 24h)")
         by_id = {ca.id: ca for ca in self._authorities.hierarchy()}
         ca = by_id.get(ca_id)
         if ca is None:
@@ -137,6 +150,7 @@ class CaRotationService:
                 revoke_old_after=revoke_old_after,
                 kind="compromise",
                 revoke_reason="caCompromise",
+                deadline=deadline,
             )
             try:
                 created = self._rotation.create(request, actor=actor)

@@ -4,7 +4,8 @@ one to deployment, confirmation and revocation of the old one, and resume after 
 What runs where (see ``certfleet.lifecycle.campaigns`` for the item kinds): same-key reissues
 and, with ``--generate-keys``, new keys are done here; new keys for certificates whose key
 certfleet never held wait for their holders; ACME and agent certificates wait for their
-clients, nudged by an ARI window of "now". Every step is idempotent: state lives in the
+clients, nudged by their ARI window (in the past, "renew now", when the campaign revokes the
+old certificates). Every step is idempotent: state lives in the
 database, items are leased like renewal jobs, and a resumed run adopts a replacement a killed
 run already issued (same key, names and CA) instead of issuing a second one.
 """
@@ -14,10 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
@@ -30,7 +29,6 @@ from certfleet.fs import write_atomic
 from certfleet.inventory import CertificateRecord, Status
 from certfleet.lifecycle.campaigns import (
     Campaign,
-    CampaignCounts,
     CampaignItem,
     CampaignReport,
     CampaignRequest,
@@ -42,15 +40,13 @@ from certfleet.lifecycle.campaigns import (
     classify,
     key_label,
 )
-from certfleet.lifecycle.jobs import Lease
+from certfleet.lifecycle.jobs import Lease, agent_holder
 from certfleet.lifecycle.lineage import LineageKind
 from certfleet.lifecycle.planning import backoff
-from certfleet.lifecycle.selection import Selection
 from certfleet.lifecycle.settings import LifecycleSettings
 from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
-from certfleet.services._rotation_milestones import Milestones, progress_steps
+from certfleet.services._rotation_milestones import Milestones, announce
 from certfleet.services.authorities import AuthorityService
-from certfleet.services.notifications import Event, EventKind, emit
 from certfleet.services.renewal import LeaseLost, RenewalService, Revoker
 from certfleet.x509 import (
     KeyType,
@@ -62,10 +58,20 @@ from certfleet.x509 import (
     to_pem,
 )
 
-__all__ = ["RotationService"]
+__all__ = ["RotationService", "ari_window"]
 
 _PAGE = 1000
 ARI_NOW_SPAN = dt.timedelta(hours=1)  # as the ACME server's "renew now" (RFC 9773 4.2)
+
+
+def ari_window(campaign: Campaign, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The ARI window a campaign gives the certificates its clients renew. Revoking the old
+    ones (a compromise, ``--revoke-old-after``): a window that ENDED an hour ago, which RFC 9773
+    section 4.2 makes "renew now" for every client whatever its clock skew or random pick.
+    Otherwise the next hour, which spreads the fleet's renewals over it."""
+    if campaign.kind == "compromise" or campaign.revokes:
+        return now - 2 * ARI_NOW_SPAN, now - ARI_NOW_SPAN
+    return now, now + ARI_NOW_SPAN
 
 
 class RotationService:
@@ -125,10 +131,12 @@ class RotationService:
 
     def create(self, request: CampaignRequest, *, actor: str) -> Campaign:
         """Record the campaign and one item per selected managed certificate, in one
-        transaction; ARI windows of items waiting for a client move to now."""
+        transaction; ARI windows of items waiting for a client move (see :func:`ari_window`)."""
         planned = [p for p in self.preview(request) if p.action is not None]
         if not planned:
             raise NotFound(f"no managed certificate matches {request.selection}")
+        if request.deadline is not None and request.deadline <= dt.timedelta(0):
+            raise InvalidInput("a campaign's deadline must be in the future (e.g. 24h)")
         now = self._clock.now()
         campaign = Campaign(
             id=uuid.uuid4().hex,
@@ -143,6 +151,7 @@ class RotationService:
             revoke_old_after=request.revoke_old_after,
             revoke_reason=request.revoke_reason,
             generate_dir=str(request.generate_dir.resolve()) if request.generate_dir else None,
+            deadline_at=now + request.deadline if request.deadline is not None else None,
         )
         initial = {
             ItemAction.REISSUE: ItemState.PENDING,
@@ -153,18 +162,20 @@ class RotationService:
         items = []
         for p in planned:
             assert p.action is not None and p.record.id is not None
-            items.append(NewItem(p.record.id, p.record.serial, p.action, initial[p.action]))
+            holder = agent_holder(p.record.tags) if p.action is ItemAction.ARI else None
+            items.append(NewItem(p.record.id, p.record.serial, p.action, initial[p.action], holder))
+        start, end = ari_window(campaign, now)
         with self._uow() as uow:
             uow.lifecycle.campaigns.add(campaign, items, now)
             for item in items:
                 if item.state is not ItemState.PENDING:
                     uow.lifecycle.campaigns.set_ari_window(
-                        item.serial, now, now + ARI_NOW_SPAN, now, f"campaign:{campaign.id}"
+                        item.serial, start, end, now, f"campaign:{campaign.id}"
                     )
             AuditLog(uow.audit, self._clock).record(
                 actor, "campaign.created", campaign.id, campaign.to_dict()
             )
-            self._event(uow, campaign, "created", uow.lifecycle.campaigns.counts(campaign.id))
+            announce(uow, campaign, "created", uow.lifecycle.campaigns.counts(campaign.id), now)
         return campaign
 
     # -- running -----------------------------------------------------------------------------
@@ -315,58 +326,14 @@ class RotationService:
 
     def follow(self, campaign: Campaign) -> CampaignReport:
         """Observe what happened since: clients' replacements, deployments and confirmations
-        seen by scans, revocations that fell due; then update the campaign's status."""
-        self._milestones.observe(campaign)
-        with self._uow() as uow:
-            counts = uow.lifecycle.campaigns.counts(campaign.id)
-            # Milestones are derived from the committed item states, so one missed by a crash
-            # is announced by the next observation; the dedup key makes it once.
-            steps = progress_steps(counts)
-            taken = uow.outbox.existing_keys([self._key(campaign, step) for step in steps])
-            for step, milestone in steps.items():
-                if self._key(campaign, step) not in taken:
-                    self._event(uow, campaign, step, counts, milestone)
-            status = counts.status(campaign.revoke_old_after is not None)
-            if status is not campaign.status:
-                uow.lifecycle.campaigns.set_status(campaign.id, status, self._clock.now())
-                campaign = replace(campaign, status=status)
-                self._event(uow, campaign, status.value, counts)
-        return CampaignReport(campaign, counts)
+        seen by scans, revocations that fell due, the deadline; then update the status."""
+        return self._milestones.follow(campaign)
 
     def advance_open(self) -> list[CampaignReport]:
         """One scheduler round over every open campaign (``--generate-keys`` items excepted)."""
         with self._uow(read_only=True) as uow:
             campaigns = list(uow.lifecycle.campaigns.open())
         return [self.run(c.id, generate=False) for c in campaigns]
-
-    @staticmethod
-    def _key(campaign: Campaign, step: str) -> str:
-        return f"campaign:{campaign.id}:{step}"
-
-    def _event(
-        self,
-        uow: UnitOfWork,
-        campaign: Campaign,
-        what: str,
-        counts: CampaignCounts,
-        milestone: Mapping[str, Any] | None = None,
-    ) -> None:
-        try:  # routed to the team the campaign selected, else to channels of no team
-            team = Selection.parse(campaign.selection).single("team")
-        except InvalidInput:
-            team = None
-        details = {"campaign": campaign.to_dict(), "progress": counts.to_dict(), "step": what}
-        emit(
-            uow,
-            Event(
-                kind=EventKind.ROTATION_PROGRESS,
-                subject=campaign.id,
-                occurred_at=self._clock.now(),
-                team=team,
-                details={**details, **(milestone or {})},
-                dedup_key=self._key(campaign, what),
-            ),
-        )
 
     # -- reading and key holders -------------------------------------------------------------
 
@@ -390,6 +357,13 @@ class RotationService:
         self.get(campaign_id)
         with self._uow(read_only=True) as uow:
             return uow.lifecycle.campaigns.items(campaign_id, after_id, limit, state)
+
+    def waiting(self, campaign_id: str, *, limit: int = 100) -> Sequence[CampaignItem]:
+        """Items still waiting for something (``CampaignItem.waiting``), by certificate id."""
+        campaign = self.get(campaign_id)
+        with self._uow(read_only=True) as uow:
+            found = uow.lifecycle.campaigns.unfinished(campaign_id, 0, limit)
+        return [i for i in found if i.waiting(campaign)[0] is not None]
 
     def _visible_item(self, campaign_id: str, serial: str, principal: Principal | None) -> CampaignItem:
         serial = serial.strip().lower().replace(":", "").lstrip("0") or "0"
@@ -441,6 +415,12 @@ class RotationService:
             public_key=public_key,
             campaign_id=campaign.id,
         )
+
+    def replacement_in_use(self, certificate_id: int) -> None:
+        """A holder uses a certificate (an agent's first request with a new identity): it is
+        deployed wherever a campaign item has it as its replacement."""
+        with self._uow() as uow:
+            uow.lifecycle.campaigns.mark_successor(certificate_id, "deployed", self._clock.now())
 
     def mark_deployed(
         self, campaign_id: str, serial: str, *, principal: Principal | None = None

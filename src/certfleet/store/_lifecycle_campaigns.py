@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from certfleet.inventory import CertificateRecord, Source, Status
 from certfleet.lifecycle.campaigns import (
+    FINAL_STATES,
     Campaign,
     CampaignCounts,
     CampaignItem,
@@ -74,6 +75,7 @@ def _campaign(row: CampaignRow) -> Campaign:
         revoke_reason=row.revoke_reason,
         generate_dir=row.generate_dir,
         finished_at=row.finished_at,
+        deadline_at=row.deadline_at,
     )
 
 
@@ -93,6 +95,7 @@ def _item(row: CampaignItemRow, successor_serial: str | None) -> CampaignItem:
         old_revoked_at=row.old_revoked_at,
         failures=row.failures,
         last_error=row.last_error,
+        holder=row.holder,
     )
 
 
@@ -144,6 +147,7 @@ class SqlCampaignRepository:
                 ),
                 revoke_reason=campaign.revoke_reason,
                 generate_dir=campaign.generate_dir,
+                deadline_at=campaign.deadline_at,
                 actor=campaign.actor,
                 created_at=campaign.created_at,
                 updated_at=at,
@@ -159,6 +163,7 @@ class SqlCampaignRepository:
                 "state": i.state.value,
                 "due_at": at,
                 "failures": 0,
+                "holder": i.holder,
             }
             for i in items
         ]
@@ -261,6 +266,43 @@ class SqlCampaignRepository:
             or_(CampaignItemRow.state == ItemState.AWAITING_CLIENT.value, reissued & unfinished),
             limit=limit,
         )
+
+    def unfinished(self, campaign_id: str, after_id: int, limit: int) -> Sequence[CampaignItem]:
+        final = CampaignItemRow.state.in_([s.value for s in FINAL_STATES])
+        unrevoked = (CampaignItemRow.state == ItemState.REISSUED.value) & CampaignItemRow.old_revoked_at.is_(
+            None
+        )
+        return self._items(
+            CampaignItemRow.campaign_id == campaign_id,
+            CampaignItemRow.certificate_id > after_id,
+            or_(~final, unrevoked),
+            limit=limit,
+        )
+
+    def overdue(self, campaign_id: str, certificate_id: int, at: dt.datetime, reason: str) -> bool:
+        return self._update(
+            campaign_id,
+            certificate_id,
+            None,
+            state=ItemState.OVERDUE_REVOKED.value,
+            old_revoked_at=at,
+            last_error=reason[:2000],
+        )
+
+    def mark_successor(self, successor_id: int, milestone: str, at: dt.datetime) -> int:
+        column = _MILESTONES[milestone]
+        open_campaigns = select(CampaignRow.id).where(CampaignRow.status != CampaignStatus.COMPLETED.value)
+        result = self._session.execute(
+            update(CampaignItemRow)
+            .where(
+                CampaignItemRow.successor_id == successor_id,
+                CampaignItemRow.campaign_id.in_(open_campaigns),
+                column.is_(None),
+            )
+            .values({column.key: at})
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def _update(self, campaign_id: str, certificate_id: int, token: str | None, **values: Any) -> bool:
         where = [CampaignItemRow.campaign_id == campaign_id, CampaignItemRow.certificate_id == certificate_id]

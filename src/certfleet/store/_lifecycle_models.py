@@ -77,6 +77,7 @@ class CampaignRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    deadline_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)  # revision 0016
 
 
 class CampaignItemRow(Base):
@@ -100,8 +101,10 @@ class CampaignItemRow(Base):
     old_revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    holder: Mapped[str | None] = mapped_column(String(253))  # revision 0016
 
     __table_args__ = (
         Index("ix_rotation_items_claim", "campaign_id", "state", "due_at"),
         Index("ix_rotation_items_serial", "campaign_id", "serial"),
+        Index("ix_rotation_items_successor", "successor_id"),
     )

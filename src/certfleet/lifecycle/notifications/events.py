@@ -46,6 +46,8 @@ class EventKind(enum.StrEnum):
     POLICY_VIOLATION = "policy-violation"
     DISCOVERED_UNKNOWN = "discovered-unknown"
     ROTATION_PROGRESS = "rotation-progress"
+    # A campaign's deadline passed before the certificate was replaced: revoked anyway.
+    ROTATION_OVERDUE = "rotation-overdue"
     # Internal kinds: never routed by team, addressed to one channel.
     DIGEST = "digest"
     TEST = "test"

@@ -65,6 +65,12 @@ _SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "rotation-progress": lambda p: (
         f"Rotation campaign {p.get('subject')}: {_details(p).get('status', 'progress')}"
     ),
+    "rotation-overdue": lambda p: (
+        f"Certificate {_cert(p)}"
+        + (f" on host {_details(p)['host']}" if _details(p).get("host") else "")
+        + f" was revoked: campaign {_details(p).get('campaign')} reached its deadline before it was"
+        " replaced"
+    ),
     "digest": _digest,
     "test": lambda p: "Test notification from certfleet: this channel works",
 }
