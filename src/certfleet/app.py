@@ -140,6 +140,8 @@ def _agent_service(platform: Platform) -> AgentService:
         revoke_certificate=lambda serial, actor: platform.revocation.revoke(
             serial, "privilegeWithdrawn", actor=actor
         ),
+        # an agent's first request with a renewed identity: a campaign may revoke the old one
+        identity_in_use=lambda certificate_id: platform.rotation.replacement_in_use(certificate_id),
     )
 
 

@@ -18,7 +18,7 @@ from certfleet.api._schemas import CertificateOut
 from certfleet.app import Platform
 from certfleet.errors import Forbidden, Unauthenticated
 from certfleet.inventory import iso
-from certfleet.services.agents import Agent, Deployment, DeploymentReport, DeploymentStatus
+from certfleet.services.agents import Agent, Deployment, DeploymentReport, DeploymentStatus, Instruction
 from certfleet.x509 import to_pem
 
 __all__ = ["admin_router", "agent_router"]
@@ -118,6 +118,20 @@ class InstructionOut(BaseModel):
 class InstructionsOut(BaseModel):
     host: str
     certificates: list[InstructionOut]
+    identity: InstructionOut | None = Field(
+        default=None, description="When to renew the identity this request presented (mTLS)."
+    )
+
+
+def _instruction_out(i: Instruction) -> InstructionOut:
+    return InstructionOut(
+        name=i.name,
+        serial=i.serial,
+        fingerprint_sha256=i.fingerprint_sha256,
+        status=i.status,
+        renew_from=iso(i.renew_from),
+        renew_by=iso(i.renew_by),
+    )
 
 
 class AgentOut(BaseModel):
@@ -210,23 +224,17 @@ async def report(body: DeploymentIn, agent: CurrentAgent, platform: PlatformDep)
 
 
 @agent_router.get("/instructions", response_model=InstructionsOut)
-async def instructions(agent: CurrentAgent, platform: PlatformDep) -> InstructionsOut:
-    """When the server wants each of the agent's certificates renewed (its ARI window, moved
-    to now by an operator's renew-now or a revocation)."""
+async def instructions(agent: CurrentAgent, platform: PlatformDep, request: Request) -> InstructionsOut:
+    """When the server wants each of the agent's certificates, and its identity, renewed (the
+    ARI window, moved by an operator's renew-now, a revocation or a rotation campaign; a
+    window that has ended means renew now)."""
     found = await run_in_threadpool(platform.agents.instructions, agent)
+    der = client_certificate_der(request.scope)
+    identity = await run_in_threadpool(platform.agents.identity_instruction, der) if der else None
     return InstructionsOut(
         host=agent.name,
-        certificates=[
-            InstructionOut(
-                name=i.name,
-                serial=i.serial,
-                fingerprint_sha256=i.fingerprint_sha256,
-                status=i.status,
-                renew_from=iso(i.renew_from),
-                renew_by=iso(i.renew_by),
-            )
-            for i in found
-        ],
+        certificates=[_instruction_out(i) for i in found],
+        identity=_instruction_out(identity) if identity is not None else None,
     )
 
 
