@@ -90,7 +90,13 @@ def open_platform(
     keys = SoftwareKeyBackend(settings.data_dir.keys, passphrase)
     authorities = AuthorityService(store.unit_of_work, keys, CaUrls(settings.public_base_url), clock)
     policy = PolicyService(store.unit_of_work, clock)
-    issuance = IssuanceService(store.unit_of_work, authorities.issuing_authority, clock, policy=policy)
+    issuance = IssuanceService(
+        store.unit_of_work,
+        authorities.issuing_authority,
+        clock,
+        policy=policy,
+        server_authority=authorities.server_identity_authority,  # the listener's own, only
+    )
     platform = Platform(
         settings=settings,
         clock=clock,

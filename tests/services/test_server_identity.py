@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certfleet.app import Platform
-from certfleet.services.server_identity import ServerIdentity, ensure_server_identity
+from certfleet.ca import SERVER_IDENTITY_ROLE, IssuanceRequest, is_server_identity_ca
+from certfleet.services.server_identity import DEFAULT_NAMES, ServerIdentity, ensure_server_identity
+from certfleet.x509 import KeyType, generate_private_key, to_pem
 from tests.conftest import FakeClock
 
 PASSWORD = b"test-passphrase"
@@ -23,6 +26,10 @@ def _ensure(platform: Platform, tls: Path, clock: FakeClock, *names: str) -> Ser
 
 def _leaf(identity: ServerIdentity) -> x509.Certificate:
     return x509.load_pem_x509_certificates(identity.certificate_file.read_bytes())[0]
+
+
+def _leaf_issuer(identity: ServerIdentity) -> x509.Certificate:
+    return x509.load_pem_x509_certificates(identity.certificate_file.read_bytes())[1]
 
 
 def _names(cert: x509.Certificate) -> set[str]:
@@ -101,3 +108,83 @@ def test_a_key_that_does_not_match_or_a_broken_file_reissues(
     identity.certificate_file.write_text("not a certificate")
     assert _ensure(platform, tls, clock).reissued
     assert not _ensure(platform, tls, clock).reissued
+
+
+def test_the_listener_certificate_comes_from_the_dedicated_server_identity_ca(
+    platform: Platform, tls: Path, clock: FakeClock
+) -> None:
+    identity = _ensure(platform, tls, clock)
+
+    leaf, issuer = x509.load_pem_x509_certificates(identity.certificate_file.read_bytes())
+    root = platform.authorities.root().certificate
+    issuing = platform.authorities.issuing_authority().issuer.certificate
+    assert is_server_identity_ca(issuer, root)
+    assert issuer != issuing
+    leaf.verify_directly_issued_by(issuer)
+    by_role = {ca.role for ca in platform.authorities.hierarchy() if ca.certificate == issuer}
+    assert by_role == {SERVER_IDENTITY_ROLE}
+
+
+def test_no_other_issuance_path_signs_with_the_server_identity_ca(
+    platform: Platform, tls: Path, clock: FakeClock
+) -> None:
+    server_ca = _leaf_issuer(_ensure(platform, tls, clock))
+    key = generate_private_key(KeyType.EC_P256)
+
+    # The normal path, for the server's own names, with the server's profile.
+    issued = platform.issuance.issue(
+        IssuanceRequest("tls-server", key.public_key(), ("localhost", "127.0.0.1")), actor="test"
+    ).issued
+
+    assert platform.authorities.issuing_authority().issuer.role == "intermediate"
+    assert issued.chain[0] != server_ca
+    assert issued.certificate.issuer != server_ca.subject
+    with pytest.raises((ValueError, InvalidSignature)):
+        issued.certificate.verify_directly_issued_by(server_ca)
+
+
+def test_a_ca_rotation_leaves_the_server_identity_ca_and_the_listener_alone(
+    platform: Platform, tls: Path, clock: FakeClock
+) -> None:
+    first = _ensure(platform, tls, clock)
+    platform.ca_rotation.rotate(None, actor="test")
+
+    again = _ensure(platform, tls, clock)
+
+    assert not again.reissued
+    assert _leaf_issuer(again) == _leaf_issuer(first)
+
+
+def test_a_data_dir_from_before_the_server_identity_ca_upgrades_on_the_next_start(
+    platform: Platform, tls: Path, clock: FakeClock
+) -> None:
+    # What serve wrote before: the listener's certificate from the issuing CA.
+    key = generate_private_key(KeyType.EC_P256)
+    old = platform.issuance.issue(
+        IssuanceRequest("tls-server", key.public_key(), DEFAULT_NAMES, "localhost"), actor="system:serve"
+    )
+    tls.mkdir()
+    (tls / "server.crt").write_text(to_pem(old.issued.fullchain))
+    (tls / "server.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(PASSWORD),
+        )
+    )
+    assert not any(ca.role == SERVER_IDENTITY_ROLE for ca in platform.authorities.hierarchy())
+
+    identity = _ensure(platform, tls, clock)
+
+    assert identity.reissued
+    assert is_server_identity_ca(_leaf_issuer(identity), platform.authorities.root().certificate)
+
+
+def test_a_revoked_server_identity_ca_is_replaced(platform: Platform, tls: Path, clock: FakeClock) -> None:
+    compromised = _leaf_issuer(_ensure(platform, tls, clock))
+    platform.revocation.revoke_serial(format(compromised.serial_number, "x"), "caCompromise", actor="test")
+
+    identity = _ensure(platform, tls, clock)
+
+    assert identity.reissued
+    assert _leaf_issuer(identity) != compromised

@@ -1,9 +1,9 @@
 """Enrolment with a one-time token and a pinned root, and renewal of the agent identity.
 
-The token is sent only over TLS verified against the pinned root: the agent first fetches
-the CA bundle from the server without trusting it, keeps it only if the root's SHA-256 is
-the fingerprint the operator gave, and then talks to the server through that trust alone.
-The identity key is generated here and never leaves the host.
+The agent first fetches the CA bundle from the server without trusting it and keeps it only
+if it holds the root whose SHA-256 the operator gave and nothing but CAs that root signed
+(certfleet.agent.trust). The token is then sent only over TLS that verified the server
+through its server-identity CA. The identity key is generated here and never leaves the host.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509.oid import NameOID
 
 from certfleet.agent.client import ServerClient, fetch_unverified
-from certfleet.agent.errors import AgentError
+from certfleet.agent.errors import UntrustedServer
 from certfleet.agent.state import AgentState, Enrolment
+from certfleet.agent.trust import verify_bundle
 from certfleet.errors import InvalidInput
-from certfleet.x509 import KeyType, fingerprint_sha256, generate_private_key, load_certificates
+from certfleet.x509 import KeyType, generate_private_key, load_certificates
 
 __all__ = ["build_csr", "enroll", "identity_due", "parse_fingerprint", "renew_identity"]
 
@@ -67,21 +68,19 @@ def enroll(server: str, token: str, ca_fingerprint: str, state: AgentState) -> E
     server = server.rstrip("/")
     if not server.startswith("https://"):
         raise InvalidInput("--server must be the https:// URL of the certfleet API")
-    bundle = load_certificates(
-        fetch_unverified(f"{server}/api/v1/agent/ca.pem"), source="the server's CA bundle"
+    bundle = verify_bundle(
+        load_certificates(fetch_unverified(f"{server}/api/v1/agent/ca.pem"), source="the server's CA bundle"),
+        pin,
     )
-    roots = [c for c in bundle if fingerprint_sha256(c) == pin]
-    if not roots:
-        seen = ", ".join(fingerprint_sha256(c) for c in bundle if c.issuer == c.subject) or "none"
-        raise AgentError(
-            f"the server's root CA is not the pinned one (pinned {pin}, offered {seen}): refusing to trust it"
+    if not bundle.server_cas:
+        raise UntrustedServer(
+            "the server offers no server-identity CA signed by the pinned root: upgrade the certfleet "
+            "server (serve creates that CA at start-up), then enrol again"
         )
-    root = roots[0]
-    if root.issuer != root.subject:
-        raise AgentError("the pinned certificate is not a self-signed root")
     state.ensure()
-    state.save_ca([root, *[c for c in bundle if c is not root]])
+    state.save_trust(bundle)
     key = generate_private_key(KeyType.EC_P256)
+    # The token goes only over TLS that verified the server through its server-identity CA.
     client = ServerClient(server, state.ca_file)
     try:
         response = client.enroll(token, build_csr(key, ["certfleet-agent"]))

@@ -12,6 +12,8 @@
     └── AgentError                  a step of a run failed (a failure is data: one per certificate)
         ├── NotEnrolled             no identity yet: run ``certfleet agent enroll``
         ├── ServerUnreachable       the certfleet server did not answer
+        ├── UntrustedServer         the server (or its CA bundle) does not verify against the
+        │                           pinned root and its server-identity CA: nothing was sent
         ├── WriteFailed             new files could not be written; the old ones are untouched
         ├── ReloadFailed            the reload command failed or timed out
         ├── HealthCheckFailed       the endpoint did not present the expected certificate
@@ -32,6 +34,7 @@ __all__ = [
     "ReloadFailed",
     "ServerUnreachable",
     "UnsafeTarget",
+    "UntrustedServer",
     "WriteFailed",
 ]
 
@@ -57,6 +60,10 @@ class NotEnrolled(AgentError):
 
 
 class ServerUnreachable(AgentError):
+    pass
+
+
+class UntrustedServer(AgentError):
     pass
 
 

@@ -3,7 +3,9 @@
 ::
 
     STATE/agent.json                  server URL, host name, team
-    STATE/ca.pem                      the pinned root, then the issuing chain
+    STATE/ca.pem                      the pinned root, then the CAs it signed
+    STATE/server-ca.pem               the server-identity CAs: the only TLS anchors for the
+                                      server (see trust.py)
     STATE/identity.pem        0600    the identity certificate, its chain and its key
     STATE/certs/NAME/pending.key 0600 a key generated for a renewal not yet deployed
     STATE/certs/NAME/pending.pem      the certificate issued for it (kept across a failure,
@@ -31,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from certfleet.agent.errors import NotEnrolled
 from certfleet.agent.locks import CertificateLock
+from certfleet.agent.trust import TrustBundle, TrustFiles
 from certfleet.errors import CertfleetError
 from certfleet.fs import write_atomic
 from certfleet.x509 import load_certificates, to_pem
@@ -107,6 +110,10 @@ class AgentState:
 
     def save_ca(self, certificates: list[x509.Certificate]) -> None:
         write_atomic(self.ca_file, to_pem(certificates).encode(), mode=0o644)
+
+    def save_trust(self, bundle: TrustBundle) -> None:
+        """The bundle that verified against the pinned root (see trust.py)."""
+        TrustFiles(self.ca_file).save(bundle)
 
     def ca_certificates(self) -> list[x509.Certificate]:
         try:

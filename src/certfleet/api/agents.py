@@ -16,6 +16,7 @@ from certfleet.api._peer_certificate import client_certificate_der
 from certfleet.api._problems import PROBLEM_RESPONSES
 from certfleet.api._schemas import CertificateOut
 from certfleet.app import Platform
+from certfleet.ca import SERVER_IDENTITY_ROLE
 from certfleet.errors import Forbidden, Unauthenticated
 from certfleet.inventory import iso
 from certfleet.services.agents import Agent, Deployment, DeploymentReport, DeploymentStatus, Instruction
@@ -153,11 +154,18 @@ def _deployment_out(deployment: Deployment) -> DeploymentOut:
 
 @agent_router.get("/ca.pem", response_class=Response)
 def ca_pem(platform: PlatformDep) -> Response:
-    """The root then the issuing chain. An enrolling agent reads this before it trusts the
-    server, and keeps it only if the root's SHA-256 is the fingerprint it was given."""
+    """The root, the issuing chain, then the server-identity CAs. An enrolling agent reads
+    this before it trusts the server: it keeps it only if the root's SHA-256 is the
+    fingerprint it was given and every other certificate is a CA signed by that root, and it
+    then accepts the server only through a server-identity CA (see certfleet.agent.trust)."""
     root = platform.authorities.root()
     chain = platform.authorities.issuing_authority().chain
-    return Response(to_pem([root.certificate, *chain]), media_type="application/x-pem-file")
+    server_cas = [
+        ca.certificate
+        for ca in platform.authorities.hierarchy()
+        if ca.role == SERVER_IDENTITY_ROLE and ca.active
+    ]
+    return Response(to_pem([root.certificate, *chain, *server_cas]), media_type="application/x-pem-file")
 
 
 @agent_router.post("/enroll", status_code=201, response_model=IdentityOut)

@@ -30,7 +30,7 @@ from certfleet.inventory import (
     decode_cursor,
     encode_cursor,
 )
-from certfleet.services.issuance import IssuanceResult
+from certfleet.services.issuance import IssuanceResult, check_caller_tags
 from certfleet.x509 import (
     KeyType,
     MalformedInput,
@@ -101,6 +101,7 @@ async def issue_certificate(
     principal.require(Scope.ISSUE)
     if (body.csr is None) == (body.key_type is None):
         raise InvalidInput("give exactly one of csr or key_type")
+    check_caller_tags(body.tags)  # certfleet-server and agent:<host> are certfleet's own
     result = await run_in_threadpool(_issue, platform, body, principal)
     key_pem = result.private_key_pem()
     issued = result.issued

@@ -15,6 +15,12 @@ from certfleet.ca._hierarchy import (
 from certfleet.ca._profiles import PROFILES, Profile, get_profile
 from certfleet.ca._registry import CaRepository
 from certfleet.ca._serials import SERIAL_BITS, new_serial_number
+from certfleet.ca._server_identity import (
+    SERVER_IDENTITY_POLICY,
+    SERVER_IDENTITY_ROLE,
+    build_server_identity_ca,
+    is_server_identity_ca,
+)
 from certfleet.ca.errors import CaKeyError, UnknownProfile, ValidityTooLong
 
 __all__ = [
@@ -22,6 +28,8 @@ __all__ = [
     "PROFILES",
     "ROOT_LIFETIME",
     "SERIAL_BITS",
+    "SERVER_IDENTITY_POLICY",
+    "SERVER_IDENTITY_ROLE",
     "Authority",
     "CaCertificate",
     "CaKeyError",
@@ -35,7 +43,9 @@ __all__ = [
     "ValidityTooLong",
     "build_intermediate",
     "build_root",
+    "build_server_identity_ca",
     "ca_id_for",
     "get_profile",
+    "is_server_identity_ca",
     "new_serial_number",
 ]

@@ -22,6 +22,7 @@ __all__ = [
     "build_intermediate",
     "build_root",
     "ca_id_for",
+    "intermediate_builder",
 ]
 
 ROOT_LIFETIME = dt.timedelta(days=3652)  # ten years
@@ -127,12 +128,28 @@ def build_intermediate(
     now: dt.datetime,
     generation: int = 1,
 ) -> x509.Certificate:
+    builder = intermediate_builder(
+        _name(f"{ca_name} Issuing CA {generation}", ca_name), key, root, root_id, urls, now
+    )
+    return builder.sign(root_key, signature_hash_for(root_key))  # type: ignore[arg-type]
+
+
+def intermediate_builder(
+    subject: x509.Name,
+    key: CertificateIssuerPrivateKeyTypes,
+    root: x509.Certificate,
+    root_id: str,
+    urls: CaUrls,
+    now: dt.datetime,
+) -> x509.CertificateBuilder:
+    """What every intermediate under the root has (pathLen 0, the root's CRL and issuer URLs),
+    ready for role-specific extensions and the root's signature."""
     public = key.public_key()
     not_after = min(now - BACKDATE + INTERMEDIATE_LIFETIME, root.not_valid_after_utc)
     root_ski = root.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    builder = (
+    return (
         x509.CertificateBuilder()
-        .subject_name(_name(f"{ca_name} Issuing CA {generation}", ca_name))
+        .subject_name(subject)
         .issuer_name(root.subject)
         .public_key(public)
         .serial_number(new_serial_number())
@@ -169,4 +186,3 @@ def build_intermediate(
             critical=False,
         )
     )
-    return builder.sign(root_key, signature_hash_for(root_key))  # type: ignore[arg-type]

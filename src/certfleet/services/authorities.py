@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 from cryptography import x509
@@ -9,20 +10,26 @@ from cryptography.x509.oid import NameOID
 
 from certfleet.audit import AuditLog
 from certfleet.ca import (
+    SERVER_IDENTITY_ROLE,
     Authority,
     CaCertificate,
     CaUrls,
     build_intermediate,
     build_root,
+    build_server_identity_ca,
     ca_id_for,
 )
 from certfleet.ca.keys import KeyBackend
 from certfleet.clock import Clock
 from certfleet.errors import ConfigurationError, Conflict, InvalidInput
 from certfleet.services._ports import UnitOfWorkFactory
-from certfleet.x509 import KeyType, describe_public_key
+from certfleet.x509 import KeyType, describe_public_key, serial_hex
 
 __all__ = ["AuthorityService"]
+
+# The longest leaf the server-identity CA signs (the tls-server profile's default): a CA with
+# less left is replaced, so the listener's certificate never has to be cut short.
+_SERVER_LEAF_LIFETIME = dt.timedelta(days=90)
 
 
 class AuthorityService:
@@ -32,6 +39,7 @@ class AuthorityService:
         self._urls = urls
         self._clock = clock
         self._lock = threading.Lock()
+        self._server_lock = threading.Lock()
         self._authority: Authority | None = None
 
     def is_initialized(self) -> bool:
@@ -202,3 +210,90 @@ class AuthorityService:
         with self._lock:
             self._authority = None
         return inter, retired
+
+    # -- the server-identity CA: the HTTPS listener's own issuer, and nothing else's ----------
+
+    def server_identity_ca(self) -> CaCertificate | None:
+        """The server-identity CA to sign the listener's next certificate with: the newest
+        active one that is not revoked and outlives a leaf, or None when a new one is due."""
+        now = self._clock.now()
+        root = self.root()
+        candidates = sorted(
+            (ca for ca in self.hierarchy() if ca.role == SERVER_IDENTITY_ROLE and ca.active),
+            key=lambda ca: ca.not_before,
+            reverse=True,
+        )
+        for ca in candidates:
+            # Near the root's end no new one could last longer: keep the current one.
+            lasting = ca.not_after - now > _SERVER_LEAF_LIFETIME or ca.not_after >= root.not_after
+            if lasting and ca.not_before <= now and not self._revoked(ca):
+                return ca
+        return None
+
+    def _revoked(self, ca: CaCertificate) -> bool:
+        with self._uow(read_only=True) as uow:
+            status = uow.revocations.serial_status(serial_hex(ca.certificate.serial_number))
+        return status is not None and status.revocation is not None
+
+    def ensure_server_identity_ca(self, *, actor: str) -> CaCertificate:
+        """The server-identity CA, created under the active root when there is none yet (a
+        data directory from before this CA existed upgrades on its next ``serve``), when the
+        current one nears its end, or when it was revoked (``ca compromise``)."""
+        with self._server_lock:
+            current = self.server_identity_ca()
+            if current is not None:
+                return current
+            root = self.root()
+            key_type = KeyType.parse(describe_public_key(root.certificate.public_key()).label)
+            generation = 1 + sum(1 for ca in self.hierarchy() if ca.role == SERVER_IDENTITY_ROLE)
+            organization = root.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+            ca_name = str(organization[0].value) if organization else root.name.removesuffix(" Root CA")
+            ref = self._keys.create(f"server-identity-{generation}", key_type)
+            try:
+                cert = build_server_identity_ca(
+                    ca_name,
+                    self._keys.load(ref),
+                    root.certificate,
+                    self._keys.load(root.key_ref),
+                    root.id,
+                    self._urls,
+                    self._clock.now(),
+                    generation,
+                )
+                ca = CaCertificate(
+                    ca_id_for(cert),
+                    f"{ca_name} Server Identity CA {generation}",
+                    SERVER_IDENTITY_ROLE,
+                    root.id,
+                    cert,
+                    self._keys.name,
+                    ref,
+                    True,
+                )
+                with self._uow() as uow:
+                    uow.cas.add(ca)
+                    AuditLog(uow.audit, self._clock).record(
+                        actor,
+                        "ca.created",
+                        ca.id,
+                        {
+                            "name": ca.name,
+                            "role": ca.role,
+                            "key_type": key_type.value,
+                            "not_after": ca.not_after.isoformat(),
+                        },
+                    )
+            except BaseException:
+                delete = getattr(self._keys, "delete", None)
+                if delete is not None:
+                    delete(ref)
+                raise
+            return ca
+
+    def server_identity_authority(self) -> Authority:
+        """An :class:`Authority` over the server-identity CA (created when due). Only the
+        issuance service's ``issue_server_identity`` calls it: no profile, REST, ACME, agent,
+        renewal or rotation path can select this CA (they all use :meth:`issuing_authority`,
+        which takes only ``intermediate`` CAs)."""
+        ca = self.ensure_server_identity_ca(actor="system:serve")
+        return Authority(ca, self._keys.load(ca.key_ref), (ca.certificate,), self._urls, self._clock)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
@@ -12,7 +13,7 @@ from certfleet.access import Principal
 from certfleet.audit import AuditLog, CertificateRef
 from certfleet.ca import Authority, IssuanceRequest, IssuedCertificate, new_serial_number
 from certfleet.clock import Clock
-from certfleet.errors import CertfleetError, Conflict
+from certfleet.errors import CertfleetError, ConfigurationError, Conflict, InvalidInput
 from certfleet.inventory import CertificateRecord, Source
 from certfleet.lifecycle.notifications.events import EventKind, certificate_event, emit
 from certfleet.revocation import KeyBlocked, spki_sha256
@@ -20,9 +21,27 @@ from certfleet.services._ports import UnitOfWorkFactory
 from certfleet.services.policy import IssuanceGate
 from certfleet.x509 import CertificateFacts, serial_hex
 
-__all__ = ["IssuanceResult", "IssuanceService"]
+__all__ = ["RESERVED_TAGS", "IssuanceResult", "IssuanceService", "check_caller_tags"]
 
 _SERIAL_ATTEMPTS = 3
+
+# Tags only certfleet itself sets: they change who renews a certificate and which agent may
+# report it (see lifecycle.jobs.external_reason and the agent service). A caller who could set
+# them could, for instance, stop the server renewing a certificate, or let an agent claim it.
+RESERVED_TAGS = ("certfleet-server", "certfleet-agent-identity")
+RESERVED_TAG_PREFIXES = ("agent:",)
+
+
+def check_caller_tags(tags: Sequence[str]) -> tuple[str, ...]:
+    """``tags`` as a caller (REST, CLI, import) may set them; a reserved one is refused.
+    Compared case-insensitively and without surrounding blanks, so no look-alike passes."""
+    for tag in tags:
+        folded = tag.strip().casefold()
+        if folded in RESERVED_TAGS or folded.startswith(RESERVED_TAG_PREFIXES):
+            raise InvalidInput(
+                f"tag {tag!r} is reserved: certfleet sets it on its own server and agent certificates"
+            )
+    return tuple(tags)
 
 
 @dataclass(frozen=True)
@@ -48,11 +67,13 @@ class IssuanceService:
         clock: Clock,
         *,
         policy: IssuanceGate | None = None,
+        server_authority: Callable[[], Authority] | None = None,
     ) -> None:
         self._uow = uow
         self._authority = authority
         self._clock = clock
         self._policy = policy
+        self._server_authority = server_authority
 
     def _refuse(self, actor: str, request: IssuanceRequest, error: CertfleetError) -> None:
         with self._uow() as uow:
@@ -86,7 +107,32 @@ class IssuanceService:
         final write fails after the signature, the serial is still on record and can be
         revoked, so no signed certificate is ever unknown to the CA.
         """
-        authority = self._authority()
+        return self._issue(self._authority(), request, actor, team, principal, tags, private_key)
+
+    def issue_server_identity(self, request: IssuanceRequest, *, actor: str) -> IssuanceResult:
+        """The HTTPS listener's own certificate, from the dedicated server-identity CA (the
+        only path that signs with it), tagged ``certfleet-server``."""
+        if self._server_authority is None:
+            raise ConfigurationError("this issuance service has no server-identity CA")
+        return self._issue(self._server_authority(), request, actor, None, None, ("certfleet-server",), None)
+
+    def server_identity_issuer(self) -> x509.Certificate:
+        """The server-identity CA certificate the next listener certificate would come from
+        (created when due)."""
+        if self._server_authority is None:
+            raise ConfigurationError("this issuance service has no server-identity CA")
+        return self._server_authority().issuer.certificate
+
+    def _issue(
+        self,
+        authority: Authority,
+        request: IssuanceRequest,
+        actor: str,
+        team: str | None,
+        principal: Principal | None,
+        tags: tuple[str, ...],
+        private_key: CertificateIssuerPrivateKeyTypes | None,
+    ) -> IssuanceResult:
         try:
             validated = authority.validate(request)
             if principal is not None:

@@ -1,4 +1,7 @@
-"""The HTTPS listener's own certificate, issued by certfleet's CA."""
+"""The HTTPS listener's own certificate, issued by certfleet's dedicated server-identity CA
+(see ``certfleet.ca._server_identity``): agents accept the server only through that CA, so a
+certificate anyone obtains for the server's names through the normal issuance paths cannot
+impersonate it."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from certfleet.ca import IssuanceRequest
@@ -29,13 +33,18 @@ class ServerIdentity:
     reissued: bool
 
 
-def _current_is_good(cert_file: Path, key_file: Path, password: bytes, names: set[str], clock: Clock) -> bool:
+def _current_is_good(
+    cert_file: Path, key_file: Path, password: bytes, names: set[str], issuer: x509.Certificate, clock: Clock
+) -> bool:
     """Keep the current certificate only if it still fits: same names, its key (which a crash
-    between the two writes could leave mismatched), and not in the last third of its life."""
+    between the two writes could leave mismatched), signed by the current server-identity CA
+    (one from the issuing CA, as before that CA existed, is replaced), and not in the last
+    third of its life."""
     try:
         cert = load_certificates(cert_file.read_bytes())[0]
         key = serialization.load_pem_private_key(key_file.read_bytes(), password)
-    except (OSError, ValueError, TypeError, CertfleetError, IndexError):
+        cert.verify_directly_issued_by(issuer)
+    except (OSError, ValueError, TypeError, CertfleetError, IndexError, InvalidSignature):
         return False
     if key.public_key() != cert.public_key():
         return False
@@ -57,15 +66,17 @@ def ensure_server_identity(
     issuance: IssuanceService, directory: Path, extra_names: tuple[str, ...], password: bytes, clock: Clock
 ) -> ServerIdentity:
     """Return the listener's certificate, issuing a new one when missing, when the names
-    changed, when it does not match its key, or when it is in the last third of its lifetime."""
+    changed, when it does not match its key, when the server-identity CA changed (or the
+    certificate predates it), or when it is in the last third of its lifetime."""
     names = tuple(n.value for n in parse_names((*DEFAULT_NAMES, *extra_names)))
     cert_file = directory / "server.crt"
     key_file = directory / "server.key"
-    if _current_is_good(cert_file, key_file, password, set(names), clock):
+    issuer = issuance.server_identity_issuer()
+    if _current_is_good(cert_file, key_file, password, set(names), issuer, clock):
         return ServerIdentity(cert_file, key_file, password, reissued=False)
     key = generate_private_key(KeyType.EC_P256)
     request = IssuanceRequest("tls-server", key.public_key(), names, "localhost")
-    result = issuance.issue(request, actor="system:serve", tags=("certfleet-server",))
+    result = issuance.issue_server_identity(request, actor="system:serve")
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
