@@ -62,6 +62,8 @@ class ServerSettings:
     https_bind: tuple[str, int] = ("127.0.0.1", 8443)
     http_bind: tuple[str, int] = ("127.0.0.1", 8080)
     server_names: tuple[str, ...] = ()
+    # Largest request body any listener accepts (routes that take only a CSR accept less).
+    max_body_bytes: int = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -135,9 +137,21 @@ def load_settings(
         database_url=db,
         passphrase_file=Path(passphrase) if passphrase else layout.passphrase_file,
         public_base_url=public.rstrip("/"),
-        server=ServerSettings(https_bind=https, http_bind=http, server_names=tuple(names_raw)),
+        server=ServerSettings(
+            https_bind=https,
+            http_bind=http,
+            server_names=tuple(names_raw),
+            max_body_bytes=_max_body_bytes(server_raw.get("max_body_bytes", 1024 * 1024), where),
+        ),
         acme=parse_acme_section(raw.get("acme"), where),
     )
+
+
+def _max_body_bytes(value: object, where: str) -> int:
+    # bool is an int in Python: refuse it explicitly.
+    if not isinstance(value, int) or isinstance(value, bool) or not 1024 <= value <= 2**31:
+        raise ConfigurationError(f"{where}: server.max_body_bytes must be an integer from 1024 to {2**31}")
+    return value
 
 
 def _host_for_url(host: str) -> str:
