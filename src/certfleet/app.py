@@ -147,7 +147,9 @@ def _agent_service(platform: Platform) -> AgentService:
             serial, "privilegeWithdrawn", actor=actor
         ),
         # an agent's first request with a renewed identity: a campaign may revoke the old one
-        identity_in_use=lambda certificate_id: platform.rotation.replacement_in_use(certificate_id),
+        identity_in_use=lambda certificate_id, agent: platform.rotation.replacement_in_use(
+            certificate_id, agent
+        ),
     )
 
 

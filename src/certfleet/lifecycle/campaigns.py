@@ -304,6 +304,10 @@ class CampaignRepository(Protocol):
         """Set a milestone on every item of an open campaign replaced by ``successor_id``."""
         ...
 
+    def awaiting_client(self, holder: str, limit: int) -> Sequence[CampaignItem]:
+        """Items of open campaigns waiting for this agent to renew them."""
+        ...
+
     def places(self, certificate_ids: Sequence[int]) -> Mapping[int, set[tuple[str, str, str, bool]]]:
         """Where discovery saw each certificate: (kind, location, SNI, still present)."""
         ...

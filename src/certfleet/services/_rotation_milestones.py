@@ -138,14 +138,7 @@ class Milestones:
     ) -> None:
         now = self._clock.now()
         if item.state is ItemState.AWAITING_CLIENT:
-            with self._uow(read_only=True) as uow:  # most rounds find nothing: no write lock
-                found = self._client_renewal(uow, campaign, item)
-            if found is not None:
-                successor, link = found
-                with contextlib.suppress(Conflict), self._uow() as uow:  # Conflict: recorded meanwhile
-                    if link is not None:
-                        uow.lifecycle.lineage.add(link)
-                    uow.lifecycle.campaigns.reissued(campaign.id, item.certificate_id, None, successor, now)
+            self.link(campaign, item)
             return
         if item.successor_id is None or item.reissued_at is None:
             return
@@ -169,6 +162,21 @@ class Milestones:
             with self._uow() as uow:
                 for milestone in marks:
                     uow.lifecycle.campaigns.mark(campaign.id, item.certificate_id, milestone, now)
+
+    def link(self, campaign: Campaign, item: CampaignItem) -> bool:
+        """Record the replacement an item's client (ACME, agent) obtained, if there is one."""
+        with self._uow(read_only=True) as uow:  # most rounds find nothing: no write lock
+            found = self._client_renewal(uow, campaign, item)
+        if found is None:
+            return False
+        successor, link = found
+        with contextlib.suppress(Conflict), self._uow() as uow:  # Conflict: recorded meanwhile
+            if link is not None:
+                uow.lifecycle.lineage.add(link)
+            uow.lifecycle.campaigns.reissued(
+                campaign.id, item.certificate_id, None, successor, self._clock.now()
+            )
+        return True
 
     def _revoke_old(self, campaign: Campaign, item: CampaignItem) -> bool:
         """Revoke every certificate the successor replaced (the item's and any renewal of it

@@ -84,7 +84,7 @@ _TOUCH_EVERY = dt.timedelta(minutes=1)
 AgentUnitOfWorkFactory = Callable[[], AbstractContextManager[AgentUnitOfWork]]
 RenewalWindowOf = Callable[[CertificateRecord], tuple[dt.datetime, dt.datetime]]
 CertificateRevoker = Callable[[str, str], object]
-IdentityInUse = Callable[[int], object]  # certificate id of an identity its agent now uses
+IdentityInUse = Callable[[int, str], bool]  # (identity's certificate id, agent): ask again later?
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,7 @@ class AgentService:
         self._window = renewal_window
         self._revoke_certificate = revoke_certificate
         self._identity_in_use = identity_in_use
+        self._in_use: set[str] = set()  # identities already reported in use
 
     # -- operator -------------------------------------------------------------------------
 
@@ -285,13 +286,12 @@ class AgentService:
                 raise Forbidden(f"the identity certificate of agent {agent.name} has been revoked")
             if identity.not_after <= now:
                 raise Unauthenticated(f"the identity certificate of agent {agent.name} has expired")
-            # Newer than the agent's last request: first use (a campaign may revoke the old one).
-            last = agent.last_seen
-            fresh = last is None or identity.issued_at >= last
-            if last is None or fresh or now - last >= _TOUCH_EVERY:
+            if agent.last_seen is None or now - agent.last_seen >= _TOUCH_EVERY:
                 uow.agents.touch_agent(agent.name, now)
-        if fresh and record.id is not None and self._identity_in_use is not None:
-            self._identity_in_use(record.id)
+        report = self._identity_in_use  # a first use: a campaign may revoke what it replaced
+        if report is not None and fingerprint not in self._in_use and not report(record.id or 0, agent.name):
+            self._in_use = self._in_use if len(self._in_use) < 100_000 else set()
+            self._in_use.add(fingerprint)
         return agent
 
     def renew_identity(self, agent: Agent, csr_pem: bytes) -> IssuedCertificate:

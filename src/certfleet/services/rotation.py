@@ -416,11 +416,23 @@ class RotationService:
             campaign_id=campaign.id,
         )
 
-    def replacement_in_use(self, certificate_id: int) -> None:
-        """A holder uses a certificate (an agent's first request with a new identity): it is
-        deployed wherever a campaign item has it as its replacement."""
+    def replacement_in_use(self, certificate_id: int, holder: str) -> bool:
+        """An agent uses a certificate (its first request with a new identity): first link
+        the replacements it obtained to the items waiting for it (rather than wait for the
+        scheduler's round, after which the agent may not call again until its next run),
+        then mark the certificate deployed wherever it is an item's replacement. True while
+        items of the agent still wait: its next requests should report again."""
+        with self._uow(read_only=True) as uow:
+            waiting = uow.lifecycle.campaigns.awaiting_client(holder, _PAGE)
+        campaigns: dict[str, Campaign] = {}
+        linked = 0
+        for item in waiting:
+            campaign = campaigns.get(item.campaign_id) or self.get(item.campaign_id)
+            campaigns[campaign.id] = campaign
+            linked += self._milestones.link(campaign, item)
         with self._uow() as uow:
             uow.lifecycle.campaigns.mark_successor(certificate_id, "deployed", self._clock.now())
+        return len(waiting) > linked
 
     def mark_deployed(
         self, campaign_id: str, serial: str, *, principal: Principal | None = None

@@ -304,6 +304,15 @@ class SqlCampaignRepository:
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
+    def awaiting_client(self, holder: str, limit: int) -> Sequence[CampaignItem]:
+        open_campaigns = select(CampaignRow.id).where(CampaignRow.status != CampaignStatus.COMPLETED.value)
+        return self._items(
+            CampaignItemRow.holder == holder,
+            CampaignItemRow.state == ItemState.AWAITING_CLIENT.value,
+            CampaignItemRow.campaign_id.in_(open_campaigns),
+            limit=limit,
+        )
+
     def _update(self, campaign_id: str, certificate_id: int, token: str | None, **values: Any) -> bool:
         where = [CampaignItemRow.campaign_id == campaign_id, CampaignItemRow.certificate_id == certificate_id]
         if token is not None:
