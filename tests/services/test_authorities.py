@@ -20,8 +20,9 @@ from tests.services.snapshot import audit_actions, table_counts
 
 
 def _key_files(platform: Platform) -> dict[str, bytes]:
+    """The CA key files (keys/ also holds the secrets key, which is no CA's)."""
     keys = platform.settings.data_dir.keys
-    return {p.name: p.read_bytes() for p in keys.iterdir()} if keys.exists() else {}
+    return {p.name: p.read_bytes() for p in keys.glob("*.key.pem")} if keys.exists() else {}
 
 
 def test_initialize_stores_root_and_issuing_ca_and_audits_both(bare_platform: Platform) -> None:
