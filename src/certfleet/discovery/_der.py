@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from certfleet.x509.der import INTEGER, OCTET_STRING, SEQUENCE, DerError, elements, read_element
 
-__all__ = ["max_iteration_count", "outer_length"]
+__all__ = ["iteration_counts", "max_iteration_count", "outer_length"]
 
 _MAX_NODES = 200_000
 _MAX_DEPTH = 32
@@ -24,16 +24,21 @@ def outer_length(data: bytes) -> int | None:
 
 
 def max_iteration_count(data: bytes) -> int:
-    """The largest iteration count in any (salt OCTET STRING, iterations INTEGER) pair in a
-    SEQUENCE: the shape of PKCS#12 MacData and PBE parameters and of PBKDF2-params. OCTET
-    STRINGs are searched too, BER-chunked ones reassembled (PKCS#12 wraps its contents in
-    them). Raises DerError on a structure it cannot walk."""
-    budget = [_MAX_NODES]
-    return _scan(data, 0, budget)
+    """The largest of :func:`iteration_counts` (0 when there is none)."""
+    return max(iteration_counts(data), default=0)
 
 
-def _scan(data: bytes, depth: int, budget: list[int]) -> int:
-    highest = 0
+def iteration_counts(data: bytes) -> list[int]:
+    """Every iteration count in a (salt OCTET STRING, iterations INTEGER) pair in a SEQUENCE:
+    the shape of PKCS#12 MacData and PBE parameters and of PBKDF2-params. OCTET STRINGs are
+    searched too, BER-chunked ones reassembled (PKCS#12 wraps its contents in them). Raises
+    DerError on a structure it cannot walk."""
+    counts: list[int] = []
+    _scan(data, 0, [_MAX_NODES], counts)
+    return counts
+
+
+def _scan(data: bytes, depth: int, budget: list[int], counts: list[int]) -> None:
     stack: list[tuple[int, int, int]] = [(0, len(data), depth)]
     while stack:
         start, end, level = stack.pop()
@@ -48,18 +53,17 @@ def _scan(data: bytes, depth: int, budget: list[int]) -> int:
                 and children[index - 1].tag == OCTET_STRING
                 and child.end - child.start <= 16
             ):
-                highest = max(highest, int.from_bytes(data[child.start : child.end], "big"))
+                counts.append(int.from_bytes(data[child.start : child.end], "big"))
             if level >= _MAX_DEPTH:
                 continue
             if child.tag == OCTET_STRING | 0x20:
                 chunks = b"".join(c.content for c in elements(data, child.start, child.end, ber=True))
                 if _is_whole_der(chunks):
-                    highest = max(highest, _scan(chunks, level + 1, budget))
+                    _scan(chunks, level + 1, budget, counts)
             elif child.constructed or (
                 child.tag == OCTET_STRING and _is_whole_der(data[child.start : child.end])
             ):
                 stack.append((child.start, child.end, level + 1))
-    return highest
 
 
 def _is_whole_der(data: bytes) -> bool:

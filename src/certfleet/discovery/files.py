@@ -6,7 +6,9 @@ is ``lstat``-ed first, opened with ``O_NONBLOCK`` (and ``O_NOFOLLOW`` unless sym
 followed), checked again with ``fstat`` on the open descriptor, and read up to the size cap
 plus one byte. Symlinks named on the command line are followed, like ``find -H``; those met
 while walking only with ``follow_symlinks``, and then each directory is entered once
-(by device and inode), which ends loops.
+(by device and inode), which ends loops. A planted file cannot stall the walk either: key
+derivations are capped and each file has a time budget (see ``keystores``); a file over it
+is skipped with the reason, and the walk goes on.
 """
 
 from __future__ import annotations
@@ -14,14 +16,22 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from certfleet.discovery._lenient import lenient_parsing
 from certfleet.discovery.errors import BadTarget
 from certfleet.discovery.formats import read_material
-from certfleet.discovery.keystores import MAX_KDF_ITERATIONS, Unlock
+from certfleet.discovery.keystores import (
+    DEFAULT_FILE_BUDGET_SECONDS,
+    JCEKS_MAX_ITERATIONS,
+    MAX_KDF_ITERATIONS,
+    Budget,
+    OverBudget,
+    Unlock,
+)
 from certfleet.discovery.observers import NullObserver, ScanObserver
 from certfleet.discovery.outcomes import FileOutcome, FileStatus
 
@@ -38,19 +48,26 @@ _KINDS = (
 
 @dataclass(frozen=True)
 class FileScanOptions:
+    """``file_budget_seconds`` bounds the time spent on one file (trying passwords,
+    decrypting keys, parsing PEM blocks), checked before each step; the iteration caps
+    keep every step short, so one hostile file costs at most the budget plus one step."""
+
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     follow_symlinks: bool = False
     passwords: tuple[bytes, ...] = ()
     max_kdf_iterations: int = MAX_KDF_ITERATIONS
-    unlock_budget_seconds: float = 10.0
+    max_jceks_iterations: int = JCEKS_MAX_ITERATIONS
+    file_budget_seconds: float = DEFAULT_FILE_BUDGET_SECONDS
 
     def __post_init__(self) -> None:
         if self.max_file_size < 1:
             raise BadTarget("max file size must be at least 1 byte")
+        if not self.file_budget_seconds > 0:
+            raise BadTarget("the time budget per file must be more than 0 seconds")
 
     @property
     def unlock(self) -> Unlock:
-        return Unlock(self.passwords, self.max_kdf_iterations, self.unlock_budget_seconds)
+        return Unlock(self.passwords, self.max_kdf_iterations, self.max_jceks_iterations)
 
 
 @dataclass
@@ -83,9 +100,10 @@ def _reason(exc: OSError) -> tuple[FileStatus, str]:
 
 
 class FileScanner:
-    def __init__(self, options: FileScanOptions) -> None:
+    def __init__(self, options: FileScanOptions, clock: Callable[[], float] = time.monotonic) -> None:
         self.options = options
         self._unlock = options.unlock
+        self._clock = clock
 
     def scan(self, paths: Iterable[Path], observer: ScanObserver | None = None) -> FileScanResult:
         """Walk ``paths`` in order, telling ``observer`` about each outcome."""
@@ -143,6 +161,7 @@ class FileScanner:
 
     def _read(self, path: Path, size: int, explicit: bool) -> FileOutcome | None:
         text = str(path)
+        budget = Budget(self.options.file_budget_seconds, self._clock)
         cap = self.options.max_file_size
         if size > cap:
             return FileOutcome(text, FileStatus.SKIPPED, f"over the size cap ({size} bytes > {cap})")
@@ -174,13 +193,18 @@ class FileScanner:
         if total > cap:
             return FileOutcome(text, FileStatus.SKIPPED, f"over the size cap (more than {cap} bytes)")
         mode = stat.S_IMODE(info.st_mode)
-        with lenient_parsing():
-            material = read_material(b"".join(chunks), text, self._unlock)
+        try:
+            with lenient_parsing():
+                material = read_material(b"".join(chunks), text, self._unlock, budget)
+        except OverBudget as exc:
+            return FileOutcome(text, FileStatus.SKIPPED, str(exc), mode=mode)
         if material is None:
             return None
         notes = tuple(material.notes)
         if material.malformed:
             return FileOutcome(text, FileStatus.MALFORMED, material.malformed, material.format, mode=mode)
+        if material.skipped:
+            return FileOutcome(text, FileStatus.SKIPPED, material.skipped, material.format, mode=mode)
         if material.locked and not material.certificates:
             return FileOutcome(
                 text, FileStatus.LOCKED, material.locked, material.format, mode=mode, notes=notes

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import time
 from pathlib import PurePath
 
 from cryptography import x509
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from certfleet.discovery._der import max_iteration_count, outer_length
 from certfleet.discovery.keystores import (
     JKS_MAGIC,
+    Budget,
     Material,
     Unlock,
     looks_like_pkcs12,
@@ -45,18 +45,18 @@ _PKCS7_LABELS = {b"PKCS7", b"PKCS #7 SIGNED DATA", b"CMS"}
 _CLEAR_KEY_LABELS = {b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"DSA PRIVATE KEY"}
 
 
-def read_material(data: bytes, name: str, unlock: Unlock) -> Material | None:
+def read_material(data: bytes, name: str, unlock: Unlock, budget: Budget) -> Material | None:
     """Parse ``data`` (the content of the file ``name``); ``None`` when it is not a
-    certificate or key file at all."""
+    certificate or key file at all. Raises OverBudget when ``budget`` runs out."""
     if data[:4] in JKS_MAGIC:
-        return open_java_keystore(data, unlock)
+        return open_java_keystore(data, unlock, budget)
     if b"-----BEGIN " in data:
-        material = _read_pem(data, unlock)
+        material = _read_pem(data, unlock, budget)
         if material is not None:
             return material
     suffix = PurePath(name).suffix.lower()
     if data[:1] == b"\x30" and outer_length(data) == len(data):
-        material = _read_der(data, unlock)
+        material = _read_der(data, unlock, budget)
         if material is not None:
             return material
         if suffix in CERTIFICATE_SUFFIXES:
@@ -75,7 +75,7 @@ def _garbage_reason(data: bytes) -> str:
     return "neither PEM nor DER: garbage or another format"
 
 
-def _read_pem(data: bytes, unlock: Unlock) -> Material | None:
+def _read_pem(data: bytes, unlock: Unlock, budget: Budget) -> Material | None:
     material = Material("pem")
     recognised = 0
     for count, match in enumerate(_PEM_BLOCK.finditer(data)):
@@ -87,8 +87,9 @@ def _read_pem(data: bytes, unlock: Unlock) -> Material | None:
             recognised += 1
         else:
             continue  # CSRs, CRLs, public keys, parameters: not ours
+        budget.check(f"PEM block {count + 1}")
         try:
-            _read_pem_block(label, body, match.group(0), material, unlock)
+            _read_pem_block(label, body, match.group(0), material, unlock, budget)
         except (ValueError, TypeError, UnsupportedAlgorithm, binascii.Error) as exc:
             material.notes.append(f"a {label.decode()} block does not parse: {_short(exc)}")
     if recognised == 0:
@@ -114,7 +115,9 @@ def _headers_and_der(body: bytes) -> tuple[bytes, bytes]:
     return b"", base64.b64decode(b"".join(body.split()), validate=True)
 
 
-def _read_pem_block(label: bytes, body: bytes, block: bytes, material: Material, unlock: Unlock) -> None:
+def _read_pem_block(
+    label: bytes, body: bytes, block: bytes, material: Material, unlock: Unlock, budget: Budget
+) -> None:
     headers, der = _headers_and_der(body)
     if label in _CERT_LABELS:
         # TRUSTED CERTIFICATE (OpenSSL) appends trust settings after the certificate.
@@ -126,23 +129,28 @@ def _read_pem_block(label: bytes, body: bytes, block: bytes, material: Material,
         key = serialization.load_pem_private_key(block, None, unsafe_skip_rsa_key_validation=True)
         material.keys.append(FoundKey(spki_sha256(key.public_key()), False, "pem"))
     else:
-        material.keys.append(_open_encrypted_key(block, der, unlock, pem=True))
+        material.keys.append(_open_encrypted_key(block, der, unlock, budget, material.notes, pem=True))
 
 
-def _open_encrypted_key(raw: bytes, der: bytes, unlock: Unlock, *, pem: bool) -> FoundKey:
+def _open_encrypted_key(
+    raw: bytes, der: bytes, unlock: Unlock, budget: Budget, notes: list[str], *, pem: bool
+) -> FoundKey:
     """Try the passwords on an encrypted key (after checking its PBKDF2 iteration count):
     an opened key can be paired with its certificate."""
     kind = "pem" if pem else "der"
     try:
-        if max_iteration_count(der) > unlock.max_iterations:
-            return FoundKey(None, True, kind)
+        iterations = max_iteration_count(der)
     except DerError:
-        pass  # traditional OpenSSL encryption (MD5, one iteration): nothing to cap
-    deadline = time.monotonic() + unlock.budget_seconds
+        iterations = 0  # traditional OpenSSL encryption (MD5, one iteration): nothing to cap
+    if iterations > unlock.max_iterations:
+        notes.append(
+            f"an encrypted key was not tried: iteration count {iterations} exceeds the cap "
+            f"of {unlock.max_iterations}"
+        )
+        return FoundKey(None, True, kind)
     loader = serialization.load_pem_private_key if pem else serialization.load_der_private_key
-    for password in unlock.passwords:
-        if time.monotonic() > deadline:
-            break
+    for tried, password in enumerate(unlock.passwords, 1):
+        budget.check(f"trying password {tried} of {len(unlock.passwords)} on an encrypted key")
         try:
             key = loader(raw, password, unsafe_skip_rsa_key_validation=True)
         except (ValueError, TypeError, UnsupportedAlgorithm):
@@ -151,13 +159,13 @@ def _open_encrypted_key(raw: bytes, der: bytes, unlock: Unlock, *, pem: bool) ->
     return FoundKey(None, True, kind)
 
 
-def _read_der(data: bytes, unlock: Unlock) -> Material | None:
+def _read_der(data: bytes, unlock: Unlock, budget: Budget) -> Material | None:
     try:
         return Material("der", certificates=[x509.load_der_x509_certificate(data)])
     except ValueError:
         pass
     if looks_like_pkcs12(data):
-        return open_pkcs12(data, unlock)
+        return open_pkcs12(data, unlock, budget)
     try:
         return Material("pkcs7", certificates=list(pkcs7.load_der_pkcs7_certificates(data)))
     except (ValueError, UnsupportedAlgorithm):
@@ -167,6 +175,8 @@ def _read_der(data: bytes, unlock: Unlock) -> Material | None:
         return Material("der", keys=[FoundKey(spki_sha256(key.public_key()), False, "der")])
     except TypeError:
         # "Password was not given but private key is encrypted": an EncryptedPrivateKeyInfo.
-        return Material("der", keys=[_open_encrypted_key(data, data, unlock, pem=False)])
+        material = Material("der")
+        material.keys.append(_open_encrypted_key(data, data, unlock, budget, material.notes, pem=False))
+        return material
     except (ValueError, UnsupportedAlgorithm):
         return None
