@@ -1,13 +1,18 @@
 """What every command shares: the data-dir and database options, opening the platform,
-output formats, and turning errors into one line on stderr."""
+output formats, and turning errors into one line on stderr (an unexpected one's traceback
+going to a log file)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import datetime as dt
 import io
 import json
 import os
 import sys
+import tempfile
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
@@ -18,8 +23,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from certfleet import __version__
 from certfleet.app import Platform, open_platform
-from certfleet.config import Settings, load_settings
+from certfleet.config import Settings, default_data_dir, load_settings
 
 __all__ = [
     "DataDirOption",
@@ -28,6 +34,7 @@ __all__ = [
     "FormatOption",
     "die",
     "emit",
+    "log_internal_error",
     "one_line",
     "platform",
     "settings_for",
@@ -74,6 +81,52 @@ def one_line(message: str) -> str:
 def die(message: str, code: int = 2) -> NoReturn:
     stderr.print(f"error: {one_line(message)}", markup=False)
     raise typer.Exit(code)
+
+
+_LOG_NAME = "cli.log"
+_LOG_CAP_BYTES = 1 << 20  # then cli.log becomes cli.log.1 and a new one starts
+
+
+def log_internal_error(exc: BaseException, data_dir: str | None) -> str:
+    """Append ``exc``'s traceback to ``<data dir>/logs/cli.log`` when the data directory
+    exists, else to ``cli.log`` in the user's cache directory (``$XDG_CACHE_HOME/certfleet``),
+    else to a new file in the temporary directory; always mode 0600. Returns its path.
+    (Tracebacks hold no local variables, so no key or passphrase reaches the file.)"""
+    stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    entry = f"{stamp} certfleet {__version__}\n{''.join(traceback.format_exception(exc))}\n"
+    for directory in _log_directories(data_dir):
+        try:
+            return str(_append(directory, entry))
+        except OSError:
+            continue
+    fd, path = tempfile.mkstemp(prefix="certfleet-cli-", suffix=".log")  # 0600
+    with os.fdopen(fd, "w") as log:
+        log.write(entry)
+    return path
+
+
+def _log_directories(data_dir: str | None) -> Iterator[Path]:
+    with contextlib.suppress(OSError, RuntimeError):  # RuntimeError: no home directory
+        root = Path(data_dir) if data_dir else default_data_dir(os.environ)
+        if root.is_dir():
+            yield root / "logs"
+    with contextlib.suppress(RuntimeError):
+        cache = os.environ.get("XDG_CACHE_HOME")
+        yield (Path(cache) if cache else Path.home() / ".cache") / "certfleet"
+
+
+def _append(directory: Path, entry: str) -> Path:
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / _LOG_NAME
+    with contextlib.suppress(FileNotFoundError):
+        if path.stat().st_size > _LOG_CAP_BYTES:
+            path.replace(path.with_name(_LOG_NAME + ".1"))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "a") as log:
+        log.write(entry)
+    return path
 
 
 def settings_for(data_dir: Path | None, db: str | None) -> Settings:

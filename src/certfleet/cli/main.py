@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-import click
 import typer
 
 from certfleet import __version__
@@ -16,7 +17,7 @@ from certfleet.cli import agent as agent_cli
 from certfleet.cli import notify as notify_cli
 from certfleet.cli import policy as policy_cli
 from certfleet.cli import rotate as rotate_cli
-from certfleet.cli._common import one_line, stderr
+from certfleet.cli._common import DataDirOption, DbOption, log_internal_error, one_line, stderr
 from certfleet.cli.ca_rotation import compromise as ca_compromise
 from certfleet.cli.ca_rotation import rotate as ca_rotate
 from certfleet.cli.init import init
@@ -34,6 +35,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _global_options(data_dir: DataDirOption = None, db: DbOption = None) -> None:
+    # `certfleet --data-dir D ca list`, as with git -C, kubectl --context or step --context:
+    # the values become the environment every command's own --data-dir/--db reads, so the
+    # command's option still wins when both are given. main() restores the environment.
+    if data_dir is not None:
+        os.environ["CERTFLEET_HOME"] = str(data_dir)
+    if db is not None:
+        os.environ["CERTFLEET_DB"] = db
+
+
 app.command("init")(init)
 app.command("issue")(issue)
 app.command("serve")(serve)
@@ -68,27 +82,92 @@ def _click_command() -> Callable[..., Any]:
     return typer.main.get_command(app)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: a CertfleetError becomes one line on stderr and exit 2; anything
-    unexpected one line and exit 70 (EX_SOFTWARE), never a traceback."""
+_GLOBAL_ENV = ("CERTFLEET_HOME", "CERTFLEET_DB")
+
+
+@contextmanager
+def _restored_environment() -> Iterator[None]:
+    """The global options write the environment for one run only (tests and embedders call
+    main() many times in one process)."""
+    saved = {name: os.environ.get(name) for name in _GLOBAL_ENV}
     try:
-        result = _click_command()(args=argv, prog_name="certfleet", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
-        stderr.print("aborted", markup=False)
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except CertfleetError as exc:
-        stderr.print(f"error: {one_line(exc.detail)}", markup=False)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # noqa: BLE001 - the outermost handler: one line, no traceback
-        stderr.print(f"internal error: {type(exc).__name__}: {one_line(str(exc))}", markup=False)
-        return 70
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _context_for(args: list[str]) -> typer.Context:
+    """The context of the deepest command named in ``args``, built without parsing them: the
+    parser raises some usage errors (an option missing its value) before any context exists,
+    and the usage line needs one."""
+    command: Any = _click_command()
+    context = typer.Context(command, info_name="certfleet")
+    for arg in args:
+        sub = getattr(command, "commands", {}).get(arg)
+        if sub is not None:
+            command = sub
+            context = typer.Context(command, info_name=arg, parent=context)
+    return context
+
+
+def _usage_error(exc: typer.TyperException, args: list[str]) -> int:
+    """Typer (0.26 on) vendors click: its usage errors (no such option or command, a missing
+    argument, a bad value) derive from TyperException and know how to show themselves:
+    ``Usage: ...``, ``Try '... --help' for help.``, ``Error: ...``."""
+    if getattr(exc, "ctx", False) is None:
+        exc.ctx = _context_for(args)  # type: ignore[attr-defined]
+    show = getattr(exc, "show", None)
+    if callable(show):
+        if exc.format_message():  # empty when rich already printed the help (no arguments)
+            show()
+    else:
+        stderr.print(f"Error: {one_line(exc.format_message())}", markup=False)
+    return exc.exit_code
+
+
+def _data_dir_named(argv: list[str]) -> str | None:
+    """The --data-dir in effect: the last one given (a command's own comes after the global
+    one), else the environment's."""
+    named = os.environ.get("CERTFLEET_HOME")
+    for index, arg in enumerate(argv):
+        if arg == "--data-dir" and index + 1 < len(argv):
+            named = argv[index + 1]
+        elif arg.startswith("--data-dir="):
+            named = arg.partition("=")[2]
+    return named
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: a usage error prints the usage and exits 2; a CertfleetError becomes one
+    line on stderr and exit 2; anything unexpected one line pointing to a log file holding
+    the traceback, and exit 70 (EX_SOFTWARE)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    with _restored_environment():
+        try:
+            result = _click_command()(args=args, prog_name="certfleet", standalone_mode=False)
+        except typer.Exit as exc:
+            return exc.exit_code
+        except typer.Abort:
+            stderr.print("aborted", markup=False)
+            return 130
+        except typer.TyperException as exc:
+            return _usage_error(exc, args)
+        except CertfleetError as exc:
+            stderr.print(f"error: {one_line(exc.detail)}", markup=False)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+        except Exception as exc:  # noqa: BLE001 - the outermost handler: one line, the rest logged
+            log = log_internal_error(exc, _data_dir_named(args))
+            stderr.print(
+                f"internal error: {type(exc).__name__}: {one_line(str(exc))} (details in {log})",
+                markup=False,
+            )
+            return 70
     return result if isinstance(result, int) else 0
 
 
