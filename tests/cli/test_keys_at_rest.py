@@ -41,8 +41,9 @@ def _public(key: object) -> bytes:
 
 
 def _assert_encrypted_keys(cli: Cli, passphrase: bytes) -> None:
-    keys = sorted((cli.data_dir / "keys").iterdir())
+    keys = sorted((cli.data_dir / "keys").glob("*.key.pem"))
     assert len(keys) == 2
+    assert _mode(cli.data_dir / "keys" / "secrets.key") == 0o600  # the key sealing stored secrets
     assert _mode(cli.data_dir / "keys") == 0o700
     loaded = set()
     for path in keys:
