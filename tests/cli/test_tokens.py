@@ -41,6 +41,7 @@ def test_revoke(ca_cli: Cli) -> None:
     [
         (("--team", "web", "--scope", "root"), "unknown scope 'root'"),
         (("--team", "web", "--scope", "issue"), "needs at least one --allow-names"),
+        (("--team", "web", "--scope", "revoke"), "revoke scope needs at least one --allow-names"),
         (("--team", " "), "a token needs a team"),
         (("--team", "web", "--scope", "issue", "--allow-names", "a.*.example.com"), "bad name pattern"),
         (("--team", "web", "--scope", "issue", "--allow-names", "10.0.0.0/33"), "bad network pattern"),
@@ -53,3 +54,14 @@ def test_bad_token_requests_are_refused(ca_cli: Cli, args: tuple[str, ...], reas
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and reason in result.stderr
     assert ca_cli("token", "list", "--format", "json").stdout == before
+
+
+def test_a_revoke_token_is_created_with_its_patterns(ca_cli: Cli) -> None:
+    args = ("token", "create", "--team", "web", "--scope", "revoke", "--allow-names", "*.ci.example.com")
+    result = ca_cli(*args)
+    assert result.exit_code == 0, result.stderr
+    token_id = result.stdout.strip().split("_")[1]
+    rows = json.loads(ca_cli("token", "list", "--format", "json").stdout)
+    assert [(r["scope"], r["allow_names"]) for r in rows if r["id"] == token_id] == [
+        ("revoke", ["*.ci.example.com"])
+    ]

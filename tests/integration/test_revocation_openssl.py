@@ -399,14 +399,16 @@ def _token(world: World, team: str, scope: str, *patterns: str) -> str:
 
 
 def test_rest_revocation_is_team_scoped_and_seen_by_openssl(world: World) -> None:
-    blue = _token(world, "blue", "issue", "*.blue.test")
-    red = _token(world, "red", "issue", "*.red.test")
+    blue_issuer = _token(world, "blue", "issue", "*.blue.test")
+    # Issue 12: revoking needs the revoke scope (this test used to revoke with the issue token).
+    blue = _token(world, "blue", "revoke", "*.blue.test")
+    red = _token(world, "red", "revoke", "*.red.test")
     blue_reader = _token(world, "blue", "read")
     with _api(world) as api:
         created = api.post(
             "/api/v1/certificates",
             json={"key_type": "ec-p256", "sans": ["www.blue.test"]},
-            headers={"Authorization": f"Bearer {blue}"},
+            headers={"Authorization": f"Bearer {blue_issuer}"},
         )
         assert created.status_code == 201, created.text
         body = created.json()
@@ -423,6 +425,8 @@ def test_rest_revocation_is_team_scoped_and_seen_by_openssl(world: World) -> Non
         assert other_team.status_code == 404
         reader = api.post(revoke, json={}, headers={"Authorization": f"Bearer {blue_reader}"})
         assert reader.status_code == 403
+        issuer = api.post(revoke, json={}, headers={"Authorization": f"Bearer {blue_issuer}"})
+        assert issuer.status_code == 403 and "revoke is required" in issuer.json()["detail"]
         bad = api.post(
             revoke, json={"reason": "certificateHold"}, headers={"Authorization": f"Bearer {blue}"}
         )

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
-from certfleet.access import Principal, Scope
+from certfleet.access import NamePattern, Principal, Scope
 from certfleet.app import Platform
 from certfleet.ca import CaCertificate, IssuanceRequest
 from certfleet.errors import ConfigurationError, Conflict, Forbidden, InvalidInput, NotFound, PolicyViolation
@@ -166,13 +166,18 @@ def test_team_scoping_and_scope_for_principals(platform: Platform) -> None:
     web = _issue(platform, team="web")
     db = _issue(platform, "db.example.test", team="db")
     reader = Principal("token:r", "web", Scope.READ)
-    with pytest.raises(Forbidden, match="issue is required"):
+    with pytest.raises(Forbidden, match="scope read; revoke is required"):
         platform.revocation.revoke(web.record.serial, "superseded", actor="token:r", principal=reader)
-    web_issuer = Principal("token:w", "web", Scope.ISSUE)
+    # Issue 12: the issue scope alone no longer revokes (this test used to revoke with it).
+    patterns = (NamePattern.parse("**.example.test"),)
+    web_issuer = Principal("token:i", "web", Scope.ISSUE, patterns)
+    with pytest.raises(Forbidden, match="scope issue; revoke is required"):
+        platform.revocation.revoke(web.record.serial, "superseded", actor="token:i", principal=web_issuer)
+    web_revoker = Principal("token:w", "web", Scope.REVOKE, patterns)
     with pytest.raises(NotFound):  # another team's certificate does not exist for this token
-        platform.revocation.revoke(db.record.serial, "superseded", actor="token:w", principal=web_issuer)
+        platform.revocation.revoke(db.record.serial, "superseded", actor="token:w", principal=web_revoker)
     assert platform.revocation.revoke(
-        web.record.serial, "superseded", actor="w", principal=web_issuer
+        web.record.serial, "superseded", actor="w", principal=web_revoker
     ).status is (Status.REVOKED)
     admin = Principal("token:a", "ops", Scope.ADMIN)
     assert platform.revocation.revoke(db.record.serial, "superseded", actor="a", principal=admin).team == "db"

@@ -37,23 +37,31 @@ _PREFIX = "cf"
 
 
 class Scope(enum.StrEnum):
+    """What a token may do. ``issue`` and ``revoke`` are separate rights, as in Vault's PKI
+    (``pki/issue/*`` and ``pki/revoke`` are separate policy paths): the pipeline that asks
+    for certificates should not, by default, be able to take them away, and with
+    ``keyCompromise`` block their keys everywhere. Both include ``read``; ``admin`` includes
+    everything and is not bound by name patterns or team."""
+
     READ = "read"
     ISSUE = "issue"
+    REVOKE = "revoke"
     ADMIN = "admin"
 
-    @property
-    def rank(self) -> int:
-        return {"read": 0, "issue": 1, "admin": 2}[self.value]
-
     def allows(self, needed: Scope) -> bool:
-        return self.rank >= needed.rank
+        return self is needed or self is Scope.ADMIN or needed is Scope.READ
+
+    @property
+    def needs_patterns(self) -> bool:
+        """Issue and revoke tokens act only on names their ``--allow-names`` patterns match."""
+        return self in (Scope.ISSUE, Scope.REVOKE)
 
     @classmethod
     def parse(cls, value: str) -> Scope:
         try:
             return cls(value)
         except ValueError:
-            raise InvalidInput(f"unknown scope {value!r}: expected read, issue or admin") from None
+            raise InvalidInput(f"unknown scope {value!r}: expected read, issue, revoke or admin") from None
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,32 @@ class Principal:
             if not any(p.matches(name) for p in self.allow_names):
                 raise Forbidden(f"this token may not issue for {name.value!r}")
 
+    def authorize_revocation(
+        self, names: Sequence[SubjectName], *, unmatchable: Sequence[str] = (), agent: str | None = None
+    ) -> None:
+        """Revoking obeys the patterns issuing does: every name of the certificate must match
+        one of this principal's patterns (``names`` are its DNS names, IP addresses and CN;
+        ``unmatchable`` what no pattern can match, such as a URI SAN). The identity of agent
+        ``agent`` is only for an admin or that agent itself: a team token must not be able
+        to cut an agent off (or, with keyCompromise, block its key)."""
+        self.require(Scope.REVOKE)
+        if self.is_admin:
+            return
+        if agent is not None:
+            if self.name != f"agent:{agent}":
+                raise Forbidden(
+                    f"this certificate is the identity of agent {agent!r}: "
+                    "only an admin or that agent may revoke it"
+                )
+            return
+        if unmatchable:
+            raise Forbidden(f"this token may not revoke a certificate for {unmatchable[0]!r}")
+        if not names:
+            raise Forbidden("this certificate has no name a pattern could match: only an admin may revoke it")
+        for name in names:
+            if not any(p.matches(name) for p in self.allow_names):
+                raise Forbidden(f"this token may not revoke a certificate for {name.value!r}")
+
 
 @dataclass(frozen=True)
 class MintedToken:
@@ -169,8 +203,8 @@ def mint_token(
     if not team.strip():
         raise InvalidInput("a token needs a team")
     patterns = tuple(NamePattern.parse(p) for p in allow_names)
-    if scope is Scope.ISSUE and not patterns:
-        raise InvalidInput("an issue token needs at least one --allow-names pattern")
+    if scope.needs_patterns and not patterns:
+        raise InvalidInput(f"a token with the {scope.value} scope needs at least one --allow-names pattern")
     token_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     record = ApiToken(token_id, team.strip(), scope, patterns, hash_secret(secret), now, description)

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from certfleet.access import Scope
+from certfleet.access import Principal, Scope
 from certfleet.api._auth import CurrentPrincipal, get_platform
 from certfleet.api._peer_certificate import client_certificate_der
 from certfleet.api._problems import PROBLEM_RESPONSES
 from certfleet.api._schemas import CertificateOut
+from certfleet.api.revocation import RevokeRequest
 from certfleet.app import Platform
 from certfleet.ca import SERVER_IDENTITY_ROLE
 from certfleet.errors import Forbidden, Unauthenticated
@@ -212,6 +213,29 @@ async def issue(body: AgentIssueRequest, agent: CurrentAgent, platform: Platform
         fullchain_pem=to_pem(issued.fullchain),
         reused=result.reused,
     )
+
+
+@agent_router.post("/certificates/{serial}/revoke", response_model=CertificateOut)
+async def revoke(
+    serial: str,
+    agent: CurrentAgent,
+    platform: PlatformDep,
+    body: Annotated[RevokeRequest | None, Body()] = None,
+) -> CertificateOut:
+    """Revoke the agent's own identity certificate (a retired host, a leaked key), or a
+    certificate of its team whose every name the agent's patterns cover. Another agent's
+    identity is 403, like any name outside the patterns."""
+    request = body or RevokeRequest()
+    principal = Principal(f"agent:{agent.name}", agent.team, Scope.REVOKE, agent.allow_names)
+    record = await run_in_threadpool(
+        platform.revocation.revoke,
+        serial,
+        request.reason,
+        actor=principal.name,
+        principal=principal,
+        invalidity_date=request.invalidity_date,
+    )
+    return CertificateOut.model_validate(record.to_dict(platform.clock.now()))
 
 
 @agent_router.post("/deployments", status_code=201, response_model=DeploymentOut)

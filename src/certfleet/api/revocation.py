@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from certfleet.api._auth import CurrentPrincipal, get_platform
+from certfleet.api._problems import PROBLEM_RESPONSES
 from certfleet.api._schemas import CertificateOut
 from certfleet.app import Platform
 from certfleet.errors import NotFound
@@ -35,7 +36,7 @@ __all__ = ["public_router", "revocation_maintenance", "router"]
 
 _log = logging.getLogger("certfleet.revocation")
 
-router = APIRouter(prefix="/api/v1/certificates", tags=["revocation"])
+router = APIRouter(prefix="/api/v1/certificates", tags=["revocation"], responses=PROBLEM_RESPONSES)
 public_router = APIRouter(include_in_schema=False)
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
@@ -62,9 +63,11 @@ async def revoke_certificate(
     platform: PlatformDep,
     body: Annotated[RevokeRequest | None, Body()] = None,
 ) -> CertificateOut:
-    """Revoke one of your team's certificates (admin: any). Needs the issue scope; another
-    team's certificate is 404; revoking twice is 409 and changes nothing. The CRL and the
-    OCSP responder reflect it at once; ``keyCompromise`` also blocks the key from issuance."""
+    """Revoke one of your team's certificates (admin: any). Needs the revoke scope, and the
+    token's name patterns must cover every name of the certificate, as for issuing; an
+    agent's identity certificate only an admin (or the agent) may revoke. A refusal is 403
+    and changes nothing; another team's certificate is 404; revoking twice is 409. The CRL
+    and the OCSP responder reflect it at once; ``keyCompromise`` also blocks the key."""
     request = body or RevokeRequest()
     record = await run_in_threadpool(
         platform.revocation.revoke,

@@ -14,11 +14,14 @@ app = typer.Typer(help="API tokens.", no_args_is_help=True)
 @app.command("create")
 def create(
     team: Annotated[str, typer.Option("--team", help="Team the token acts for.")],
-    scope: Annotated[str, typer.Option("--scope", help="read, issue or admin.")] = "read",
+    scope: Annotated[
+        str, typer.Option("--scope", help="read, issue, revoke or admin (issue does not include revoke).")
+    ] = "read",
     allow_names: Annotated[
         list[str] | None,
         typer.Option(
-            "--allow-names", help="Name pattern an issue token may request (*.x, **.x, CIDR); repeat."
+            "--allow-names",
+            help="Name pattern an issue or revoke token may act on (*.x, **.x, CIDR); repeat.",
         ),
     ] = None,
     description: Annotated[str, typer.Option("--description", help="A note for the token list.")] = "",

@@ -42,6 +42,7 @@ from certfleet.revocation import (
 )
 from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
 from certfleet.services.notifications import Event, EventKind, certificate_event, emit
+from certfleet.services.revocation_access import authorize_revocation, visible_to
 from certfleet.x509 import CertificateFacts, KeyType, describe_public_key, fingerprint_sha256, serial_hex
 
 __all__ = [
@@ -134,8 +135,10 @@ class RevocationService:
     ) -> CertificateRecord:
         """Revoke a certificate of the inventory; return its record, now revoked.
 
-        A ``principal`` needs the issue scope and sees only its team's certificates (another
-        team's is reported as not found). Raises AlreadyRevoked, changing nothing, if the
+        A ``principal`` needs the revoke scope, sees only its team's certificates (another
+        team's is reported as not found) and must cover every name of the certificate with
+        its patterns (see :mod:`certfleet.services.revocation_access`); a refusal raises
+        Forbidden and changes nothing. Raises AlreadyRevoked, changing nothing, if the
         serial is already revoked.
         """
         outcome = self.revoke_serial(
@@ -181,7 +184,7 @@ class RevocationService:
                     "invalidity date is in the future (RFC 5280 5.3.2: when the key was compromised)"
                 )
         if principal is not None:
-            principal.require(Scope.ISSUE)
+            principal.require(Scope.REVOKE)
         index = self._index(refresh=True)
         signed_by = self._verify_certificate(certificate, serial, index) if certificate is not None else None
         with self._uow() as uow:
@@ -190,6 +193,8 @@ class RevocationService:
             )
             if record is None and (require_record or principal is not None):
                 raise NotFound(f"no certificate with serial {serial} in the inventory")
+            if principal is not None and record is not None:
+                authorize_revocation(principal, record)  # before anything is written
             status = uow.revocations.serial_status(serial)
             if status is not None and status.revocation is not None:
                 raise AlreadyRevoked(f"certificate {serial} is already revoked", serial)
@@ -301,7 +306,7 @@ class RevocationService:
                 )
                 records = [uow.certificates.add(added)]
         if principal is not None:
-            records = [r for r in records if principal.can_see_team(r.team)]
+            records = [r for r in records if visible_to(principal, r)]
         return records[0] if records else None
 
     @staticmethod

@@ -9,8 +9,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from certfleet.access import Scope
 from certfleet.ca import CaCertificate
+from certfleet.errors import Forbidden
 from certfleet.inventory import CertificateRecord, Status
 from certfleet.revocation import RevocationReason
+from certfleet.services.revocation_access import authorize_revocation
 from certfleet.web._decode import decode
 from certfleet.web._forms import read_form
 from certfleet.web._lifecycle_pages import lineage_of
@@ -38,9 +40,15 @@ def chain_of(record: CertificateRecord, cas: list[CaCertificate]) -> list[CaCert
 
 def can_revoke(user: User, record: CertificateRecord, cas: list[CaCertificate]) -> bool:
     """Only a certificate one of our CAs issued, still recorded as active, for a token with
-    the issue scope (the service checks all of it again)."""
+    the revoke scope whose patterns cover all its names (the service checks all of it again)."""
     ours = record.issuer_ca_id is not None and any(ca.id == record.issuer_ca_id for ca in cas)
-    return ours and record.status is Status.ACTIVE and user.principal.scope.allows(Scope.ISSUE)
+    if not (ours and record.status is Status.ACTIVE):
+        return False
+    try:
+        authorize_revocation(user.principal, record)
+    except Forbidden:
+        return False
+    return True
 
 
 def _page(request: Request, d: Dashboard, user: User, fingerprint: str) -> Response:
@@ -80,7 +88,7 @@ def certificate(fingerprint: str, request: Request) -> Response:
 
 
 def _revoke(d: Dashboard, user: User, fingerprint: str, reason: str) -> str:
-    user.principal.require(Scope.ISSUE)
+    user.principal.require(Scope.REVOKE)
     record = d.platform.inventory.find(fingerprint, user.principal)
     d.platform.revocation.revoke(
         record.serial,
