@@ -67,7 +67,8 @@ def test_issue_records_every_field(platform: Platform, clock: FakeClock) -> None
         "www.example.com",
     ]
     last = list(platform.audit.entries())[-1]
-    assert (last.actor, last.action, last.subject) == ("alice", "certificate.issued", stored.serial)
+    assert (last.actor, last.action) == ("alice", "certificate.issued")
+    assert last.subject == f"cert:{stored.serial}@{stored.issuer}"  # a serial is unique per issuer only
     assert last.details["fingerprint_sha256"] == stored.fingerprint_sha256
     assert last.details["team"] == "web"
 
@@ -195,7 +196,8 @@ def test_refusal_records_only_its_audit_entry(platform: Platform) -> None:
     assert table_counts(platform.database) == before
     last = list(platform.audit.entries())[-1]
     assert (last.actor, last.action) == ("bob", "certificate.refused")
-    assert last.subject == "ok.example.com,bad..example.com"
+    assert last.subject == "bob"  # on the requester, never on a certificate
+    assert last.details["names"] == ["ok.example.com", "bad..example.com"]
     assert "empty label" in last.details["reason"]
     assert platform.audit.verify().ok
 

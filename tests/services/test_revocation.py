@@ -114,7 +114,7 @@ def test_revoke_records_everything_and_publishes_it_at_once(platform: Platform, 
     assert (entry.actor, entry.action, entry.subject) == (
         "alice",
         "certificate.revoked",
-        issued.record.serial,
+        f"cert:{issued.record.serial}@{issued.record.issuer}",
     )
     assert entry.details["reason"] == "keyCompromise"
     assert entry.details["ocsp_responses_dropped"] == 1
