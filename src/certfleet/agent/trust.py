@@ -9,7 +9,7 @@
 
 2. **For the server, only its dedicated CA.** The server's TLS certificate must come from a
    server-identity CA: a CA certificate the pinned root signed and marked with
-   ``certfleet.ca.SERVER_IDENTITY_POLICY`` (the root signs only certfleet's own
+   ``certfleet.ca.SERVER_IDENTITY_UNIT`` (the root signs only certfleet's own
    intermediates, so no issuance path can forge that mark). The TLS context's trust store
    holds those CAs and nothing else, with ``VERIFY_X509_PARTIAL_CHAIN`` so OpenSSL accepts an
    intermediate as the trust anchor, and hostname checking on. A certificate issued for the

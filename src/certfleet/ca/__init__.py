@@ -16,8 +16,8 @@ from certfleet.ca._profiles import PROFILES, Profile, get_profile
 from certfleet.ca._registry import CaRepository
 from certfleet.ca._serials import SERIAL_BITS, new_serial_number
 from certfleet.ca._server_identity import (
-    SERVER_IDENTITY_POLICY,
     SERVER_IDENTITY_ROLE,
+    SERVER_IDENTITY_UNIT,
     build_server_identity_ca,
     is_server_identity_ca,
 )
@@ -28,8 +28,8 @@ __all__ = [
     "PROFILES",
     "ROOT_LIFETIME",
     "SERIAL_BITS",
-    "SERVER_IDENTITY_POLICY",
     "SERVER_IDENTITY_ROLE",
+    "SERVER_IDENTITY_UNIT",
     "Authority",
     "CaCertificate",
     "CaKeyError",

@@ -7,10 +7,16 @@ So the listener's certificate comes from a CA no issuance path can select (its r
 ``"intermediate"``, and only ``ensure_server_identity`` signs with it), and agents accept the
 server only through a CA that carries this role.
 
-The role is carried by a certificate policy OID in the CA certificate itself. Only the root's
-key signs CA certificates, and the root signs nothing but certfleet's own intermediates, so a
-CA certificate that verifies against the pinned root *and* names this policy can only be a
-server-identity CA: no leaf can forge it (a leaf is not a CA and is not signed by the root).
+The role is carried by the CA certificate's own subject: an organizationalUnitName of
+:data:`SERVER_IDENTITY_UNIT`. Only the root's key signs CA certificates, and the root signs
+nothing but certfleet's own intermediates, so a CA certificate that verifies against the
+pinned root *and* carries this unit can only be a server-identity CA: no leaf can forge it (a
+leaf is not a CA and is not signed by the root).
+
+Why not a private certificate-policy OID: an unregistered OID has to live under the UUID arc
+(2.25.<128-bit integer>), and Go before 1.22 (lego, Debian's pebble) refuses to parse any
+certificate with an OID arc over 31 bits ("x509: invalid certificate policies"), so every Go
+client would refuse the listener. A standard name attribute parses everywhere.
 """
 
 from __future__ import annotations
@@ -20,22 +26,22 @@ import datetime as dt
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
-from cryptography.x509.oid import CertificatePoliciesOID, ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certfleet.ca._hierarchy import CaUrls, intermediate_builder
 from certfleet.x509 import signature_hash_for
 
 __all__ = [
-    "SERVER_IDENTITY_POLICY",
     "SERVER_IDENTITY_ROLE",
+    "SERVER_IDENTITY_UNIT",
     "build_server_identity_ca",
     "is_server_identity_ca",
 ]
 
 SERVER_IDENTITY_ROLE = "server-identity"
-# A UUID-derived OID (ITU-T X.667, the 2.25 arc needs no registration): "certfleet server
-# identity CA". It appears in no profile and no other certificate certfleet makes.
-SERVER_IDENTITY_POLICY = ObjectIdentifier("2.25.171574353659219859197109312708059038907")
+# The organizationalUnitName that marks a server-identity CA; no other CA certfleet makes has
+# an OU at all.
+SERVER_IDENTITY_UNIT = "certfleet server identity"
 
 
 def build_server_identity_ca(
@@ -49,27 +55,17 @@ def build_server_identity_ca(
     generation: int = 1,
 ) -> x509.Certificate:
     """An intermediate like the issuing one (pathLen 0, same URLs), named for its role, marked
-    with :data:`SERVER_IDENTITY_POLICY` and limited to serverAuth: OpenSSL also applies a CA's
+    with :data:`SERVER_IDENTITY_UNIT` and limited to serverAuth: OpenSSL also applies a CA's
     extendedKeyUsage to the chain, so nothing it signs works as a client certificate."""
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, ca_name),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, SERVER_IDENTITY_UNIT),
             x509.NameAttribute(NameOID.COMMON_NAME, f"{ca_name} Server Identity CA {generation}"),
         ]
     )
-    builder = (
-        intermediate_builder(subject, key, root, root_id, urls, now)
-        .add_extension(
-            # anyPolicy too: the leaves it signs keep their own policies (the CA/B DV one).
-            x509.CertificatePolicies(
-                [
-                    x509.PolicyInformation(SERVER_IDENTITY_POLICY, None),
-                    x509.PolicyInformation(CertificatePoliciesOID.ANY_POLICY, None),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    builder = intermediate_builder(subject, key, root, root_id, urls, now).add_extension(
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
     )
     return builder.sign(root_key, signature_hash_for(root_key))  # type: ignore[arg-type]
 
@@ -82,7 +78,7 @@ def is_server_identity_ca(certificate: x509.Certificate, root: x509.Certificate)
     try:
         certificate.verify_directly_issued_by(root)
         constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
-        policies = certificate.extensions.get_extension_for_class(x509.CertificatePolicies).value
     except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
         return False
-    return constraints.ca and any(p.policy_identifier == SERVER_IDENTITY_POLICY for p in policies)
+    units = certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    return constraints.ca and any(unit.value == SERVER_IDENTITY_UNIT for unit in units)
