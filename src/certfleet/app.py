@@ -96,6 +96,7 @@ def open_platform(
         clock,
         policy=policy,
         server_authority=authorities.server_identity_authority,  # the listener's own, only
+        refresh_authority=authorities.refresh,  # a CA retired by another process is dropped
     )
     platform = Platform(
         settings=settings,

@@ -248,3 +248,26 @@ def test_revocation_urls_follow_the_configured_public_base_url(
             f"http://pki.example.com:8080/ca/{issuer_id}.cer",
         ]
     )
+
+
+def test_an_intermediate_retired_by_another_process_never_signs_again(
+    platform: Platform, data_dir: Path, db_url: str, clock: FakeClock
+) -> None:
+    # Given a server process that has issued (and so cached its issuing CA)
+    before = platform.issuance.issue(_request("www.example.com"), actor="alice")
+    old_ca = platform.authorities.issuing_authority().issuer.id
+    assert before.issued.issuer_id == old_ca
+    # When another process (the CLI's `ca compromise`) switches issuance to a new intermediate
+    other = make_platform(data_dir, db_url, clock)
+    try:
+        new_ca, retired = other.authorities.add_intermediate(None, actor="incident")
+    finally:
+        other.close()
+    assert retired == [old_ca]
+    # Then the server's very next certificate comes from the new CA, without a restart
+    after = platform.issuance.issue(_request("www.example.com"), actor="alice")
+    assert after.issued.issuer_id == new_ca.id
+    after.issued.certificate.verify_directly_issued_by(new_ca.certificate)
+    # and no serial was reserved under the retired CA for it
+    reserved = rows(platform.database, "SELECT issuer_ca_id FROM serials")
+    assert sorted(r[0] for r in reserved) == sorted([old_ca, new_ca.id])

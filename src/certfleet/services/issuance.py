@@ -25,6 +25,11 @@ __all__ = ["RESERVED_TAGS", "IssuanceResult", "IssuanceService", "check_caller_t
 
 _SERIAL_ATTEMPTS = 3
 
+
+class _IssuerRetired(Exception):  # an internal signal, never leaves this module
+    """The cached issuing CA is no longer active in the database."""
+
+
 # Tags only certfleet itself sets: they change who renews a certificate and which agent may
 # report it (see lifecycle.jobs.external_reason and the agent service). A caller who could set
 # them could, for instance, stop the server renewing a certificate, or let an agent claim it.
@@ -68,9 +73,11 @@ class IssuanceService:
         *,
         policy: IssuanceGate | None = None,
         server_authority: Callable[[], Authority] | None = None,
+        refresh_authority: Callable[[], object] | None = None,
     ) -> None:
         self._uow = uow
         self._authority = authority
+        self._refresh_authority = refresh_authority
         self._clock = clock
         self._policy = policy
         self._server_authority = server_authority
@@ -107,7 +114,15 @@ class IssuanceService:
         final write fails after the signature, the serial is still on record and can be
         revoked, so no signed certificate is ever unknown to the CA.
         """
-        return self._issue(self._authority(), request, actor, team, principal, tags, private_key)
+        try:
+            return self._issue(self._authority(), request, actor, team, principal, tags, private_key)
+        except _IssuerRetired:
+            # Another process (``ca rotate``/``ca compromise`` from the CLI, another node)
+            # retired the cached intermediate: never sign with it again, take the new one.
+            if self._refresh_authority is None:
+                raise ConfigurationError("the issuing CA was retired and cannot be refreshed") from None
+            self._refresh_authority()
+            return self._issue(self._authority(), request, actor, team, principal, tags, private_key)
 
     def issue_server_identity(self, request: IssuanceRequest, *, actor: str) -> IssuanceResult:
         """The HTTPS listener's own certificate, from the dedicated server-identity CA (the
@@ -182,6 +197,12 @@ class IssuanceService:
             serial_number = new_serial_number()
             try:
                 with self._uow() as uow:
+                    # Checked in the serial's own transaction (no extra round trip): a cached
+                    # issuer that another process retired since must not sign once more.
+                    if authority.issuer.role == "intermediate":
+                        current = uow.cas.get(authority.issuer.id)
+                        if current is None or not current.active:
+                            raise _IssuerRetired(authority.issuer.id)
                     uow.serials.reserve(serial_hex(serial_number), authority.issuer.id, self._clock.now())
             except Conflict:
                 continue  # a 128-bit collision: astronomically unlikely, but never reuse
