@@ -78,6 +78,9 @@ def test_campaigns_over_the_api(api: ApiClient) -> None:
     campaign = created.json()
     assert created.headers["Location"].endswith(campaign["id"])
     assert campaign["progress"]["awaiting-key"] == 1
+    # Each item says what it waits for and since when, as `certfleet rotate status` does
+    [waiting] = api.get(f"{CAMPAIGNS}/{campaign['id']}/items", token=admin).json()["items"]
+    assert waiting["waiting_for"].startswith("a CSR for a ") and waiting["since"] == campaign["created_at"]
     assert [c["id"] for c in api.get(CAMPAIGNS, token=admin).json()] == [campaign["id"]]
     # The key holder (a web token with issue scope) sends its new key
     holder = api.token("web", "issue", ["*.example.test"])

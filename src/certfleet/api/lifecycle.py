@@ -178,12 +178,14 @@ async def campaign_items(
     after = decode_cursor(cursor) if cursor else 0
     if after > 2**63 - 1:
         raise InvalidInput("malformed pagination cursor")
+    campaign = await run_in_threadpool(platform.rotation.get, campaign_id)
     items = await run_in_threadpool(
         lambda: platform.rotation.items(campaign_id, after_id=after, limit=limit, state=state)
     )
     more = len(items) == limit
     return {
-        "items": [i.to_dict() for i in items],
+        # with the campaign: what each item waits for and since when (as `rotate status`)
+        "items": [i.to_dict(campaign) for i in items],
         "next_cursor": encode_cursor(items[-1].certificate_id) if more else None,
     }
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from certfleet.audit import AuditLog
+from certfleet.audit import AuditLog, CertificateRef
 from certfleet.clock import Clock
 from certfleet.inventory import CertificateQuery, CertificateRecord, Status
 from certfleet.protocols.acme._ports import AcmeUnitOfWorkFactory
@@ -135,6 +135,9 @@ class RenewalInfo:
         with self._uow() as uow:
             uow.acme.renewals.set_override(override)
             AuditLog(uow.audit, self._clock).record(
-                actor, "acme.renewal.override", record.serial, {"window_start": now.isoformat()}
+                actor,
+                "acme.renewal.override",
+                CertificateRef(record.serial, record.issuer).subject,
+                {"window_start": now.isoformat()},
             )
         return RenewNowOutcome(record.serial, True, "renewal window moved to now")
