@@ -9,6 +9,7 @@ import pytest
 from acme.client import _renewal_info_path_component
 from cryptography import x509
 
+from certfleet.audit import CertificateRef
 from certfleet.protocols.acme import AcmeProblem, CertId, cert_id_of, default_window
 from tests.protocols.acme.conftest import AcmeHarness
 from tests.protocols.acme.problems_check import assert_problem, refused_without_change
@@ -77,6 +78,9 @@ def test_renew_now_moves_the_window_to_now(acme: AcmeHarness, account: Account) 
     assert outcome.ok, outcome.detail
     start, end, _ = _window(acme, cert)
     assert end <= acme.clock.now() and start < end
+    # the audit entry names the certificate by serial and issuer (RFC 5280 4.1.2.2)
+    [entry] = [e for e in acme.platform.audit.entries() if e.action == "acme.renewal.override"]
+    assert entry.subject == CertificateRef.of(cert).subject
 
 
 def test_renew_now_by_selector_reports_each_certificate(acme: AcmeHarness, account: Account) -> None:
