@@ -45,7 +45,7 @@ from certfleet.agent.errors import AgentError, UntrustedServer
 from certfleet.ca import is_server_identity_ca
 from certfleet.errors import CertfleetError
 from certfleet.fs import write_atomic
-from certfleet.x509 import fingerprint_sha256, load_certificates, to_pem
+from certfleet.x509 import fingerprint_sha256, is_ca, load_certificates, to_pem
 
 __all__ = ["SERVER_CA_FILE", "TrustBundle", "TrustFiles", "server_ssl_context", "verify_bundle"]
 
@@ -67,13 +67,6 @@ def _signed_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True
-
-
-def _is_ca(certificate: x509.Certificate) -> bool:
-    try:
-        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except (x509.ExtensionNotFound, ValueError):
-        return False
 
 
 def _describe(certificate: x509.Certificate) -> str:
@@ -99,7 +92,7 @@ def verify_bundle(bundle: Sequence[x509.Certificate], pin: str) -> TrustBundle:
     for certificate in bundle:
         if certificate == root or certificate in intermediates:
             continue
-        if _is_ca(certificate) and _signed_by(certificate, root):
+        if is_ca(certificate) and _signed_by(certificate, root):
             intermediates.append(certificate)
         else:
             foreign.append(certificate)

@@ -11,9 +11,15 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     CertificatePublicKeyTypes,
 )
-from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+from cryptography.x509.oid import NameOID
 
-from certfleet.ca._hierarchy import BACKDATE, CaCertificate, CaUrls
+from certfleet.ca._hierarchy import (
+    BACKDATE,
+    CaCertificate,
+    CaUrls,
+    authority_information_access,
+    crl_distribution_points,
+)
 from certfleet.ca._profiles import Profile, get_profile
 from certfleet.ca.errors import ValidityTooLong
 from certfleet.clock import Clock
@@ -168,32 +174,9 @@ class Authority:
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski), critical=False
             )
+            .add_extension(crl_distribution_points(self._urls.crl(self.issuer.id)), critical=False)
             .add_extension(
-                x509.CRLDistributionPoints(
-                    [
-                        x509.DistributionPoint(
-                            full_name=[x509.UniformResourceIdentifier(self._urls.crl(self.issuer.id))],
-                            relative_name=None,
-                            reasons=None,
-                            crl_issuer=None,
-                        )
-                    ]
-                ),
-                critical=False,
-            )
-            .add_extension(
-                x509.AuthorityInformationAccess(
-                    [
-                        x509.AccessDescription(
-                            AuthorityInformationAccessOID.OCSP,
-                            x509.UniformResourceIdentifier(self._urls.ocsp()),
-                        ),
-                        x509.AccessDescription(
-                            AuthorityInformationAccessOID.CA_ISSUERS,
-                            x509.UniformResourceIdentifier(self._urls.ca_issuers(self.issuer.id)),
-                        ),
-                    ]
-                ),
+                authority_information_access(self._urls.ca_issuers(self.issuer.id), self._urls.ocsp()),
                 critical=False,
             )
         )

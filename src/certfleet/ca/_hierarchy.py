@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from certfleet.ca._serials import new_serial_number
-from certfleet.x509 import signature_hash_for
+from certfleet.x509 import signature_hash_for, spki_sha256
 
 __all__ = [
     "INTERMEDIATE_LIFETIME",
@@ -33,10 +31,7 @@ BACKDATE = dt.timedelta(minutes=1)
 
 def ca_id_for(cert: x509.Certificate) -> str:
     """A stable short identifier: the first 16 hex digits of SHA-256 over the SPKI."""
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha256(spki).hexdigest()[:16]
+    return spki_sha256(cert.public_key())[:16]
 
 
 @dataclass(frozen=True)
@@ -161,28 +156,41 @@ def intermediate_builder(
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False
         )
-        .add_extension(
-            x509.CRLDistributionPoints(
-                [
-                    x509.DistributionPoint(
-                        full_name=[x509.UniformResourceIdentifier(urls.crl(root_id))],
-                        relative_name=None,
-                        reasons=None,
-                        crl_issuer=None,
-                    )
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityInformationAccess(
-                [
-                    x509.AccessDescription(
-                        AuthorityInformationAccessOID.CA_ISSUERS,
-                        x509.UniformResourceIdentifier(urls.ca_issuers(root_id)),
-                    )
-                ]
-            ),
-            critical=False,
+        .add_extension(crl_distribution_points(urls.crl(root_id)), critical=False)
+        .add_extension(authority_information_access(urls.ca_issuers(root_id)), critical=False)
+    )
+
+
+def crl_distribution_points(crl_url: str) -> x509.CRLDistributionPoints:
+    """One distribution point with a full name (RFC 5280 section 4.2.1.13): the issuer's CRL."""
+    return x509.CRLDistributionPoints(
+        [
+            x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(crl_url)],
+                relative_name=None,
+                reasons=None,
+                crl_issuer=None,
+            )
+        ]
+    )
+
+
+def authority_information_access(
+    ca_issuers_url: str, ocsp_url: str | None = None
+) -> x509.AuthorityInformationAccess:
+    """The issuer's OCSP responder (leaves only) and its certificate (RFC 5280 section 4.2.2.1)."""
+    descriptions = (
+        []
+        if ocsp_url is None
+        else [
+            x509.AccessDescription(
+                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+            )
+        ]
+    )
+    descriptions.append(
+        x509.AccessDescription(
+            AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(ca_issuers_url)
         )
     )
+    return x509.AuthorityInformationAccess(descriptions)

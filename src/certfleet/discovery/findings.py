@@ -44,6 +44,7 @@ from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
 from certfleet.discovery.outcomes import EndpointOutcome, FileOutcome
 from certfleet.discovery.trust import ChainAnalyzer, fingerprint, spki_sha256
 from certfleet.errors import InvalidInput
+from certfleet.x509 import is_ca
 
 __all__ = [
     "SEVERITY",
@@ -175,13 +176,6 @@ class EvaluationPolicy:
             raise InvalidInput("expiring days must not be negative")
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except (x509.ExtensionNotFound, ValueError):
-        return False
-
-
 def _label(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string() or f"serial {cert.serial_number:x}"
 
@@ -227,7 +221,7 @@ def certificate_findings(
     weak_hash = _WEAK_SIGNATURES.get(cert.signature_algorithm_oid)
     if weak_hash and not self_signed:
         add(FindingCode.WEAK_SIGNATURE, f"{label} is signed with {weak_hash}")
-    if not _is_ca(cert):
+    if not is_ca(cert):
         lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
         if lifetime > MAX_VALIDITY:
             add(FindingCode.LONG_VALIDITY, f"{label} is valid for {lifetime.days} days (over 398)")
@@ -335,7 +329,7 @@ def file_findings(
             self_signed = verdict.self_signed_leaf
             fp = fingerprint(cert)
             out.extend(certificate_findings(cert, policy, location=outcome.path, self_signed=self_signed))
-            if self_signed and not _is_ca(cert):
+            if self_signed and not is_ca(cert):
                 out.append(
                     Finding(FindingCode.SELF_SIGNED, outcome.path, None, fp, f"{_label(cert)} is self-signed")
                 )

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import SignatureAlgorithmOID
 
 from certfleet.discovery._lenient import lenient_parsing
+from certfleet.x509 import spki_sha256
 
 __all__ = [
     "MAX_PATH_LENGTH",
@@ -51,14 +51,6 @@ _BUNDLE_CANDIDATES = (
 
 def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
-
-
-def spki_sha256(public_key: PublicKeyTypes) -> str:
-    """SHA-256 of a public key's SubjectPublicKeyInfo: the identity used to pair keys."""
-    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    digest = hashes.Hash(hashes.SHA256())
-    digest.update(der)
-    return digest.finalize().hex()
 
 
 # Legacy algorithms ``signature_algorithm_parameters`` no longer describes (it answers None

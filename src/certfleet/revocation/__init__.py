@@ -3,11 +3,6 @@ delegated OCSP responder certificates. Bytes in, bytes out; time comes from a Cl
 
 from __future__ import annotations
 
-import hashlib
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-
 from certfleet.revocation._crl import CrlKind, RevokedEntry, build_crl
 from certfleet.revocation._issuers import HASH_ALGORITHMS, CertId, IssuerIndex, IssuingCa
 from certfleet.revocation._ocsp_request import (
@@ -43,6 +38,7 @@ from certfleet.revocation._responder import OcspResponder
 from certfleet.revocation._settings import MAX_CRL_VALIDITY, RevocationSettings
 from certfleet.revocation._signer import build_responder_certificate, rotation_due
 from certfleet.revocation.errors import AlreadyRevoked, KeyBlocked, MalformedOcspRequest, UnknownReason
+from certfleet.x509 import spki_sha256
 
 __all__ = [
     "HASH_ALGORITHMS",
@@ -88,10 +84,3 @@ __all__ = [
     "rotation_due",
     "spki_sha256",
 ]
-
-
-def spki_sha256(public_key: CertificatePublicKeyTypes) -> str:
-    """SHA-256 of the DER SubjectPublicKeyInfo: how a blocked key is recognised whatever
-    certificate or CSR carries it."""
-    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(der).hexdigest()

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 
 from certfleet.x509 import der as _der
+from certfleet.x509 import spki_der
 
 __all__ = ["HASH_ALGORITHMS", "CaT", "CertId", "IssuerIndex", "IssuingCa", "issuer_key_hash"]
 
@@ -57,9 +58,7 @@ class CertId:
 def issuer_key_hash(ca: IssuingCa, algorithm: str) -> bytes:
     """Hash of the value of the issuer's subjectPublicKey BIT STRING, without its tag,
     length and unused-bits octet (RFC 6960 section 4.1.1)."""
-    spki = ca.certificate.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    spki = spki_der(ca.certificate.public_key())
     _algorithm, bit_string = _der.elements(_der.single(spki).content)
     return hashlib.new(algorithm, bit_string.content[1:]).digest()
 

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     CertificatePublicKeyTypes,
@@ -49,6 +48,7 @@ from certfleet.lifecycle.settings import LifecycleSettings
 from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
 from certfleet.services.issuance import IssuanceService
 from certfleet.services.notifications import EventKind, certificate_event, emit
+from certfleet.x509 import spki_der
 
 __all__ = ["LeaseLost", "RenewalOutcome", "RenewalService", "Revoker", "RoundReport", "worker_id"]
 
@@ -91,10 +91,6 @@ class RoundReport:
 def worker_id() -> str:
     """Who holds a lease, for people reading the table: host, process and a random tag."""
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-def spki_der(key: CertificatePublicKeyTypes) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def validity_days(record: CertificateRecord) -> int:

@@ -35,6 +35,7 @@ from certfleet.store._acme_models import (
     AcmeOrderRow,
     AcmeRenewalOverrideRow,
 )
+from certfleet.store._sql import for_update
 
 __all__ = ["SqlAcmeRepositories"]
 
@@ -347,8 +348,8 @@ class SqlOrderRepository:
 
     def get(self, order_id: str, *, lock: bool = False) -> Order | None:
         stmt = select(AcmeOrderRow).where(AcmeOrderRow.id == order_id)
-        if lock and self._session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
+        if lock:
+            stmt = for_update(self._session, stmt)
         row = self._session.scalar(stmt.execution_options(populate_existing=True))
         return self._build(row) if row else None
 

@@ -24,6 +24,7 @@ from certfleet.discovery.records import (
     StoredFinding,
 )
 from certfleet.store._discovery_models import CertificateLocationRow, FindingRow, ScanErrorRow, ScanRunRow
+from certfleet.store._sql import LIKE_ESCAPE, escape_like
 from certfleet.store.models import CertificateRow
 
 __all__ = ["SqlFindingRepository", "SqlLocationRepository", "SqlScanRunRepository"]
@@ -39,17 +40,13 @@ def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
     return [items[i : i + _IN_BATCH] for i in range(0, len(items), _IN_BATCH)]
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _under(column: InstrumentedAttribute[str], roots: Sequence[str]) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = []
     for root in roots:
         base = root.rstrip("/") or "/"
         prefix = base if base.endswith("/") else base + "/"
         clauses.append(column == base)
-        clauses.append(column.like(_escape_like(prefix) + "%", escape="\\"))
+        clauses.append(column.like(escape_like(prefix) + "%", escape=LIKE_ESCAPE))
     return or_(*clauses)
 
 

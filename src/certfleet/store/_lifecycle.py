@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -32,12 +31,13 @@ from certfleet.lifecycle.jobs import (
 from certfleet.lifecycle.lineage import LineageLink
 from certfleet.lifecycle.planning import RenewalWindow
 from certfleet.store._acme_models import AcmeRenewalOverrideRow
-from certfleet.store._lifecycle_campaigns import SqlCampaignRepository, from_acme, locking, managed
+from certfleet.store._lifecycle_campaigns import SqlCampaignRepository, from_acme, managed
 from certfleet.store._lifecycle_models import (
     CertificateLineageRow,
     RenewalJobRow,
 )
 from certfleet.store._repositories import _record
+from certfleet.store._sql import dialect_insert, skip_locked
 from certfleet.store.models import CertificateNameRow, CertificateRow
 
 __all__ = ["SqlLifecycleRepositories"]
@@ -49,10 +49,7 @@ def _insert_ignoring(session: Session, table: Any, rows: list[dict[str, Any]]) -
     """INSERT, skipping rows whose key exists (another node planned them meanwhile)."""
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    stmt = (
-        postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    ).on_conflict_do_nothing()
+    stmt = dialect_insert(session, table).on_conflict_do_nothing()
     result = session.execute(stmt, rows)
     count = getattr(result, "rowcount", -1)
     return count if isinstance(count, int) and count >= 0 else len(rows)
@@ -185,7 +182,7 @@ class SqlRenewalJobRepository:
                 .order_by(RenewalJobRow.due_at)
                 .limit(limit)
             )
-            picked += [(at, cid) for at, cid in self._session.execute(locking(self._session, pick))]
+            picked += [(at, cid) for at, cid in self._session.execute(skip_locked(self._session, pick))]
         ids = [cid for _, cid in sorted(picked)[:limit]]
         if not ids:
             return []

@@ -26,9 +26,10 @@ from certfleet.store._acme_models import AcmeOrderRow, AcmeRenewalOverrideRow
 from certfleet.store._discovery_models import CertificateLocationRow
 from certfleet.store._lifecycle_models import CampaignItemRow, CampaignRow
 from certfleet.store._repositories import _record
+from certfleet.store._sql import skip_locked
 from certfleet.store.models import CaRow, CertificateRow
 
-__all__ = ["SqlCampaignRepository", "from_acme", "locking", "managed"]
+__all__ = ["SqlCampaignRepository", "from_acme", "managed"]
 
 _CLAIMABLE = [ItemState.PENDING.value, ItemState.FAILED.value]
 
@@ -43,10 +44,6 @@ def managed() -> list[ColumnElement[bool]]:
 
 def from_acme() -> ColumnElement[bool]:
     return exists().where(AcmeOrderRow.certificate_serial == CertificateRow.serial)
-
-
-def locking(session: Session, stmt: Any) -> Any:
-    return stmt.with_for_update(skip_locked=True) if session.get_bind().dialect.name == "postgresql" else stmt
 
 
 def key_hint(key: str) -> tuple[str, int | None]:
@@ -217,7 +214,7 @@ class SqlCampaignRepository:
             .order_by(CampaignItemRow.due_at, CampaignItemRow.certificate_id)
             .limit(limit)
         )
-        ids = list(self._session.scalars(locking(self._session, pick)))
+        ids = list(self._session.scalars(skip_locked(self._session, pick)))
         if not ids:
             return []
         self._session.execute(

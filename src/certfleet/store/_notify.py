@@ -1,5 +1,5 @@
 """Repositories of the notifications area: channels and the event outbox with its deliveries
-(the interfaces of ``certfleet.services.notifications``)."""
+(the ports of ``certfleet.lifecycle.notifications.events``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from certfleet.errors import ConfigurationError, Conflict
@@ -27,6 +26,7 @@ from certfleet.store._notify_models import (
     NotificationDeliveryRow,
     NotificationEventRow,
 )
+from certfleet.store._sql import dialect_insert, skip_locked
 
 __all__ = ["SqlChannelRepository", "SqlOutboxRepository"]
 
@@ -75,15 +75,6 @@ def _event(row: NotificationEventRow) -> StoredEvent:
 _S = TypeVar("_S", bound="Select[*tuple[Any, ...]]")
 
 
-def _locked(session: Session, stmt: _S) -> _S:
-    # PostgreSQL: each dispatcher locks the rows it takes and skips those another holds, so
-    # several `serve` processes share the work without waiting on each other. SQLite's
-    # BEGIN IMMEDIATE already serialises writers.
-    if session.get_bind().dialect.name == "postgresql":
-        return stmt.with_for_update(skip_locked=True)
-    return stmt
-
-
 class SqlOutboxRepository:
     def __init__(self, session: Session, secrets: SecretBox | None = None) -> None:
         self._session = session
@@ -104,8 +95,7 @@ class SqlOutboxRepository:
             self._session.add(row)
             self._session.flush()
             return row.id
-        dialect = self._session.get_bind().dialect.name
-        insert = postgresql.insert(_E) if dialect == "postgresql" else sqlite.insert(_E)
+        insert = dialect_insert(self._session, _E)
         stmt = insert.values(values).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(_E.id)
         new_id = self._session.execute(stmt).scalar_one_or_none()
         return int(new_id) if new_id is not None else None
@@ -145,7 +135,7 @@ class SqlOutboxRepository:
 
     def unrouted(self, limit: int) -> Sequence[StoredEvent]:
         stmt = select(_E).where(_E.routed_at.is_(None)).order_by(_E.id).limit(limit)
-        return [_event(r) for r in self._session.scalars(_locked(self._session, stmt))]
+        return [_event(r) for r in self._session.scalars(skip_locked(self._session, stmt))]
 
     def route(self, event_id: int, targets: Sequence[tuple[str, str | None]], now: dt.datetime) -> None:
         for channel_id, day in targets:
@@ -167,7 +157,7 @@ class SqlOutboxRepository:
             .order_by(_D.next_attempt_at, _D.id)
             .limit(limit)
         )
-        ids = list(self._session.scalars(_locked(self._session, due)))
+        ids = list(self._session.scalars(skip_locked(self._session, due)))
         if not ids:
             return []
         self._session.execute(
@@ -222,7 +212,7 @@ class SqlOutboxRepository:
             .where(_D.state == DeliveryState.HELD.value, _D.channel_id == channel_id, _D.digest_day == day)
             .order_by(_E.id)
         )
-        rows = list(self._session.execute(_locked(self._session, stmt)))
+        rows = list(self._session.execute(skip_locked(self._session, stmt)))
         if not rows:
             return []
         ids = [delivery_id for delivery_id, _ in rows]

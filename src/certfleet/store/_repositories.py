@@ -18,6 +18,7 @@ from certfleet.audit import GENESIS_HASH, AuditEntry
 from certfleet.ca import CaCertificate
 from certfleet.errors import Conflict
 from certfleet.inventory import CertificateQuery, CertificateRecord, Source, Status
+from certfleet.store._sql import LIKE_ESCAPE, escape_like, for_update
 from certfleet.store.models import (
     ApiTokenRow,
     AuditHeadRow,
@@ -142,10 +143,10 @@ class SqlCertificateRepository:
             stmt = stmt.where(CertificateRow.team == query.team)
         if query.issuer:
             text = query.issuer
-            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            escaped = escape_like(text)
             stmt = stmt.where(
                 (CertificateRow.issuer_ca_id == text)
-                | CertificateRow.issuer.ilike(f"%{escaped}%", escape="\\")
+                | CertificateRow.issuer.ilike(f"%{escaped}%", escape=LIKE_ESCAPE)
             )
         if query.san:
             # An uncorrelated IN lets both planners start from ix_certificate_names_name; a
@@ -294,9 +295,7 @@ class SqlAuditRepository:
         self._session = session
 
     def lock_head(self) -> tuple[int, str]:
-        stmt = select(AuditHeadRow).where(AuditHeadRow.id == 1)
-        if self._session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
+        stmt = for_update(self._session, select(AuditHeadRow).where(AuditHeadRow.id == 1))
         row = self._session.scalar(stmt)
         if row is None:
             try:

@@ -10,7 +10,6 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, exists, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,6 +35,7 @@ from certfleet.store._revocation_models import (
     OcspResponseRow,
     RevocationRow,
 )
+from certfleet.store._sql import dialect_insert, for_update
 from certfleet.store.models import CertificateRow, SerialRow
 
 __all__ = ["SqlBlockedKeyRepository", "SqlRevocationRepository", "SqlRevocationStore"]
@@ -110,9 +110,7 @@ def _increment(session: Session, ca_id: str, column: str) -> int:
 
 
 def _save_crl(session: Session, crl: StoredCrl, new_base: bool) -> bool:
-    stmt = select(CrlRow).where(CrlRow.ca_id == crl.ca_id, CrlRow.kind == crl.kind.value)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+    stmt = for_update(session, select(CrlRow).where(CrlRow.ca_id == crl.ca_id, CrlRow.kind == crl.kind.value))
     row = session.scalar(stmt)
     if row is not None:
         # Never step back: a CRL built from an older snapshot, or numbered lower, loses.
@@ -167,12 +165,8 @@ def _save_response(session: Session, response: CachedResponse) -> None:
     }
     changing = {k: values[k] for k in ("status", "this_update", "next_update", "der")}
     keys = ["ca_id", "serial", "hash_algorithm"]
-    if session.get_bind().dialect.name == "postgresql":
-        pg = postgresql.insert(OcspResponseRow).values(values)
-        session.execute(pg.on_conflict_do_update(index_elements=keys, set_=changing))
-    else:
-        lite = sqlite.insert(OcspResponseRow).values(values)
-        session.execute(lite.on_conflict_do_update(index_elements=keys, set_=changing))
+    stmt = dialect_insert(session, OcspResponseRow).values(values)
+    session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changing))
 
 
 class SqlRevocationRepository:

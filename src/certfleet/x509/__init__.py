@@ -5,6 +5,7 @@ from __future__ import annotations
 from certfleet.x509.certificates import (
     CertificateFacts,
     fingerprint_sha256,
+    is_ca,
     load_certificates,
     serial_hex,
     to_pem,
@@ -18,6 +19,8 @@ from certfleet.x509.keys import (
     describe_public_key,
     generate_private_key,
     signature_hash_for,
+    spki_der,
+    spki_sha256,
 )
 from certfleet.x509.names import MAX_SANS, SubjectName, parse_names
 
@@ -35,11 +38,14 @@ __all__ = [
     "describe_public_key",
     "fingerprint_sha256",
     "generate_private_key",
+    "is_ca",
     "load_certificates",
     "load_csr",
     "names_from_csr",
     "parse_names",
     "serial_hex",
     "signature_hash_for",
+    "spki_der",
+    "spki_sha256",
     "to_pem",
 ]

@@ -17,6 +17,7 @@ from certfleet.x509.names import names_from_extension
 __all__ = [
     "CertificateFacts",
     "fingerprint_sha256",
+    "is_ca",
     "load_certificates",
     "serial_hex",
     "to_pem",
@@ -32,6 +33,15 @@ def serial_hex(serial_number: int) -> str:
 
 def fingerprint_sha256(cert: x509.Certificate) -> str:
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    """True when basicConstraints says cA (RFC 5280 section 4.2.1.9); a certificate without
+    the extension, or with one that does not parse, is not a CA."""
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except (x509.ExtensionNotFound, ValueError):
+        return False
 
 
 def to_pem(certs: list[x509.Certificate] | tuple[x509.Certificate, ...]) -> str:

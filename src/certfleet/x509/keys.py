@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     CertificatePublicKeyTypes,
     PrivateKeyTypes,
+    PublicKeyTypes,
 )
 
 from certfleet.x509.errors import BadKey
@@ -22,11 +24,27 @@ __all__ = [
     "describe_public_key",
     "generate_private_key",
     "signature_hash_for",
+    "spki_der",
+    "spki_sha256",
 ]
 
 MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 8192
 _ALLOWED_CURVES = {"secp256r1": 256, "secp384r1": 384, "secp521r1": 521}
+
+
+def spki_der(public_key: PublicKeyTypes) -> bytes:
+    """The DER SubjectPublicKeyInfo (RFC 5280 section 4.1.2.7): a key's identity whatever
+    certificate, CSR or key file carries it."""
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def spki_sha256(public_key: PublicKeyTypes) -> str:
+    """Lowercase hex SHA-256 of :func:`spki_der`: how a blocked key is recognised and how
+    keys found on disk are paired with certificates."""
+    return hashlib.sha256(spki_der(public_key)).hexdigest()
 
 
 class KeyType(enum.StrEnum):

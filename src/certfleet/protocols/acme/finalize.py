@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 
-from cryptography.hazmat.primitives import serialization
-
 from certfleet.clock import Clock
 from certfleet.config import AcmeSettings
 from certfleet.errors import CertfleetError, Forbidden, InvalidInput
@@ -33,6 +31,7 @@ from certfleet.x509 import (
     load_csr,
     names_from_csr,
     parse_names,
+    spki_der,
 )
 
 __all__ = ["PEM_CHAIN_CONTENT_TYPE", "Finalizer"]
@@ -107,10 +106,7 @@ class Finalizer:
             cn = SubjectName.parse(common_name).value if common_name else None
         except CertfleetError as exc:
             raise AcmeProblem("badCSR", exc.detail) from exc
-        spki = public_key.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        if spki == spki_of_jwk(account.key()):
+        if spki_der(public_key) == spki_of_jwk(account.key()):
             # RFC 8555 section 11.1: the account key must not also be a certificate's key (a
             # signature by one could then be passed off as the other's).
             raise AcmeProblem("badCSR", "the CSR's public key is this account's key: use a separate key")

@@ -18,13 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy import errors as jose_errors
 from josepy import jwa
 from josepy.jwk import JWK
 
 from certfleet.protocols.acme.problems import AcmeProblem
+from certfleet.x509 import spki_der
 
 __all__ = [
     "JOSE_CONTENT_TYPE",
@@ -141,10 +141,7 @@ def thumbprint(jwk: JWK) -> str:
 
 def spki_of_jwk(jwk: JWK) -> bytes:
     public = crypto_key(jwk.public_key())
-    der: bytes = public.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return der
+    return spki_der(public)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from certfleet.clock import Clock
 from certfleet.errors import Conflict
@@ -30,6 +29,7 @@ from certfleet.protocols.acme.authentication import AcmeRequest, Authenticator, 
 from certfleet.protocols.acme.jws import b64decode, spki_of_jwk
 from certfleet.protocols.acme.problems import AcmeProblem
 from certfleet.protocols.acme.responses import AcmeResponse
+from certfleet.x509 import spki_der
 
 __all__ = ["REVOCATION_REASONS", "RevocationEndpoint"]
 
@@ -77,10 +77,7 @@ class RevocationEndpoint:
         if verified.account is not None:
             self._check_account(verified.account, record, reason)
         else:
-            spki = cert.public_key().public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-            if spki_of_jwk(verified.key) != spki:
+            if spki_of_jwk(verified.key) != spki_der(cert.public_key()):
                 raise AcmeProblem("unauthorized", "the request is not signed by the certificate's key")
         if record.status is Status.REVOKED:
             raise AcmeProblem("alreadyRevoked", f"certificate {record.serial} is already revoked")

@@ -1,0 +1,42 @@
+"""SQL shapes every repository shares: LIKE escaping, row claiming, dialect-aware INSERT."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+__all__ = ["LIKE_ESCAPE", "dialect_insert", "escape_like", "for_update", "skip_locked"]
+
+_S = TypeVar("_S", bound="Select[*tuple[Any, ...]]")
+
+# The escape character passed with every LIKE built from escape_like.
+LIKE_ESCAPE = "\\"
+
+
+def escape_like(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern (``escape=LIKE_ESCAPE``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def skip_locked(session: Session, stmt: _S) -> _S:
+    """Claim rows: on PostgreSQL each worker locks the rows it takes and skips those another
+    holds (``FOR UPDATE SKIP LOCKED``), so several ``serve`` processes share the work without
+    waiting on each other. SQLite's BEGIN IMMEDIATE already serialises writers."""
+    return stmt.with_for_update(skip_locked=True) if _postgresql(session) else stmt
+
+
+def for_update(session: Session, stmt: _S) -> _S:
+    """Lock the selected rows until commit on PostgreSQL (SQLite serialises writers)."""
+    return stmt.with_for_update() if _postgresql(session) else stmt
+
+
+def dialect_insert(session: Session, table: Any) -> Any:
+    """The INSERT of the session's dialect, for ``on_conflict_do_*`` (both dialects have it)."""
+    return postgresql.insert(table) if _postgresql(session) else sqlite.insert(table)
