@@ -1,5 +1,13 @@
 """Application services: each call is one transaction around the domain core, with its
-audit entry written in that same transaction."""
+audit entry written in that same transaction.
+
+The rule of the layers: domain packages (``ca``, ``policy``, ``revocation``, ``inventory``,
+``discovery``, ``agents``, ``lifecycle.notifications.events``) own their values and the
+storage ports they need; a module here orchestrates one use case (one reason to change),
+each call in one unit of work (:class:`UnitOfWork`, a bundle of those ports); ``store``
+implements the ports and nothing else, and never imports this package. Edges (``cli``,
+``api``, ``web``) parse input, call a service and render its result: no business rule lives
+there."""
 
 from __future__ import annotations
 

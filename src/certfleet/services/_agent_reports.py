@@ -12,10 +12,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from certfleet.agents import Deployment, DeploymentStatus
 from certfleet.discovery.records import LocationKind, LocationRepository, Sighting
 from certfleet.errors import InvalidInput
 from certfleet.inventory import CertificateRecord, Status
-from certfleet.services._agent_records import Deployment, DeploymentStatus
 from certfleet.x509 import CertificateFacts
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""The storage interface the application services need (they own it; store implements it)."""
+"""The transactions the application services open: a unit of work groups the ports of the
+domain packages (each package owns its port; ``certfleet.store`` implements them all)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,20 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
 from certfleet.access import TokenRepository
+from certfleet.agents import AgentRepository
 from certfleet.audit import AuditRepository
 from certfleet.ca import CaRepository
 from certfleet.discovery.records import FindingRepository, LocationRepository, ScanRunRepository
 from certfleet.inventory import CertificateRepository, SerialRepository
+from certfleet.lifecycle.notifications.events import NotifyUnitOfWork
 from certfleet.lifecycle.repositories import LifecycleRepositories
+from certfleet.policy import PolicyRepository
 from certfleet.revocation import BlockedKeyRepository, RevocationRepository
 
 if TYPE_CHECKING:
     from certfleet.lifecycle.notifications.events import ChannelRepository, OutboxRepository
-    from certfleet.services.policy import PolicyRepository
 
-__all__ = ["UnitOfWork", "UnitOfWorkFactory"]
+__all__ = ["AgentUnitOfWork", "UnitOfWork", "UnitOfWorkFactory"]
 
 
 class UnitOfWork(Protocol):
@@ -71,3 +74,11 @@ class UnitOfWorkFactory(Protocol):
         """Open a transaction: committed if the block ends normally, else rolled back.
         ``read_only`` promises the block only reads (SQLite then takes no write lock)."""
         ...
+
+
+class AgentUnitOfWork(NotifyUnitOfWork, Protocol):
+    """The repositories the agent services use, in one transaction (notifications' view,
+    whose outbox takes the failure events, plus the agents)."""
+
+    @property
+    def agents(self) -> AgentRepository: ...

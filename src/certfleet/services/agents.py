@@ -21,17 +21,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from certfleet.access import NamePattern, hash_secret
-from certfleet.audit import AuditLog, CertificateRef
-from certfleet.ca import CaCertificate, IssuanceRequest, IssuedCertificate
-from certfleet.clock import Clock
-from certfleet.errors import CertfleetError, Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
-from certfleet.inventory import CertificateRecord, Source, Status
-from certfleet.lifecycle.notifications.events import EventKind, certificate_event, emit
-from certfleet.services._agent_records import (
+from certfleet.agents import (
     Agent,
     AgentIdentity,
     AgentStatus,
-    AgentUnitOfWork,
     Deployment,
     DeploymentStatus,
     JoinToken,
@@ -39,6 +32,12 @@ from certfleet.services._agent_records import (
     check_agent_name,
     check_certificate_name,
 )
+from certfleet.audit import AuditLog, CertificateRef
+from certfleet.ca import CaCertificate, IssuanceRequest, IssuedCertificate
+from certfleet.clock import Clock
+from certfleet.errors import CertfleetError, Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from certfleet.inventory import CertificateRecord, Source, Status
+from certfleet.lifecycle.notifications.events import EventKind, certificate_event, emit
 from certfleet.services._agent_reports import (
     DeploymentReport,
     Instruction,
@@ -51,6 +50,7 @@ from certfleet.services._agent_reports import (
     renewal_instruction,
     spki_sha256,
 )
+from certfleet.services._ports import AgentUnitOfWork
 from certfleet.services.issuance import IssuanceService
 from certfleet.x509 import (
     CertificateFacts,

@@ -26,6 +26,8 @@ from certfleet.policy import (
     Context,
     Policy,
     PolicyParseError,
+    PolicyRepository,
+    PolicyVersion,
     RuleViolation,
     Violation,
     parse_policy,
@@ -43,39 +45,6 @@ __all__ = [
     "record_candidate",
     "request_candidate",
 ]
-
-
-@dataclass(frozen=True)
-class PolicyVersion:
-    version: int
-    created_at: dt.datetime
-    actor: str
-    sha256: str
-    rule_count: int
-    document: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "created_at": iso(self.created_at),
-            "actor": self.actor,
-            "sha256": self.sha256,
-            "rules": self.rule_count,
-        }
-
-
-class PolicyRepository(Protocol):
-    def latest_version(self) -> int | None: ...
-
-    def get(self, version: int) -> PolicyVersion | None: ...
-
-    def add(self, version: PolicyVersion) -> None:
-        """Insert; raises Conflict when that version number was taken meanwhile."""
-        ...
-
-    def history(self, limit: int) -> Sequence[PolicyVersion]:
-        """Newest first."""
-        ...
 
 
 class IssuanceGate(Protocol):

@@ -1,5 +1,10 @@
 """Storage: SQLAlchemy models, repositories implementing the domain interfaces, Alembic
-migrations. SQLite (WAL) embedded by default; PostgreSQL for several nodes."""
+migrations. SQLite (WAL) embedded by default; PostgreSQL for several nodes.
+
+The rule of the layers: the domain packages own their values and ports; the services
+orchestrate one use case per module in one transaction; this package implements the ports
+and nothing else. It imports domain packages only, never ``certfleet.services`` (an
+import-linter contract says so)."""
 
 from __future__ import annotations
 

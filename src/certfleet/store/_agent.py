@@ -11,7 +11,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from certfleet.access import NamePattern
-from certfleet.services._agent_records import (
+from certfleet.agents import (
     Agent,
     AgentIdentity,
     AgentStatus,

@@ -1,4 +1,4 @@
-"""Repository of the policy area (the interface of ``certfleet.services.policy``)."""
+"""Repository of the policy area (implements ``certfleet.policy.PolicyRepository``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session
 
 from certfleet.errors import Conflict
-from certfleet.services.policy import PolicyVersion
+from certfleet.policy import PolicyVersion
 from certfleet.store._policy_models import PolicyVersionRow
 
 __all__ = ["SqlPolicyRepository"]

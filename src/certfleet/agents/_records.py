@@ -1,4 +1,4 @@
-"""What the server records about host agents, and the storage interface it needs.
+"""What the server records about host agents, and the storage port it needs.
 
 An agent is named after its host (a DNS name): the name is the CN and the only DNS SAN of
 its mTLS client certificate (profile ``tls-client``), the way Puppet names its agents. The
@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from certfleet.access import NamePattern, Principal, Scope
+from certfleet.clock import iso
 from certfleet.errors import InvalidInput
-from certfleet.inventory import iso
-from certfleet.lifecycle.notifications.events import NotifyUnitOfWork
 from certfleet.x509 import BadName, SubjectName
 
 __all__ = [
@@ -26,7 +25,6 @@ __all__ = [
     "AgentIdentity",
     "AgentRepository",
     "AgentStatus",
-    "AgentUnitOfWork",
     "Deployment",
     "DeploymentStatus",
     "JoinToken",
@@ -210,11 +208,3 @@ class AgentRepository(Protocol):
     def latest_deployments(self, agent_name: str | None) -> Sequence[Deployment]:
         """The newest report of each (agent, certificate name)."""
         ...
-
-
-class AgentUnitOfWork(NotifyUnitOfWork, Protocol):
-    """The repositories the agent service uses, in one transaction (notifications' view,
-    whose outbox takes the failure events, plus the agents)."""
-
-    @property
-    def agents(self) -> AgentRepository: ...
