@@ -22,6 +22,7 @@ from certfleet.inventory import CertificateRecord, Status
 from certfleet.lifecycle.campaigns import CampaignRequest, CampaignStatus, ItemAction, ItemState
 from certfleet.lifecycle.jobs import Lease
 from certfleet.lifecycle.selection import Selection
+from certfleet.services.rotation import RotationService
 from certfleet.x509 import KeyType, generate_private_key
 from tests.conftest import FakeClock
 from tests.lifecycle.fleet import certificates_named, issue, successors
@@ -169,6 +170,34 @@ def test_a_campaign_killed_halfway_resumes_without_duplicates(
         assert len(successors(platform, record)) == 1
         assert len(certificates_named(platform, record.sans[0])) == 2  # no second replacement
     assert successors(platform, _fresh_by_id(platform, half.certificate_id)) == [orphan.id]
+
+
+def test_run_to_end_waits_out_a_lease_another_worker_holds(platform: Platform, clock: FakeClock) -> None:
+    rsa, _ = _mixed_fleet(platform)
+    campaign = platform.rotation.create(CampaignRequest(Selection.parse("key=rsa-2048")), actor="test")
+    with platform.store.unit_of_work() as uow:  # a worker that died leased one item for 5 minutes
+        dead = Lease("dead", secrets.token_hex(16), clock.now() + dt.timedelta(minutes=5))
+        assert len(uow.lifecycle.campaigns.claim(campaign.id, clock.now(), dead, 1)) == 1
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the other worker's lease runs out while we wait
+        waits.append(seconds)
+        clock.advance(dt.timedelta(minutes=1))
+
+    rotation = RotationService(
+        platform.store.unit_of_work,
+        platform.renewal,
+        platform.authorities,
+        lambda serial, reason, *, actor: None,
+        clock,
+        platform.settings.lifecycle,
+        sleep=sleep,
+    )
+    report = rotation.run_to_end(campaign.id)
+    assert report.counts.of(ItemState.REISSUED) == len(rsa) and report.counts.of(ItemState.PENDING) == 0
+    assert 5 <= len(waits) <= 6 and set(waits) == {0.5}  # polled until the dead lease ended
+    for record in rsa:
+        assert len(successors(platform, record)) == 1
 
 
 def _fresh_by_id(platform: Platform, certificate_id: int) -> CertificateRecord:

@@ -54,3 +54,19 @@ def test_issue_token_needs_a_pattern(bare_platform: Platform) -> None:
         bare_platform.tokens.create("web", Scope.ISSUE, [], actor="admin")
     assert rows(bare_platform.database, "SELECT count(*) FROM api_tokens") == [(0,)]
     assert list(bare_platform.audit.entries()) == []
+
+
+def test_the_first_admin_token_is_minted_once_and_never_after_any_token(bare_platform: Platform) -> None:
+    first = bare_platform.tokens.create_first_admin(actor="system:serve")
+    assert first is not None
+    principal = bare_platform.tokens.authenticate(first.token)
+    assert (principal.team, principal.scope) == ("admin", Scope.ADMIN)
+    assert bare_platform.tokens.create_first_admin(actor="system:serve") is None
+    bare_platform.tokens.revoke(first.record.id, actor="admin")
+    assert bare_platform.tokens.create_first_admin(actor="system:serve") is None  # revoked ones count
+    assert len(bare_platform.tokens.list()) == 1
+
+
+def test_no_first_admin_token_once_an_operator_made_one(bare_platform: Platform) -> None:
+    bare_platform.tokens.create("web", Scope.READ, [], actor="admin")
+    assert bare_platform.tokens.create_first_admin(actor="system:serve") is None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections import Counter
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -18,6 +17,7 @@ from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption,
 from certfleet.errors import InvalidInput
 from certfleet.inventory import iso
 from certfleet.policy import Policy
+from certfleet.services.compliance import ComplianceTally
 from certfleet.services.policy import PolicyService, Verdict
 
 app = typer.Typer(help="Policies as code: rules every certificate must meet.", no_args_is_help=True)
@@ -109,30 +109,15 @@ def history(
 
 
 def _rows(
-    verdicts: Iterator[Verdict], service: PolicyService, counts: Counter[str]
+    verdicts: Iterator[Verdict], service: PolicyService, tally: ComplianceTally
 ) -> Iterator[dict[str, Any]]:
     now = service.now()
     for verdict in verdicts:
-        counts["certificates"] += 1
-        if verdict.violations:
-            counts["violating"] += 1
-        for row in verdict.rows(now):
-            counts["violations"] += 1
-            counts[f"rule:{row['rule']}"] += 1
-            yield row
+        tally.add(verdict)
+        yield from verdict.rows(now)
 
 
-def _summary(counts: Counter[str]) -> dict[str, Any]:
-    return {
-        "certificates": counts["certificates"],
-        "compliant": counts["certificates"] - counts["violating"],
-        "violating": counts["violating"],
-        "violations": counts["violations"],
-        "by_rule": {k.removeprefix("rule:"): v for k, v in sorted(counts.items()) if k.startswith("rule:")},
-    }
-
-
-def _write(rows: Iterator[dict[str, Any]], counts: Counter[str], fmt: Format, head: dict[str, Any]) -> None:
+def _write(rows: Iterator[dict[str, Any]], tally: ComplianceTally, fmt: Format, head: dict[str, Any]) -> None:
     """JSON and CSV stream row by row (flat memory over any inventory); the table gathers the
     violations first, being meant for people reading a terminal."""
     out = sys.stdout
@@ -149,13 +134,13 @@ def _write(rows: Iterator[dict[str, Any]], counts: Counter[str], fmt: Format, he
         out.write(json.dumps(head)[:-1] + ', "violations": [')
         for index, row in enumerate(rows):
             out.write(("\n" if index == 0 else ",\n") + json.dumps(row, sort_keys=True))
-        out.write('\n], "summary": ' + json.dumps(_summary(counts), sort_keys=True) + "}\n")
+        out.write('\n], "summary": ' + json.dumps(tally.counts().to_dict(), sort_keys=True) + "}\n")
         return
     collected = list(rows)
-    summary = _summary(counts)
+    counts = tally.counts()
     title = (
-        f"{summary['violating']} of {summary['certificates']} certificates violate the policy "
-        f"({summary['violations']} violations)"
+        f"{counts.violating} of {counts.certificates} certificates violate the policy "
+        f"({counts.violations} violations)"
     )
     emit(collected, _TABLE_COLUMNS, Format.TABLE, title=title)
 
@@ -163,9 +148,9 @@ def _write(rows: Iterator[dict[str, Any]], counts: Counter[str], fmt: Format, he
 def _report(
     service: PolicyService, policy: Policy | None, fmt: Format, head: dict[str, Any], exit_code: bool
 ) -> None:
-    counts: Counter[str] = Counter()
-    _write(_rows(service.evaluate_inventory(policy), service, counts), counts, fmt, head)
-    if exit_code and counts["violations"]:
+    tally = ComplianceTally()
+    _write(_rows(service.evaluate_inventory(policy), service, tally), tally, fmt, head)
+    if exit_code and tally.counts().violations:
         raise typer.Exit(1)
 
 

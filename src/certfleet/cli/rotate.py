@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -72,13 +71,7 @@ def run_with_progress(
             stream.flush()
 
     with bar if bar is not None else contextlib.nullcontext():
-        report = p.rotation.run(campaign_id, progress=progress)
-        # Items still pending are leased by another worker, or by a run that was killed: wait
-        # for that lease to end (the other worker finishes them, or they become ours).
-        deadline = time.monotonic() + p.renewal.settings.lease_seconds + 5
-        while report.counts.of(ItemState.PENDING) and time.monotonic() < deadline:
-            time.sleep(0.5)
-            report = p.rotation.run(campaign_id, progress=progress)
+        report = p.rotation.run_to_end(campaign_id, progress=progress)
     if show:
         _print_report(report, fmt)
     return report

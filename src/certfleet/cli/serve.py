@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from certfleet.access import Scope
 from certfleet.api.server import listen, run_servers
 from certfleet.app import Platform
 from certfleet.cli._common import DataDirOption, DbOption, die, platform, settings_for
@@ -27,11 +26,9 @@ def _host(host: str) -> str:
 
 
 def _first_admin_token(p: Platform) -> str | None:
-    """The admin token of a first start: minted only while no token was ever created, so a
-    restart (or a second ``serve --init``) never prints, nor creates, another one."""
-    if p.tokens.list():
-        return None
-    return p.tokens.create("admin", Scope.ADMIN, [], actor="system:serve", description="first start").token
+    """The admin token of a first start (the rule: :meth:`TokenService.create_first_admin`)."""
+    minted = p.tokens.create_first_admin(actor="system:serve")
+    return minted.token if minted is not None else None
 
 
 class _Banner:

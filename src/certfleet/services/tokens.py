@@ -1,4 +1,5 @@
-"""API tokens: creation (shown once), listing, revocation, and authentication."""
+"""API tokens: creation (shown once), the first start's admin token, listing, revocation,
+and authentication."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from certfleet.access import ApiToken, MintedToken, Principal, Scope, check_secr
 from certfleet.audit import AuditLog
 from certfleet.clock import Clock
 from certfleet.errors import NotFound, Unauthenticated
-from certfleet.services._ports import UnitOfWorkFactory
+from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["TokenService"]
 
@@ -23,18 +24,32 @@ class TokenService:
     ) -> MintedToken:
         minted = mint_token(team, scope, allow_names, self._clock.now(), description)
         with self._uow() as uow:
-            uow.tokens.add(minted.record)
-            AuditLog(uow.audit, self._clock).record(
-                actor,
-                "token.created",
-                minted.record.id,
-                {
-                    "team": minted.record.team,
-                    "scope": scope.value,
-                    "allow_names": [p.text for p in minted.record.allow_names],
-                },
-            )
+            self._add(uow, minted, actor)
         return minted
+
+    def create_first_admin(self, *, actor: str) -> MintedToken | None:
+        """The admin token of a first start: minted only while no token was ever created
+        (revoked ones count), checked in the transaction that adds it, so a restart (or a
+        second ``serve --init``) never prints, nor creates, another one."""
+        minted = mint_token("admin", Scope.ADMIN, [], self._clock.now(), "first start")
+        with self._uow() as uow:
+            if uow.tokens.list():
+                return None
+            self._add(uow, minted, actor)
+        return minted
+
+    def _add(self, uow: UnitOfWork, minted: MintedToken, actor: str) -> None:
+        uow.tokens.add(minted.record)
+        AuditLog(uow.audit, self._clock).record(
+            actor,
+            "token.created",
+            minted.record.id,
+            {
+                "team": minted.record.team,
+                "scope": minted.record.scope.value,
+                "allow_names": [p.text for p in minted.record.allow_names],
+            },
+        )
 
     def list(self) -> Sequence[ApiToken]:
         with self._uow(read_only=True) as uow:

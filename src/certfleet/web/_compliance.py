@@ -6,12 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 
 from certfleet.app import Platform
 from certfleet.inventory import CertificateRecord
 from certfleet.policy import Violation
+from certfleet.services.compliance import ComplianceTally
 
 __all__ = ["KEPT_VIOLATIONS", "Compliance", "ComplianceCache"]
 
@@ -26,27 +26,17 @@ class Compliance:
 
     version: int | None
     at: dt.datetime
-    evaluated: Counter[str] = field(default_factory=Counter)  # per team ("" for none)
-    failing: Counter[str] = field(default_factory=Counter)  # certificates with a violation, per team
-    by_rule: Counter[tuple[str, str]] = field(default_factory=Counter)  # (team, rule)
+    tally: ComplianceTally = field(default_factory=ComplianceTally)
     rows: list[tuple[CertificateRecord, Violation]] = field(default_factory=list)
 
     def view(self, team: str | None) -> dict[str, object]:
-        def mine(t: str) -> bool:
-            return team is None or t == team
-
-        evaluated = sum(n for t, n in self.evaluated.items() if mine(t))
-        failing = sum(n for t, n in self.failing.items() if mine(t))
-        rules: Counter[str] = Counter()
-        for (t, rule), n in self.by_rule.items():
-            if mine(t):
-                rules[rule] += n
-        rows = [(r, v) for r, v in self.rows if mine(r.team or "")][:SHOWN_VIOLATIONS]
+        counts = self.tally.counts(team)
+        rows = [(r, v) for r, v in self.rows if team is None or (r.team or "") == team][:SHOWN_VIOLATIONS]
         return {
-            "evaluated": evaluated,
-            "failing": failing,
-            "compliant": evaluated - failing,
-            "rules": rules,
+            "evaluated": counts.certificates,
+            "failing": counts.violating,
+            "compliant": counts.compliant,
+            "rules": counts.by_rule,
             "rows": rows,
         }
 
@@ -73,12 +63,8 @@ class ComplianceCache:
             return cached[1]
         report = Compliance(version, self._platform.clock.now())
         for verdict in self._platform.policy.evaluate_inventory(policy):
-            team = verdict.record.team or ""
-            report.evaluated[team] += 1
-            if verdict.violations:
-                report.failing[team] += 1
+            report.tally.add(verdict)
             for violation in verdict.violations:
-                report.by_rule[(team, violation.rule)] += 1
                 if len(report.rows) < KEPT_VIOLATIONS:
                     report.rows.append((verdict.record, violation))
         with self._lock:
