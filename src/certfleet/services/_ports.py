@@ -3,6 +3,8 @@ domain packages (each package owns its port; ``certfleet.store`` implements them
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
@@ -11,7 +13,7 @@ from certfleet.agents import AgentRepository
 from certfleet.audit import AuditRepository
 from certfleet.ca import CaRepository
 from certfleet.discovery.records import FindingRepository, LocationRepository, ScanRunRepository
-from certfleet.inventory import CertificateRepository, SerialRepository
+from certfleet.inventory import CertificateRecord, CertificateRepository, SerialRepository
 from certfleet.lifecycle.notifications.events import NotifyUnitOfWork
 from certfleet.lifecycle.repositories import LifecycleRepositories
 from certfleet.policy import PolicyRepository
@@ -20,7 +22,15 @@ from certfleet.revocation import BlockedKeyRepository, RevocationRepository
 if TYPE_CHECKING:
     from certfleet.lifecycle.notifications.events import ChannelRepository, OutboxRepository
 
-__all__ = ["AgentUnitOfWork", "UnitOfWork", "UnitOfWorkFactory"]
+__all__ = [
+    "AgentUnitOfWork",
+    "AgentUnitOfWorkFactory",
+    "CertificateRevoker",
+    "IdentityInUse",
+    "RenewalWindowOf",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+]
 
 
 class UnitOfWork(Protocol):
@@ -82,3 +92,9 @@ class AgentUnitOfWork(NotifyUnitOfWork, Protocol):
 
     @property
     def agents(self) -> AgentRepository: ...
+
+
+AgentUnitOfWorkFactory = Callable[[], AbstractContextManager[AgentUnitOfWork]]
+RenewalWindowOf = Callable[[CertificateRecord], tuple[dt.datetime, dt.datetime]]
+CertificateRevoker = Callable[[str, str], object]  # (serial, actor)
+IdentityInUse = Callable[[int, str], bool]  # (identity's certificate id, agent): ask again later?
