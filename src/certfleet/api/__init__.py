@@ -8,9 +8,9 @@ from fastapi.responses import PlainTextResponse
 from certfleet import __version__
 from certfleet.api import acme, agents, certificates, discovery, lifecycle, revocation
 from certfleet.api._body_limit import BodyLimit, BodyLimits
+from certfleet.api._ports import Platform
 from certfleet.api._problems import install_problem_handlers
 from certfleet.api.public import create_public_app
-from certfleet.app import Platform
 from certfleet.metrics import install_metrics
 from certfleet.web import install_dashboard
 
@@ -40,7 +40,7 @@ def create_api_app(platform: Platform) -> FastAPI:
     def healthz() -> str:
         return "ok\n"
 
-    install_metrics(app, platform)  # /metrics, and ACME request counters and latencies
+    install_metrics(app, platform.metrics)  # /metrics, and ACME request counters and latencies
     install_dashboard(app, platform)  # the web dashboard at "/" (after the API routes)
     # Added last, so outermost: no route, dashboard form or ACME call reads an unbounded body.
     app.add_middleware(BodyLimit, limits=BodyLimits(platform.settings.server.max_body_bytes))

@@ -8,8 +8,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from certfleet.access import Principal
+from certfleet.api._ports import Platform
 from certfleet.api._problems import InvalidToken
-from certfleet.app import Platform
 from certfleet.errors import Unauthenticated
 
 __all__ = ["CurrentPrincipal", "get_platform"]

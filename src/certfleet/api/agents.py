@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from certfleet.access import Principal, Scope
 from certfleet.api._auth import CurrentPrincipal, get_platform
 from certfleet.api._peer_certificate import client_certificate_der
+from certfleet.api._ports import Platform
 from certfleet.api._problems import PROBLEM_RESPONSES
 from certfleet.api._schemas import CertificateOut
 from certfleet.api.revocation import RevokeRequest
-from certfleet.app import Platform
 from certfleet.ca import SERVER_IDENTITY_ROLE
 from certfleet.errors import Forbidden, Unauthenticated
 from certfleet.inventory import iso

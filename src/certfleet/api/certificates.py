@@ -15,9 +15,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from certfleet.access import Principal, Scope
 from certfleet.api._auth import CurrentPrincipal, get_platform
+from certfleet.api._ports import Platform
 from certfleet.api._problems import PROBLEM_RESPONSES
 from certfleet.api._schemas import CertificateOut, CertificatePage, IssueRequest, IssueResponse
-from certfleet.app import Platform
 from certfleet.ca import IssuanceRequest
 from certfleet.errors import Forbidden, InvalidInput
 from certfleet.inventory import (

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from certfleet.access import Scope
 from certfleet.api._auth import CurrentPrincipal, get_platform
 from certfleet.api._problems import PROBLEM_RESPONSES
-from certfleet.app import Platform
+from certfleet.api._ports import Platform
 from certfleet.discovery import (
     DEFAULT_MAX_FILE_SIZE,
     FileScanOptions,

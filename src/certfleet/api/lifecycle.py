@@ -17,7 +17,7 @@ from certfleet.access import Principal, Scope
 from certfleet.api._auth import CurrentPrincipal, get_platform
 from certfleet.api._problems import PROBLEM_RESPONSES
 from certfleet.api._schemas import CertificateOut
-from certfleet.app import Platform
+from certfleet.api._ports import Platform
 from certfleet.errors import Forbidden, InvalidInput, NotFound
 from certfleet.inventory import MAX_PAGE_SIZE, CertificateRecord, decode_cursor, encode_cursor
 from certfleet.lifecycle.campaigns import CampaignRequest, ItemState

@@ -8,9 +8,9 @@ from fastapi.responses import PlainTextResponse, Response
 
 from certfleet.api._auth import get_platform
 from certfleet.api._body_limit import BodyLimit, BodyLimits
+from certfleet.api._ports import Platform
 from certfleet.api._problems import install_problem_handlers
 from certfleet.api.revocation import public_router as revocation_router
-from certfleet.app import Platform
 from certfleet.errors import NotFound
 from certfleet.metrics import instrument_requests
 from certfleet.x509 import to_pem
@@ -23,7 +23,7 @@ def create_public_app(platform: Platform) -> FastAPI:
     app.state.platform = platform
     install_problem_handlers(app)
     app.include_router(revocation_router)  # /crl/{ca_id}.crl, /crl/{ca_id}-delta.crl, /ocsp
-    instrument_requests(app, platform)  # OCSP request counters and latencies for /metrics
+    instrument_requests(app, platform.metrics)  # OCSP request counters and latencies for /metrics
     app.add_middleware(BodyLimit, limits=BodyLimits(platform.settings.server.max_body_bytes))
 
     @app.get("/healthz", response_class=PlainTextResponse)

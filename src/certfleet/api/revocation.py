@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from certfleet.api._auth import CurrentPrincipal, get_platform
 from certfleet.api._problems import PROBLEM_RESPONSES
 from certfleet.api._schemas import CertificateOut
-from certfleet.app import Platform
+from certfleet.api._ports import Platform
 from certfleet.errors import NotFound
 from certfleet.revocation import (
     MAX_REQUEST_BYTES,

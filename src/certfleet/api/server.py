@@ -15,7 +15,7 @@ from certfleet.api import create_api_app, create_public_app
 from certfleet.api._peer_certificate import PeerCertificateProtocol, write_client_ca_file
 from certfleet.api.lifecycle import lifecycle_scheduler
 from certfleet.api.revocation import revocation_maintenance
-from certfleet.app import Platform
+from certfleet.api._ports import Platform
 from certfleet.services.server_identity import ServerIdentity
 
 __all__ = ["listen", "run_servers"]

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from certfleet.api.server import listen, run_servers
-from certfleet.app import Platform
+from certfleet.app import Platform, server_identity
 from certfleet.cli._common import DataDirOption, DbOption, die, platform, settings_for
 from certfleet.cli.acme import (
     AcmeHttp01PortOption,
@@ -18,7 +18,6 @@ from certfleet.cli.acme import (
 from certfleet.cli.init import initialize
 from certfleet.config import parse_bind
 from certfleet.metrics import metrics_listener
-from certfleet.services.server_identity import ensure_server_identity
 
 
 def _host(host: str) -> str:
@@ -101,20 +100,14 @@ def serve(
             die(f"cannot start server: {exc}")
         p = stack.enter_context(platform(data_dir, db, create=init, settings=settings))
         try:
-            metrics_at = stack.enter_context(metrics_listener(p))  # [metrics] listen, if set
+            metrics_at = stack.enter_context(metrics_listener(p.metrics))  # [metrics] listen, if set
         except OSError as exc:
             die(f"cannot start the metrics listener: {exc}")
         if not p.authorities.is_initialized():
             if not init:
                 die("no CA yet: run 'certfleet init' first (or 'certfleet serve --init')")
             initialize(p, "ec-p256", "certfleet")
-        identity = ensure_server_identity(
-            p.issuance,
-            p.settings.data_dir.tls,
-            (*settings.server.server_names, *(server_name or [])),
-            p.settings.passphrase_file.read_bytes().strip(),
-            p.clock,
-        )
+        identity = server_identity(p, tuple(server_name or ()))
         banner = _Banner(https_bind, http_bind, _first_admin_token(p) if init else None, metrics_at)
         try:
             run_servers(p, identity, https_socket, http_socket, on_started=banner.started)

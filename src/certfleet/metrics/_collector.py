@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 
 from certfleet.ca import CaCertificate
 from certfleet.clock import Clock
-from certfleet.store._web_metrics import InventorySnapshot, MetricsQueries
+from certfleet.metrics._ports import InventorySnapshot, MetricsQueries
 
 __all__ = ["ACTION_OUTCOMES", "AuditCounters", "FleetCollector"]
 

@@ -8,18 +8,16 @@ from contextlib import contextmanager
 
 from prometheus_client import start_http_server
 
-from certfleet.app import Platform
-from certfleet.metrics._exposition import metrics_for
+from certfleet.metrics._exposition import PlatformMetrics
 
 __all__ = ["metrics_listener"]
 
 
 @contextmanager
-def metrics_listener(platform: Platform) -> Iterator[tuple[str, int] | None]:
+def metrics_listener(holder: PlatformMetrics) -> Iterator[tuple[str, int] | None]:
     """Serve the whole fleet's metrics on ``[metrics] listen`` while the block runs; yields
     the bound address, or None when no listener is configured. Raises OSError if the
     address cannot be bound."""
-    holder = metrics_for(platform)
     if holder.settings.listen is None:
         yield None
         return

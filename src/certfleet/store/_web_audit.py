@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, String, func, literal_column, select
 
 from certfleet.audit import CertificateRef, is_legacy_serial_subject
 from certfleet.store._database import Database
+from certfleet.store._sql import LIKE_ESCAPE, escape_like
 from certfleet.store.models import AuditRow, CertificateRow
 
 __all__ = ["AuditQueries", "audit_subject_prefix"]
@@ -28,10 +29,6 @@ def audit_subject_prefix() -> ColumnElement[str]:
     """The expression of the audit subject index (migration 0009_web), spelled with literals
     so both databases match it to the index."""
     return literal_column("substr(audit_log.subject, 1, 200)", String())
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
@@ -64,9 +61,9 @@ class AuditQueries:
             stmt = stmt.where(audit_subject_prefix() == subject[:200], AuditRow.subject == subject)
         elif serial:
             prefix = f"cert:{CertificateRef(serial, '-').serial}@"
-            stmt = stmt.where(AuditRow.subject.like(f"{_like_escape(prefix)}%", escape="\\"))
+            stmt = stmt.where(AuditRow.subject.like(f"{escape_like(prefix)}%", escape=LIKE_ESCAPE))
         elif issuer:
-            stmt = stmt.where(AuditRow.subject.like(f"cert:%@{_like_escape(issuer)}", escape="\\"))
+            stmt = stmt.where(AuditRow.subject.like(f"cert:%@{escape_like(issuer)}", escape=LIKE_ESCAPE))
         with self._database.session(read_only=True) as s:
             rows = list(s.scalars(stmt.order_by(AuditRow.seq.desc()).limit(limit)))
         if issuer and not serial:  # a name that itself holds "@<issuer>" matched the LIKE

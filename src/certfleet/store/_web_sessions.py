@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from certfleet.access import ApiToken
-from certfleet.store._repositories import SqlTokenRepository
+from certfleet.store._repositories import SqlAuditRepository, SqlTokenRepository
+from certfleet.store._unit_of_work import Store
 from certfleet.store._web_models import WebSessionRow
 
-__all__ = ["SqlWebSessionRepository", "WebSession"]
+__all__ = ["SqlWebSessionRepository", "SqlWebSessionStore", "WebSession", "WebSessionUnit"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +74,23 @@ class SqlWebSessionRepository:
             )
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class WebSessionUnit:
+    """The browser sessions and the audit log over one transaction."""
+
+    sessions: SqlWebSessionRepository
+    audit: SqlAuditRepository
+
+
+class SqlWebSessionStore:
+    """Transactions over the sessions table, for the dashboard's sign-in and sign-out."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @contextmanager
+    def transaction(self, *, read_only: bool = False) -> Iterator[WebSessionUnit]:
+        with self._store.unit_of_work(read_only=read_only) as uow:
+            yield WebSessionUnit(SqlWebSessionRepository(uow.session), uow.audit)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from certfleet.app import Platform
 from certfleet.web import (
     _audit_pages,
     _auth_pages,
@@ -21,13 +20,14 @@ from certfleet.web import (
     _overview,
     _static,
 )
+from certfleet.web._ports import WebPlatform
 from certfleet.web._sessions import LOGIN_COOKIE, SESSION_COOKIE
 from certfleet.web._state import Dashboard
 
-__all__ = ["LOGIN_COOKIE", "SESSION_COOKIE", "install_dashboard"]
+__all__ = ["LOGIN_COOKIE", "SESSION_COOKIE", "WebPlatform", "install_dashboard"]
 
 
-def install_dashboard(app: FastAPI, platform: Platform) -> None:
+def install_dashboard(app: FastAPI, platform: WebPlatform) -> None:
     """Add the dashboard's routes to ``app`` (the HTTPS API app)."""
     app.state.dashboard = Dashboard(platform)
     for module in (

@@ -8,10 +8,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from certfleet.app import Platform
 from certfleet.inventory import CertificateRecord
 from certfleet.policy import Violation
 from certfleet.services.compliance import ComplianceTally
+from certfleet.web._ports import WebPlatform as Platform
 
 __all__ = ["KEPT_VIOLATIONS", "Compliance", "ComplianceCache"]
 

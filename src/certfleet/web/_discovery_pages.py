@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from certfleet.access import Scope
-from certfleet.app import Platform
+from certfleet.web._ports import WebPlatform as Platform
 from certfleet.discovery import FileScanOptions, NetScanOptions, Severity, parse_ports
 from certfleet.discovery.records import FindingQuery
 from certfleet.errors import CertfleetError, Forbidden, InvalidInput

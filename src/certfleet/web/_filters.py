@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from certfleet.errors import Forbidden, InvalidInput
 from certfleet.inventory import Source, Status
-from certfleet.store._web import InventoryFilter, SortKey
+from certfleet.inventory.search import InventoryFilter, SortKey
 from certfleet.web._sessions import User
 
 _E = TypeVar("_E", Status, Source, SortKey)

@@ -12,7 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from certfleet.access import Scope
 from certfleet.inventory import Source, Status, iso
-from certfleet.store._web import InventoryRow, SortKey
+from certfleet.inventory.search import InventoryRow, SortKey
 from certfleet.web._filters import PAGE_SIZES, parse_inventory
 from certfleet.web._render import HtmlRoute, render, url_with
 from certfleet.web._state import current_user, dashboard

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from certfleet.access import Principal, Scope
-from certfleet.app import Platform
 from certfleet.errors import Forbidden
 from certfleet.inventory import CertificateRecord
 from certfleet.lifecycle.campaigns import ItemState
 from certfleet.web._compliance import KEPT_VIOLATIONS
+from certfleet.web._ports import WebPlatform
 from certfleet.web._render import HtmlRoute, render
 from certfleet.web._state import current_user, dashboard
 
@@ -24,23 +24,14 @@ MAX_LINEAGE = 50
 
 
 def lineage_of(
-    platform: Platform, record: CertificateRecord, principal: Principal
+    platform: WebPlatform, record: CertificateRecord, principal: Principal
 ) -> tuple[list[CertificateRecord], list[CertificateRecord]]:
     """(what it replaced, oldest first; what replaced it, newest last), each certificate
     shown only if the principal may see its team."""
     if record.id is None:
         return [], []
     successors = platform.renewal.lineage(record)[1:]
-    before: list[CertificateRecord] = []
-    with platform.store.unit_of_work(read_only=True) as uow:
-        current: int | None = record.id
-        while current is not None and len(before) < MAX_LINEAGE:
-            previous = uow.lifecycle.lineage.predecessor(current)
-            found = uow.lifecycle.lineage.certificate(previous) if previous is not None else None
-            if found is None:
-                break
-            before.insert(0, found)
-            current = found.id
+    before = platform.web_queries.predecessors(record.id, MAX_LINEAGE)
     visible = principal.can_see_team
     return [r for r in before if visible(r.team)], [r for r in successors if visible(r.team)]
 

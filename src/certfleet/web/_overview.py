@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from certfleet.errors import InvalidInput
 from certfleet.inventory import Status
-from certfleet.store._web import RevocationFreshness
+from certfleet.web._ports import RevocationFreshness
 from certfleet.web._render import HtmlRoute, render, url_with
 from certfleet.web._state import Dashboard, current_user, dashboard
 from certfleet.web._timeline import build_chart

@@ -17,10 +17,11 @@ import secrets
 from dataclasses import dataclass
 
 from certfleet.access import Principal
-from certfleet.app import Platform
 from certfleet.audit import AuditLog
+from certfleet.clock import Clock
 from certfleet.errors import Forbidden
-from certfleet.store._web_sessions import SqlWebSessionRepository
+from certfleet.services import TokenService
+from certfleet.web._ports import SessionStore
 
 __all__ = [
     "LOGIN_COOKIE",
@@ -73,20 +74,21 @@ def check_csrf(user: User, submitted: str | None) -> None:
 
 
 class Sessions:
-    def __init__(self, platform: Platform) -> None:
-        self._platform = platform
+    def __init__(self, store: SessionStore, tokens: TokenService, clock: Clock) -> None:
+        self._store = store
+        self._tokens = tokens
+        self._clock = clock
 
     def sign_in(self, token: str) -> str:
         """Check the API token and open a session; return the cookie's secret."""
-        principal = self._platform.tokens.authenticate(token.strip())
+        principal = self._tokens.authenticate(token.strip())
         token_id = principal.name.removeprefix("token:")
         secret = secrets.token_urlsafe(32)
-        now = self._platform.clock.now()
-        with self._platform.store.unit_of_work() as uow:
-            repo = SqlWebSessionRepository(uow.session)
-            repo.purge(now - SESSION_IDLE, now)
-            repo.add(_sha256(secret), token_id, now, now + SESSION_LIFETIME)
-            AuditLog(uow.audit, self._platform.clock).record(
+        now = self._clock.now()
+        with self._store.transaction() as tx:
+            tx.sessions.purge(now - SESSION_IDLE, now)
+            tx.sessions.add(_sha256(secret), token_id, now, now + SESSION_LIFETIME)
+            AuditLog(tx.audit, self._clock).record(
                 principal.name,
                 "web.signed_in",
                 token_id,
@@ -100,9 +102,9 @@ class Sessions:
         if not secret or len(secret) > 100:
             return None
         key = _sha256(secret)
-        now = self._platform.clock.now()
-        with self._platform.store.unit_of_work(read_only=True) as uow:
-            session = SqlWebSessionRepository(uow.session).get(key)
+        now = self._clock.now()
+        with self._store.transaction(read_only=True) as tx:
+            session = tx.sessions.get(key)
         if (
             session is None
             or session.expires_at <= now
@@ -111,12 +113,12 @@ class Sessions:
         ):
             return None
         if now - session.last_seen_at >= _TOUCH_EVERY:
-            with self._platform.store.unit_of_work() as uow:
-                SqlWebSessionRepository(uow.session).touch(key, now)
+            with self._store.transaction() as tx:
+                tx.sessions.touch(key, now)
         token = session.token
         principal = Principal(f"token:{token.id}", token.team, token.scope, token.allow_names)
         return User(principal, csrf_token(secret), token.id)
 
     def sign_out(self, secret: str) -> None:
-        with self._platform.store.unit_of_work() as uow:
-            SqlWebSessionRepository(uow.session).delete(_sha256(secret))
+        with self._store.transaction() as tx:
+            tx.sessions.delete(_sha256(secret))

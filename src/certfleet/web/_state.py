@@ -10,10 +10,9 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from certfleet.app import Platform
 from certfleet.audit import ChainVerdict
-from certfleet.store._web import WebQueries
 from certfleet.web._compliance import ComplianceCache
+from certfleet.web._ports import WebPlatform
 from certfleet.web._render import SignInRequired
 from certfleet.web._sessions import SESSION_COOKIE, Sessions, User
 
@@ -32,10 +31,10 @@ class Verified:
 
 
 class Dashboard:
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: WebPlatform) -> None:
         self.platform = platform
-        self.queries = WebQueries(platform.database)
-        self.sessions = Sessions(platform)
+        self.queries = platform.web_queries
+        self.sessions = Sessions(platform.web_sessions, platform.tokens, platform.clock)
         self.compliance = ComplianceCache(platform)
         self._lock = threading.Lock()
         self._verified: Verified | None = None

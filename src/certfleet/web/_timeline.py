@@ -8,7 +8,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from certfleet.store._web import WebQueries
+from certfleet.web._ports import DashboardQueries
 from certfleet.web._render import url_with
 
 __all__ = ["WEEKS", "Chart", "build_chart", "week_start"]
@@ -77,7 +77,7 @@ def _label(group: str, group_by: str) -> str:
     return group
 
 
-def build_chart(queries: WebQueries, now: dt.datetime, team: str | None, group_by: str) -> Chart:
+def build_chart(queries: DashboardQueries, now: dt.datetime, team: str | None, group_by: str) -> Chart:
     start = week_start(now)
     rows = queries.timeline(start, WEEKS, now, team, group_by)
     totals: dict[str, int] = defaultdict(int)

@@ -106,11 +106,6 @@ class AcmeServer:
             Endpoint.REVOKE_CERT: self._revocation.revoke,
         }
 
-    def set_revoker(self, revoker: Revoker) -> None:
-        self.revoker = revoker
-        self._revocation = RevocationEndpoint(self._uow, self._clock, self._auth, revoker)
-        self._handlers[Endpoint.REVOKE_CERT] = self._revocation.revoke
-
     def close(self) -> None:
         self.validation.close()
 

@@ -1,0 +1,32 @@
+"""What the HTTP edge needs from the platform, declared by the consumer. The composition root
+(certfleet.app) satisfies it structurally, so api sits below app in the layers and never
+imports the store: the dashboard's and the metrics' own ports are part of it."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from certfleet.lifecycle.scheduler import Scheduler
+from certfleet.metrics import MetricsHost, PlatformMetrics
+from certfleet.protocols.acme import AcmeServer
+from certfleet.services import IssuanceService
+from certfleet.services.agents import AgentService
+from certfleet.web import WebPlatform
+
+__all__ = ["Platform"]
+
+
+class Platform(WebPlatform, MetricsHost, Protocol):
+    """The services the REST API, ACME, the public listener, the dashboard and ``/metrics``
+    call; ``scheduler`` runs the background jobs while ``serve`` runs."""
+
+    @property
+    def issuance(self) -> IssuanceService: ...
+    @property
+    def acme(self) -> AcmeServer: ...
+    @property
+    def agents(self) -> AgentService: ...
+    @property
+    def scheduler(self) -> Scheduler: ...
+    @property
+    def metrics(self) -> PlatformMetrics: ...

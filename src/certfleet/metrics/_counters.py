@@ -1,0 +1,60 @@
+"""The ACME and OCSP request counters and latency histograms (the middleware that feeds them
+is in :mod:`._requests`); free of any web framework, so the composition root can build them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import Counter, Histogram
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+__all__ = ["RequestMetrics"]
+
+# OCSP answers come from pre-signed responses (milliseconds); ACME finalize signs (tens of
+# milliseconds); validation-heavy calls can take seconds.
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class RequestMetrics(Collector):
+    """The counters and histograms, kept outside any global registry (one set per platform)."""
+
+    def __init__(self) -> None:
+        self.acme_requests = Counter(
+            "certfleet_acme_requests",
+            "ACME requests by endpoint, method and HTTP status",
+            ["endpoint", "method", "code"],
+            registry=None,
+        )
+        self.acme_latency = Histogram(
+            "certfleet_acme_request_duration_seconds",
+            "Time to answer an ACME request",
+            ["endpoint"],
+            buckets=_BUCKETS,
+            registry=None,
+        )
+        self.ocsp_requests = Counter(
+            "certfleet_ocsp_requests",
+            "OCSP requests by HTTP method and status (RFC 6960 errors are HTTP 200 too)",
+            ["method", "code"],
+            registry=None,
+        )
+        self.ocsp_latency = Histogram(
+            "certfleet_ocsp_request_duration_seconds",
+            "Time to answer an OCSP request",
+            ["method"],
+            buckets=_BUCKETS,
+            registry=None,
+        )
+
+    def observe(self, protocol: str, endpoint: str, method: str, code: int, seconds: float) -> None:
+        if protocol == "acme":
+            self.acme_requests.labels(endpoint, method, str(code)).inc()
+            self.acme_latency.labels(endpoint).observe(seconds)
+        else:
+            self.ocsp_requests.labels(method, str(code)).inc()
+            self.ocsp_latency.labels(method).observe(seconds)
+
+    def collect(self) -> Iterable[Metric]:
+        for metric in (self.acme_requests, self.acme_latency, self.ocsp_requests, self.ocsp_latency):
+            yield from metric.collect()
