@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from certfleet.config import load_settings
 from certfleet.errors import ConfigurationError
 from certfleet.lifecycle.ca_health import expiry_warnings
 from certfleet.lifecycle.campaigns import (
@@ -89,11 +90,11 @@ def test_root_expiry_warnings() -> None:
 
 def test_settings_from_config(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
-    assert LifecycleSettings.load(config) == LifecycleSettings()
+    assert load_settings({}, data_dir=tmp_path).lifecycle == LifecycleSettings()
     config.write_text(
         "[lifecycle]\ninterval_seconds = 0.5\nlease_seconds = 3\nbatch_size = 5\nscheduler = false\n"
     )
-    settings = LifecycleSettings.load(config)
+    settings = load_settings({}, data_dir=tmp_path).lifecycle
     assert (settings.interval_seconds, settings.lease, settings.batch_size) == (
         0.5,
         dt.timedelta(seconds=3),
@@ -110,11 +111,12 @@ def test_settings_from_config(tmp_path: Path) -> None:
         ("interval_seconds = 'fast'", "must be a number"),
         ("batch_size = 2.5", "must be an integer"),
         ("scheduler = 1", "true or false"),
-        ("colour = 1", "unknown setting"),
+        ("colour = 1", "unknown key .lifecycle. colour"),
+        ("batch_sise = 1", "unknown key .lifecycle. batch_sise; did you mean batch_size"),
     ],
 )
 def test_bad_settings_are_refused(tmp_path: Path, body: str, message: str) -> None:
     config = tmp_path / "config.toml"
     config.write_text(f"[lifecycle]\n{body}\n")
     with pytest.raises(ConfigurationError, match=message):
-        LifecycleSettings.load(config)
+        load_settings({}, data_dir=tmp_path)

@@ -18,9 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from certfleet.api import create_public_app
 from certfleet.app import Platform
 from certfleet.ca import IssuanceRequest
+from certfleet.config import load_settings
 from certfleet.errors import CertfleetError
 from certfleet.inventory import CertificateQuery, Status
-from certfleet.metrics import MetricsSettings
 from certfleet.x509 import KeyType
 from tests.conftest import FakeClock, make_platform
 from tests.web.conftest import Browser, issue, token
@@ -166,17 +166,17 @@ def test_a_separate_listener_takes_metrics_off_the_https_listener(
 @pytest.mark.parametrize(
     ("table", "detail"),
     [
-        ('scope = "root"', "unknown scope"),
+        ('scope = "root"', "metrics.scope must be one of 'read', 'issue', 'revoke', 'admin'"),
         ('listen = "nowhere"', "bad listen address"),
         ("cache_seconds = -1", "cache_seconds must be"),
-        ("colour = 1", "unknown setting"),
+        ("colour = 1", "unknown key .metrics. colour"),
     ],
 )
 def test_bad_metrics_settings_are_precise(tmp_path: Path, table: str, detail: str) -> None:
     config = tmp_path / "config.toml"
     config.write_text(f"[metrics]\n{table}\n")
     with pytest.raises(CertfleetError, match=detail):
-        MetricsSettings.load(config)
+        load_settings({}, data_dir=tmp_path)
 
 
 class PublicClient:

@@ -5,8 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from certfleet.config import load_settings, parse_table
 from certfleet.errors import ConfigurationError
 from certfleet.revocation import RevocationSettings
+
+
+def from_table(table: dict[str, object]) -> RevocationSettings:
+    return parse_table(RevocationSettings, table, "config.toml", "revocation")
 
 
 def test_defaults_follow_the_issue_and_the_baseline_requirements() -> None:
@@ -17,7 +22,7 @@ def test_defaults_follow_the_issue_and_the_baseline_requirements() -> None:
 
 
 def test_config_table_sets_each_value_in_its_unit() -> None:
-    settings = RevocationSettings.from_table(
+    settings = from_table(
         {
             "crl_validity_days": 10,
             "delta_crl_validity_hours": 6,
@@ -51,22 +56,25 @@ def test_config_table_sets_each_value_in_its_unit() -> None:
         ({"ocsp_signing": "hsm"}, "'delegated' or 'ca'"),
         ({"ocsp_responder_lifetime_days": 5}, "twice the OCSP validity"),
         ({"presign_batch": 0}, "between 1 and 100000"),
-        ({"crl_validty_days": 7}, "unknown setting"),
+        (
+            {"crl_validty_days": 7},
+            "unknown key .revocation. crl_validty_days; did you mean crl_validity_days",
+        ),
     ],
 )
 def test_bad_values_are_refused_with_the_setting_named(table: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
-        RevocationSettings.from_table(table)
+        from_table(table)
 
 
-def test_load_reads_the_revocation_table_of_config_toml(tmp_path: Path) -> None:
+def test_load_settings_reads_the_revocation_table_of_config_toml(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
-    assert RevocationSettings.load(config) == RevocationSettings()
+    assert load_settings({}, data_dir=tmp_path).revocation == RevocationSettings()
     config.write_text('public_base_url = "http://x.test"\n[revocation]\ncrl_validity_days = 3\n')
-    assert RevocationSettings.load(config).crl_validity == dt.timedelta(days=3)
+    assert load_settings({}, data_dir=tmp_path).revocation.crl_validity == dt.timedelta(days=3)
     config.write_text("[revocation]\ncrl_validity_days = 12\n")
-    with pytest.raises(ConfigurationError, match=r"config.toml \[revocation\]: .*at most 10"):
-        RevocationSettings.load(config)
+    with pytest.raises(ConfigurationError, match=r"config.toml: revocation.crl_validity_days .*at most 10"):
+        load_settings({}, data_dir=tmp_path)
     config.write_text("revocation = 1\n")
-    with pytest.raises(ConfigurationError, match="must be a table"):
-        RevocationSettings.load(config)
+    with pytest.raises(ConfigurationError, match=r"config.toml: \[revocation\] must be a table"):
+        load_settings({}, data_dir=tmp_path)

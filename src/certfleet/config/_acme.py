@@ -7,6 +7,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from certfleet.config._table import refuse_unknown
 from certfleet.errors import ConfigurationError
 
 __all__ = ["AcmeSettings", "IpNetwork", "parse_acme_section"]
@@ -131,9 +132,7 @@ def parse_acme_section(raw: object, where: str) -> AcmeSettings:
         "ari_retry_after_seconds",
         "deny_networks",
     }
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigurationError(f"{where}: unknown key(s) in [acme]: {', '.join(unknown)}")
+    refuse_unknown(raw, known, where, "acme")
     defaults = AcmeSettings()
     require_eab = raw.get("require_eab", False)
     if not isinstance(require_eab, bool):

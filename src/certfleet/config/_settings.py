@@ -1,3 +1,6 @@
+"""``Settings``: every section of ``config.toml``, read and checked once by
+:func:`load_settings`; each component receives only its own section."""
+
 from __future__ import annotations
 
 import tomllib
@@ -6,11 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from certfleet.config._acme import AcmeSettings, parse_acme_section
+from certfleet.config._addresses import parse_bind
+from certfleet.config._lifecycle import LifecycleSettings
+from certfleet.config._metrics import MetricsSettings
+from certfleet.config._revocation import RevocationSettings
+from certfleet.config._table import parse_table, refuse_unknown, toml
 from certfleet.errors import ConfigurationError
 
 CONFIG_FILE_NAME = "config.toml"
-DEFAULT_HTTPS = "127.0.0.1:8443"
-DEFAULT_HTTP = "127.0.0.1:8080"
+# Keys of config.toml outside any section.
+TOP_LEVEL_KEYS = ("database_url", "ca_passphrase_file", "public_base_url")
 
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
@@ -20,14 +28,6 @@ def default_data_dir(env: Mapping[str, str]) -> Path:
     xdg = env.get("XDG_DATA_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "share"
     return base / "certfleet"
-
-
-def parse_bind(value: str) -> tuple[str, int]:
-    """Parse ``HOST:PORT`` or ``[IPv6]:PORT``."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigurationError(f"bad listen address {value!r}: expected HOST:PORT")
-    return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,24 @@ class DataDir:
 
 @dataclass(frozen=True)
 class ServerSettings:
-    https_bind: tuple[str, int] = ("127.0.0.1", 8443)
-    http_bind: tuple[str, int] = ("127.0.0.1", 8080)
+    """The ``[server]`` section: where ``serve`` listens (``https`` and ``http``,
+    ``"HOST:PORT"``) and under which names."""
+
+    https_bind: tuple[str, int] = field(default=("127.0.0.1", 8443), metadata=toml("https", parse=parse_bind))
+    http_bind: tuple[str, int] = field(default=("127.0.0.1", 8080), metadata=toml("http", parse=parse_bind))
     server_names: tuple[str, ...] = ()
     # Largest request body any listener accepts (routes that take only a CSR accept less).
     max_body_bytes: int = 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not 1024 <= self.max_body_bytes <= 2**31:
+            raise ConfigurationError(f"server.max_body_bytes must be an integer from 1024 to {2**31}")
+
+
+# Every section of config.toml. [acme] has values of its own (CIDR ranges, a resolver
+# address) and its own reader, which refuses unknown keys the same way; the others go
+# through the one table parser.
+SECTION_NAMES = ("server", "acme", "revocation", "lifecycle", "metrics")
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,9 @@ class Settings:
     public_base_url: str
     server: ServerSettings = field(default_factory=ServerSettings)
     acme: AcmeSettings = field(default_factory=AcmeSettings)
+    revocation: RevocationSettings = field(default_factory=RevocationSettings)
+    lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     @property
     def is_sqlite(self) -> bool:
@@ -88,16 +104,6 @@ def _read_file(path: Path) -> dict[str, object]:
             return tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(f"cannot read config file {path}: {exc}") from exc
-
-
-def read_section(config_file: Path, section: str) -> tuple[dict[str, object], str]:
-    """The ``[section]`` table of ``config_file`` (empty when the file or table is absent)
-    and a label naming both, for error messages. Each component parses its own slice."""
-    where = f"{config_file} [{section}]"
-    table = _read_file(config_file).get(section, {})
-    if not isinstance(table, dict):
-        raise ConfigurationError(f"{config_file}: [{section}] must be a table")
-    return table, where
 
 
 def _str(table: Mapping[str, object], key: str, where: str) -> str | None:
@@ -119,39 +125,25 @@ def load_settings(
     layout = DataDir(root)
     raw = _read_file(layout.config_file)
     where = str(layout.config_file)
-    server_raw = raw.get("server", {})
-    if not isinstance(server_raw, dict):
-        raise ConfigurationError(f"{where}: [server] must be a table")
+    refuse_unknown(raw, TOP_LEVEL_KEYS + SECTION_NAMES, where, None)
+    server = parse_table(ServerSettings, raw.get("server"), where, "server")
     db = database_url or env.get("CERTFLEET_DB") or _str(raw, "database_url", where)
     if not db:
         db = f"sqlite:///{layout.database}"
     passphrase = env.get("CERTFLEET_CA_PASSPHRASE_FILE") or _str(raw, "ca_passphrase_file", where)
-    https = parse_bind(_str(server_raw, "https", where) or DEFAULT_HTTPS)
-    http = parse_bind(_str(server_raw, "http", where) or DEFAULT_HTTP)
-    names_raw = server_raw.get("server_names", [])
-    if not isinstance(names_raw, list) or not all(isinstance(n, str) for n in names_raw):
-        raise ConfigurationError(f"{where}: server.server_names must be a list of strings")
-    public = _str(raw, "public_base_url", where) or f"http://{_host_for_url(http[0])}:{http[1]}"
+    host, port = server.http_bind
+    public = _str(raw, "public_base_url", where) or f"http://{_host_for_url(host)}:{port}"
     return Settings(
         data_dir=layout,
         database_url=db,
         passphrase_file=Path(passphrase) if passphrase else layout.passphrase_file,
         public_base_url=public.rstrip("/"),
-        server=ServerSettings(
-            https_bind=https,
-            http_bind=http,
-            server_names=tuple(names_raw),
-            max_body_bytes=_max_body_bytes(server_raw.get("max_body_bytes", 1024 * 1024), where),
-        ),
+        server=server,
         acme=parse_acme_section(raw.get("acme"), where),
+        revocation=parse_table(RevocationSettings, raw.get("revocation"), where, "revocation"),
+        lifecycle=parse_table(LifecycleSettings, raw.get("lifecycle"), where, "lifecycle"),
+        metrics=parse_table(MetricsSettings, raw.get("metrics"), where, "metrics"),
     )
-
-
-def _max_body_bytes(value: object, where: str) -> int:
-    # bool is an int in Python: refuse it explicitly.
-    if not isinstance(value, int) or isinstance(value, bool) or not 1024 <= value <= 2**31:
-        raise ConfigurationError(f"{where}: server.max_body_bytes must be an integer from 1024 to {2**31}")
-    return value
 
 
 def _host_for_url(host: str) -> str:
