@@ -20,18 +20,7 @@ from certfleet.clock import iso
 from certfleet.errors import InvalidInput
 from certfleet.x509 import BadName, SubjectName
 
-__all__ = [
-    "Agent",
-    "AgentIdentity",
-    "AgentRepository",
-    "AgentStatus",
-    "Deployment",
-    "DeploymentStatus",
-    "JoinToken",
-    "ManagedCertificate",
-    "check_agent_name",
-    "check_certificate_name",
-]
+# The public names are listed in certfleet.agents.__all__.
 
 _CERT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

@@ -8,6 +8,7 @@ Judging lives in :mod:`._discovery_judge`, recording in :mod:`._discovery_record
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -44,6 +45,27 @@ from certfleet.services._ports import UnitOfWorkFactory
 __all__ = ["DiscoveryService", "FileScanRequest", "NetScanRequest", "ScanReport", "parse_trust_bundle"]
 
 
+def _pending(
+    run_id: str | None,
+    kind: str,
+    targets: Sequence[str],
+    options: dict[str, Any],
+    actor: str,
+    team: str | None,
+    now: dt.datetime,
+) -> ScanRun:
+    return ScanRun(
+        id=run_id or secrets.token_hex(16),
+        kind=kind,
+        status=ScanStatus.PENDING,
+        targets=tuple(targets),
+        options=options,
+        requested_by=actor,
+        created_at=now,
+        team=team,
+    )
+
+
 class DiscoveryService:
     def __init__(
         self,
@@ -63,16 +85,7 @@ class DiscoveryService:
     ) -> ScanRun:
         """Record a scan to be run later (by :meth:`scan_network` or :meth:`scan_files`
         with ``run_id``): the REST API answers with its id at once."""
-        run = ScanRun(
-            id=secrets.token_hex(16),
-            kind=kind,
-            status=ScanStatus.PENDING,
-            targets=tuple(targets),
-            options=options,
-            requested_by=actor,
-            created_at=self._clock.now(),
-            team=team,
-        )
+        run = _pending(None, kind, targets, options, actor, team, self._clock.now())
         with self._uow() as uow:
             uow.scans.add(run)
         return run
@@ -89,16 +102,7 @@ class DiscoveryService:
         now = self._clock.now()
         with self._uow() as uow:
             existing = uow.scans.get(run_id) if run_id else None
-            run = existing or ScanRun(
-                id=run_id or secrets.token_hex(16),
-                kind=kind,
-                status=ScanStatus.PENDING,
-                targets=tuple(targets),
-                options=options,
-                requested_by=actor,
-                created_at=now,
-                team=team,
-            )
+            run = existing or _pending(run_id, kind, targets, options, actor, team, now)
             run = replace(run, status=ScanStatus.RUNNING, started_at=now)
             uow.scans.update(run)
         return run

@@ -71,11 +71,8 @@ class RotationService:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._uow = uow
-        self._renewal = renewal
         self._authorities = authorities
-        self._revoke = revoke
         self._clock = clock
-        self._settings = settings
         self._milestones = Milestones(uow, renewal, revoke, clock)
         self._runner = CampaignRunner(
             uow, renewal, self._current_ca, self._milestones, clock, settings, sleep
