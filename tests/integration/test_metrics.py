@@ -101,7 +101,8 @@ def test_scraped_gauges_match_the_inventory(served: Served) -> None:
         for (name, labels) in samples
         if name == "certfleet_ca_certificate_expiry_seconds"
     }
-    assert roles == {"root", "intermediate"}
+    # the listener's own issuer (the server-identity CA) expires too, and is watched like the others
+    assert roles == {"root", "intermediate", "server-identity"}
     assert total(samples, "certfleet_issuance_total", outcome="success") == sum(
         1 for r in records if r.issuer_ca_id
     )

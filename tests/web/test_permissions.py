@@ -4,6 +4,7 @@ no revoke button for a read token and a 403 when the POST is forced; CSRF on eve
 from __future__ import annotations
 
 from certfleet.app import Platform
+from certfleet.audit import CertificateRef
 from certfleet.inventory import Status
 from tests.web.conftest import Browser, hidden, issue, token
 
@@ -35,7 +36,7 @@ def test_admin_revokes_with_a_reason_and_sees_the_new_status(
     stored = platform.inventory.find(record.fingerprint_sha256)
     assert stored.status is Status.REVOKED and stored.revocation_reason == "keyCompromise"
     revoked = [e for e in platform.audit.entries() if e.action == "certificate.revoked"]
-    assert [e.subject for e in revoked] == [record.serial]
+    assert [e.subject for e in revoked] == [CertificateRef(record.serial, record.issuer).subject]
     assert revoked[0].actor.startswith("token:")
 
 
