@@ -11,6 +11,7 @@ from certfleet.ca.keys import SoftwareKeyBackend, load_or_create_passphrase
 from certfleet.clock import Clock, SystemClock
 from certfleet.config import Settings
 from certfleet.lifecycle.notifications import Notifications
+from certfleet.lifecycle.scheduler import Scheduler
 from certfleet.lifecycle.settings import LifecycleSettings
 from certfleet.protocols.acme import AcmeServer
 from certfleet.protocols.acme.ari import RenewalWindow
@@ -25,6 +26,7 @@ from certfleet.services import (
     TokenService,
 )
 from certfleet.services.agents import AgentService
+from certfleet.services.background_jobs import background_jobs
 from certfleet.services.ca_rotation import CaRotationService
 from certfleet.services.discovery import DiscoveryService
 from certfleet.services.policy import PolicyService
@@ -56,6 +58,7 @@ class Platform:
     renewal: RenewalService = field(init=False)  # wired last: renewal, rotation and CA rotation
     rotation: RotationService = field(init=False)  # revoke through the revocation service
     ca_rotation: CaRotationService = field(init=False)
+    scheduler: Scheduler = field(init=False)  # every background job; serve runs it
 
     def close(self) -> None:
         self.acme.close()
@@ -132,6 +135,17 @@ def open_platform(
     platform.acme.set_revoker(ServiceRevoker(platform.revocation.revoke))
     platform.agents = _agent_service(platform)
     _wire_lifecycle(platform)
+    platform.scheduler = Scheduler(
+        store.job_leases(),
+        clock,
+        background_jobs(
+            authorities=authorities,
+            renewal=platform.renewal,
+            rotation=platform.rotation,
+            revocation=platform.revocation,
+            notifications=platform.notifications,
+        ),
+    )
     return platform
 
 

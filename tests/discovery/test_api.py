@@ -70,3 +70,21 @@ def test_file_scan_through_the_api_is_team_scoped(api: ApiClient, tmp_path: Path
     assert high == []
     page = api.get("/api/v1/findings", token=admin, params={"limit": 1}).json()
     assert len(page["items"]) == 1 and page["next_cursor"]
+
+
+def test_a_scan_that_fails_inside_ends_failed_with_the_error(
+    api: ApiClient, platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a bug that escapes the scan before it records anything (here: a fault injected
+    # into the discovery service, as a lost database would raise)
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("the scanner fell over")
+
+    monkeypatch.setattr(platform.discovery, "scan_files", broken)
+    admin = api.token("ops", "admin")
+    started = api.post("/api/v1/scans", token=admin, json={"kind": "files", "targets": [str(tmp_path)]})
+    assert started.status_code == 202, started.text
+    # Then the run is not left pending for ever: it ended failed, with the reason
+    run = api.get(f"/api/v1/scans/{started.json()['id']}", token=admin).json()
+    assert (run["status"], run["error"]) == ("failed", "RuntimeError: the scanner fell over")
+    assert run["finished_at"] is not None

@@ -3,7 +3,6 @@ receiver that is down for a while and a dispatcher restarted in between."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import threading
@@ -310,34 +309,27 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> bool:
     return condition()
 
 
-def test_the_background_loops_deliver_and_stop_when_asked(platform: Platform, receiver: HttpReceiver) -> None:
+def test_the_scheduler_jobs_deliver_and_stop_when_asked(
+    platform: Platform, receiver: HttpReceiver, clock: FakeClock
+) -> None:
     _webhook(platform, receiver.url)
     _issue(platform, "www.a.example.test", days=3)  # an issued event and, from the scan, an expiring one
+    # Given the platform's scheduler, one tick runs the expiry scan, then the dispatch pass
+    ran = platform.scheduler.tick()
+    assert {"notifications.expiry", "notifications.dispatch"} <= set(ran)
+    assert sorted(e["event"] for e in receiver.events()) == ["expiring", "issued"]
+
+    # The next dispatch waits for its interval; the loop in a thread ends when asked
+    _issue(platform, "api.a.example.test")
+    assert "notifications.dispatch" not in platform.scheduler.tick()
+    clock.advance(dt.timedelta(seconds=5))
     stop = threading.Event()
-    thread = threading.Thread(
-        target=platform.notifications.run, args=(stop,), kwargs={"interval_seconds": 0.05}
-    )
+    thread = threading.Thread(target=platform.scheduler.run, args=(stop,))
     thread.start()
     try:
-        assert _wait_for(lambda: len(receiver.requests) == 2)
+        assert _wait_for(lambda: len(receiver.requests) == 3)
     finally:
         stop.set()
         thread.join(timeout=30)
     assert not thread.is_alive()
-    assert sorted(e["event"] for e in receiver.events()) == ["expiring", "issued"]
-
-    _issue(platform, "api.a.example.test")
-    done = threading.Event()
-
-    async def main() -> None:
-        await platform.notifications.run_async(done.is_set, interval_seconds=0.05)
-
-    runner = threading.Thread(target=asyncio.run, args=(main(),))
-    runner.start()
-    try:
-        assert _wait_for(lambda: len(receiver.requests) == 3)
-    finally:
-        done.set()
-        runner.join(timeout=30)
-    assert not runner.is_alive()
     assert [e["event"] for e in receiver.events()][-1] == "issued"

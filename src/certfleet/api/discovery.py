@@ -7,7 +7,6 @@ networks or read its own disks) and runs in the background; the answer carries i
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
@@ -16,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from certfleet.access import Scope
 from certfleet.api._auth import CurrentPrincipal, get_platform
-from certfleet.api._problems import PROBLEM_RESPONSES
 from certfleet.api._ports import Platform
+from certfleet.api._problems import PROBLEM_RESPONSES
 from certfleet.discovery import (
     DEFAULT_MAX_FILE_SIZE,
     FileScanOptions,
@@ -27,13 +26,13 @@ from certfleet.discovery import (
     parse_ports,
 )
 from certfleet.discovery.records import FindingQuery
-from certfleet.errors import CertfleetError, Forbidden
+from certfleet.errors import Forbidden
 from certfleet.inventory import MAX_PAGE_SIZE, decode_cursor, encode_cursor
 from certfleet.services.discovery import FileScanRequest, NetScanRequest, parse_trust_bundle
+from certfleet.services.scan_jobs import ScanJobRunner
 
 router = APIRouter(prefix="/api/v1", tags=["discovery"], responses=PROBLEM_RESPONSES)
 PlatformDep = Annotated[Platform, Depends(get_platform)]
-_log = logging.getLogger("certfleet.api.discovery")
 
 
 class ScanIn(BaseModel):
@@ -161,19 +160,6 @@ def _requests(body: ScanIn, team: str | None) -> NetScanRequest | FileScanReques
     return request
 
 
-def _run(platform: Platform, run_id: str, request: NetScanRequest | FileScanRequest, actor: str) -> None:
-    """The background job: its failure is recorded on the run, never lost."""
-    try:
-        if isinstance(request, NetScanRequest):
-            platform.discovery.scan_network(request, actor=actor, run_id=run_id)
-        else:
-            platform.discovery.scan_files(request, actor=actor, run_id=run_id)
-    except CertfleetError as exc:
-        platform.discovery.fail(run_id, exc.detail)
-    except Exception as exc:  # noqa: BLE001 - the outermost job handler
-        _log.error("scan %s failed: %s: %s", run_id, type(exc).__name__, exc)
-
-
 def _scan_out(platform: Platform, run_id: str, principal: CurrentPrincipal) -> ScanOut:
     run, errors = platform.discovery.get_scan(run_id, principal)
     return ScanOut.model_validate({**run.to_dict(), "errors": [e.to_dict() for e in errors]})
@@ -191,7 +177,7 @@ async def start_scan(
     run = await run_in_threadpool(
         platform.discovery.submit, body.kind, body.targets, described, actor=principal.name, team=team
     )
-    background.add_task(_run, platform, run.id, request, principal.name)
+    background.add_task(ScanJobRunner(platform.discovery).run, run.id, request, principal.name)
     return ScanOut.model_validate(run.to_dict())
 
 

@@ -1,12 +1,8 @@
 """Renewal and rotation over HTTP: a certificate's successor for its key holder, renewal job
-state, rotation campaigns; and the background scheduler ``certfleet serve`` runs."""
+state, rotation campaigns. The background jobs are :mod:`certfleet.services.background_jobs`."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -15,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from certfleet.access import Principal, Scope
 from certfleet.api._auth import CurrentPrincipal, get_platform
+from certfleet.api._ports import Platform
 from certfleet.api._problems import PROBLEM_RESPONSES
 from certfleet.api._schemas import CertificateOut
-from certfleet.api._ports import Platform
 from certfleet.errors import Forbidden, InvalidInput, NotFound
 from certfleet.inventory import MAX_PAGE_SIZE, CertificateRecord, decode_cursor, encode_cursor
 from certfleet.lifecycle.campaigns import CampaignRequest, ItemState
@@ -25,11 +21,10 @@ from certfleet.lifecycle.planning import parse_duration
 from certfleet.lifecycle.selection import Selection
 from certfleet.x509 import KeyType, to_pem
 
-__all__ = ["lifecycle_scheduler", "router"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["lifecycle"], responses=PROBLEM_RESPONSES)
 PlatformDep = Annotated[Platform, Depends(get_platform)]
-_log = logging.getLogger("certfleet.lifecycle")
 _MAX_CSR_CHARS = 64 * 1024
 
 
@@ -214,29 +209,3 @@ async def report_deployed(
         lambda: platform.rotation.mark_deployed(campaign_id, serial, principal=principal)
     )
     return item.to_dict()
-
-
-def lifecycle_round(platform: Platform) -> None:
-    """One scheduler round: notice a CA rotation made elsewhere, renew what is due, then
-    advance open campaigns. Logged, never raised past the loop."""
-    platform.authorities.refresh()
-    report = platform.renewal.run_due()
-    for outcome in report.outcomes:
-        _log.info("renewal %s: %s (%s)", outcome.serial, outcome.state.value, outcome.detail)
-    platform.rotation.advance_open()
-
-
-async def lifecycle_scheduler(platform: Platform, should_stop: Callable[[], bool]) -> None:
-    """Run :func:`lifecycle_round` every ``[lifecycle] interval_seconds`` until
-    ``should_stop()`` (``[lifecycle] scheduler = false`` turns it off)."""
-    settings = platform.renewal.settings
-    if not settings.scheduler:
-        return
-    while not should_stop():
-        try:
-            await asyncio.to_thread(lifecycle_round, platform)
-        except Exception as exc:  # noqa: BLE001 - the outermost job handler: log, keep the schedule
-            _log.error("lifecycle round failed: %s: %s", type(exc).__name__, exc)
-        deadline = time.monotonic() + settings.interval_seconds
-        while not should_stop() and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)  # a schedule, not a synchronisation: wake to notice a stop

@@ -1,13 +1,11 @@
 """Revocation over HTTP: the REST revoke call, and on the plain-HTTP listener the CRLs and the
-OCSP responder (RFC 6960 appendix A, RFC 5019), plus the maintenance loop of ``serve``."""
+OCSP responder (RFC 6960 appendix A, RFC 5019). Their maintenance is a scheduler job
+(:mod:`certfleet.services.background_jobs`)."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
-import time
-from collections.abc import Callable
 from email.utils import format_datetime
 from typing import Annotated
 
@@ -18,9 +16,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from certfleet.api._auth import CurrentPrincipal, get_platform
+from certfleet.api._ports import Platform
 from certfleet.api._problems import PROBLEM_RESPONSES
 from certfleet.api._schemas import CertificateOut
-from certfleet.api._ports import Platform
 from certfleet.errors import NotFound
 from certfleet.revocation import (
     MAX_REQUEST_BYTES,
@@ -32,7 +30,7 @@ from certfleet.revocation import (
     error_response,
 )
 
-__all__ = ["public_router", "revocation_maintenance", "router"]
+__all__ = ["public_router", "router"]
 
 _log = logging.getLogger("certfleet.revocation")
 
@@ -169,20 +167,3 @@ def get_ocsp(encoded: str, request: Request) -> Response:
     except MalformedOcspRequest:
         return _malformed()
     return _answer(get_platform(request), request_der, request)
-
-
-async def revocation_maintenance(platform: Platform, should_stop: Callable[[], bool]) -> None:
-    """Rebuild stale CRLs, rotate responder certificates and pre-sign OCSP responses every
-    ``[revocation] maintenance_interval_seconds`` until ``should_stop()``. One failed round
-    is logged and the next one runs as usual."""
-    interval = platform.revocation.settings.maintenance_interval_seconds
-    while not should_stop():
-        try:
-            report = await asyncio.to_thread(platform.revocation.maintain)
-            for line in report.errors:
-                _log.warning("revocation maintenance: %s", line)
-        except Exception as exc:  # noqa: BLE001 - the outermost job handler: log, keep the schedule
-            _log.error("revocation maintenance failed: %s: %s", type(exc).__name__, exc)
-        deadline = time.monotonic() + interval
-        while not should_stop() and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)  # a schedule, not a synchronisation: wake to notice a stop

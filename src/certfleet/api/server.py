@@ -7,14 +7,13 @@ import contextlib
 import signal
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Generator
 
 import uvicorn
 
 from certfleet.api import create_api_app, create_public_app
 from certfleet.api._peer_certificate import PeerCertificateProtocol, write_client_ca_file
-from certfleet.api.lifecycle import lifecycle_scheduler
-from certfleet.api.revocation import revocation_maintenance
 from certfleet.api._ports import Platform
 from certfleet.services.server_identity import ServerIdentity
 
@@ -103,12 +102,14 @@ def run_servers(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
         tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
-        # Background schedule: CRLs rebuilt, OCSP responses pre-signed, responders rotated.
-        tasks.append(asyncio.create_task(revocation_maintenance(platform, lambda: servers[0][0].should_exit)))
-        # Renewal and rotation campaigns: leased jobs, so every serve process may run them.
-        tasks.append(asyncio.create_task(lifecycle_scheduler(platform, lambda: servers[0][0].should_exit)))
-        # Notification outbox: expiry notices and deliveries (leased rows, so safe on many nodes).
-        tasks.append(asyncio.create_task(platform.notifications.run_async(lambda: servers[0][0].should_exit)))
+        # Every background job (renewal, campaigns, revocation maintenance, notifications)
+        # runs in the platform's scheduler, in a thread of its own: its jobs block on the
+        # database and on receivers, the event loop never does.
+        scheduler_stop = threading.Event()
+        scheduler = threading.Thread(
+            target=platform.scheduler.run, args=(scheduler_stop,), name="certfleet-scheduler"
+        )
+        scheduler.start()
         # uvicorn has no start-up event to await: poll its flag (or a task that died early).
         while not all(server.started for server, _ in servers):
             if any(task.done() for task in tasks):
@@ -118,6 +119,10 @@ def run_servers(
         else:
             if on_started is not None:
                 on_started()
-        await asyncio.gather(*tasks)
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            scheduler_stop.set()  # a job running now finishes (and records itself) first
+            await asyncio.to_thread(scheduler.join)
 
     asyncio.run(main())

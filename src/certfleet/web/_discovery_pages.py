@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
@@ -10,13 +9,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from certfleet.access import Scope
-from certfleet.web._ports import WebPlatform as Platform
 from certfleet.discovery import FileScanOptions, NetScanOptions, Severity, parse_ports
 from certfleet.discovery.records import FindingQuery
-from certfleet.errors import CertfleetError, Forbidden, InvalidInput
+from certfleet.errors import Forbidden, InvalidInput
 from certfleet.inventory import decode_cursor, encode_cursor
 from certfleet.services.discovery import FileScanRequest, NetScanRequest
+from certfleet.services.scan_jobs import ScanJobRunner
 from certfleet.web._forms import read_form
+from certfleet.web._ports import WebPlatform as Platform
 from certfleet.web._render import HtmlRoute, render, url_with
 from certfleet.web._sessions import User, check_csrf
 from certfleet.web._state import current_user, dashboard
@@ -24,7 +24,6 @@ from certfleet.web._state import current_user, dashboard
 __all__ = ["router"]
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
-_log = logging.getLogger("certfleet.web")
 
 FINDINGS_PAGE = 100
 MAX_TARGETS = 1000
@@ -93,20 +92,6 @@ def _request(form: dict[str, str], team: str | None) -> NetScanRequest | FileSca
     return request
 
 
-def _run(platform: Platform, run_id: str, request: NetScanRequest | FileScanRequest, actor: str) -> None:
-    """The background job: a failure is recorded on the run, never lost."""
-    try:
-        if isinstance(request, NetScanRequest):
-            platform.discovery.scan_network(request, actor=actor, run_id=run_id)
-        else:
-            platform.discovery.scan_files(request, actor=actor, run_id=run_id)
-    except CertfleetError as exc:
-        platform.discovery.fail(run_id, exc.detail)
-    except Exception as exc:  # noqa: BLE001 - the outermost job handler
-        _log.error("scan %s failed: %s: %s", run_id, type(exc).__name__, exc)
-        platform.discovery.fail(run_id, f"{type(exc).__name__}: {exc}")
-
-
 def _submit(
     platform: Platform, user: User, form: dict[str, str]
 ) -> tuple[str, NetScanRequest | FileScanRequest]:
@@ -128,7 +113,7 @@ async def start_scan(request: Request, background: BackgroundTasks) -> Response:
     check_csrf(user, form.get("csrf_token"))
     platform = dashboard(request).platform
     run_id, scan = await run_in_threadpool(_submit, platform, user, form)
-    background.add_task(_run, platform, run_id, scan, user.principal.name)
+    background.add_task(ScanJobRunner(platform.discovery).run, run_id, scan, user.principal.name)
     return RedirectResponse(f"/scans/{run_id}", status_code=303)
 
 

@@ -1,14 +1,11 @@
 """The notifications facade the composition root wires: channels per team, a test send,
-the expiry scan, one dispatch pass, and the loop ``certfleet serve`` runs."""
+the expiry scan and one dispatch pass (each a job of the scheduler ``certfleet serve`` runs)."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import logging
 import re
 import secrets
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +29,6 @@ from certfleet.lifecycle.notifications.registry import available, channel_type
 
 __all__ = ["Notifications", "TestOutcome"]
 
-_log = logging.getLogger("certfleet.notifications")
 _TEAM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -157,48 +153,3 @@ class Notifications:
 
     def dispatch_once(self, now: dt.datetime | None = None) -> DispatchReport:
         return self.dispatcher.dispatch_once(now)
-
-    def background_pass(self, next_scan: dt.datetime | None, scan_every: dt.timedelta) -> dt.datetime | None:
-        """One background step: the expiry scan when due, then a dispatch pass. Returns when
-        the next scan is due. Errors are logged, never raised: the outbox keeps what was not
-        sent, and the next pass tries again."""
-        now = self._clock.now()
-        try:
-            if next_scan is None or now >= next_scan:
-                self.expiring_scan(now)
-                next_scan = now + scan_every
-            self.dispatch_once(now)
-        except Exception as exc:  # noqa: BLE001 - the outermost job handler
-            _log.error("notification pass failed: %s: %s", type(exc).__name__, exc)
-        return next_scan
-
-    def run(
-        self,
-        stop: threading.Event,
-        *,
-        interval_seconds: float = 5.0,
-        scan_every: dt.timedelta = dt.timedelta(hours=1),
-    ) -> None:
-        """The loop for a background thread: a pass every ``interval_seconds`` (an expiry
-        scan every ``scan_every``) until ``stop`` is set."""
-        next_scan: dt.datetime | None = None
-        while not stop.is_set():
-            next_scan = self.background_pass(next_scan, scan_every)
-            stop.wait(interval_seconds)
-
-    async def run_async(
-        self,
-        should_exit: Callable[[], bool],
-        *,
-        interval_seconds: float = 5.0,
-        scan_every: dt.timedelta = dt.timedelta(hours=1),
-    ) -> None:
-        """The same loop as a task beside ``certfleet serve``'s servers: each pass runs in a
-        worker thread (it blocks on the database and on receivers), the event loop never."""
-        next_scan: dt.datetime | None = None
-        while not should_exit():
-            next_scan = await asyncio.to_thread(self.background_pass, next_scan, scan_every)
-            waited = 0.0
-            while waited < interval_seconds and not should_exit():
-                await asyncio.sleep(0.25)
-                waited += 0.25

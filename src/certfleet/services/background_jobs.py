@@ -1,0 +1,78 @@
+"""Every background job ``certfleet serve`` runs, as :class:`~certfleet.lifecycle.scheduler.Job`
+values for the one scheduler the composition root builds.
+
+* ``renewal`` (per node, ``[lifecycle] interval_seconds``): notice a CA rotation made
+  elsewhere, then renew what is due. Renewal jobs are leased row by row, so every node
+  takes a share of them.
+* ``campaigns`` (exclusive, ``[lifecycle] interval_seconds``): advance open rotation campaigns.
+* ``revocation`` (exclusive, ``[revocation] maintenance_interval``): rebuild stale CRLs,
+  rotate OCSP responder certificates, pre-sign and refresh OCSP responses.
+* ``notifications.expiry`` (exclusive, hourly): queue expiry notices.
+* ``notifications.dispatch`` (exclusive, every 5 s): route and send the notification outbox.
+
+``[lifecycle] scheduler = false`` leaves out the renewal and campaign jobs, as before. Scan
+jobs start when submitted (:mod:`certfleet.services.scan_jobs`): they carry secrets (keystore
+passwords) that are never stored, so no later job could pick them up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from certfleet.lifecycle.notifications import Notifications
+from certfleet.lifecycle.scheduler import Job
+from certfleet.services.authorities import AuthorityService
+from certfleet.services.renewal import RenewalService
+from certfleet.services.revocation import RevocationService
+from certfleet.services.rotation import RotationService
+
+__all__ = ["DISPATCH_INTERVAL", "EXPIRY_SCAN_INTERVAL", "background_jobs"]
+
+_log = logging.getLogger("certfleet.lifecycle")
+
+# A delivery waits at most this long in the outbox; the expiry scan only has day-sized
+# thresholds to notice, so once an hour is plenty.
+DISPATCH_INTERVAL = dt.timedelta(seconds=5)
+EXPIRY_SCAN_INTERVAL = dt.timedelta(hours=1)
+
+
+def background_jobs(
+    *,
+    authorities: AuthorityService,
+    renewal: RenewalService,
+    rotation: RotationService,
+    revocation: RevocationService,
+    notifications: Notifications,
+) -> list[Job]:
+    jobs: list[Job] = []
+    lifecycle = renewal.settings
+    if lifecycle.scheduler:
+        every = dt.timedelta(seconds=lifecycle.interval_seconds)
+
+        def renew_due() -> None:
+            authorities.refresh()  # this process's cached issuing CA: every node refreshes its own
+            report = renewal.run_due()
+            for outcome in report.outcomes:
+                _log.info("renewal %s: %s (%s)", outcome.serial, outcome.state.value, outcome.detail)
+
+        def advance_campaigns() -> None:
+            authorities.refresh()
+            rotation.advance_open()
+
+        jobs += [Job("renewal", every, renew_due, per_node=True), Job("campaigns", every, advance_campaigns)]
+
+    def maintain_revocation() -> None:
+        for line in revocation.maintain().errors:  # one failing CA never stops the others
+            _log.warning("revocation maintenance: %s", line)
+
+    jobs += [
+        Job(
+            "revocation",
+            dt.timedelta(seconds=revocation.settings.maintenance_interval_seconds),
+            maintain_revocation,
+        ),
+        Job("notifications.expiry", EXPIRY_SCAN_INTERVAL, notifications.expiring_scan),
+        Job("notifications.dispatch", DISPATCH_INTERVAL, notifications.dispatch_once),
+    ]
+    return jobs
