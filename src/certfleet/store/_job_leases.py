@@ -7,11 +7,11 @@ import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import Integer, String, Text, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from certfleet.lifecycle.scheduler import JobState
 from certfleet.store._database import Database
+from certfleet.store._sql import dialect_insert
 from certfleet.store.models import Base, UtcDateTime
 
 __all__ = ["ScheduledJobRow", "SqlJobLeases"]
@@ -49,9 +49,8 @@ def _state(row: ScheduledJobRow) -> JobState:
 
 def _ensure(session: Session, name: str, now: dt.datetime) -> None:
     """The job's row, due now, unless another node made it first."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     values = {"name": name, "next_run_at": now, "failures": 0, "runs": 0}
-    session.execute(dialect.insert(ScheduledJobRow).values(values).on_conflict_do_nothing())
+    session.execute(dialect_insert(session, ScheduledJobRow).values(values).on_conflict_do_nothing())
 
 
 class SqlJobLeases:
