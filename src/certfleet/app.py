@@ -10,7 +10,6 @@ from certfleet.ca import CaUrls
 from certfleet.ca.keys import SoftwareKeyBackend, load_or_create_passphrase
 from certfleet.clock import Clock, SystemClock
 from certfleet.config import Settings
-from certfleet.lifecycle.notifications import Notifications
 from certfleet.lifecycle.scheduler import Scheduler
 from certfleet.lifecycle.settings import LifecycleSettings
 from certfleet.protocols.acme import AcmeServer
@@ -29,6 +28,7 @@ from certfleet.services.agents import AgentService
 from certfleet.services.background_jobs import background_jobs
 from certfleet.services.ca_rotation import CaRotationService
 from certfleet.services.discovery import DiscoveryService
+from certfleet.services.notifications import Notifications
 from certfleet.services.policy import PolicyService
 from certfleet.services.renewal import RenewalService
 from certfleet.services.revocation import RevocationService

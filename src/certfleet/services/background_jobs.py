@@ -20,9 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from certfleet.lifecycle.notifications import Notifications
 from certfleet.lifecycle.scheduler import Job
 from certfleet.services.authorities import AuthorityService
+from certfleet.services.notifications import Notifications
 from certfleet.services.renewal import RenewalService
 from certfleet.services.revocation import RevocationService
 from certfleet.services.rotation import RotationService

@@ -1,6 +1,11 @@
 """Notifications: channel plugins (webhook, email, Slack), the dispatcher that delivers the
 outbox that services write with :func:`emit` (:mod:`.events`), and the expiry
-scan. The built-in channel types register when this package is imported."""
+scan. The built-in channel types register when this package is imported.
+
+The rule of the layers: this domain package owns its values (events, channel configs,
+deliveries) and the storage ports it needs (:mod:`.events`); the application service that
+manages channels and runs the scan and dispatch is ``certfleet.services.notifications``;
+``certfleet.store`` implements the ports and nothing else."""
 
 from __future__ import annotations
 
@@ -9,7 +14,6 @@ from certfleet.lifecycle.notifications.dispatcher import Dispatcher, DispatchRep
 from certfleet.lifecycle.notifications.email import EmailChannel
 from certfleet.lifecycle.notifications.expiring import DEFAULT_THRESHOLDS_DAYS, expiring_scan, threshold_for
 from certfleet.lifecycle.notifications.registry import ENTRY_POINT_GROUP, available, channel_type, register
-from certfleet.lifecycle.notifications.service import Notifications, TestOutcome
 from certfleet.lifecycle.notifications.slack import SlackChannel
 from certfleet.lifecycle.notifications.webhook import SIGNATURE_HEADER, WebhookChannel, sign
 
@@ -25,9 +29,7 @@ __all__ = [
     "Dispatcher",
     "EmailChannel",
     "Notice",
-    "Notifications",
     "SlackChannel",
-    "TestOutcome",
     "WebhookChannel",
     "available",
     "backoff",
