@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certfleet.audit import CHECKPOINT_KEY_FILE, load_or_create_checkpoint_key
 from certfleet.ca import CaUrls
@@ -11,11 +14,10 @@ from certfleet.ca.keys import SoftwareKeyBackend, load_or_create_passphrase
 from certfleet.clock import Clock, SystemClock
 from certfleet.config import Settings
 from certfleet.lifecycle.scheduler import Scheduler
-from certfleet.lifecycle.settings import LifecycleSettings
+from certfleet.metrics import PlatformMetrics
 from certfleet.protocols.acme import AcmeServer
 from certfleet.protocols.acme.ari import RenewalWindow
 from certfleet.protocols.acme.bindings import ServiceIssuer, ServiceRevoker
-from certfleet.revocation import RevocationSettings
 from certfleet.sealing import SECRETS_KEY_FILE_NAME
 from certfleet.services import (
     AuditService,
@@ -33,13 +35,20 @@ from certfleet.services.policy import PolicyService
 from certfleet.services.renewal import RenewalService
 from certfleet.services.revocation import RevocationService
 from certfleet.services.rotation import RotationService
+from certfleet.services.server_identity import ServerIdentity, ensure_server_identity
 from certfleet.store import Database, Store, open_secret_box
+from certfleet.store._web import WebQueries
+from certfleet.store._web_metrics import MetricsQueries
+from certfleet.store._web_sessions import SqlWebSessionStore
 
-__all__ = ["Platform", "open_platform"]
+__all__ = ["Platform", "open_platform", "server_identity"]
 
 
 @dataclass
 class Platform:
+    """Everything a process serves with, built at once by :func:`open_platform`. The edges
+    (api, web, metrics) reach it through the narrow ports they declare, never the store."""
+
     settings: Settings
     clock: Clock
     database: Database
@@ -54,11 +63,14 @@ class Platform:
     revocation: RevocationService
     policy: PolicyService
     notifications: Notifications
-    agents: AgentService = field(init=False)  # wired after the others: it uses acme and revocation
-    renewal: RenewalService = field(init=False)  # wired last: renewal, rotation and CA rotation
-    rotation: RotationService = field(init=False)  # revoke through the revocation service
-    ca_rotation: CaRotationService = field(init=False)
-    scheduler: Scheduler = field(init=False)  # every background job; serve runs it
+    agents: AgentService
+    renewal: RenewalService
+    rotation: RotationService
+    ca_rotation: CaRotationService
+    scheduler: Scheduler  # every background job; serve runs it
+    web_queries: WebQueries  # the dashboard's read side
+    web_sessions: SqlWebSessionStore  # signed-in browsers
+    metrics: PlatformMetrics  # one registry per platform, shared by every listener
 
     def close(self) -> None:
         self.acme.close()
@@ -90,104 +102,119 @@ def open_platform(
     # it checks it against the database and seals what an older version left in plaintext.
     secrets = open_secret_box(settings.data_dir.keys / SECRETS_KEY_FILE_NAME, database)
     store = Store(database, secrets)
+    uow = store.unit_of_work
     keys = SoftwareKeyBackend(settings.data_dir.keys, passphrase)
-    authorities = AuthorityService(store.unit_of_work, keys, CaUrls(settings.public_base_url), clock)
-    policy = PolicyService(store.unit_of_work, clock)
+    authorities = AuthorityService(uow, keys, CaUrls(settings.public_base_url), clock)
+    policy = PolicyService(uow, clock)
     issuance = IssuanceService(
-        store.unit_of_work,
+        uow,
         authorities.issuing_authority,
         clock,
         policy=policy,
         server_authority=authorities.server_identity_authority,  # the listener's own, only
         refresh_authority=authorities.refresh,  # a CA retired by another process is dropped
     )
-    platform = Platform(
+    revocation = RevocationService(
+        uow,
+        store.revocation_store(),
+        keys,
+        authorities.hierarchy,
+        settings.public_base_url,
+        settings.revocation,
+        clock,
+    )
+    # revokeCert goes through the revocation service, whose keyCompromise blocks the key.
+    acme = AcmeServer(settings.acme, uow, clock, ServiceIssuer(issuance), ServiceRevoker(revocation.revoke))
+    notifications = Notifications(uow, clock)
+
+    # Renewal and campaigns issue through the same issuance service (policy included) and
+    # revoke through the revocation service.
+    def revoke(serial: str, reason: str, *, actor: str) -> object:
+        return revocation.revoke(serial, reason, actor=actor)
+
+    renewal = RenewalService(uow, issuance, authorities.hierarchy, clock, settings.lifecycle, revoke=revoke)
+    rotation = RotationService(uow, renewal, authorities, revoke, clock, settings.lifecycle)
+    ca_rotation = CaRotationService(
+        authorities,
+        rotation,
+        lambda serial, reason, actor: revocation.revoke_serial(serial, reason, actor=actor),
+        clock,
+    )
+    scheduler = Scheduler(
+        store.job_leases(),
+        clock,
+        background_jobs(
+            authorities=authorities,
+            renewal=renewal,
+            rotation=rotation,
+            revocation=revocation,
+            notifications=notifications,
+        ),
+    )
+    return Platform(
         settings=settings,
         clock=clock,
         database=database,
         store=store,
         authorities=authorities,
         issuance=issuance,
-        inventory=InventoryService(store.unit_of_work, clock),
-        tokens=TokenService(store.unit_of_work, clock),
-        audit=AuditService(
-            store.unit_of_work,
-            clock,
-            checkpoint_key=lambda: load_or_create_checkpoint_key(
-                settings.data_dir.keys / CHECKPOINT_KEY_FILE, passphrase
-            ),
-        ),
-        acme=AcmeServer(settings.acme, store.unit_of_work, clock, ServiceIssuer(issuance)),
-        discovery=DiscoveryService(store.unit_of_work, clock),
-        revocation=RevocationService(
-            store.unit_of_work,
-            store.revocation_store(),
-            keys,
-            authorities.hierarchy,
-            settings.public_base_url,
-            RevocationSettings.load(settings.data_dir.config_file),
-            clock,
-        ),
+        inventory=InventoryService(uow, clock),
+        tokens=TokenService(uow, clock),
+        audit=AuditService(uow, clock, checkpoint_key=_checkpoint_key(settings, passphrase)),
+        acme=acme,
+        discovery=DiscoveryService(uow, clock),
+        revocation=revocation,
         policy=policy,
-        notifications=Notifications(store.unit_of_work, clock),
+        notifications=notifications,
+        agents=_agent_service(store, issuance, authorities, clock, acme, revocation, rotation),
+        renewal=renewal,
+        rotation=rotation,
+        ca_rotation=ca_rotation,
+        scheduler=scheduler,
+        web_queries=WebQueries(database),
+        web_sessions=SqlWebSessionStore(store),
+        metrics=PlatformMetrics(settings.metrics, MetricsQueries(database), authorities.hierarchy, clock),
     )
-    # revokeCert goes through the revocation service, whose keyCompromise blocks the key.
-    platform.acme.set_revoker(ServiceRevoker(platform.revocation.revoke))
-    platform.agents = _agent_service(platform)
-    _wire_lifecycle(platform)
-    platform.scheduler = Scheduler(
-        store.job_leases(),
-        clock,
-        background_jobs(
-            authorities=authorities,
-            renewal=platform.renewal,
-            rotation=platform.rotation,
-            revocation=platform.revocation,
-            notifications=platform.notifications,
-        ),
-    )
-    return platform
 
 
-def _agent_service(platform: Platform) -> AgentService:
+def server_identity(platform: Platform, extra_names: tuple[str, ...]) -> ServerIdentity:
+    """The HTTPS listener's certificate and key (issued or renewed when needed): the key file
+    is encrypted under the CA passphrase, which only the composition root reads."""
+    return ensure_server_identity(
+        platform.issuance,
+        platform.settings.data_dir.tls,
+        (*platform.settings.server.server_names, *extra_names),
+        load_or_create_passphrase(platform.settings.passphrase_file, create=False),
+        platform.clock,
+    )
+
+
+def _checkpoint_key(settings: Settings, passphrase: bytes) -> Callable[[], Ed25519PrivateKey]:
+    return lambda: load_or_create_checkpoint_key(settings.data_dir.keys / CHECKPOINT_KEY_FILE, passphrase)
+
+
+def _agent_service(
+    store: Store,
+    issuance: IssuanceService,
+    authorities: AuthorityService,
+    clock: Clock,
+    acme: AcmeServer,
+    revocation: RevocationService,
+    rotation: RotationService,
+) -> AgentService:
     """Agents renew on the ACME server's ARI windows (so ``acme renew-now`` and revocations
     reach them), and revoking an agent revokes its identity certificates."""
     return AgentService(
-        platform.store.unit_of_work,
-        platform.issuance,
-        platform.authorities.hierarchy,
-        platform.clock,
-        renewal_window=lambda record: _window(platform.acme.renewal_info.window_for(record)),
-        revoke_certificate=lambda serial, actor: platform.revocation.revoke(
-            serial, "privilegeWithdrawn", actor=actor
-        ),
+        store.unit_of_work,
+        issuance,
+        authorities.hierarchy,
+        clock,
+        renewal_window=lambda record: _window(acme.renewal_info.window_for(record)),
+        revoke_certificate=lambda serial, actor: revocation.revoke(serial, "privilegeWithdrawn", actor=actor),
         # an agent's first request with a renewed identity: a campaign may revoke the old one
-        identity_in_use=lambda certificate_id, agent: platform.rotation.replacement_in_use(
-            certificate_id, agent
-        ),
+        identity_in_use=lambda certificate_id, agent: rotation.replacement_in_use(certificate_id, agent),
     )
 
 
 def _window(window: RenewalWindow) -> tuple[dt.datetime, dt.datetime]:
     return window.start, window.end
-
-
-def _wire_lifecycle(platform: Platform) -> None:
-    """Renewal and campaigns issue through the same issuance service (policy included) and
-    revoke through the revocation service."""
-    settings = LifecycleSettings.load(platform.settings.data_dir.config_file)
-    uow, clock = platform.store.unit_of_work, platform.clock
-
-    def revoke(serial: str, reason: str, *, actor: str) -> object:
-        return platform.revocation.revoke(serial, reason, actor=actor)
-
-    platform.renewal = RenewalService(
-        uow, platform.issuance, platform.authorities.hierarchy, clock, settings, revoke=revoke
-    )
-    platform.rotation = RotationService(uow, platform.renewal, platform.authorities, revoke, clock, settings)
-    platform.ca_rotation = CaRotationService(
-        platform.authorities,
-        platform.rotation,
-        lambda serial, reason, actor: platform.revocation.revoke_serial(serial, reason, actor=actor),
-        clock,
-    )
