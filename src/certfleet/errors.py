@@ -33,57 +33,56 @@ __all__ = [
 
 
 class CertfleetError(Exception):
-    """Root of every deliberate certfleet error."""
+    """Root of every deliberate certfleet error. A subclass states its HTTP status and title
+    in its class line (``class NotFound(CertfleetError, http_status=404, title="Not found")``);
+    one it leaves out is inherited."""
 
     http_status: int = 500
     title: str = "Internal error"
+
+    def __init_subclass__(cls, *, http_status: int | None = None, title: str | None = None) -> None:
+        super().__init_subclass__()
+        if http_status is not None:
+            cls.http_status = http_status
+        if title is not None:
+            cls.title = title
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
 
 
-class InvalidInput(CertfleetError):
-    http_status = 400
-    title = "Invalid input"
+class InvalidInput(CertfleetError, http_status=400, title="Invalid input"):
+    pass
 
 
-class PolicyViolation(InvalidInput):
+class PolicyViolation(InvalidInput, http_status=403, title="Policy violation"):
     """A request refused by a named rule."""
-
-    http_status = 403
-    title = "Policy violation"
 
     def __init__(self, detail: str, rule: str | None = None) -> None:
         super().__init__(detail)
         self.rule = rule
 
 
-class Unauthenticated(CertfleetError):
-    http_status = 401
-    title = "Unauthenticated"
+class Unauthenticated(CertfleetError, http_status=401, title="Unauthenticated"):
+    pass
 
 
-class Forbidden(CertfleetError):
-    http_status = 403
-    title = "Forbidden"
+class Forbidden(CertfleetError, http_status=403, title="Forbidden"):
+    pass
 
 
-class NotFound(CertfleetError):
-    http_status = 404
-    title = "Not found"
+class NotFound(CertfleetError, http_status=404, title="Not found"):
+    pass
 
 
-class Conflict(CertfleetError):
-    http_status = 409
-    title = "Conflict"
+class Conflict(CertfleetError, http_status=409, title="Conflict"):
+    pass
 
 
-class IntegrityError(CertfleetError):
-    http_status = 500
-    title = "Integrity check failed"
+class IntegrityError(CertfleetError, title="Integrity check failed"):
+    pass
 
 
-class ConfigurationError(CertfleetError):
-    http_status = 500
-    title = "Configuration error"
+class ConfigurationError(CertfleetError, title="Configuration error"):
+    pass

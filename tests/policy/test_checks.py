@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from certfleet.policy import Candidate, Context, RuleViolation, Severity, parse_policy
+from certfleet.policy import Candidate, Context, RuleSeverity, RuleViolation, parse_policy
 
 DAY = dt.timedelta(days=1)
 LE_ISSUER = "CN=R3,O=Let's Encrypt,C=US"
@@ -191,7 +191,7 @@ def test_enforce_false_reports_without_refusing_and_keeps_its_severity() -> None
         "rules:\n  - name: advisory\n    enforce: false\n    severity: low\n    key_types: [ec-p384]\n"
     )
     (violation,) = policy.check_issuance(candidate())  # no exception
-    assert (violation.rule, violation.enforce, violation.severity) == ("advisory", False, Severity.LOW)
+    assert (violation.rule, violation.enforce, violation.severity) == ("advisory", False, RuleSeverity.LOW)
     assert violation.to_dict() == {
         "rule": "advisory",
         "check": "key_types",
@@ -212,7 +212,9 @@ def test_report_only_and_enforced_together_refuse_with_only_the_enforced() -> No
 
 
 def test_severities_are_ordered() -> None:
-    assert [s.rank for s in (Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)] == [0, 1, 2, 3]
+    assert [
+        s.rank for s in (RuleSeverity.LOW, RuleSeverity.MEDIUM, RuleSeverity.HIGH, RuleSeverity.CRITICAL)
+    ] == [0, 1, 2, 3]
 
 
 def test_an_empty_policy_allows_everything() -> None:

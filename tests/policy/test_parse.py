@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from certfleet.policy import PolicyParseError, RuleScope, Severity, parse_policy
+from certfleet.policy import PolicyParseError, RuleScope, RuleSeverity, parse_policy
 
 ISSUE_FORM = """\
 rules:
@@ -39,7 +39,7 @@ def test_the_form_of_the_issue_parses_into_rules_and_checks() -> None:
     assert team_rule is not None and team_rule.teams == ("a",)
     issuers = policy.rule("trusted-issuers")
     assert issuers is not None and issuers.scope is RuleScope.INVENTORY
-    assert all(r.enforce and r.severity is Severity.HIGH for r in policy.rules)
+    assert all(r.enforce and r.severity is RuleSeverity.HIGH for r in policy.rules)
 
 
 def test_the_other_kinds_and_meta_keys_parse() -> None:
@@ -59,7 +59,7 @@ rules:
     )
     (rule,) = policy.rules
     assert (rule.severity, rule.enforce, rule.scope, rule.teams) == (
-        Severity.CRITICAL,
+        RuleSeverity.CRITICAL,
         False,
         RuleScope.ISSUANCE,
         ("a", "b"),

@@ -35,6 +35,8 @@ import pwd
 import secrets
 import shutil
 import stat
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,12 +212,15 @@ class VersionStore:
     def stage(self, contents: dict[str, bytes], suffix: str) -> str:
         """Write a complete new version; return its name. On any error nothing visible
         changed: the half-written staging directory is removed and WriteFailed raised."""
-        self._ensure_root()
-        staging = self.root / f".staging-{secrets.token_hex(6)}"
         version = self._name(suffix)
         key_target = self.spec.file("key")
-        try:
-            staging.mkdir(mode=0o700)
+        with self._new_version(
+            version,
+            lambda exc: (
+                f"cannot write the new files of {self.spec.name} in {self.root}: "
+                f"{exc.strerror or exc}; the deployed files are untouched"
+            ),
+        ) as staging:
             for kind, data in contents.items():
                 target = self.spec.file(kind)
                 if target is None:  # kept for re-rendering: the key's owner, the usual modes
@@ -225,20 +230,27 @@ class VersionStore:
                 else:
                     owner, group, mode = target.owner, target.group, target.mode
                 _write(staging / ROLE_FILES[kind], data, mode, *_ids(owner, group))
+        return version
+
+    @contextmanager
+    def _new_version(self, version: str, failed: Callable[[OSError], str]) -> Iterator[Path]:
+        """A private staging directory to fill, published as ``version`` (one rename) when the
+        block ends. On any error it is removed; an OSError becomes WriteFailed(failed(exc))."""
+        self._ensure_root()
+        staging = self.root / f".staging-{secrets.token_hex(6)}"
+        try:
+            staging.mkdir(mode=0o700)
+            yield staging
             staging.chmod(0o755)  # traversable by the service; each file keeps its own mode
             _fsync_dir(staging)
             staging.rename(self.root / version)
             _fsync_dir(self.root)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
-            raise WriteFailed(
-                f"cannot write the new files of {self.spec.name} in {self.root}: "
-                f"{exc.strerror or exc}; the deployed files are untouched"
-            ) from exc
+            raise WriteFailed(failed(exc)) from exc
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        return version
 
     def _adopt(self) -> str | None:
         """Copy regular files found at the targets into a version (their modes and owners
@@ -246,11 +258,10 @@ class VersionStore:
         found = [t for t in self.spec.files if os.path.lexists(t.path) and not t.path.is_symlink()]
         if not found:
             return None
-        self._ensure_root()
-        staging = self.root / f".staging-{secrets.token_hex(6)}"
         version = self._name("adopted")
-        try:
-            staging.mkdir(mode=0o700)
+        with self._new_version(
+            version, lambda exc: f"cannot keep a copy of the files at the targets of {self.spec.name}: {exc}"
+        ) as staging:
             for target in found:
                 info = target.path.stat()
                 data = target.path.read_bytes()
@@ -262,15 +273,6 @@ class VersionStore:
                         info.st_uid,
                         info.st_gid,
                     )
-            staging.chmod(0o755)
-            _fsync_dir(staging)
-            staging.rename(self.root / version)
-            _fsync_dir(self.root)
-        except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise WriteFailed(
-                f"cannot keep a copy of the files at the targets of {self.spec.name}: {exc}"
-            ) from exc
         return version
 
     def _point(self, link: Path, version: str) -> None:

@@ -14,11 +14,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
 from certfleet import __version__
+from certfleet.agent._renewal_window import certificate_sans, parse_time, window_reached
 from certfleet.agent.acme_issuer import AcmeObtainer
 from certfleet.agent.client import ServerClient
 from certfleet.agent.config import AgentConfig, CertificateSpec
@@ -36,11 +35,15 @@ from certfleet.agent.health import wait_for_certificate
 from certfleet.agent.reload import run_reload
 from certfleet.agent.state import AgentState, RetryState
 from certfleet.agent.targets import Material, render_all
-from certfleet.clock import Clock
+from certfleet.clock import Clock, iso
 from certfleet.errors import CertfleetError
-from certfleet.inventory import iso
-from certfleet.x509 import describe_public_key, fingerprint_sha256, generate_private_key, load_certificates
-from certfleet.x509.names import names_from_extension
+from certfleet.x509 import (
+    describe_public_key,
+    fingerprint_sha256,
+    generate_private_key,
+    load_certificates,
+    signed_by,
+)
 
 __all__ = ["Outcome", "Runner"]
 
@@ -59,42 +62,6 @@ class Outcome:
     @property
     def failed(self) -> bool:
         return self.status in ("failed", "rolled_back")
-
-
-def _sans(cert: x509.Certificate) -> set[str]:
-    try:
-        return set(
-            names_from_extension(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
-        )
-    except x509.ExtensionNotFound:
-        return set()
-
-
-def _point_in(start: dt.datetime, end: dt.datetime, fingerprint: str) -> dt.datetime:
-    """A point of the window that is random per certificate but stable across restarts
-    (RFC 9773 section 4.2 asks clients to spread renewals over the window)."""
-    return start + (end - start) * (int(fingerprint[:8], 16) / 2**32)
-
-
-def _window_reached(start: dt.datetime, end: dt.datetime, fingerprint: str, now: dt.datetime) -> bool:
-    """Whether to renew now: a window that has ended means "renew now" (RFC 9773 section 4.2;
-    a campaign after a CA compromise moves the window into the past), else the certificate's
-    point inside it has come."""
-    return end <= now or now >= _point_in(start, end, fingerprint)
-
-
-def _signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
-def _parse_time(value: object) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 class Runner:
@@ -177,10 +144,10 @@ class Runner:
         if not isinstance(instruction, dict):
             return False
         current = fingerprint_sha256(self._state.identity_certificate())
-        start, end = _parse_time(instruction.get("renew_from")), _parse_time(instruction.get("renew_by"))
+        start, end = parse_time(instruction.get("renew_from")), parse_time(instruction.get("renew_by"))
         if instruction.get("fingerprint_sha256") != current or start is None or end is None:
             return False
-        if _window_reached(start, end, current, self._clock.now()):
+        if window_reached(start, end, current, self._clock.now()):
             _log.info("the server asks for a new agent identity (its renewal window has come)")
             return True
         return False
@@ -247,7 +214,7 @@ class Runner:
             return "retrying a deployment that failed"
         cert = deployed.certificate
         now = self._clock.now()
-        if _sans(cert) != set(spec.names):
+        if certificate_sans(cert) != set(spec.names):
             return "names changed"
         if describe_public_key(cert.public_key()).label != spec.key_type.value:
             return "key type changed"
@@ -258,13 +225,13 @@ class Runner:
         start = end = None
         source = "local schedule"
         if instruction is not None and instruction.get("fingerprint_sha256") == deployed.fingerprint:
-            start, end = _parse_time(instruction.get("renew_from")), _parse_time(instruction.get("renew_by"))
+            start, end = parse_time(instruction.get("renew_from")), parse_time(instruction.get("renew_by"))
             source = "server schedule"
         if start is None or end is None:
             lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
             start = cert.not_valid_after_utc - lifetime / 3
             end = start + lifetime / 6
-        if _window_reached(start, end, deployed.fingerprint, now):
+        if window_reached(start, end, deployed.fingerprint, now):
             return f"renewal window reached ({source})"
         return None
 
@@ -272,13 +239,13 @@ class Runner:
         """Signed by a CA of the enrolment bundle, or by the first CA of its own chain when
         that one is (an issuing CA made after enrolment, as by a CA rotation or compromise)."""
         known = self._state.ca_certificates()
-        if any(_signed_by(deployed.certificate, ca) for ca in known):
+        if any(signed_by(deployed.certificate, ca) for ca in known):
             return True
         issuer = deployed.chain[0] if deployed.chain else None
         return (
             issuer is not None
-            and _signed_by(deployed.certificate, issuer)
-            and any(_signed_by(issuer, ca) for ca in known)
+            and signed_by(deployed.certificate, issuer)
+            and any(signed_by(issuer, ca) for ca in known)
         )
 
     def _converge(
@@ -307,7 +274,7 @@ class Runner:
         if (
             chain
             and chain[0].public_key() == key.public_key()
-            and _sans(chain[0]) == set(spec.names)
+            and certificate_sans(chain[0]) == set(spec.names)
             and chain[0].not_valid_after_utc > now
             and (deployed is None or deployed.certificate != chain[0])
         ):

@@ -39,13 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
 from certfleet.agent.errors import AgentError, UntrustedServer
 from certfleet.ca import is_server_identity_ca
 from certfleet.errors import CertfleetError
 from certfleet.fs import write_atomic
-from certfleet.x509 import fingerprint_sha256, is_ca, load_certificates, to_pem
+from certfleet.x509 import fingerprint_sha256, is_ca, load_certificates, signed_by, to_pem
 
 __all__ = ["SERVER_CA_FILE", "TrustBundle", "TrustFiles", "server_ssl_context", "verify_bundle"]
 
@@ -59,14 +58,6 @@ class TrustBundle:
     root: x509.Certificate
     intermediates: tuple[x509.Certificate, ...]  # every CA the root signed, server-identity ones too
     server_cas: tuple[x509.Certificate, ...]
-
-
-def _signed_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        certificate.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
 
 
 def _describe(certificate: x509.Certificate) -> str:
@@ -85,14 +76,14 @@ def verify_bundle(bundle: Sequence[x509.Certificate], pin: str) -> TrustBundle:
             f"the server's root CA is not the pinned one (pinned {pin}, offered {seen}): refusing to trust it"
         )
     root = roots[0]
-    if not _signed_by(root, root):
+    if not signed_by(root, root):
         raise UntrustedServer("the pinned certificate is not a self-signed root")
     intermediates: list[x509.Certificate] = []
     foreign: list[x509.Certificate] = []
     for certificate in bundle:
         if certificate == root or certificate in intermediates:
             continue
-        if is_ca(certificate) and _signed_by(certificate, root):
+        if is_ca(certificate) and signed_by(certificate, root):
             intermediates.append(certificate)
         else:
             foreign.append(certificate)
@@ -141,7 +132,7 @@ class TrustFiles:
                 f"cannot read the pinned root {self.ca_file}: {exc}: run 'certfleet agent enroll' again"
             ) from exc
         root = certificates[0]
-        if not _signed_by(root, root):
+        if not signed_by(root, root):
             raise UntrustedServer(
                 f"{self.ca_file} does not start with a self-signed root: run 'certfleet agent enroll' again"
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -114,56 +115,30 @@ async def terms() -> str:
     )
 
 
-@router.post("/new-account")
-async def new_account(request: Request) -> Response:
-    return await _post(request, Endpoint.NEW_ACCOUNT)
+# Every JWS-signed POST resource (RFC 8555 section 7.1) as (path, endpoint, route name); the
+# one path parameter, when there is one, is the resource's id.
+_SIGNED_POSTS = (
+    ("/new-account", Endpoint.NEW_ACCOUNT, "new_account"),
+    ("/acct/{account_id}", Endpoint.ACCOUNT, "account"),
+    ("/acct/{account_id}/orders", Endpoint.ACCOUNT_ORDERS, "account_orders"),
+    ("/new-order", Endpoint.NEW_ORDER, "new_order"),
+    ("/order/{order_id}", Endpoint.ORDER, "order"),
+    ("/order/{order_id}/finalize", Endpoint.FINALIZE, "finalize"),
+    ("/authz/{authz_id}", Endpoint.AUTHZ, "authorization"),
+    ("/chall/{challenge_id}", Endpoint.CHALLENGE, "challenge"),
+    ("/cert/{order_id}", Endpoint.CERTIFICATE, "certificate"),
+    ("/revoke-cert", Endpoint.REVOKE_CERT, "revoke_cert"),
+    ("/key-change", Endpoint.KEY_CHANGE, "key_change"),
+)
 
 
-@router.post("/acct/{account_id}")
-async def account(account_id: str, request: Request) -> Response:
-    return await _post(request, Endpoint.ACCOUNT, account_id)
+def _signed_post(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    async def handle(request: Request) -> Response:
+        resource_id = next(iter(request.path_params.values()), None)
+        return await _post(request, endpoint, None if resource_id is None else str(resource_id))
+
+    return handle
 
 
-@router.post("/acct/{account_id}/orders")
-async def account_orders(account_id: str, request: Request) -> Response:
-    return await _post(request, Endpoint.ACCOUNT_ORDERS, account_id)
-
-
-@router.post("/new-order")
-async def new_order(request: Request) -> Response:
-    return await _post(request, Endpoint.NEW_ORDER)
-
-
-@router.post("/order/{order_id}")
-async def order(order_id: str, request: Request) -> Response:
-    return await _post(request, Endpoint.ORDER, order_id)
-
-
-@router.post("/order/{order_id}/finalize")
-async def finalize(order_id: str, request: Request) -> Response:
-    return await _post(request, Endpoint.FINALIZE, order_id)
-
-
-@router.post("/authz/{authz_id}")
-async def authorization(authz_id: str, request: Request) -> Response:
-    return await _post(request, Endpoint.AUTHZ, authz_id)
-
-
-@router.post("/chall/{challenge_id}")
-async def challenge(challenge_id: str, request: Request) -> Response:
-    return await _post(request, Endpoint.CHALLENGE, challenge_id)
-
-
-@router.post("/cert/{order_id}")
-async def certificate(order_id: str, request: Request) -> Response:
-    return await _post(request, Endpoint.CERTIFICATE, order_id)
-
-
-@router.post("/revoke-cert")
-async def revoke_cert(request: Request) -> Response:
-    return await _post(request, Endpoint.REVOKE_CERT)
-
-
-@router.post("/key-change")
-async def key_change(request: Request) -> Response:
-    return await _post(request, Endpoint.KEY_CHANGE)
+for _path, _endpoint, _name in _SIGNED_POSTS:
+    router.add_api_route(_path, _signed_post(_endpoint), methods=["POST"], name=_name)

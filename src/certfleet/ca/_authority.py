@@ -28,6 +28,7 @@ from certfleet.x509 import (
     KeyDescription,
     SubjectName,
     check_public_key,
+    key_usage,
     parse_names,
     signature_hash_for,
 )
@@ -74,17 +75,7 @@ def _leaf_key_usage(public_key: CertificatePublicKeyTypes, profile: Profile) -> 
     # RFC 5480 / CABF: EC and EdDSA keys only sign; an RSA key of a TLS server may also be
     # used for RSA key transport (keyEncipherment) by old TLS 1.2 clients.
     rsa_transport = isinstance(public_key, rsa.RSAPublicKey) and profile.server_auth
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=rsa_transport,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    return key_usage(digital_signature=True, key_encipherment=rsa_transport)
 
 
 class Authority:

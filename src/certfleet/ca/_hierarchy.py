@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from certfleet.ca._serials import new_serial_number
-from certfleet.x509 import signature_hash_for, spki_sha256
+from certfleet.x509 import key_usage, signature_hash_for, spki_sha256
 
 __all__ = [
     "INTERMEDIATE_LIFETIME",
@@ -73,17 +73,7 @@ class CaCertificate:
 
 
 def _ca_key_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    return key_usage(digital_signature=True, key_cert_sign=True, crl_sign=True)
 
 
 def _name(common_name: str, organization: str) -> x509.Name:

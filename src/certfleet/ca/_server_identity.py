@@ -24,12 +24,11 @@ from __future__ import annotations
 import datetime as dt
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certfleet.ca._hierarchy import CaUrls, intermediate_builder
-from certfleet.x509 import signature_hash_for
+from certfleet.x509 import is_ca, signature_hash_for, signed_by
 
 __all__ = [
     "SERVER_IDENTITY_ROLE",
@@ -75,10 +74,7 @@ def is_server_identity_ca(certificate: x509.Certificate, root: x509.Certificate)
     CA. Validity dates are not checked here: the TLS handshake checks them."""
     if certificate == root:
         return False
-    try:
-        certificate.verify_directly_issued_by(root)
-        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
+    if not (signed_by(certificate, root) and is_ca(certificate)):
         return False
     units = certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
-    return constraints.ca and any(unit.value == SERVER_IDENTITY_UNIT for unit in units)
+    return any(unit.value == SERVER_IDENTITY_UNIT for unit in units)

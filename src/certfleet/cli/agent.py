@@ -3,10 +3,8 @@ agents deployed what; on a host, ``enroll`` and ``run``."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
-import re
 import signal
 import sys
 import threading
@@ -20,9 +18,9 @@ from certfleet.agent import DEFAULT_STATE_DIR, AgentState, Runner, enroll, load_
 from certfleet.agent.client import ServerClient
 from certfleet.agent.errors import NotEnrolled
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform, stderr
-from certfleet.clock import SystemClock
+from certfleet.clock import SystemClock, iso
 from certfleet.errors import InvalidInput
-from certfleet.inventory import iso
+from certfleet.lifecycle.planning import parse_duration
 from certfleet.x509 import fingerprint_sha256
 
 app = typer.Typer(
@@ -30,9 +28,6 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="One-time join tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
-
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 StateDirOption = Annotated[
     Path | None,
@@ -43,13 +38,6 @@ StateDirOption = Annotated[
         show_default=False,
     ),
 ]
-
-
-def parse_duration(text: str) -> dt.timedelta:
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise InvalidInput(f"bad duration {text!r}: expected a number and s, m, h or d (e.g. 1h)")
-    return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
 # -- on the server ----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import typer
 from cryptography.hazmat.primitives import serialization
 
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform
-from certfleet.inventory import iso
+from certfleet.clock import iso
 from certfleet.x509 import describe_public_key
 
 app = typer.Typer(help="The CA hierarchy.", no_args_is_help=True)

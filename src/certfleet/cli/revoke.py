@@ -8,8 +8,8 @@ import typer
 from rich.console import Console
 
 from certfleet.cli._common import DataDirOption, DbOption, platform, stderr
+from certfleet.clock import iso
 from certfleet.errors import InvalidInput
-from certfleet.inventory import iso
 from certfleet.revocation import RevocationReason
 from certfleet.x509 import load_certificates
 

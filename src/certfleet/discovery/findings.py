@@ -32,7 +32,6 @@ wildcard covering exactly one leftmost label; the subject CN is not consulted.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
 
+from certfleet.discovery._codes import SEVERITY, FindingCode, Severity
 from certfleet.discovery.outcomes import EndpointOutcome, FileOutcome
 from certfleet.discovery.trust import ChainAnalyzer, fingerprint, spki_sha256
 from certfleet.errors import InvalidInput
@@ -60,72 +60,6 @@ __all__ = [
     "key_reuse_findings",
 ]
 
-
-class Severity(enum.StrEnum):
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-    INFO = "info"
-
-    @property
-    def rank(self) -> int:
-        return {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}[self.value]
-
-    def at_least(self, other: Severity) -> bool:
-        return self.rank >= other.rank
-
-    @classmethod
-    def parse(cls, value: str) -> Severity:
-        try:
-            return cls(value.strip().lower())
-        except ValueError:
-            allowed = ", ".join(s.value for s in cls)
-            raise InvalidInput(f"unknown severity {value!r}: expected one of {allowed}") from None
-
-
-class FindingCode(enum.StrEnum):
-    EXPIRED = "expired"
-    EXPIRING = "expiring"
-    SELF_SIGNED = "self-signed"
-    UNTRUSTED_ISSUER = "untrusted-issuer"
-    INCOMPLETE_CHAIN = "incomplete-chain"
-    HOSTNAME_MISMATCH = "hostname-mismatch"
-    WEAK_KEY = "weak-key"
-    WEAK_SIGNATURE = "weak-signature"
-    LONG_VALIDITY = "long-validity"
-    LEGACY_TLS = "legacy-tls"
-    NO_HSTS = "no-hsts"
-    NO_HTTPS_REDIRECT = "no-https-redirect"
-    UNENCRYPTED_PRIVATE_KEY = "unencrypted-private-key"
-    PRIVATE_KEY_PERMISSIONS = "private-key-permissions"
-    KEY_REUSE = "key-reuse"
-
-    @classmethod
-    def parse(cls, value: str) -> FindingCode:
-        try:
-            return cls(value.strip().lower())
-        except ValueError:
-            raise InvalidInput(f"unknown finding code {value!r}: expected one of {', '.join(cls)}") from None
-
-
-SEVERITY: dict[FindingCode, Severity] = {
-    FindingCode.EXPIRED: Severity.CRITICAL,
-    FindingCode.EXPIRING: Severity.MEDIUM,
-    FindingCode.SELF_SIGNED: Severity.MEDIUM,
-    FindingCode.UNTRUSTED_ISSUER: Severity.HIGH,
-    FindingCode.INCOMPLETE_CHAIN: Severity.MEDIUM,
-    FindingCode.HOSTNAME_MISMATCH: Severity.HIGH,
-    FindingCode.WEAK_KEY: Severity.HIGH,
-    FindingCode.WEAK_SIGNATURE: Severity.HIGH,
-    FindingCode.LONG_VALIDITY: Severity.LOW,
-    FindingCode.LEGACY_TLS: Severity.MEDIUM,
-    FindingCode.NO_HSTS: Severity.LOW,
-    FindingCode.NO_HTTPS_REDIRECT: Severity.MEDIUM,
-    FindingCode.UNENCRYPTED_PRIVATE_KEY: Severity.MEDIUM,
-    FindingCode.PRIVATE_KEY_PERMISSIONS: Severity.HIGH,
-    FindingCode.KEY_REUSE: Severity.MEDIUM,
-}
 
 # CA/Browser Forum Baseline Requirements 6.3.2: subscriber certificates issued since
 # 2020-09-01 are valid at most 398 days.

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from certfleet.clock import iso
 from certfleet.discovery.findings import SEVERITY, FindingCode, Severity
-from certfleet.inventory import iso
 
 __all__ = [
     "CertificateLocation",

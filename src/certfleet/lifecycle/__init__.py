@@ -4,3 +4,5 @@ rotation checks (:mod:`.ca_health`), settings (:mod:`.settings`) and notificatio
 (:mod:`.notifications`). Each topic lives in its own module; import from there."""
 
 from __future__ import annotations
+
+__all__: list[str] = []  # a namespace of topic modules: nothing is re-exported here

@@ -17,7 +17,7 @@ from certfleet.policy._candidate import Candidate, Context
 from certfleet.policy._checks import Check, Decision
 from certfleet.policy._matching import CERTFLEET_ISSUER, NamePattern
 from certfleet.policy._parse import CHECK_KEYS, RULE_KEYS, parse_policy
-from certfleet.policy._rules import Policy, Rule, RuleScope, Severity, Violation
+from certfleet.policy._rules import Policy, Rule, RuleScope, RuleSeverity, Violation
 from certfleet.policy._versions import PolicyRepository, PolicyVersion
 from certfleet.policy.errors import PolicyParseError, RuleViolation
 
@@ -36,8 +36,8 @@ __all__ = [
     "PolicyVersion",
     "Rule",
     "RuleScope",
+    "RuleSeverity",
     "RuleViolation",
-    "Severity",
     "Violation",
     "parse_policy",
 ]

@@ -32,7 +32,7 @@ from certfleet.policy._checks import (
     SignatureAlgorithms,
 )
 from certfleet.policy._matching import NamePattern, parse_network
-from certfleet.policy._rules import Policy, Rule, RuleScope, Severity
+from certfleet.policy._rules import Policy, Rule, RuleScope, RuleSeverity
 from certfleet.policy.errors import PolicyParseError
 
 __all__ = ["CHECK_KEYS", "RULE_KEYS", "parse_policy"]
@@ -166,7 +166,7 @@ CHECK_KEYS = tuple(_CHECKS)
 RULE_KEYS = ("name", "description", "severity", "enforce", "scope", "profiles", "team", *CHECK_KEYS)
 
 
-def _choice(value: Any, key: str, line: int, kind: type[Severity] | type[RuleScope]) -> Any:
+def _choice(value: Any, key: str, line: int, kind: type[RuleSeverity] | type[RuleScope]) -> Any:
     try:
         return kind(value)
     except ValueError:
@@ -218,7 +218,9 @@ def _build(raw: _Located, name: str) -> Rule:
     return Rule(
         name=name,
         checks=checks,
-        severity=_choice(raw.get("severity", "high"), "severity", lines.get("severity", raw.line), Severity),
+        severity=_choice(
+            raw.get("severity", "high"), "severity", lines.get("severity", raw.line), RuleSeverity
+        ),
         enforce=enforce,
         scope=_choice(raw.get("scope", "all"), "scope", lines.get("scope", raw.line), RuleScope),
         profiles=tuple(_strings(raw["profiles"], "profiles", lines["profiles"])) if "profiles" in raw else (),

@@ -11,10 +11,13 @@ from certfleet.policy._candidate import Candidate, Context
 from certfleet.policy._checks import Check, RequiredEkus
 from certfleet.policy.errors import RuleViolation
 
-__all__ = ["Policy", "Rule", "RuleScope", "Severity", "Violation"]
+__all__ = ["Policy", "Rule", "RuleScope", "RuleSeverity", "Violation"]
 
 
-class Severity(enum.StrEnum):
+class RuleSeverity(enum.StrEnum):
+    """How much a rule's violation matters (low to critical); not the discovery findings'
+    ``Severity``, which also has ``info`` and ranks on its own scale."""
+
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
@@ -22,7 +25,7 @@ class Severity(enum.StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(Severity).index(self)
+        return list(RuleSeverity).index(self)
 
 
 class RuleScope(enum.StrEnum):
@@ -42,7 +45,7 @@ class RuleScope(enum.StrEnum):
 class Violation:
     rule: str
     check: str
-    severity: Severity
+    severity: RuleSeverity
     enforce: bool
     reason: str
 
@@ -63,7 +66,7 @@ class Rule:
 
     name: str
     checks: tuple[Check, ...]
-    severity: Severity = Severity.HIGH
+    severity: RuleSeverity = RuleSeverity.HIGH
     enforce: bool = True
     scope: RuleScope = RuleScope.ALL
     profiles: tuple[str, ...] = ()

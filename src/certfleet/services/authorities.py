@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
 from certfleet.audit import AuditLog
@@ -30,6 +33,32 @@ __all__ = ["AuthorityService"]
 # The longest leaf the server-identity CA signs (the tls-server profile's default): a CA with
 # less left is replaced, so the listener's certificate never has to be cut short.
 _SERVER_LEAF_LIFETIME = dt.timedelta(days=90)
+
+# build_intermediate and build_server_identity_ca: (CA name, key, root certificate, root key,
+# root id, URLs, now, generation) -> the new CA's certificate.
+_BuildUnderRoot = Callable[
+    [
+        str,
+        CertificateIssuerPrivateKeyTypes,
+        x509.Certificate,
+        CertificateIssuerPrivateKeyTypes,
+        str,
+        CaUrls,
+        dt.datetime,
+        int,
+    ],
+    x509.Certificate,
+]
+
+
+def _record_created(log: AuditLog, actor: str, ca: CaCertificate, key_type: KeyType) -> None:
+    details = {
+        "name": ca.name,
+        "role": ca.role,
+        "key_type": key_type.value,
+        "not_after": ca.not_after.isoformat(),
+    }
+    log.record(actor, "ca.created", ca.id, details)
 
 
 class AuthorityService:
@@ -84,17 +113,7 @@ class AuthorityService:
                 uow.cas.add(inter)
                 log = AuditLog(uow.audit, self._clock)
                 for ca in (root, inter):
-                    log.record(
-                        actor,
-                        "ca.created",
-                        ca.id,
-                        {
-                            "name": ca.name,
-                            "role": ca.role,
-                            "key_type": key_type.value,
-                            "not_after": ca.not_after.isoformat(),
-                        },
-                    )
+                    _record_created(log, actor, ca, key_type)
         except BaseException:
             # Nothing was stored: do not leave orphan key files behind.
             for ref in (root_ref, inter_ref):
@@ -103,6 +122,37 @@ class AuthorityService:
                     delete(ref)
             raise
         return root, inter
+
+    @contextmanager
+    def _fresh_key(self, label: str, key_type: KeyType) -> Iterator[str]:
+        """A new CA key; deleted again if what uses it fails, so no orphan key file remains."""
+        ref = self._keys.create(label, key_type)
+        try:
+            yield ref
+        except BaseException:
+            delete = getattr(self._keys, "delete", None)
+            if delete is not None:
+                delete(ref)
+            raise
+
+    def _signed_by_root(
+        self, root: CaCertificate, ref: str, build: _BuildUnderRoot, role: str, title: str, generation: int
+    ) -> CaCertificate:
+        """A CA under ``root`` for the key ``ref``, named after the root's organisation."""
+        organization = root.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        ca_name = str(organization[0].value) if organization else root.name.removesuffix(" Root CA")
+        cert = build(
+            ca_name,
+            self._keys.load(ref),
+            root.certificate,
+            self._keys.load(root.key_ref),
+            root.id,
+            self._urls,
+            self._clock.now(),
+            generation,
+        )
+        name = f"{ca_name} {title} {generation}"
+        return CaCertificate(ca_id_for(cert), name, role, root.id, cert, self._keys.name, ref, True)
 
     def hierarchy(self) -> list[CaCertificate]:
         with self._uow(read_only=True) as uow:
@@ -162,29 +212,9 @@ class AuthorityService:
             key = (newest or root).certificate.public_key()
             key_type = KeyType.parse(describe_public_key(key).label)
         generation = len(current) + 1
-        organization = root.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-        ca_name = str(organization[0].value) if organization else root.name.removesuffix(" Root CA")
-        ref = self._keys.create(f"issuing-{generation}", key_type)
-        try:
-            cert = build_intermediate(
-                ca_name,
-                self._keys.load(ref),
-                root.certificate,
-                self._keys.load(root.key_ref),
-                root.id,
-                self._urls,
-                self._clock.now(),
-                generation,
-            )
-            inter = CaCertificate(
-                ca_id_for(cert),
-                f"{ca_name} Issuing CA {generation}",
-                "intermediate",
-                root.id,
-                cert,
-                self._keys.name,
-                ref,
-                True,
+        with self._fresh_key(f"issuing-{generation}", key_type) as ref:
+            inter = self._signed_by_root(
+                root, ref, build_intermediate, "intermediate", "Issuing CA", generation
             )
             retired = [ca.id for ca in current if ca.active]
             with self._uow() as uow:
@@ -202,11 +232,6 @@ class AuthorityService:
                         "retired": retired,
                     },
                 )
-        except BaseException:
-            delete = getattr(self._keys, "delete", None)
-            if delete is not None:
-                delete(ref)
-            raise
         with self._lock:
             self._authority = None
         return inter, retired
@@ -246,48 +271,18 @@ class AuthorityService:
             root = self.root()
             key_type = KeyType.parse(describe_public_key(root.certificate.public_key()).label)
             generation = 1 + sum(1 for ca in self.hierarchy() if ca.role == SERVER_IDENTITY_ROLE)
-            organization = root.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-            ca_name = str(organization[0].value) if organization else root.name.removesuffix(" Root CA")
-            ref = self._keys.create(f"server-identity-{generation}", key_type)
-            try:
-                cert = build_server_identity_ca(
-                    ca_name,
-                    self._keys.load(ref),
-                    root.certificate,
-                    self._keys.load(root.key_ref),
-                    root.id,
-                    self._urls,
-                    self._clock.now(),
-                    generation,
-                )
-                ca = CaCertificate(
-                    ca_id_for(cert),
-                    f"{ca_name} Server Identity CA {generation}",
-                    SERVER_IDENTITY_ROLE,
-                    root.id,
-                    cert,
-                    self._keys.name,
+            with self._fresh_key(f"server-identity-{generation}", key_type) as ref:
+                ca = self._signed_by_root(
+                    root,
                     ref,
-                    True,
+                    build_server_identity_ca,
+                    SERVER_IDENTITY_ROLE,
+                    "Server Identity CA",
+                    generation,
                 )
                 with self._uow() as uow:
                     uow.cas.add(ca)
-                    AuditLog(uow.audit, self._clock).record(
-                        actor,
-                        "ca.created",
-                        ca.id,
-                        {
-                            "name": ca.name,
-                            "role": ca.role,
-                            "key_type": key_type.value,
-                            "not_after": ca.not_after.isoformat(),
-                        },
-                    )
-            except BaseException:
-                delete = getattr(self._keys, "delete", None)
-                if delete is not None:
-                    delete(ref)
-                raise
+                    _record_created(AuditLog(uow.audit, self._clock), actor, ca, key_type)
             return ca
 
     def server_identity_authority(self) -> Authority:

@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from certfleet.ca import INTERMEDIATE_LIFETIME, PROFILES, CaCertificate
-from certfleet.clock import Clock
+from certfleet.clock import Clock, iso
 from certfleet.errors import Conflict, InvalidInput, NotFound
-from certfleet.inventory import iso
 from certfleet.lifecycle.ca_health import CaWarning, expiry_warnings
 from certfleet.lifecycle.campaigns import Campaign, CampaignRequest
 from certfleet.lifecycle.selection import Selection

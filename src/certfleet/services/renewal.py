@@ -22,13 +22,9 @@ issuing another.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
-import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import (
@@ -46,6 +42,14 @@ from certfleet.lifecycle.lineage import LineageKind, LineageLink
 from certfleet.lifecycle.planning import backoff, renewal_time, window_time
 from certfleet.lifecycle.settings import LifecycleSettings
 from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
+from certfleet.services._renewal_results import (
+    LeaseLost,
+    RenewalOutcome,
+    Revoker,
+    RoundReport,
+    validity_days,
+    worker_id,
+)
 from certfleet.services.issuance import IssuanceService
 from certfleet.services.notifications import EventKind, certificate_event, emit
 from certfleet.x509 import spki_der
@@ -58,44 +62,6 @@ _OVERRIDE_HORIZON = dt.timedelta(days=7)  # older overrides were applied when th
 _ID_SLACK = 10_000  # ids behind the newest seen that a round re-reads (late commits)
 _MAX_LINEAGE = 1000  # hops followed to the newest certificate: a guard, never reached
 RENEWAL_ACTOR = "system:renewal"
-
-
-class Revoker(Protocol):
-    def __call__(self, serial: str, reason: str, *, actor: str) -> object: ...
-
-
-class LeaseLost(Conflict):
-    """Another worker took the job over (our lease expired): our write was not made."""
-
-
-@dataclass(frozen=True)
-class RenewalOutcome:
-    """One result per job: a failing certificate never aborts the round."""
-
-    serial: str
-    state: JobState
-    detail: str
-    successor_serial: str | None = None
-
-
-@dataclass
-class RoundReport:
-    planned: int = 0
-    rescheduled: int = 0
-    outcomes: list[RenewalOutcome] = field(default_factory=list)
-
-    def count(self, state: JobState) -> int:
-        return sum(1 for o in self.outcomes if o.state is state)
-
-
-def worker_id() -> str:
-    """Who holds a lease, for people reading the table: host, process and a random tag."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-def validity_days(record: CertificateRecord) -> int:
-    """The original lifetime in whole days (a renewal keeps it; at least one day)."""
-    return max(1, round((record.not_after - record.not_before).total_seconds() / 86400))
 
 
 class RenewalService:

@@ -15,41 +15,24 @@ from certfleet.errors import Conflict
 from certfleet.protocols.acme import (
     Account,
     AccountStatus,
-    Authorization,
-    AuthzStatus,
-    Challenge,
-    ChallengeStatus,
     Identifier,
     Order,
     OrderStatus,
     RenewalOverride,
 )
 from certfleet.sealing import SecretBox
+from certfleet.store._acme_authz import SqlAuthorizationRepository
 from certfleet.store._acme_eab import SqlEabKeyRepository
 from certfleet.store._acme_models import (
     AcmeAccountRow,
-    AcmeAuthorizationRow,
-    AcmeChallengeRow,
     AcmeNonceRow,
     AcmeOrderAuthorizationRow,
     AcmeOrderRow,
     AcmeRenewalOverrideRow,
 )
-from certfleet.store._sql import for_update
+from certfleet.store._sql import dump_json, for_update, load_json, rowcount
 
 __all__ = ["SqlAcmeRepositories"]
-
-
-def _rowcount(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True)
-
-
-def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
 
 
 class SqlNonceRepository:
@@ -64,14 +47,14 @@ class SqlNonceRepository:
         result = self._session.execute(
             delete(AcmeNonceRow).where(AcmeNonceRow.value == value, AcmeNonceRow.expires_at > now)
         )
-        return _rowcount(result) == 1
+        return rowcount(result) == 1
 
     def purge_expired(self, now: dt.datetime) -> int:
-        return _rowcount(self._session.execute(delete(AcmeNonceRow).where(AcmeNonceRow.expires_at <= now)))
+        return rowcount(self._session.execute(delete(AcmeNonceRow).where(AcmeNonceRow.expires_at <= now)))
 
 
 def _account(row: AcmeAccountRow) -> Account:
-    allow = _load(row.allow_names_json)
+    allow = load_json(row.allow_names_json)
     return Account(
         id=row.id,
         thumbprint=row.thumbprint,
@@ -101,7 +84,9 @@ class SqlAccountRepository:
             created_at=account.created_at,
             eab_kid=account.eab_kid,
             team=account.team,
-            allow_names_json=_dump(list(account.allow_names) if account.allow_names is not None else None),
+            allow_names_json=dump_json(
+                list(account.allow_names) if account.allow_names is not None else None
+            ),
         )
         try:
             with self._session.begin_nested():
@@ -136,170 +121,6 @@ class SqlAccountRepository:
             raise Conflict("the key already belongs to another account") from exc
 
 
-class SqlAuthorizationRepository:
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def _build(self, row: AcmeAuthorizationRow) -> Authorization:
-        rows = self._session.scalars(
-            select(AcmeChallengeRow)
-            .where(AcmeChallengeRow.authz_id == row.id)
-            .order_by(AcmeChallengeRow.position)
-        )
-        challenges = tuple(
-            Challenge(
-                id=c.id,
-                authz_id=c.authz_id,
-                type=c.type,
-                token=c.token,
-                status=ChallengeStatus(c.status),
-                validated_at=c.validated_at,
-                error=_load(c.error_json),
-            )
-            for c in rows
-        )
-        return Authorization(
-            id=row.id,
-            account_id=row.account_id,
-            identifier=Identifier(row.identifier_type, row.identifier_value),
-            wildcard=row.wildcard,
-            status=AuthzStatus(row.status),
-            expires_at=row.expires_at,
-            created_at=row.created_at,
-            challenges=challenges,
-            validated_at=row.validated_at,
-            caa_checked_at=row.caa_checked_at,
-        )
-
-    def add(self, authz: Authorization) -> None:
-        self._session.add(
-            AcmeAuthorizationRow(
-                id=authz.id,
-                account_id=authz.account_id,
-                identifier_type=authz.identifier.type,
-                identifier_value=authz.identifier.value,
-                wildcard=authz.wildcard,
-                status=authz.status.value,
-                expires_at=authz.expires_at,
-                created_at=authz.created_at,
-                validated_at=authz.validated_at,
-                caa_checked_at=authz.caa_checked_at,
-            )
-        )
-        self._session.flush()
-        for position, challenge in enumerate(authz.challenges):
-            self._session.add(
-                AcmeChallengeRow(
-                    id=challenge.id,
-                    authz_id=authz.id,
-                    position=position,
-                    type=challenge.type,
-                    token=challenge.token,
-                    status=challenge.status.value,
-                    validated_at=challenge.validated_at,
-                    error_json=_dump(challenge.error),
-                )
-            )
-        self._session.flush()
-
-    def get(self, authz_id: str) -> Authorization | None:
-        row = self._session.get(AcmeAuthorizationRow, authz_id)
-        return self._build(row) if row else None
-
-    def get_by_challenge(self, challenge_id: str) -> Authorization | None:
-        authz_id = self._session.scalar(
-            select(AcmeChallengeRow.authz_id).where(AcmeChallengeRow.id == challenge_id)
-        )
-        return self.get(authz_id) if authz_id else None
-
-    def find_reusable(
-        self, account_id: str, identifier: Identifier, wildcard: bool, now: dt.datetime
-    ) -> Authorization | None:
-        row = self._session.scalar(
-            select(AcmeAuthorizationRow)
-            .where(
-                AcmeAuthorizationRow.account_id == account_id,
-                AcmeAuthorizationRow.identifier_value == identifier.value,
-                AcmeAuthorizationRow.identifier_type == identifier.type,
-                AcmeAuthorizationRow.wildcard == wildcard,
-                AcmeAuthorizationRow.status == AuthzStatus.VALID.value,
-                AcmeAuthorizationRow.expires_at > now,
-            )
-            .order_by(AcmeAuthorizationRow.expires_at.desc())
-            .limit(1)
-        )
-        return self._build(row) if row else None
-
-    def valid_names(self, account_id: str, now: dt.datetime) -> set[Identifier]:
-        rows = self._session.execute(
-            select(
-                AcmeAuthorizationRow.identifier_type,
-                AcmeAuthorizationRow.identifier_value,
-                AcmeAuthorizationRow.wildcard,
-            ).where(
-                AcmeAuthorizationRow.account_id == account_id,
-                AcmeAuthorizationRow.status == AuthzStatus.VALID.value,
-                AcmeAuthorizationRow.expires_at > now,
-            )
-        )
-        return {Identifier(t, f"*.{v}" if w else v) for t, v, w in rows}
-
-    def start_challenge(self, challenge_id: str) -> bool:
-        result = self._session.execute(
-            update(AcmeChallengeRow)
-            .where(
-                AcmeChallengeRow.id == challenge_id, AcmeChallengeRow.status == ChallengeStatus.PENDING.value
-            )
-            .values(status=ChallengeStatus.PROCESSING.value)
-        )
-        return _rowcount(result) == 1
-
-    def finish_challenge(
-        self, challenge_id: str, status: ChallengeStatus, at: dt.datetime, error: dict[str, Any] | None
-    ) -> None:
-        self._session.execute(
-            update(AcmeChallengeRow)
-            .where(AcmeChallengeRow.id == challenge_id)
-            .values(
-                status=status.value,
-                validated_at=at if status is ChallengeStatus.VALID else None,
-                error_json=_dump(error),
-            )
-        )
-
-    def set_status(
-        self,
-        authz_id: str,
-        status: AuthzStatus,
-        *,
-        expected: Sequence[AuthzStatus],
-        validated_at: dt.datetime | None = None,
-        expires_at: dt.datetime | None = None,
-        caa_checked_at: dt.datetime | None = None,
-    ) -> bool:
-        values: dict[str, Any] = {"status": status.value}
-        if validated_at is not None:
-            values["validated_at"] = validated_at
-        if expires_at is not None:
-            values["expires_at"] = expires_at
-        if caa_checked_at is not None:
-            values["caa_checked_at"] = caa_checked_at
-        result = self._session.execute(
-            update(AcmeAuthorizationRow)
-            .where(
-                AcmeAuthorizationRow.id == authz_id,
-                AcmeAuthorizationRow.status.in_([s.value for s in expected]),
-            )
-            .values(**values)
-        )
-        return _rowcount(result) == 1
-
-    def mark_caa_checked(self, authz_id: str, at: dt.datetime) -> None:
-        self._session.execute(
-            update(AcmeAuthorizationRow).where(AcmeAuthorizationRow.id == authz_id).values(caa_checked_at=at)
-        )
-
-
 class SqlOrderRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -320,7 +141,7 @@ class SqlOrderRepository:
             created_at=row.created_at,
             profile=row.profile,
             replaces=row.replaces,
-            error=_load(row.error_json),
+            error=load_json(row.error_json),
             certificate_serial=row.certificate_serial,
             certificate_chain=row.certificate_chain,
         )
@@ -336,7 +157,7 @@ class SqlOrderRepository:
                 created_at=order.created_at,
                 profile=order.profile,
                 replaces=order.replaces,
-                error_json=_dump(order.error),
+                error_json=dump_json(order.error),
             )
         )
         self._session.flush()
@@ -382,13 +203,13 @@ class SqlOrderRepository:
     ) -> bool:
         values: dict[str, Any] = {"status": to.value}
         if error is not None:
-            values["error_json"] = _dump(error)
+            values["error_json"] = dump_json(error)
         result = self._session.execute(
             update(AcmeOrderRow)
             .where(AcmeOrderRow.id == order_id, AcmeOrderRow.status.in_([s.value for s in expected]))
             .values(**values)
         )
-        return _rowcount(result) == 1
+        return rowcount(result) == 1
 
     def complete(self, order_id: str, serial: str, chain_pem: str) -> bool:
         result = self._session.execute(
@@ -396,7 +217,7 @@ class SqlOrderRepository:
             .where(AcmeOrderRow.id == order_id, AcmeOrderRow.status == OrderStatus.PROCESSING.value)
             .values(status=OrderStatus.VALID.value, certificate_serial=serial, certificate_chain=chain_pem)
         )
-        return _rowcount(result) == 1
+        return rowcount(result) == 1
 
     def find_by_certificate(self, serial: str) -> Order | None:
         row = self._session.scalar(

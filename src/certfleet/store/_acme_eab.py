@@ -14,6 +14,7 @@ from certfleet.errors import ConfigurationError, InvalidInput
 from certfleet.protocols.acme import EabKey
 from certfleet.sealing import RowRef, SecretBox
 from certfleet.store._acme_models import AcmeEabKeyRow
+from certfleet.store._sql import rowcount
 
 __all__ = ["SqlEabKeyRepository", "eab_key_ref"]
 
@@ -81,7 +82,7 @@ class SqlEabKeyRepository:
             .where(AcmeEabKeyRow.kid == kid, AcmeEabKeyRow.account_id.is_(None))
             .values(account_id=account_id, bound_at=at, hmac_key=None)
         )
-        return int(getattr(result, "rowcount", 0) or 0) == 1
+        return rowcount(result) == 1
 
     def list(self) -> Sequence[EabKey]:
         rows = self._session.scalars(select(AcmeEabKeyRow).order_by(AcmeEabKeyRow.created_at))

@@ -31,11 +31,12 @@ from certfleet.lifecycle.jobs import (
 from certfleet.lifecycle.lineage import LineageLink
 from certfleet.lifecycle.planning import RenewalWindow
 from certfleet.store._acme_models import AcmeRenewalOverrideRow
-from certfleet.store._lifecycle_campaigns import SqlCampaignRepository, from_acme, managed
+from certfleet.store._lifecycle_campaigns import SqlCampaignRepository
 from certfleet.store._lifecycle_models import (
     CertificateLineageRow,
     RenewalJobRow,
 )
+from certfleet.store._lifecycle_rows import from_acme, managed
 from certfleet.store._repositories import _record
 from certfleet.store._sql import dialect_insert, skip_locked
 from certfleet.store.models import CertificateNameRow, CertificateRow

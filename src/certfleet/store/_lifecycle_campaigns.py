@@ -7,94 +7,31 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from certfleet.inventory import CertificateRecord, Source, Status
+from certfleet.inventory import CertificateRecord
 from certfleet.lifecycle.campaigns import (
     FINAL_STATES,
     Campaign,
     CampaignCounts,
     CampaignItem,
     CampaignStatus,
-    ItemAction,
     ItemState,
     NewItem,
 )
 from certfleet.lifecycle.jobs import Lease
-from certfleet.store._acme_models import AcmeOrderRow, AcmeRenewalOverrideRow
+from certfleet.store._acme_models import AcmeRenewalOverrideRow
 from certfleet.store._discovery_models import CertificateLocationRow
 from certfleet.store._lifecycle_models import CampaignItemRow, CampaignRow
+from certfleet.store._lifecycle_rows import campaign_of, from_acme, item_of, key_hint, managed
 from certfleet.store._repositories import _record
-from certfleet.store._sql import skip_locked
+from certfleet.store._sql import rowcount, skip_locked
 from certfleet.store.models import CaRow, CertificateRow
 
-__all__ = ["SqlCampaignRepository", "from_acme", "managed"]
+__all__ = ["SqlCampaignRepository"]
 
 _CLAIMABLE = [ItemState.PENDING.value, ItemState.FAILED.value]
-
-
-def managed() -> list[ColumnElement[bool]]:
-    return [
-        CertificateRow.status == Status.ACTIVE.value,
-        CertificateRow.source == Source.ISSUED.value,
-        CertificateRow.issuer_ca_id.is_not(None),
-    ]
-
-
-def from_acme() -> ColumnElement[bool]:
-    return exists().where(AcmeOrderRow.certificate_serial == CertificateRow.serial)
-
-
-def key_hint(key: str) -> tuple[str, int | None]:
-    """``rsa-2048`` -> (rsa, 2048), ``ec-p256`` -> (ec, 256), ``rsa`` -> (rsa, None)."""
-    key = key.lower()
-    if key.startswith("ec-p") and key[4:].isdigit():
-        return "ec", int(key[4:])
-    algorithm, _, size = key.partition("-")
-    return algorithm, int(size) if size.isdigit() else None
-
-
-def _campaign(row: CampaignRow) -> Campaign:
-    return Campaign(
-        id=row.id,
-        kind=row.kind,
-        selection=row.selection,
-        created_at=row.created_at,
-        actor=row.actor,
-        status=CampaignStatus(row.status),
-        total=row.total,
-        to_key_type=row.to_key_type,
-        to_ca_id=row.to_ca_id,
-        revoke_old_after=(
-            dt.timedelta(seconds=row.revoke_after_seconds) if row.revoke_after_seconds is not None else None
-        ),
-        revoke_reason=row.revoke_reason,
-        generate_dir=row.generate_dir,
-        finished_at=row.finished_at,
-        deadline_at=row.deadline_at,
-    )
-
-
-def _item(row: CampaignItemRow, successor_serial: str | None) -> CampaignItem:
-    return CampaignItem(
-        campaign_id=row.campaign_id,
-        certificate_id=row.certificate_id,
-        serial=row.serial,
-        action=ItemAction(row.action),
-        state=ItemState(row.state),
-        due_at=row.due_at,
-        successor_id=row.successor_id,
-        successor_serial=successor_serial,
-        reissued_at=row.reissued_at,
-        deployed_at=row.deployed_at,
-        confirmed_at=row.confirmed_at,
-        old_revoked_at=row.old_revoked_at,
-        failures=row.failures,
-        last_error=row.last_error,
-        holder=row.holder,
-    )
-
 
 _MILESTONES = {
     "deployed": CampaignItemRow.deployed_at,
@@ -169,11 +106,11 @@ class SqlCampaignRepository:
 
     def get(self, campaign_id: str) -> Campaign | None:
         row = self._session.get(CampaignRow, campaign_id, populate_existing=True)
-        return _campaign(row) if row else None
+        return campaign_of(row) if row else None
 
     def list(self, limit: int) -> Sequence[Campaign]:
         stmt = select(CampaignRow).order_by(CampaignRow.created_at.desc(), CampaignRow.id).limit(limit)
-        return [_campaign(r) for r in self._session.scalars(stmt)]
+        return [campaign_of(r) for r in self._session.scalars(stmt)]
 
     def open(self) -> Sequence[Campaign]:
         stmt = (
@@ -181,7 +118,7 @@ class SqlCampaignRepository:
             .where(CampaignRow.status != CampaignStatus.COMPLETED.value)
             .order_by(CampaignRow.created_at)
         )
-        return [_campaign(r) for r in self._session.scalars(stmt)]
+        return [campaign_of(r) for r in self._session.scalars(stmt)]
 
     def set_status(self, campaign_id: str, status: CampaignStatus, at: dt.datetime) -> None:
         finished = at if status is CampaignStatus.COMPLETED else None
@@ -240,7 +177,7 @@ class SqlCampaignRepository:
         )
         if limit is not None:
             stmt = stmt.limit(limit)
-        return [_item(row, serial) for row, serial in self._session.execute(stmt)]
+        return [item_of(row, serial) for row, serial in self._session.execute(stmt)]
 
     def item(self, campaign_id: str, serial: str) -> CampaignItem | None:
         found = self._items(CampaignItemRow.campaign_id == campaign_id, CampaignItemRow.serial == serial)
@@ -299,7 +236,7 @@ class SqlCampaignRepository:
             .values({column.key: at})
             .execution_options(synchronize_session=False)
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return rowcount(result)
 
     def awaiting_client(self, holder: str, limit: int) -> Sequence[CampaignItem]:
         open_campaigns = select(CampaignRow.id).where(CampaignRow.status != CampaignStatus.COMPLETED.value)

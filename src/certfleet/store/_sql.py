@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 from sqlalchemy import Select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-__all__ = ["LIKE_ESCAPE", "dialect_insert", "escape_like", "for_update", "skip_locked"]
+__all__ = [
+    "LIKE_ESCAPE",
+    "dialect_insert",
+    "dump_json",
+    "escape_like",
+    "for_update",
+    "load_json",
+    "rowcount",
+    "skip_locked",
+]
 
 _S = TypeVar("_S", bound="Select[*tuple[Any, ...]]")
 
@@ -40,3 +50,17 @@ def for_update(session: Session, stmt: _S) -> _S:
 def dialect_insert(session: Session, table: Any) -> Any:
     """The INSERT of the session's dialect, for ``on_conflict_do_*`` (both dialects have it)."""
     return postgresql.insert(table) if _postgresql(session) else sqlite.insert(table)
+
+
+def rowcount(result: object) -> int:
+    """Rows an UPDATE or DELETE touched (0 where the driver does not say)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def dump_json(value: Any) -> str | None:
+    """A JSON column's text, keys sorted so equal values store equal text; None stays NULL."""
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def load_json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)

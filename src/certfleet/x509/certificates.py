@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtensionOID, NameOID
 
@@ -18,8 +19,10 @@ __all__ = [
     "CertificateFacts",
     "fingerprint_sha256",
     "is_ca",
+    "key_usage",
     "load_certificates",
     "serial_hex",
+    "signed_by",
     "to_pem",
 ]
 
@@ -42,6 +45,38 @@ def is_ca(cert: x509.Certificate) -> bool:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except (x509.ExtensionNotFound, ValueError):
         return False
+
+
+def key_usage(
+    *,
+    digital_signature: bool = False,
+    key_encipherment: bool = False,
+    key_cert_sign: bool = False,
+    crl_sign: bool = False,
+) -> x509.KeyUsage:
+    """A keyUsage extension (RFC 5280 section 4.2.1.3) with only the named bits set: the
+    others (nonRepudiation, dataEncipherment, keyAgreement...) certfleet never asserts."""
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=key_cert_sign,
+        crl_sign=crl_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when ``issuer``'s key signed ``cert`` and the names chain (no path validation,
+    no dates: a caller that needs those checks them itself)."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 def to_pem(certs: list[x509.Certificate] | tuple[x509.Certificate, ...]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from certfleet.policy import RuleViolation, Severity, Violation
+from certfleet.policy import RuleSeverity, RuleViolation, Violation
 from certfleet.protocols.acme.finalize import _refusal
 
 
@@ -19,7 +19,7 @@ from certfleet.protocols.acme.finalize import _refusal
     ],
 )
 def test_rule_violation_maps_to_problem(check: str, kind: str) -> None:
-    violation = Violation("team-a-names", check, Severity.HIGH, True, "not allowed")
+    violation = Violation("team-a-names", check, RuleSeverity.HIGH, True, "not allowed")
     problem = _refusal(RuleViolation((violation,)))
     assert problem.kind == kind
     assert "team-a-names" in problem.detail

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from certfleet.audit import AuditRepository
+from certfleet.clock import iso
 from certfleet.discovery.records import LocationRepository
-from certfleet.inventory import CertificateRecord, CertificateRepository, iso
+from certfleet.inventory import CertificateRecord, CertificateRepository
 
 __all__ = [
     "ChannelConfig",

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from cryptography import x509
 
+from certfleet.clock import iso
+from certfleet.lifecycle.planning import RenewalWindow
 from certfleet.protocols.acme.jws import b64decode, b64encode
 from certfleet.protocols.acme.problems import AcmeProblem
 
@@ -26,6 +28,7 @@ __all__ = [
     "RenewalWindow",
     "cert_id_of",
     "default_window",
+    "window_json",
 ]
 
 # An override window ends at the moment the operator acted: every later check finds it in
@@ -75,26 +78,12 @@ def cert_id_of(cert: x509.Certificate) -> CertId:
     return CertId(aki.key_identifier, cert.serial_number)
 
 
-@dataclass(frozen=True)
-class RenewalWindow:
-    start: dt.datetime
-    end: dt.datetime
-    explanation: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.end <= self.start:
-            raise ValueError("a renewal window must end after it starts")
-
-    def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "suggestedWindow": {
-                "start": self.start.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "end": self.end.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            }
-        }
-        if self.explanation:
-            body["explanationURL"] = self.explanation
-        return body
+def window_json(window: RenewalWindow, explanation_url: str | None = None) -> dict[str, Any]:
+    """The renewalInfo body (RFC 9773 section 4.2)."""
+    body: dict[str, Any] = {"suggestedWindow": {"start": iso(window.start), "end": iso(window.end)}}
+    if explanation_url:
+        body["explanationURL"] = explanation_url
+    return body
 
 
 def default_window(not_before: dt.datetime, not_after: dt.datetime) -> RenewalWindow:

@@ -14,7 +14,14 @@ from certfleet.clock import Clock
 from certfleet.inventory import CertificateQuery, CertificateRecord, Status
 from certfleet.protocols.acme._ports import AcmeUnitOfWorkFactory
 from certfleet.protocols.acme.accounts import Account
-from certfleet.protocols.acme.ari import OVERRIDE_SPAN, CertId, RenewalOverride, RenewalWindow, default_window
+from certfleet.protocols.acme.ari import (
+    OVERRIDE_SPAN,
+    CertId,
+    RenewalOverride,
+    RenewalWindow,
+    default_window,
+    window_json,
+)
 from certfleet.protocols.acme.identifiers import Identifier
 from certfleet.protocols.acme.orders import OrderStatus
 from certfleet.protocols.acme.problems import AcmeProblem
@@ -72,7 +79,7 @@ class RenewalInfo:
         record = self._find(CertId.parse(cert_id_text))
         if record is None:
             raise AcmeProblem("notFound", "this server issued no certificate with that identifier")
-        response = AcmeResponse.json(self.window_for(record).to_json())
+        response = AcmeResponse.json(window_json(self.window_for(record)))
         response.headers["Retry-After"] = str(int(self._retry_after.total_seconds()))
         return response
 

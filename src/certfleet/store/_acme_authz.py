@@ -1,0 +1,190 @@
+"""ACME authorizations and their challenges in the database (the ``AuthorizationRepository``
+of ``certfleet.protocols.acme._ports``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from certfleet.protocols.acme import (
+    Authorization,
+    AuthzStatus,
+    Challenge,
+    ChallengeStatus,
+    Identifier,
+)
+from certfleet.store._acme_models import (
+    AcmeAuthorizationRow,
+    AcmeChallengeRow,
+)
+from certfleet.store._sql import dump_json, load_json, rowcount
+
+__all__ = ["SqlAuthorizationRepository"]
+
+
+class SqlAuthorizationRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def _build(self, row: AcmeAuthorizationRow) -> Authorization:
+        rows = self._session.scalars(
+            select(AcmeChallengeRow)
+            .where(AcmeChallengeRow.authz_id == row.id)
+            .order_by(AcmeChallengeRow.position)
+        )
+        challenges = tuple(
+            Challenge(
+                id=c.id,
+                authz_id=c.authz_id,
+                type=c.type,
+                token=c.token,
+                status=ChallengeStatus(c.status),
+                validated_at=c.validated_at,
+                error=load_json(c.error_json),
+            )
+            for c in rows
+        )
+        return Authorization(
+            id=row.id,
+            account_id=row.account_id,
+            identifier=Identifier(row.identifier_type, row.identifier_value),
+            wildcard=row.wildcard,
+            status=AuthzStatus(row.status),
+            expires_at=row.expires_at,
+            created_at=row.created_at,
+            challenges=challenges,
+            validated_at=row.validated_at,
+            caa_checked_at=row.caa_checked_at,
+        )
+
+    def add(self, authz: Authorization) -> None:
+        self._session.add(
+            AcmeAuthorizationRow(
+                id=authz.id,
+                account_id=authz.account_id,
+                identifier_type=authz.identifier.type,
+                identifier_value=authz.identifier.value,
+                wildcard=authz.wildcard,
+                status=authz.status.value,
+                expires_at=authz.expires_at,
+                created_at=authz.created_at,
+                validated_at=authz.validated_at,
+                caa_checked_at=authz.caa_checked_at,
+            )
+        )
+        self._session.flush()
+        for position, challenge in enumerate(authz.challenges):
+            self._session.add(
+                AcmeChallengeRow(
+                    id=challenge.id,
+                    authz_id=authz.id,
+                    position=position,
+                    type=challenge.type,
+                    token=challenge.token,
+                    status=challenge.status.value,
+                    validated_at=challenge.validated_at,
+                    error_json=dump_json(challenge.error),
+                )
+            )
+        self._session.flush()
+
+    def get(self, authz_id: str) -> Authorization | None:
+        row = self._session.get(AcmeAuthorizationRow, authz_id)
+        return self._build(row) if row else None
+
+    def get_by_challenge(self, challenge_id: str) -> Authorization | None:
+        authz_id = self._session.scalar(
+            select(AcmeChallengeRow.authz_id).where(AcmeChallengeRow.id == challenge_id)
+        )
+        return self.get(authz_id) if authz_id else None
+
+    def find_reusable(
+        self, account_id: str, identifier: Identifier, wildcard: bool, now: dt.datetime
+    ) -> Authorization | None:
+        row = self._session.scalar(
+            select(AcmeAuthorizationRow)
+            .where(
+                AcmeAuthorizationRow.account_id == account_id,
+                AcmeAuthorizationRow.identifier_value == identifier.value,
+                AcmeAuthorizationRow.identifier_type == identifier.type,
+                AcmeAuthorizationRow.wildcard == wildcard,
+                AcmeAuthorizationRow.status == AuthzStatus.VALID.value,
+                AcmeAuthorizationRow.expires_at > now,
+            )
+            .order_by(AcmeAuthorizationRow.expires_at.desc())
+            .limit(1)
+        )
+        return self._build(row) if row else None
+
+    def valid_names(self, account_id: str, now: dt.datetime) -> set[Identifier]:
+        rows = self._session.execute(
+            select(
+                AcmeAuthorizationRow.identifier_type,
+                AcmeAuthorizationRow.identifier_value,
+                AcmeAuthorizationRow.wildcard,
+            ).where(
+                AcmeAuthorizationRow.account_id == account_id,
+                AcmeAuthorizationRow.status == AuthzStatus.VALID.value,
+                AcmeAuthorizationRow.expires_at > now,
+            )
+        )
+        return {Identifier(t, f"*.{v}" if w else v) for t, v, w in rows}
+
+    def start_challenge(self, challenge_id: str) -> bool:
+        result = self._session.execute(
+            update(AcmeChallengeRow)
+            .where(
+                AcmeChallengeRow.id == challenge_id, AcmeChallengeRow.status == ChallengeStatus.PENDING.value
+            )
+            .values(status=ChallengeStatus.PROCESSING.value)
+        )
+        return rowcount(result) == 1
+
+    def finish_challenge(
+        self, challenge_id: str, status: ChallengeStatus, at: dt.datetime, error: dict[str, Any] | None
+    ) -> None:
+        self._session.execute(
+            update(AcmeChallengeRow)
+            .where(AcmeChallengeRow.id == challenge_id)
+            .values(
+                status=status.value,
+                validated_at=at if status is ChallengeStatus.VALID else None,
+                error_json=dump_json(error),
+            )
+        )
+
+    def set_status(
+        self,
+        authz_id: str,
+        status: AuthzStatus,
+        *,
+        expected: Sequence[AuthzStatus],
+        validated_at: dt.datetime | None = None,
+        expires_at: dt.datetime | None = None,
+        caa_checked_at: dt.datetime | None = None,
+    ) -> bool:
+        values: dict[str, Any] = {"status": status.value}
+        if validated_at is not None:
+            values["validated_at"] = validated_at
+        if expires_at is not None:
+            values["expires_at"] = expires_at
+        if caa_checked_at is not None:
+            values["caa_checked_at"] = caa_checked_at
+        result = self._session.execute(
+            update(AcmeAuthorizationRow)
+            .where(
+                AcmeAuthorizationRow.id == authz_id,
+                AcmeAuthorizationRow.status.in_([s.value for s in expected]),
+            )
+            .values(**values)
+        )
+        return rowcount(result) == 1
+
+    def mark_caa_checked(self, authz_id: str, at: dt.datetime) -> None:
+        self._session.execute(
+            update(AcmeAuthorizationRow).where(AcmeAuthorizationRow.id == authz_id).values(caa_checked_at=at)
+        )
