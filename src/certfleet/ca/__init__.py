@@ -11,6 +11,7 @@ from certfleet.ca._hierarchy import (
     build_intermediate,
     build_root,
     ca_id_for,
+    chain_below_root,
 )
 from certfleet.ca._profiles import PROFILES, Profile, get_profile
 from certfleet.ca._registry import CaRepository
@@ -45,6 +46,7 @@ __all__ = [
     "build_root",
     "build_server_identity_ca",
     "ca_id_for",
+    "chain_below_root",
     "get_profile",
     "is_server_identity_ca",
     "new_serial_number",

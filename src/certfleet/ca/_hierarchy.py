@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -20,6 +21,7 @@ __all__ = [
     "build_intermediate",
     "build_root",
     "ca_id_for",
+    "chain_below_root",
     "intermediate_builder",
 ]
 
@@ -70,6 +72,18 @@ class CaCertificate:
     @property
     def not_after(self) -> dt.datetime:
         return self.certificate.not_valid_after_utc
+
+
+def chain_below_root(cas: Iterable[CaCertificate], issuer_ca_id: str | None) -> tuple[x509.Certificate, ...]:
+    """The CA certificates from ``issuer_ca_id`` up to the root, the root left out: what a leaf
+    that CA issued is served with (the relying party holds the root)."""
+    by_id = {ca.id: ca for ca in cas}
+    chain: list[x509.Certificate] = []
+    ca = by_id.get(issuer_ca_id or "")
+    while ca is not None and ca.role != "root":
+        chain.append(ca.certificate)
+        ca = by_id.get(ca.parent_id or "")
+    return tuple(chain)
 
 
 def _ca_key_usage() -> x509.KeyUsage:

@@ -21,6 +21,7 @@ from certfleet.ca import (
     build_root,
     build_server_identity_ca,
     ca_id_for,
+    chain_below_root,
 )
 from certfleet.ca.keys import KeyBackend
 from certfleet.clock import Clock
@@ -173,17 +174,12 @@ class AuthorityService:
 
     def _build(self) -> Authority:
         cas = self.hierarchy()
-        by_id = {ca.id: ca for ca in cas}
         issuers = [ca for ca in cas if ca.role == "intermediate" and ca.active]
         if not issuers:
             raise ConfigurationError("no CA yet: run 'certfleet init' first")
         issuer = max(issuers, key=lambda ca: ca.not_before)
-        chain: list[x509.Certificate] = [issuer.certificate]
-        parent = by_id.get(issuer.parent_id or "")
-        while parent is not None and parent.role != "root":
-            chain.append(parent.certificate)
-            parent = by_id.get(parent.parent_id or "")
-        return Authority(issuer, self._keys.load(issuer.key_ref), tuple(chain), self._urls, self._clock)
+        chain = chain_below_root(cas, issuer.id)
+        return Authority(issuer, self._keys.load(issuer.key_ref), chain, self._urls, self._clock)
 
     # -- CA rotation (issue 6): new methods only; the ones above are unchanged ---------------
 

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 
 from certfleet.audit import AuditLog, CertificateRef
-from certfleet.ca import CaCertificate, IssuanceRequest
+from certfleet.ca import CaCertificate, IssuanceRequest, chain_below_root
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError, Conflict, NotFound
 from certfleet.inventory import CertificateRecord, Status
@@ -359,13 +359,7 @@ class RenewalService:
 
     def issuing_chain(self, record: CertificateRecord) -> tuple[x509.Certificate, ...]:
         """The CA certificates that go with ``record`` (issuing CA first, root excluded)."""
-        by_id = {ca.id: ca for ca in self._hierarchy()}
-        chain: list[x509.Certificate] = []
-        ca = by_id.get(record.issuer_ca_id or "")
-        while ca is not None and ca.role != "root":
-            chain.append(ca.certificate)
-            ca = by_id.get(ca.parent_id or "")
-        return tuple(chain)
+        return chain_below_root(self._hierarchy(), record.issuer_ca_id)
 
     def job(self, certificate_id: int) -> RenewalJob | None:
         with self._uow(read_only=True) as uow:
