@@ -16,10 +16,10 @@ from certfleet.api._peer_certificate import client_certificate_der
 from certfleet.api._ports import Platform
 from certfleet.api._problems import PROBLEM_RESPONSES
 from certfleet.api._schemas import CertificateOut
-from certfleet.api.revocation import RevokeRequest
+from certfleet.api.revocation import RevokeRequest, revoke_as
 from certfleet.ca import SERVER_IDENTITY_ROLE
+from certfleet.clock import iso
 from certfleet.errors import Forbidden, Unauthenticated
-from certfleet.inventory import iso
 from certfleet.services.agents import Agent, Deployment, DeploymentReport, DeploymentStatus, Instruction
 from certfleet.x509 import to_pem
 
@@ -225,17 +225,8 @@ async def revoke(
     """Revoke the agent's own identity certificate (a retired host, a leaked key), or a
     certificate of its team whose every name the agent's patterns cover. Another agent's
     identity is 403, like any name outside the patterns."""
-    request = body or RevokeRequest()
     principal = Principal(f"agent:{agent.name}", agent.team, Scope.REVOKE, agent.allow_names)
-    record = await run_in_threadpool(
-        platform.revocation.revoke,
-        serial,
-        request.reason,
-        actor=principal.name,
-        principal=principal,
-        invalidity_date=request.invalidity_date,
-    )
-    return CertificateOut.model_validate(record.to_dict(platform.clock.now()))
+    return await revoke_as(platform, principal, serial, body)
 
 
 @agent_router.post("/deployments", status_code=201, response_model=DeploymentOut)

@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from certfleet.access import Principal
 from certfleet.api._auth import CurrentPrincipal, get_platform
 from certfleet.api._ports import Platform
 from certfleet.api._problems import PROBLEM_RESPONSES
@@ -30,7 +31,7 @@ from certfleet.revocation import (
     error_response,
 )
 
-__all__ = ["public_router", "router"]
+__all__ = ["RevokeRequest", "public_router", "revoke_as", "router"]
 
 _log = logging.getLogger("certfleet.revocation")
 
@@ -66,6 +67,14 @@ async def revoke_certificate(
     agent's identity certificate only an admin (or the agent) may revoke. A refusal is 403
     and changes nothing; another team's certificate is 404; revoking twice is 409. The CRL
     and the OCSP responder reflect it at once; ``keyCompromise`` also blocks the key."""
+    return await revoke_as(platform, principal, serial, body)
+
+
+async def revoke_as(
+    platform: Platform, principal: Principal, serial: str, body: RevokeRequest | None
+) -> CertificateOut:
+    """Revoke ``serial`` on behalf of ``principal`` (a token or an agent's identity): the one
+    revocation call of the REST API, so both routes obey the same scope and name rules."""
     request = body or RevokeRequest()
     record = await run_in_threadpool(
         platform.revocation.revoke,

@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform
+from certfleet.clock import iso
 from certfleet.errors import InvalidInput
-from certfleet.inventory import iso
 from certfleet.policy import Policy
 from certfleet.services.compliance import ComplianceTally
 from certfleet.services.policy import PolicyService, Verdict

@@ -11,7 +11,7 @@ from certfleet.inventory._query import (
     decode_cursor,
     encode_cursor,
 )
-from certfleet.inventory._records import CertificateRecord, Source, Status, iso
+from certfleet.inventory._records import CertificateRecord, Source, Status
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -25,5 +25,4 @@ __all__ = [
     "Status",
     "decode_cursor",
     "encode_cursor",
-    "iso",
 ]

@@ -10,7 +10,7 @@ from cryptography import x509
 from certfleet.clock import iso
 from certfleet.x509 import CertificateFacts
 
-__all__ = ["CertificateRecord", "Source", "Status", "iso"]
+__all__ = ["CertificateRecord", "Source", "Status"]
 
 
 class Status(enum.StrEnum):

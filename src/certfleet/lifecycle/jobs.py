@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from certfleet.inventory import iso
+from certfleet.clock import iso
 from certfleet.lifecycle.planning import RenewalWindow
 
 __all__ = [

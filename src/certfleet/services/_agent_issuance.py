@@ -21,7 +21,6 @@ from certfleet.inventory import CertificateRecord, Status
 from certfleet.services._agent_reports import (
     Instruction,
     renewal_instruction,
-    spki_sha256,
 )
 from certfleet.services._ports import (
     AgentUnitOfWorkFactory,
@@ -33,6 +32,7 @@ from certfleet.x509 import (
     load_csr,
     names_from_csr,
     parse_names,
+    spki_sha256,
 )
 
 __all__ = ["AgentIssuance", "AgentIssue"]

@@ -4,19 +4,17 @@ certificate locations) and renewal instructions."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from certfleet.agents import Deployment, DeploymentStatus
 from certfleet.discovery.records import LocationKind, LocationRepository, Sighting
 from certfleet.errors import InvalidInput
 from certfleet.inventory import CertificateRecord, Status
-from certfleet.x509 import CertificateFacts
+from certfleet.x509 import CertificateFacts, spki_sha256
 
 __all__ = [
     "DeploymentReport",
@@ -28,7 +26,6 @@ __all__ = [
     "failure",
     "record_locations",
     "renewal_instruction",
-    "spki_sha256",
 ]
 
 _TARGET_KINDS = frozenset({"key", "cert", "chain", "fullchain", "combined", "pkcs12", "jks"})
@@ -114,13 +111,6 @@ def failure(deployment: Deployment) -> dict[str, Any]:
         "endpoint": deployment.endpoint,
     }
     return {"details": details, "dedup_key": f"agent-deployment:{deployment.id}"}
-
-
-def spki_sha256(public_key: object) -> str:
-    der = public_key.public_bytes(  # type: ignore[attr-defined]
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha256(der).hexdigest()
 
 
 def check_endpoint(raw: str | None) -> str | None:

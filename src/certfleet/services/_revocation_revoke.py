@@ -13,9 +13,9 @@ from cryptography.exceptions import InvalidSignature
 from certfleet.access import Principal, Scope
 from certfleet.audit import AuditLog, CertificateRef
 from certfleet.ca import PROFILES, CaCertificate
-from certfleet.clock import Clock
+from certfleet.clock import Clock, iso
 from certfleet.errors import InvalidInput, NotFound
-from certfleet.inventory import CertificateRecord, Source, Status, iso
+from certfleet.inventory import CertificateRecord, Source, Status
 from certfleet.revocation import (
     AlreadyRevoked,
     IssuerIndex,

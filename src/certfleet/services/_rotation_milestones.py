@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from certfleet.clock import Clock
+from certfleet.clock import Clock, iso
 from certfleet.errors import CertfleetError, Conflict, InvalidInput
-from certfleet.inventory import CertificateRecord, Status, iso
+from certfleet.inventory import CertificateRecord, Status
 from certfleet.lifecycle.campaigns import Campaign, CampaignCounts, CampaignItem, CampaignReport, ItemState
 from certfleet.lifecycle.jobs import AGENT_IDENTITY_TAG
 from certfleet.lifecycle.lineage import LineageKind, LineageLink

@@ -17,9 +17,9 @@ from cryptography.x509.oid import ObjectIdentifier, SignatureAlgorithmOID
 
 from certfleet.audit import AuditLog
 from certfleet.ca import PROFILES, Authority, ValidatedRequest
-from certfleet.clock import Clock
+from certfleet.clock import Clock, iso
 from certfleet.errors import NotFound
-from certfleet.inventory import MAX_PAGE_SIZE, CertificateQuery, CertificateRecord, Status, iso
+from certfleet.inventory import MAX_PAGE_SIZE, CertificateQuery, CertificateRecord, Status
 from certfleet.lifecycle.notifications.events import Event, EventKind, emit
 from certfleet.policy import (
     Candidate,

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from certfleet.access import Scope
-from certfleet.inventory import Source, Status, iso
+from certfleet.clock import iso
+from certfleet.inventory import Source, Status
 from certfleet.inventory.search import InventoryRow, SortKey
 from certfleet.web._filters import PAGE_SIZES, parse_inventory
 from certfleet.web._render import HtmlRoute, render, url_with

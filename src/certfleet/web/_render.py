@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from certfleet.clock import iso
 from certfleet.errors import CertfleetError
-from certfleet.inventory import iso
 
 __all__ = ["HtmlRoute", "SignInRequired", "render", "url_with"]
 
