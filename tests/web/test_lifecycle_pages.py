@@ -73,3 +73,20 @@ def test_campaigns_are_admin_only_as_in_the_api(browser: Browser, platform: Plat
     browser.sign_in(token(platform, "ops", "read"))
     assert browser.get("/campaigns").status_code == 403
     assert 'href="/campaigns"' not in browser.get("/").text
+
+
+def test_the_campaign_page_says_what_each_item_waits_for_and_since_when(
+    admin_browser: Browser, platform: Platform
+) -> None:
+    old = issue(platform, "held.example.test", key=KeyType.EC_P384)
+    campaign = platform.rotation.create(
+        CampaignRequest(Selection.parse("key=ec-p384"), to_key_type=KeyType.EC_P256), actor="test"
+    )
+    platform.rotation.run(campaign.id)
+    [item] = platform.rotation.items(campaign.id)
+    waiting, since = item.waiting(platform.rotation.get(campaign.id))
+    assert waiting is not None and since is not None  # the key holder must send a CSR
+    detail = admin_browser.get(f"/campaigns/{campaign.id}").text
+    row = next(line for line in detail.splitlines() if old.serial in line)
+    assert "a CSR for a ec-p256 key from its key holder" in row
+    assert since.strftime("%Y-%m-%d") in row
