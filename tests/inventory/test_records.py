@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from certfleet.clock import iso
 from certfleet.errors import InvalidInput
 from certfleet.inventory import (
     MAX_PAGE_SIZE,
@@ -16,7 +17,6 @@ from certfleet.inventory import (
     Status,
     decode_cursor,
     encode_cursor,
-    iso,
 )
 
 T0 = dt.datetime(2026, 3, 1, 8, 30, 15, 999_999, tzinfo=dt.UTC)
