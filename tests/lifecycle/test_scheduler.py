@@ -143,6 +143,18 @@ def test_run_stops_when_asked(bare_platform: Platform, clock: FakeClock) -> None
     assert _state(scheduler, "once").runs == 1
 
 
+def test_running_keeps_the_loop_in_a_thread_for_the_block(bare_platform: Platform, clock: FakeClock) -> None:
+    ran = threading.Event()
+    scheduler = Scheduler(bare_platform.store.job_leases(), clock, [Job("once", 3600 * SECOND, ran.set)])
+    before = {t.name for t in threading.enumerate()}
+    with scheduler.running():
+        assert ran.wait(30)
+        assert "certfleet-scheduler" in {t.name for t in threading.enumerate()} - before
+    # the block's end stops the loop and waits for it: no scheduler thread outlives serve
+    assert "certfleet-scheduler" not in {t.name for t in threading.enumerate()} - before
+    assert _state(scheduler, "once").runs == 1
+
+
 def _pair(platform: Platform, clock: FakeClock, jobs: Callable[[], list[Job]]) -> list[Scheduler]:
     """Two schedulers (two nodes) on one database."""
     return [Scheduler(platform.store.job_leases(), clock, jobs(), owner=f"node-{n}") for n in ("a", "b")]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from certfleet.lifecycle.scheduler import Scheduler
 from certfleet.metrics import MetricsHost, PlatformMetrics
 from certfleet.protocols.acme import AcmeServer
 from certfleet.services import IssuanceService
@@ -18,7 +17,8 @@ __all__ = ["Platform"]
 
 class Platform(WebPlatform, MetricsHost, Protocol):
     """The services the REST API, ACME, the public listener, the dashboard and ``/metrics``
-    call; ``scheduler`` runs the background jobs while ``serve`` runs."""
+    call. Background jobs are not the API's business: ``serve`` runs the platform's
+    scheduler beside the listeners."""
 
     @property
     def issuance(self) -> IssuanceService: ...
@@ -26,7 +26,5 @@ class Platform(WebPlatform, MetricsHost, Protocol):
     def acme(self) -> AcmeServer: ...
     @property
     def agents(self) -> AgentService: ...
-    @property
-    def scheduler(self) -> Scheduler: ...
     @property
     def metrics(self) -> PlatformMetrics: ...

@@ -7,7 +7,6 @@ import contextlib
 import signal
 import socket
 import ssl
-import threading
 from collections.abc import Callable, Generator
 
 import uvicorn
@@ -102,14 +101,6 @@ def run_servers(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
         tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
-        # Every background job (renewal, campaigns, revocation maintenance, notifications)
-        # runs in the platform's scheduler, in a thread of its own: its jobs block on the
-        # database and on receivers, the event loop never does.
-        scheduler_stop = threading.Event()
-        scheduler = threading.Thread(
-            target=platform.scheduler.run, args=(scheduler_stop,), name="certfleet-scheduler"
-        )
-        scheduler.start()
         # uvicorn has no start-up event to await: poll its flag (or a task that died early).
         while not all(server.started for server, _ in servers):
             if any(task.done() for task in tasks):
@@ -119,10 +110,6 @@ def run_servers(
         else:
             if on_started is not None:
                 on_started()
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            scheduler_stop.set()  # a job running now finishes (and records itself) first
-            await asyncio.to_thread(scheduler.join)
+        await asyncio.gather(*tasks)
 
     asyncio.run(main())

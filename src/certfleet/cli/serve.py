@@ -110,7 +110,10 @@ def serve(
         identity = server_identity(p, tuple(server_name or ()))
         banner = _Banner(https_bind, http_bind, _first_admin_token(p) if init else None, metrics_at)
         try:
-            run_servers(p, identity, https_socket, http_socket, on_started=banner.started)
+            # Every background job (renewal, campaigns, revocation maintenance,
+            # notifications) runs in the platform's scheduler beside the listeners.
+            with p.scheduler.running():
+                run_servers(p, identity, https_socket, http_socket, on_started=banner.started)
         except OSError as exc:
             banner.failed()
             die(f"cannot start server: {exc}")

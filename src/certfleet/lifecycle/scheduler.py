@@ -18,13 +18,14 @@ fake clock; :meth:`Scheduler.run` is the loop for a thread, ended by a ``threadi
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import secrets
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -193,3 +194,17 @@ class Scheduler:
         while not stop.is_set():
             self.tick()
             stop.wait(self.seconds_until_due())
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Run the loop in a thread of its own for the ``with`` block (``serve`` wraps its
+        listeners in it): jobs block on the database and on receivers, an event loop never
+        does. On exit a job running now finishes (and records itself) before this returns."""
+        stop = threading.Event()
+        thread = threading.Thread(target=self.run, args=(stop,), name="certfleet-scheduler")
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
