@@ -10,7 +10,8 @@ Supported field types: ``bool``, ``int`` (a TOML boolean is not an integer), ``f
 integer is accepted), ``str``, a ``Literal`` of strings, ``tuple[str, ...]`` (a TOML
 array), ``X | None`` (the key may be absent; TOML has no null), and ``timedelta`` in the unit
 the key's name carries (``crl_validity_days``, see :func:`toml`). A field may instead
-name a ``parse`` function taking the TOML string (``"HOST:PORT"`` into ``(host, port)``);
+name a ``parse`` function taking the TOML string (``"HOST:PORT"`` into ``(host, port)``), or
+an ``each`` function for every string of a TOML array (CIDR ranges into networks);
 :func:`toml` says so in the field's metadata.
 """
 
@@ -37,6 +38,8 @@ class _Key:
     name: str | None = None
     unit: dt.timedelta | None = None
     parse: Callable[[str], object] | None = None
+    each: Callable[[str], object] | None = None
+    zero: bool = False
 
 
 def toml(
@@ -44,12 +47,16 @@ def toml(
     *,
     unit: dt.timedelta | None = None,
     parse: Callable[[str], object] | None = None,
+    each: Callable[[str], object] | None = None,
+    zero: bool = False,
 ) -> Mapping[str, object]:
     """The ``metadata`` of a section field whose TOML key or reading differs from the plain
     one: ``key`` is its name in the file (``crl_validity_days`` for ``crl_validity``),
     ``unit`` what one of it is worth for a ``timedelta`` field, ``parse`` turns the TOML
-    string into the value (``field(default=..., metadata=toml("https", parse=parse_bind))``)."""
-    return {_META: _Key(key, unit, parse)}
+    string into the value (``field(default=..., metadata=toml("https", parse=parse_bind))``),
+    ``each`` turns every string of an array into one item of a tuple, and ``zero`` lets a
+    ``timedelta`` be zero (it must be positive otherwise)."""
+    return {_META: _Key(key, unit, parse, each, zero)}
 
 
 def _fields(kind: type[object]) -> Iterator[tuple[str, dataclasses.Field[Any], _Key, object]]:
@@ -109,16 +116,34 @@ def _value(value: object, hint: object, meta: _Key, name: str, file: str) -> obj
             return meta.parse(value)
         except ConfigurationError as exc:
             raise ConfigurationError(f"{file}: {name}: {exc.detail}") from exc
+    if meta.each is not None:
+        return _each(value, meta.each, name, file)
     if hint is dt.timedelta:
         if meta.unit is None:
             raise TypeError(f"{name}: a timedelta setting needs a unit")
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigurationError(f"{file}: {name} must be a {'' if meta.zero else 'positive '}number")
+        if value == 0 and not meta.zero:
             raise ConfigurationError(f"{file}: {name} must be a positive number")
         return meta.unit * value
     checked = _checked(value, hint)
     if checked is _WRONG:
         raise ConfigurationError(f"{file}: {name} must be {_expected(hint)}")
     return checked
+
+
+def _each(value: object, parse: Callable[[str], object], name: str, file: str) -> tuple[object, ...]:
+    if not isinstance(value, list):
+        raise ConfigurationError(f"{file}: {name} must be a list of strings")
+    items: list[object] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise ConfigurationError(f"{file}: {name}: {item!r} is not a string")
+        try:
+            items.append(parse(item))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{file}: {name}: {exc.detail}") from exc
+    return tuple(items)
 
 
 _WRONG = object()

@@ -80,3 +80,13 @@ def test_deny_networks_add_to_the_ranges_always_denied(data_dir: Path) -> None:
     assert str(policy.denied_by("::ffff:10.1.2.3")) == "10.0.0.0/8"
     assert str(policy.denied_by("169.254.169.254")) == "169.254.0.0/16"  # still denied
     assert policy.denied_by("192.0.2.8") is None
+
+
+def test_durations_go_through_the_one_table_parser(data_dir: Path) -> None:
+    acme = _load(data_dir, "[acme]\nari_retry_after_seconds = 0\ncaa_identities = ['PKI.Example.']\n").acme
+    assert acme.ari_retry_after.total_seconds() == 0  # "ask again at once" is a valid answer
+    assert acme.caa_identities == ("pki.example",)
+    for text in ("authz_reuse_days = 0", "nonce_lifetime_seconds = -1", "caa_recheck_hours = true"):
+        with pytest.raises(ConfigurationError) as caught:
+            _load(data_dir, f"[acme]\n{text}\n")
+        assert f"acme.{text.split()[0]} must be a positive number" in caught.value.detail
