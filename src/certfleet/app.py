@@ -35,6 +35,7 @@ from certfleet.services.policy import PolicyService
 from certfleet.services.renewal import RenewalService
 from certfleet.services.revocation import RevocationService
 from certfleet.services.rotation import RotationService
+from certfleet.services.scan_jobs import ScanJobRunner, ScanQueue
 from certfleet.services.server_identity import ServerIdentity, ensure_server_identity
 from certfleet.store import Database, Store, open_secret_box
 from certfleet.store._web import WebQueries
@@ -68,11 +69,13 @@ class Platform:
     rotation: RotationService
     ca_rotation: CaRotationService
     scheduler: Scheduler  # every background job; serve runs it
+    scans: ScanQueue  # scans this node accepted, started by the scheduler's `scans` job
     web_queries: WebQueries  # the dashboard's read side
     web_sessions: SqlWebSessionStore  # signed-in browsers
     metrics: PlatformMetrics  # one registry per platform, shared by every listener
 
     def close(self) -> None:
+        self.scans.close()
         self.acme.close()
         self.database.dispose()
 
@@ -140,6 +143,8 @@ def open_platform(
         lambda serial, reason, actor: revocation.revoke_serial(serial, reason, actor=actor),
         clock,
     )
+    discovery = DiscoveryService(uow, clock)
+    scans = ScanQueue(ScanJobRunner(discovery))
     scheduler = Scheduler(
         store.job_leases(),
         clock,
@@ -149,6 +154,7 @@ def open_platform(
             rotation=rotation,
             revocation=revocation,
             notifications=notifications,
+            scans=scans,
         ),
     )
     return Platform(
@@ -162,7 +168,8 @@ def open_platform(
         tokens=TokenService(uow, clock),
         audit=AuditService(uow, clock, checkpoint_key=_checkpoint_key(settings, passphrase)),
         acme=acme,
-        discovery=DiscoveryService(uow, clock),
+        discovery=discovery,
+        scans=scans,
         revocation=revocation,
         policy=policy,
         notifications=notifications,

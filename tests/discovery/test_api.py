@@ -45,6 +45,10 @@ def test_file_scan_through_the_api_is_team_scoped(api: ApiClient, tmp_path: Path
     )
     assert started.status_code == 202, started.text
     scan_id = started.json()["id"]
+    # The API only queues it: the scheduler's `scans` job starts it on this node
+    assert api.get(f"/api/v1/scans/{scan_id}", token=admin).json()["status"] == "pending"
+    api.platform.scheduler.tick()
+    api.platform.scans.close()  # wait for the scan the job started
     run = api.get(f"/api/v1/scans/{scan_id}", token=admin).json()
     assert (run["status"], run["kind"], run["team"], run["certificates_found"]) == (
         "completed",
@@ -84,6 +88,7 @@ def test_a_scan_that_fails_inside_ends_failed_with_the_error(
     admin = api.token("ops", "admin")
     started = api.post("/api/v1/scans", token=admin, json={"kind": "files", "targets": [str(tmp_path)]})
     assert started.status_code == 202, started.text
+    platform.scans.run_pending(wait=True)
     # Then the run is not left pending for ever: it ended failed, with the reason
     run = api.get(f"/api/v1/scans/{started.json()['id']}", token=admin).json()
     assert (run["status"], run["error"]) == ("failed", "RuntimeError: the scanner fell over")

@@ -277,6 +277,7 @@ def test_discovered_certificates_show_in_inventory_and_api(mcli: Cli, matrix: Ma
             headers=auth,
         )
         assert started.status_code == 202, started.text
+        platform.scans.run_pending(wait=True)  # what the scheduler's `scans` job does on serve
         run = client.get(f"/api/v1/scans/{started.json()['id']}", headers=auth).json()
         assert (run["status"], run["succeeded"], run["findings"]) == ("completed", 1, 1)
         client.close()

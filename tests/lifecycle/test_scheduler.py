@@ -205,7 +205,9 @@ def test_the_platform_schedules_every_background_job(bare_platform: Platform) ->
         "revocation",
         "notifications.expiry",
         "notifications.dispatch",
+        "scans",
     }
+    assert jobs["scans"].per_node  # a scan runs on the node that accepted it (its passwords stay there)
     assert jobs["renewal"].per_node  # renewal jobs are leased row by row: every node takes a share
     assert jobs["renewal"].interval == dt.timedelta(seconds=bare_platform.renewal.settings.interval_seconds)
     assert jobs["revocation"].interval == dt.timedelta(

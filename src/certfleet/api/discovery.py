@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,7 +29,6 @@ from certfleet.discovery.records import FindingQuery
 from certfleet.errors import Forbidden
 from certfleet.inventory import MAX_PAGE_SIZE, decode_cursor, encode_cursor
 from certfleet.services.discovery import FileScanRequest, NetScanRequest, parse_trust_bundle
-from certfleet.services.scan_jobs import ScanJobRunner
 
 router = APIRouter(prefix="/api/v1", tags=["discovery"], responses=PROBLEM_RESPONSES)
 PlatformDep = Annotated[Platform, Depends(get_platform)]
@@ -166,9 +165,7 @@ def _scan_out(platform: Platform, run_id: str, principal: CurrentPrincipal) -> S
 
 
 @router.post("/scans", status_code=202, response_model=ScanOut)
-async def start_scan(
-    body: ScanIn, background: BackgroundTasks, principal: CurrentPrincipal, platform: PlatformDep
-) -> ScanOut:
+async def start_scan(body: ScanIn, principal: CurrentPrincipal, platform: PlatformDep) -> ScanOut:
     """Start a scan in the background; poll ``GET /api/v1/scans/{id}`` for its result."""
     principal.require(Scope.ADMIN)
     team = body.team if body.team is not None else principal.team
@@ -177,7 +174,7 @@ async def start_scan(
     run = await run_in_threadpool(
         platform.discovery.submit, body.kind, body.targets, described, actor=principal.name, team=team
     )
-    background.add_task(ScanJobRunner(platform.discovery).run, run.id, request, principal.name)
+    platform.scans.submit(run.id, request, principal.name)  # the scheduler starts it
     return ScanOut.model_validate(run.to_dict())
 
 

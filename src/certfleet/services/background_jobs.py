@@ -9,10 +9,11 @@ values for the one scheduler the composition root builds.
   rotate OCSP responder certificates, pre-sign and refresh OCSP responses.
 * ``notifications.expiry`` (exclusive, hourly): queue expiry notices.
 * ``notifications.dispatch`` (exclusive, every 5 s): route and send the notification outbox.
+* ``scans`` (per node, every second): start the scans this node accepted
+  (:mod:`certfleet.services.scan_jobs`; they carry keystore passwords that are never stored,
+  so no other node could run them).
 
-``[lifecycle] scheduler = false`` leaves out the renewal and campaign jobs, as before. Scan
-jobs start when submitted (:mod:`certfleet.services.scan_jobs`): they carry secrets (keystore
-passwords) that are never stored, so no later job could pick them up.
+``[lifecycle] scheduler = false`` leaves out the renewal and campaign jobs, as before.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from certfleet.services.notifications import Notifications
 from certfleet.services.renewal import RenewalService
 from certfleet.services.revocation import RevocationService
 from certfleet.services.rotation import RotationService
+from certfleet.services.scan_jobs import ScanQueue
 
-__all__ = ["DISPATCH_INTERVAL", "EXPIRY_SCAN_INTERVAL", "background_jobs"]
+__all__ = ["DISPATCH_INTERVAL", "EXPIRY_SCAN_INTERVAL", "SCAN_START_INTERVAL", "background_jobs"]
 
 _log = logging.getLogger("certfleet.lifecycle")
 
@@ -35,6 +37,8 @@ _log = logging.getLogger("certfleet.lifecycle")
 # thresholds to notice, so once an hour is plenty.
 DISPATCH_INTERVAL = dt.timedelta(seconds=5)
 EXPIRY_SCAN_INTERVAL = dt.timedelta(hours=1)
+# A submitted scan starts within a second.
+SCAN_START_INTERVAL = dt.timedelta(seconds=1)
 
 
 def background_jobs(
@@ -44,6 +48,7 @@ def background_jobs(
     rotation: RotationService,
     revocation: RevocationService,
     notifications: Notifications,
+    scans: ScanQueue,
 ) -> list[Job]:
     jobs: list[Job] = []
     lifecycle = renewal.settings
@@ -74,5 +79,6 @@ def background_jobs(
         ),
         Job("notifications.expiry", EXPIRY_SCAN_INTERVAL, notifications.expiring_scan),
         Job("notifications.dispatch", DISPATCH_INTERVAL, notifications.dispatch_once),
+        Job("scans", SCAN_START_INTERVAL, scans.run_pending, per_node=True),
     ]
     return jobs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
@@ -14,7 +14,6 @@ from certfleet.discovery.records import FindingQuery
 from certfleet.errors import Forbidden, InvalidInput
 from certfleet.inventory import decode_cursor, encode_cursor
 from certfleet.services.discovery import FileScanRequest, NetScanRequest
-from certfleet.services.scan_jobs import ScanJobRunner
 from certfleet.web._forms import read_form
 from certfleet.web._ports import WebPlatform as Platform
 from certfleet.web._render import HtmlRoute, render, url_with
@@ -107,13 +106,13 @@ def _submit(
 
 
 @router.post("/scans")
-async def start_scan(request: Request, background: BackgroundTasks) -> Response:
+async def start_scan(request: Request) -> Response:
     form = await read_form(request)
     user = await run_in_threadpool(current_user, request)
     check_csrf(user, form.get("csrf_token"))
     platform = dashboard(request).platform
     run_id, scan = await run_in_threadpool(_submit, platform, user, form)
-    background.add_task(ScanJobRunner(platform.discovery).run, run_id, scan, user.principal.name)
+    platform.scans.submit(run_id, scan, user.principal.name)  # the scheduler starts it
     return RedirectResponse(f"/scans/{run_id}", status_code=303)
 
 

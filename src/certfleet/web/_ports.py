@@ -21,6 +21,7 @@ from certfleet.services.policy import PolicyService
 from certfleet.services.renewal import RenewalService
 from certfleet.services.revocation import RevocationService
 from certfleet.services.rotation import RotationService
+from certfleet.services.scan_jobs import ScanQueue
 
 __all__ = [
     "BrowserSession",
@@ -129,6 +130,8 @@ class WebPlatform(Protocol):
     def audit(self) -> AuditService: ...
     @property
     def discovery(self) -> DiscoveryService: ...
+    @property
+    def scans(self) -> ScanQueue: ...
     @property
     def revocation(self) -> RevocationService: ...
     @property
