@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from certfleet.ca import CaCertificate
 from certfleet.fs import write_atomic
@@ -70,8 +70,8 @@ def client_certificate_der(scope: Mapping[str, Any]) -> bytes | None:
     return x509.load_pem_x509_certificate(chain[0].encode()).public_bytes(serialization.Encoding.DER)
 
 
-class PeerCertificateProtocol(H11Protocol):
-    """uvicorn's h11 protocol (what ``http="auto"`` picks without httptools), exposing the
+class PeerCertificateProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (the compiled parser ``serve`` runs on), exposing the
     client certificate the TLS layer verified against certfleet's CA."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]

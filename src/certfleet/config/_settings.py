@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from certfleet.config._table import parse_table, refuse_unknown, toml
 from certfleet.errors import ConfigurationError
 
 CONFIG_FILE_NAME = "config.toml"
+# More serving processes than this only adds memory: each holds the whole application.
+MAX_WORKERS = 64
 # Keys of config.toml outside any section.
 TOP_LEVEL_KEYS = ("database_url", "ca_passphrase_file", "public_base_url")
 
@@ -67,10 +70,18 @@ class ServerSettings:
     server_names: tuple[str, ...] = ()
     # Largest request body any listener accepts (routes that take only a CSR accept less).
     max_body_bytes: int = 1024 * 1024
+    # Serving processes; 0 means one per CPU core (``serve --workers`` overrides it).
+    workers: int = 0
 
     def __post_init__(self) -> None:
         if not 1024 <= self.max_body_bytes <= 2**31:
             raise ConfigurationError(f"server.max_body_bytes must be an integer from 1024 to {2**31}")
+        if not 0 <= self.workers <= MAX_WORKERS:
+            raise ConfigurationError(f"server.workers must be an integer from 0 to {MAX_WORKERS}")
+
+    def worker_count(self) -> int:
+        """The serving processes to run: ``workers``, or one per CPU core when it is 0."""
+        return self.workers or max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
 # Every section of config.toml. [acme] has values of its own (CIDR ranges, a resolver

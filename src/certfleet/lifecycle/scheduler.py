@@ -46,12 +46,15 @@ MAX_WAIT_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class Job:
-    """``run`` does one round of the job; ``per_node`` jobs skip the database lease."""
+    """``run`` does one round of the job; ``per_node`` jobs skip the database lease;
+    ``per_process`` jobs work on state held in the serving process's own memory, so with
+    several serving workers each worker runs its own (see :meth:`Scheduler.restricted`)."""
 
     name: str
     interval: dt.timedelta
     run: Callable[[], object]
     per_node: bool = False
+    per_process: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or len(self.name) > 100:
@@ -130,6 +133,18 @@ class Scheduler:
         # Per-node jobs, and what this node last saw of exclusive ones: when to look again.
         self._next_local: dict[str, dt.datetime] = {}
         self._failures: dict[str, int] = {}
+
+    def restricted(self, keep: Callable[[Job], bool]) -> Scheduler:
+        """A scheduler over the same leases and clock that runs only the jobs ``keep``
+        accepts (``serve --workers``: the node's jobs in one worker, per-process ones in
+        every worker)."""
+        return Scheduler(
+            self._leases,
+            self._clock,
+            [job for job in self.jobs if keep(job)],
+            owner=self.owner,
+            max_backoff=self.max_backoff,
+        )
 
     def tick(self) -> list[str]:
         """Run every job due now, in order; return the names of those this node ran."""

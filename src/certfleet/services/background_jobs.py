@@ -9,9 +9,9 @@ values for the one scheduler the composition root builds.
   rotate OCSP responder certificates, pre-sign and refresh OCSP responses.
 * ``notifications.expiry`` (exclusive, hourly): queue expiry notices.
 * ``notifications.dispatch`` (exclusive, every 5 s): route and send the notification outbox.
-* ``scans`` (per node, every second): start the scans this node accepted
-  (:mod:`certfleet.services.scan_jobs`; they carry keystore passwords that are never stored,
-  so no other node could run them).
+* ``scans`` (per node and per serving process, every second): start the scans this process
+  accepted (:mod:`certfleet.services.scan_jobs`; they carry keystore passwords that are never
+  stored, so no other node or worker could run them).
 
 ``[lifecycle] scheduler = false`` leaves out the renewal and campaign jobs, as before.
 """
@@ -79,6 +79,6 @@ def background_jobs(
         ),
         Job("notifications.expiry", EXPIRY_SCAN_INTERVAL, notifications.expiring_scan),
         Job("notifications.dispatch", DISPATCH_INTERVAL, notifications.dispatch_once),
-        Job("scans", SCAN_START_INTERVAL, scans.run_pending, per_node=True),
+        Job("scans", SCAN_START_INTERVAL, scans.run_pending, per_node=True, per_process=True),
     ]
     return jobs
