@@ -77,6 +77,7 @@ class Platform:
     def close(self) -> None:
         self.scans.close()
         self.acme.close()
+        self.revocation.close()  # the OCSP generation check's per-thread connections
         self.database.dispose()
 
 
@@ -113,6 +114,7 @@ def open_platform(
         uow,
         authorities.issuing_authority,
         clock,
+        ledger=store.issuance_ledger(),  # the hot path's two batched writes (group commit)
         policy=policy,
         server_authority=authorities.server_identity_authority,  # the listener's own, only
         refresh_authority=authorities.refresh,  # a CA retired by another process is dropped

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,10 @@ from certfleet.access import NamePattern, Principal, Scope
 from certfleet.app import Platform
 from certfleet.ca import IssuanceRequest, ValidatedRequest
 from certfleet.errors import Conflict, Forbidden
-from certfleet.inventory import Source, Status
+from certfleet.inventory import CertificateRecord, Source, Status
+from certfleet.lifecycle.issuance import ClaimResult, IssuanceLedger, IssuedEntry, SerialClaim
+from certfleet.lifecycle.notifications.events import Event
 from certfleet.services import IssuanceService
-from certfleet.store import SqlUnitOfWork
 from certfleet.x509 import BadName, KeyType, fingerprint_sha256, generate_private_key, serial_hex
 from tests.conftest import FakeClock, make_platform
 from tests.services.snapshot import audit_actions, rows, table_counts
@@ -91,36 +91,26 @@ def test_serial_is_committed_before_the_certificate_is_signed(
     assert seen == ["reserved"]
 
 
-class _FailingCertificates:
-    """The final write of issuance fails, as a full disk or a lost connection would."""
+class _LedgerFailingAfterTheInserts:
+    """The final write of issuance fails part-way, as a full disk or a lost connection would:
+    after the certificate, names, serial state and audit rows are sent, before the event."""
 
-    def __init__(self, inner: object) -> None:
+    def __init__(self, inner: IssuanceLedger) -> None:
         self._inner = inner
 
-    def add(self, record: object) -> object:
-        raise OSError("disk full")
+    def claim_serials(self, claims: Sequence[SerialClaim]) -> Sequence[ClaimResult]:
+        return self._inner.claim_serials(claims)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    def record_issued(self, entries: Sequence[IssuedEntry]) -> Sequence[CertificateRecord]:
+        def disk_full(record: CertificateRecord) -> Event:
+            raise OSError("disk full")
 
-
-class _UnitOfWorkWithFailingCertificates:
-    def __init__(self, inner: SqlUnitOfWork) -> None:
-        self._inner = inner
-        self.certificates = _FailingCertificates(inner.certificates)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        return self._inner.record_issued([IssuedEntry(e.record, e.audit, disk_full) for e in entries])
 
 
 def test_serial_stays_on_record_when_the_write_after_signing_fails(
     platform: Platform, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    @contextmanager
-    def failing_unit_of_work(*, read_only: bool = False) -> Iterator[Any]:
-        with platform.store.unit_of_work(read_only=read_only) as uow:
-            yield _UnitOfWorkWithFailingCertificates(uow)
-
     authority = platform.authorities.issuing_authority()
     signed: list[int] = []
     original = authority.sign
@@ -130,7 +120,8 @@ def test_serial_stays_on_record_when_the_write_after_signing_fails(
         return original(request, serial_number)
 
     monkeypatch.setattr(authority, "sign", recording_sign)
-    service = IssuanceService(failing_unit_of_work, lambda: authority, clock)
+    ledger = _LedgerFailingAfterTheInserts(platform.store.issuance_ledger())
+    service = IssuanceService(platform.store.unit_of_work, lambda: authority, clock, ledger=ledger)
     audit_before = audit_actions(platform.database)
 
     with pytest.raises(OSError, match="disk full"):
@@ -143,6 +134,7 @@ def test_serial_stays_on_record_when_the_write_after_signing_fails(
     counts = table_counts(platform.database)
     assert (counts["certificates"], counts["certificate_names"]) == (0, 0)
     assert audit_actions(platform.database) == audit_before  # the issuance audit entry rolled back too
+    assert platform.audit.verify().ok
 
 
 def test_reserving_a_duplicate_serial_is_a_conflict(platform: Platform, clock: FakeClock) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from certfleet.audit._chain import (
     GENESIS_HASH,
+    AuditDraft,
     AuditEntry,
     AuditLog,
     AuditRepository,
     ChainVerdict,
     entry_hash,
+    extend_chain,
     verify_chain,
 )
 from certfleet.audit._checkpoint import (
@@ -26,6 +28,7 @@ from certfleet.audit._subjects import CertificateRef, is_legacy_serial_subject
 __all__ = [
     "CHECKPOINT_KEY_FILE",
     "GENESIS_HASH",
+    "AuditDraft",
     "AuditEntry",
     "AuditLog",
     "AuditRepository",
@@ -35,6 +38,7 @@ __all__ = [
     "CheckpointVerdict",
     "checkpoint_key_id",
     "entry_hash",
+    "extend_chain",
     "is_legacy_serial_subject",
     "load_or_create_checkpoint_key",
     "parse_public_key",

@@ -19,11 +19,13 @@ from certfleet.clock import Clock
 
 __all__ = [
     "GENESIS_HASH",
+    "AuditDraft",
     "AuditEntry",
     "AuditLog",
     "AuditRepository",
     "ChainVerdict",
     "entry_hash",
+    "extend_chain",
     "verify_chain",
 ]
 
@@ -83,6 +85,36 @@ class AuditEntry:
         }
 
 
+@dataclass(frozen=True)
+class AuditDraft:
+    """An entry before it has a place in the chain (its seq and hashes come from the head)."""
+
+    at: dt.datetime
+    actor: str
+    action: str
+    subject: str
+    details: Mapping[str, Any]
+
+
+def extend_chain(head: tuple[int, str], drafts: Iterable[AuditDraft]) -> list[AuditEntry]:
+    """Chain ``drafts`` after ``head`` (last seq, last hash), in order. The caller holds the
+    head locked in the transaction that appends them and moves the head to the last one, so
+    several entries written by one transaction (a group commit) link like single appends."""
+    last_seq, last_hash = head
+    entries = []
+    for draft in drafts:
+        last_seq += 1
+        payload = dict(draft.details)
+        digest = entry_hash(last_hash, last_seq, draft.at, draft.actor, draft.action, draft.subject, payload)
+        entries.append(
+            AuditEntry(
+                last_seq, draft.at, draft.actor, draft.action, draft.subject, payload, last_hash, digest
+            )
+        )
+        last_hash = digest
+    return entries
+
+
 class AuditRepository(Protocol):
     def lock_head(self) -> tuple[int, str]:
         """Return (last seq, last hash), locking the head until the transaction ends."""
@@ -109,12 +141,8 @@ class AuditLog:
     def record(
         self, actor: str, action: str, subject: str, details: Mapping[str, Any] | None = None
     ) -> AuditEntry:
-        last_seq, last_hash = self._repository.lock_head()
-        seq = last_seq + 1
-        at = self._clock.now()
-        payload = dict(details or {})
-        digest = entry_hash(last_hash, seq, at, actor, action, subject, payload)
-        entry = AuditEntry(seq, at, actor, action, subject, payload, last_hash, digest)
+        draft = AuditDraft(self._clock.now(), actor, action, subject, dict(details or {}))
+        (entry,) = extend_chain(self._repository.lock_head(), [draft])
         self._repository.append(entry)
         return entry
 

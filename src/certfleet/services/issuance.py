@@ -1,4 +1,11 @@
-"""Issuance: validate, record the serial, sign, record the certificate, audit."""
+"""Issuance: validate, record the serial, sign, record the certificate, audit.
+
+Two write transactions per certificate at most, each shared by every request that arrives
+meanwhile (group commit, see ``services._group_commit``): before signing, one reads the
+policy version in force, checks the issuer and the blocked keys and reserves the serial;
+after signing, one stores the certificate, its serial's state, its hash-chained audit entry
+and its outbox event.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +17,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
 from certfleet.access import Principal
-from certfleet.audit import AuditLog, CertificateRef
-from certfleet.ca import Authority, IssuanceRequest, IssuedCertificate, new_serial_number
+from certfleet.audit import AuditDraft, AuditLog, CertificateRef
+from certfleet.ca import Authority, IssuanceRequest, IssuedCertificate, ValidatedRequest, new_serial_number
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError, ConfigurationError, Conflict, InvalidInput
 from certfleet.inventory import CertificateRecord, Source
-from certfleet.lifecycle.notifications.events import EventKind, certificate_event, emit
+from certfleet.lifecycle.issuance import ClaimOutcome, ClaimResult, IssuanceLedger, IssuedEntry, SerialClaim
+from certfleet.lifecycle.notifications.events import Event, EventKind
 from certfleet.revocation import KeyBlocked, spki_sha256
+from certfleet.services._group_commit import GroupCommitter
 from certfleet.services._ports import UnitOfWorkFactory
 from certfleet.services.policy import IssuanceGate
 from certfleet.x509 import CertificateFacts, serial_hex
@@ -24,6 +33,7 @@ from certfleet.x509 import CertificateFacts, serial_hex
 __all__ = ["RESERVED_TAGS", "IssuanceResult", "IssuanceService", "check_caller_tags"]
 
 _SERIAL_ATTEMPTS = 3
+_POLICY_RECHECKS = 3  # a policy applied between judging and reserving: judge again
 
 
 class _IssuerRetired(Exception):  # an internal signal, never leaves this module
@@ -65,12 +75,19 @@ class IssuanceResult:
 
 
 class IssuanceService:
+    """Issues certificates for every path (REST, CLI, ACME, agents, renewal).
+
+    ``ledger`` holds the two batched writes; concurrent callers share its transactions
+    (group commit), so throughput grows with concurrency instead of queueing on the write lock.
+    """
+
     def __init__(
         self,
         uow: UnitOfWorkFactory,
         authority: Callable[[], Authority],
         clock: Clock,
         *,
+        ledger: IssuanceLedger,
         policy: IssuanceGate | None = None,
         server_authority: Callable[[], Authority] | None = None,
         refresh_authority: Callable[[], object] | None = None,
@@ -81,6 +98,14 @@ class IssuanceService:
         self._clock = clock
         self._policy = policy
         self._server_authority = server_authority
+        self._claims: GroupCommitter[SerialClaim, ClaimResult] = GroupCommitter(ledger.claim_serials)
+        self._records: GroupCommitter[IssuedEntry, CertificateRecord] = GroupCommitter(ledger.record_issued)
+
+    @property
+    def transactions(self) -> int:
+        """Write transactions run so far (serial batches plus record batches): with
+        concurrent requests, fewer than two per certificate."""
+        return self._claims.batches + self._records.batches
 
     def _refuse(self, actor: str, request: IssuanceRequest, error: CertfleetError) -> None:
         with self._uow() as uow:
@@ -152,15 +177,11 @@ class IssuanceService:
             validated = authority.validate(request)
             if principal is not None:
                 principal.authorize_names(validated.names)
-            if self._policy is not None:  # one policy engine on every path (CLI, REST, ACME)
-                self._policy.check_issuance(validated, authority, team=team, actor=actor)
-            with self._uow(read_only=True) as uow:  # a key revoked for keyCompromise is never certified again
-                if uow.blocked_keys.is_blocked(spki_sha256(validated.public_key)):
-                    raise KeyBlocked("this public key was revoked for keyCompromise and cannot be certified")
+            serial_number = self._reserve_serial(authority, validated, team, actor)
         except CertfleetError as exc:
-            self._refuse(actor, request, exc)
+            if not isinstance(exc, _SerialsExhausted):
+                self._refuse(actor, request, exc)
             raise
-        serial_number = self._reserve_serial(authority)
         issued = authority.sign(validated, serial_number)
         facts = CertificateFacts.of(issued.certificate)
         now = self._clock.now()
@@ -173,38 +194,85 @@ class IssuanceService:
             team=team,
             tags=tags,
         )
-        with self._uow() as uow:
-            stored = uow.certificates.add(record)
-            uow.serials.mark_issued(facts.serial, facts.fingerprint_sha256)
-            AuditLog(uow.audit, self._clock).record(
-                actor,
-                "certificate.issued",
-                CertificateRef(facts.serial, facts.issuer).subject,
-                {
-                    "fingerprint_sha256": facts.fingerprint_sha256,
-                    "profile": issued.profile,
-                    "sans": list(facts.sans),
-                    "team": team,
-                    "issuer_ca_id": issued.issuer_id,
-                    "not_after": facts.not_after.isoformat(),
-                },
+        audit = AuditDraft(
+            now,
+            actor,
+            "certificate.issued",
+            CertificateRef(facts.serial, facts.issuer).subject,
+            {
+                "fingerprint_sha256": facts.fingerprint_sha256,
+                "profile": issued.profile,
+                "sans": list(facts.sans),
+                "team": team,
+                "issuer_ca_id": issued.issuer_id,
+                "not_after": facts.not_after.isoformat(),
+            },
+        )
+
+        def event(stored: CertificateRecord) -> Event:
+            # A certificate issued this instant has no discovered locations yet.
+            return Event(
+                kind=EventKind.ISSUED,
+                subject=stored.serial,
+                occurred_at=now,
+                team=stored.team,
+                certificate=stored.to_dict(now),
+                details={"actor": actor},
             )
-            emit(uow, certificate_event(uow, EventKind.ISSUED, stored, now, details={"actor": actor}))
+
+        stored = self._records.submit(IssuedEntry(record, audit, event))
         return IssuanceResult(issued, stored, private_key)
 
-    def _reserve_serial(self, authority: Authority) -> int:
-        for _ in range(_SERIAL_ATTEMPTS):
+    def _reserve_serial(
+        self, authority: Authority, validated: ValidatedRequest, team: str | None, actor: str
+    ) -> int:
+        """Judge the request, then reserve a fresh serial in the batch's transaction, which
+        also refuses a blocked key (revoked for keyCompromise: never certified again) and
+        notices an issuer retired or a policy applied by another process."""
+        spki = spki_sha256(validated.public_key)
+        collisions = rechecks = 0
+        version = self._judge(validated, authority, team, actor)
+        while True:
             serial_number = new_serial_number()
-            try:
-                with self._uow() as uow:
-                    # Checked in the serial's own transaction (no extra round trip): a cached
-                    # issuer that another process retired since must not sign once more.
-                    if authority.issuer.role == "intermediate":
-                        current = uow.cas.get(authority.issuer.id)
-                        if current is None or not current.active:
-                            raise _IssuerRetired(authority.issuer.id)
-                    uow.serials.reserve(serial_hex(serial_number), authority.issuer.id, self._clock.now())
-            except Conflict:
-                continue  # a 128-bit collision: astronomically unlikely, but never reuse
-            return serial_number
-        raise Conflict("could not reserve a unique serial number")
+            claim = SerialClaim(
+                serial=serial_hex(serial_number),
+                issuer_ca_id=authority.issuer.id,
+                # Checked in the serial's own transaction (no extra round trip): a cached
+                # issuer that another process retired since must not sign once more.
+                issuer_must_be_active=authority.issuer.role == "intermediate",
+                spki_sha256=spki,
+                at=self._clock.now(),
+                policy_checked=self._policy is not None,
+                policy_version=version,
+            )
+            result = self._claims.submit(claim)
+            if result.outcome is ClaimOutcome.RESERVED:
+                return serial_number
+            if result.outcome is ClaimOutcome.KEY_BLOCKED:
+                raise KeyBlocked("this public key was revoked for keyCompromise and cannot be certified")
+            if result.outcome is ClaimOutcome.ISSUER_RETIRED:
+                raise _IssuerRetired(authority.issuer.id)
+            if result.outcome is ClaimOutcome.POLICY_CHANGED and rechecks < _POLICY_RECHECKS:
+                rechecks += 1
+                assert self._policy is not None
+                self._policy.observe_version(result.policy_version)
+                version = self._judge(validated, authority, team, actor)
+                continue
+            if result.outcome is ClaimOutcome.TAKEN and collisions + 1 < _SERIAL_ATTEMPTS:
+                collisions += 1  # a 128-bit collision: astronomically unlikely, but never reuse
+                continue
+            if result.outcome is ClaimOutcome.POLICY_CHANGED:
+                raise Conflict("the policy changed repeatedly while this request was judged: try again")
+            raise _SerialsExhausted("could not reserve a unique serial number")
+
+    def _judge(
+        self, validated: ValidatedRequest, authority: Authority, team: str | None, actor: str
+    ) -> int | None:
+        if self._policy is None:
+            return None
+        # One policy engine on every path (CLI, REST, ACME); judged by the cached policy.
+        return self._policy.check_issuance(validated, authority, team=team, actor=actor)
+
+
+class _SerialsExhausted(Conflict):
+    """Every serial drawn was taken: not the requester's fault, so not audited as a refusal."""

@@ -52,7 +52,15 @@ class IssuanceGate(Protocol):
 
     def check_issuance(
         self, request: ValidatedRequest, authority: Authority, *, team: str | None, actor: str
-    ) -> None: ...
+    ) -> int | None:
+        """Raise to refuse; else the policy version the request was judged by (None: none
+        applied). It may answer from a cache: the serial's transaction compares the version
+        with the one in force and the request is judged again when they differ."""
+        ...
+
+    def observe_version(self, version: int | None) -> None:
+        """The database says ``version`` is in force: forget a cached policy of another."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -163,14 +171,18 @@ def _digest(document: str) -> str:
 
 class PolicyService:
     """Applies, shows and enforces the policy. The parsed policy in force is cached by
-    version; each issuance reads only the latest version number, so a policy applied by
-    another process (the CLI beside ``serve``) is enforced from the next request on."""
+    version. Issuance judges a request by the cached policy without a database read; the
+    transaction that reserves its serial reads the version in force (once per batch) and
+    sends the request back to be judged again if a policy was applied meanwhile, by this or
+    another process (the CLI beside ``serve``): so a new policy is enforced from the next
+    request on, and an unchanged one costs nothing."""
 
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow = uow
         self._clock = clock
         self._lock = threading.Lock()
         self._cached: tuple[int | None, Policy] = (None, Policy())
+        self._fresh = False  # is _cached known to be the version in force?
 
     def now(self) -> dt.datetime:
         return self._clock.now()
@@ -214,6 +226,7 @@ class PolicyService:
             )
         with self._lock:
             self._cached = (version.version, policy)
+            self._fresh = True
         return ApplyOutcome(version, changed=True)
 
     def current(self) -> PolicyVersion | None:
@@ -243,16 +256,29 @@ class PolicyService:
         policy = parse_policy(stored.document, source=f"policy v{latest}") if stored else Policy()
         with self._lock:
             self._cached = (latest, policy)
+            self._fresh = True
         return latest, policy
+
+    def observe_version(self, version: int | None) -> None:
+        with self._lock:
+            if self._cached[0] != version:
+                self._fresh = False
+
+    def _enforced(self) -> tuple[int | None, Policy]:
+        with self._lock:
+            if self._fresh:
+                return self._cached
+        return self.active()
 
     def check_issuance(
         self, request: ValidatedRequest, authority: Authority, *, team: str | None, actor: str
-    ) -> None:
+    ) -> int | None:
         """The gate: raise :class:`RuleViolation` naming the first enforced rule broken.
-        Every violation, enforced or report-only, becomes a ``policy-violation`` event."""
-        version, policy = self.active()
+        Every violation, enforced or report-only, becomes a ``policy-violation`` event.
+        Returns the version judged by (see :class:`IssuanceGate`)."""
+        version, policy = self._enforced()
         if not policy.rules:
-            return
+            return version
         candidate = request_candidate(request, authority, team)
         try:
             found = policy.check_issuance(candidate)
@@ -261,6 +287,7 @@ class PolicyService:
             raise
         if found:
             self._report(candidate, found, version, actor, refused=False)
+        return version
 
     def _report(
         self,

@@ -10,6 +10,7 @@ from certfleet.store._acme import SqlAcmeRepositories
 from certfleet.store._agent import SqlAgentRepository
 from certfleet.store._database import Database
 from certfleet.store._discovery import SqlFindingRepository, SqlLocationRepository, SqlScanRunRepository
+from certfleet.store._issuance_ledger import SqlIssuanceLedger
 from certfleet.store._job_leases import SqlJobLeases
 from certfleet.store._lifecycle import SqlLifecycleRepositories
 from certfleet.store._notify import SqlChannelRepository, SqlOutboxRepository
@@ -67,6 +68,10 @@ class Store:
     def revocation_store(self) -> SqlRevocationStore:
         """Reads and short writes that publish CRLs and OCSP responses (never in a unit of work)."""
         return SqlRevocationStore(self.database)
+
+    def issuance_ledger(self) -> SqlIssuanceLedger:
+        """The issuance hot path's two batched writes (SQLAlchemy Core, group commit)."""
+        return SqlIssuanceLedger(self.database)
 
     def job_leases(self) -> SqlJobLeases:
         """The scheduler's named-job leases (short transactions of their own)."""

@@ -1,0 +1,240 @@
+"""The issuance hot path in SQLAlchemy Core: one transaction per batch before signing (policy
+version, issuer state, blocked keys, serials) and one after (certificates, names, serial
+states, chained audit entries, outbox events). Implements ``services._ports.IssuanceLedger``.
+
+No ORM unit of work here: each statement is compiled once and cached, and a batch of N
+requests costs the same number of statements as one (multi-row INSERTs, executemany UPDATEs).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from certfleet.audit import GENESIS_HASH, extend_chain
+from certfleet.errors import Conflict
+from certfleet.inventory import CertificateRecord
+from certfleet.lifecycle.issuance import ClaimOutcome, ClaimResult, IssuedEntry, SerialClaim
+from certfleet.store._database import Database
+from certfleet.store._notify_models import NotificationEventRow
+from certfleet.store._policy_models import PolicyVersionRow
+from certfleet.store._revocation_models import BlockedKeyRow
+from certfleet.store.models import (
+    AuditHeadRow,
+    AuditRow,
+    CaRow,
+    CertificateNameRow,
+    CertificateRow,
+    SerialRow,
+)
+
+__all__ = ["SqlIssuanceLedger"]
+
+_CAS = cast(Table, CaRow.__table__)
+_SERIALS = cast(Table, SerialRow.__table__)
+_CERTS = cast(Table, CertificateRow.__table__)
+_NAMES = cast(Table, CertificateNameRow.__table__)
+_AUDIT = cast(Table, AuditRow.__table__)
+_HEAD = cast(Table, AuditHeadRow.__table__)
+_EVENTS = cast(Table, NotificationEventRow.__table__)
+_BLOCKED = cast(Table, BlockedKeyRow.__table__)
+_POLICIES = cast(Table, PolicyVersionRow.__table__)
+
+_IN_CHUNK = 500  # bounded IN lists
+
+_MARK_ISSUED = (
+    update(_SERIALS)
+    .where(_SERIALS.c.serial == bindparam("b_serial"))
+    .values(state="issued", fingerprint_sha256=bindparam("b_fingerprint"))
+)
+_INSERT_CERTS = insert(_CERTS).returning(_CERTS.c.id, sort_by_parameter_order=True)
+
+
+class SqlIssuanceLedger:
+    def __init__(self, database: Database) -> None:
+        self._engine = database.engine
+        self._postgresql = database.dialect == "postgresql"
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite), durable when it returns.
+
+        The rest of certfleet runs SQLite with ``synchronous=NORMAL`` (WAL: a commit reaches
+        the disk at the next checkpoint). A reserved serial and an issued certificate must
+        survive a power cut the moment the caller goes on to sign or hand the certificate
+        out, so these transactions commit with ``synchronous=FULL``; group commit pays that
+        fsync once per batch. PostgreSQL's default synchronous_commit is already durable."""
+        with self._engine.connect() as conn:
+            raw = None if self._postgresql else conn.connection.dbapi_connection
+            if raw is not None:
+                raw.execute("PRAGMA synchronous=FULL")  # only outside a transaction
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                if raw is not None:
+                    raw.execute("PRAGMA synchronous=NORMAL")
+
+    # -- before signing ------------------------------------------------------------------
+
+    def claim_serials(self, claims: Sequence[SerialClaim]) -> Sequence[ClaimResult]:
+        try:
+            with self._transaction() as conn:
+                return self._claim(conn, claims)
+        except SqlIntegrityError as exc:
+            # A serial inserted by another process between our look-up and our insert (a
+            # 128-bit collision racing: practically never). The batch is retried item by
+            # item by the caller's group committer; alone, the look-up sees it as taken.
+            raise Conflict("a serial of this batch was taken concurrently") from exc
+
+    def _claim(self, conn: Connection, claims: Sequence[SerialClaim]) -> list[ClaimResult]:
+        policy_version = conn.scalar(select(func.max(_POLICIES.c.version)))
+        policy_version = int(policy_version) if policy_version is not None else None
+        checked_ids = sorted({c.issuer_ca_id for c in claims if c.issuer_must_be_active})
+        active = set(
+            conn.scalars(select(_CAS.c.id).where(_CAS.c.id.in_(checked_ids), _CAS.c.active.is_(True)))
+            if checked_ids
+            else ()
+        )
+        blocked = self._present(conn, _BLOCKED.c.spki_sha256, [c.spki_sha256.lower() for c in claims])
+        taken = self._present(conn, _SERIALS.c.serial, [c.serial for c in claims])
+        results: list[ClaimResult] = []
+        rows: list[dict[str, Any]] = []
+        for claim in claims:
+            if claim.issuer_must_be_active and claim.issuer_ca_id not in active:
+                outcome = ClaimOutcome.ISSUER_RETIRED
+            elif claim.spki_sha256.lower() in blocked:
+                outcome = ClaimOutcome.KEY_BLOCKED
+            elif claim.policy_checked and claim.policy_version != policy_version:
+                outcome = ClaimOutcome.POLICY_CHANGED
+            elif claim.serial in taken:
+                outcome = ClaimOutcome.TAKEN
+            else:
+                outcome = ClaimOutcome.RESERVED
+                taken.add(claim.serial)
+                rows.append(
+                    {
+                        "serial": claim.serial,
+                        "issuer_ca_id": claim.issuer_ca_id,
+                        "reserved_at": claim.at,
+                        "state": "reserved",
+                        "fingerprint_sha256": None,
+                    }
+                )
+            results.append(ClaimResult(outcome, policy_version))
+        if rows:
+            conn.execute(insert(_SERIALS), rows)
+        return results
+
+    @staticmethod
+    def _present(conn: Connection, column: Any, values: list[str]) -> set[str]:
+        found: set[str] = set()
+        unique = sorted(set(values))
+        for start in range(0, len(unique), _IN_CHUNK):
+            found.update(conn.scalars(select(column).where(column.in_(unique[start : start + _IN_CHUNK]))))
+        return found
+
+    # -- after signing -------------------------------------------------------------------
+
+    def record_issued(self, entries: Sequence[IssuedEntry]) -> Sequence[CertificateRecord]:
+        try:
+            with self._transaction() as conn:
+                return self._record(conn, entries)
+        except SqlIntegrityError as exc:
+            raise Conflict("a certificate of this batch is already in the inventory") from exc
+
+    def _record(self, conn: Connection, entries: Sequence[IssuedEntry]) -> list[CertificateRecord]:
+        ids = conn.scalars(_INSERT_CERTS, [_certificate_row(e.record) for e in entries]).all()
+        stored = [e.record.with_id(int(i)) for e, i in zip(entries, ids, strict=True)]
+        names = [
+            {"certificate_id": r.id, "name": name[:255]}
+            for r in stored
+            for name in dict.fromkeys(n.lower() for n in r.sans)
+        ]
+        if names:
+            conn.execute(insert(_NAMES), names)
+        conn.execute(
+            _MARK_ISSUED,
+            [{"b_serial": r.serial, "b_fingerprint": r.fingerprint_sha256} for r in stored],
+        )
+        audit = extend_chain(self._lock_head(conn), [e.audit for e in entries])
+        conn.execute(
+            insert(_AUDIT),
+            [
+                {
+                    "seq": a.seq,
+                    "at": a.at,
+                    "actor": a.actor,
+                    "action": a.action,
+                    "subject": a.subject,
+                    "details_json": json.dumps(a.details, sort_keys=True),
+                    "prev_hash": a.prev_hash,
+                    "hash": a.hash,
+                }
+                for a in audit
+            ],
+        )
+        conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=audit[-1].seq, hash=audit[-1].hash))
+        events = [e.event(r) for e, r in zip(entries, stored, strict=True)]
+        conn.execute(
+            insert(_EVENTS),
+            [
+                {
+                    "kind": ev.kind.value,
+                    "team": ev.team,
+                    "subject": ev.subject,
+                    "payload_json": json.dumps(ev.payload(), sort_keys=True, separators=(",", ":")),
+                    "dedup_key": ev.dedup_key,
+                    "occurred_at": ev.occurred_at,
+                    "routed_at": None,
+                }
+                for ev in events
+            ],
+        )
+        return stored
+
+    def _lock_head(self, conn: Connection) -> tuple[int, str]:
+        """The chain head, locked until commit: ``FOR UPDATE`` on PostgreSQL; on SQLite the
+        transaction's BEGIN IMMEDIATE already excludes every other writer, in any process."""
+        stmt = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
+        if self._postgresql:
+            stmt = stmt.with_for_update()
+        row = conn.execute(stmt).first()
+        if row is None:
+            create = (postgresql.insert if self._postgresql else sqlite.insert)(_HEAD)
+            conn.execute(create.values(id=1, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing())
+            row = conn.execute(stmt).one()
+        return int(row.seq), str(row.hash)
+
+
+def _certificate_row(record: CertificateRecord) -> dict[str, Any]:
+    return {
+        "serial": record.serial,
+        "fingerprint_sha256": record.fingerprint_sha256,
+        "subject": record.subject,
+        "common_name": record.common_name,
+        "sans_json": json.dumps(list(record.sans)),
+        "issuer": record.issuer,
+        "issuer_ca_id": record.issuer_ca_id,
+        "not_before": record.not_before,
+        "not_after": record.not_after,
+        "key_algorithm": record.key_algorithm,
+        "key_size": record.key_size,
+        "signature_algorithm": record.signature_algorithm,
+        "profile": record.profile,
+        "source": record.source.value,
+        "status": record.status.value,
+        "team": record.team,
+        "tags_json": json.dumps(list(record.tags)),
+        "first_seen": record.first_seen,
+        "last_seen": record.last_seen,
+        "revoked_at": record.revoked_at,
+        "revocation_reason": record.revocation_reason,
+        "der": record.der,
+    }
