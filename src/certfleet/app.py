@@ -77,7 +77,6 @@ class Platform:
     def close(self) -> None:
         self.scans.close()
         self.acme.close()
-        self.revocation.close()  # the OCSP generation check's per-thread connections
         self.database.dispose()
 
 
