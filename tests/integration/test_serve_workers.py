@@ -12,7 +12,9 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import ssl
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,9 +28,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import _pg_admin_url
-from tests.integration.test_serve import Server, certfleet
+from tests.integration.test_serve import CERTFLEET, Server, _env, certfleet
 
 pytestmark = pytest.mark.integration
 
@@ -62,10 +65,22 @@ class Node:
     server: Server
     token: str
     root: Path
+    ocsp_calls: int = 0
 
     def api(self) -> httpx.Client:
         trust = ssl.create_default_context(cafile=self.root)
         return httpx.Client(verify=trust, headers={"Authorization": f"Bearer {self.token}"})
+
+    def ocsp_requests_counted(self) -> float:
+        """``certfleet_ocsp_requests`` (POST, 200) as /metrics on the HTTPS listener says."""
+        with self.api() as api:
+            response = api.get(f"{self.server.https}/metrics", headers={"Connection": "close"})
+        assert response.status_code == 200, response.text
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                if sample.name == "certfleet_ocsp_requests_total" and sample.labels["method"] == "POST":
+                    return sample.value
+        return 0.0
 
     def issue(self, name: str) -> tuple[x509.Certificate, x509.Certificate]:
         key = ec.generate_private_key(ec.SECP256R1())
@@ -109,6 +124,7 @@ class Node:
             headers={"Content-Type": "application/ocsp-request", "Connection": "close"},
         )
         assert response.status_code == 200, response.text
+        self.ocsp_calls += 1
         answer = ocsp.load_der_ocsp_response(response.content)
         assert answer.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
         return answer.certificate_status
@@ -145,6 +161,17 @@ def test_every_worker_sees_a_revocation_at_once(node: Node) -> None:
     for worker in workers:
         with only(worker, workers):
             assert node.ocsp_status(leaf, issuer) == ocsp.OCSPCertStatus.REVOKED
+
+
+def test_metrics_from_any_worker_count_every_worker(node: Node) -> None:
+    workers = workers_of(node.server)
+    leaf, issuer = node.issue("counted.example.test")
+    for worker in workers:
+        with only(worker, workers):
+            node.ocsp_status(leaf, issuer)
+    for worker in workers:
+        with only(worker, workers):
+            assert node.ocsp_requests_counted() == node.ocsp_calls
 
 
 def test_the_https_api_issues_from_every_worker(node: Node) -> None:
@@ -214,3 +241,37 @@ def test_two_nodes_on_postgresql_see_a_revocation_in_every_worker(tmp_path: Path
         for n in (a, b):
             if n.server.process is not None and n.server.process.poll() is None:
                 n.server.stop()
+
+
+def test_a_worker_that_cannot_start_stops_the_node_with_its_reason(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    certfleet("init", "--data-dir", str(data_dir))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        (data_dir / "config.toml").write_text(f'[metrics]\nlisten = "127.0.0.1:{port}"\n')
+        server = Server(data_dir, extra=["--workers", "2"])
+        result = subprocess.run(
+            [
+                CERTFLEET,
+                "serve",
+                "--https",
+                f"127.0.0.1:{server.https_port}",
+                "--http",
+                f"127.0.0.1:{server.http_port}",
+                "--workers",
+                "2",
+                "--data-dir",
+                str(data_dir),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=_env(),
+        )
+    assert result.returncode != 0
+    assert "cannot start the metrics listener" in result.stderr
+    assert "worker 0 exited" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -213,3 +213,15 @@ def test_the_platform_schedules_every_background_job(bare_platform: Platform) ->
     assert jobs["revocation"].interval == dt.timedelta(
         seconds=bare_platform.revocation.settings.maintenance_interval_seconds
     )
+
+
+def test_serving_workers_split_the_jobs(bare_platform: Platform) -> None:
+    """``serve --workers``: worker 0 runs the platform's whole scheduler; every other worker a
+    scheduler restricted to the per-process jobs (the scans it accepted), with the same owner."""
+    full = bare_platform.scheduler
+    assert {job.name for job in full.jobs if job.per_process} == {"scans"}
+    others = full.restricted(lambda job: job.per_process)
+    assert [job.name for job in others.jobs] == ["scans"]
+    assert others.owner == full.owner
+    assert others.tick() == ["scans"]  # per node: no lease to claim
+    assert {s.name for s in full.states()} == {"scans"}  # nothing else ran or was claimed

@@ -177,9 +177,10 @@ def _serve_forked(
     from certfleet.api.server import run_servers
     from certfleet.app import open_platform
     from certfleet.cli._supervisor import WorkerFailed, supervise
-    from certfleet.metrics import metrics_listener
+    from certfleet.metrics import count_across_processes, metrics_listener
 
     https_bind, http_bind, token = banner_args
+    count_across_processes(settings.data_dir.root / "metrics")
     banner = _Banner(https_bind, http_bind, token)
     if settings.metrics.listen is not None:
         banner.metrics(settings.metrics.listen)

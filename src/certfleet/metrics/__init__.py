@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from certfleet.metrics._counters import count_across_processes
 from certfleet.metrics._endpoint import router
 from certfleet.metrics._exposition import PlatformMetrics
 from certfleet.metrics._listener import metrics_listener
@@ -20,6 +21,7 @@ __all__ = [
     "MetricsQueries",
     "MetricsSettings",
     "PlatformMetrics",
+    "count_across_processes",
     "install_metrics",
     "instrument_requests",
     "metrics_listener",

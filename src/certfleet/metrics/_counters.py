@@ -3,13 +3,32 @@ is in :mod:`._requests`); free of any web framework, so the composition root can
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Histogram, values
 from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-__all__ = ["RequestMetrics"]
+__all__ = ["RequestMetrics", "count_across_processes"]
+
+# prometheus_client's own convention for its multiprocess mode.
+_SHARED_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def count_across_processes(directory: Path) -> None:
+    """From now on, in this process and the workers it forks, request counters live in
+    memory-mapped files in ``directory`` (prometheus_client's multiprocess mode), so
+    ``/metrics`` answered by any ``serve`` worker sums every worker. Files left by an earlier
+    run are removed: counters start again at zero with the server, as in one process."""
+    directory.mkdir(mode=0o700, exist_ok=True)
+    for old in directory.glob("*.db"):
+        old.unlink()
+    os.environ[_SHARED_DIRECTORY] = str(directory)
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+
 
 # OCSP answers come from pre-signed responses (milliseconds); ACME finalize signs (tens of
 # milliseconds); validation-heavy calls can take seconds.
@@ -20,6 +39,8 @@ class RequestMetrics(Collector):
     """The counters and histograms, kept outside any global registry (one set per platform)."""
 
     def __init__(self) -> None:
+        shared = getattr(values.ValueClass, "_multiprocess", False)
+        self._shared = os.environ.get(_SHARED_DIRECTORY) if shared else None
         self.acme_requests = Counter(
             "certfleet_acme_requests",
             "ACME requests by endpoint, method and HTTP status",
@@ -56,5 +77,9 @@ class RequestMetrics(Collector):
             self.ocsp_latency.labels(method).observe(seconds)
 
     def collect(self) -> Iterable[Metric]:
+        if self._shared is not None:  # every worker's counts, summed
+            collector = MultiProcessCollector(None, path=self._shared)  # type: ignore[no-untyped-call]
+            yield from collector.collect()  # type: ignore[no-untyped-call]
+            return
         for metric in (self.acme_requests, self.acme_latency, self.ocsp_requests, self.ocsp_latency):
             yield from metric.collect()
