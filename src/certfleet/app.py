@@ -77,6 +77,7 @@ class Platform:
     def close(self) -> None:
         self.scans.close()
         self.acme.close()
+        self.revocation.close()  # the OCSP generation check's per-thread connections
         self.database.dispose()
 
 

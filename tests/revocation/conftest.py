@@ -105,6 +105,14 @@ class FakeStore:
     crls: dict[tuple[str, CrlKind], StoredCrl] = field(default_factory=dict)
     states: dict[str, CrlState] = field(default_factory=dict)
     saves: int = 0
+    revocation_generation: int = 0
+    reads: int = 0  # database reads a real store would make: cached responses and statuses
+
+    def generation(self) -> int:
+        return self.revocation_generation
+
+    def close(self) -> None:
+        pass
 
     def issue(self, ca_id: str, serial_number: int, at: dt.datetime, state: str = "issued") -> None:
         self.serials[format(serial_number, "x")] = SerialStatus(ca_id, state, at)
@@ -112,6 +120,7 @@ class FakeStore:
     def revoke(self, revocation: Revocation) -> None:
         status = self.serials[revocation.serial]
         self.serials[revocation.serial] = replace(status, revocation=revocation)
+        self.revocation_generation += 1  # as the SQL store does in the revoking transaction
 
     def crl(self, ca_id: str, kind: CrlKind) -> tuple[StoredCrl | None, CrlState]:
         return self.crls.get((ca_id, kind)), self.states.get(ca_id, CrlState(ca_id))
@@ -132,6 +141,7 @@ class FakeStore:
         yield state, iter([r.entry() for r in revocations])
 
     def cached_response(self, ca_id: str, serial: str, hash_algorithm: str) -> CachedResponse | None:
+        self.reads += 1
         cached = self.responses.get((ca_id, serial, hash_algorithm))
         status = self.serials.get(serial)
         if cached is not None and cached.status is CertStatus.GOOD and status and status.revocation:
@@ -139,6 +149,7 @@ class FakeStore:
         return cached
 
     def serial_status(self, ca_id: str, serial: str) -> SerialStatus | None:
+        self.reads += 1
         status = self.serials.get(serial)
         return status if status is not None and status.issuer_ca_id == ca_id else None
 

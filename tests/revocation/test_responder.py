@@ -19,6 +19,7 @@ from certfleet.revocation import (
     Revocation,
     RevocationReason,
     RevocationSettings,
+    SerialStatus,
     build_responder_certificate,
 )
 from tests.conftest import FakeClock
@@ -219,3 +220,151 @@ def test_presign_signs_missing_responses_then_only_ageing_ones(
     assert store.saves == 3 and cached.this_update == clock.now().replace(microsecond=0)
     clock.advance(SETTINGS.ocsp_validity / 3 + dt.timedelta(seconds=1))
     assert responder.presign(pki.issuing, clock.now()) == 3
+
+
+class CountingSigner:
+    """The responder's signer callable, counting how often a response is signed."""
+
+    def __init__(self, signers: dict[str, ResponseSigner]) -> None:
+        self.signers = signers
+        self.calls = 0
+
+    def __call__(self, ca: CaCertificate) -> ResponseSigner:
+        self.calls += 1
+        return self.signers[ca.id]
+
+
+@pytest.fixture
+def counting(pki: Pki) -> CountingSigner:
+    return CountingSigner(
+        {
+            pki.issuing.id: ResponseSigner(pki.issuing.id, pki.issuing.certificate, pki.issuing_key, False),
+            pki.root.id: ResponseSigner(pki.root.id, pki.root.certificate, pki.root_key, False),
+        }
+    )
+
+
+@pytest.fixture
+def counted(
+    pki: Pki, store: FakeStore, clock: FakeClock, counting: CountingSigner
+) -> OcspResponder[CaCertificate]:
+    index = IssuerIndex([pki.root, pki.issuing])
+    return OcspResponder(store, lambda _refresh: index, counting, SETTINGS, clock)
+
+
+def test_a_repeated_request_is_answered_from_memory_without_a_read_or_a_signature(
+    counted: OcspResponder[CaCertificate],
+    store: FakeStore,
+    counting: CountingSigner,
+    pki: Pki,
+    now: dt.datetime,
+) -> None:
+    store.issue(pki.issuing.id, 0x81, now)
+    request = _request(pki.issuing.certificate, 0x81)
+    first = counted.respond(request)
+    reads, signatures = store.reads, counting.calls
+    assert signatures == 1
+    for _ in range(3):
+        assert counted.respond(request) == first
+        assert counted.remembered(request) == first
+    assert (store.reads, counting.calls) == (reads, signatures)  # no database, no signing
+
+
+def test_memory_serves_only_the_generation_it_was_built_at(
+    counted: OcspResponder[CaCertificate],
+    store: FakeStore,
+    counting: CountingSigner,
+    pki: Pki,
+    now: dt.datetime,
+) -> None:
+    store.issue(pki.issuing.id, 0x82, now)
+    request = _request(pki.issuing.certificate, 0x82)
+    counted.respond(request)
+    # Another process revoked: all this worker learns is that the generation moved.
+    store.revoke(
+        Revocation("82", pki.issuing.id, now, RevocationReason.SUPERSEDED, now + dt.timedelta(days=9))
+    )
+    assert counted.remembered(request) is None
+    assert _status(counted.respond(request).der).certificate_status is ocsp.OCSPCertStatus.REVOKED
+
+
+def test_an_answer_built_while_a_revocation_commits_is_not_served_after_it(
+    pki: Pki, store: FakeStore, clock: FakeClock, counting: CountingSigner, now: dt.datetime
+) -> None:
+    """The generation is read before the status: a request that read "good" just before a
+    revocation committed may still answer good (it began first), but what it remembers is
+    tagged with the older generation and never answers the next request."""
+    store.issue(pki.issuing.id, 0x83, now)
+    revocation = Revocation(
+        "83", pki.issuing.id, now, RevocationReason.KEY_COMPROMISE, now + dt.timedelta(days=9)
+    )
+
+    class RevokedDuringTheRead(FakeStore):
+        def serial_status(self, ca_id: str, serial: str) -> SerialStatus | None:
+            status = super().serial_status(ca_id, serial)
+            if status is not None and status.revocation is None:
+                self.revoke(revocation)  # commits after this read, before the answer is kept
+            return status
+
+    racing = RevokedDuringTheRead(serials=dict(store.serials))
+    index = IssuerIndex([pki.root, pki.issuing])
+    responder = OcspResponder(racing, lambda _refresh: index, counting, SETTINGS, clock)
+    request = _request(pki.issuing.certificate, 0x83)
+    assert _status(responder.respond(request).der).certificate_status is ocsp.OCSPCertStatus.GOOD
+    assert responder.remembered(request) is None
+    assert _status(responder.respond(request).der).certificate_status is ocsp.OCSPCertStatus.REVOKED
+
+
+def test_nonces_and_unknown_serials_are_never_answered_from_memory(
+    counted: OcspResponder[CaCertificate],
+    store: FakeStore,
+    counting: CountingSigner,
+    pki: Pki,
+    now: dt.datetime,
+) -> None:
+    store.issue(pki.issuing.id, 0x84, now)
+    with_nonce = _request(pki.issuing.certificate, 0x84, nonce=b"\x07" * 16)
+    unknown = _request(pki.issuing.certificate, 0x85)
+    for request in (with_nonce, unknown):
+        first = counted.respond(request)
+        assert counted.remembered(request) is None
+        signatures = counting.calls
+        again = counted.respond(request)
+        assert counting.calls == signatures + 1 and again.der != first.der  # signed afresh
+    nonce = _status(counted.respond(with_nonce).der).extensions.get_extension_for_class(x509.OCSPNonce)
+    assert nonce.value.nonce == b"\x07" * 16
+    # An unknown serial may be issued a moment later: no HTTP cache may keep that answer.
+    assert counted.respond(unknown).refresh_at is None
+    store.issue(pki.issuing.id, 0x85, now)
+    assert _status(counted.respond(unknown).der).certificate_status is ocsp.OCSPCertStatus.GOOD
+
+
+def test_a_multi_certificate_request_without_a_nonce_is_remembered(
+    counted: OcspResponder[CaCertificate],
+    store: FakeStore,
+    counting: CountingSigner,
+    pki: Pki,
+    now: dt.datetime,
+) -> None:
+    store.issue(pki.issuing.id, 0x86, now)
+    store.issue(pki.issuing.id, 0x87, now)
+    request = _request(pki.issuing.certificate, 0x86, 0x87)
+    first = counted.respond(request)
+    reads = store.reads
+    assert counted.respond(request) == first and store.reads == reads
+    store.revoke(
+        Revocation("87", pki.issuing.id, now, RevocationReason.SUPERSEDED, now + dt.timedelta(days=9))
+    )
+    answers = {r.serial_number: r.certificate_status for r in _status(counted.respond(request).der).responses}
+    assert answers == {0x86: ocsp.OCSPCertStatus.GOOD, 0x87: ocsp.OCSPCertStatus.REVOKED}
+
+
+def test_memory_is_bounded(pki: Pki, store: FakeStore, clock: FakeClock, counting: CountingSigner) -> None:
+    index = IssuerIndex([pki.root, pki.issuing])
+    small = OcspResponder(store, lambda _refresh: index, counting, SETTINGS, clock, memory_entries=3)
+    requests = []
+    for serial in range(0x90, 0x95):
+        store.issue(pki.issuing.id, serial, clock.now())
+        requests.append(_request(pki.issuing.certificate, serial))
+        small.respond(requests[-1])
+    assert [small.remembered(r) is not None for r in requests] == [False, False, True, True, True]

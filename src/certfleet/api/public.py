@@ -1,51 +1,340 @@
-"""The plain-HTTP listener: CA material (and later CRLs and OCSP), nothing secret."""
+"""The plain-HTTP listener: OCSP (RFC 6960 appendix A, RFC 5019), CRLs and CA certificates,
+nothing secret.
+
+It is the hottest path of the process, so it is a bare ASGI callable rather than a FastAPI
+app: no routing table, dependency injection, validation or per-request ``Request`` object.
+An OCSP request answered from the worker's memory (see
+:meth:`certfleet.services.revocation.RevocationService.ocsp_remembered`) is served on the
+event loop without a thread hop; anything that may sign or read more than one row (an OCSP
+miss, a CRL, a CA certificate) runs in a worker thread. The guarantees of the FastAPI version
+stay: the body limit in front of everything (:class:`BodyLimit`), RFC 7807 problem documents
+for bad HTTP input (404, 405, 500), OCSP errors as OCSP responses with HTTP 200 (appendix
+A.1), and the OCSP request counters and latencies on ``/metrics``.
+"""
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives import serialization
-from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse, Response
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Callable
+from email.utils import format_datetime
+from typing import Any
 
-from certfleet.api._auth import get_platform
-from certfleet.api._body_limit import BodyLimit, BodyLimits
+import anyio.to_thread
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import ocsp
+
+from certfleet.api._body_limit import ASGIApp, BodyLimit, BodyLimits, Receive, Scope, Send
+from certfleet.api._body_limit import _BodyTooLarge as BodyTooLarge
+from certfleet.api._body_limit import _send_413 as send_413
 from certfleet.api._ports import Platform
-from certfleet.api._problems import install_problem_handlers
-from certfleet.api.revocation import public_router as revocation_router
-from certfleet.errors import NotFound
-from certfleet.metrics import instrument_requests
+from certfleet.errors import CertfleetError, NotFound
+from certfleet.metrics import PlatformMetrics
+from certfleet.revocation import (
+    MAX_REQUEST_BYTES,
+    CrlKind,
+    MalformedOcspRequest,
+    Published,
+    decode_get_path,
+    error_response,
+)
 from certfleet.x509 import to_pem
 
 __all__ = ["create_public_app"]
 
+_log = logging.getLogger("certfleet.revocation")
 
-def create_public_app(platform: Platform) -> FastAPI:
-    app = FastAPI(title="certfleet public endpoints", openapi_url=None, docs_url=None, redoc_url=None)
-    app.state.platform = platform
-    install_problem_handlers(app)
-    app.include_router(revocation_router)  # /crl/{ca_id}.crl, /crl/{ca_id}-delta.crl, /ocsp
-    instrument_requests(app, platform.metrics)  # OCSP request counters and latencies for /metrics
-    app.add_middleware(BodyLimit, limits=BodyLimits(platform.settings.server.max_body_bytes))
+OCSP_RESPONSE = b"application/ocsp-response"
+CRL_MEDIA_TYPE = b"application/pkix-crl"
+PEM_MEDIA_TYPE = b"application/x-pem-file"
+_NO_STORE = [(b"cache-control", b"no-store")]
+_MALFORMED = error_response(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+_INTERNAL = error_response(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
+_HEADER_MEMO_ENTRIES = 10_000
 
-    @app.get("/healthz", response_class=PlainTextResponse)
-    def healthz() -> str:
-        return "ok\n"
+Headers = list[tuple[bytes, bytes]]
 
-    @app.get("/ca/root.pem")
-    def root_pem(request: Request) -> Response:
-        root = get_platform(request).authorities.root()
-        return Response(to_pem([root.certificate]), media_type="application/x-pem-file")
 
-    @app.get("/ca/chain.pem")
-    def chain_pem(request: Request) -> Response:
-        authority = get_platform(request).authorities.issuing_authority()
-        return Response(to_pem(authority.chain), media_type="application/x-pem-file")
+def _http_date(value: dt.datetime) -> bytes:
+    return format_datetime(value.astimezone(dt.UTC), usegmt=True).encode()
 
-    @app.get("/ca/{ca_id}.cer")
-    def ca_der(ca_id: str, request: Request) -> Response:
-        for ca in get_platform(request).authorities.hierarchy():
-            if ca.id == ca_id:
-                der = ca.certificate.public_bytes(serialization.Encoding.DER)
-                return Response(der, media_type="application/pkix-cert")
-        raise NotFound(f"no CA {ca_id!r}")
 
-    return app
+async def _respond(send: Send, status: int, body: bytes, headers: Headers, *, head: bool = False) -> None:
+    if status != 304:  # RFC 9110 section 8.6: a 304 says nothing of a body it does not carry
+        headers = [(b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def _problem(send: Send, status: int, title: str, detail: str, headers: Headers | None = None) -> None:
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+    await _respond(send, status, body, [(b"content-type", b"application/problem+json"), *(headers or [])])
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return b""
+
+
+class _Documents:
+    """Serves a :class:`Published` with the RFC 5019 section 6.2 caching headers: max-age
+    ends when a newer document exists (never after nextUpdate), Expires is nextUpdate,
+    Last-Modified thisUpdate. Everything but max-age is worked out once per document."""
+
+    def __init__(self, clock: Callable[[], dt.datetime]) -> None:
+        self._clock = clock
+        self._memo: dict[bytes, tuple[dt.datetime, bytes, Headers]] = {}
+
+    async def send(self, send: Send, scope: Scope, document: Published, media_type: bytes) -> None:
+        head = scope["method"] == "HEAD"
+        if document.this_update is None or document.next_update is None or document.refresh_at is None:
+            await _respond(send, 200, document.der, [(b"content-type", media_type), *_NO_STORE], head=head)
+            return
+        if not document.shared_cache:  # echoes this client's nonce: useless to anyone else
+            headers = [(b"content-type", media_type), (b"cache-control", b"private, no-store")]
+            await _respond(send, 200, document.der, headers, head=head)
+            return
+        memo = self._memo.get(document.der)
+        if memo is None:
+            memo = (
+                min(document.refresh_at, document.next_update),
+                document.etag.encode(),
+                [
+                    (b"expires", _http_date(document.next_update)),
+                    (b"last-modified", _http_date(document.this_update)),
+                    (b"etag", document.etag.encode()),
+                ],
+            )
+            if len(self._memo) >= _HEADER_MEMO_ENTRIES:
+                self._memo.clear()
+            self._memo[document.der] = memo
+        fresh_until, etag, fixed = memo
+        max_age = max(0, int((fresh_until - self._clock()).total_seconds()))
+        cache = f"max-age={max_age}, public, no-transform, must-revalidate".encode()
+        headers = [(b"cache-control", cache), *fixed]
+        match = _header(scope, b"if-none-match")
+        if match and etag in [t.strip() for t in match.split(b",")]:
+            await _respond(send, 304, b"", headers)
+            return
+        await _respond(send, 200, document.der, [(b"content-type", media_type), *headers], head=head)
+
+
+class _OcspMetrics:
+    """The OCSP request counter and latency histogram of ``/metrics``, their labelled children
+    looked up once per (method, status) rather than on every request."""
+
+    def __init__(self, metrics: PlatformMetrics) -> None:
+        self._metrics = metrics.requests
+        self._counters: dict[tuple[str, int], Any] = {}
+        self._latencies: dict[str, Any] = {}
+
+    def observe(self, method: str, status: int, seconds: float) -> None:
+        counter = self._counters.get((method, status))
+        if counter is None:
+            if len(self._counters) > 64:  # methods are the client's choice: keep this bounded
+                self._metrics.observe("ocsp", "ocsp", method, status, seconds)
+                return
+            counter = self._counters[(method, status)] = self._metrics.ocsp_requests.labels(
+                method, str(status)
+            )
+        latency = self._latencies.get(method)
+        if latency is None:
+            latency = self._latencies[method] = self._metrics.ocsp_latency.labels(method)
+        counter.inc()
+        latency.observe(seconds)
+
+
+class PublicApp:
+    """The ASGI callable; see the module docstring. OCSP requests skip the generic body-limit
+    wrapper: the POST handler reads at most the same limit itself and answers 413 the same
+    way; the other routes never read a body and stay behind :class:`BodyLimit`."""
+
+    def __init__(self, platform: Platform) -> None:
+        self._platform = platform
+        self._revocation = platform.revocation
+        self._metrics = _OcspMetrics(platform.metrics)
+        self._documents = _Documents(platform.clock.now)
+        limits = BodyLimits(platform.settings.server.max_body_bytes)
+        self._post_limit = limits.for_request("POST", "/ocsp")
+        self._others = BodyLimit(self._other, limits=limits)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":  # nothing to start or stop: acknowledge both
+                while (await receive())["type"] != "lifespan.shutdown":
+                    await send({"type": "lifespan.startup.complete"})
+                await send({"type": "lifespan.shutdown.complete"})
+            return
+        path: str = scope["path"]
+        if path == "/ocsp" or path.startswith("/ocsp/"):
+            try:
+                await self._ocsp(scope, receive, send, path)
+            except Exception as exc:  # noqa: BLE001 - the outermost handler: an OCSP error
+                _log.error("OCSP request failed: %s: %s", type(exc).__name__, exc)
+                await _respond(send, 200, _INTERNAL, [(b"content-type", OCSP_RESPONSE), *_NO_STORE])
+            return
+        await self._others(scope, receive, send)
+
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        try:
+            if path == "/healthz":
+                if self._allow(scope, "GET"):
+                    await _respond(send, 200, b"ok\n", [(b"content-type", b"text/plain; charset=utf-8")])
+                else:
+                    await self._not_allowed(send, "GET, HEAD")
+            elif path.startswith("/crl/") or path.startswith("/ca/"):
+                if self._allow(scope, "GET"):
+                    await self._static(scope, send, path)
+                else:
+                    await self._not_allowed(send, "GET, HEAD")
+            else:
+                await _problem(send, 404, "Not Found", f"no resource {path!r} on this listener")
+        except CertfleetError as exc:
+            await _problem(send, exc.http_status, exc.title, exc.detail)
+        except BodyTooLarge:
+            raise  # BodyLimit answers 413 itself
+        except Exception as exc:  # noqa: BLE001 - the outermost handler: a problem, not a traceback
+            _log.error("unhandled error: %s: %s", type(exc).__name__, exc)
+            await _problem(send, 500, "Internal error", "the server failed to handle this request")
+
+    @staticmethod
+    def _allow(scope: Scope, method: str) -> bool:
+        return bool(scope["method"] == method or (method == "GET" and scope["method"] == "HEAD"))
+
+    @staticmethod
+    async def _not_allowed(send: Send, allow: str) -> None:
+        detail = f"allowed methods: {allow}"
+        await _problem(send, 405, "Method Not Allowed", detail, [(b"allow", allow.encode())])
+
+    # -- OCSP -------------------------------------------------------------------------------
+
+    async def _ocsp(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        started = time.perf_counter()
+        method: str = scope["method"]
+        status = 500  # an exception before the response started is a server error
+
+        async def counted(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            if method == "POST":
+                await self._ocsp_post(scope, receive, counted)
+            elif self._allow(scope, "GET"):
+                await self._ocsp_get(scope, counted, path)
+            else:
+                await self._not_allowed(counted, "GET, HEAD, POST")
+        finally:
+            self._metrics.observe(method, status, time.perf_counter() - started)
+
+    async def _ocsp_post(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An ``application/ocsp-request`` body (RFC 6960 appendix A.1.1). Over the listener's
+        body limit it is 413 (declared: before reading a byte; chunked: as soon as the count
+        passes it), as :class:`BodyLimit` answers on every other route."""
+        limit = self._post_limit
+        declared = _header(scope, b"content-length")
+        if declared.isdigit() and int(declared) > limit:
+            await send_413(send, limit, "POST", scope["path"])
+            return
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > limit:
+                await send_413(send, limit, "POST", scope["path"])
+                return
+            if not message.get("more_body"):
+                break
+        if len(body) > MAX_REQUEST_BYTES:
+            await self._malformed(send)
+            return
+        await self._answer(scope, send, body)
+
+    async def _ocsp_get(self, scope: Scope, send: Send, path: str) -> None:
+        """``/ocsp/{url-encoded base64 of the DER request}``. The raw path is decoded, not
+        the one the server already unquoted: ``%2F`` and ``+`` must keep their meaning."""
+        raw = scope.get("raw_path")
+        text = bytes(raw).decode("latin-1") if raw else path
+        marker = text.find("/ocsp/")
+        encoded = text[marker + len("/ocsp/") :] if marker >= 0 else ""
+        if not encoded:
+            await self._malformed(send)
+            return
+        try:
+            request_der = decode_get_path(encoded)
+        except MalformedOcspRequest:
+            await self._malformed(send)
+            return
+        await self._answer(scope, send, request_der)
+
+    async def _answer(self, scope: Scope, send: Send, request_der: bytes) -> None:
+        document = None
+        try:
+            document = self._revocation.ocsp_remembered(request_der)
+        except Exception as exc:  # noqa: BLE001 - the generation check failed: take the slow path
+            _log.warning("OCSP memory check failed: %s: %s", type(exc).__name__, exc)
+        if document is None:
+            document = await anyio.to_thread.run_sync(self._sign, request_der)
+        await self._documents.send(send, scope, document, OCSP_RESPONSE)
+
+    def _sign(self, request_der: bytes) -> Published:
+        try:
+            return self._revocation.ocsp(request_der)
+        except Exception as exc:  # noqa: BLE001 - the outermost handler: an OCSP error, not a 500 page
+            _log.error("OCSP request failed: %s: %s", type(exc).__name__, exc)
+            return Published(_INTERNAL)
+
+    @staticmethod
+    async def _malformed(send: Send) -> None:
+        # RFC 6960 appendix A.1: errors are OCSP responses too, sent with HTTP 200.
+        await _respond(send, 200, _MALFORMED, [(b"content-type", OCSP_RESPONSE), *_NO_STORE])
+
+    # -- CRLs and CA certificates -----------------------------------------------------------
+
+    async def _static(self, scope: Scope, send: Send, path: str) -> None:
+        if path.startswith("/crl/"):
+            document = await anyio.to_thread.run_sync(self._crl, path.removeprefix("/crl/"))
+            await self._documents.send(send, scope, document, CRL_MEDIA_TYPE)
+            return
+        body, media_type = await anyio.to_thread.run_sync(self._ca_material, path.removeprefix("/ca/"))
+        await _respond(send, 200, body, [(b"content-type", media_type)], head=scope["method"] == "HEAD")
+
+    def _crl(self, name: str) -> Published:
+        """``/crl/{ca_id}.crl`` (the CRL distribution point) and ``/crl/{ca_id}-delta.crl``
+        (the Freshest CRL pointer of the complete CRL), DER."""
+        if "/" in name:
+            raise NotFound(f"no CRL {name!r}")
+        if name.endswith("-delta.crl"):
+            return self._revocation.crl(name.removesuffix("-delta.crl"), CrlKind.DELTA)
+        if name.endswith(".crl"):
+            return self._revocation.crl(name.removesuffix(".crl"), CrlKind.FULL)
+        raise NotFound(f"no CRL {name!r}")
+
+    def _ca_material(self, name: str) -> tuple[bytes, bytes]:
+        authorities = self._platform.authorities
+        if name == "root.pem":
+            return to_pem([authorities.root().certificate]).encode(), PEM_MEDIA_TYPE
+        if name == "chain.pem":
+            return to_pem(authorities.issuing_authority().chain).encode(), PEM_MEDIA_TYPE
+        if name.endswith(".cer"):
+            ca_id = name.removesuffix(".cer")
+            for ca in authorities.hierarchy():
+                if ca.id == ca_id:
+                    return ca.certificate.public_bytes(serialization.Encoding.DER), b"application/pkix-cert"
+            raise NotFound(f"no CA {ca_id!r}")
+        raise NotFound(f"no resource '/ca/{name}' on this listener")
+
+
+def create_public_app(platform: Platform) -> ASGIApp:
+    """The plain-HTTP listener's ASGI app, with the body limit (``[server] max_body_bytes``,
+    at most 64 KiB for an OCSP POST)."""
+    return PublicApp(platform)

@@ -121,7 +121,9 @@ class RevocationRepository(Protocol):
 
     def add(self, revocation: Revocation) -> Revocation:
         """Store a revocation and advance the CA's revocation_seq (which makes its CRLs
-        stale); return it with its ``seq``. Raises AlreadyRevoked for a revoked serial."""
+        stale) and the revocation generation (which makes every worker's in-memory OCSP
+        answers stale), in this transaction; return it with its ``seq``. Raises
+        AlreadyRevoked for a revoked serial."""
         ...
 
     def mark_certificate_revoked(self, record_id: int, at: dt.datetime, reason: RevocationReason) -> None: ...
@@ -153,6 +155,16 @@ class RevocationStore(Protocol):
     """Where CRLs and OCSP responses are published from. Reads never take a write lock (the
     OCSP and CRL endpoints and the CRL builder run beside revocations); each write is its
     own short transaction."""
+
+    def generation(self) -> int:
+        """The revocation generation: it changes with every committed change that alters an
+        OCSP answer, made by any process or node. Called on every OCSP request, so it must
+        be nearly free, and it must see every change committed before it was called."""
+        ...
+
+    def close(self) -> None:
+        """Release what :meth:`generation` keeps open (the platform is closing)."""
+        ...
 
     def crl(self, ca_id: str, kind: CrlKind) -> tuple[StoredCrl | None, CrlState]: ...
 

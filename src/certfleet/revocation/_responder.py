@@ -10,6 +10,7 @@ from cryptography.x509 import ocsp
 
 from certfleet.clock import Clock
 from certfleet.revocation._issuers import CaT, CertId, IssuerIndex
+from certfleet.revocation._memory import MEMORY_ENTRIES, AnswerMemory
 from certfleet.revocation._ocsp_request import parse_ocsp_request
 from certfleet.revocation._ocsp_response import (
     CertStatus,
@@ -39,9 +40,13 @@ class OcspResponder(Generic[CaT]):
       certfleet cannot tell whether a certificate exists, and must not say ``good``.
     * An issuer we do not serve, or a request that mixes issuers, gets ``unauthorized``
       (RFC 5019 section 2.2.3): one response has one signer, which vouches for one CA.
-    * A single-certificate request without a nonce is answered from the cache; a cached
-      ``good`` is ignored the moment a revocation exists (the store checks it in the same
-      read), so the first request after a revocation already answers ``revoked``.
+    * A request without a nonce is answered from memory when this exact request was
+      answered before at the current revocation generation (read from the store first on
+      every request: any process or node that revokes changes it in the same transaction),
+      so the first request after a revocation already answers ``revoked``. Otherwise a
+      single-certificate request comes from the database's pre-signed responses, where a
+      cached ``good`` is ignored once a revocation exists (checked in the same read).
+    * A request with a nonce always gets a freshly signed response echoing it.
     """
 
     def __init__(
@@ -51,14 +56,42 @@ class OcspResponder(Generic[CaT]):
         signer: Callable[[CaT], ResponseSigner],
         settings: RevocationSettings,
         clock: Clock,
+        *,
+        on_generation_change: Callable[[], None] | None = None,
+        memory_entries: int = MEMORY_ENTRIES,
     ) -> None:
         self._store = store
         self._index = index
         self._signer = signer
         self._settings = settings
         self._clock = clock
+        self._memory = AnswerMemory(memory_entries)
+        self._on_generation_change = on_generation_change
+
+    def _generation(self) -> int:
+        generation = self._store.generation()
+        if self._memory.observe(generation) and self._on_generation_change is not None:
+            self._on_generation_change()
+        return generation
+
+    def remembered(self, request_der: bytes) -> Published | None:
+        """The answer to this exact request from memory, or None: no parsing, no signing and,
+        on SQLite unless another connection committed, no database read. Cheap enough for an
+        event loop; on None call :meth:`respond` (in a thread: it may sign and query)."""
+        return self._memory.get(request_der, self._generation(), self._clock.now())
 
     def respond(self, request_der: bytes) -> Published:
+        # Read before anything else: what is built below reflects at least this generation.
+        generation = self._generation()
+        remembered = self._memory.get(request_der, generation, self._clock.now())
+        if remembered is not None:
+            return remembered
+        published = self._respond(request_der)
+        if published.shared_cache and published.refresh_at is not None:
+            self._memory.put(request_der, generation, published)
+        return published
+
+    def _respond(self, request_der: bytes) -> Published:
         try:
             request = parse_ocsp_request(request_der)
         except MalformedOcspRequest:
@@ -81,7 +114,8 @@ class OcspResponder(Generic[CaT]):
                 return Published(cached.der, cached.this_update, cached.next_update, refresh)
         answers = [self.answer(ca, cert_id) for cert_id in request.cert_ids]
         response = self.sign(ca, answers, request.nonce)
-        if cacheable and answers[0].status is not CertStatus.UNKNOWN:
+        known = all(a.status is not CertStatus.UNKNOWN for a in answers)
+        if cacheable and known:
             # Unknown answers are not cached: random serials must not fill the table.
             self._store.save_responses([response])
         refresh = min(refresh_at(response.this_update, validity), response.next_update)
@@ -89,7 +123,8 @@ class OcspResponder(Generic[CaT]):
             response.der,
             response.this_update,
             response.next_update,
-            refresh,
+            # No refresh time, no memory: an unknown serial may be issued a moment later.
+            refresh if known else None,
             shared_cache=request.nonce is None,
         )
 

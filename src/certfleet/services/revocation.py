@@ -68,7 +68,13 @@ class RevocationService:
             store, self._cas.key, base_url, settings, clock
         )
         self._responder: OcspResponder[CaCertificate] = OcspResponder(
-            store, lambda refresh: self._cas.index(refresh=refresh), self._responders.signer, settings, clock
+            store,
+            lambda refresh: self._cas.index(refresh=refresh),
+            self._responders.signer,
+            settings,
+            clock,
+            # A revocation anywhere may have been of a responder certificate: look again.
+            on_generation_change=self._responders.forget,
         )
 
     # -- publishing -------------------------------------------------------------------------
@@ -82,6 +88,17 @@ class RevocationService:
         """A DER OCSPResponse for a DER OCSPRequest (see :class:`OcspResponder` for the
         answers to unknown serials, foreign issuers and malformed requests)."""
         return self._responder.respond(request_der)
+
+    def ocsp_remembered(self, request_der: bytes) -> Published | None:
+        """The answer to this exact request from this worker's memory when nothing was
+        revoked since it was signed (by any process or node), else None: then call
+        :meth:`ocsp`. Cheap and non-blocking on SQLite (one PRAGMA), one indexed single-row
+        read on PostgreSQL: the plain-HTTP listener calls it on its event loop."""
+        return self._responder.remembered(request_der)
+
+    def close(self) -> None:
+        """Release the connections the OCSP generation check keeps per thread."""
+        self._store.close()
 
     # -- maintenance ------------------------------------------------------------------------
 

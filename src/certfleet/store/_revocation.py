@@ -20,6 +20,7 @@ from certfleet.revocation import (
     StoredResponder,
 )
 from certfleet.store._crl_state import increment
+from certfleet.store._revocation_generation import bump_generation
 from certfleet.store._revocation_models import (
     BlockedKeyRow,
     OcspResponderRow,
@@ -89,6 +90,8 @@ class SqlRevocationRepository:
                 self._session.flush()
         except SqlIntegrityError as exc:
             raise AlreadyRevoked(f"serial {revocation.serial} is already revoked", revocation.serial) from exc
+        # Same transaction: every worker's in-memory OCSP answers are stale from its commit on.
+        bump_generation(self._session)
         return Revocation(
             revocation.serial,
             revocation.issuer_ca_id,

@@ -1,11 +1,12 @@
 """Tables of the revocation area: revocations, CRL state and CRLs, cached OCSP responses,
-delegated responder certificates and blocked keys (migration 0002_revocation)."""
+delegated responder certificates and blocked keys (migration 0002_revocation), and the
+revocation generation (0018_revocation_generation)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from certfleet.store.models import Base, UtcDateTime
@@ -16,6 +17,7 @@ __all__ = [
     "CrlStateRow",
     "OcspResponderRow",
     "OcspResponseRow",
+    "RevocationGenerationRow",
     "RevocationRow",
 ]
 
@@ -101,3 +103,14 @@ class BlockedKeyRow(Base):
     spki_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     serial: Mapped[str] = mapped_column(String(42))
     blocked_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class RevocationGenerationRow(Base):
+    """One row (``id`` 1): ``value`` grows in the transaction of every change that alters an
+    OCSP answer, so a worker's in-memory answers are valid only for the value they were built
+    at (see :class:`certfleet.store._revocation_generation.GenerationReader`)."""
+
+    __tablename__ = "revocation_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)

@@ -25,6 +25,7 @@ from certfleet.revocation import (
 )
 from certfleet.store._crl_state import ensure_state, increment
 from certfleet.store._database import Database
+from certfleet.store._revocation_generation import GenerationReader
 from certfleet.store._revocation_models import (
     CrlRow,
     CrlStateRow,
@@ -157,6 +158,7 @@ class SqlRevocationStore:
     def __init__(self, database: Database) -> None:
         self._database = database
         self._engine: Engine = database.engine.execution_options(certfleet_read_only=True)
+        self._generation = GenerationReader(database.engine)
         # Named parameters: sqlite3 spells them :name, psycopg %(name)s.
         ca, serial, alg = (
             (":ca_id", ":serial", ":alg")
@@ -173,6 +175,12 @@ class SqlRevocationStore:
             f" FROM ocsp_responses o WHERE o.ca_id = {ca} AND o.serial = {serial}"
             f" AND o.hash_algorithm = {alg}"
         )
+
+    def generation(self) -> int:
+        return self._generation.current()
+
+    def close(self) -> None:
+        self._generation.close()
 
     @contextmanager
     def _snapshot(self) -> Iterator[Connection]:
