@@ -7,7 +7,12 @@ Accounts are created before the clock starts. Run at concurrency 1 and 8 (thread
 kept-alive HTTPS connection each). pebble runs with PEBBLE_VA_NOSLEEP=1 and
 PEBBLE_WFE_NONCEREJECT=0; DNS for both comes from pebble-challtestsrv (every name: 127.0.0.1).
 
-    .venv/bin/python bench/acme.py [--count-1 N] [--count-8 N] [--skip-pg]
+Beside the HTTP figures, the same client drives ``AcmeServer`` in-process (no HTTP server:
+what the protocol, the database and the CA cost on their own) and counts the database
+transactions (BEGINs) per certificate there, issuance's own included.
+
+    .venv/bin/python bench/acme.py [--count-1 N] [--count-8 N] [--db sqlite|postgresql|both]
+                                   [--workers N] [--no-in-process]
 """
 
 from __future__ import annotations
@@ -95,8 +100,14 @@ class Responder:
 class Client:
     """A minimal RFC 8555 client: ES256 account key, kid-signed POSTs, nonce reuse."""
 
-    def __init__(self, directory_url: str, verify: ssl.SSLContext, responder: Responder) -> None:
-        self.http = httpx.Client(verify=verify, timeout=30)
+    def __init__(
+        self,
+        directory_url: str,
+        verify: ssl.SSLContext | bool,
+        responder: Responder,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.http = httpx.Client(verify=verify, timeout=30, transport=transport)
         self.dir = self.http.get(directory_url).json()
         self.key = JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
         self.thumb = b64(self.key.thumbprint())
@@ -165,8 +176,62 @@ class Client:
 class Server:
     label: str
     directory_url: str
-    verify: ssl.SSLContext
+    verify: ssl.SSLContext | bool
     stop: Any
+    transport: httpx.BaseTransport | None = None
+    platform: Any = None  # in-process only: its database's transactions are counted
+
+
+class InProcessTransport(httpx.BaseTransport):
+    """Calls ``AcmeServer`` directly, without HTTP: what the protocol and the database cost
+    on their own, beside the HTTP figure (the serving stack is measured by the HTTP runs)."""
+
+    def __init__(self, platform: Any, base: str) -> None:
+        import re
+
+        from certfleet.api.acme import _SIGNED_POSTS
+        from certfleet.protocols.acme import AcmeRequest, AcmeUrls
+
+        self._server = platform.acme
+        self._urls = AcmeUrls(base + "/acme")
+        self._request = AcmeRequest
+        self._routes = [
+            (re.compile("^/acme" + re.sub(r"\{[a-z_]+\}", "([^/]+)", path) + "$"), endpoint)
+            for path, endpoint, _ in _SIGNED_POSTS
+        ]
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/acme/directory":
+            return httpx.Response(200, json=self._server.directory(self._urls))
+        if path == "/acme/new-nonce":
+            return httpx.Response(200, headers={"Replay-Nonce": self._server.new_nonce()})
+        for pattern, endpoint in self._routes:
+            match = pattern.match(path)
+            if match:
+                body = request.read()
+                acme = self._request(str(request.url), request.headers.get("content-type"), body, self._urls)
+                result = self._server.handle(endpoint, acme, match.group(1) if match.groups() else None)
+                content = result.body if isinstance(result.body, bytes) else json.dumps(result.body).encode()
+                headers = {**result.headers, "Content-Type": result.content_type}
+                return httpx.Response(result.status, content=content or b"", headers=headers)
+        return httpx.Response(404)
+
+
+def start_in_process(tmp: Path, label: str, dns: str, http01: int, db_url: str | None) -> Server:
+    from certfleet.app import open_platform
+    from certfleet.config import load_settings
+    from certfleet.x509 import KeyType
+
+    data = tmp / ("inproc-" + "".join(c for c in label.lower() if c.isalnum()))
+    data.mkdir(mode=0o700)
+    (data / "config.toml").write_text(f'[acme]\nresolver = "{dns}"\nhttp01_port = {http01}\n')
+    settings = load_settings({}, data_dir=data, database_url=db_url or f"sqlite:///{data / 'certfleet.db'}")
+    platform = open_platform(settings, create=True)
+    platform.authorities.initialize("Bench", KeyType.EC_P256, actor="bench")
+    base = "https://acme.bench.test"
+    transport = InProcessTransport(platform, base)
+    return Server(label, f"{base}/acme/directory", False, platform.close, transport, platform)
 
 
 def start_challtestsrv() -> tuple[str, Any]:
@@ -204,7 +269,9 @@ def start_challtestsrv() -> tuple[str, Any]:
     return f"127.0.0.1:{dns}", proc
 
 
-def start_certfleet(tmp: Path, label: str, dns: str, http01: int, db_url: str | None) -> Server:
+def start_certfleet(
+    tmp: Path, label: str, dns: str, http01: int, db_url: str | None, workers: int | None = None
+) -> Server:
     data = tmp / "".join(c for c in label.lower() if c.isalnum())
     db = ["--db", db_url] if db_url else []
     run = [str(BIN / "certfleet")]
@@ -232,6 +299,7 @@ def start_certfleet(tmp: Path, label: str, dns: str, http01: int, db_url: str | 
             "--data-dir",
             str(data),
             *db,
+            *(["--workers", str(workers)] if workers else []),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -324,7 +392,9 @@ def start_pebble(tmp: Path, dns: str, http01: int) -> Server:
 
 
 def measure(server: Server, responder: Responder, concurrency: int, count: int) -> float:
-    clients = [Client(server.directory_url, server.verify, responder) for _ in range(concurrency)]
+    clients = [
+        Client(server.directory_url, server.verify, responder, server.transport) for _ in range(concurrency)
+    ]
     clients[0].issue(f"warm-{secrets.token_hex(4)}.bench.example.test")
     per_client = [count // concurrency + (1 if i < count % concurrency else 0) for i in range(concurrency)]
 
@@ -335,10 +405,25 @@ def measure(server: Server, responder: Responder, concurrency: int, count: int) 
             assert b"BEGIN CERTIFICATE" in pem
         return per_client[index]
 
+    begins = [0]
+    if server.platform is not None:
+        from sqlalchemy import event
+
+        def count(_conn: Any) -> None:
+            begins[0] += 1
+
+        event.listen(server.platform.database.engine, "begin", count)
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         done = sum(pool.map(work, range(concurrency)))
-    return done / (time.perf_counter() - started)
+    rate = done / (time.perf_counter() - started)
+    if server.platform is not None:
+        event.remove(server.platform.database.engine, "begin", count)
+        TRANSACTIONS[(server.label, concurrency)] = begins[0] / done
+    return rate
+
+
+TRANSACTIONS: dict[tuple[str, int], float] = {}
 
 
 def pg_database() -> tuple[str, Any]:
@@ -360,8 +445,17 @@ def main() -> int:
     )
     parser.add_argument("--count-1", type=int, default=30, help="certificates at concurrency 1")
     parser.add_argument("--count-8", type=int, default=120, help="certificates at concurrency 8")
-    parser.add_argument("--skip-pg", action="store_true", help="leave out certfleet on PostgreSQL")
+    parser.add_argument(
+        "--db", choices=("sqlite", "postgresql", "both"), default="both", help="certfleet's database(s)"
+    )
+    parser.add_argument("--skip-pg", action="store_true", help="the same as --db sqlite")
+    parser.add_argument("--workers", type=int, help="certfleet serve --workers (default: serve's)")
+    parser.add_argument(
+        "--no-in-process", action="store_true", help="leave out the in-process (no HTTP) figures"
+    )
     args = parser.parse_args()
+    databases = ["sqlite"] if args.skip_pg or args.db == "sqlite" else []
+    databases = databases or (["postgresql"] if args.db == "postgresql" else ["sqlite", "postgresql"])
     for tool in ("pebble", "pebble-challtestsrv"):
         if not shutil.which(tool):
             print(f"{tool} is not installed (Debian package pebble)", file=sys.stderr)
@@ -373,16 +467,28 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="certfleet-acme-bench-") as tmp_name:
         tmp = Path(tmp_name)
         try:
-            starters = [
-                lambda: start_pebble(tmp, dns, responder.port),
-                lambda: start_certfleet(tmp, "certfleet (SQLite)", dns, responder.port, None),
-            ]
-            if not args.skip_pg:
-                url, drop = pg_database()
-                cleanups.append(drop)
+            starters: list[Any] = [lambda: start_pebble(tmp, dns, responder.port)]
+            for database in databases:
+                url: str | None = None
+                if database == "postgresql":
+                    url, drop = pg_database()
+                    cleanups.append(drop)
+                name = "SQLite" if url is None else "PostgreSQL"
                 starters.append(
-                    lambda: start_certfleet(tmp, "certfleet (PostgreSQL)", dns, responder.port, url)
+                    lambda url=url, name=name: start_certfleet(
+                        tmp, f"certfleet ({name})", dns, responder.port, url, args.workers
+                    )
                 )
+                if not args.no_in_process:
+                    in_process_url = None
+                    if url is not None:
+                        in_process_url, drop = pg_database()
+                        cleanups.append(drop)
+                    starters.append(
+                        lambda url=in_process_url, name=name: start_in_process(
+                            tmp, f"in-process ({name})", dns, responder.port, url
+                        )
+                    )
             labels = []
             for start in starters:
                 server = start()
@@ -399,12 +505,16 @@ def main() -> int:
         f"end-to-end issuance (order, http-01, finalize, download); "
         f"{args.count_1} certs at concurrency 1, {args.count_8} at 8"
     )
-    print(f"{'server':28} {'conc':>4} {'certs/s':>8} {'vs pebble':>10}")
+    print(f"{'server':28} {'conc':>4} {'certs/s':>8} {'vs pebble':>10} {'transactions/cert':>18}")
     for label in labels:
         for concurrency in (1, 8):
             rate = results[(label, concurrency)]
             base = results[(labels[0], concurrency)]
-            print(f"{label:28} {concurrency:>4} {rate:>8.2f} {rate / base:>9.2f}x")
+            per_cert = TRANSACTIONS.get((label, concurrency))
+            tx = f"{per_cert:18.1f}" if per_cert is not None else f"{'':18}"
+            print(f"{label:28} {concurrency:>4} {rate:>8.2f} {rate / base:>9.2f}x {tx}")
+    print("in-process: AcmeServer called without HTTP (protocol, database, CA); transactions")
+    print("per certificate include issuance's own and the validation worker's")
     return 0
 
 

@@ -1,13 +1,14 @@
 """ACME authorizations and their challenges in the database (the ``AuthorizationRepository``
-of ``certfleet.protocols.acme._ports``)."""
+of ``certfleet.protocols.acme._ports``), through SQLAlchemy Core statements (every client
+polls its authorizations: no ORM unit of work or identity map on that path)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from certfleet.protocols.acme import (
@@ -25,16 +26,17 @@ from certfleet.store._sql import dump_json, load_json, rowcount
 
 __all__ = ["SqlAuthorizationRepository"]
 
+_AUTHZ = cast(Table, AcmeAuthorizationRow.__table__)
+_CHALLENGES = cast(Table, AcmeChallengeRow.__table__)
+
 
 class SqlAuthorizationRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def _build(self, row: AcmeAuthorizationRow) -> Authorization:
-        rows = self._session.scalars(
-            select(AcmeChallengeRow)
-            .where(AcmeChallengeRow.authz_id == row.id)
-            .order_by(AcmeChallengeRow.position)
+    def _build(self, row: Row[Any]) -> Authorization:
+        rows = self._session.execute(
+            select(_CHALLENGES).where(_CHALLENGES.c.authz_id == row.id).order_by(_CHALLENGES.c.position)
         )
         challenges = tuple(
             Challenge(
@@ -62,8 +64,8 @@ class SqlAuthorizationRepository:
         )
 
     def add(self, authz: Authorization) -> None:
-        self._session.add(
-            AcmeAuthorizationRow(
+        self._session.execute(
+            insert(_AUTHZ).values(
                 id=authz.id,
                 account_id=authz.account_id,
                 identifier_type=authz.identifier.type,
@@ -76,24 +78,26 @@ class SqlAuthorizationRepository:
                 caa_checked_at=authz.caa_checked_at,
             )
         )
-        self._session.flush()
-        for position, challenge in enumerate(authz.challenges):
-            self._session.add(
-                AcmeChallengeRow(
-                    id=challenge.id,
-                    authz_id=authz.id,
-                    position=position,
-                    type=challenge.type,
-                    token=challenge.token,
-                    status=challenge.status.value,
-                    validated_at=challenge.validated_at,
-                    error_json=dump_json(challenge.error),
-                )
+        if authz.challenges:
+            self._session.execute(
+                insert(_CHALLENGES),
+                [
+                    {
+                        "id": challenge.id,
+                        "authz_id": authz.id,
+                        "position": position,
+                        "type": challenge.type,
+                        "token": challenge.token,
+                        "status": challenge.status.value,
+                        "validated_at": challenge.validated_at,
+                        "error_json": dump_json(challenge.error),
+                    }
+                    for position, challenge in enumerate(authz.challenges)
+                ],
             )
-        self._session.flush()
 
     def get(self, authz_id: str) -> Authorization | None:
-        row = self._session.get(AcmeAuthorizationRow, authz_id)
+        row = self._session.execute(select(_AUTHZ).where(_AUTHZ.c.id == authz_id)).first()
         return self._build(row) if row else None
 
     def get_by_challenge(self, challenge_id: str) -> Authorization | None:
@@ -105,8 +109,8 @@ class SqlAuthorizationRepository:
     def find_reusable(
         self, account_id: str, identifier: Identifier, wildcard: bool, now: dt.datetime
     ) -> Authorization | None:
-        row = self._session.scalar(
-            select(AcmeAuthorizationRow)
+        row = self._session.execute(
+            select(_AUTHZ)
             .where(
                 AcmeAuthorizationRow.account_id == account_id,
                 AcmeAuthorizationRow.identifier_value == identifier.value,
@@ -117,7 +121,7 @@ class SqlAuthorizationRepository:
             )
             .order_by(AcmeAuthorizationRow.expires_at.desc())
             .limit(1)
-        )
+        ).first()
         return self._build(row) if row else None
 
     def valid_names(self, account_id: str, now: dt.datetime) -> set[Identifier]:

@@ -4,6 +4,7 @@ problems a failed validation records (connection, dns, incorrectResponse, caa)."
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,29 @@ def test_challenge_shows_processing_then_valid(acme: AcmeHarness, account: Accou
     assert authz["status"] == "valid"
     assert [c["type"] for c in authz["challenges"]] == ["http-01"]
     assert authz["challenges"][0]["validated"]
+
+
+def test_authorization_is_valid_as_soon_as_its_validation_finishes(
+    acme: AcmeHarness, account: Account
+) -> None:
+    # Given a pending authorization whose http-01 answer is served
+    order_url, _, authzs = _order(acme, account, ["event.val.example.test"])
+    challenge = _challenge(acme, account, authzs[0], "http-01")
+    acme.http01.tokens[challenge["token"]] = key_authorization(challenge["token"], account.key)
+    runner = acme.platform.acme.validation
+    finished = threading.Event()
+    runner.on_done = lambda challenge_id: finished.set() if challenge["url"].endswith(challenge_id) else None
+    try:
+        # When the client answers the challenge, validation starts on a worker at once
+        response = acme.client.post(challenge["url"], {}, account.key, kid=account.kid)
+        assert response.status_code == 200
+        assert finished.wait(timeout=30), "the validation never ran"
+    finally:
+        runner.on_done = None
+    # Then the first read after it finished (no polling) sees the authorization valid and
+    # the order ready
+    assert acme.get(account, authzs[0])["status"] == "valid"
+    assert acme.get(account, order_url)["status"] == "ready"
 
 
 def test_wrong_key_authorization_is_incorrect_response(acme: AcmeHarness, account: Account) -> None:

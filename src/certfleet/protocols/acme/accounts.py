@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import json
 import re
 import secrets
@@ -23,6 +24,15 @@ __all__ = [
     "new_account_id",
     "parse_contacts",
 ]
+
+
+@functools.lru_cache(maxsize=4096)
+def _public_key(jwk_json: str) -> JWK:
+    # A pure function of the stored text (read from the database on every request, so a key
+    # change is seen at once in every process): parsing and checking the key once per text
+    # saves rebuilding it on every request an account signs.
+    return load_public_jwk(json.loads(jwk_json))
+
 
 MAX_CONTACTS = 10
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
@@ -55,7 +65,7 @@ class Account:
     allow_names: tuple[str, ...] | None = None
 
     def key(self) -> JWK:
-        return load_public_jwk(json.loads(self.jwk_json))
+        return _public_key(self.jwk_json)
 
     def with_status(self, status: AccountStatus) -> Account:
         return replace(self, status=status)

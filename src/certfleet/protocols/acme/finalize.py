@@ -14,7 +14,7 @@ from certfleet.clock import Clock
 from certfleet.config import AcmeSettings
 from certfleet.errors import CertfleetError, Forbidden, InvalidInput
 from certfleet.policy import RuleViolation
-from certfleet.protocols.acme._ports import AcmeUnitOfWorkFactory, IssueOrder, Issuer
+from certfleet.protocols.acme._ports import IssueOrder, Issuer
 from certfleet.protocols.acme.accounts import Account
 from certfleet.protocols.acme.authentication import AcmeRequest, Authenticator, KeyMode
 from certfleet.protocols.acme.authorizations import Authorization, AuthzStatus, ChallengeStatus
@@ -24,6 +24,7 @@ from certfleet.protocols.acme.ordering import OrderEndpoints, order_response
 from certfleet.protocols.acme.orders import Order, OrderStatus
 from certfleet.protocols.acme.problems import AcmeProblem
 from certfleet.protocols.acme.responses import AcmeResponse
+from certfleet.protocols.acme.transactions import RequestTransactions
 from certfleet.x509 import (
     SubjectName,
     check_public_key,
@@ -43,7 +44,7 @@ _log = logging.getLogger("certfleet.acme.finalize")
 class Finalizer:
     def __init__(
         self,
-        uow: AcmeUnitOfWorkFactory,
+        uow: RequestTransactions,
         clock: Clock,
         auth: Authenticator,
         settings: AcmeSettings,
@@ -77,6 +78,9 @@ class Finalizer:
             won = uow.acme.orders.transition(order.id, OrderStatus.PROCESSING, expected=(OrderStatus.READY,))
         if not won:
             raise AcmeProblem("orderNotReady", "the order is already being finalized")
+        # The nonce, the checks and "processing" are committed before the CA is asked (it
+        # opens transactions of its own); the certificate and the next nonce share the next.
+        self._uow.commit()
         try:
             issued = self._issuer.issue(issue)
         except CertfleetError as exc:
@@ -94,6 +98,7 @@ class Finalizer:
     def _back_to_ready(self, order_id: str) -> None:
         with self._uow() as uow:
             uow.acme.orders.transition(order_id, OrderStatus.READY, expected=(OrderStatus.PROCESSING,))
+        self._uow.commit()  # kept although the request then fails
 
     def _check_csr(self, raw: object, order: Order, account: Account) -> IssueOrder:
         der = b64decode(raw, "csr")
@@ -149,6 +154,7 @@ class Finalizer:
             if checked is not None and now - checked <= self._settings.caa_recheck:
                 continue
             method = next((c.type for c in authz.challenges if c.status is ChallengeStatus.VALID), "")
+            self._uow.commit()  # no transaction stays open across DNS look-ups
             self._caa.check(
                 authz.identifier.value, wildcard=authz.wildcard, account_uri=account_uri, method=method
             )

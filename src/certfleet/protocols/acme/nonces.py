@@ -1,5 +1,9 @@
 """Anti-replay nonces (RFC 8555 section 6.5): single use, expiring, and kept in the database
-so that every server process on one PostgreSQL accepts a nonce any of them issued."""
+so that every server process (every worker, every node on one PostgreSQL) accepts once a
+nonce any of them issued. Nothing about a nonce is kept in process memory.
+
+Within a request, issuing and consuming join the request's one transaction
+(:mod:`certfleet.protocols.acme.transactions`): an INSERT and a DELETE beside the work."""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ from certfleet.clock import Clock
 from certfleet.protocols.acme.problems import AcmeProblem
 
 if TYPE_CHECKING:
-    from certfleet.protocols.acme._ports import AcmeUnitOfWorkFactory
+    from certfleet.protocols.acme._ports import AcmeUnitOfWork
+    from certfleet.protocols.acme.transactions import RequestTransactions
 
 __all__ = ["NonceRepository", "NonceService"]
 
@@ -30,19 +35,26 @@ class NonceRepository(Protocol):
 
 
 class NonceService:
-    def __init__(self, uow: AcmeUnitOfWorkFactory, clock: Clock, lifetime: dt.timedelta) -> None:
+    def __init__(self, uow: RequestTransactions, clock: Clock, lifetime: dt.timedelta) -> None:
         self._uow = uow
         self._clock = clock
         self._lifetime = lifetime
 
     def issue(self) -> str:
+        with self._uow() as uow:
+            return self.issue_in(uow)
+
+    def issue_in(self, uow: AcmeUnitOfWork, *, burn: str | None = None) -> str:
+        """A new nonce, stored in ``uow``'s transaction; ``burn`` is a nonce to consume in
+        the same transaction (one a rolled-back request had consumed)."""
         # 128 bits: unguessable, and a consumed value never comes back.
         value = secrets.token_urlsafe(16)
         now = self._clock.now()
-        with self._uow() as uow:
-            uow.acme.nonces.add(value, now + self._lifetime)
-            if secrets.randbelow(_PURGE_EVERY) == 0:
-                uow.acme.nonces.purge_expired(now)
+        if burn is not None:
+            uow.acme.nonces.consume(burn, now)
+        uow.acme.nonces.add(value, now + self._lifetime)
+        if secrets.randbelow(_PURGE_EVERY) == 0:
+            uow.acme.nonces.purge_expired(now)
         return value
 
     def consume(self, value: object) -> None:
@@ -54,5 +66,7 @@ class NonceService:
             raise AcmeProblem("badNonce", "JWS 'nonce' header is not a nonce from this server")
         with self._uow() as uow:
             ok = uow.acme.nonces.consume(value, self._clock.now())
+            if ok:
+                self._uow.consuming_nonce(value)
         if not ok:
             raise AcmeProblem("badNonce", "nonce is unknown, already used or expired")

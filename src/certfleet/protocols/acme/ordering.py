@@ -6,12 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 from certfleet.access import NamePattern
 from certfleet.clock import Clock
 from certfleet.config import AcmeSettings
 from certfleet.errors import CertfleetError
-from certfleet.protocols.acme._ports import AcmeUnitOfWorkFactory
 from certfleet.protocols.acme.accounts import Account
 from certfleet.protocols.acme.authentication import AcmeRequest, Authenticator, KeyMode, Verified
 from certfleet.protocols.acme.authorizations import (
@@ -25,6 +25,7 @@ from certfleet.protocols.acme.orders import ORDER_LIFETIME, Order, OrderStatus, 
 from certfleet.protocols.acme.problems import AcmeProblem
 from certfleet.protocols.acme.renewal import RenewalInfo
 from certfleet.protocols.acme.responses import AcmeResponse
+from certfleet.protocols.acme.transactions import RequestTransactions
 from certfleet.protocols.acme.urls import AcmeUrls
 from certfleet.protocols.acme.validation import ValidationRunner
 
@@ -73,7 +74,7 @@ def _require_post_as_get(verified: Verified, what: str) -> None:
 class OrderEndpoints:
     def __init__(
         self,
-        uow: AcmeUnitOfWorkFactory,
+        uow: RequestTransactions,
         clock: Clock,
         auth: Authenticator,
         settings: AcmeSettings,
@@ -209,7 +210,10 @@ class OrderEndpoints:
                     started = uow.acme.authorizations.start_challenge(challenge.id)
                 if started:
                     challenge = replace(challenge, status=ChallengeStatus.PROCESSING)
-                    self._validation.submit(challenge.id, request.urls.account(account.id))
+                    # Validation starts as soon as "processing" is visible to other
+                    # connections: its worker reads the challenge in a transaction of its own.
+                    account_url = request.urls.account(account.id)
+                    self._uow.after_commit(partial(self._validation.submit, challenge.id, account_url))
             elif status is not AuthzStatus.VALID and challenge.status is ChallengeStatus.PENDING:
                 raise AcmeProblem("malformed", f"the authorization is {status.value}: it cannot be validated")
         response = AcmeResponse.json(challenge.to_json(request.urls.challenge(challenge.id)))

@@ -1,9 +1,19 @@
 """DNS look-ups for validation (A/AAAA, TXT, CAA) through an injected resolver, so tests and
-private networks point validation at their own DNS server."""
+private networks point validation at their own DNS server.
+
+Answers are cached for their TTL and never longer (RFC 1035 section 3.2.1; a NODATA answer
+for the negative TTL of RFC 2308 section 5, only when the authority section carries the
+zone's SOA; NXDOMAIN and failures are not cached). CAA checking climbs from the name to the
+root, so most certificates of a zone ask for the same parents' CAA RRsets: within their TTL
+those cost nothing. What is cached is the answer, not a decision: the network policy still
+checks every address an http-01 or tls-alpn-01 validation connects to.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,6 +27,9 @@ import dns.resolver
 from certfleet.protocols.acme.problems import AcmeProblem
 
 __all__ = ["CaaRecord", "DnsResolver", "Resolver"]
+
+# Enough for every parent of the names a busy server validates; the oldest entry goes first.
+_CACHE_ENTRIES = 4096
 
 
 @dataclass(frozen=True)
@@ -45,10 +58,21 @@ class Resolver(Protocol):
 class DnsResolver:
     """dnspython over one nameserver (``HOST:PORT``), or the system's resolvers."""
 
-    def __init__(self, nameserver: tuple[str, int] | None, timeout_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        nameserver: tuple[str, int] | None,
+        timeout_seconds: float = 5.0,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._nameserver = nameserver
         self._timeout = timeout_seconds
         self._resolver: dns.resolver.Resolver | None = None
+        # TTLs run on a monotonic clock (the platform's clock may be a test's frozen one).
+        self._monotonic = monotonic
+        self._cache: dict[tuple[str, str], tuple[float, dns.resolver.Answer]] = {}
+        self._cache_lock = threading.Lock()
+        self.queries = 0  # look-ups sent to the DNS server (tests observe the cache)
 
     def _get(self) -> dns.resolver.Resolver:
         # Built on first use: reading /etc/resolv.conf must not be a condition for every CLI
@@ -68,6 +92,27 @@ class DnsResolver:
         return self._resolver
 
     def _query(self, name: str, rdtype: str) -> dns.resolver.Answer | None:
+        key = (name.lower().rstrip("."), rdtype)
+        now = self._monotonic()
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] > now:
+                return cached[1]
+        answer = self._resolve(name, rdtype)
+        ttl = _cache_ttl(answer) if answer is not None else 0
+        with self._cache_lock:
+            if ttl > 0:
+                if len(self._cache) >= _CACHE_ENTRIES:
+                    self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+                    while len(self._cache) >= _CACHE_ENTRIES:
+                        del self._cache[next(iter(self._cache))]
+                self._cache[key] = (now + ttl, answer)  # type: ignore[assignment]
+            else:
+                self._cache.pop(key, None)
+        return answer
+
+    def _resolve(self, name: str, rdtype: str) -> dns.resolver.Answer | None:
+        self.queries += 1
         try:
             return self._get().resolve(name, rdtype, raise_on_no_answer=False)
         except dns.resolver.NXDOMAIN:
@@ -111,3 +156,16 @@ class DnsResolver:
             for r in answer.rrset
             if r.rdtype == dns.rdatatype.CAA
         ]
+
+
+def _cache_ttl(answer: dns.resolver.Answer) -> int:
+    """Seconds this answer may be reused: the smallest TTL of its RRset and the CNAMEs that
+    led to it; for NODATA the negative TTL of the zone's SOA (RFC 2308), or 0 without one."""
+    chain = answer.chaining_result
+    if chain.answer is not None:
+        return max(0, int(chain.minimum_ttl))
+    for rrset in answer.response.authority:
+        if rrset.rdtype == dns.rdatatype.SOA and chain.canonical_name.is_subdomain(rrset.name):
+            ttl = min([rrset.ttl, rrset[0].minimum, *(c.ttl for c in chain.cnames)])
+            return max(0, int(ttl))
+    return 0

@@ -23,12 +23,13 @@ from certfleet.clock import Clock
 from certfleet.errors import Conflict
 from certfleet.inventory import CertificateRecord, Status
 from certfleet.lifecycle.jobs import AGENT_IDENTITY_TAG
-from certfleet.protocols.acme._ports import AcmeUnitOfWorkFactory, Revoker
+from certfleet.protocols.acme._ports import Revoker
 from certfleet.protocols.acme.accounts import Account
 from certfleet.protocols.acme.authentication import AcmeRequest, Authenticator, KeyMode
 from certfleet.protocols.acme.jws import b64decode, spki_of_jwk
 from certfleet.protocols.acme.problems import AcmeProblem
 from certfleet.protocols.acme.responses import AcmeResponse
+from certfleet.protocols.acme.transactions import RequestTransactions
 from certfleet.x509 import spki_der
 
 __all__ = ["REVOCATION_REASONS", "RevocationEndpoint"]
@@ -47,7 +48,7 @@ REVOCATION_REASONS = {
 
 class RevocationEndpoint:
     def __init__(
-        self, uow: AcmeUnitOfWorkFactory, clock: Clock, auth: Authenticator, revoker: Revoker | None
+        self, uow: RequestTransactions, clock: Clock, auth: Authenticator, revoker: Revoker | None
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -83,6 +84,7 @@ class RevocationEndpoint:
             raise AcmeProblem("alreadyRevoked", f"certificate {record.serial} is already revoked")
         if self._revoker is None:
             raise AcmeProblem("serverInternal", "revocation is not available on this server")
+        self._uow.commit()  # the revocation service opens transactions of its own
         actor = f"acme:{verified.account.id}" if verified.account else "acme:certificate-key"
         try:
             self._revoker.revoke(record.serial, REVOCATION_REASONS[reason], actor=actor)

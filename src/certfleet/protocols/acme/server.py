@@ -1,7 +1,10 @@
 """The ACME server: one object the HTTP router calls and the CLI administers.
 
 Every POST answer, success or problem, carries a fresh ``Replay-Nonce`` (RFC 8555 section
-6.5: a client that got ``badNonce`` retries with it) and a ``Link`` to the directory.
+6.5: a client that got ``badNonce`` retries with it) and a ``Link`` to the directory. A POST
+is one database transaction: consuming its nonce, loading the account, the work and the next
+nonce (:mod:`certfleet.protocols.acme.transactions`); finalize and revokeCert commit before
+they call the CA or the revocation service.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from certfleet.protocols.acme.renewal import RenewalInfo, RenewNowOutcome
 from certfleet.protocols.acme.resolver import DnsResolver, Resolver
 from certfleet.protocols.acme.responses import AcmeResponse, problem_response
 from certfleet.protocols.acme.revocation import RevocationEndpoint
+from certfleet.protocols.acme.transactions import RequestTransactions
 from certfleet.protocols.acme.urls import AcmeUrls
 from certfleet.protocols.acme.validation import ValidationRunner
 
@@ -70,12 +74,14 @@ class AcmeServer:
         self._clock = clock
         resolver = resolver or DnsResolver(settings.resolver, settings.validation_timeout_seconds)
         timeout = settings.validation_timeout_seconds
-        self.nonces = NonceService(uow, clock, settings.nonce_lifetime)
-        self._auth = Authenticator(uow, self.nonces)
+        # Every component joins the current request's transaction through this factory.
+        self.transactions = tx = RequestTransactions(uow)
+        self.nonces = NonceService(tx, clock, settings.nonce_lifetime)
+        self._auth = Authenticator(tx, self.nonces)
         caa = CaaChecker(resolver, settings.caa_identities)
         networks = NetworkPolicy.from_settings(settings)
         self.validation = ValidationRunner(
-            uow,
+            tx,
             clock,
             {
                 HTTP_01: Http01Validator(resolver, settings.http01_port, timeout, networks),
@@ -86,12 +92,12 @@ class AcmeServer:
             workers=settings.validation_workers,
             authz_lifetime=settings.authz_reuse,
         )
-        self.renewal_info = RenewalInfo(uow, clock, settings.ari_retry_after)
-        self._accounts = AccountEndpoints(uow, clock, self._auth, settings)
-        self._orders = OrderEndpoints(uow, clock, self._auth, settings, self.validation, self.renewal_info)
-        self._finalizer = Finalizer(uow, clock, self._auth, settings, self._orders, caa, issuer)
+        self.renewal_info = RenewalInfo(tx, clock, settings.ari_retry_after)
+        self._accounts = AccountEndpoints(tx, clock, self._auth, settings)
+        self._orders = OrderEndpoints(tx, clock, self._auth, settings, self.validation, self.renewal_info)
+        self._finalizer = Finalizer(tx, clock, self._auth, settings, self._orders, caa, issuer)
         self.revoker = revoker
-        self._revocation = RevocationEndpoint(uow, clock, self._auth, revoker)
+        self._revocation = RevocationEndpoint(tx, clock, self._auth, revoker)
         self._handlers: dict[Endpoint, Callable[..., AcmeResponse]] = {
             Endpoint.NEW_ACCOUNT: self._accounts.new_account,
             Endpoint.ACCOUNT: self._accounts.account,
@@ -136,20 +142,35 @@ class AcmeServer:
     def handle(
         self, endpoint: Endpoint, request: AcmeRequest, resource_id: str | None = None
     ) -> AcmeResponse:
-        """Run one POST. Problems become problem documents; every answer gets a nonce."""
+        """Run one POST in one transaction. Problems become problem documents; every answer
+        gets a nonce (a problem's in a transaction of its own that also burns the nonce the
+        rolled-back request had consumed)."""
         handler = self._handlers[endpoint]
+        scope = None
         try:
-            response = handler(request) if resource_id is None else handler(request, resource_id)
+            with self.transactions.request() as scope:
+                response = handler(request) if resource_id is None else handler(request, resource_id)
+                with self.transactions() as uow:
+                    response.headers["Replay-Nonce"] = self.nonces.issue_in(uow)
         except AcmeProblem as problem:
             response = problem_response(problem)
         except CertfleetError as exc:
             # A core refusal that no endpoint translated: still a precise problem, never a 500.
             kind = "malformed" if isinstance(exc, InvalidInput) else "serverInternal"
             response = problem_response(AcmeProblem(kind, exc.detail))
-        return self.decorate(response, request.urls)
+        if "Replay-Nonce" not in response.headers:
+            burn = scope.uncommitted_nonce if scope is not None else None
+            with self.transactions() as uow:
+                response.headers["Replay-Nonce"] = self.nonces.issue_in(uow, burn=burn)
+        return self._link(response, request.urls)
 
     def decorate(self, response: AcmeResponse, urls: AcmeUrls) -> AcmeResponse:
+        """A nonce and the directory link on an answer made outside :meth:`handle`."""
         response.headers["Replay-Nonce"] = self.nonces.issue()
+        return self._link(response, urls)
+
+    @staticmethod
+    def _link(response: AcmeResponse, urls: AcmeUrls) -> AcmeResponse:
         response.headers["Cache-Control"] = "no-store"
         return response.link(urls.directory(), "index")
 

@@ -1,0 +1,177 @@
+"""One database transaction per ACME request, and nonces that any server process accepts once.
+
+These call :meth:`AcmeServer.handle` in-process (no HTTP), so the transactions counted are
+exactly those the request opens on this thread, on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from josepy.jwk import JWK
+from sqlalchemy import event
+
+from certfleet.app import Platform
+from certfleet.protocols.acme import AcmeRequest, AcmeResponse, AcmeUrls, Endpoint
+from tests.conftest import FakeClock, make_platform
+from tests.protocols.acme.raw import ec_key, sign_flattened
+
+URLS = AcmeUrls("https://ca.test/acme")
+JOSE = "application/jose+json"
+URN = "urn:ietf:params:acme:error:"
+
+
+def _request(
+    platform: Platform, url: str, payload: Any, key: JWK, *, kid: str | None = None, nonce: str | None = None
+) -> AcmeRequest:
+    protected: dict[str, Any] = {"alg": "ES256", "url": url, "nonce": nonce or platform.acme.new_nonce()}
+    if kid is None:
+        protected["jwk"] = key.public_key().to_partial_json()
+    else:
+        protected["kid"] = kid
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return AcmeRequest(url, JOSE, json.dumps(sign_flattened(key, protected, body)).encode(), URLS)
+
+
+def _new_account(platform: Platform, key: JWK) -> str:
+    response = platform.acme.handle(
+        Endpoint.NEW_ACCOUNT, _request(platform, URLS.new_account(), {"termsOfServiceAgreed": True}, key)
+    )
+    assert response.status == 201, response.body
+    return response.headers["Location"]
+
+
+@contextmanager
+def _transactions_on_this_thread(platform: Platform) -> Iterator[list[int]]:
+    """Count the transactions (BEGINs) this thread opens while the block runs."""
+    engine = platform.database.engine
+    me = threading.get_ident()
+    begins: list[int] = []
+
+    def on_begin(_conn: Any) -> None:
+        if threading.get_ident() == me:
+            begins.append(1)
+
+    event.listen(engine, "begin", on_begin)
+    try:
+        yield begins
+    finally:
+        event.remove(engine, "begin", on_begin)
+
+
+def _order(platform: Platform, key: JWK, kid: str, name: str) -> tuple[AcmeRequest, list[int], AcmeResponse]:
+    request = _request(
+        platform, URLS.new_order(), {"identifiers": [{"type": "dns", "value": name}]}, key, kid=kid
+    )
+    with _transactions_on_this_thread(platform) as begins:
+        response = platform.acme.handle(Endpoint.NEW_ORDER, request)
+    return request, begins, response
+
+
+def test_new_order_is_one_transaction(platform: Platform) -> None:
+    # Given an account and a nonce
+    key = ec_key()
+    kid = _new_account(platform, key)
+    # When it orders a certificate
+    _, begins, response = _order(platform, key, kid, "one.tx.example.test")
+    # Then consuming the nonce, loading the account, creating the order and its
+    # authorization and storing the next nonce were one transaction (it was four)
+    assert response.status == 201, response.body
+    assert response.headers["Replay-Nonce"]
+    assert len(begins) == 1
+
+
+def test_reading_an_authorization_is_one_transaction(platform: Platform) -> None:
+    key = ec_key()
+    kid = _new_account(platform, key)
+    _, _, order = _order(platform, key, kid, "read.tx.example.test")
+    assert isinstance(order.body, dict)
+    authz_url = order.body["authorizations"][0]
+    request = _request(platform, authz_url, b"", key, kid=kid)
+    with _transactions_on_this_thread(platform) as begins:
+        response = platform.acme.handle(Endpoint.AUTHZ, request, authz_url.rsplit("/", 1)[-1])
+    assert response.status == 200, response.body
+    assert len(begins) == 1
+
+
+def test_a_refused_request_still_uses_up_its_nonce(platform: Platform) -> None:
+    # Given a request that passes authentication and is then refused (its transaction,
+    # with the nonce it consumed, is rolled back)
+    key = ec_key()
+    kid = _new_account(platform, key)
+    request = _request(platform, URLS.new_order(), {"identifiers": [], "bogus": 1}, key, kid=kid)
+    refused = platform.acme.handle(Endpoint.NEW_ORDER, request)
+    assert refused.status == 400
+    assert isinstance(refused.body, dict) and refused.body["type"] == URN + "malformed"
+    assert refused.headers["Replay-Nonce"]
+    # When the same signed request is sent again
+    replayed = platform.acme.handle(Endpoint.NEW_ORDER, request)
+    # Then its nonce is refused: the problem's transaction burnt it
+    assert isinstance(replayed.body, dict) and replayed.body["type"] == URN + "badNonce"
+
+
+def test_a_nonce_from_one_server_process_is_accepted_once_by_another(
+    platform: Platform, data_dir: Path, db_url: str, clock: FakeClock
+) -> None:
+    # Given two server processes (two platforms) on one database
+    other = make_platform(data_dir, db_url, clock)
+    try:
+        key = ec_key()
+        kid = _new_account(platform, key)
+        # When a nonce issued by the first signs a request sent to the second
+        _, _, first = _order(platform, key, kid, "a.two.example.test")
+        nonce = first.headers["Replay-Nonce"]
+        request = _request(
+            other,
+            URLS.new_order(),
+            {"identifiers": [{"type": "dns", "value": "b.two.example.test"}]},
+            key,
+            kid=kid,
+            nonce=nonce,
+        )
+        accepted = other.acme.handle(Endpoint.NEW_ORDER, request)
+        # Then the second accepts it, and neither accepts it again
+        assert accepted.status == 201, accepted.body
+        for server in (platform, other):
+            replayed = server.acme.handle(Endpoint.NEW_ORDER, request)
+            assert isinstance(replayed.body, dict) and replayed.body["type"] == URN + "badNonce"
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("endpoint", [Endpoint.NEW_ORDER, Endpoint.AUTHZ])
+def test_requests_from_several_threads_each_commit_their_own_work(
+    platform: Platform, endpoint: Endpoint
+) -> None:
+    # The request scope is per thread: concurrent requests never share a transaction.
+    key = ec_key()
+    kid = _new_account(platform, key)
+    _, _, order = _order(platform, key, kid, f"{endpoint.value}.threads.example.test")
+    assert isinstance(order.body, dict)
+    authz_url = order.body["authorizations"][0]
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def one(index: int) -> None:
+        if endpoint is Endpoint.NEW_ORDER:
+            payload: Any = {"identifiers": [{"type": "dns", "value": f"t{index}.threads.example.test"}]}
+            request = _request(platform, URLS.new_order(), payload, key, kid=kid)
+            response = platform.acme.handle(endpoint, request)
+        else:
+            request = _request(platform, authz_url, b"", key, kid=kid)
+            response = platform.acme.handle(endpoint, request, authz_url.rsplit("/", 1)[-1])
+        with lock:
+            results.append(response.status)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [201 if endpoint is Endpoint.NEW_ORDER else 200] * 6
