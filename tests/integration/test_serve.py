@@ -188,7 +188,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     finally:
         platform.close()
     prepared = x509.load_pem_x509_certificates(old.certificate_file.read_bytes())[0]
-    server = Server(data_dir, extra=["--server-name", "cf.example.test"])
+    # One process here (listeners and jobs together); tests/integration/test_serve_workers.py
+    # and every other suite run the default, one worker per core.
+    server = Server(data_dir, extra=["--server-name", "cf.example.test", "--workers", "1"])
     server.start()
     token = certfleet("token", "create", "--team", "ops", "--scope", "admin", "--data-dir", str(data_dir))
     served = Served(
