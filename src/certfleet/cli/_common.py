@@ -1,6 +1,10 @@
 """What every command shares: the data-dir and database options, opening the platform,
 output formats, and turning errors into one line on stderr (an unexpected one's traceback
-going to a log file)."""
+going to a log file).
+
+``certfleet --help`` and ``certfleet version`` import this module, so it imports only the
+standard library and typer at the top: Rich, the settings and the platform (SQLAlchemy,
+cryptography, every service) are imported by the functions that use them."""
 
 from __future__ import annotations
 
@@ -17,15 +21,21 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from certfleet import __version__
-from certfleet.app import Platform, open_platform
-from certfleet.config import Settings, default_data_dir, load_settings
+from certfleet.cli._table import render_table
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from rich.console import Console
+
+    from certfleet.app import Platform
+    from certfleet.clock import Clock
+    from certfleet.config import Settings
 
 __all__ = [
     "DataDirOption",
@@ -41,8 +51,24 @@ __all__ = [
     "stderr",
 ]
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-_PIPE_WIDTH = 1000  # table width when stdout is not a terminal (tables never stretch to it)
+
+class _Stderr:
+    """The Rich console on stderr, made when first used (importing Rich costs about 40 ms,
+    a fifth of the start-up budget of ``certfleet version``)."""
+
+    def __init__(self) -> None:
+        self._console: Console | None = None
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False, soft_wrap=True)
+        self._console.print(*objects, **options)
+
+
+stderr = _Stderr()
+_RICH_ROWS = 1000  # a terminal table of more rows is drawn by render_table: Rich takes ~3 ms a row
 
 DataDirOption = Annotated[
     Path | None,
@@ -107,6 +133,8 @@ def log_internal_error(exc: BaseException, data_dir: str | None) -> str:
 
 def _log_directories(data_dir: str | None) -> Iterator[Path]:
     with contextlib.suppress(OSError, RuntimeError):  # RuntimeError: no home directory
+        from certfleet.config import default_data_dir
+
         root = Path(data_dir) if data_dir else default_data_dir(os.environ)
         if root.is_dir():
             yield root / "logs"
@@ -127,6 +155,21 @@ def _append(directory: Path, entry: str) -> Path:
     with os.fdopen(fd, "a") as log:
         log.write(entry)
     return path
+
+
+def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
+    """:func:`certfleet.config.load_settings`, imported when a command first needs it."""
+    from certfleet.config import load_settings as load
+
+    return load(environ, **overrides)
+
+
+def open_platform(settings: Settings, *, create: bool = False, clock: Clock | None = None) -> Platform:
+    """:func:`certfleet.app.open_platform` (which imports every service), imported when a
+    command first opens the platform."""
+    from certfleet.app import open_platform as open_
+
+    return open_(settings, create=create, clock=clock)
 
 
 def settings_for(data_dir: Path | None, db: str | None) -> Settings:
@@ -179,14 +222,28 @@ def emit(
             writer.writerow([_cell(row.get(c)) for c in columns])
         sys.stdout.write(buffer.getvalue())
         return
+    console = _stdout_console() if len(rows) <= _RICH_ROWS else None
+    if console is None:
+        # Piped into grep or a file (or too long to be worth Rich's layout): the same box
+        # drawing, each row one line however wide, cells printed as they are.
+        render_table(sys.stdout, columns, [[_cell(row.get(c)) for c in columns] for row in rows], title=title)
+        return
+    from rich.table import Table
+
     table = Table(title=title)
     for column in columns:
         table.add_column(column)
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
-    console = Console(soft_wrap=False)
-    if not console.is_terminal:
-        # Piped into grep or a file, a row must stay one line: Rich would otherwise fit the
-        # table into 80 columns and wrap every cell.
-        console = Console(soft_wrap=False, width=_PIPE_WIDTH)
     console.print(table)
+
+
+def _stdout_console() -> Console | None:
+    """A Rich console on stdout when it is a terminal (Rich fits a table to its width),
+    else None."""
+    if not sys.stdout.isatty():
+        return None
+    from rich.console import Console
+
+    console = Console(soft_wrap=False)
+    return console if console.is_terminal else None

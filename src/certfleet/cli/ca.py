@@ -6,6 +6,7 @@ import typer
 from cryptography.hazmat.primitives import serialization
 
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform
+from certfleet.cli.ca_rotation import compromise, rotate
 from certfleet.clock import iso
 from certfleet.x509 import describe_public_key
 
@@ -39,3 +40,7 @@ def root(data_dir: DataDirOption = None, db: DbOption = None) -> None:
     with platform(data_dir, db) as p:
         pem = p.authorities.root().certificate.public_bytes(serialization.Encoding.PEM)
     sys.stdout.write(pem.decode())
+
+
+app.command("rotate")(rotate)
+app.command("compromise")(compromise)

@@ -1,0 +1,95 @@
+"""CLI start-up and `certfleet inventory list` over 10,000 certificates, beside a bare interpreter.
+
+Each command runs as a fresh process (as a user's shell runs it), REPEAT times after one
+warm-up run, the way hyperfine does; the best and the median wall-clock times are printed
+beside the same figures for ``python -c pass`` with the same interpreter, and the ratio of the
+medians. The inventory is a real data directory (``certfleet init``) whose SQLite database is
+then bulk-loaded with synthetic certificate rows straight in SQL (tests/inventory/synthetic.py,
+shared with the query-plan tests and bench/dashboard.py).
+
+    .venv/bin/python bench/cli.py                  # 10,000 certificates, 20 runs each
+    .venv/bin/python bench/cli.py --rows 10000 --repeat 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+# The synthetic inventory loader is shared with the query-plan tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.inventory.synthetic import load_sqlite
+
+PYTHON = sys.executable
+# The console script pip installed beside this interpreter: what a user's shell runs.
+CERTFLEET = [PYTHON, str(Path(sys.executable).with_name("certfleet"))]
+
+
+def timed(argv: Sequence[str], env: dict[str, str], repeat: int) -> list[float]:
+    """Wall-clock seconds of ``repeat`` runs of ``argv`` (after one warm-up run), output
+    discarded; a failing run aborts the benchmark rather than timing an error message."""
+    times: list[float] = []
+    for run in range(repeat + 1):
+        start = time.perf_counter()
+        done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+        elapsed = time.perf_counter() - start
+        if done.returncode != 0:
+            sys.exit(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-400:]}")
+        if run:
+            times.append(elapsed)
+    return times
+
+
+def build_inventory(data_dir: Path, rows: int, env: dict[str, str]) -> None:
+    """A real data directory (CA, passphrase, migrated database) plus ``rows`` synthetic
+    certificates."""
+    subprocess.run(
+        [*CERTFLEET, "init", "--data-dir", str(data_dir)], env=env, check=True, capture_output=True
+    )
+    load_sqlite(data_dir / "certfleet.db", rows, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000, help="certificates in the inventory")
+    parser.add_argument("--repeat", type=int, default=20, help="timed runs per command")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="certfleet-bench-cli-") as tmp:
+        data_dir = Path(tmp) / "data"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CERTFLEET_")}
+        started = time.perf_counter()
+        build_inventory(data_dir, args.rows, env)
+        built = time.perf_counter() - started
+        print(f"inventory: {args.rows:,} certificates in {data_dir} (built in {built:.1f} s)")
+        where = ["--data-dir", str(data_dir)]
+        cases = [
+            ("python -c pass (baseline)", [PYTHON, "-c", "pass"]),
+            ("certfleet version", [*CERTFLEET, "version"]),
+            ("certfleet --help", [*CERTFLEET, "--help"]),
+            (f"certfleet inventory list ({args.rows:,})", [*CERTFLEET, "inventory", "list", *where]),
+            (
+                f"... --format json ({args.rows:,})",
+                [*CERTFLEET, "inventory", "list", "--format", "json", *where],
+            ),
+        ]
+        print(f"{args.repeat} runs each after one warm-up; wall-clock seconds")
+        print(f"{'command':42} {'best':>7} {'median':>7} {'vs bare':>8}")
+        baseline = 0.0
+        for name, argv in cases:
+            times = timed(argv, env, args.repeat)
+            median = statistics.median(times)
+            baseline = baseline or median
+            print(f"{name:42} {min(times):7.3f} {median:7.3f} {median / baseline:7.1f}x")
+
+
+if __name__ == "__main__":
+    main()
