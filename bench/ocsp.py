@@ -5,8 +5,12 @@ Setup: a fresh certfleet data directory with an EC P-256 CA; ``--certs`` certifi
 one in four revoked (keyCompromise). One SHA-1 CertID request per certificate, no nonce (the
 RFC 5019 profile: responses can be pre-signed and cached).
 
-1. certfleet: ``certfleet serve`` (uvicorn, one process); every response is pre-signed and
-   cached in the database, and each request is still checked against the revocations table.
+1. certfleet: ``certfleet serve`` (``--workers N``, default one per core) on its plain-HTTP
+   listener (a bare ASGI app). After one warm-up request per certificate every answer is in
+   the worker's memory; each request still checks the revocation generation (SQLite: one
+   ``PRAGMA data_version``), so a revocation from any process is seen by the next request.
+   The same cached path is also timed in-process (no sockets, no HTTP parser): the
+   responder's memory look-up alone, and the whole ASGI app for GET and POST.
 2. ``openssl ocsp -index index.txt -port N`` with the same serials and revocations, signing
    with a delegated responder certificate issued by the same CA. It binds every interface, so
    it runs inside a private network namespace (``unshare -n``, loopback only), wrk with it.
@@ -16,12 +20,13 @@ RFC 5019 profile: responses can be pre-signed and cached).
 
 wrk cycles through the requests: GET ``{url}/{url-encoded base64}`` and POST
 ``application/ocsp-request``, ``-t2 -c64 -d5s`` each. Run as root (for ``unshare``):
-``.venv/bin/python bench/ocsp.py [--certs 20] [--duration 5]``.
+``.venv/bin/python bench/ocsp.py [--certs 20] [--duration 5] [--workers N]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import datetime as dt
 import os
@@ -33,7 +38,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +48,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
+from certfleet.api import create_public_app
 from certfleet.app import open_platform
 from certfleet.ca import IssuanceRequest, new_serial_number
 from certfleet.ca.keys import SoftwareKeyBackend, load_or_create_passphrase
@@ -243,8 +249,80 @@ def process(argv: list[str], log: Path, ready_url: str) -> Iterator[subprocess.P
             proc.wait()
 
 
+IN_PROCESS_SECONDS = 2.0
+
+
+def _per_second(call: Callable[[], object], seconds: float = IN_PROCESS_SECONDS) -> float:
+    done = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(200):
+            call()
+        done += 200
+    return done / (time.perf_counter() - started)
+
+
+def bench_in_process(data_dir: Path, fixture: Fixture) -> list[Rate]:
+    """The cached path without sockets or an HTTP parser, one thread: what one worker can do
+    at most, and where the time goes when the HTTP figure is far below it."""
+    platform = open_platform(load_settings({}, data_dir=data_dir), migrate=False)
+    try:
+        for request in fixture.requests:  # warm: every answer signed and in memory
+            platform.revocation.ocsp(request)
+        request = fixture.requests[1]
+        remembered = platform.revocation.ocsp_remembered
+        assert remembered(request) is not None
+        rates = [Rate("in-process memory", "-", _per_second(lambda: remembered(request)), "-")]
+        app = create_public_app(platform)
+        path = "/ocsp/" + urllib.parse.quote(base64.b64encode(request).decode(), safe="")
+        scopes = {
+            "GET": {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "headers": []},
+            "POST": {
+                "type": "http",
+                "method": "POST",
+                "path": "/ocsp",
+                "raw_path": b"/ocsp",
+                "headers": [
+                    (b"content-type", b"application/ocsp-request"),
+                    (b"content-length", str(len(request)).encode()),
+                ],
+            },
+        }
+        body = {"type": "http.request", "body": request, "more_body": False}
+        statuses: list[int] = []
+
+        async def receive() -> dict[str, object]:
+            return body
+
+        async def send(message: dict[str, object]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(int(message["status"]))  # type: ignore[call-overload]
+
+        async def loop(method: str) -> float:
+            scope = scopes[method]
+            done = 0
+            started = time.perf_counter()
+            while time.perf_counter() < started + IN_PROCESS_SECONDS:
+                for _ in range(200):
+                    await app(scope, receive, send)  # type: ignore[arg-type]
+                done += 200
+            return done / (time.perf_counter() - started)
+
+        for method in ("GET", "POST"):
+            statuses.clear()
+            per_second = asyncio.run(loop(method))
+            assert set(statuses) == {200}, (method, set(statuses))
+            rates.append(Rate("in-process ASGI app", method, per_second, "-"))
+        for rate in rates:
+            print(f"# {rate.system} {rate.method}: {rate.requests_per_second:.0f} req/s", file=sys.stderr)
+        return rates
+    finally:
+        platform.close()
+
+
 def bench_certfleet(
-    work: Path, data_dir: Path, http_port: int, fixture: Fixture, duration: int
+    work: Path, data_dir: Path, http_port: int, fixture: Fixture, duration: int, workers: int | None
 ) -> tuple[list[Rate], list[bytes]]:
     https_port = free_port()
     base = f"http://127.0.0.1:{http_port}"
@@ -257,12 +335,17 @@ def bench_certfleet(
         f"127.0.0.1:{http_port}",
         "--https",
         f"127.0.0.1:{https_port}",
+        *(["--workers", str(workers)] if workers else []),
     ]
     with process(argv, work / "certfleet.log", f"{base}/healthz"):
         answers = {}
         for i, request in enumerate(fixture.requests):  # warm: every response signed and cached
             path = urllib.parse.quote(base64.b64encode(request).decode(), safe="")
             answers[i] = httpx.get(f"{base}/ocsp/{path}").content
+            for _ in range(8):  # and in each worker's memory (connections land on any worker)
+                httpx.post(
+                    f"{base}/ocsp", content=request, headers={"Content-Type": "application/ocsp-request"}
+                )
         check_answers("certfleet", answers, fixture)
         get, post = write_scripts(work, "certfleet", "/ocsp", fixture.requests)
         healthz = work / "healthz.lua"
@@ -360,6 +443,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--certs", type=int, default=20)
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--workers", type=int, default=None, help="certfleet serve --workers")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: openssl's responder is confined with unshare -n")
@@ -368,15 +452,19 @@ def main() -> None:
         data_dir = work / "data"
         http_port = free_port()
         fixture = prepare(work, data_dir, http_port, args.certs)
-        certfleet_rates, responses = bench_certfleet(work, data_dir, http_port, fixture, args.duration)
+        in_process = bench_in_process(data_dir, fixture)
+        certfleet_rates, responses = bench_certfleet(
+            work, data_dir, http_port, fixture, args.duration, args.workers
+        )
         rates = (
             certfleet_rates
             + bench_openssl(work, fixture, args.duration)
             + bench_cfssl(work, fixture, responses, args.duration)
         )
+    workers = f"--workers {args.workers}" if args.workers else "default workers"
     print(
         f"{args.certs} certificates ({len(fixture.revoked)} revoked), SHA-1 CertIDs, no nonce; "
-        f"wrk -t2 -c{CONCURRENCY} -d{args.duration}s"
+        f"wrk -t2 -c{CONCURRENCY} -d{args.duration}s; certfleet serve {workers}"
     )
     by = {(r.system, r.method): r.requests_per_second for r in rates}
     print(f"{'system':<22}{'method':<7}{'req/s':>10}{'vs openssl':>12}{'vs cfssl':>10}  errors")
@@ -389,6 +477,9 @@ def main() -> None:
             f"{rate.system:<22}{rate.method:<7}{rate.requests_per_second:>10.0f}"
             f"{ratios[0]:>12}{ratios[1]:>10}  {rate.errors}"
         )
+    print("in-process, one thread, no sockets (the cached path's own cost; not comparable to wrk):")
+    for rate in in_process:
+        print(f"{rate.system:<22}{rate.method:<7}{rate.requests_per_second:>10.0f}")
 
 
 if __name__ == "__main__":
