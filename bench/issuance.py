@@ -1,22 +1,25 @@
-"""Issuance throughput: certfleet's REST API against two baselines measured in the same run.
+"""Issuance throughput: certfleet's REST API against cfssl serve, both over HTTPS, driven by wrk.
 
-1. ``certfleet serve`` (SQLite): POST /api/v1/certificates with an ECDSA P-256 CSR over HTTPS
-   and a bearer token, at concurrency 1 and 16. Each certificate is validated, its serial
-   recorded before signing, signed, stored in the inventory and audited.
-2. raw ``cryptography`` in this process: parse and verify the same CSR, build a certificate with
-   the same extensions as certfleet's (copied from one it issued) and sign it with a P-256 key.
-   Nothing is stored: this is the ceiling of build-and-sign in Python.
-3. ``cfssl serve`` (Debian golang-cfssl) with a P-256 CA, over HTTPS as well, POST
-   /api/v1/cfssl/sign with the same CSRs at the same concurrencies. cfssl stores nothing.
+1. ``certfleet serve`` (SQLite data directory, default workers: one per core): ``POST
+   /api/v1/certificates`` with an ECDSA P-256 CSR and a bearer token. Each certificate is
+   validated, judged by the policy gate, its serial committed (durably) before signing, signed,
+   stored in the inventory with its serial state, a hash-chained audit entry and an outbox event.
+   After the run the script stops the server and checks that every certificate a client got is
+   in the inventory with its audit entry (row counts) and that ``certfleet audit verify`` passes.
+2. ``cfssl serve`` (Debian golang-cfssl) with a P-256 CA, ``-tls-cert``/``-tls-key`` so it is
+   HTTPS too, ``POST /api/v1/cfssl/sign`` with the same CSR. cfssl stores nothing.
+3. In-process: ``IssuanceService.issue`` alone (no HTTP, no TLS) from N threads on a fresh SQLite
+   data directory, with the write transactions it ran per certificate: where the time goes once
+   the HTTP stack is taken away.
 
-Run: ``.venv/bin/python bench/issuance.py [--count 300]``. The client is Python (httpx with
-kept-alive connections); it saturates near 1,500 requests/s here, far above these rates.
+wrk (``apt-get install wrk``) drives both servers with a Lua script posting the same CSR
+(``wrk -t2 -cC -dDs``); a Python client saturates near 1,500 requests/s here, too close to
+these rates. Run: ``.venv/bin/python bench/issuance.py [--seconds 10] [--connections 8 64]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import ipaddress
 import json
@@ -24,37 +27,57 @@ import os
 import shutil
 import signal
 import socket
-import ssl
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import NameOID
 
 CERTFLEET = str(Path(sys.executable).with_name("certfleet"))
-WARMUP = 10
 READY_DEADLINE_SECONDS = 60
+BENCH_NAME = "www.bench.example.test"
+WARMUP_SECONDS = 2
+
+# wrk's Lua side: the same POST on every request; `done` prints one JSON line for the script.
+LUA = """
+wrk.method = "POST"
+wrk.body = [==[%(body)s]==]
+wrk.headers["Content-Type"] = "application/json"
+%(auth)s
+done = function(summary, latency, requests)
+  io.write(string.format(
+    '{"requests": %%d, "duration_us": %%d, "non_2xx": %%d, "connect": %%d, "read": %%d, '
+    .. '"write": %%d, "timeout": %%d, "p50_us": %%d, "p99_us": %%d}\\n',
+    summary.requests, summary.duration, summary.errors.status, summary.errors.connect,
+    summary.errors.read, summary.errors.write, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
 
 
 @dataclass(frozen=True)
-class Result:
-    name: str
-    concurrency: int
-    count: int
+class Run:
+    system: str
+    connections: int
+    ok: int
+    failed: int
     seconds: float
+    p50_ms: float
+    p99_ms: float
 
     @property
     def rate(self) -> float:
-        return self.count / self.seconds
+        return self.ok / self.seconds
 
 
 def free_port() -> int:
@@ -64,19 +87,15 @@ def free_port() -> int:
         return port
 
 
-def make_csrs(count: int) -> list[str]:
-    csrs = []
-    for i in range(count):
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = f"h{i}.bench.example.test"
-        csr = (
-            x509.CertificateSigningRequestBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        csrs.append(csr.public_bytes(serialization.Encoding.PEM).decode())
-    return csrs
+def make_csr() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, BENCH_NAME)]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(BENCH_NAME)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def wait_until(check: Callable[[], bool], what: str, process: subprocess.Popen[bytes]) -> None:
@@ -89,81 +108,132 @@ def wait_until(check: Callable[[], bool], what: str, process: subprocess.Popen[b
         time.sleep(0.05)
 
 
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("CERTFLEET_")}
+
+
 @contextmanager
 def running(argv: list[str], log: Path, ready: Callable[[], bool], what: str) -> Iterator[None]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTFLEET_")}
     with log.open("wb") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=_env())
     try:
         wait_until(ready, what, process)
         yield
     finally:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
 
 
-async def post_all(
-    url: str, bodies: list[dict[str, str]], concurrency: int, trust: ssl.SSLContext, headers: dict[str, str]
-) -> tuple[float, list[dict[str, object]]]:
-    """POST every body but the first WARMUP (those open connections and warm caches outside the
-    timing) with ``concurrency`` workers on kept-alive connections; seconds taken."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(verify=trust, limits=limits, headers=headers, timeout=60) as client:
-        await asyncio.gather(*(client.post(url, json=b) for b in bodies[:WARMUP]))
-        queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-        for body in bodies[WARMUP:]:
-            queue.put_nowait(body)
-        replies: list[dict[str, object]] = []
-
-        async def worker() -> None:
-            while not queue.empty():
-                body = queue.get_nowait()
-                response = await client.post(url, json=body)
-                if response.status_code >= 300:
-                    raise SystemExit(f"{url}: {response.status_code} {response.text[:300]}")
-                replies.append(response.json())
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - start, replies
+def wrk(
+    url: str, body: dict[str, str], headers: dict[str, str], connections: int, seconds: int, work: Path
+) -> dict[str, int]:
+    auth = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
+    script = work / f"post-{connections}.lua"
+    script.write_text(LUA % {"body": json.dumps(body), "auth": auth})
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script), url]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    line = next(x for x in reversed(out.splitlines()) if x.startswith("{"))
+    figures: dict[str, int] = json.loads(line)
+    return figures
 
 
-def raw_sign(csrs: list[str], template: x509.Certificate) -> float:
-    """Build and sign the certificate certfleet would, in-process, with nothing stored."""
-    issuer_key = ec.generate_private_key(ec.SECP256R1())
-    copied = [
-        e
-        for e in template.extensions
-        if e.oid not in (ExtensionOID.SUBJECT_ALTERNATIVE_NAME, ExtensionOID.SUBJECT_KEY_IDENTIFIER)
+def measure(
+    system: str,
+    url: str,
+    body: dict[str, str],
+    headers: dict[str, str],
+    connections: int,
+    seconds: int,
+    work: Path,
+) -> Run:
+    figures = wrk(url, body, headers, connections, seconds, work)
+    failed = figures["non_2xx"] + figures["read"] + figures["write"] + figures["timeout"]
+    return Run(
+        system,
+        connections,
+        figures["requests"] - figures["non_2xx"],
+        failed,
+        figures["duration_us"] / 1e6,
+        figures["p50_us"] / 1000,
+        figures["p99_us"] / 1000,
+    )
+
+
+def certfleet_cli(*args: str, data: Path) -> str:
+    argv = [CERTFLEET, *args, "--data-dir", str(data)]
+    return subprocess.run(argv, check=True, capture_output=True, text=True, env=_env()).stdout
+
+
+def bench_certfleet(work: Path, csr: str, levels: list[int], seconds: int) -> tuple[list[Run], list[str]]:
+    data = work / "certfleet"
+    certfleet_cli("init", data=data)
+    token = certfleet_cli("token", "create", "--team", "bench", "--scope", "admin", data=data).strip()
+    https, http = free_port(), free_port()
+    log = work / "certfleet.log"
+    argv = [
+        CERTFLEET,
+        "serve",
+        "--https",
+        f"127.0.0.1:{https}",
+        "--http",
+        f"127.0.0.1:{http}",
+        "--data-dir",
+        str(data),
     ]
-    start = time.perf_counter()
-    for pem in csrs:
-        csr = x509.load_pem_x509_csr(pem.encode())
-        if not csr.is_signature_valid:
-            raise SystemExit("CSR does not verify")
-        public_key = csr.public_key()
-        now = dt.datetime.now(dt.UTC)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(csr.subject)
-            .issuer_name(template.issuer)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=1))
-            .not_valid_after(now + dt.timedelta(days=90))
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(
-                csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value, critical=False
-            )
-        )
-        for extension in copied:
-            builder = builder.add_extension(extension.value, extension.critical)
-        builder.sign(issuer_key, hashes.SHA256())
-    return time.perf_counter() - start
+    url = f"https://127.0.0.1:{https}/api/v1/certificates"
+    body, headers = {"csr": csr}, {"Authorization": f"Bearer {token}"}
+    runs: list[Run] = []
+    served = 0
+    with running(argv, log, lambda: "certfleet API:" in log.read_text(), "certfleet serve"):
+        warm = measure("warm-up", url, body, headers, levels[0], WARMUP_SECONDS, work)
+        served += warm.ok
+        for level in levels:
+            run = measure("certfleet serve (HTTPS, SQLite)", url, body, headers, level, seconds, work)
+            served += run.ok
+            runs.append(run)
+    return runs, verify_certfleet(data, served)
+
+
+def verify_certfleet(data: Path, served: int) -> list[str]:
+    """Every certificate a client received is in the inventory with its serial marked issued,
+    its audit entry and its outbox event; the audit chain verifies. Returns findings."""
+    like = f"%{BENCH_NAME}%"
+    with sqlite3.connect(data / "certfleet.db") as db:
+        certs = db.execute("SELECT count(*) FROM certificates WHERE sans_json LIKE ?", (like,)).fetchone()[0]
+        audits = db.execute(
+            "SELECT count(*) FROM audit_log WHERE action = 'certificate.issued' AND details_json LIKE ?",
+            (like,),
+        ).fetchone()[0]
+        events = db.execute(
+            "SELECT count(*) FROM notification_events WHERE kind = 'issued' AND payload_json LIKE ?", (like,)
+        ).fetchone()[0]
+        issued = db.execute(
+            "SELECT count(*) FROM serials s JOIN certificates c "
+            "ON c.fingerprint_sha256 = s.fingerprint_sha256 WHERE s.state = 'issued' AND c.sans_json LIKE ?",
+            (like,),
+        ).fetchone()[0]
+        reserved = db.execute("SELECT count(*) FROM serials WHERE state = 'reserved'").fetchone()[0]
+    verdict = subprocess.run(
+        [CERTFLEET, "audit", "verify", "--data-dir", str(data)], capture_output=True, text=True, env=_env()
+    )
+    print(
+        f"certfleet inventory check: {served} certificates received by wrk; in the database {certs} "
+        f"certificates, {issued} serials marked issued, {audits} audit entries, {events} outbox events; "
+        f"{reserved} serials reserved but not issued (requests cut off when the run ended); "
+        f"audit verify: exit {verdict.returncode} {verdict.stdout.strip() or verdict.stderr.strip()}"
+    )
+    problems = []
+    if certs < served:
+        problems.append(f"{served - certs} certificates handed out are missing from the inventory")
+    if not certs == issued == audits == events:
+        problems.append("certificates, issued serials, audit entries and events do not match one to one")
+    if verdict.returncode != 0:
+        problems.append("the audit chain does not verify")
+    return problems
 
 
 def cfssl_ca(directory: Path) -> tuple[Path, Path, Path, Path, Path]:
@@ -232,45 +302,7 @@ def tcp_open(port: int) -> Callable[[], bool]:
     return check
 
 
-def bench_certfleet(work: Path, csrs: list[str], levels: list[int]) -> tuple[list[Result], x509.Certificate]:
-    data = work / "certfleet"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTFLEET_")}
-    subprocess.run([CERTFLEET, "init", "--data-dir", str(data)], check=True, capture_output=True, env=env)
-    token = subprocess.run(
-        [CERTFLEET, "token", "create", "--team", "bench", "--scope", "admin", "--data-dir", str(data)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    ).stdout.strip()
-    https, http = free_port(), free_port()
-    log = work / "certfleet.log"
-    argv = [
-        CERTFLEET,
-        "serve",
-        "--https",
-        f"127.0.0.1:{https}",
-        "--http",
-        f"127.0.0.1:{http}",
-        "--data-dir",
-        str(data),
-    ]
-    results = []
-    with running(argv, log, lambda: "certfleet API:" in log.read_text(), "certfleet serve"):
-        root = httpx.get(f"http://127.0.0.1:{http}/ca/root.pem").content
-        trust = ssl.create_default_context(cadata=root.decode())
-        url = f"https://127.0.0.1:{https}/api/v1/certificates"
-        headers = {"Authorization": f"Bearer {token}"}
-        template = None
-        for level in levels:
-            seconds, replies = asyncio.run(post_all(url, [{"csr": c} for c in csrs], level, trust, headers))
-            results.append(Result("certfleet REST (HTTPS, SQLite)", level, len(replies), seconds))
-            template = x509.load_pem_x509_certificate(str(replies[0]["certificate_pem"]).encode())
-    assert template is not None
-    return results, template
-
-
-def bench_cfssl(work: Path, csrs: list[str], levels: list[int]) -> list[Result]:
+def bench_cfssl(work: Path, csr: str, levels: list[int], seconds: int) -> list[Run]:
     cfssl = shutil.which("cfssl")
     if cfssl is None:
         raise SystemExit("cfssl not found: apt-get install golang-cfssl")
@@ -296,40 +328,95 @@ def bench_cfssl(work: Path, csrs: list[str], levels: list[int]) -> list[Result]:
         "-loglevel",
         "5",
     ]
-    results = []
+    url = f"https://127.0.0.1:{port}/api/v1/cfssl/sign"
+    body = {"certificate_request": csr}
     with running(argv, work / "cfssl.log", tcp_open(port), "cfssl serve"):
-        trust = ssl.create_default_context(cafile=str(ca))
-        url = f"https://127.0.0.1:{port}/api/v1/cfssl/sign"
-        for level in levels:
-            bodies = [{"certificate_request": c} for c in csrs]
-            seconds, replies = asyncio.run(post_all(url, bodies, level, trust, {}))
-            if not all(r.get("success") for r in replies):
-                raise SystemExit("cfssl refused a CSR")
-            results.append(Result("cfssl serve (HTTPS, no store)", level, len(replies), seconds))
-    return results
+        measure("warm-up", url, body, {}, levels[0], WARMUP_SECONDS, work)
+        return [
+            measure("cfssl serve (HTTPS, no store)", url, body, {}, level, seconds, work) for level in levels
+        ]
+
+
+def in_process(work: Path, csr: str, threads: int, count: int) -> tuple[float, float | None]:
+    """IssuanceService.issue alone from ``threads`` threads: certificates/s and write
+    transactions per certificate (None where the service does not count them)."""
+    from certfleet.app import open_platform
+    from certfleet.ca import IssuanceRequest
+    from certfleet.config import load_settings
+    from certfleet.x509 import KeyType
+
+    data = work / f"inproc-{threads}"
+    settings = load_settings({}, data_dir=data, database_url=f"sqlite:///{data}/certfleet.db")
+    platform = open_platform(settings, create=True)
+    try:
+        platform.authorities.initialize("Bench", KeyType.EC_P256, actor="bench")
+        parsed = x509.load_pem_x509_csr(csr.encode())
+        request = IssuanceRequest("tls-server", parsed.public_key(), (BENCH_NAME,))  # type: ignore[arg-type]
+        service = platform.issuance
+        for _ in range(10):
+            service.issue(request, actor="bench")
+        before = getattr(service, "transactions", None)
+        per_thread = max(1, count // threads)
+
+        def work_thread() -> None:
+            for _ in range(per_thread):
+                service.issue(request, actor="bench")
+
+        pool = [threading.Thread(target=work_thread) for _ in range(threads)]
+        start = time.perf_counter()
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        seconds = time.perf_counter() - start
+        after = getattr(service, "transactions", None)
+        total = per_thread * threads
+        per_cert = (after - before) / total if before is not None and after is not None else None
+        return total / seconds, per_cert
+    finally:
+        platform.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--count", type=int, default=300, help="certificates per run (default 300)")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per level (default 10)")
+    parser.add_argument("--connections", type=int, nargs="+", default=[8, 64], help="wrk -c levels")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 8], help="in-process thread counts")
+    parser.add_argument("--count", type=int, default=400, help="certificates per in-process run")
+    parser.add_argument("--skip-http", action="store_true", help="only the in-process figures")
     args = parser.parse_args()
-    csrs = make_csrs(args.count + WARMUP)
+    if not args.skip_http and shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install wrk")
+    csr = make_csr()
+    problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="certfleet-bench-") as tmp:
         work = Path(tmp)
-        certfleet_results, template = bench_certfleet(work, csrs, args.concurrency)
-        raw = Result("raw cryptography (in-process)", 1, args.count, raw_sign(csrs[WARMUP:], template))
-        cfssl_results = bench_cfssl(work, csrs, args.concurrency)
-    by_level = {r.concurrency: r for r in cfssl_results}
-    print(f"{args.count} ECDSA P-256 CSRs per run; issuing CA P-256 / SHA-256 everywhere")
-    print(f"{'system':<34} {'conc':>4} {'certs/s':>9} {'vs raw':>8} {'vs cfssl':>9}")
-    for result in (raw, *certfleet_results, *cfssl_results):
-        peer = by_level.get(result.concurrency)
-        vs_cfssl = f"{result.rate / peer.rate:8.2f}x" if peer and result.name.startswith("certfleet") else ""
+        inproc = [(t, *in_process(work, csr, t, args.count)) for t in args.threads]
+        if not args.skip_http:
+            certfleet_runs, problems = bench_certfleet(work, csr, args.connections, args.seconds)
+            cfssl_runs = bench_cfssl(work, csr, args.connections, args.seconds)
+    print(f"\nin-process IssuanceService.issue (SQLite, {args.count} certificates, no HTTP)")
+    print(f"{'threads':>7} {'certs/s':>9} {'write transactions per certificate':>36}")
+    for threads, rate, per_cert in inproc:
+        shown = f"{per_cert:.2f}" if per_cert is not None else "n/a"
+        print(f"{threads:>7} {rate:>9.1f} {shown:>36}")
+    if args.skip_http:
+        return
+    peers = {r.connections: r for r in cfssl_runs}
+    print(f"\nREST issuance, ECDSA P-256 CSR, wrk -t2 -cN -d{args.seconds}s, HTTPS on both sides")
+    print(
+        f"{'system':<34} {'conns':>5} {'certs/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'failed':>6} {'vs cfssl':>9}"
+    )
+    for run in (*certfleet_runs, *cfssl_runs):
+        peer = peers[run.connections]
+        ratio = f"{run.rate / peer.rate:8.2f}x" if run.system.startswith("certfleet") else ""
         print(
-            f"{result.name:<34} {result.concurrency:>4} {result.rate:>9.1f} "
-            f"{result.rate / raw.rate:>7.3f}x {vs_cfssl:>9}"
+            f"{run.system:<34} {run.connections:>5} {run.rate:>9.1f} {run.p50_ms:>7.1f} {run.p99_ms:>7.1f} "
+            f"{run.failed:>6} {ratio:>9}"
         )
+    if problems:
+        raise SystemExit("certfleet check failed: " + "; ".join(problems))
 
 
 if __name__ == "__main__":

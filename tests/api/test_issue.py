@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
+from certfleet.api._schemas import CertificateOut, IssueResponse
 from tests.api.conftest import CERTS, ApiClient, assert_problem, make_csr, stored_rows
 
 
@@ -48,6 +49,11 @@ def test_issue_from_csr_signs_its_key_and_names(api: ApiClient, admin: str) -> N
     assert response.headers["location"] == f"{CERTS}/{record['serial']}"
     assert response.headers["cache-control"] == "no-store"
     assert api.get(response.headers["location"], token=admin).json() == record
+    # written without a pydantic round trip, the body still has exactly the documented shape
+    assert set(body) == set(IssueResponse.model_fields)
+    assert set(record) == set(CertificateOut.model_fields)
+    IssueResponse.model_validate(body)
+    assert response.headers["content-type"] == "application/json"
 
 
 def test_issue_with_generated_key_returns_the_key_once(api: ApiClient, admin: str) -> None:
