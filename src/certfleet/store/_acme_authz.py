@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, insert, select, update
@@ -28,6 +29,24 @@ __all__ = ["SqlAuthorizationRepository"]
 
 _AUTHZ = cast(Table, AcmeAuthorizationRow.__table__)
 _CHALLENGES = cast(Table, AcmeChallengeRow.__table__)
+# An authorization with its challenges in one round trip (challenge columns prefixed "c_").
+_WITH_CHALLENGES = (
+    select(_AUTHZ, *(column.label(f"c_{column.name}") for column in _CHALLENGES.c))
+    .outerjoin(_CHALLENGES, _CHALLENGES.c.authz_id == _AUTHZ.c.id)
+    .order_by(_CHALLENGES.c.position)
+)
+
+
+def _challenge(row: Row[Any]) -> Challenge:
+    return Challenge(
+        id=row.c_id,
+        authz_id=row.c_authz_id,
+        type=row.c_type,
+        token=row.c_token,
+        status=ChallengeStatus(row.c_status),
+        validated_at=row.c_validated_at,
+        error=load_json(row.c_error_json),
+    )
 
 
 class SqlAuthorizationRepository:
@@ -50,6 +69,10 @@ class SqlAuthorizationRepository:
             )
             for c in rows
         )
+        return self._from_row(row, challenges)
+
+    @staticmethod
+    def _from_row(row: Row[Any], challenges: tuple[Challenge, ...]) -> Authorization:
         return Authorization(
             id=row.id,
             account_id=row.account_id,
@@ -96,15 +119,19 @@ class SqlAuthorizationRepository:
                 ],
             )
 
+    def _joined(self, rows: Sequence[Row[Any]]) -> Authorization | None:
+        if not rows:
+            return None
+        authz = self._from_row(rows[0], ())
+        challenges = tuple(_challenge(r) for r in rows if r.c_id is not None)
+        return replace(authz, challenges=challenges)
+
     def get(self, authz_id: str) -> Authorization | None:
-        row = self._session.execute(select(_AUTHZ).where(_AUTHZ.c.id == authz_id)).first()
-        return self._build(row) if row else None
+        return self._joined(self._session.execute(_WITH_CHALLENGES.where(_AUTHZ.c.id == authz_id)).all())
 
     def get_by_challenge(self, challenge_id: str) -> Authorization | None:
-        authz_id = self._session.scalar(
-            select(AcmeChallengeRow.authz_id).where(AcmeChallengeRow.id == challenge_id)
-        )
-        return self.get(authz_id) if authz_id else None
+        owner = select(_CHALLENGES.c.authz_id).where(_CHALLENGES.c.id == challenge_id).scalar_subquery()
+        return self._joined(self._session.execute(_WITH_CHALLENGES.where(_AUTHZ.c.id == owner)).all())
 
     def find_reusable(
         self, account_id: str, identifier: Identifier, wildcard: bool, now: dt.datetime

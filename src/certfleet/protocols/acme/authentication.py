@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 from josepy.jwk import JWK
 
-from certfleet.protocols.acme._ports import AcmeUnitOfWorkFactory
 from certfleet.protocols.acme.accounts import Account, AccountStatus
 from certfleet.protocols.acme.jws import MAX_BODY_BYTES, JwsMessage, check_content_type, parse_jws
 from certfleet.protocols.acme.nonces import NonceService
 from certfleet.protocols.acme.problems import AcmeProblem
+from certfleet.protocols.acme.transactions import RequestTransactions
 from certfleet.protocols.acme.urls import AcmeUrls
 
 __all__ = ["AcmeRequest", "Authenticator", "KeyMode", "Verified"]
@@ -47,7 +47,7 @@ class Verified:
 
 
 class Authenticator:
-    def __init__(self, uow: AcmeUnitOfWorkFactory, nonces: NonceService) -> None:
+    def __init__(self, uow: RequestTransactions, nonces: NonceService) -> None:
         self._uow = uow
         self._nonces = nonces
 
@@ -79,6 +79,8 @@ class Authenticator:
                 "malformed", f"JWS 'url' {message.url!r} is not the request URL {request.url!r}"
             )
         self._nonces.consume(message.nonce)
+        if message.is_post_as_get:
+            self._uow.reading()
         if account is not None and account.status is not AccountStatus.VALID and not allow_inactive:
             raise AcmeProblem("unauthorized", f"account is {account.status.value}")
         return Verified(message, key, account)

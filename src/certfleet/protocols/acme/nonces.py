@@ -33,6 +33,14 @@ class NonceRepository(Protocol):
 
     def purge_expired(self, now: dt.datetime) -> int: ...
 
+    def relax_durability(self) -> None:
+        """This transaction writes nothing but nonces: its commit need not wait for the disk
+        (PostgreSQL: ``synchronous_commit`` off for it alone; SQLite in WAL mode with
+        ``synchronous=NORMAL`` never waits). It is visible to every connection at once as
+        usual; only a crash in the next fraction of a second could forget it, and forgetting
+        it undoes a read's nonce bookkeeping, nothing else."""
+        ...
+
 
 class NonceService:
     def __init__(self, uow: RequestTransactions, clock: Clock, lifetime: dt.timedelta) -> None:

@@ -50,6 +50,8 @@ class RequestScope:
     # A nonce consumed in the open transaction: burnt again if that transaction rolls back.
     uncommitted_nonce: str | None = None
     transactions: int = 0
+    # The request was a POST-as-GET (RFC 8555 section 6.3): a read.
+    post_as_get: bool = False
 
 
 class RequestTransactions:
@@ -106,6 +108,12 @@ class RequestTransactions:
             action()
         else:
             scope.after_commit.append(action)
+
+    def reading(self) -> None:
+        """Note that the request is a POST-as-GET."""
+        scope = self._scope()
+        if scope is not None:
+            scope.post_as_get = True
 
     def consuming_nonce(self, value: str) -> None:
         """Note a nonce consumed in the request's open transaction (see the module doc)."""
