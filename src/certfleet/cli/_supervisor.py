@@ -72,9 +72,13 @@ def _child(index: int, work: Work, ready_fd: int) -> None:
         work(index, ready)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:  # noqa: BLE001 - the outermost frame of a forked process
-        traceback.print_exc()
-        code = 1
+    except BaseException as exc:  # noqa: BLE001 - the outermost frame of a forked process
+        exit_code = getattr(exc, "exit_code", None)  # the CLI's own exit (typer.Exit): already said
+        if isinstance(exit_code, int):
+            code = exit_code
+        else:
+            traceback.print_exc()
+            code = 1
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from certfleet.cli._common import DataDirOption, DbOption, die, platform, settings_for
+from certfleet.cli._common import DataDirOption, DbOption, die, log_internal_error, platform, settings_for
 from certfleet.cli.acme import (
     AcmeHttp01PortOption,
     AcmeResolverOption,
@@ -186,6 +186,17 @@ def _serve_forked(
         banner.metrics(settings.metrics.listen)
 
     def work(index: int, ready: Callable[[], None]) -> None:
+        try:
+            serve_worker(index, ready)
+        except (typer.Exit, OSError) as exc:
+            if isinstance(exc, OSError):
+                die(f"cannot start server: worker {index}: {exc}")
+            raise
+        except Exception as exc:  # noqa: BLE001 - a worker's outermost frame: one line, traceback logged
+            where = log_internal_error(exc, str(settings.data_dir.root))
+            die(f"internal error in worker {index}: {type(exc).__name__}: {exc} (details in {where})", 70)
+
+    def serve_worker(index: int, ready: Callable[[], None]) -> None:
         p = open_platform(settings, migrate=False)
         try:
             # Per-process jobs (scans this worker accepted) in every worker; the node's
