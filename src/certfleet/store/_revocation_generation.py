@@ -12,9 +12,10 @@ Reading it must cost almost nothing, or the in-memory cache gains nothing:
 * **PostgreSQL**: there is no such local signal. LISTEN/NOTIFY is asynchronous: a
   notification can arrive after a client has already been told the revocation committed, and
   a request answered in that window would serve a stale "good". So each request reads the row
-  (one single-row primary-key SELECT, prepared, on a per-thread autocommit connection: one
-  round trip, no pool checkout, no BEGIN/ROLLBACK). The read starts after the request
-  arrived, so it sees every transaction committed before that.
+  (one single-row primary-key SELECT, prepared, on an autocommit connection: one round trip,
+  no pool checkout, no BEGIN/ROLLBACK), from a read that started after the request arrived,
+  so it sees every transaction committed before that. Concurrent requests share such a read
+  (see :class:`_PostgresRead`): one connection per process, one query per burst.
 """
 
 from __future__ import annotations
@@ -86,17 +87,69 @@ class _SqliteWatch:
 
 
 class _PostgresRead:
-    def __init__(self, conninfo: str) -> None:
-        import psycopg  # only a PostgreSQL platform needs it
+    """One connection per process, shared by every thread, reads coalesced strictly.
 
-        self._conn: Any = psycopg.connect(conninfo, autocommit=True)
+    A caller takes a ticket; it may return the value of a read that *started* after its
+    ticket was taken (that read sees every transaction committed before the caller asked),
+    never one already in flight. So while one read is on the wire, everyone who arrives waits
+    for the next, and one round trip answers them all: a burst of misses in the thread pool
+    costs one query, and the process holds one connection, not one per thread.
+    """
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+        self._cond = threading.Condition()
+        self._tickets = 0  # handed out
+        self._covered = 0  # every ticket up to this one is answered by a completed read
+        self._reading = False
+        self._value = 0
+        self._conn: Any = None
 
     def read(self) -> int:
-        row = self._conn.execute(_SELECT, prepare=True).fetchone()
-        return int(row[0]) if row is not None else 0
+        with self._cond:
+            self._tickets += 1
+            ticket = self._tickets
+            while self._covered < ticket:
+                if not self._reading:
+                    self._reading = True
+                    start = self._tickets  # everyone holding a ticket arrived before this read
+                    break
+                self._cond.wait()
+            else:
+                return self._value
+        try:
+            value = self._query()
+        except BaseException:
+            with self._cond:
+                self._reading = False
+                self._cond.notify_all()  # a waiter takes its own turn at reading
+            raise
+        with self._cond:
+            self._value, self._covered, self._reading = value, start, False
+            self._cond.notify_all()
+        return value
+
+    def _query(self) -> int:
+        import psycopg  # only a PostgreSQL platform needs it
+
+        for attempt in (1, 2):
+            try:
+                if self._conn is None:
+                    self._conn = psycopg.connect(self._conninfo, autocommit=True)
+                row = self._conn.execute(_SELECT, prepare=True).fetchone()
+                return int(row[0]) if row is not None else 0
+            except psycopg.OperationalError:
+                # A dropped connection (a server restart): one fresh connection, once.
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
-        self._conn.close()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
 
 class _EngineRead:
@@ -115,8 +168,9 @@ class _EngineRead:
 
 
 class GenerationReader:
-    """The current revocation generation, read as described in the module docstring; one
-    connection per thread (the event loop's and the thread pool's), closed by :meth:`close`."""
+    """The current revocation generation, read as described in the module docstring: on
+    SQLite one read-only connection per thread (the event loop's and the thread pool's), on
+    PostgreSQL one per process; all closed by :meth:`close`."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -124,6 +178,8 @@ class GenerationReader:
         self._lock = threading.Lock()
         self._opened: list[_Watch] = []
         self._epoch = _fork_epoch
+        self._pg: _PostgresRead | None = None
+        self._pg_epoch = _fork_epoch
         url = engine.url
         self._sqlite_path: str | None = None
         self._pg_conninfo: str | None = None
@@ -134,6 +190,8 @@ class GenerationReader:
             self._pg_conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     def current(self) -> int:
+        if self._pg_conninfo is not None:
+            return self._shared().read()
         local = self._local
         watch: _Watch | None = getattr(local, "watch", None)
         if watch is None or local.epoch != _fork_epoch:
@@ -144,12 +202,20 @@ class GenerationReader:
             self._discard(watch)
             return self._open().read()
 
+    def _shared(self) -> _PostgresRead:
+        shared = self._pg
+        if shared is None or self._pg_epoch != _fork_epoch:
+            with self._lock:
+                if self._pg is None or self._pg_epoch != _fork_epoch:
+                    # After a fork the parent's connection is abandoned, never closed here.
+                    self._pg, self._pg_epoch = _PostgresRead(self._pg_conninfo or ""), _fork_epoch
+                shared = self._pg
+        return shared
+
     def _open(self) -> _Watch:
         watch: _Watch
         if self._sqlite_path is not None:
             watch = _SqliteWatch(self._sqlite_path)
-        elif self._pg_conninfo is not None:
-            watch = _PostgresRead(self._pg_conninfo)
         else:
             watch = _EngineRead(self._engine)
         self._local.watch = watch
@@ -172,6 +238,8 @@ class GenerationReader:
         """Close every connection this reader opened (a later read opens a new one)."""
         with self._lock:
             opened, self._opened = (self._opened if self._epoch == _fork_epoch else []), []
+            if self._pg is not None and self._pg_epoch == _fork_epoch:
+                opened.append(self._pg)
         for watch in opened:
             with contextlib.suppress(Exception):  # closing at shutdown: nothing to report
                 watch.close()
