@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from certfleet.app import Platform
 from certfleet.ca import IssuanceRequest
@@ -211,6 +212,29 @@ def test_two_processes_issuing_at_once_keep_one_chain(
     verdict = platform.audit.verify()
     assert verdict.ok, verdict.reason
     assert [e.action for e in platform.audit.entries()].count("certificate.issued") == 12
+
+
+def test_an_unchanged_policy_and_blocked_keys_cost_no_transaction_of_their_own(
+    platform: Platform, clock: FakeClock
+) -> None:
+    platform.policy.apply("rules:\n  - name: strong-keys\n    key_types: [ec-p256]\n", source="p", actor="t")
+    with platform.store.unit_of_work() as uow:
+        uow.blocked_keys.block("ab" * 32, "0badc0de", clock.now())
+    platform.issuance.issue(_request("warm.example.com"), actor="t")  # the policy is cached now
+    begun: list[object] = []
+
+    def count(connection: object) -> None:
+        begun.append(connection)
+
+    event.listen(platform.database.engine, "begin", count)
+    try:
+        for i in range(5):
+            platform.issuance.issue(_request(f"host{i}.example.com"), actor="t")
+    finally:
+        event.remove(platform.database.engine, "begin", count)
+    # the serial's transaction (which reads the policy version and the blocked keys) and the
+    # record's: nothing else touches the database
+    assert len(begun) == 2 * 5
 
 
 def test_a_lone_caller_commits_at_once_and_errors_reach_only_their_caller() -> None:

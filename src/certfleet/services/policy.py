@@ -251,6 +251,7 @@ class PolicyService:
             latest = uow.policies.latest_version()
             with self._lock:
                 if self._cached[0] == latest:
+                    self._fresh = True
                     return self._cached
             stored = uow.policies.get(latest) if latest is not None else None
         policy = parse_policy(stored.document, source=f"policy v{latest}") if stored else Policy()
