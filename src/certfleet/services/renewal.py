@@ -37,9 +37,9 @@ from certfleet.ca import CaCertificate, IssuanceRequest, chain_below_root
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError, Conflict, NotFound
 from certfleet.inventory import CertificateRecord, Status
-from certfleet.lifecycle.jobs import JobState, Lease, NewJob, PlanCandidate, RenewalJob, external_reason
+from certfleet.lifecycle.jobs import JobState, Lease, PlanCandidate, RenewalJob, external_reason, new_job
 from certfleet.lifecycle.lineage import LineageKind, LineageLink
-from certfleet.lifecycle.planning import backoff, renewal_time, window_time
+from certfleet.lifecycle.planning import backoff, window_time
 from certfleet.lifecycle.settings import LifecycleSettings
 from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
 from certfleet.services._renewal_results import (
@@ -104,7 +104,7 @@ class RenewalService:
         while True:
             with self._uow() as uow:
                 batch = uow.lifecycle.jobs.unplanned(after, _PAGE)
-                planned += uow.lifecycle.jobs.add([self._new_job(c, now) for c in batch])
+                planned += uow.lifecycle.jobs.add(list(map(new_job, batch)), now)
             if batch:
                 self._high_water = max(self._high_water, batch[-1].certificate_id)
             if len(batch) < _PAGE:
@@ -118,12 +118,6 @@ class RenewalService:
             for job, window in moved:
                 uow.lifecycle.jobs.reschedule(job.certificate_id, window_time(window, job.serial), now)
         return planned, len(moved)
-
-    @staticmethod
-    def _new_job(candidate: PlanCandidate, now: dt.datetime) -> NewJob:
-        at = renewal_time(candidate.not_before, candidate.not_after, candidate.serial, candidate.window)
-        state = JobState.SCHEDULED if candidate.external is None else JobState.EXTERNAL
-        return NewJob(candidate.certificate_id, candidate.serial, state, at, now, candidate.external)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -282,7 +276,7 @@ class RenewalService:
                 candidate = PlanCandidate(
                     new.id, new.serial, new.not_before, new.not_after, external_reason(new.tags, False)
                 )
-                uow.lifecycle.jobs.add([self._new_job(candidate, now)])
+                uow.lifecycle.jobs.add([new_job(candidate)], now)
                 if not claim(uow, new):
                     raise LeaseLost(f"lost the lease on {record.serial}")
                 AuditLog(uow.audit, self._clock).record(

@@ -38,11 +38,9 @@ class RenewalJobRow(Base):
     successor_id: Mapped[int | None] = mapped_column(_ID)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
-    # The worker's query: open states, due first.
-    __table_args__ = (
-        Index("ix_renewal_jobs_state_due", "state", "due_at"),
-        Index("ix_renewal_jobs_serial", "serial"),  # from ARI overrides to jobs
-    )
+    # The worker's query: open states, due first. No index on serial (revision
+    # 0019_renewal_plan): ARI overrides reach their jobs through certificates.serial.
+    __table_args__ = (Index("ix_renewal_jobs_state_due", "state", "due_at"),)
 
 
 class CertificateLineageRow(Base):
