@@ -13,7 +13,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
@@ -45,8 +56,6 @@ _HEAD = cast(Table, AuditHeadRow.__table__)
 _EVENTS = cast(Table, NotificationEventRow.__table__)
 _BLOCKED = cast(Table, BlockedKeyRow.__table__)
 _POLICIES = cast(Table, PolicyVersionRow.__table__)
-
-_IN_CHUNK = 500  # bounded IN lists
 
 _MARK_ISSUED = (
     update(_SERIALS)
@@ -94,16 +103,7 @@ class SqlIssuanceLedger:
             raise Conflict("a serial of this batch was taken concurrently") from exc
 
     def _claim(self, conn: Connection, claims: Sequence[SerialClaim]) -> list[ClaimResult]:
-        policy_version = conn.scalar(select(func.max(_POLICIES.c.version)))
-        policy_version = int(policy_version) if policy_version is not None else None
-        checked_ids = sorted({c.issuer_ca_id for c in claims if c.issuer_must_be_active})
-        active = set(
-            conn.scalars(select(_CAS.c.id).where(_CAS.c.id.in_(checked_ids), _CAS.c.active.is_(True)))
-            if checked_ids
-            else ()
-        )
-        blocked = self._present(conn, _BLOCKED.c.spki_sha256, [c.spki_sha256.lower() for c in claims])
-        taken = self._present(conn, _SERIALS.c.serial, [c.serial for c in claims])
+        policy_version, active, blocked, taken = self._look_up(conn, claims)
         results: list[ClaimResult] = []
         rows: list[dict[str, Any]] = []
         for claim in claims:
@@ -133,12 +133,35 @@ class SqlIssuanceLedger:
         return results
 
     @staticmethod
-    def _present(conn: Connection, column: Any, values: list[str]) -> set[str]:
-        found: set[str] = set()
-        unique = sorted(set(values))
-        for start in range(0, len(unique), _IN_CHUNK):
-            found.update(conn.scalars(select(column).where(column.in_(unique[start : start + _IN_CHUNK]))))
-        return found
+    def _look_up(
+        conn: Connection, claims: Sequence[SerialClaim]
+    ) -> tuple[int | None, set[str], set[str], set[str]]:
+        """One statement for everything the batch must know before it reserves: the policy
+        version in force, which of its issuers are still active, which of its keys are
+        blocked and which of its serials exist. One round trip on PostgreSQL; the batch is at
+        most a few hundred claims, so the IN lists stay far below any parameter limit."""
+        issuers = sorted({c.issuer_ca_id for c in claims if c.issuer_must_be_active})
+        keys = sorted({c.spki_sha256.lower() for c in claims})
+        serials = sorted({c.serial for c in claims})
+        tag = literal_column("'p'", String).label("tag")
+        statement = union_all(
+            select(tag, func.max(_POLICIES.c.version).cast(String).label("value")),
+            select(literal_column("'c'", String), _CAS.c.id).where(
+                _CAS.c.id.in_(issuers), _CAS.c.active.is_(True)
+            ),
+            select(literal_column("'b'", String), _BLOCKED.c.spki_sha256).where(
+                _BLOCKED.c.spki_sha256.in_(keys)
+            ),
+            select(literal_column("'s'", String), _SERIALS.c.serial).where(_SERIALS.c.serial.in_(serials)),
+        )
+        found: dict[str, set[str]] = {"c": set(), "b": set(), "s": set()}
+        policy_version: int | None = None
+        for kind, value in conn.execute(statement):
+            if kind == "p":
+                policy_version = int(value) if value is not None else None
+            else:
+                found[kind].add(value)
+        return policy_version, found["c"], found["b"], found["s"]
 
     # -- after signing -------------------------------------------------------------------
 
