@@ -123,3 +123,19 @@ def test_the_generation_moves_only_with_a_committed_revocation(db_url: str, plat
     finally:
         reader.close()
         database.dispose()
+
+
+def test_a_responder_certificate_revoked_elsewhere_signs_nothing_more(
+    platform: Platform, other: Platform
+) -> None:
+    _, request = _issued(platform, "responder.example.test")
+    first = ocsp.load_der_ocsp_response(platform.revocation.ocsp(request).der)
+    (responder,) = first.certificates
+    other.revocation.revoke_serial(serial_hex(responder.serial_number), "keyCompromise", actor="other")
+    # Neither this worker's memory, its cached signer nor the pre-signed responses in the
+    # database may serve a signature clients now refuse.
+    again = ocsp.load_der_ocsp_response(platform.revocation.ocsp(request).der)
+    assert again.certificate_status is ocsp.OCSPCertStatus.GOOD
+    (replacement,) = again.certificates
+    assert replacement.serial_number != responder.serial_number
+    assert _status(other, request) is ocsp.OCSPCertStatus.GOOD

@@ -132,6 +132,11 @@ class RevocationRepository(Protocol):
         """Drop cached OCSP responses for ``serial``; return how many."""
         ...
 
+    def invalidate_ca_responses(self, ca_id: str) -> int:
+        """Drop every cached OCSP response of ``ca_id`` (its responder certificate was
+        revoked: clients refuse what it signed); return how many."""
+        ...
+
     def responders(self, ca_id: str) -> Sequence[StoredResponder]:
         """Responder certificates of ``ca_id``, newest first."""
         ...

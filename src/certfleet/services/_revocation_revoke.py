@@ -159,6 +159,10 @@ class CertificateRevocation:
                     record, status=Status.REVOKED, revoked_at=now, revocation_reason=reason.value
                 )
             dropped = uow.revocations.invalidate_responses(serial)
+            if any(r.serial == serial for r in uow.revocations.responders(ca_id)):
+                # A revoked responder certificate: clients refuse every response it signed,
+                # so none may be served again; the next request signs with a new responder.
+                dropped += uow.revocations.invalidate_ca_responses(ca_id)
             key_hash = None
             if reason is RevocationReason.KEY_COMPROMISE:
                 known = certificate or (record.certificate() if record is not None else None)

@@ -113,6 +113,10 @@ class SqlRevocationRepository:
         result = self._session.execute(delete(OcspResponseRow).where(OcspResponseRow.serial == serial))
         return int(getattr(result, "rowcount", 0) or 0)
 
+    def invalidate_ca_responses(self, ca_id: str) -> int:
+        result = self._session.execute(delete(OcspResponseRow).where(OcspResponseRow.ca_id == ca_id))
+        return int(getattr(result, "rowcount", 0) or 0)
+
     def responders(self, ca_id: str) -> Sequence[StoredResponder]:
         rows = self._session.scalars(
             select(OcspResponderRow)
