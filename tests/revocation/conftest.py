@@ -111,6 +111,8 @@ class FakeStore:
     def generation(self) -> int:
         return self.revocation_generation
 
+    generation_is_local = True
+
     def close(self) -> None:
         pass
 

@@ -159,6 +159,9 @@ class PublicApp:
         self._revocation = platform.revocation
         self._metrics = _OcspMetrics(platform.metrics)
         self._documents = _Documents(platform.clock.now)
+        # PostgreSQL: the generation read is a round trip; it runs in a thread (where
+        # concurrent requests share one read), memory is still checked first there.
+        self._memory_on_loop = platform.revocation.ocsp_memory_is_local
         # GET paths already decoded (the same few requests arrive again and again): the
         # strict percent and base64 decoding is a third of a remembered GET's cost.
         self._decoded: dict[str, bytes] = {}
@@ -284,10 +287,11 @@ class PublicApp:
 
     async def _answer(self, scope: Scope, send: Send, request_der: bytes) -> None:
         document = None
-        try:
-            document = self._revocation.ocsp_remembered(request_der)
-        except Exception as exc:  # noqa: BLE001 - the generation check failed: take the slow path
-            _log.warning("OCSP memory check failed: %s: %s", type(exc).__name__, exc)
+        if self._memory_on_loop:  # SQLite: no network on the event loop, ever
+            try:
+                document = self._revocation.ocsp_remembered(request_der)
+            except Exception as exc:  # noqa: BLE001 - the generation check failed: the slow path
+                _log.warning("OCSP memory check failed: %s: %s", type(exc).__name__, exc)
         if document is None:
             document = await anyio.to_thread.run_sync(self._sign, request_der)
         await self._documents.send(send, scope, document, OCSP_RESPONSE)

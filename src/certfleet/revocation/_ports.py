@@ -167,6 +167,12 @@ class RevocationStore(Protocol):
         be nearly free, and it must see every change committed before it was called."""
         ...
 
+    @property
+    def generation_is_local(self) -> bool:
+        """True when :meth:`generation` touches no network (SQLite: a PRAGMA on a local
+        file), so an event loop may call it; else it is a round trip to the database."""
+        ...
+
     def close(self) -> None:
         """Release what :meth:`generation` keeps open (the platform is closing)."""
         ...

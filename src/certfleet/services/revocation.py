@@ -92,9 +92,16 @@ class RevocationService:
     def ocsp_remembered(self, request_der: bytes) -> Published | None:
         """The answer to this exact request from this worker's memory when nothing was
         revoked since it was signed (by any process or node), else None: then call
-        :meth:`ocsp`. Cheap and non-blocking on SQLite (one PRAGMA), one indexed single-row
-        read on PostgreSQL: the plain-HTTP listener calls it on its event loop."""
+        :meth:`ocsp`. One PRAGMA on SQLite, one single-row read on PostgreSQL (shared by
+        the requests that arrive while it runs)."""
         return self._responder.remembered(request_der)
+
+    @property
+    def ocsp_memory_is_local(self) -> bool:
+        """True when :meth:`ocsp_remembered` does no network I/O (SQLite), so the
+        plain-HTTP listener may call it on its event loop; on PostgreSQL it calls
+        :meth:`ocsp` (memory first too) in a thread instead."""
+        return self._store.generation_is_local
 
     def close(self) -> None:
         """Release the connections the OCSP generation check keeps per thread."""

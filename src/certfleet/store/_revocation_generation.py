@@ -189,6 +189,11 @@ class GenerationReader:
         elif url.get_backend_name() == "postgresql":
             self._pg_conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
 
+    @property
+    def local(self) -> bool:
+        """No network involved: SQLite (a PRAGMA on a file, or an in-memory database)."""
+        return self._pg_conninfo is None
+
     def current(self) -> int:
         if self._pg_conninfo is not None:
             return self._shared().read()

@@ -179,6 +179,10 @@ class SqlRevocationStore:
     def generation(self) -> int:
         return self._generation.current()
 
+    @property
+    def generation_is_local(self) -> bool:
+        return self._generation.local
+
     def close(self) -> None:
         self._generation.close()
 
