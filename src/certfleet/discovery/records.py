@@ -7,10 +7,13 @@ import datetime as dt
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from certfleet.clock import iso
 from certfleet.discovery.findings import SEVERITY, FindingCode, Severity
+
+if TYPE_CHECKING:
+    from certfleet.inventory import CertificateRecord
 
 __all__ = [
     "CertificateLocation",
@@ -229,6 +232,20 @@ class ScanRunRepository(Protocol):
 
 
 class LocationRepository(Protocol):
+    """Where certificates were seen, and the inventory rows a scan writes for them: a scan
+    records hundreds of certificates at once, so these calls take them all together."""
+
+    def known_certificates(self, fingerprints: Sequence[str], seen_at: dt.datetime) -> dict[str, int]:
+        """fingerprint -> id of those already in the inventory, their last-seen moved to
+        ``seen_at`` (each keeps its source)."""
+        ...
+
+    def add_certificates(self, records: Sequence[CertificateRecord]) -> tuple[dict[str, int], set[str]]:
+        """Add certificates new to the inventory (distinct fingerprints). Returns fingerprint ->
+        id for all of them and the fingerprints this call added (one another transaction added
+        meanwhile is treated as known)."""
+        ...
+
     def record(self, sightings: Sequence[Sighting]) -> None:
         """Insert new sightings; for known ones update last_seen and clear gone_at."""
         ...
@@ -248,6 +265,10 @@ class LocationRepository(Protocol):
     ) -> None: ...
 
     def for_certificate(self, certificate_id: int) -> Sequence[CertificateLocation]: ...
+
+    def for_certificates(self, certificate_ids: Sequence[int]) -> dict[int, list[CertificateLocation]]:
+        """Every location of each certificate, ordered as :meth:`for_certificate` orders them."""
+        ...
 
     def leaves_with_keys(self, spkis: Sequence[str]) -> Sequence[CertificateLocation]:
         """Present end-entity locations whose certificate has one of these public keys."""

@@ -33,7 +33,7 @@ from certfleet.discovery.records import (
 from certfleet.discovery.requests import ScanReport
 from certfleet.inventory import CertificateRecord, Source
 from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
-from certfleet.services.notifications import EventKind, certificate_event, emit
+from certfleet.services.notifications import Event, EventKind
 from certfleet.x509 import CertificateFacts, is_ca
 
 __all__ = ["MAX_STORED_ERRORS", "Judgement", "Observed", "ScanRecorder"]
@@ -92,14 +92,17 @@ class ScanRecorder:
     ) -> ScanReport:
         now = self._clock.now()
         kind = observed.kind
+        chains: list[tuple[tuple[str, str], list[tuple[x509.Certificate, str]]]] = [
+            (place, [(cert, fingerprint(cert)) for cert in chain])
+            for place, chain in observed.certificates.items()
+        ]
         with self._uow() as uow:
-            ids, new = self._upsert_certificates(uow, observed, team, now, errors)
+            ids, added = self._upsert_certificates(uow, chains, team, now, errors)
             sightings: list[Sighting] = []
             leaves: set[str] = set()
-            for (location, sni), chain in observed.certificates.items():
+            for (location, sni), chain in chains:
                 tls = observed.tls.get((location, sni))
-                for position, cert in enumerate(chain):
-                    fp = fingerprint(cert)
+                for position, (cert, fp) in enumerate(chain):
                     if fp not in ids:
                         continue
                     leaf = position == 0 if kind is LocationKind.ENDPOINT else not is_ca(cert)
@@ -143,13 +146,14 @@ class ScanRecorder:
             scopes = observed.rescanned | {(f.location, f.sni or "") for f in findings}
             uow.findings.sync(scopes, stored, at=now, scan_id=run.id, team=team)
             uow.scans.add_errors(run.id, errors[:MAX_STORED_ERRORS])
-            self._announce(uow, run.id, leaves & new, findings, now)
+            new_leaves = {fp: record for fp, record in added.items() if fp in leaves}
+            self._announce(uow, run.id, new_leaves, findings, now)
             run = replace(
                 run,
                 status=ScanStatus.COMPLETED,
                 finished_at=now,
                 certificates_found=len(ids),
-                certificates_new=len(new),
+                certificates_new=len(added),
                 findings=len(set(findings)),
             )
             uow.scans.update(run)
@@ -163,51 +167,58 @@ class ScanRecorder:
                     "targets_total": run.targets_total,
                     "failed": run.failed,
                     "certificates_found": run.certificates_found,
-                    "certificates_new": len(new),
+                    "certificates_new": len(added),
                     "findings": run.findings,
                 },
             )
         return ScanReport(run, tuple(sorted(set(findings))), endpoints, files)
 
+    @staticmethod
     def _upsert_certificates(
-        self,
         uow: UnitOfWork,
-        observed: Observed,
+        chains: Sequence[tuple[tuple[str, str], Sequence[tuple[x509.Certificate, str]]]],
         team: str | None,
         now: dt.datetime,
         errors: list[ScanError],
-    ) -> tuple[dict[str, int], set[str]]:
+    ) -> tuple[dict[str, int], dict[str, CertificateRecord]]:
         """Add each new certificate (source ``discovered``); touch known ones, which keep
-        their source, ``issued`` included. Returns fingerprint -> id and those added."""
-        ids: dict[str, int] = {}
-        new: set[str] = set()
-        for (location, sni), chain in observed.certificates.items():
-            for cert in chain:
-                fp = fingerprint(cert)
-                if fp in ids:
-                    continue
-                existing = uow.certificates.get_by_fingerprint(fp)
-                if existing is not None and existing.id is not None:
-                    uow.certificates.touch(existing.id, now)
-                    ids[fp] = existing.id
-                    continue
-                facts = _storable(cert)
-                if facts is None:
-                    errors.append(
-                        ScanError(location, "unstorable", f"certificate {fp} cannot be stored", sni or None)
-                    )
-                    continue
-                record = uow.certificates.add(
-                    CertificateRecord.from_facts(facts, source=Source.DISCOVERED, seen_at=now, team=team)
+        their source, ``issued`` included. A fleet shares its intermediates: each certificate
+        is written once however many places presented it, in a few bulk statements. Returns
+        fingerprint -> id, and the records this scan added."""
+        first: dict[str, tuple[x509.Certificate, str, str]] = {}
+        for (location, sni), chain in chains:
+            for cert, fp in chain:
+                first.setdefault(fp, (cert, location, sni))
+        ids = dict(uow.locations.known_certificates(list(first), now))
+        candidates: list[CertificateRecord] = []
+        for fp, (cert, location, sni) in first.items():
+            if fp in ids:
+                continue
+            facts = _storable(cert)
+            if facts is None:
+                errors.append(
+                    ScanError(location, "unstorable", f"certificate {fp} cannot be stored", sni or None)
                 )
-                assert record.id is not None
-                ids[fp] = record.id
-                new.add(fp)
-        return ids, new
+                continue
+            candidates.append(
+                CertificateRecord.from_facts(facts, source=Source.DISCOVERED, seen_at=now, team=team)
+            )
+        added_ids, inserted = uow.locations.add_certificates(candidates)
+        ids.update(added_ids)
+        added = {
+            r.fingerprint_sha256: r.with_id(added_ids[r.fingerprint_sha256])
+            for r in candidates
+            if r.fingerprint_sha256 in inserted
+        }
+        return ids, added
 
     @staticmethod
     def _announce(
-        uow: UnitOfWork, scan_id: str, new: set[str], findings: Sequence[Finding], now: dt.datetime
+        uow: UnitOfWork,
+        scan_id: str,
+        new: dict[str, CertificateRecord],
+        findings: Sequence[Finding],
+        now: dt.datetime,
     ) -> None:
         """``discovered-unknown`` for each leaf new to the inventory and each certificate that
         chains to no trusted issuer, in the scan's transaction; once per certificate ever."""
@@ -216,20 +227,36 @@ class ScanRecorder:
             for f in findings
             if f.code is FindingCode.UNTRUSTED_ISSUER and f.fingerprint_sha256
         }
-        keys = {f"discovered-unknown:{fp}": fp for fp in sorted(new | set(untrusted))}
+        keys = {f"discovered-unknown:{fp}": fp for fp in sorted(set(new) | set(untrusted))}
         taken = uow.outbox.existing_keys(list(keys))
+        records: dict[str, CertificateRecord] = {}
         for key, fp in keys.items():
-            record = uow.certificates.get_by_fingerprint(fp) if key not in taken else None
-            if record is None:
+            if key in taken:
                 continue
+            record = new.get(fp) or uow.certificates.get_by_fingerprint(fp)
+            if record is not None and record.id is not None:
+                records[key] = record
+        seen_at = uow.locations.for_certificates([r.id for r in records.values() if r.id is not None])
+        events: list[Event] = []
+        for key, record in records.items():
+            fp = record.fingerprint_sha256
             reasons = [r for r, hit in (("new", fp in new), ("untrusted-issuer", fp in untrusted)) if hit]
-            details = {"scan_id": scan_id, "reasons": reasons, "issuer_detail": untrusted.get(fp)}
-            emit(
-                uow,
-                certificate_event(
-                    uow, EventKind.DISCOVERED_UNKNOWN, record, now, details=details, dedup_key=key
+            event = Event(
+                kind=EventKind.DISCOVERED_UNKNOWN,
+                subject=record.serial,
+                occurred_at=now,
+                team=record.team,
+                certificate=record.to_dict(now),
+                # As certificate_event() shows them: where it is now.
+                locations=tuple(
+                    loc.to_dict() for loc in seen_at.get(record.id or 0, ()) if loc.gone_at is None
                 ),
+                details={"scan_id": scan_id, "reasons": reasons, "issuer_detail": untrusted.get(fp)},
+                dedup_key=key,
             )
+            events.append(event)
+        # The transactional outbox, as emit() writes it, in bulk.
+        uow.outbox.add_many(events)
 
     @staticmethod
     def _key_reuse(

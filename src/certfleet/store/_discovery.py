@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, Row, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from certfleet.discovery import FindingCode, Severity
@@ -23,21 +22,25 @@ from certfleet.discovery.records import (
     Sighting,
     StoredFinding,
 )
+from certfleet.store._discovery_bulk import (
+    add_certificates,
+    known_certificates,
+    sync_findings,
+    table,
+    upsert_sightings,
+)
+from certfleet.store._discovery_bulk import chunks as _chunks
+from certfleet.store._discovery_bulk import digest as _digest
 from certfleet.store._discovery_models import CertificateLocationRow, FindingRow, ScanErrorRow, ScanRunRow
 from certfleet.store._sql import LIKE_ESCAPE, escape_like
 from certfleet.store.models import CertificateRow
 
+if TYPE_CHECKING:
+    from certfleet.inventory import CertificateRecord
+
 __all__ = ["SqlFindingRepository", "SqlLocationRepository", "SqlScanRunRepository"]
 
-_IN_BATCH = 500  # bound every IN (...) list: SQLite caps bound parameters
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
-    return [items[i : i + _IN_BATCH] for i in range(0, len(items), _IN_BATCH)]
+_L = table(CertificateLocationRow)
 
 
 def _under(column: InstrumentedAttribute[str], roots: Sequence[str]) -> ColumnElement[bool]:
@@ -116,11 +119,18 @@ class SqlScanRunRepository:
         return self._run(row) if row else None
 
     def add_errors(self, run_id: str, errors: Sequence[ScanError]) -> None:
-        self._session.add_all(
-            ScanErrorRow(scan_id=run_id, target=e.target, sni=e.sni or "", status=e.status, reason=e.reason)
+        rows = [
+            {
+                "scan_id": run_id,
+                "target": e.target,
+                "sni": e.sni or "",
+                "status": e.status,
+                "reason": e.reason,
+            }
             for e in errors
-        )
-        self._session.flush()
+        ]
+        for chunk in _chunks(rows):
+            self._session.execute(table(ScanErrorRow).insert(), list(chunk))
 
     def errors(self, run_id: str, limit: int) -> Sequence[ScanError]:
         rows = self._session.scalars(
@@ -129,10 +139,12 @@ class SqlScanRunRepository:
         return [ScanError(r.target, r.status, r.reason, r.sni or None) for r in rows]
 
 
-def _location(row: CertificateLocationRow, fingerprint: str) -> CertificateLocation:
+def _location(row: Row[Any]) -> CertificateLocation:
+    """A location from a row of :meth:`SqlLocationRepository._select` (plain columns: no
+    ORM objects to build for the hundreds of rows a scan reads)."""
     return CertificateLocation(
         certificate_id=row.certificate_id,
-        fingerprint_sha256=fingerprint,
+        fingerprint_sha256=row.fingerprint_sha256,
         kind=LocationKind(row.kind),
         location=row.location,
         sni=row.sni,
@@ -153,47 +165,18 @@ class SqlLocationRepository:
         self._session = session
 
     def _select(self) -> Any:
-        return select(CertificateLocationRow, CertificateRow.fingerprint_sha256).join(
-            CertificateRow, CertificateRow.id == CertificateLocationRow.certificate_id
+        return select(_L, CertificateRow.fingerprint_sha256).join(
+            CertificateRow, CertificateRow.id == _L.c.certificate_id
         )
 
+    def known_certificates(self, fingerprints: Sequence[str], seen_at: dt.datetime) -> dict[str, int]:
+        return known_certificates(self._session, fingerprints, seen_at)
+
+    def add_certificates(self, records: Sequence[CertificateRecord]) -> tuple[dict[str, int], set[str]]:
+        return add_certificates(self._session, records)
+
     def record(self, sightings: Sequence[Sighting]) -> None:
-        keyed = {_digest(str(s.certificate_id), s.kind.value, s.location, s.sni): s for s in sightings}
-        existing: dict[str, CertificateLocationRow] = {}
-        for chunk in _chunks(list(keyed)):
-            for found in self._session.scalars(
-                select(CertificateLocationRow).where(CertificateLocationRow.key_sha256.in_(chunk))
-            ):
-                existing[found.key_sha256] = found
-        for key, s in keyed.items():
-            row = existing.get(key)
-            if row is None:
-                self._session.add(
-                    CertificateLocationRow(
-                        key_sha256=key,
-                        place_sha256=_digest(s.kind.value, s.location, s.sni),
-                        certificate_id=s.certificate_id,
-                        kind=s.kind.value,
-                        location=s.location,
-                        sni=s.sni,
-                        chain_position=s.chain_position,
-                        leaf=s.leaf,
-                        spki_sha256=s.spki_sha256,
-                        first_seen=s.seen_at,
-                        last_seen=s.seen_at,
-                        last_scan_id=s.scan_id,
-                        tls_version=s.tls_version,
-                        cipher=s.cipher,
-                    )
-                )
-                continue
-            row.last_seen = s.seen_at
-            row.gone_at = None  # back again
-            row.chain_position = s.chain_position
-            row.last_scan_id = s.scan_id
-            row.tls_version = s.tls_version
-            row.cipher = s.cipher
-        self._session.flush()
+        upsert_sightings(self._session, sightings)
 
     def present(
         self, kind: LocationKind, locations: Sequence[tuple[str, str]]
@@ -204,7 +187,7 @@ class SqlLocationRepository:
             stmt = self._select().where(
                 CertificateLocationRow.place_sha256.in_(chunk), CertificateLocationRow.gone_at.is_(None)
             )
-            out.extend(_location(row, fp) for row, fp in self._session.execute(stmt).all())
+            out.extend(_location(row) for row in self._session.execute(stmt))
         return out
 
     def present_under(self, roots: Sequence[str]) -> Sequence[CertificateLocation]:
@@ -215,7 +198,7 @@ class SqlLocationRepository:
             CertificateLocationRow.gone_at.is_(None),
             _under(CertificateLocationRow.location, roots),
         )
-        return [_location(row, fp) for row, fp in self._session.execute(stmt).all()]
+        return [_location(row) for row in self._session.execute(stmt)]
 
     def mark_gone(
         self, certificate_id: int, kind: LocationKind, location: str, sni: str, at: dt.datetime
@@ -235,7 +218,19 @@ class SqlLocationRepository:
             .where(CertificateLocationRow.certificate_id == certificate_id)
             .order_by(CertificateLocationRow.kind, CertificateLocationRow.id)
         )
-        return [_location(row, fp) for row, fp in self._session.execute(stmt).all()]
+        return [_location(row) for row in self._session.execute(stmt)]
+
+    def for_certificates(self, certificate_ids: Sequence[int]) -> dict[int, list[CertificateLocation]]:
+        out: dict[int, list[CertificateLocation]] = {i: [] for i in certificate_ids}
+        for chunk in _chunks(sorted(out)):
+            stmt = (
+                self._select()
+                .where(_L.c.certificate_id.in_(chunk))
+                .order_by(_L.c.certificate_id, _L.c.kind, _L.c.id)
+            )
+            for row in self._session.execute(stmt):
+                out[row.certificate_id].append(_location(row))
+        return out
 
     def leaves_with_keys(self, spkis: Sequence[str]) -> Sequence[CertificateLocation]:
         out: list[CertificateLocation] = []
@@ -245,7 +240,7 @@ class SqlLocationRepository:
                 CertificateLocationRow.leaf.is_(True),
                 CertificateLocationRow.gone_at.is_(None),
             )
-            out.extend(_location(row, fp) for row, fp in self._session.execute(stmt).all())
+            out.extend(_location(row) for row in self._session.execute(stmt))
         return out
 
     def known_intermediates(self, limit: int) -> Sequence[bytes]:
@@ -290,53 +285,7 @@ class SqlFindingRepository:
         scan_id: str,
         team: str | None,
     ) -> tuple[int, int]:
-        keyed = {_digest(f.code.value, f.location, f.sni, f.fingerprint_sha256): f for f in findings}
-        existing: dict[str, FindingRow] = {}
-        for chunk in _chunks(list(keyed)):
-            for found in self._session.scalars(select(FindingRow).where(FindingRow.key_sha256.in_(chunk))):
-                existing[found.key_sha256] = found
-        for key, f in keyed.items():
-            row = existing.get(key)
-            if row is None:
-                self._session.add(
-                    FindingRow(
-                        key_sha256=key,
-                        place_sha256=_digest(f.location, f.sni),
-                        code=f.code.value,
-                        severity=f.severity.value,
-                        severity_rank=f.severity.rank,
-                        kind=f.kind.value,
-                        location=f.location,
-                        sni=f.sni,
-                        fingerprint_sha256=f.fingerprint_sha256,
-                        certificate_id=f.certificate_id,
-                        detail=f.detail,
-                        team=team,
-                        first_seen=at,
-                        last_seen=at,
-                        last_scan_id=scan_id,
-                    )
-                )
-                continue
-            if row.resolved_at is not None:
-                row.first_seen = at  # it came back: a new occurrence
-            row.resolved_at = None
-            row.last_seen = at
-            row.detail = f.detail
-            row.last_scan_id = scan_id
-            row.certificate_id = f.certificate_id or row.certificate_id
-        self._session.flush()
-        resolved = 0
-        places = [_digest(location, sni) for location, sni in scopes]
-        for chunk in _chunks(places):
-            for open_row in self._session.scalars(
-                select(FindingRow).where(FindingRow.place_sha256.in_(chunk), FindingRow.resolved_at.is_(None))
-            ):
-                if open_row.key_sha256 not in keyed:
-                    open_row.resolved_at = at
-                    resolved += 1
-        self._session.flush()
-        return len(keyed), resolved
+        return sync_findings(self._session, scopes, findings, at=at, scan_id=scan_id, team=team)
 
     def open_under(self, roots: Sequence[str]) -> set[tuple[str, str]]:
         if not roots:

@@ -80,8 +80,9 @@ class SqlOutboxRepository:
         self._session = session
         self._secrets = secrets
 
-    def _insert_event(self, event: Event, routed_at: dt.datetime | None) -> int | None:
-        values = {
+    @staticmethod
+    def _values(event: Event, routed_at: dt.datetime | None) -> dict[str, Any]:
+        return {
             "kind": event.kind.value,
             "team": event.team,
             "subject": event.subject,
@@ -90,6 +91,9 @@ class SqlOutboxRepository:
             "occurred_at": event.occurred_at,
             "routed_at": routed_at,
         }
+
+    def _insert_event(self, event: Event, routed_at: dt.datetime | None) -> int | None:
+        values = self._values(event, routed_at)
         if event.dedup_key is None:
             row = NotificationEventRow(**values)
             self._session.add(row)
@@ -102,6 +106,13 @@ class SqlOutboxRepository:
 
     def add(self, event: Event) -> int | None:
         return self._insert_event(event, None)
+
+    def add_many(self, events: Sequence[Event]) -> None:
+        rows = [self._values(event, None) for event in events]
+        # NULL keys never conflict: events without a dedup key are all inserted.
+        stmt = dialect_insert(self._session, _E).on_conflict_do_nothing(index_elements=["dedup_key"])
+        for start in range(0, len(rows), 500):
+            self._session.execute(stmt, rows[start : start + 500])
 
     def add_direct(self, event: Event, channel_id: str, now: dt.datetime) -> int | None:
         event_id = self._insert_event(event, now)

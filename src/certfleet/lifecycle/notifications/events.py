@@ -222,6 +222,11 @@ class OutboxRepository(Protocol):
         """Insert; None when ``dedup_key`` is taken (the insert is skipped, not failed)."""
         ...
 
+    def add_many(self, events: Sequence[Event]) -> None:
+        """Insert several events in a few statements (a scan announces hundreds at once);
+        one whose ``dedup_key`` is taken is skipped, as :meth:`add` skips it."""
+        ...
+
     def add_direct(self, event: Event, channel_id: str, now: dt.datetime) -> int | None:
         """Insert an event already routed, with one pending delivery to ``channel_id``."""
         ...
