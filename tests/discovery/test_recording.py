@@ -21,12 +21,12 @@ from sqlalchemy import event, text
 
 from certfleet.app import Platform
 from certfleet.discovery import FileScanOptions, fingerprint
-from certfleet.discovery.records import LocationKind, ScanStatus
+from certfleet.discovery.records import FindingQuery, LocationKind, ScanStatus
 from certfleet.inventory import CertificateQuery, CertificateRecord, Source
 from certfleet.services.discovery import FileScanRequest, ScanReport, parse_trust_bundle
 from certfleet.x509 import CertificateFacts
 from tests.conftest import FakeClock
-from tests.discovery.pki import Pki, pem
+from tests.discovery.pki import Pki, key_pem, pem
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +199,42 @@ def test_a_certificate_another_scan_added_meanwhile_is_known_not_a_conflict(
     assert early_new == {record.fingerprint_sha256}
     assert (ids, inserted) == (early_ids, set())
     assert len(platform.inventory.query(CertificateQuery())) == 1
+
+
+def test_a_finding_refreshed_resolved_and_raised_again_is_one_row(
+    platform: Platform, pki: Pki, tmp_path: Path, clock: FakeClock
+) -> None:
+    key_file = tmp_path / "keys" / "service.key"
+    key_file.parent.mkdir()
+    key_file.write_bytes(key_pem(pki.leaf(["key.recording.test"]).key))
+    key_file.chmod(0o600)
+
+    def open_findings() -> list[tuple[str, dt.datetime, dt.datetime, dt.datetime | None]]:
+        return sorted(
+            (f.code.value, f.first_seen, f.last_seen, f.resolved_at)
+            for f in platform.discovery.findings(FindingQuery(include_resolved=True))
+            if f.location == str(key_file)
+        )
+
+    raised_at = clock.now()
+    _scan(platform, key_file.parent, pki)
+    assert open_findings() == [("unencrypted-private-key", raised_at, raised_at, None)]
+    # Still there: refreshed, its first sighting kept.
+    clock.advance(dt.timedelta(hours=1))
+    _scan(platform, key_file.parent, pki)
+    assert open_findings() == [("unencrypted-private-key", raised_at, clock.now(), None)]
+    # Gone: resolved, not deleted.
+    content = key_file.read_bytes()
+    key_file.unlink()
+    clock.advance(dt.timedelta(hours=1))
+    _scan(platform, key_file.parent, pki)
+    resolved_at = clock.now()
+    assert open_findings() == [
+        ("unencrypted-private-key", raised_at, resolved_at - dt.timedelta(hours=1), resolved_at)
+    ]
+    # Back again: the same row reopened as a new occurrence.
+    key_file.write_bytes(content)
+    key_file.chmod(0o600)
+    clock.advance(dt.timedelta(hours=1))
+    _scan(platform, key_file.parent, pki)
+    assert open_findings() == [("unencrypted-private-key", clock.now(), clock.now(), None)]

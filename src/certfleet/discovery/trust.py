@@ -15,6 +15,7 @@ import os
 import ssl
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography import x509
@@ -49,7 +50,11 @@ _BUNDLE_CANDIDATES = (
 )
 
 
+@lru_cache(maxsize=2048)
 def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of the DER, hex. Remembered for the last certificates asked about: judging a
+    chain asks for the same few (the leaf, its issuers, the anchors) a dozen times, and a
+    certificate hashes and compares by its DER, far cheaper than digesting it again."""
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
