@@ -23,17 +23,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import jks
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from pyasn1.error import PyAsn1Error  # type: ignore[import-untyped]
 
 from certfleet.discovery._der import iteration_counts
 from certfleet.discovery.outcomes import FoundKey
 from certfleet.discovery.trust import spki_sha256
 from certfleet.x509.der import DerError, read_element
+
+if TYPE_CHECKING:
+    # pyjks (with pycryptodome and pyasn1's modules) takes about 0.3 s to import: only a scan
+    # that meets a Java keystore pays it, not every command that imports discovery.
+    import jks
 
 __all__ = [
     "DEFAULT_FILE_BUDGET_SECONDS",
@@ -159,7 +163,12 @@ def open_pkcs12(data: bytes, unlock: Unlock, budget: Budget) -> Material:
     return material
 
 
-_KEYSTORE_ERRORS = (jks.util.KeystoreException, ValueError, UnicodeDecodeError, KeyError, IndexError)
+def _keystore_errors() -> tuple[type[Exception], ...]:
+    import jks
+    from pyasn1.error import PyAsn1Error  # type: ignore[import-untyped]
+
+    # pyasn1's errors are no ValueError
+    return (jks.util.KeystoreException, PyAsn1Error, ValueError, UnicodeDecodeError, KeyError, IndexError)
 
 
 def open_java_keystore(data: bytes, unlock: Unlock, budget: Budget) -> Material:
@@ -168,11 +177,13 @@ def open_java_keystore(data: bytes, unlock: Unlock, budget: Budget) -> Material:
     iteration count is within the cap. pyjks' own ``try_decrypt_keys`` would decrypt every
     key with every password tried, before checking the hash: a planted JCEKS asking for two
     billion iterations would spin for days."""
+    import jks
+
     fmt = "jceks" if data[:4] == JKS_MAGIC[1] else "jks"
     material = Material(fmt)
     try:
         store = jks.KeyStore.loads(data, None, try_decrypt_keys=False)
-    except _KEYSTORE_ERRORS as exc:
+    except _keystore_errors() as exc:
         material.malformed = f"{fmt.upper()} keystore does not parse: {exc}"
         return material
     password = _store_password(data, unlock, budget)
@@ -186,13 +197,15 @@ def open_java_keystore(data: bytes, unlock: Unlock, budget: Budget) -> Material:
 
 
 def _store_password(data: bytes, unlock: Unlock, budget: Budget) -> str | None:
+    import jks
+
     candidates = [p for p in unlock.candidates() if p is not None]
     for tried, raw in enumerate(candidates, 1):
         budget.check(f"trying password {tried} of {len(candidates)}")
         password = raw.decode("utf-8", "replace")
         try:
             jks.KeyStore.loads(data, password, try_decrypt_keys=False)
-        except _KEYSTORE_ERRORS:
+        except _keystore_errors():
             continue
         return password
     return None
@@ -218,7 +231,7 @@ def _decrypt(
     budget.check(f"decrypting key {alias!r}")
     try:
         entry.decrypt(password)
-    except (*_KEYSTORE_ERRORS, PyAsn1Error):  # pyasn1's errors are no ValueError
+    except _keystore_errors():
         material.notes.append(f"key {alias!r} not decrypted: the store password does not open it")
 
 
