@@ -5,7 +5,6 @@ root), so the protocol never imports the CA or the database."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -65,7 +64,11 @@ class AcmeUnitOfWork(Protocol):
     def audit(self) -> AuditRepository: ...
 
 
-AcmeUnitOfWorkFactory = Callable[[], AbstractContextManager[AcmeUnitOfWork]]
+class AcmeUnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> AbstractContextManager[AcmeUnitOfWork]:
+        """One transaction. ``read_only`` promises the block only reads: on SQLite it then
+        takes no write lock (it never waits for a writer, nor makes one wait)."""
+        ...
 
 
 @dataclass(frozen=True)

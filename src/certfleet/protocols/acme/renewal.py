@@ -57,7 +57,7 @@ class RenewalInfo:
         self._retry_after = retry_after
 
     def _find(self, cert_id: CertId) -> CertificateRecord | None:
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             records = uow.certificates.get_by_serial(serial_hex(cert_id.serial_number))
         for record in records:
             if record.issuer_ca_id is not None and _key_identifier(record) == cert_id.key_identifier:
@@ -69,7 +69,7 @@ class RenewalInfo:
         if record.status is Status.REVOKED:
             # RFC 9773 4.2: a window wholly in the past makes clients renew at once.
             return RenewalWindow(now - 2 * OVERRIDE_SPAN, now - OVERRIDE_SPAN)
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             override = uow.acme.renewals.get_override(record.serial)
         if override is not None:
             return override.window()

@@ -64,10 +64,12 @@ class RequestTransactions:
         return scope
 
     @contextmanager
-    def __call__(self) -> Iterator[AcmeUnitOfWork]:
+    def __call__(self, *, read_only: bool = False) -> Iterator[AcmeUnitOfWork]:
+        """Within a request, its transaction (``read_only`` is then moot: the request
+        writes its nonces); outside one, a transaction of its own."""
         scope = self._scope()
         if scope is None:
-            with self._factory() as uow:
+            with self._factory(read_only=read_only) as uow:
                 yield uow
             return
         if scope.uow is None:

@@ -100,7 +100,7 @@ class ValidationRunner:
                 self.on_done(challenge_id)
 
     def validate_now(self, challenge_id: str, account_url: str) -> None:
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             authz = uow.acme.authorizations.get_by_challenge(challenge_id)
             account = uow.acme.accounts.get(authz.account_id) if authz else None
         if authz is None or account is None:
