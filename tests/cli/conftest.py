@@ -46,6 +46,7 @@ def ca_cli(module_ca: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> C
 def clocked(cli: Cli, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Cli:
     """The in-process CLI running on the test's FakeClock (issuing, listing, expiring)."""
     monkeypatch.setattr("certfleet.cli._common.open_platform", functools.partial(open_platform, clock=clock))
+    monkeypatch.setattr("certfleet.cli._common.system_clock", lambda: clock)  # commands that only read
     result = cli("init", "--ca-name", "Example")
     assert result.exit_code == 0, result.stderr
     return cli

@@ -56,6 +56,7 @@ def fleet_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     pg_url = request.getfixturevalue("pg_database_url") if request.param == "postgresql" else None
     with pytest.MonkeyPatch.context() as patch, private_database(request.param, tmp / "data", pg_url) as url:
         patch.setattr("certfleet.cli._common.open_platform", functools.partial(open_platform, clock=clock))
+        patch.setattr("certfleet.cli._common.system_clock", lambda: clock)  # commands that only read
 
         def run(*args: str) -> str:
             with contextlib.redirect_stdout(io.StringIO()) as out:
@@ -82,6 +83,7 @@ def fleet_cli(
     monkeypatch.setattr(
         "certfleet.cli._common.open_platform", functools.partial(open_platform, clock=fleet_env.clock)
     )
+    monkeypatch.setattr("certfleet.cli._common.system_clock", lambda: fleet_env.clock)
     yield Cli(capsys, fleet_env.data_dir, fleet_env.db_url)
     fleet_env.clock.set(fleet_env.start)
 
@@ -145,6 +147,29 @@ def test_csv_and_table(fleet_cli: Cli, fleet: dict[str, str]) -> None:
     assert "3 certificates" in table.stdout
     for serial in fleet.values():
         assert serial in table.stdout  # one row per certificate, not wrapped
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [(), ("--status", "expired"), ("--expiring", "90"), ("--san", "www.example.com"), ("--team", "api")],
+)
+def test_the_csv_listing_shows_what_the_full_records_say(
+    fleet_cli: Cli, fleet_env: FleetEnv, filters: tuple[str, ...]
+) -> None:
+    # Table and CSV read only the listed columns (CertificateSummary); JSON reads full records.
+    fleet_env.clock.advance(dt.timedelta(days=11))  # the api certificate has expired since
+    result = fleet_cli("inventory", "list", "--format", "csv", *filters)
+    assert result.exit_code == 0, result.stderr
+    listed = list(csv.DictReader(io.StringIO(result.stdout)))
+    columns = list(listed[0]) if listed else []
+
+    records = _list(fleet_cli, *filters)
+
+    assert listed, filters
+    assert listed == [
+        {c: ", ".join(map(str, r[c])) if isinstance(r[c], list) else str(r[c] or "") for c in columns}
+        for r in records
+    ]
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from certfleet.cli.main import COMMANDS, _click_command
+from tests.conftest import Cli
 
 # The web stack, the database stack, templates and the ACME libraries; pydantic (typer checks
 # option values with it), Rich (help and tables) and cryptography: each costs more to import
@@ -114,3 +115,34 @@ def test_the_kept_one_line_help_is_what_each_command_says() -> None:
         command = group.commands[name]  # type: ignore[attr-defined]
         said = command.get_short_help_str(limit=1000)
         assert said == entry.help, name
+
+
+def test_listing_the_inventory_opens_no_platform(initialized: Cli) -> None:
+    issued = initialized("issue", "--san", "www.example.test", "--out", str(initialized.data_dir / "out"))
+    assert issued.exit_code == 0, issued.stderr
+
+    code, output, loaded = run_fresh(
+        "inventory",
+        "list",
+        "--format",
+        "csv",
+        "--data-dir",
+        str(initialized.data_dir),
+        "--db",
+        initialized.db_url,
+    )
+
+    assert code == 0, output
+    assert "www.example.test" in output
+    # The database and the certificate repository: no web stack, no ACME, no Alembic (a
+    # read migrates nothing), no other command.
+    assert not packages(loaded) & {
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "jinja2",
+        "josepy",
+        "acme",
+        "alembic",
+    }, sorted(packages(loaded))
+    assert "certfleet.app" not in loaded and "certfleet.services" not in loaded

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from rich.console import Console
+    from sqlalchemy.orm import Session
 
     from certfleet.app import Platform
     from certfleet.clock import Clock
@@ -47,6 +48,7 @@ __all__ = [
     "log_internal_error",
     "one_line",
     "platform",
+    "reading",
     "settings_for",
     "stderr",
 ]
@@ -176,6 +178,23 @@ def settings_for(data_dir: Path | None, db: str | None) -> Settings:
     return load_settings(os.environ, data_dir=data_dir, database_url=db)
 
 
+def system_clock() -> Clock:
+    """The clock of a command that reads without opening the platform (tests put theirs)."""
+    from certfleet.clock import SystemClock
+
+    return SystemClock()
+
+
+def _require_initialized(settings: Settings) -> None:
+    if settings.is_sqlite and not settings.data_dir.database.exists():
+        die(f"no certfleet data in {settings.data_dir.root}: run 'certfleet init' first")
+    if not settings.passphrase_file.exists():
+        die(
+            f"no CA passphrase at {settings.passphrase_file}: run 'certfleet init' first, or point "
+            "CERTFLEET_CA_PASSPHRASE_FILE at the CA's passphrase file"
+        )
+
+
 @contextmanager
 def platform(
     data_dir: Path | None, db: str | None, *, create: bool = False, settings: Settings | None = None
@@ -183,18 +202,35 @@ def platform(
     """Open the platform; ``settings`` (already resolved, e.g. with command flags applied)
     replaces the resolution from ``data_dir`` and ``db``."""
     settings = settings or settings_for(data_dir, db)
-    if not create and settings.is_sqlite and not settings.data_dir.database.exists():
-        die(f"no certfleet data in {settings.data_dir.root}: run 'certfleet init' first")
-    if not create and not settings.passphrase_file.exists():
-        die(
-            f"no CA passphrase at {settings.passphrase_file}: run 'certfleet init' first, or point "
-            "CERTFLEET_CA_PASSPHRASE_FILE at the CA's passphrase file"
-        )
+    if not create:
+        _require_initialized(settings)
     opened = open_platform(settings, create=create)
     try:
         yield opened
     finally:
         opened.close()
+
+
+@contextmanager
+def reading(data_dir: Path | None, db: str | None) -> Iterator[tuple[Session, Clock]]:
+    """A read-only session on an initialised data directory's database, and the clock, for
+    a command that only reads: the platform (every service, Alembic, the web stack; about
+    1.5 s to import) is not opened, so nothing is migrated either."""
+    from sqlalchemy.exc import OperationalError
+
+    from certfleet.errors import ConfigurationError
+    from certfleet.store import Database
+
+    settings = settings_for(data_dir, db)
+    _require_initialized(settings)
+    database = Database(settings.database_url)
+    try:
+        with database.session(read_only=True) as session:
+            yield session, system_clock()
+    except OperationalError as exc:
+        raise ConfigurationError(f"cannot open database: {exc.orig}") from exc
+    finally:
+        database.dispose()
 
 
 def _cell(value: Any) -> str:
@@ -226,7 +262,8 @@ def emit(
     if console is None:
         # Piped into grep or a file (or too long to be worth Rich's layout): the same box
         # drawing, each row one line however wide, cells printed as they are.
-        render_table(sys.stdout, columns, [[_cell(row.get(c)) for c in columns] for row in rows], title=title)
+        cells = [[v if type(v) is str else _cell(v) for v in map(row.get, columns)] for row in rows]
+        render_table(sys.stdout, columns, cells, title=title)
         return
     from rich.table import Table
 

@@ -3,13 +3,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform, stderr
+from certfleet.cli._common import (
+    DataDirOption,
+    DbOption,
+    Format,
+    FormatOption,
+    emit,
+    platform,
+    reading,
+    stderr,
+)
+from certfleet.clock import iso
 from certfleet.errors import InvalidInput
 from certfleet.inventory import MAX_EXPIRING_DAYS, MAX_PAGE_SIZE, CertificateQuery, Status
 
@@ -57,13 +67,34 @@ def list_certificates(
         team=team,
         limit=MAX_PAGE_SIZE,
     )
+    # A read: no platform to open (see _common.reading). Every page is read by keyset so
+    # memory stays bounded per page; the table and CSV read only the columns they show.
+    from certfleet.store import SqlCertificateRepository
+
     rows: list[dict[str, object]] = []
-    with platform(data_dir, db) as p:
-        now = p.clock.now()
+    with reading(data_dir, db) as (session, clock):
+        certificates = SqlCertificateRepository(session)
+        now = clock.now()
         query = base
-        while True:  # walk every page by keyset so memory stays bounded per page
-            page = p.inventory.query(query)
-            rows.extend(r.to_dict(now) for r in page)
+        while True:
+            if fmt is Format.JSON:
+                page: Sequence[Any] = certificates.query(query, now)
+                rows.extend(r.to_dict(now) for r in page)
+            else:
+                page = certificates.summaries(query, now)
+                rows.extend(
+                    {
+                        "serial": r.serial,
+                        "status": r.effective_status(now).value,
+                        "source": r.source.value,
+                        "team": r.team,
+                        "subject": r.subject,
+                        "sans": r.sans,
+                        "issuer": r.issuer,
+                        "not_after": iso(r.not_after),
+                    }
+                    for r in page
+                )
             if len(page) < MAX_PAGE_SIZE:
                 break
             query = CertificateQuery(**{**base.__dict__, "after_id": page[-1].id})
@@ -84,6 +115,8 @@ def show(
     if fmt is Format.JSON:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
+    from rich.console import Console
+
     console = Console(highlight=False, soft_wrap=True)
     for field, value in data.items():
         shown = ", ".join(value) if isinstance(value, list) else ("" if value is None else value)
@@ -98,6 +131,8 @@ def import_files(
     db: DbOption = None,
 ) -> None:
     """Import certificates, de-duplicated by fingerprint; bad files are reported, not fatal."""
+    from rich.console import Console
+
     failures = 0
     console = Console(highlight=False, soft_wrap=True)
     with platform(data_dir, db) as p:

@@ -11,7 +11,7 @@ from certfleet.inventory._query import (
     decode_cursor,
     encode_cursor,
 )
-from certfleet.inventory._records import CertificateRecord, Source, Status
+from certfleet.inventory._records import CertificateRecord, CertificateSummary, Source, Status
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -20,6 +20,7 @@ __all__ = [
     "CertificateQuery",
     "CertificateRecord",
     "CertificateRepository",
+    "CertificateSummary",
     "SerialRepository",
     "Source",
     "Status",

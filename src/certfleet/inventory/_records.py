@@ -3,14 +3,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography import x509
 
 from certfleet.clock import iso
 from certfleet.x509 import CertificateFacts
 
-__all__ = ["CertificateRecord", "Source", "Status"]
+__all__ = ["CertificateRecord", "CertificateSummary", "Source", "Status"]
 
 
 class Status(enum.StrEnum):
@@ -94,10 +94,7 @@ class CertificateRecord:
         )
 
     def effective_status(self, now: dt.datetime) -> Status:
-        # RFC 5280 section 4.1.2.5: the validity period includes notAfter itself.
-        if self.status is Status.ACTIVE and self.not_after < now:
-            return Status.EXPIRED
-        return self.status
+        return _effective_status(self.status, self.not_after, now)
 
     def certificate(self) -> x509.Certificate:
         return x509.load_der_x509_certificate(self.der)
@@ -130,3 +127,29 @@ class CertificateRecord:
             "revoked_at": iso(self.revoked_at),
             "revocation_reason": self.revocation_reason,
         }
+
+
+def _effective_status(status: Status, not_after: dt.datetime, now: dt.datetime) -> Status:
+    # RFC 5280 section 4.1.2.5: the validity period includes notAfter itself.
+    if status is Status.ACTIVE and not_after < now:
+        return Status.EXPIRED
+    return status
+
+
+class CertificateSummary(NamedTuple):
+    """What a listing shows of a certificate, read without the rest of its record: a
+    10,000-row ``certfleet inventory list`` then builds no full records (their DER, tags and
+    timestamps cost most of its time)."""
+
+    id: int
+    serial: str
+    subject: str
+    sans: tuple[str, ...]
+    issuer: str
+    not_after: dt.datetime
+    source: Source
+    status: Status
+    team: str | None
+
+    def effective_status(self, now: dt.datetime) -> Status:
+        return _effective_status(self.status, self.not_after, now)

@@ -17,7 +17,7 @@ from certfleet.access import ApiToken, NamePattern, Scope
 from certfleet.audit import GENESIS_HASH, AuditEntry
 from certfleet.ca import CaCertificate
 from certfleet.errors import Conflict
-from certfleet.inventory import CertificateQuery, CertificateRecord, Source, Status
+from certfleet.inventory import CertificateQuery, CertificateRecord, CertificateSummary, Source, Status
 from certfleet.store._sql import LIKE_ESCAPE, escape_like, for_update
 from certfleet.store.models import (
     ApiTokenRow,
@@ -171,6 +171,27 @@ class SqlCertificateRepository:
 
     def query(self, query: CertificateQuery, now: dt.datetime) -> Sequence[CertificateRecord]:
         return [_record(r) for r in self._session.scalars(self.select_statement(query, now))]
+
+    def summaries(self, query: CertificateQuery, now: dt.datetime) -> list[CertificateSummary]:
+        """What :meth:`query` finds, as the few columns a listing shows, read as plain rows."""
+        c = CertificateRow
+        stmt = self.select_statement(query, now).with_only_columns(
+            c.id, c.serial, c.subject, c.sans_json, c.issuer, c.not_after, c.source, c.status, c.team
+        )
+        return [
+            CertificateSummary(
+                id=r.id,
+                serial=r.serial,
+                subject=r.subject,
+                sans=tuple(json.loads(r.sans_json)),
+                issuer=r.issuer,
+                not_after=r.not_after,
+                source=Source(r.source),
+                status=Status(r.status),
+                team=r.team,
+            )
+            for r in self._session.execute(stmt)
+        ]
 
 
 class SqlSerialRepository:
