@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import String, exists, func, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -55,20 +56,24 @@ _INSERT_JOBS = (
 )
 
 
+_STATE = {state: state.value for state in JobState}
+_RENEW_AT = operator.itemgetter(3)
+
+
 def _sqlite_stamp(at: dt.datetime) -> str:
     """What ``UtcDateTime`` stores in SQLite: naive UTC text with microseconds, so SQL
     compares these rows with the ORM's by text as it compares any two."""
-    return at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if at.tzinfo is not dt.UTC:
+        if at.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        at = at.astimezone(dt.UTC)
+    return at.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _aware(at: dt.datetime) -> dt.datetime:
     if at.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")
     return at
-
-
-def _renew_at(job: NewJob) -> dt.datetime:
-    return job.renew_at
 
 
 def _job(row: RenewalJobRow) -> RenewalJob:
@@ -93,17 +98,25 @@ class SqlRenewalJobRepository:
         self._session = session
 
     def unplanned(self, after_id: int, limit: int) -> Sequence[PlanCandidate]:
+        connection = self._session.connection()
+        text = connection.dialect.name == "sqlite"
+
+        def utc(column: Any) -> Any:
+            # SQLite keeps UtcDateTime as naive UTC text: read the text and parse it here,
+            # as the type would, without its two Python wrappers per value.
+            return type_coerce(column, String) if text else column
+
         override = aliased(AcmeRenewalOverrideRow)
         stmt = (
             select(
                 CertificateRow.id,
                 CertificateRow.serial,
-                CertificateRow.not_before,
-                CertificateRow.not_after,
+                utc(CertificateRow.not_before),
+                utc(CertificateRow.not_after),
                 CertificateRow.tags_json,
                 from_acme().label("acme"),
-                override.window_start,
-                override.window_end,
+                utc(override.window_start),
+                utc(override.window_end),
             )
             .outerjoin(override, override.serial == CertificateRow.serial)
             .where(
@@ -116,15 +129,22 @@ class SqlRenewalJobRepository:
         )
         out: list[PlanCandidate] = []
         append = out.append
-        for cid, serial, not_before, not_after, tags_json, acme, start, end in self._session.execute(stmt):
+        parse, utc_zone = dt.datetime.fromisoformat, dt.UTC
+        page = connection.execute(stmt).all()  # one fetchall: iterating fetches row by row
+        for cid, serial, not_before, not_after, tags_json, acme, start, end in page:
+            if text:
+                not_before = parse(not_before).replace(tzinfo=utc_zone)
+                not_after = parse(not_after).replace(tzinfo=utc_zone)
             # Most certificates have no tags, no ACME order and no override: skip the JSON
             # parse and the window check for them (one comparison instead of microseconds).
             external = (
                 None if tags_json == "[]" and not acme else external_reason(json.loads(tags_json), bool(acme))
             )
             window = None
-            if start is not None and end is not None and end > start:
-                window = RenewalWindow(start, end)
+            if start is not None and end is not None:
+                if text:
+                    start, end = parse(start).replace(tzinfo=utc_zone), parse(end).replace(tzinfo=utc_zone)
+                window = RenewalWindow(start, end) if end > start else None
             append(PlanCandidate(cid, serial, not_before, not_after, external, window))
         return out
 
@@ -143,11 +163,10 @@ class SqlRenewalJobRepository:
         mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
         planned = stamp(planned_at)
         rows = [
-            (cid, serial, state.value, at, at, planned, note, planned)
-            for cid, serial, state, at, note in (
-                (j[0], j[1], j[2], stamp(j[3]), j[4]) for j in sorted(jobs, key=_renew_at)
-            )
+            (cid, serial, _STATE[state], at, at, planned, note, planned)
+            for cid, serial, state, at, note in ((j[0], j[1], j[2], stamp(j[3]), j[4]) for j in jobs)
         ]
+        rows.sort(key=_RENEW_AT)  # naive UTC text sorts as the time it spells
         result = connection.exec_driver_sql(_INSERT_JOBS.replace("?", mark), rows)
         count = getattr(result, "rowcount", -1)
         return count if isinstance(count, int) and count >= 0 else len(rows)
