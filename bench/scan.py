@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -94,16 +95,27 @@ request = NetScanRequest(
     trust=tuple(parse_trust_bundle(Path(root).read_bytes(), root)),
 )
 for label in ("new", "rescan"):
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     report = platform.discovery.scan_network(request, actor="bench")
-    total = time.perf_counter() - start
-    print(label, total, phases["scan"], phases["judge"], phases["write"], report.run.certificates_new)
+    total, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(label, total, phases["scan"], phases["judge"], phases["write"], cpu, report.run.certificates_new)
 platform.close()
 """
 
 
-def timed(argv: list[str], **kwargs: object) -> tuple[float, int, str]:
-    """Run ``argv``; return wall seconds, peak RSS in KiB (wait4) and the output."""
+class Run(NamedTuple):
+    seconds: float  # wall clock
+    rss_kib: int  # peak resident memory (wait4)
+    cpu_seconds: float  # user + system: steadier than wall on a shared machine
+    output: str
+
+
+def _note(done: Run) -> str:
+    return f"cpu {done.cpu_seconds:.2f} s, RSS {done.rss_kib / 1024:.0f} MiB"
+
+
+def timed(argv: list[str], **kwargs: object) -> Run:
+    """Run ``argv``; return its wall and CPU seconds, peak RSS and output."""
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE, text=True, **kwargs)  # type: ignore[call-overload]
@@ -115,7 +127,7 @@ def timed(argv: list[str], **kwargs: object) -> tuple[float, int, str]:
         text = out.read()
     if process.returncode not in (0, 1):
         raise SystemExit(f"{argv[0]} failed ({process.returncode}): {err[-2000:]}")
-    return elapsed, usage.ru_maxrss, text
+    return Run(elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime, text)
 
 
 def main() -> None:
@@ -189,8 +201,8 @@ def run(work: Path, count: int, repeat: int, peer_repeat: int, skip: set[str]) -
 
     try:
         if "certfleet" not in skip:
-            first: list[tuple[float, int, int]] = []
-            again: list[tuple[float, int, int]] = []
+            first: list[tuple[float, int | None, str]] = []
+            again: list[tuple[float, int | None, str]] = []
             argv: list[str] = []
             for attempt in range(repeat):
                 data = fresh_data_dir(f"cli{attempt}")
@@ -213,13 +225,12 @@ def run(work: Path, count: int, repeat: int, peer_repeat: int, skip: set[str]) -
                     "--data-dir",
                     str(data),
                 ]
-                elapsed, rss, out = timed(argv)
-                first.append((elapsed, _chains_in_cli_report(out), rss))
-                elapsed, rss, out = timed(argv)
-                again.append((elapsed, _chains_in_cli_report(out), rss))
+                done = timed(argv)
+                first.append((done.seconds, _chains_in_cli_report(done.output), _note(done)))
+                done = timed(argv)
+                again.append((done.seconds, _chains_in_cli_report(done.output), _note(done)))
             for label, runs in (("first scan, all new", first), ("rescan, all known", again)):
-                elapsed, ok, rss = statistics.median_low(runs)
-                results[f"certfleet scan net CLI ({label})"] = (elapsed, ok, f"RSS {rss / 1024:.0f} MiB")
+                results[f"certfleet scan net CLI ({label})"] = statistics.median_low(runs)
             print("certfleet CLI runs (s):", [round(r[0], 2) for r in first], [round(r[0], 2) for r in again])
             print("  command:", " ".join(argv).replace(str(work), "$WORK"))
         if "phases" not in skip:
@@ -227,32 +238,27 @@ def run(work: Path, count: int, repeat: int, peer_repeat: int, skip: set[str]) -
             new = 0
             for attempt in range(repeat):
                 data = fresh_data_dir(f"phases{attempt}")
-                _, _, out = timed([str(PYTHON), "-c", _PHASES, str(targets), str(root), str(data)])
+                out = timed([str(PYTHON), "-c", _PHASES, str(targets), str(root), str(data)]).output
                 for line in out.splitlines():
                     label, *figures = line.split()
-                    rows[label].append([float(f) for f in figures[:4]])
-                    new = max(new, int(figures[4]))
+                    rows[label].append([float(f) for f in figures[:5]])
+                    new = max(new, int(figures[5]))
             for label, runs in rows.items():
-                total, scan, judge, write = statistics.median_low(runs)
-                note = f"scan {scan:.2f} + judge {judge:.2f} + write {write:.2f} s"
+                total, scan, judge, write, cpu = statistics.median_low(runs)
+                note = f"scan {scan:.2f} + judge {judge:.2f} + write {write:.2f} s; cpu {cpu:.2f} s"
                 what = f"first scan, {new} new" if label == "new" else "rescan"
                 results[f"certfleet scan_network in-process ({what})"] = (total, None, note)
         if "inprocess" not in skip:
-            runs = []
+            scanner_runs: list[tuple[float, int | None, str]] = []
             for _ in range(repeat):
-                _, rss, out = timed([str(PYTHON), "-c", _SCANNER_ONLY, str(targets)])
-                elapsed, ok = out.split()
-                runs.append((float(elapsed), int(ok), rss))
-            elapsed, ok, rss = statistics.median_low(runs)
-            results["certfleet scanner only (in-process, ceiling)"] = (
-                elapsed,
-                ok,
-                f"RSS {rss / 1024:.0f} MiB",
-            )
+                done = timed([str(PYTHON), "-c", _SCANNER_ONLY, str(targets)])
+                elapsed, ok = done.output.split()
+                scanner_runs.append((float(elapsed), int(ok), f"RSS {done.rss_kib / 1024:.0f} MiB"))
+            results["certfleet scanner only (in-process, ceiling)"] = statistics.median_low(scanner_runs)
         if "startup" not in skip:
-            runs = [timed([str(CERTFLEET), "version"])[:2] for _ in range(repeat)]
-            elapsed, rss = statistics.median_low(runs)
-            results["certfleet version (CLI start-up alone)"] = (elapsed, None, f"RSS {rss / 1024:.0f} MiB")
+            startups = [timed([str(CERTFLEET), "version"]) for _ in range(repeat)]
+            done = statistics.median_low(startups)
+            results["certfleet version (CLI start-up alone)"] = (done.seconds, None, _note(done))
         if "sslyze" not in skip:
             out_json = work / "sslyze.json"
             argv = [
@@ -264,12 +270,11 @@ def run(work: Path, count: int, repeat: int, peer_repeat: int, skip: set[str]) -
                 f"--json_out={out_json}",
                 f"--targets_in={targets}",
             ]
-            runs = []
+            peer_runs: list[tuple[float, int | None, str]] = []
             for _ in range(peer_repeat):
-                elapsed, rss, _ = timed(argv)
-                runs.append((elapsed, _sslyze_chains(out_json), rss))
-            elapsed, ok, rss = statistics.median_low(runs)
-            results["sslyze --certinfo"] = (elapsed, ok, f"RSS {rss / 1024:.0f} MiB")
+                done = timed(argv)
+                peer_runs.append((done.seconds, _sslyze_chains(out_json), _note(done)))
+            results["sslyze --certinfo"] = statistics.median_low(peer_runs)
             print("  command:", " ".join(argv).replace(str(work), "$WORK"))
         if "sslscan" not in skip:
             argv = [
@@ -285,12 +290,11 @@ def run(work: Path, count: int, repeat: int, peer_repeat: int, skip: set[str]) -
                 "--no-check-certificate",
                 f"--targets={targets}",
             ]
-            runs = []
+            scan_runs: list[tuple[float, int | None, str]] = []
             for _ in range(peer_repeat):
-                elapsed, rss, out = timed(argv)
-                runs.append((elapsed, out.count("Subject:"), rss))
-            elapsed, ok, rss = statistics.median_low(runs)
-            results["sslscan (no-* switches, leaf only)"] = (elapsed, ok, f"RSS {rss / 1024:.0f} MiB")
+                done = timed(argv)
+                scan_runs.append((done.seconds, done.output.count("Subject:"), _note(done)))
+            results["sslscan (no-* switches, leaf only)"] = statistics.median_low(scan_runs)
             print("  command:", " ".join(argv).replace(str(work), "$WORK"))
     finally:
         nginx.stop()
