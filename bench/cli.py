@@ -1,10 +1,11 @@
 """CLI start-up and `certfleet inventory list` over 10,000 certificates, beside a bare interpreter.
 
 Each command runs as a fresh process (as a user's shell runs it), REPEAT times after one
-warm-up run, the way hyperfine does; the best and the median wall-clock times are printed
-beside the same figures for ``python -c pass`` with the same interpreter, and the ratio of the
-medians. The inventory is a real data directory (``certfleet init``) whose SQLite database is
-then bulk-loaded with synthetic certificate rows straight in SQL (tests/inventory/synthetic.py,
+warm-up run, the way hyperfine does; the best and the median wall-clock times, and the median
+CPU time (user + system, steadier on a shared machine), are printed beside the same figures
+for ``python -c pass`` with the same interpreter, with the ratios of the medians. The
+inventory is a real data directory (``certfleet init``) whose SQLite database is then
+bulk-loaded with synthetic certificate rows straight in SQL (tests/inventory/synthetic.py,
 shared with the query-plan tests and bench/dashboard.py).
 
     .venv/bin/python bench/cli.py                  # 10,000 certificates, 20 runs each
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -33,19 +35,28 @@ PYTHON = sys.executable
 CERTFLEET = [PYTHON, str(Path(sys.executable).with_name("certfleet"))]
 
 
-def timed(argv: Sequence[str], env: dict[str, str], repeat: int) -> list[float]:
-    """Wall-clock seconds of ``repeat`` runs of ``argv`` (after one warm-up run), output
-    discarded; a failing run aborts the benchmark rather than timing an error message."""
-    times: list[float] = []
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv: Sequence[str], env: dict[str, str], repeat: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU (user + system) seconds of ``repeat`` runs of ``argv`` (after one
+    warm-up run), output discarded; a failing run aborts the benchmark rather than timing an
+    error message. CPU time is the steadier figure on a machine shared with other work."""
+    walls: list[float] = []
+    cpus: list[float] = []
     for run in range(repeat + 1):
+        cpu = _children_cpu()
         start = time.perf_counter()
         done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
         elapsed = time.perf_counter() - start
         if done.returncode != 0:
             sys.exit(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-400:]}")
         if run:
-            times.append(elapsed)
-    return times
+            walls.append(elapsed)
+            cpus.append(_children_cpu() - cpu)
+    return walls, cpus
 
 
 def build_inventory(data_dir: Path, rows: int, env: dict[str, str]) -> None:
@@ -81,14 +92,17 @@ def main() -> None:
                 [*CERTFLEET, "inventory", "list", "--format", "json", *where],
             ),
         ]
-        print(f"{args.repeat} runs each after one warm-up; wall-clock seconds")
-        print(f"{'command':42} {'best':>7} {'median':>7} {'vs bare':>8}")
-        baseline = 0.0
+        print(f"{args.repeat} runs each after one warm-up; seconds (ratios: medians against the baseline)")
+        print(f"{'command':42} {'best':>7} {'median':>7} {'vs bare':>8} {'cpu med':>8} {'vs bare':>8}")
+        baseline = cpu_baseline = 0.0
         for name, argv in cases:
-            times = timed(argv, env, args.repeat)
-            median = statistics.median(times)
-            baseline = baseline or median
-            print(f"{name:42} {min(times):7.3f} {median:7.3f} {median / baseline:7.1f}x")
+            walls, cpus = timed(argv, env, args.repeat)
+            median, cpu = statistics.median(walls), statistics.median(cpus)
+            baseline, cpu_baseline = baseline or median, cpu_baseline or cpu or 0.001
+            print(
+                f"{name:42} {min(walls):7.3f} {median:7.3f} {median / baseline:7.1f}x"
+                f" {cpu:8.3f} {cpu / cpu_baseline:7.1f}x"
+            )
 
 
 if __name__ == "__main__":
