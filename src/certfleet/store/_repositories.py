@@ -9,7 +9,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, String, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session
 
@@ -173,11 +173,16 @@ class SqlCertificateRepository:
         return [_record(r) for r in self._session.scalars(self.select_statement(query, now))]
 
     def summaries(self, query: CertificateQuery, now: dt.datetime) -> list[CertificateSummary]:
-        """What :meth:`query` finds, as the few columns a listing shows, read as plain rows."""
+        """What :meth:`query` finds, as the few columns a listing shows, read as plain rows.
+        On SQLite notAfter is read as the naive UTC text ``UtcDateTime`` stores and parsed
+        here: SQLAlchemy's SQLite DATETIME parses each value with a regular expression."""
         c = CertificateRow
+        text = self._session.get_bind().dialect.name == "sqlite"
+        not_after = type_coerce(c.not_after, String).label("not_after") if text else c.not_after
         stmt = self.select_statement(query, now).with_only_columns(
-            c.id, c.serial, c.subject, c.sans_json, c.issuer, c.not_after, c.source, c.status, c.team
+            c.id, c.serial, c.subject, c.sans_json, c.issuer, not_after, c.source, c.status, c.team
         )
+        parse, utc = dt.datetime.fromisoformat, dt.UTC
         return [
             CertificateSummary(
                 id=r.id,
@@ -185,7 +190,7 @@ class SqlCertificateRepository:
                 subject=r.subject,
                 sans=tuple(json.loads(r.sans_json)),
                 issuer=r.issuer,
-                not_after=r.not_after,
+                not_after=parse(r.not_after).replace(tzinfo=utc) if text else r.not_after,
                 source=Source(r.source),
                 status=Status(r.status),
                 team=r.team,
