@@ -238,3 +238,27 @@ def test_a_finding_refreshed_resolved_and_raised_again_is_one_row(
     clock.advance(dt.timedelta(hours=1))
     _scan(platform, key_file.parent, pki)
     assert open_findings() == [("unencrypted-private-key", clock.now(), clock.now(), None)]
+
+
+def test_a_renewal_day_marks_the_replaced_certificates_gone_in_bulk(
+    platform: Platform, pki: Pki, tmp_path: Path, clock: FakeClock
+) -> None:
+    sizes = {"few": 3, "many": 40}
+    old = {name: _fleet(pki, tmp_path / name, count) for name, count in sizes.items()}
+    for name in sizes:
+        _scan(platform, tmp_path / name, pki)
+    # Every file now holds a renewed leaf: each old one is gone from its file.
+    for name, count in sizes.items():
+        for i in range(count):
+            renewed = pki.leaf([f"host{i}.{name}.recording.test"]).cert
+            (tmp_path / name / f"{i}.pem").write_bytes(pem(renewed, pki.intermediate.cert))
+    clock.advance(dt.timedelta(days=1))
+    statements = {}
+    for name in sizes:
+        with _statements(platform) as seen:
+            assert _scan(platform, tmp_path / name, pki).run.certificates_new == sizes[name]
+        statements[name] = len(seen)
+    assert statements["many"] == statements["few"], statements
+    for leaf in old["many"]:
+        places = platform.discovery.locations(platform.inventory.find(fingerprint(leaf)))
+        assert [loc.gone_at for loc in places] == [clock.now()]

@@ -264,6 +264,10 @@ class LocationRepository(Protocol):
         self, certificate_id: int, kind: LocationKind, location: str, sni: str, at: dt.datetime
     ) -> None: ...
 
+    def mark_all_gone(self, locations: Sequence[CertificateLocation], at: dt.datetime) -> None:
+        """:meth:`mark_gone` for each of ``locations`` (a renewal day replaces a whole fleet)."""
+        ...
+
     def for_certificate(self, certificate_id: int) -> Sequence[CertificateLocation]: ...
 
     def for_certificates(self, certificate_ids: Sequence[int]) -> dict[int, list[CertificateLocation]]:

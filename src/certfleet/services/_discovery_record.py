@@ -127,9 +127,12 @@ class ScanRecorder:
             here: dict[tuple[str, str], set[int]] = {(s.location, s.sni): set() for s in sightings}
             for s in sightings:
                 here[(s.location, s.sni)].add(s.certificate_id)
-            for present in uow.locations.present(kind, sorted(observed.rescanned)):
-                if present.certificate_id not in here.get((present.location, present.sni), set()):
-                    uow.locations.mark_gone(present.certificate_id, kind, present.location, present.sni, now)
+            gone = [
+                present
+                for present in uow.locations.present(kind, sorted(observed.rescanned))
+                if present.certificate_id not in here.get((present.location, present.sni), set())
+            ]
+            uow.locations.mark_all_gone(gone, now)
             findings.extend(self._key_reuse(uow, sightings, observed.rescanned))
             stored = [
                 NewFinding(

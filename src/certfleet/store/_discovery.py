@@ -212,6 +212,13 @@ class SqlLocationRepository:
             .values(gone_at=at)
         )
 
+    def mark_all_gone(self, locations: Sequence[CertificateLocation], at: dt.datetime) -> None:
+        keys = [_digest(str(g.certificate_id), g.kind.value, g.location, g.sni) for g in locations]
+        for chunk in _chunks(keys):
+            self._session.execute(
+                update(_L).where(_L.c.key_sha256.in_(chunk), _L.c.gone_at.is_(None)).values(gone_at=at)
+            )
+
     def for_certificate(self, certificate_id: int) -> Sequence[CertificateLocation]:
         stmt = (
             self._select()
