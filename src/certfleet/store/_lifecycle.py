@@ -57,6 +57,7 @@ _INSERT_JOBS = (
 
 
 _STATE = {state: state.value for state in JobState}
+_PLAN_CACHE_KIB = 64 * 1024
 _RENEW_AT = operator.itemgetter(3)
 
 
@@ -167,7 +168,18 @@ class SqlRenewalJobRepository:
             for cid, serial, state, at, note in ((j[0], j[1], j[2], stamp(j[3]), j[4]) for j in jobs)
         ]
         rows.sort(key=_RENEW_AT)  # naive UTC text sorts as the time it spells
-        result = connection.exec_driver_sql(_INSERT_JOBS.replace("?", mark), rows)
+        if stamp is _sqlite_stamp:
+            # A page touches thousands of leaves of the (state, due_at) index; in SQLite's
+            # default 2 MiB cache they spill to the WAL before the commit writes them again.
+            # Room for the page's dirty leaves while it is written, the default right after.
+            previous = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+            connection.exec_driver_sql(f"PRAGMA cache_size = -{_PLAN_CACHE_KIB}")
+            try:
+                result = connection.exec_driver_sql(_INSERT_JOBS, rows)
+            finally:
+                connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous or -2000)}")
+        else:
+            result = connection.exec_driver_sql(_INSERT_JOBS.replace("?", mark), rows)
         count = getattr(result, "rowcount", -1)
         return count if isinstance(count, int) and count >= 0 else len(rows)
 
