@@ -5,44 +5,44 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from certfleet.audit import CHECKPOINT_KEY_FILE, load_or_create_checkpoint_key
-from certfleet.ca import CaUrls
-from certfleet.ca.keys import SoftwareKeyBackend, load_or_create_passphrase
 from certfleet.clock import Clock, SystemClock
 from certfleet.config import Settings
-from certfleet.lifecycle.scheduler import Scheduler
-from certfleet.metrics import PlatformMetrics
-from certfleet.protocols.acme import AcmeServer
-from certfleet.protocols.acme.ari import RenewalWindow
-from certfleet.protocols.acme.bindings import ServiceIssuer, ServiceRevoker
-from certfleet.sealing import SECRETS_KEY_FILE_NAME
-from certfleet.services import (
-    AuditService,
-    AuthorityService,
-    InventoryService,
-    IssuanceService,
-    TokenService,
-)
-from certfleet.services.agents import AgentService
-from certfleet.services.background_jobs import background_jobs
-from certfleet.services.ca_rotation import CaRotationService
-from certfleet.services.discovery import DiscoveryService
-from certfleet.services.notifications import Notifications
-from certfleet.services.policy import PolicyService
-from certfleet.services.renewal import RenewalService
-from certfleet.services.revocation import RevocationService
-from certfleet.services.rotation import RotationService
-from certfleet.services.scan_jobs import ScanJobRunner, ScanQueue
-from certfleet.services.server_identity import ServerIdentity, ensure_server_identity
-from certfleet.store import Database, Store, open_secret_box
-from certfleet.store._web import WebQueries
-from certfleet.store._web_metrics import MetricsQueries
-from certfleet.store._web_sessions import SqlWebSessionStore
 
-__all__ = ["Platform", "open_platform", "server_identity"]
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from certfleet.lifecycle.scheduler import Scheduler
+    from certfleet.metrics import PlatformMetrics
+    from certfleet.protocols.acme import AcmeServer
+    from certfleet.protocols.acme.ari import RenewalWindow
+    from certfleet.services import (
+        AuditService,
+        AuthorityService,
+        InventoryService,
+        IssuanceService,
+        TokenService,
+    )
+    from certfleet.services.agents import AgentService
+    from certfleet.services.ca_rotation import CaRotationService
+    from certfleet.services.discovery import DiscoveryService
+    from certfleet.services.notifications import Notifications
+    from certfleet.services.policy import PolicyService
+    from certfleet.services.renewal import RenewalService
+    from certfleet.services.revocation import RevocationService
+    from certfleet.services.rotation import RotationService
+    from certfleet.services.scan_jobs import ScanQueue
+    from certfleet.services.server_identity import ServerIdentity
+    from certfleet.store import Database, Store
+    from certfleet.store._web import WebQueries
+    from certfleet.store._web_sessions import SqlWebSessionStore
+
+# What the platform is built from is imported inside the functions that build it: a command
+# that needs one service (``scan``: :func:`open_discovery`) starts without the web stack,
+# the ACME server and every other service.
+
+__all__ = ["DiscoveryRuntime", "Platform", "open_discovery", "open_platform", "server_identity"]
 
 
 @dataclass
@@ -94,6 +94,34 @@ def open_platform(
     applies pending database migrations, as ``init`` and ``serve`` do. The secrets key is
     made whenever it is missing and nothing in the database is sealed yet.
     """
+    from certfleet.ca import CaUrls
+    from certfleet.ca.keys import SoftwareKeyBackend, load_or_create_passphrase
+    from certfleet.lifecycle.scheduler import Scheduler
+    from certfleet.metrics import PlatformMetrics
+    from certfleet.protocols.acme import AcmeServer
+    from certfleet.protocols.acme.bindings import ServiceIssuer, ServiceRevoker
+    from certfleet.sealing import SECRETS_KEY_FILE_NAME
+    from certfleet.services import (
+        AuditService,
+        AuthorityService,
+        InventoryService,
+        IssuanceService,
+        TokenService,
+    )
+    from certfleet.services.background_jobs import background_jobs
+    from certfleet.services.ca_rotation import CaRotationService
+    from certfleet.services.discovery import DiscoveryService
+    from certfleet.services.notifications import Notifications
+    from certfleet.services.policy import PolicyService
+    from certfleet.services.renewal import RenewalService
+    from certfleet.services.revocation import RevocationService
+    from certfleet.services.rotation import RotationService
+    from certfleet.services.scan_jobs import ScanJobRunner, ScanQueue
+    from certfleet.store import Database, Store, open_secret_box
+    from certfleet.store._web import WebQueries
+    from certfleet.store._web_metrics import MetricsQueries
+    from certfleet.store._web_sessions import SqlWebSessionStore
+
     clock = clock or SystemClock()
     root = settings.data_dir.root
     if create:
@@ -189,6 +217,9 @@ def open_platform(
 def server_identity(platform: Platform, extra_names: tuple[str, ...]) -> ServerIdentity:
     """The HTTPS listener's certificate and key (issued or renewed when needed): the key file
     is encrypted under the CA passphrase, which only the composition root reads."""
+    from certfleet.ca.keys import load_or_create_passphrase
+    from certfleet.services.server_identity import ensure_server_identity
+
     return ensure_server_identity(
         platform.issuance,
         platform.settings.data_dir.tls,
@@ -199,6 +230,8 @@ def server_identity(platform: Platform, extra_names: tuple[str, ...]) -> ServerI
 
 
 def _checkpoint_key(settings: Settings, passphrase: bytes) -> Callable[[], Ed25519PrivateKey]:
+    from certfleet.audit import CHECKPOINT_KEY_FILE, load_or_create_checkpoint_key
+
     return lambda: load_or_create_checkpoint_key(settings.data_dir.keys / CHECKPOINT_KEY_FILE, passphrase)
 
 
@@ -213,6 +246,8 @@ def _agent_service(
 ) -> AgentService:
     """Agents renew on the ACME server's ARI windows (so ``acme renew-now`` and revocations
     reach them), and revoking an agent revokes its identity certificates."""
+    from certfleet.services.agents import AgentService
+
     return AgentService(
         store.unit_of_work,
         issuance,
@@ -227,3 +262,27 @@ def _agent_service(
 
 def _window(window: RenewalWindow) -> tuple[dt.datetime, dt.datetime]:
     return window.start, window.end
+
+
+@dataclass
+class DiscoveryRuntime:
+    """What ``certfleet scan`` runs with: the database and the discovery service only."""
+
+    database: Database
+    discovery: DiscoveryService
+
+    def close(self) -> None:
+        self.database.dispose()
+
+
+def open_discovery(settings: Settings, *, clock: Clock | None = None) -> DiscoveryRuntime:
+    """The discovery service on an initialised data directory's database, without the rest
+    of the platform (every service, the web stack, the ACME server: about 1.5 s to import).
+    Nothing is migrated: ``certfleet db upgrade``, ``init`` and ``serve`` do that. Discovery
+    stores no sealed secret, so the secrets key is not opened either."""
+    from certfleet.services.discovery import DiscoveryService
+    from certfleet.store import Database, Store
+
+    database = Database(settings.database_url)
+    store = Store(database)
+    return DiscoveryRuntime(database, DiscoveryService(store.unit_of_work, clock or SystemClock()))

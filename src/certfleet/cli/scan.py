@@ -27,8 +27,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from certfleet.app import Platform
-from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform
+from certfleet.app import DiscoveryRuntime, open_discovery
+from certfleet.cli._common import (
+    DataDirOption,
+    DbOption,
+    Format,
+    FormatOption,
+    _require_initialized,
+    emit,
+    settings_for,
+)
 from certfleet.discovery import (
     DEFAULT_MAX_FILE_SIZE,
     EndpointOutcome,
@@ -115,14 +123,20 @@ def _execute(
     db: str | None,
     quiet: bool,
     label: str,
-    scan: Callable[[Platform, ScanObserver | None], ScanReport],
+    scan: Callable[[DiscoveryRuntime, ScanObserver | None], ScanReport],
 ) -> ScanReport:
-    with platform(data_dir, db) as p:
+    # Only the discovery service: a scan's start-up is part of what a user waits for.
+    settings = settings_for(data_dir, db)
+    _require_initialized(settings)
+    p = open_discovery(settings)
+    try:
         progress = _observer(quiet, label)
         if progress is None:
             return scan(p, None)
         with progress:
             return scan(p, progress)
+    finally:
+        p.close()
 
 
 def _trust(files: list[Path] | None) -> tuple[x509.Certificate, ...]:
