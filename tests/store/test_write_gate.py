@@ -4,7 +4,12 @@ wait for it."""
 
 from __future__ import annotations
 
+import sqlite3
+import stat
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -60,11 +65,10 @@ def test_a_writer_waits_on_the_gate_and_goes_when_the_first_ends(database: Datab
 
 
 def test_a_failed_begin_gives_the_gate_back(database: Database, tmp_path: Path) -> None:
-    # Another process's writer (a second engine stands in: its own gate) holds SQLite's lock.
-    other = Database(f"sqlite:///{tmp_path / 'gate.db'}")
-    holder = other.engine.connect()
-    held = holder.begin()
-    holder.execute(text("INSERT INTO t VALUES (9)"))
+    # A writer outside certfleet (the sqlite3 shell, say) holds SQLite's lock: no gate stops it.
+    foreign = sqlite3.connect(tmp_path / "gate.db", isolation_level=None)
+    foreign.execute("BEGIN IMMEDIATE")
+    foreign.execute("INSERT INTO t VALUES (9)")
     with database.engine.connect() as conn:
         raw = conn.connection.dbapi_connection
         raw.execute("PRAGMA busy_timeout=50")  # type: ignore[union-attr]
@@ -72,7 +76,60 @@ def test_a_failed_begin_gives_the_gate_back(database: Database, tmp_path: Path) 
         with pytest.raises(Exception, match="locked"):
             conn.begin()
         assert gate is not None and not gate.locked()
-    held.rollback()
-    holder.close()
+    foreign.execute("ROLLBACK")
+    foreign.close()
     with database.session() as session:  # the gate is free: this writer goes through
         session.execute(text("INSERT INTO t VALUES (3)"))
+
+
+CHILD = """
+import sys
+from sqlalchemy import text
+from certfleet.store import Database
+database = Database(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+with database.session() as session:
+    session.execute(text("INSERT INTO t VALUES (7)"))
+database.dispose()
+"""
+
+
+def _waiting_on_flock(pid: int) -> bool:
+    """/proc/locks lists a process blocked in flock() with "->" before its entry."""
+    return any(
+        line.split()[1:3] == ["->", "FLOCK"] and line.split()[5] == str(pid)
+        for line in Path("/proc/locks").read_text().splitlines()
+        if len(line.split()) > 5
+    )
+
+
+def test_writers_in_other_processes_queue_on_the_lock_file(database: Database, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'gate.db'}"
+    first = database.engine.connect()
+    transaction = first.begin()
+    first.execute(text("INSERT INTO t VALUES (1)"))
+    lock_file = tmp_path / "gate.db-writer.lock"
+    assert stat.S_IMODE(lock_file.stat().st_mode) == 0o600
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline().strip() == "ready"
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        # The other process waits in flock() on the lock file, not in SQLite's busy handler.
+        deadline = time.monotonic() + 60
+        while not _waiting_on_flock(child.pid):
+            assert child.poll() is None, "the other writer did not wait"
+            assert time.monotonic() < deadline, "the other writer never reached the gate"
+            time.sleep(0.01)  # polling /proc/locks, not standing in for it
+        transaction.commit()
+        first.close()
+        assert child.wait(timeout=60) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+    with database.session(read_only=True) as session:
+        assert sorted(session.execute(text("SELECT v FROM t")).scalars()) == [1, 7]

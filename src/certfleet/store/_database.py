@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -27,27 +29,77 @@ __all__ = ["Database"]
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-# How long a writer waits for another, as SQLite's busy_timeout below.
+# How long a writer of this process waits for another, as SQLite's busy_timeout below.
 _WRITE_WAIT_SECONDS = 30.0
 
 
-class _GatedConnection(sqlite3.Connection):
-    """A SQLite connection whose write transactions pass one at a time through its
-    database's in-process gate (a plain lock), taken before ``BEGIN IMMEDIATE`` and given up
-    once the commit or rollback has returned. Without it, threads of one process that want to
-    write at once all wait in SQLite's busy handler, which polls with sleeps of 1 to 100 ms:
-    the lock frees and nobody notices for milliseconds. With it the next writer wakes at once,
-    in arrival order. Writers in other processes (``serve`` workers) still meet SQLite's own
-    lock, as before."""
+class _WriteGate:
+    """The door every SQLite write transaction of this database passes, one at a time: a
+    lock for this process's threads, then an exclusive ``flock`` on ``<database>-writer.lock``
+    for every process on the same file (``serve`` workers, the CLI). Both wake the next writer
+    the moment the previous one commits or rolls back; SQLite's own busy handler, which the
+    writers met before, polls with sleeps of 1 to 100 ms and lets a freed lock sit unnoticed.
+    SQLite's lock still guards the file: the gate only orders the writers that queue for it.
+    Written by hand because neither SQLAlchemy nor sqlite3 offers a waiting writer queue."""
 
-    gate: threading.Lock | None = None
+    def __init__(self, lock_file: Path | None) -> None:
+        self._threads = threading.Lock()
+        self._lock_file = lock_file
+        self._fd: int | None = None
+        self._pid = 0
+
+    def locked(self) -> bool:
+        return self._threads.locked()
+
+    def acquire(self) -> None:
+        if not self._threads.acquire(timeout=_WRITE_WAIT_SECONDS):
+            raise sqlite3.OperationalError("database is locked")
+        try:
+            fd = self._file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # blocks without the GIL; the holder is mid-commit
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            if self._fd is not None and self._pid == os.getpid():
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def _file(self) -> int | None:
+        """This process's descriptor of the lock file (a forked child opens its own: a lock
+        is held by an open file, and a shared one would let parent and child in together)."""
+        if self._lock_file is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():
+            try:
+                self._fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:  # e.g. a read-only directory: SQLite's own lock still orders writers
+                self._lock_file = None
+                return None
+            self._pid = os.getpid()
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+
+class _GatedConnection(sqlite3.Connection):
+    """A SQLite connection whose write transactions pass its database's :class:`_WriteGate`,
+    taken before ``BEGIN IMMEDIATE`` and given back once the commit or rollback returned."""
+
+    gate: _WriteGate | None = None
     holding = False
 
     def enter_write(self) -> None:
         if self.gate is None:
             return
-        if not self.gate.acquire(timeout=_WRITE_WAIT_SECONDS):
-            raise sqlite3.OperationalError("database is locked")
+        self.gate.acquire()
         self.holding = True
 
     def leave_write(self) -> None:
@@ -110,12 +162,16 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
+        self._gate: _WriteGate | None = None  # SQLite only
         try:
             if url.startswith("sqlite"):
                 self.engine: Engine = create_engine(
                     url, echo=echo, connect_args={"factory": _GatedConnection}
                 )
-                gate = threading.Lock()
+                database_file = self.engine.url.database
+                in_memory = not database_file or database_file == ":memory:"
+                gate = _WriteGate(None if in_memory else Path(f"{database_file}-writer.lock"))
+                self._gate = gate
 
                 def give_gate(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
                     if isinstance(dbapi_connection, _GatedConnection):
@@ -191,3 +247,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._gate is not None:
+            self._gate.close()
