@@ -185,7 +185,7 @@ def system_clock() -> Clock:
     return SystemClock()
 
 
-def _require_initialized(settings: Settings) -> None:
+def require_initialized(settings: Settings) -> None:
     if settings.is_sqlite and not settings.data_dir.database.exists():
         die(f"no certfleet data in {settings.data_dir.root}: run 'certfleet init' first")
     if not settings.passphrase_file.exists():
@@ -203,7 +203,7 @@ def platform(
     replaces the resolution from ``data_dir`` and ``db``."""
     settings = settings or settings_for(data_dir, db)
     if not create:
-        _require_initialized(settings)
+        require_initialized(settings)
     opened = open_platform(settings, create=create)
     try:
         yield opened
@@ -222,7 +222,7 @@ def reading(data_dir: Path | None, db: str | None) -> Iterator[tuple[Session, Cl
     from certfleet.store import Database
 
     settings = settings_for(data_dir, db)
-    _require_initialized(settings)
+    require_initialized(settings)
     database = Database(settings.database_url)
     try:
         with database.session(read_only=True) as session:

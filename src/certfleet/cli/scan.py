@@ -33,8 +33,8 @@ from certfleet.cli._common import (
     DbOption,
     Format,
     FormatOption,
-    _require_initialized,
     emit,
+    require_initialized,
     settings_for,
 )
 from certfleet.discovery import (
@@ -127,7 +127,7 @@ def _execute(
 ) -> ScanReport:
     # Only the discovery service: a scan's start-up is part of what a user waits for.
     settings = settings_for(data_dir, db)
-    _require_initialized(settings)
+    require_initialized(settings)
     p = open_discovery(settings)
     try:
         progress = _observer(quiet, label)
