@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from certfleet.discovery.records import NewFinding, Sighting
 from certfleet.inventory import CertificateRecord
+from certfleet.store._certificate_rows import certificate_row
 from certfleet.store._discovery_models import CertificateLocationRow, FindingRow
 from certfleet.store._sql import dialect_insert
 from certfleet.store.models import CertificateNameRow, CertificateRow
@@ -79,33 +79,6 @@ def known_certificates(session: Session, fingerprints: Sequence[str], seen_at: d
     return found
 
 
-def _certificate_values(record: CertificateRecord) -> dict[str, Any]:
-    return {
-        "serial": record.serial,
-        "fingerprint_sha256": record.fingerprint_sha256,
-        "subject": record.subject,
-        "common_name": record.common_name,
-        "sans_json": json.dumps(list(record.sans)),
-        "issuer": record.issuer,
-        "issuer_ca_id": record.issuer_ca_id,
-        "not_before": record.not_before,
-        "not_after": record.not_after,
-        "key_algorithm": record.key_algorithm,
-        "key_size": record.key_size,
-        "signature_algorithm": record.signature_algorithm,
-        "profile": record.profile,
-        "source": record.source.value,
-        "status": record.status.value,
-        "team": record.team,
-        "tags_json": json.dumps(list(record.tags)),
-        "first_seen": record.first_seen,
-        "last_seen": record.last_seen,
-        "revoked_at": record.revoked_at,
-        "revocation_reason": record.revocation_reason,
-        "der": record.der,
-    }
-
-
 def add_certificates(
     session: Session, records: Sequence[CertificateRecord]
 ) -> tuple[dict[str, int], set[str]]:
@@ -122,7 +95,7 @@ def add_certificates(
         .returning(_C.c.fingerprint_sha256, _C.c.id)
     )
     for chunk in chunks(records):
-        rows = session.execute(stmt, [_certificate_values(r) for r in chunk])
+        rows = session.execute(stmt, [certificate_row(r) for r in chunk])
         for fp, row_id in rows:
             ids[fp] = int(row_id)
             inserted.add(fp)

@@ -32,6 +32,7 @@ from certfleet.audit import GENESIS_HASH, extend_chain
 from certfleet.errors import Conflict
 from certfleet.inventory import CertificateRecord
 from certfleet.lifecycle.issuance import ClaimOutcome, ClaimResult, IssuedEntry, SerialClaim
+from certfleet.store._certificate_rows import certificate_row
 from certfleet.store._database import Database
 from certfleet.store._notify_models import NotificationEventRow
 from certfleet.store._policy_models import PolicyVersionRow
@@ -173,7 +174,7 @@ class SqlIssuanceLedger:
             raise Conflict("a certificate of this batch is already in the inventory") from exc
 
     def _record(self, conn: Connection, entries: Sequence[IssuedEntry]) -> list[CertificateRecord]:
-        ids = conn.scalars(_INSERT_CERTS, [_certificate_row(e.record) for e in entries]).all()
+        ids = conn.scalars(_INSERT_CERTS, [certificate_row(e.record) for e in entries]).all()
         stored = [e.record.with_id(int(i)) for e, i in zip(entries, ids, strict=True)]
         names = [
             {"certificate_id": r.id, "name": name[:255]}
@@ -234,30 +235,3 @@ class SqlIssuanceLedger:
             conn.execute(create.values(id=1, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing())
             row = conn.execute(stmt).one()
         return int(row.seq), str(row.hash)
-
-
-def _certificate_row(record: CertificateRecord) -> dict[str, Any]:
-    return {
-        "serial": record.serial,
-        "fingerprint_sha256": record.fingerprint_sha256,
-        "subject": record.subject,
-        "common_name": record.common_name,
-        "sans_json": json.dumps(list(record.sans)),
-        "issuer": record.issuer,
-        "issuer_ca_id": record.issuer_ca_id,
-        "not_before": record.not_before,
-        "not_after": record.not_after,
-        "key_algorithm": record.key_algorithm,
-        "key_size": record.key_size,
-        "signature_algorithm": record.signature_algorithm,
-        "profile": record.profile,
-        "source": record.source.value,
-        "status": record.status.value,
-        "team": record.team,
-        "tags_json": json.dumps(list(record.tags)),
-        "first_seen": record.first_seen,
-        "last_seen": record.last_seen,
-        "revoked_at": record.revoked_at,
-        "revocation_reason": record.revocation_reason,
-        "der": record.der,
-    }
