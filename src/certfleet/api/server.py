@@ -18,6 +18,7 @@ import uvicorn
 import uvloop
 
 from certfleet.api import create_api_app, create_public_app
+from certfleet.api._coalescing import CoalescingProtocol
 from certfleet.api._peer_certificate import PeerCertificateProtocol, write_client_ca_file
 from certfleet.api._ports import Platform
 from certfleet.services.server_identity import ServerIdentity
@@ -86,7 +87,7 @@ def run_servers(
     )
     public = uvicorn.Config(
         create_public_app(platform),
-        http="httptools",
+        http=CoalescingProtocol,
         loop="uvloop",
         log_level="warning",
         access_log=False,
