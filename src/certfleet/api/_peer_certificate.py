@@ -20,8 +20,8 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from certfleet.api._coalescing import CoalescingProtocol
 from certfleet.ca import CaCertificate
 from certfleet.fs import write_atomic
 from certfleet.x509 import to_pem
@@ -70,9 +70,10 @@ def client_certificate_der(scope: Mapping[str, Any]) -> bytes | None:
     return x509.load_pem_x509_certificate(chain[0].encode()).public_bytes(serialization.Encoding.DER)
 
 
-class PeerCertificateProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol (the compiled parser ``serve`` runs on), exposing the
-    client certificate the TLS layer verified against certfleet's CA."""
+class PeerCertificateProtocol(CoalescingProtocol):
+    """uvicorn's httptools protocol (the compiled parser ``serve`` runs on, its writes joined
+    per loop step as on the plain-HTTP listener), exposing the client certificate the TLS
+    layer verified against certfleet's CA."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
