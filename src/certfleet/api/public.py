@@ -224,11 +224,22 @@ class PublicApp:
         started = time.perf_counter()
         method: str = scope["method"]
         status = 500  # an exception before the response started is a server error
+        observed = False
+
+        def observe() -> None:
+            nonlocal observed
+            if not observed:
+                observed = True
+                self._metrics.observe(method, status, time.perf_counter() - started)
 
         async def counted(message: Any) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+            elif not message.get("more_body", False):
+                # Counted before the answer leaves: a client that has its answer and then
+                # scrapes /metrics (from any worker) finds it counted.
+                observe()
             await send(message)
 
         try:
@@ -239,7 +250,7 @@ class PublicApp:
             else:
                 await self._not_allowed(counted, "GET, HEAD, POST")
         finally:
-            self._metrics.observe(method, status, time.perf_counter() - started)
+            observe()
 
     async def _ocsp_post(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An ``application/ocsp-request`` body (RFC 6960 appendix A.1.1). Over the listener's
