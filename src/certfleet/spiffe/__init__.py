@@ -1,0 +1,1 @@
+"""SPIFFE workload identity: SPIFFE IDs, registration entries, selectors and SVID templates."""
