@@ -67,6 +67,17 @@ class RequestMetrics(Collector):
             buckets=_BUCKETS,
             registry=None,
         )
+        # Enrolment protocols (EST, SCEP) count what each request came to: issued, refused
+        # (policy, names, credential scope), unauthenticated, bad_request, error.
+        self.enrolments = Counter(
+            "certfleet_enrolments",
+            "Enrolment requests by protocol (est, scep) and outcome",
+            ["protocol", "outcome"],
+            registry=None,
+        )
+
+    def count_enrolment(self, protocol: str, outcome: str) -> None:
+        self.enrolments.labels(protocol, outcome).inc()
 
     def observe(self, protocol: str, endpoint: str, method: str, code: int, seconds: float) -> None:
         if protocol == "acme":
@@ -81,5 +92,11 @@ class RequestMetrics(Collector):
             collector = MultiProcessCollector(None, path=self._shared)  # type: ignore[no-untyped-call]
             yield from collector.collect()  # type: ignore[no-untyped-call]
             return
-        for metric in (self.acme_requests, self.acme_latency, self.ocsp_requests, self.ocsp_latency):
+        for metric in (
+            self.acme_requests,
+            self.acme_latency,
+            self.ocsp_requests,
+            self.ocsp_latency,
+            self.enrolments,
+        ):
             yield from metric.collect()
