@@ -1,5 +1,6 @@
 """CLI fixtures: a data directory with a CA (per test, or shared by a module's tests that
-change nothing another test looks at), and a CLI whose clock the test moves."""
+change nothing another test looks at), a CLI whose clock the test moves, and a real server
+with the CLI as its remote client (tests.cli.remote)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import pytest
 
 from certfleet.app import open_platform
 from certfleet.cli.main import main as cli_main
+from tests.cli.remote import remote_cli, remote_server  # a real `certfleet serve`, shared
 from tests.conftest import Cli, FakeClock
 from tests.services.snapshot import private_database
+
+__all__ = ["remote_cli", "remote_server"]
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from certfleet.agent import DEFAULT_STATE_DIR, AgentState, Runner, enroll, load_
 from certfleet.agent.client import ServerClient
 from certfleet.agent.errors import NotEnrolled
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform, stderr
+from certfleet.cli._remote import local_only
 from certfleet.clock import SystemClock, iso
 from certfleet.errors import InvalidInput
 from certfleet.lifecycle.planning import parse_duration
@@ -157,6 +158,7 @@ def run(
     state_dir: StateDirOption = None,
 ) -> None:
     """Keep the configured certificates current, until SIGTERM (or once)."""
+    local_only("agent run")
     _logging()
     parsed = load_config(config)
     state = _state_dir(state_dir, parsed.state_dir)

@@ -3,9 +3,15 @@ from __future__ import annotations
 import typer
 
 from certfleet.cli._common import DataDirOption, DbOption, settings_for
+from certfleet.cli._remote import local_only
 from certfleet.store import Database
 
 app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+
+
+@app.callback()
+def _beside_the_data() -> None:
+    local_only("db")
 
 
 @app.command("upgrade")

@@ -7,6 +7,7 @@ from rich.console import Console
 
 from certfleet.app import Platform
 from certfleet.cli._common import DataDirOption, DbOption, platform
+from certfleet.cli._remote import local_only
 from certfleet.x509 import KeyType
 
 
@@ -29,6 +30,7 @@ def init(
     ] = "certfleet",
 ) -> None:
     """Create the data directory, database and a root plus issuing CA."""
+    local_only("init")
     KeyType.parse(key_type)  # refuse a bad key type before touching anything
     with platform(data_dir, db, create=True) as p:
         initialize(p, key_type, ca_name)

@@ -70,6 +70,19 @@ COMMANDS = {
     "rotate": LazyCommand(
         "certfleet.cli.rotate", "app", "Mass rotation campaigns: replace every selected certificate."
     ),
+    "login": LazyCommand(
+        "certfleet.cli.login",
+        "login",
+        "Log in to a remote certfleet server: pin its root, check the token, save both.",
+    ),
+    "logout": LazyCommand(
+        "certfleet.cli.login", "logout", "Forget the saved login (URL, pinned root and token)."
+    ),
+    "status": LazyCommand(
+        "certfleet.cli.login",
+        "status",
+        "Where commands go (a remote server, or the local data directory) and as whom.",
+    ),
 }
 
 

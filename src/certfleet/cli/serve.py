@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from certfleet.cli._common import DataDirOption, DbOption, die, log_internal_error, platform, settings_for
+from certfleet.cli._remote import local_only
 from certfleet.cli.acme import (
     AcmeHttp01PortOption,
     AcmeResolverOption,
@@ -108,6 +109,7 @@ def serve(
     db: DbOption = None,
 ) -> None:
     """Serve the REST API over HTTPS and CA material over HTTP until SIGTERM."""
+    local_only("serve")
     from certfleet.api.server import listen
     from certfleet.app import server_identity
     from certfleet.cli.init import initialize
