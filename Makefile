@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export CERTFLEET_TEST_PG ?= postgresql+psycopg://certfleet:certfleet@127.0.0.1:5432/certfleet_test
 
-.PHONY: run test lint unit services bench clean
+.PHONY: run test lint unit services bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: $(VENV)/.test-installed services lint unit
 
 bench: $(VENV)/.test-installed services
 	$(BIN)/python bench/issuance.py
+
+# The documentation site into site/ (CLI and REST references generated from the code).
+docs: $(VENV)/.test-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
