@@ -6,7 +6,19 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from certfleet import __version__
-from certfleet.api import acme, agents, certificates, discovery, lifecycle, revocation, whoami
+from certfleet.api import (
+    acme,
+    agent_admin,
+    agents,
+    certificates,
+    discovery,
+    lifecycle,
+    notifications,
+    policies,
+    revocation,
+    tokens,
+    whoami,
+)
 from certfleet.api._body_limit import BodyLimit, BodyLimits
 from certfleet.api._ports import Platform
 from certfleet.api._problems import install_problem_handlers
@@ -35,6 +47,10 @@ def create_api_app(platform: Platform) -> FastAPI:
     app.include_router(agents.agent_router)
     app.include_router(agents.admin_router)
     app.include_router(lifecycle.router)
+    app.include_router(policies.router)
+    app.include_router(tokens.router)
+    app.include_router(agent_admin.router)
+    app.include_router(notifications.router)
     app.include_router(whoami.router)
 
     @app.get("/healthz", response_class=PlainTextResponse, tags=["health"])

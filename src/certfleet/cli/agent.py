@@ -10,7 +10,8 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import quote  # a name is one path segment: "/" or "?" must not change the route
 
 import typer
 
@@ -18,7 +19,7 @@ from certfleet.agent import DEFAULT_STATE_DIR, AgentState, Runner, enroll, load_
 from certfleet.agent.client import ServerClient
 from certfleet.agent.errors import NotEnrolled
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform, stderr
-from certfleet.cli._remote import local_only
+from certfleet.cli._remote import local_only, remote_server
 from certfleet.clock import SystemClock, iso
 from certfleet.errors import InvalidInput
 from certfleet.lifecycle.planning import parse_duration
@@ -61,15 +62,26 @@ def token_create(
     db: DbOption = None,
 ) -> None:
     """Print a one-time join token for HOST (only its hash is stored)."""
-    with platform(data_dir, db) as p:
-        minted = p.agents.create_join_token(
-            host, team=team, ttl=parse_duration(ttl), allow_names=allow_names or [], actor="cli"
-        )
-        root = p.authorities.root()
-    sys.stdout.write(minted.token + "\n")
+    server = remote_server()
+    if server is not None:
+        body = {"host": host, "team": team, "ttl": ttl, "allow_names": allow_names or []}
+        created: dict[str, Any] = server.request("POST", "/api/v1/agents/join-tokens", json=body)
+    else:
+        with platform(data_dir, db) as p:
+            minted = p.agents.create_join_token(
+                host, team=team, ttl=parse_duration(ttl), allow_names=allow_names or [], actor="cli"
+            )
+            root = p.authorities.root()
+        created = {
+            "token": minted.token,
+            "host": minted.record.host,
+            "expires_at": iso(minted.record.expires_at),
+            "ca_fingerprint": fingerprint_sha256(root.certificate),
+        }
+    sys.stdout.write(created["token"] + "\n")
     stderr.print(
-        f"for host {minted.record.host}, usable once until {iso(minted.record.expires_at)}; "
-        f"enrol with --ca-fingerprint {fingerprint_sha256(root.certificate)}",
+        f"for host {created['host']}, usable once until {created['expires_at']}; "
+        f"enrol with --ca-fingerprint {created['ca_fingerprint']}",
         markup=False,
     )
 
@@ -79,8 +91,12 @@ def list_agents(
     fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None
 ) -> None:
     """Enrolled agents."""
-    with platform(data_dir, db) as p:
-        rows = [a.to_dict() for a in p.agents.list_agents()]
+    server = remote_server()
+    if server is not None:
+        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/agents")
+    else:
+        with platform(data_dir, db) as p:
+            rows = [a.to_dict() for a in p.agents.list_agents()]
     emit(rows, ["name", "team", "status", "allow_names", "enrolled_at", "last_seen", "revoked_at"], fmt)
 
 
@@ -91,8 +107,12 @@ def revoke(
     db: DbOption = None,
 ) -> None:
     """Refuse the agent from now on and revoke its identity certificates."""
-    with platform(data_dir, db) as p:
-        p.agents.revoke(name, actor="cli")
+    server = remote_server()
+    if server is not None:
+        server.request("POST", f"/api/v1/agents/{quote(name, safe='')}/revoke")
+    else:
+        with platform(data_dir, db) as p:
+            p.agents.revoke(name, actor="cli")
     typer.echo(f"agent {name} revoked")
 
 
@@ -105,8 +125,13 @@ def deployments(
     db: DbOption = None,
 ) -> None:
     """Where agents deployed certificates: host, paths, endpoint and outcome."""
-    with platform(data_dir, db) as p:
-        rows = [d.to_dict() for d in p.agents.deployments(host, latest=not history)]
+    server = remote_server()
+    if server is not None:
+        params = {"host": host, "history": "true" if history else None}
+        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/agents/deployments", params=params)
+    else:
+        with platform(data_dir, db) as p:
+            rows = [d.to_dict() for d in p.agents.deployments(host, latest=not history)]
     emit(rows, ["host", "name", "serial", "status", "paths", "endpoint", "reported_at", "detail"], fmt)
 
 
@@ -167,9 +192,14 @@ def run(
     server = parsed.server
     try:
         enrolment = state.enrolment()
-    except NotEnrolled:
+    except NotEnrolled as exc:
         if any(spec.acme is None for spec in parsed.certificates):
             raise
+        if parsed.spiffe is not None and not once:
+            raise NotEnrolled(
+                f"{config} serves the SPIFFE Workload API, whose SVIDs come from the certfleet server: "
+                "enrol this host first (certfleet agent enroll)"
+            ) from exc
         enrolment = None
     if enrolment is not None:
         if server is not None and server != enrolment.server:
@@ -198,6 +228,20 @@ def run(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    if renew_identity:
-        runner.run_once(forced, renew_identity_now=True)
-    runner.run_forever(stop)
+    endpoint = None
+    if parsed.spiffe is not None and server is not None:
+        # Imported here: grpc costs start-up time that --once and the other commands never need.
+        from certfleet.agent.workload import ServerSvidSource, WorkloadEndpoint
+
+        source = ServerSvidSource(server, state.ca_file, state.identity_file)
+        endpoint = WorkloadEndpoint(
+            parsed.spiffe.socket, source, SystemClock(), trust_domain=parsed.spiffe.trust_domain
+        )
+        endpoint.start()
+    try:
+        if renew_identity:
+            runner.run_once(forced, renew_identity_now=True)
+        runner.run_forever(stop)
+    finally:
+        if endpoint is not None:
+            endpoint.stop()

@@ -1,4 +1,7 @@
-"""``certfleet notify``: channels per team, a test send, deliveries, and one dispatch pass."""
+"""``certfleet notify``: channels per team, a test send, deliveries, and one dispatch pass.
+With a server configured (``certfleet login``) the channel commands, the test send and the
+deliveries go to ``/api/v1/notifications`` and print the same; the dispatch pass runs beside
+the data."""
 
 from __future__ import annotations
 
@@ -6,14 +9,15 @@ import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote  # an id is one path segment: "/" or "?" must not change the route
 
 import typer
 from rich.console import Console
 
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform, stderr
+from certfleet.cli._remote import local_only, remote_server
 from certfleet.errors import InvalidInput
-from certfleet.lifecycle.notifications import available, channel_type
-from certfleet.lifecycle.notifications.events import ChannelConfig, DeliveryState
+from certfleet.lifecycle.notifications import available
 
 app = typer.Typer(help="Notifications: where events go, and what was delivered.", no_args_is_help=True)
 channel_app = typer.Typer(help="Notification channels, configured per team.", no_args_is_help=True)
@@ -45,12 +49,17 @@ def _secret(path: Path | None) -> str | None:
     return text.strip("\r\n")
 
 
-def _row(channel: ChannelConfig) -> dict[str, Any]:
-    row = channel.to_dict()
-    kind = channel_type(channel.type)
-    # A Slack webhook URL is itself the credential: show only where it points.
-    row["target"] = kind.redacted(channel.options) if kind is not None else ""
-    return row
+_CHANNELS = "/api/v1/notifications/channels"
+
+
+def _ca_file(path: Path, *, remote: bool) -> Path:
+    """The server reads the SMTP server's CA file when it sends: a remote one must be named
+    by its absolute path on the server."""
+    if not remote:
+        return path.resolve()
+    if not path.is_absolute():
+        raise InvalidInput("--ca-file names a file on the server: give its absolute path")
+    return path
 
 
 @channel_app.command("add")
@@ -81,29 +90,43 @@ def add(
     db: DbOption = None,
 ) -> None:
     """Add a channel."""
+    server = remote_server()
     options: dict[str, Any] = {}
     if url is not None:
         options["url"] = url
     if type_name == "email":
         options.update({"to": list(to or []), "from": sender})
         if ca_file is not None:
-            options["ca_file"] = str(ca_file.resolve())
+            options["ca_file"] = str(_ca_file(ca_file, remote=server is not None))
     elif to or sender or ca_file:
         raise InvalidInput("--to, --from and --ca-file are for email channels")
     secret = _secret(secret_file)
-    with platform(data_dir, db) as p:
-        channel = p.notifications.add_channel(
-            type_name=type_name,
-            options=options,
-            team=team,
-            actor="cli",
-            secret=secret,
-            name=name,
-            events=tuple(event or ()),
-            digest=digest,
-        )
+    if server is not None:
+        body = {
+            "type": type_name,
+            "team": team,
+            "options": options,
+            "secret": secret,
+            "name": name,
+            "events": list(event or ()),
+            "digest": digest,
+        }
+        added: dict[str, Any] = server.request("POST", _CHANNELS, json=body)
+    else:
+        with platform(data_dir, db) as p:
+            channel = p.notifications.add_channel(
+                type_name=type_name,
+                options=options,
+                team=team,
+                actor="cli",
+                secret=secret,
+                name=name,
+                events=tuple(event or ()),
+                digest=digest,
+            )
+        added = channel.to_dict()
     Console(highlight=False).print(
-        f"Added {channel.type} channel {channel.id} for {channel.team or 'every team'}", markup=False
+        f"Added {added['type']} channel {added['id']} for {added['team'] or 'every team'}", markup=False
     )
 
 
@@ -115,8 +138,12 @@ def list_channels(
     db: DbOption = None,
 ) -> None:
     """List channels (secrets are never shown)."""
-    with platform(data_dir, db) as p:
-        rows = [_row(c) for c in p.notifications.channels(team)]
+    server = remote_server()
+    if server is not None:
+        rows: list[dict[str, Any]] = server.request("GET", _CHANNELS, params={"team": team})
+    else:
+        with platform(data_dir, db) as p:
+            rows = p.notifications.channel_listing(team)
     emit(rows, _CHANNEL_COLUMNS, fmt, title=f"{len(rows)} channels; types: {', '.join(available())}")
 
 
@@ -127,8 +154,12 @@ def remove(
     db: DbOption = None,
 ) -> None:
     """Remove a channel and its undelivered notices."""
-    with platform(data_dir, db) as p:
-        p.notifications.remove_channel(channel_id, actor="cli")
+    server = remote_server()
+    if server is not None:
+        server.request("DELETE", f"{_CHANNELS}/{quote(channel_id, safe='')}")
+    else:
+        with platform(data_dir, db) as p:
+            p.notifications.remove_channel(channel_id, actor="cli")
     Console(highlight=False).print(f"Removed channel {channel_id}", markup=False)
 
 
@@ -139,12 +170,16 @@ def test(
     db: DbOption = None,
 ) -> None:
     """Send a test notice now and report what the receiver answered (exit 1 on failure)."""
-    with platform(data_dir, db) as p:
-        outcome = p.notifications.test_channel(channel_id)
-    if not outcome.ok:
-        stderr.print(f"error: test delivery failed: {outcome.detail}", markup=False)
+    server = remote_server()
+    if server is not None:
+        outcome: dict[str, Any] = server.request("POST", f"{_CHANNELS}/{quote(channel_id, safe='')}/test")
+    else:
+        with platform(data_dir, db) as p:
+            outcome = p.notifications.test_channel(channel_id).to_dict()
+    if not outcome["ok"]:
+        stderr.print(f"error: test delivery failed: {outcome['detail']}", markup=False)
         raise typer.Exit(1)
-    Console(highlight=False).print(f"Delivered: {outcome.detail}", markup=False)
+    Console(highlight=False).print(f"Delivered: {outcome['detail']}", markup=False)
 
 
 @app.command("deliveries")
@@ -158,12 +193,13 @@ def deliveries(
     db: DbOption = None,
 ) -> None:
     """List the newest deliveries and their state."""
-    if state is not None and state not in {s.value for s in DeliveryState}:
-        raise InvalidInput(
-            f"unknown state {state!r}: expected one of {', '.join(s.value for s in DeliveryState)}"
-        )
-    with platform(data_dir, db) as p:
-        rows = [d.to_dict() for d in p.notifications.deliveries(state, limit)]
+    server = remote_server()
+    if server is not None:
+        params = {"state": state, "limit": limit}
+        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/notifications/deliveries", params=params)
+    else:
+        with platform(data_dir, db) as p:
+            rows = [d.to_dict() for d in p.notifications.deliveries(state, limit)]
     emit(rows, _DELIVERY_COLUMNS, fmt, title=f"{len(rows)} deliveries")
 
 
@@ -174,6 +210,7 @@ def dispatch(
     db: DbOption = None,
 ) -> None:
     """Run the expiry scan and one dispatch pass now (what 'serve' does in the background)."""
+    local_only("notify dispatch")
     with platform(data_dir, db) as p:
         expiring = p.notifications.expiring_scan()
         report = p.notifications.dispatch_once()

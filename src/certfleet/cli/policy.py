@@ -1,11 +1,13 @@
-"""``certfleet policy``: apply, show, report on, and dry-run the policy."""
+"""``certfleet policy``: apply, show, report on, and dry-run the policy; beside the data or,
+with a server configured (``certfleet login``), over ``/api/v1/policies``: each command renders
+the same dicts in both modes, so their output is the same."""
 
 from __future__ import annotations
 
 import csv
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,11 +16,9 @@ import typer
 from rich.console import Console
 
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform
-from certfleet.clock import iso
+from certfleet.cli._remote import remote_server
 from certfleet.errors import InvalidInput
-from certfleet.policy import Policy
-from certfleet.services.compliance import ComplianceTally
-from certfleet.services.policy import PolicyService, Verdict
+from certfleet.services.compliance import ComplianceReport, compliance_report, report_json
 
 app = typer.Typer(help="Policies as code: rules every certificate must meet.", no_args_is_help=True)
 
@@ -56,19 +56,36 @@ def _read(file: Path) -> bytes:
 @app.command("apply")
 def apply(
     file: Annotated[Path, typer.Argument(help="Policy document (YAML).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check FILE and say what applying would do; store nothing.")
+    ] = False,
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
     """Store FILE as the next policy version (audited) and enforce it from now on."""
     document = _read(file)
-    with platform(data_dir, db) as p:
-        outcome = p.policy.apply(document, source=str(file), actor="cli")
-    version = outcome.version
-    console = Console(highlight=False)
-    if outcome.changed:
-        console.print(f"Applied policy version {version.version} ({version.rule_count} rules)", markup=False)
+    server = remote_server()
+    if server is not None:
+        body = {"document": _text(document), "source": str(file), "dry_run": dry_run}
+        outcome: dict[str, Any] = server.request("POST", "/api/v1/policies", json=body)
     else:
-        console.print(f"Unchanged: version {version.version} already has this content", markup=False)
+        with platform(data_dir, db) as p:
+            outcome = p.policy.apply(document, source=str(file), actor="cli", dry_run=dry_run).to_dict()
+    console = Console(highlight=False)
+    if not outcome["changed"]:
+        console.print(f"Unchanged: version {outcome['version']} already has this content", markup=False)
+    elif outcome["dry_run"]:
+        console.print(
+            f"Would apply policy version {outcome['version']} ({outcome['rules']} rules); nothing stored",
+            markup=False,
+        )
+    else:
+        console.print(f"Applied policy version {outcome['version']} ({outcome['rules']} rules)", markup=False)
+
+
+def _text(document: bytes) -> str:
+    # What the service stores for bytes, so both modes apply the same text.
+    return document.decode("utf-8", errors="replace")
 
 
 @app.command("show")
@@ -83,17 +100,22 @@ def show(
     db: DbOption = None,
 ) -> None:
     """Print the policy in force (or --version N)."""
-    with platform(data_dir, db) as p:
-        stored = p.policy.get(version) if version is not None else p.policy.current()
-    if stored is None:
-        raise InvalidInput("no policy has been applied yet: every request is allowed")
+    server = remote_server()
+    if server is not None:
+        path = f"/api/v1/policies/{version}" if version is not None else "/api/v1/policies/current"
+        stored: dict[str, Any] = server.request("GET", path)
+    else:
+        with platform(data_dir, db) as p:
+            found = p.policy.show(version)
+        stored = {**found.to_dict(), "document": found.document}
     if fmt is ShowFormat.JSON:
-        sys.stdout.write(json.dumps({**stored.to_dict(), "document": stored.document}, indent=2) + "\n")
+        sys.stdout.write(json.dumps(stored, indent=2) + "\n")
         return
+    document: str = stored["document"]
     sys.stdout.write(
-        f"# policy version {stored.version}, applied {iso(stored.created_at)} by {stored.actor}\n"
+        f"# policy version {stored['version']}, applied {stored['created_at']} by {stored['actor']}\n"
     )
-    sys.stdout.write(stored.document if stored.document.endswith("\n") else stored.document + "\n")
+    sys.stdout.write(document if document.endswith("\n") else document + "\n")
 
 
 @app.command("history")
@@ -103,23 +125,24 @@ def history(
     db: DbOption = None,
 ) -> None:
     """List applied versions, newest first."""
-    with platform(data_dir, db) as p:
-        rows = [v.to_dict() for v in p.policy.history()]
+    server = remote_server()
+    if server is not None:
+        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/policies")
+    else:
+        with platform(data_dir, db) as p:
+            rows = [v.to_dict() for v in p.policy.history()]
     emit(rows, ["version", "created_at", "actor", "rules", "sha256"], fmt, title="policy versions")
 
 
-def _rows(
-    verdicts: Iterator[Verdict], service: PolicyService, tally: ComplianceTally
-) -> Iterator[dict[str, Any]]:
-    now = service.now()
-    for verdict in verdicts:
-        tally.add(verdict)
-        yield from verdict.rows(now)
-
-
-def _write(rows: Iterator[dict[str, Any]], tally: ComplianceTally, fmt: Format, head: dict[str, Any]) -> None:
+def _write(
+    head: dict[str, Any],
+    rows: Iterable[dict[str, Any]],
+    summary: Callable[[], dict[str, Any]],
+    fmt: Format,
+) -> None:
     """JSON and CSV stream row by row (flat memory over any inventory); the table gathers the
-    violations first, being meant for people reading a terminal."""
+    violations first, being meant for people reading a terminal. ``summary`` is read after
+    the last row."""
     out = sys.stdout
     if fmt is Format.CSV:
         writer = csv.writer(out)
@@ -131,26 +154,29 @@ def _write(rows: Iterator[dict[str, Any]], tally: ComplianceTally, fmt: Format, 
             )
         return
     if fmt is Format.JSON:
-        out.write(json.dumps(head)[:-1] + ', "violations": [')
-        for index, row in enumerate(rows):
-            out.write(("\n" if index == 0 else ",\n") + json.dumps(row, sort_keys=True))
-        out.write('\n], "summary": ' + json.dumps(tally.counts().to_dict(), sort_keys=True) + "}\n")
+        for chunk in report_json(head, rows, summary):
+            out.write(chunk)
         return
     collected = list(rows)
-    counts = tally.counts()
+    counts = summary()
     title = (
-        f"{counts.violating} of {counts.certificates} certificates violate the policy "
-        f"({counts.violations} violations)"
+        f"{counts['violating']} of {counts['certificates']} certificates violate the policy "
+        f"({counts['violations']} violations)"
     )
     emit(collected, _TABLE_COLUMNS, Format.TABLE, title=title)
 
 
-def _report(
-    service: PolicyService, policy: Policy | None, fmt: Format, head: dict[str, Any], exit_code: bool
-) -> None:
-    tally = ComplianceTally()
-    _write(_rows(service.evaluate_inventory(policy), service, tally), tally, fmt, head)
-    if exit_code and tally.counts().violations:
+def _local(report: ComplianceReport, fmt: Format, exit_code: bool) -> None:
+    _write(report.head, report.rows, report.summary, fmt)
+    if exit_code and report.summary()["violations"]:
+        raise typer.Exit(1)
+
+
+def _remote(answer: dict[str, Any], fmt: Format, exit_code: bool) -> None:
+    head = {k: v for k, v in answer.items() if k not in {"violations", "summary"}}
+    summary: dict[str, Any] = answer["summary"]
+    _write(head, answer["violations"], lambda: summary, fmt)
+    if exit_code and summary["violations"]:
         raise typer.Exit(1)
 
 
@@ -162,9 +188,12 @@ def report(
     db: DbOption = None,
 ) -> None:
     """Compliance of every active certificate with the policy in force."""
+    server = remote_server()
+    if server is not None:
+        _remote(server.request("GET", "/api/v1/policies/report"), fmt, exit_code)
+        return
     with platform(data_dir, db) as p:
-        version, policy = p.policy.active()
-        _report(p.policy, policy, fmt, {"policy_version": version}, exit_code)
+        _local(compliance_report(p.policy), fmt, exit_code)
 
 
 @app.command("test")
@@ -177,6 +206,10 @@ def test(
 ) -> None:
     """Dry run: which certificates in the inventory FILE's rules would flag, before applying."""
     document = _read(file)
+    server = remote_server()
+    if server is not None:
+        body = {"document": _text(document), "source": str(file)}
+        _remote(server.request("POST", "/api/v1/policies/test", json=body), fmt, exit_code)
+        return
     with platform(data_dir, db) as p:
-        policy = p.policy.parse(document, source=str(file))
-        _report(p.policy, policy, fmt, {"policy_version": None, "source": str(file)}, exit_code)
+        _local(compliance_report(p.policy, document, source=str(file)), fmt, exit_code)

@@ -1,14 +1,20 @@
+"""``certfleet token``: API tokens, beside the data or, with a server configured, over
+``/api/v1/tokens`` (admin), with the same output."""
+
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import quote  # an id is one path segment: "/" or "?" must not change the route
 
 import typer
 
-from certfleet.access import Scope
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform
+from certfleet.cli._remote import remote_server
 
 app = typer.Typer(help="API tokens.", no_args_is_help=True)
+
+_COLUMNS = ["id", "team", "scope", "allow_names", "description", "created_at", "revoked_at"]
 
 
 @app.command("create")
@@ -29,6 +35,14 @@ def create(
     db: DbOption = None,
 ) -> None:
     """Create a token and print it, alone, once: only its hash is stored."""
+    server = remote_server()
+    if server is not None:
+        body = {"team": team, "scope": scope, "allow_names": allow_names or [], "description": description}
+        created: dict[str, Any] = server.request("POST", "/api/v1/tokens", json=body)
+        sys.stdout.write(created["token"] + "\n")
+        return
+    from certfleet.access import Scope
+
     with platform(data_dir, db) as p:
         minted = p.tokens.create(
             team, Scope.parse(scope), allow_names or [], actor="cli", description=description
@@ -41,9 +55,13 @@ def list_tokens(
     fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None
 ) -> None:
     """List tokens (never their secrets)."""
-    with platform(data_dir, db) as p:
-        rows = [t.to_dict() for t in p.tokens.list()]
-    emit(rows, ["id", "team", "scope", "allow_names", "description", "created_at", "revoked_at"], fmt)
+    server = remote_server()
+    if server is not None:
+        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/tokens")
+    else:
+        with platform(data_dir, db) as p:
+            rows = [t.to_dict() for t in p.tokens.list()]
+    emit(rows, _COLUMNS, fmt)
 
 
 @app.command("revoke")
@@ -53,6 +71,10 @@ def revoke(
     db: DbOption = None,
 ) -> None:
     """Revoke a token at once."""
-    with platform(data_dir, db) as p:
-        p.tokens.revoke(token_id, actor="cli")
+    server = remote_server()
+    if server is not None:
+        server.request("DELETE", f"/api/v1/tokens/{quote(token_id, safe='')}")
+    else:
+        with platform(data_dir, db) as p:
+            p.tokens.revoke(token_id, actor="cli")
     typer.echo(f"token {token_id} revoked")

@@ -1,14 +1,20 @@
 """Compliance counting: the one tally of a policy's verdicts over the inventory, per team,
-read by the CLI's report and the dashboard's policy page alike (so both count the same way)."""
+read by the CLI's report and the dashboard's policy page alike (so both count the same way);
+and the report itself, which ``certfleet policy report|test`` and ``/api/v1/policies/report``
+and ``/api/v1/policies/test`` produce from the same call, in the same JSON."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
-from certfleet.services.policy import Verdict
+from certfleet.policy import Policy
+from certfleet.services.policy import PolicyService, Verdict
 
-__all__ = ["ComplianceCounts", "ComplianceTally"]
+__all__ = ["ComplianceCounts", "ComplianceReport", "ComplianceTally", "compliance_report", "report_json"]
 
 
 @dataclass(frozen=True)
@@ -68,3 +74,55 @@ class ComplianceTally:
             violations=sum(rules.values()),
             by_rule=rules,
         )
+
+
+def report_json(
+    head: dict[str, Any], rows: Iterable[dict[str, Any]], summary: Callable[[], dict[str, Any]]
+) -> Iterator[str]:
+    """The report as JSON text, chunk by chunk: ``head``'s keys, ``violations`` (one row a
+    line) and ``summary`` (asked for after the last row, when the tally is complete)."""
+    yield json.dumps(head)[:-1] + ', "violations": ['
+    for index, row in enumerate(rows):
+        yield ("\n" if index == 0 else ",\n") + json.dumps(row, sort_keys=True)
+    yield '\n], "summary": ' + json.dumps(summary(), sort_keys=True) + "}\n"
+
+
+@dataclass
+class ComplianceReport:
+    """``head`` (the policy version judged by; for a dry run, None and the document's
+    source), then one row per violation, streamed page by page and counted as they go: the
+    summary is complete once ``rows`` is exhausted."""
+
+    head: dict[str, Any]
+    rows: Iterator[dict[str, Any]]
+    tally: ComplianceTally
+
+    def summary(self) -> dict[str, Any]:
+        return self.tally.counts().to_dict()
+
+    def json_chunks(self) -> Iterator[str]:
+        return report_json(self.head, self.rows, self.summary)
+
+
+def compliance_report(
+    service: PolicyService, document: str | bytes | None = None, *, source: str = "policy"
+) -> ComplianceReport:
+    """Judge the active certificates by the policy in force, or (a dry run before applying)
+    by ``document``, which is parsed now so that a bad one is refused before any row."""
+    if document is None:
+        version, policy = service.active()
+        head: dict[str, Any] = {"policy_version": version}
+    else:
+        policy = service.parse(document, source=source)
+        head = {"policy_version": None, "source": source}
+    tally = ComplianceTally()
+    return ComplianceReport(head, _violation_rows(service, policy, tally), tally)
+
+
+def _violation_rows(
+    service: PolicyService, policy: Policy, tally: ComplianceTally
+) -> Iterator[dict[str, Any]]:
+    now = service.now()
+    for verdict in service.evaluate_inventory(policy):
+        tally.add(verdict)
+        yield from verdict.rows(now)

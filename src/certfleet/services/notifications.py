@@ -22,6 +22,7 @@ from certfleet.lifecycle.notifications._channel import ChannelContext, DeliveryF
 from certfleet.lifecycle.notifications.dispatcher import Dispatcher, DispatchReport, DispatchSettings
 from certfleet.lifecycle.notifications.events import (
     ChannelConfig,
+    DeliveryState,
     DeliveryView,
     Event,
     EventKind,
@@ -32,7 +33,18 @@ from certfleet.lifecycle.notifications.events import (
 from certfleet.lifecycle.notifications.expiring import DEFAULT_THRESHOLDS_DAYS, expiring_scan
 from certfleet.lifecycle.notifications.registry import available, channel_type
 
-__all__ = ["Event", "EventKind", "Notifications", "TestOutcome", "certificate_event", "emit"]
+__all__ = [
+    "MAX_DELIVERIES",
+    "Event",
+    "EventKind",
+    "Notifications",
+    "TestOutcome",
+    "certificate_event",
+    "emit",
+    "listed",
+]
+
+MAX_DELIVERIES = 10_000
 
 _TEAM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -41,6 +53,17 @@ _TEAM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 class TestOutcome:
     ok: bool
     detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "detail": self.detail}
+
+
+def listed(channel: ChannelConfig) -> dict[str, Any]:
+    """A channel as listings show it: :meth:`ChannelConfig.to_dict` and the redacted target."""
+    row = channel.to_dict()
+    kind = channel_type(channel.type)
+    row["target"] = kind.redacted(channel.options) if kind is not None else ""
+    return row
 
 
 class Notifications:
@@ -117,6 +140,12 @@ class Notifications:
         with self._uow(read_only=True) as uow:
             return uow.notify_channels.list(team)
 
+    def channel_listing(self, team: str | None = None) -> list[dict[str, Any]]:
+        """Channels as listed (CLI and API alike): no secret, only whether one is set, and the
+        type's redacted ``target``: a Slack webhook URL is itself the credential, so a listing
+        shows only where it points."""
+        return [listed(channel) for channel in self.channels(team)]
+
     def channel(self, channel_id: str) -> ChannelConfig:
         with self._uow(read_only=True) as uow:
             found = uow.notify_channels.get(channel_id)
@@ -150,6 +179,13 @@ class Notifications:
         return TestOutcome(True, detail)
 
     def deliveries(self, state: str | None = None, limit: int = 100) -> Sequence[DeliveryView]:
+        """The newest ``limit`` deliveries (1 to 10,000), of one ``state`` or all."""
+        if state is not None and state not in {s.value for s in DeliveryState}:
+            raise InvalidInput(
+                f"unknown state {state!r}: expected one of {', '.join(s.value for s in DeliveryState)}"
+            )
+        if not 1 <= limit <= MAX_DELIVERIES:
+            raise InvalidInput(f"limit must be between 1 and {MAX_DELIVERIES}")
         with self._uow(read_only=True) as uow:
             return uow.outbox.deliveries(state, limit)
 

@@ -65,8 +65,15 @@ class IssuanceGate(Protocol):
 
 @dataclass(frozen=True)
 class ApplyOutcome:
+    """What applying did (or, with ``dry_run``, would do): ``version`` is the stored one, or
+    the one in force when the document is unchanged."""
+
     version: PolicyVersion
     changed: bool
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.version.to_dict(), "changed": self.changed, "dry_run": self.dry_run}
 
 
 @dataclass(frozen=True)
@@ -198,19 +205,22 @@ class PolicyService:
                 raise PolicyParseError(source, None, message)
         return policy
 
-    def apply(self, document: str | bytes, *, source: str, actor: str) -> ApplyOutcome:
-        """Store ``document`` as the next version, unless it equals the one in force."""
+    def apply(self, document: str | bytes, *, source: str, actor: str, dry_run: bool = False) -> ApplyOutcome:
+        """Store ``document`` as the next version, unless it equals the one in force.
+        ``dry_run`` parses and checks it and answers what applying would do, storing nothing."""
         text = document.decode("utf-8", errors="replace") if isinstance(document, bytes) else document
         policy = self.parse(document, source=source)
         digest = _digest(text)
-        with self._uow() as uow:
+        with self._uow(read_only=dry_run) as uow:
             latest = uow.policies.latest_version()
             current = uow.policies.get(latest) if latest is not None else None
             if current is not None and current.sha256 == digest:
-                return ApplyOutcome(current, changed=False)
+                return ApplyOutcome(current, changed=False, dry_run=dry_run)
             version = PolicyVersion(
                 (latest or 0) + 1, self._clock.now(), actor, digest, len(policy.rules), text
             )
+            if dry_run:
+                return ApplyOutcome(version, changed=True, dry_run=True)
             uow.policies.add(version)
             AuditLog(uow.audit, self._clock).record(
                 actor,
@@ -240,6 +250,15 @@ class PolicyService:
         if found is None:
             raise NotFound(f"no policy version {version}")
         return found
+
+    def show(self, version: int | None = None) -> PolicyVersion:
+        """Version ``version``, or the one in force; NotFound before any apply."""
+        if version is not None:
+            return self.get(version)
+        current = self.current()
+        if current is None:
+            raise NotFound("no policy has been applied yet: every request is allowed")
+        return current
 
     def history(self, limit: int = 100) -> Sequence[PolicyVersion]:
         with self._uow(read_only=True) as uow:
