@@ -8,10 +8,14 @@ from fastapi.responses import PlainTextResponse
 from certfleet import __version__
 from certfleet.api import (
     acme,
+    acme_admin,
     agent_admin,
     agents,
+    audit,
+    authorities,
     certificates,
     discovery,
+    inventory_import,
     lifecycle,
     notifications,
     policies,
@@ -47,6 +51,10 @@ def create_api_app(platform: Platform) -> FastAPI:
     app.include_router(agents.agent_router)
     app.include_router(agents.admin_router)
     app.include_router(lifecycle.router)
+    app.include_router(authorities.router)
+    app.include_router(acme_admin.router)
+    app.include_router(audit.router)
+    app.include_router(inventory_import.router)
     app.include_router(policies.router)
     app.include_router(tokens.router)
     app.include_router(agent_admin.router)

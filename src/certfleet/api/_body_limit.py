@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CSR_BODY_BYTES", "DEFAULT_BODY_BYTES", "BodyLimit", "BodyLimits"]
+__all__ = ["CSR_BODY_BYTES", "DEFAULT_BODY_BYTES", "IMPORT_BODY_FACTOR", "BodyLimit", "BodyLimits"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -40,21 +40,35 @@ _CSR_ROUTES: Mapping[tuple[str, str], int] = {
     ("POST", "/ocsp"): CSR_BODY_BYTES,
 }
 
+IMPORT_BODY_FACTOR = 8
+"""``POST /api/v1/inventory/import`` carries whole PEM bundles (base64 in JSON), so it may
+take eight times ``default_bytes``: 8 MiB with the default, about 4,000 certificates in one
+request (``certfleet inventory import`` sends a larger import in several). It is a multiple,
+not a figure, so an operator who lowers ``max_body_bytes`` lowers it too."""
+
+_RAISED_ROUTES: Mapping[tuple[str, str], int] = {("POST", "/api/v1/inventory/import"): IMPORT_BODY_FACTOR}
+
 
 @dataclass(frozen=True)
 class BodyLimits:
-    """``default_bytes`` for every request, lowered (never raised) per ``(method, path)``."""
+    """``default_bytes`` for every request, lowered per ``(method, path)`` in ``per_route``,
+    or raised to a multiple of itself in ``factors`` (only the bulk import: every other body
+    is a small JSON document or a CSR)."""
 
     default_bytes: int = DEFAULT_BODY_BYTES
     per_route: Mapping[tuple[str, str], int] = field(default_factory=lambda: dict(_CSR_ROUTES))
+    factors: Mapping[tuple[str, str], int] = field(default_factory=lambda: dict(_RAISED_ROUTES))
 
     def __post_init__(self) -> None:
         if self.default_bytes < 1:
             raise ValueError("a body limit must be at least 1 byte")
 
     def for_request(self, method: str, path: str) -> int:
-        route = self.per_route.get((method.upper(), path.rstrip("/") or "/"))
-        return min(route, self.default_bytes) if route is not None else self.default_bytes
+        key = (method.upper(), path.rstrip("/") or "/")
+        route = self.per_route.get(key)
+        if route is not None:
+            return min(route, self.default_bytes)
+        return self.default_bytes * self.factors.get(key, 1)
 
 
 class _BodyTooLarge(Exception):

@@ -126,8 +126,8 @@ class AuditRepository(Protocol):
 
     def head(self) -> tuple[int, str]: ...
 
-    def entries(self) -> Iterable[AuditEntry]:
-        """Every entry in storage order (by seq)."""
+    def entries(self, *, after_seq: int = 0) -> Iterable[AuditEntry]:
+        """Every entry in storage order (by seq); with ``after_seq`` only those after it."""
         ...
 
 

@@ -56,6 +56,8 @@ class CaRotation:
             "retired": self.retired,
             "revoked_ca": self.revoked_ca,
             "campaign": self.campaign.id if self.campaign else None,
+            # what agents and ACME clients have not replaced by then is revoked anyway
+            "campaign_deadline_at": iso(self.campaign.deadline_at) if self.campaign else None,
             "warnings": [
                 {"ca": w.ca_id, "severity": w.severity, "message": w.message} for w in self.warnings
             ],

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from certfleet.access import Principal
 from certfleet.audit import AuditLog, CertificateRef
@@ -24,6 +25,9 @@ class ImportOutcome:
     added: int = 0
     duplicates: int = 0
     error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class InventoryService:
@@ -51,6 +55,13 @@ class InventoryService:
         if not visible:
             raise NotFound(f"no certificate with serial or fingerprint {key!r}")
         return visible[0]
+
+    def import_sources(
+        self, sources: Iterable[tuple[str, bytes]], *, actor: str, team: str | None = None
+    ) -> list[ImportOutcome]:
+        """``inventory import`` (local and ``POST /api/v1/inventory/import``): one outcome per
+        ``(name, bytes)`` source; a bad source is reported in its outcome, never fatal."""
+        return [self.import_bytes(data, name, actor=actor, team=team) for name, data in sources]
 
     def import_bytes(self, data: bytes, source: str, *, actor: str, team: str | None = None) -> ImportOutcome:
         try:

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from certfleet.errors import ConfigurationError, InvalidInput
@@ -87,3 +87,9 @@ class SqlEabKeyRepository:
     def list(self) -> Sequence[EabKey]:
         rows = self._session.scalars(select(AcmeEabKeyRow).order_by(AcmeEabKeyRow.created_at))
         return [_eab(r, None) for r in rows]
+
+    def delete_unbound(self, kid: str) -> bool:
+        result = self._session.execute(
+            delete(AcmeEabKeyRow).where(AcmeEabKeyRow.kid == kid, AcmeEabKeyRow.account_id.is_(None))
+        )
+        return rowcount(result) == 1

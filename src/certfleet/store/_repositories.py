@@ -356,8 +356,10 @@ class SqlAuditRepository:
         row = self._session.get(AuditHeadRow, 1)
         return (row.seq, row.hash) if row else (0, GENESIS_HASH)
 
-    def entries(self) -> Iterator[AuditEntry]:
+    def entries(self, *, after_seq: int = 0) -> Iterator[AuditEntry]:
         stmt = select(AuditRow).order_by(AuditRow.seq).execution_options(yield_per=1000)
+        if after_seq:
+            stmt = stmt.where(AuditRow.seq > after_seq)  # a page starts at its cursor (the seq index)
         for row in self._session.scalars(stmt):
             yield AuditEntry(
                 seq=row.seq,

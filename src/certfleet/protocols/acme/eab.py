@@ -92,6 +92,11 @@ class EabKeyRepository(Protocol):
         """Every key, without its HMAC key."""
         ...
 
+    def delete_unbound(self, kid: str) -> bool:
+        """Delete a key no account has bound; False when there is none such (unknown, or
+        bound meanwhile: a bound key stays, it records which account it made)."""
+        ...
+
 
 def check_binding(binding: object, account_jwk: JWK, url: str, lookup: EabKeyRepository) -> EabKey:
     """Verify an ``externalAccountBinding``: a JWS over the account key, MACed with the EAB

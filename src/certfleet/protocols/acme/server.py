@@ -17,7 +17,7 @@ from certfleet.access import NamePattern
 from certfleet.audit import AuditLog
 from certfleet.clock import Clock
 from certfleet.config import AcmeSettings
-from certfleet.errors import CertfleetError, InvalidInput
+from certfleet.errors import CertfleetError, Conflict, InvalidInput, NotFound
 from certfleet.inventory import CertificateQuery
 from certfleet.protocols.acme._ports import AcmeUnitOfWorkFactory, Issuer, Revoker
 from certfleet.protocols.acme.authentication import AcmeRequest, Authenticator
@@ -220,6 +220,40 @@ class AcmeServer:
     def eab_keys(self) -> Sequence[EabKey]:
         with self._uow() as uow:
             return list(uow.acme.eab_keys.list())
+
+    def revoke_eab_key(self, kid: str, *, actor: str) -> EabKey:
+        """Withdraw a key handed out but not used yet: no account can bind it any more. A
+        bound key cannot be withdrawn (it made an account: deactivate that instead)."""
+        with self._uow() as uow:
+            key = next((k for k in uow.acme.eab_keys.list() if k.kid == kid), None)
+            if key is None:
+                raise NotFound(f"no external account key {kid!r}")
+            if key.account_id is not None or not uow.acme.eab_keys.delete_unbound(kid):
+                raise Conflict(
+                    f"external account key {kid!r} is already bound to an account: it cannot be "
+                    "used again; deactivate the account instead"
+                )
+            AuditLog(uow.audit, self._clock).record(actor, "acme.eab.revoked", kid, {"team": key.team})
+        return key
+
+    def renew_now_selected(
+        self,
+        serials: Sequence[str],
+        query: CertificateQuery | None = None,
+        *,
+        every: bool = False,
+        actor: str,
+    ) -> list[RenewNowOutcome]:
+        """``acme renew-now`` (and its endpoint): serials, or a selection (``query``), or
+        ``every`` active certificate certfleet issued; one outcome per certificate."""
+        selector = query is not None and any((query.issuer, query.san, query.team))
+        if not serials and not selector and not every:
+            raise InvalidInput("give serials, a selector (--issuer, --san, --team) or --all")
+        if serials and (selector or every):
+            raise InvalidInput("give either serials or a selector, not both")
+        if serials:
+            return self.renew_now(serials, actor=actor)
+        return self.renew_now_matching(query or CertificateQuery(), actor=actor)
 
     def renew_now(self, serials: Sequence[str], *, actor: str) -> list[RenewNowOutcome]:
         return self.renewal_info.renew_now(serials, actor=actor)
