@@ -36,6 +36,12 @@ class IssueRequest(BaseModel):
         default=None, ge=1, le=_MAX_VALIDITY_DAYS, description="Default: the profile's."
     )
     tags: list[_Tag] = Field(default_factory=list, max_length=50)
+    team: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Owning team (default: the token's); only an admin token may name another team.",
+    )
 
 
 class CertificateOut(BaseModel):

@@ -82,10 +82,12 @@ def _issue(platform: Platform, body: IssueRequest, principal: Principal) -> Issu
         request = IssuanceRequest(
             body.profile, private_key.public_key(), tuple(body.sans), body.common_name, body.validity_days
         )
+    if body.team is not None and body.team != principal.team and not principal.is_admin:
+        raise Forbidden("this token may issue only for its own team")
     return platform.issuance.issue(
         request,
         actor=principal.name,
-        team=principal.team,
+        team=body.team if body.team is not None else principal.team,
         principal=principal,
         tags=tuple(body.tags),
         private_key=private_key,

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 
@@ -19,6 +20,7 @@ from certfleet.cli._common import (
     reading,
     stderr,
 )
+from certfleet.cli._remote import RemoteServer, remote_server
 from certfleet.clock import iso
 from certfleet.errors import InvalidInput
 from certfleet.inventory import MAX_EXPIRING_DAYS, MAX_PAGE_SIZE, CertificateQuery, Status
@@ -59,6 +61,14 @@ def list_certificates(
     """List certificates, filtered."""
     if expiring is not None and not 0 <= expiring <= MAX_EXPIRING_DAYS:
         raise InvalidInput(f"--expiring must be between 0 and {MAX_EXPIRING_DAYS} days")
+    server = remote_server()
+    if server is not None:
+        wanted = _status(status)
+        params = {"expiring": expiring, "status": wanted and wanted.value, "issuer": issuer, "san": san}
+        records = _remote_records(server, {**params, "team": team})
+        shown = records if fmt is Format.JSON else [_summary(r) for r in records]
+        emit(shown, LIST_COLUMNS, fmt, title=f"{len(shown)} certificates")
+        return
     base = CertificateQuery(
         expiring_within=dt.timedelta(days=expiring) if expiring is not None else None,
         status=_status(status),
@@ -101,19 +111,45 @@ def list_certificates(
     emit(rows, LIST_COLUMNS, fmt, title=f"{len(rows)} certificates")
 
 
+def _summary(record: dict[str, Any]) -> dict[str, Any]:
+    """A listing's row of a certificate's JSON form (what the table and CSV show)."""
+    return {column: record[column] for column in LIST_COLUMNS}
+
+
+def _remote_records(server: RemoteServer, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every certificate the filters select, page by page (the API's keyset cursor)."""
+    records: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        page = server.request(
+            "GET", "/api/v1/certificates", params={**params, "limit": MAX_PAGE_SIZE, "cursor": cursor}
+        )
+        records.extend(page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return records
+
+
 @app.command("show")
 def show(
     key: Annotated[str, typer.Argument(help="Serial (hex) or SHA-256 fingerprint.")],
-    fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.TABLE,
+    fmt: FormatOption = Format.TABLE,
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
     """Show one certificate."""
-    with platform(data_dir, db) as p:
-        record = p.inventory.find(key)
-        data = record.to_dict(p.clock.now())
+    server = remote_server()
+    if server is not None:
+        data = server.request("GET", f"/api/v1/certificates/{quote(key.strip(), safe='')}")
+    else:
+        with platform(data_dir, db) as p:
+            record = p.inventory.find(key)
+            data = record.to_dict(p.clock.now())
     if fmt is Format.JSON:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    if fmt is Format.CSV:
+        emit([data], list(data), fmt)
         return
     from rich.console import Console
 

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from rich.console import Console
 
 from certfleet.ca import IssuanceRequest
 from certfleet.cli._common import DataDirOption, DbOption, platform
+from certfleet.cli._remote import remote_server
 from certfleet.errors import InvalidInput
 from certfleet.fs import write_atomic
 from certfleet.x509 import KeyType, csr_public_key, generate_private_key, load_csr, names_from_csr, to_pem
@@ -36,6 +42,7 @@ def issue(
     """Issue a certificate and write it (and a generated key, mode 0600) to --out."""
     names = list(san or [])
     private_key = None
+    request_csr = None
     if csr is not None:
         try:
             raw = csr.read_bytes()
@@ -51,17 +58,50 @@ def issue(
     request = IssuanceRequest(profile, public_key, tuple(names), cn, days)
     if out.exists() and not out.is_dir():
         raise InvalidInput(f"--out {out} exists and is not a directory")
-    with platform(data_dir, db) as p:
-        result = p.issuance.issue(request, actor="cli", team=team, private_key=private_key)
-    issued = result.issued
+    server = remote_server()
+    if server is not None:
+        # The key stays here: the server gets a CSR signed by it (or the one given).
+        csr_pem = (request_csr or _csr_for(private_key)).public_bytes(serialization.Encoding.PEM).decode()
+        body = {"csr": csr_pem, "profile": profile, "sans": names, "common_name": cn, "validity_days": days}
+        answer = server.request("POST", "/api/v1/certificates", json={**body, "team": team})
+        record = answer["certificate"]
+        key_pem = _key_pem(private_key)
+        files = (answer["certificate_pem"], answer["chain_pem"], answer["fullchain_pem"])
+        serial, sans, subject = record["serial"], record["sans"], record["subject"]
+        until = dt.datetime.fromisoformat(record["not_after"])
+    else:
+        with platform(data_dir, db) as p:
+            result = p.issuance.issue(request, actor="cli", team=team, private_key=private_key)
+        issued = result.issued
+        key_pem = result.private_key_pem()
+        files = (to_pem([issued.certificate]), to_pem(issued.chain), to_pem(issued.fullchain))
+        serial, sans, subject = result.record.serial, result.record.sans, result.record.subject
+        until = result.record.not_after
     out.mkdir(parents=True, exist_ok=True)
-    key_pem = result.private_key_pem()
     if key_pem is not None:
         write_atomic(out / "key.pem", key_pem, mode=0o600)
-    write_atomic(out / "cert.pem", to_pem([issued.certificate]).encode())
-    write_atomic(out / "chain.pem", to_pem(issued.chain).encode())
-    write_atomic(out / "fullchain.pem", to_pem(issued.fullchain).encode())
+    for name, pem in zip(("cert.pem", "chain.pem", "fullchain.pem"), files, strict=True):
+        write_atomic(out / name, pem.encode())
     Console(highlight=False, soft_wrap=True).print(
-        f"Issued serial {result.record.serial} for {', '.join(result.record.sans) or result.record.subject}, "
-        f"valid until {result.record.not_after:%Y-%m-%d %H:%M}Z; files in {out}"
+        f"Issued serial {serial} for {', '.join(sans) or subject}, "
+        f"valid until {until:%Y-%m-%d %H:%M}Z; files in {out}"
+    )
+
+
+def _csr_for(private_key: CertificateIssuerPrivateKeyTypes | None) -> x509.CertificateSigningRequest:
+    """A CSR that proves possession of ``private_key``; the names travel in the request body
+    (as the local issuance takes them), so its subject stays empty."""
+    assert private_key is not None
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+    unhashed = isinstance(private_key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey)
+    algorithm = None if unhashed else hashes.SHA256()
+    return builder.sign(private_key, algorithm)
+
+
+def _key_pem(private_key: CertificateIssuerPrivateKeyTypes | None) -> bytes | None:
+    """The key as issuance writes it locally (unencrypted PKCS#8, written 0600)."""
+    if private_key is None:
+        return None
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

@@ -3,11 +3,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 from rich.console import Console
 
-from certfleet.cli._common import DataDirOption, DbOption, platform, stderr
+from certfleet.cli._common import DataDirOption, DbOption, die, platform, stderr
+from certfleet.cli._remote import remote_server
 from certfleet.clock import iso
 from certfleet.errors import InvalidInput
 from certfleet.revocation import RevocationReason
@@ -51,6 +53,26 @@ def revoke(
     """Revoke a certificate: the CRL and the OCSP responder show it at once."""
     parsed_reason = RevocationReason.parse(reason)  # refuse a bad reason before opening anything
     when = _invalidity(invalidity_date)
+    server = remote_server()
+    if server is not None:
+        if cert is not None or issuer is not None:
+            # Revoking what the inventory lost names the issuer or the certificate itself; the
+            # API revokes inventory certificates (with the token's scope and name rules).
+            die(
+                "--cert and --issuer revoke a certificate the inventory lost: "
+                "run them beside the data directory"
+            )
+        record = server.request(
+            "POST",
+            f"/api/v1/certificates/{quote(serial.strip(), safe='')}/revoke",
+            json={"reason": parsed_reason.value, "invalidity_date": iso(when)},
+        )
+        Console(highlight=False, soft_wrap=True).print(
+            f"Revoked serial {record['serial']} ({record['revocation_reason']}) at {record['revoked_at']}, "
+            f"issuer CA {record['issuer_ca_id']}; in the inventory",
+            markup=False,
+        )
+        return
     certificate = None
     if cert is not None:
         try:
@@ -71,7 +93,7 @@ def revoke(
             certificate=certificate,
         )
     where = "in the inventory" if outcome.record is not None else "not in the inventory (serial only)"
-    Console(highlight=False).print(
+    Console(highlight=False, soft_wrap=True).print(
         f"Revoked serial {outcome.serial} ({outcome.reason.value}) at {iso(outcome.revoked_at)}, "
         f"issuer CA {outcome.issuer_ca_id}; {where}",
         markup=False,
