@@ -173,3 +173,22 @@ class ServerClient:
     def instructions(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/api/v1/agent/instructions")
         return result
+
+    # -- SPIFFE (the Workload API's source; certfleet.agent.workload.remote) ---------------
+
+    def spiffe_entries(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/api/v1/agent/spiffe/entries")
+        return result
+
+    def spiffe_x509_svids(self, requests: list[dict[str, str]]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/api/v1/agent/spiffe/x509-svids", {"requests": requests})
+        return result
+
+    def spiffe_jwt_svid(self, entry_id: str, audience: list[str]) -> dict[str, Any]:
+        body = {"entry_id": entry_id, "audience": audience}
+        result: dict[str, Any] = self._call("POST", "/api/v1/agent/spiffe/jwt-svids", body)
+        return result
+
+    def spiffe_bundle(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/api/v1/agent/spiffe/bundle")
+        return result

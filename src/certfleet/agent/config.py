@@ -19,6 +19,7 @@ import yaml
 
 from certfleet.agent.errors import AgentConfigError
 from certfleet.errors import CertfleetError
+from certfleet.spiffe import TrustDomain
 from certfleet.x509 import KeyType, parse_names
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "CertificateSpec",
     "FileTarget",
     "HealthCheck",
+    "SpiffeEndpoint",
     "load_config",
     "parse_config",
 ]
@@ -40,6 +42,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_INTERVAL_SECONDS = 3600
 DEFAULT_RELOAD_TIMEOUT_SECONDS = 60.0
 DEFAULT_HEALTH_TIMEOUT_SECONDS = 15.0
+DEFAULT_WORKLOAD_SOCKET = Path("/run/certfleet/agent.sock")
+WORKLOAD_ATTESTORS = ("unix",)
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,16 @@ class CertificateSpec:
 
 
 @dataclass(frozen=True)
+class SpiffeEndpoint:
+    """The ``spiffe:`` section: where the Workload API listens, for which trust domain, and
+    which workload attestors run (``unix``: SO_PEERCRED uid, gid, path and SHA-256)."""
+
+    trust_domain: str
+    socket: Path = DEFAULT_WORKLOAD_SOCKET
+    attestors: tuple[str, ...] = WORKLOAD_ATTESTORS
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     source: str
     server: str | None
@@ -116,6 +130,7 @@ class AgentConfig:
     certificates: tuple[CertificateSpec, ...]
     state_dir: Path | None = None
     interval_seconds: int = DEFAULT_INTERVAL_SECONDS
+    spiffe: SpiffeEndpoint | None = None
 
 
 class _Where:
@@ -338,22 +353,40 @@ def _certificate(value: object, where: _Where, roots: tuple[Path, ...]) -> Certi
     )
 
 
+def _spiffe(value: object, where: _Where) -> SpiffeEndpoint:
+    spec = _mapping(value, where, {"socket", "trust_domain", "attestors"})
+    named = _string(spec.get("trust_domain"), where / "trust_domain")
+    try:
+        trust_domain = TrustDomain.parse(named).name
+    except CertfleetError as exc:
+        raise (where / "trust_domain").error(exc.detail) from exc
+    attestors = spec.get("attestors", list(WORKLOAD_ATTESTORS))
+    if not isinstance(attestors, list) or not attestors or set(attestors) - set(WORKLOAD_ATTESTORS):
+        raise (where / "attestors").error(f"must be a list of: {', '.join(WORKLOAD_ATTESTORS)}")
+    socket = _absolute(spec.get("socket", str(DEFAULT_WORKLOAD_SOCKET)), where / "socket")
+    return SpiffeEndpoint(trust_domain, socket, tuple(dict.fromkeys(attestors)))
+
+
 def parse_config(data: object, source: str) -> AgentConfig:
     top = _Where(source)
-    spec = _mapping(data, top, {"server", "allowed_dirs", "certificates", "state_dir", "interval_seconds"})
+    keys = {"server", "allowed_dirs", "certificates", "state_dir", "interval_seconds", "spiffe"}
+    spec = _mapping(data, top, keys)
+    spiffe = _spiffe(spec["spiffe"], top / "spiffe") if "spiffe" in spec else None
     server = None
     if "server" in spec:
         server = _string(spec["server"], top / "server").rstrip("/")
         if urlsplit(server).scheme != "https" or not urlsplit(server).netloc:
             raise (top / "server").error(f"{server!r} must be an https:// URL")
-    dirs_raw = spec.get("allowed_dirs")
-    if not isinstance(dirs_raw, list) or not dirs_raw:
+    only_spiffe = spiffe is not None and not spec.get("certificates")
+    dirs_raw = spec.get("allowed_dirs", [] if only_spiffe else None)
+    if not isinstance(dirs_raw, list) or (not dirs_raw and not only_spiffe):
         raise (top / "allowed_dirs").error("must be a non-empty list of directories the agent may write in")
     roots = tuple(_absolute(d, top / "allowed_dirs" / i) for i, d in enumerate(dirs_raw))
     if any(root == Path("/") for root in roots):
         raise (top / "allowed_dirs").error("/ is not an acceptable allowed directory")
-    certs_raw = spec.get("certificates")
-    if not isinstance(certs_raw, list) or not certs_raw:
+    # An agent that only serves the Workload API may have no certificate of its own to keep.
+    certs_raw = spec.get("certificates", [] if spiffe is not None else None)
+    if not isinstance(certs_raw, list) or (not certs_raw and spiffe is None):
         raise (top / "certificates").error("must be a non-empty list")
     certificates = tuple(_certificate(c, top / "certificates" / i, roots) for i, c in enumerate(certs_raw))
     seen: dict[str, str] = {}
@@ -372,6 +405,7 @@ def parse_config(data: object, source: str) -> AgentConfig:
         allowed_dirs=roots,
         certificates=certificates,
         state_dir=_absolute(spec["state_dir"], top / "state_dir") if "state_dir" in spec else None,
+        spiffe=spiffe,
         interval_seconds=int(
             _number(
                 spec.get("interval_seconds", DEFAULT_INTERVAL_SECONDS), top / "interval_seconds", 10, 86400

@@ -1,0 +1,232 @@
+"""The Workload API as workloads see it: real py-spiffe clients in their own processes
+(under other uids), and gRPC calls made with py-spiffe's stubs from this process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from spiffe._proto import workload_pb2, workload_pb2_grpc
+
+from certfleet.agent.workload import WorkloadEndpoint
+from tests.agent.workload.conftest import HEADER, NOBODY, OTHER_UID, stream, workload
+from tests.agent.workload.fakes import FakeSvidSource
+from tests.conftest import FakeClock
+
+PYTHON = os.path.realpath(sys.executable)
+
+
+def test_workloads_under_different_uids_get_their_own_identity(
+    endpoint: WorkloadEndpoint, source: FakeSvidSource
+) -> None:
+    # Given entries for uid 1000 and for root; none for nobody
+    source.add("web", "ns/web", f"unix:uid:{OTHER_UID}")
+    source.add("root", "ns/root", "unix:uid:0", f"unix:path:{PYTHON}")
+    endpoint.refresh_now()
+    # Then each workload gets the SVID of its own entry, and nobody gets none
+    assert workload(endpoint.socket_path, "x509", uid=OTHER_UID)["spiffe_id"] == "spiffe://example.org/ns/web"
+    assert workload(endpoint.socket_path, "x509")["spiffe_id"] == "spiffe://example.org/ns/root"
+    refused = workload(endpoint.socket_path, "x509", uid=NOBODY)
+    assert "PERMISSION_DENIED" in str(refused["error"])
+
+
+def test_a_copy_of_the_binary_elsewhere_does_not_match_a_path_selector(
+    endpoint: WorkloadEndpoint, source: FakeSvidSource, socket_path: Path
+) -> None:
+    # Given an entry for root running the interpreter from its real path
+    source.add("root", "ns/root", "unix:uid:0", f"unix:path:{PYTHON}")
+    endpoint.refresh_now()
+    copy = socket_path.parent.parent / "python-copy"
+    shutil.copy2(PYTHON, copy)
+    # When the same bytes run from another path, the entry does not match
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [str(copy), "-m", "tests.agent.workload.workload_client", str(socket_path), "x509"],
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert "PERMISSION_DENIED" in done.stdout, done.stderr
+
+
+def _stub(channel: grpc.Channel) -> workload_pb2_grpc.SpiffeWorkloadAPIStub:
+    return workload_pb2_grpc.SpiffeWorkloadAPIStub(channel)  # type: ignore[no-untyped-call]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda stub, md: next(stub.FetchX509SVID(workload_pb2.X509SVIDRequest(), metadata=md)),
+        lambda stub, md: next(stub.FetchX509Bundles(workload_pb2.X509BundlesRequest(), metadata=md)),
+        lambda stub, md: stub.FetchJWTSVID(workload_pb2.JWTSVIDRequest(audience=["a"]), metadata=md),
+        lambda stub, md: next(stub.FetchJWTBundles(workload_pb2.JWTBundlesRequest(), metadata=md)),
+        lambda stub, md: stub.ValidateJWTSVID(
+            workload_pb2.ValidateJWTSVIDRequest(audience="a", svid="x.y.z"), metadata=md
+        ),
+    ],
+    ids=["FetchX509SVID", "FetchX509Bundles", "FetchJWTSVID", "FetchJWTBundles", "ValidateJWTSVID"],
+)
+def test_calls_without_the_workload_header_are_invalid(
+    channel: grpc.Channel, source: FakeSvidSource, endpoint: WorkloadEndpoint, call: object
+) -> None:
+    source.add("root", "ns/root", "unix:uid:0")
+    endpoint.refresh_now()
+    stub = _stub(channel)
+    for metadata in ((), (("workload.spiffe.io", "false"),)):
+        with pytest.raises(grpc.RpcError) as raised:
+            call(stub, metadata)  # type: ignore[operator]
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "security header" in str(raised.value.details())
+
+
+def test_a_caller_matching_no_entry_is_denied(
+    channel: grpc.Channel, source: FakeSvidSource, endpoint: WorkloadEndpoint
+) -> None:
+    # Given entries for other callers only (this test runs as root)
+    source.add("web", "ns/web", f"unix:uid:{OTHER_UID}")
+    source.add("root-elsewhere", "ns/other", "unix:uid:0", "unix:path:/usr/bin/not-python")
+    endpoint.refresh_now()
+    stub = _stub(channel)
+    for call in (
+        lambda: next(stub.FetchX509SVID(workload_pb2.X509SVIDRequest(), metadata=HEADER)),
+        lambda: stub.FetchJWTSVID(workload_pb2.JWTSVIDRequest(audience=["a"]), metadata=HEADER),
+    ):
+        with pytest.raises(grpc.RpcError) as raised:
+            call()
+        assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_bundles_reach_any_caller_with_the_header(channel: grpc.Channel, source: FakeSvidSource) -> None:
+    stub = _stub(channel)
+    x509 = next(stub.FetchX509Bundles(workload_pb2.X509BundlesRequest(), metadata=HEADER))
+    assert dict(x509.bundles) == {"spiffe://example.org": source.bundle().x509_authorities_der[0]}
+    jwt = next(stub.FetchJWTBundles(workload_pb2.JWTBundlesRequest(), metadata=HEADER))
+    assert json.loads(jwt.bundles["spiffe://example.org"])["keys"][0]["kid"] == source.kid
+
+
+def _lines(process: subprocess.Popen[str]) -> dict[str, object]:
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line, "the workload's stream ended"
+    parsed: dict[str, object] = json.loads(line)
+    return parsed
+
+
+def test_the_stream_pushes_the_rotated_svid_at_half_its_lifetime(
+    endpoint: WorkloadEndpoint, source: FakeSvidSource, clock: FakeClock
+) -> None:
+    # Given a workload streaming its SVID (1 hour TTL)
+    source.add("web", "ns/web", f"unix:uid:{OTHER_UID}", ttl_seconds=3600)
+    endpoint.refresh_now()
+    watcher = stream(endpoint.socket_path, 2, uid=OTHER_UID)
+    try:
+        first = _lines(watcher)
+        # When a pass runs before half the lifetime, nothing is reissued
+        clock.advance(dt.timedelta(minutes=29))
+        endpoint.refresh_now()
+        assert source.issued == {"web": 1}
+        # When half the lifetime has passed, the agent rotates and the stream pushes it
+        clock.advance(dt.timedelta(minutes=2))
+        endpoint.refresh_now()
+        second = _lines(watcher)
+    finally:
+        watcher.wait(60)
+    assert source.issued == {"web": 2}
+    assert first["spiffe_id"] == second["spiffe_id"] == "spiffe://example.org/ns/web"
+    assert first["serial"] != second["serial"]
+    assert watcher.returncode == 0
+
+
+def test_cached_svids_are_served_while_the_server_is_down(
+    endpoint: WorkloadEndpoint, source: FakeSvidSource, clock: FakeClock
+) -> None:
+    source.add("web", "ns/web", f"unix:uid:{OTHER_UID}", ttl_seconds=3600)
+    endpoint.refresh_now()
+    before = workload(endpoint.socket_path, "x509", uid=OTHER_UID)
+    # Given the server unreachable past the rotation time (but before expiry)
+    source.down = True
+    clock.advance(dt.timedelta(minutes=45))
+    endpoint.refresh_now()
+    # Then the workload still gets the cached SVID
+    assert workload(endpoint.socket_path, "x509", uid=OTHER_UID)["serial"] == before["serial"]
+    # And once the server is back, the next pass rotates it
+    source.down = False
+    endpoint.refresh_now()
+    assert workload(endpoint.socket_path, "x509", uid=OTHER_UID)["serial"] != before["serial"]
+
+
+def test_an_expired_svid_is_never_served(
+    endpoint: WorkloadEndpoint, source: FakeSvidSource, clock: FakeClock
+) -> None:
+    entry = source.add("web", "ns/web", f"unix:uid:{OTHER_UID}", ttl_seconds=3600)
+    endpoint.refresh_now()
+    source.down = True
+    clock.advance(dt.timedelta(minutes=61))
+    endpoint.refresh_now()
+    assert endpoint.cache is not None
+    assert endpoint.cache.x509_svids([entry]) == []
+
+
+def test_a_jwt_svid_is_fetched_and_validated(
+    endpoint: WorkloadEndpoint, source: FakeSvidSource, channel: grpc.Channel
+) -> None:
+    source.add("web", "ns/web", f"unix:uid:{OTHER_UID}")
+    endpoint.refresh_now()
+    fetched = workload(endpoint.socket_path, "jwt", "billing", uid=OTHER_UID)
+    assert fetched["spiffe_id"] == "spiffe://example.org/ns/web"
+    stub = _stub(channel)
+    token = str(fetched["token"])
+    valid = stub.ValidateJWTSVID(
+        workload_pb2.ValidateJWTSVIDRequest(audience="billing", svid=token), metadata=HEADER
+    )
+    assert valid.spiffe_id == "spiffe://example.org/ns/web"
+    assert list(valid.claims["aud"]) == ["billing"]
+    head, body, signature = token.split(".")
+    for bad, reason in (
+        (token, "audience"),  # asked about another audience
+        (f"{head}.{body}.{signature[::-1]}", "signature"),
+    ):
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.ValidateJWTSVID(
+                workload_pb2.ValidateJWTSVIDRequest(audience="other" if reason == "audience" else "billing",
+                                                    svid=bad),
+                metadata=HEADER,
+            )  # fmt: skip
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert reason in str(raised.value.details())
+
+
+FORK_AND_EXIT = """
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+if os.fork():
+    os._exit(0)              # the process the agent attested exits at once
+s.settimeout(60)
+while s.recv(65536):         # the gRPC server's settings frame, then end-of-file
+    pass
+print("closed", flush=True)
+"""
+
+
+def test_the_connection_is_closed_when_the_attested_process_exits(endpoint: WorkloadEndpoint) -> None:
+    # Given a connection whose attested process exits, leaving the socket to its child
+    child = subprocess.run(
+        [sys.executable, "-c", FORK_AND_EXIT, str(endpoint.socket_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # Then the agent closes it: the child reads end-of-file (not a timeout after 60 s)
+    assert child.stdout.strip() == "closed", child.stderr
