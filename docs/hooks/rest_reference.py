@@ -126,18 +126,34 @@ def _example_blocks(examples: list[Any], label: str) -> list[str]:
     return lines
 
 
-def _content(content: dict[str, Any]) -> list[str]:
+def _media_examples(media: dict[str, Any], schemas: dict[str, Any]) -> list[Any]:
+    """A body's examples: its own, else those of the named schema it is (or is a list of)."""
+    found = _examples(media)
+    schema = media.get("schema", {})
+    if found or not schema:
+        return found
+    if "$ref" in schema:
+        return _examples(schemas.get(schema["$ref"].rsplit("/", 1)[-1], {}))
+    items = schema.get("items", {})
+    if schema.get("type") == "array" and "$ref" in items:
+        return [[e] for e in _examples(schemas.get(items["$ref"].rsplit("/", 1)[-1], {}))]
+    return []
+
+
+def _content(content: dict[str, Any], schemas: dict[str, Any]) -> list[str]:
     lines = []
     for media_type, media in content.items():
         schema = media.get("schema", {})
         lines.append(f"- `{media_type}`: {_type(schema)}" if schema else f"- `{media_type}`")
     lines.append("")
     for media in content.values():
-        lines += _example_blocks(_examples(media), "Example")
+        lines += _example_blocks(_media_examples(media, schemas), "Example")
     return lines
 
 
-def _operation(method: str, path: str, op: dict[str, Any], secured_by_default: bool) -> list[str]:
+def _operation(
+    method: str, path: str, op: dict[str, Any], secured_by_default: bool, schemas: dict[str, Any]
+) -> list[str]:
     lines = [f"### `{method.upper()} {path}` {{ #{operation_anchor(method, path)} }}\n"]
     if op.get("summary"):
         lines.append(f"**{_prose(op['summary'])}**\n")
@@ -164,7 +180,7 @@ def _operation(method: str, path: str, op: dict[str, Any], secured_by_default: b
         lines.append("**Request body**" + (" (required)" if body.get("required") else "") + "\n")
         if body.get("description"):
             lines.append(_prose(body["description"]) + "\n")
-        lines += _content(body.get("content", {}))
+        lines += _content(body.get("content", {}), schemas)
     lines.append("**Responses**\n")
     # Answers with the same body (the problem documents, mostly) share one line.
     by_body: dict[str, list[str]] = {}
@@ -176,8 +192,9 @@ def _operation(method: str, path: str, op: dict[str, Any], secured_by_default: b
         lines.append(f"- {', '.join(statuses)}" + (f": {body_kinds}" if body_kinds else ""))
     lines.append("")
     for status, response in op.get("responses", {}).items():
-        for media in response.get("content", {}).values():
-            lines += _example_blocks(_examples(media), f"Example `{status}`")
+        if str(status).startswith("2"):
+            for media in response.get("content", {}).values():
+                lines += _example_blocks(_media_examples(media, schemas), f"Example `{status}`")
     return lines
 
 
@@ -214,6 +231,7 @@ def rest_reference_markdown(document: dict[str, Any]) -> str:
     if info.get("description"):
         lines.append(_prose(info["description"]) + "\n")
     secured_by_default = bool(document.get("security"))
+    schemas = document.get("components", {}).get("schemas", {})
     groups: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
     for path, item in document.get("paths", {}).items():
         for method in _METHODS:
@@ -223,8 +241,7 @@ def rest_reference_markdown(document: dict[str, Any]) -> str:
     for tag, operations in groups.items():
         lines.append(f"## {_prose(tag.capitalize())}\n")
         for method, path, op in operations:
-            lines += _operation(method, path, op, secured_by_default)
-    schemas = document.get("components", {}).get("schemas", {})
+            lines += _operation(method, path, op, secured_by_default, schemas)
     if schemas:
         lines.append("## Schemas\n")
         for name in sorted(schemas):
