@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform
+from certfleet.cli._remote import RemoteServer, remote_server
 from certfleet.discovery import FindingCode, Severity
 from certfleet.discovery.records import FindingQuery, StoredFinding
 
@@ -38,6 +39,12 @@ def list_findings(
         include_resolved=include_resolved,
         limit=_PAGE,
     )
+    server = remote_server()
+    if server is not None:
+        rows = _remote_findings(server, base)
+        rows.sort(key=lambda f: (-Severity.parse(f["severity"]).rank, f["code"], f["location"], f["id"]))
+        emit(rows, COLUMNS, fmt, title=f"{len(rows)} findings")
+        return
     found: list[StoredFinding] = []
     with platform(data_dir, db) as p:
         query = base
@@ -49,3 +56,23 @@ def list_findings(
             query = FindingQuery(**{**base.__dict__, "after_id": page[-1].id})
     found.sort(key=lambda f: (-f.severity.rank, f.code.value, f.location, f.id))
     emit([f.to_dict() for f in found], COLUMNS, fmt, title=f"{len(found)} findings")
+
+
+def _remote_findings(server: RemoteServer, query: FindingQuery) -> list[dict[str, Any]]:
+    """Every finding the query selects, by the API's keyset pages (each item is the
+    ``to_dict`` of the finding, as local mode prints it)."""
+    params = {
+        "severity": query.severity and query.severity.value,
+        "code": query.code and query.code.value,
+        "team": query.team,
+        "include_resolved": "true" if query.include_resolved else None,
+        "limit": _PAGE,
+    }
+    rows: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        page = server.request("GET", "/api/v1/findings", params={**params, "cursor": cursor})
+        rows.extend(page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return rows

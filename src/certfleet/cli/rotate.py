@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 from rich.console import Console
@@ -14,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from certfleet.app import Platform
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, die, emit, platform
+from certfleet.cli._remote import RemoteServer, remote_server
 from certfleet.lifecycle.campaigns import CampaignItem, CampaignReport, CampaignRequest, ItemState
 from certfleet.lifecycle.planning import parse_duration
 from certfleet.lifecycle.selection import FIELDS, Selection
@@ -26,10 +28,12 @@ app = typer.Typer(help="Mass rotation campaigns: replace every selected certific
 _ITEM_COLUMNS = ["serial", "action", "holder", "milestone", "successor_serial", "waiting_for", "since"]
 _WAITING_COLUMNS = ["serial", "action", "holder", "state", "waiting_for", "since"]
 _WAITING_SHOWN = 100
+_DRY_RUN_COLUMNS = ["serial", "names", "key", "issuer_ca_id", "team", "action", "note"]
+_LIST_COLUMNS = ["id", "kind", "status", "selection", "total", "reissued", "created_at"]
 
 
-def _print_report(report: CampaignReport, fmt: Format) -> None:
-    data = report.to_dict()
+def _print_report(report: CampaignReport | dict[str, Any], fmt: Format) -> None:
+    data = report if isinstance(report, dict) else report.to_dict()
     if fmt is Format.JSON:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
@@ -118,6 +122,14 @@ def rotate(
         return
     if select is None:
         die("give --select EXPR, or a subcommand (status, resume, list)")
+    server = remote_server()
+    if server is not None:
+        if generate_keys is not None:
+            die("--generate-keys writes new private keys beside the data directory: it does not run remotely")
+        body: dict[str, Any] = {"select": select, "to_key_type": to_key_type, "to_ca": to_ca}
+        body |= {"revoke_old_after": revoke_old_after, "dry_run": dry_run}
+        _remote_create(server, body, fmt)
+        return
     request = CampaignRequest(
         Selection.parse(select),
         to_key_type=KeyType.parse(to_key_type) if to_key_type else None,
@@ -128,12 +140,7 @@ def rotate(
     with platform(data_dir, db) as p:
         if dry_run:
             rows = [item.to_dict() for item in p.rotation.preview(request)]
-            emit(
-                rows,
-                ["serial", "names", "key", "issuer_ca_id", "team", "action", "note"],
-                fmt,
-                title="Dry run",
-            )
+            emit(rows, _DRY_RUN_COLUMNS, fmt, title="Dry run")
             return
         campaign = p.rotation.create(request, actor="cli")
         out = sys.stderr if fmt is Format.JSON else sys.stdout
@@ -145,6 +152,19 @@ def rotate(
         run_with_progress(p, campaign.id, fmt=fmt)
 
 
+def _remote_create(server: RemoteServer, body: dict[str, Any], fmt: Format) -> None:
+    """Create the campaign on the server, which works it in the background (as after
+    ``--no-run``): its state is printed as created."""
+    answer = server.request("POST", "/api/v1/lifecycle/campaigns", json=body)
+    if body["dry_run"]:
+        emit(answer["items"], _DRY_RUN_COLUMNS, fmt, title="Dry run")
+        return
+    out = sys.stderr if fmt is Format.JSON else sys.stdout
+    out.write(f"campaign {answer['id']}: {answer['progress']['total']} certificates\n")
+    out.flush()
+    _print_report(answer, fmt)
+
+
 @app.command("resume")
 def resume(
     campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
@@ -153,6 +173,8 @@ def resume(
     db: DbOption = None,
 ) -> None:
     """Continue a campaign where it stopped (after a crash or a kill)."""
+    if remote_server() is not None:
+        die("the server works its campaigns itself; 'rotate resume' runs beside the data directory")
     with platform(data_dir, db) as p:
         run_with_progress(p, campaign_id, fmt=fmt)
 
@@ -170,18 +192,28 @@ def status(
 ) -> None:
     """A campaign's progress, what each unfinished certificate waits for and since when (with
     --items, every certificate)."""
-    with platform(data_dir, db) as p:
-        report = p.rotation.report(campaign_id, refresh=refresh)
-        campaign = report.campaign
-        waiting = [i.to_dict(campaign) for i in p.rotation.waiting(campaign_id, limit=_WAITING_SHOWN + 1)]
-        listed: list[dict[str, Any]] = []
-        if items:
-            after = 0
-            while page := p.rotation.items(campaign_id, after_id=after, limit=1000):
-                listed += [i.to_dict(campaign) for i in page]
-                after = page[-1].certificate_id
+    server = remote_server()
+    listed: list[dict[str, Any]] = []
+    if server is not None:
+        if refresh:
+            die("the server refreshes its campaigns itself; --refresh runs beside the data directory")
+        path = f"/api/v1/lifecycle/campaigns/{quote(campaign_id, safe='')}"
+        report: CampaignReport | dict[str, Any] = server.request("GET", path)
+        every = _remote_items(server, path)
+        waiting = [i for i in every if i.get("waiting_for") is not None][: _WAITING_SHOWN + 1]
+        listed = every if items else []
+    else:
+        with platform(data_dir, db) as p:
+            report = p.rotation.report(campaign_id, refresh=refresh)
+            campaign = report.campaign
+            waiting = [i.to_dict(campaign) for i in p.rotation.waiting(campaign_id, limit=_WAITING_SHOWN + 1)]
+            if items:
+                after = 0
+                while page := p.rotation.items(campaign_id, after_id=after, limit=1000):
+                    listed += [i.to_dict(campaign) for i in page]
+                    after = page[-1].certificate_id
     if fmt is Format.JSON:
-        data = report.to_dict()
+        data = report if isinstance(report, dict) else report.to_dict()
         data["waiting"] = waiting[:_WAITING_SHOWN]
         if items:
             data["items"] = listed
@@ -200,8 +232,23 @@ def list_campaigns(
     fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None
 ) -> None:
     """Campaigns, newest first."""
-    with platform(data_dir, db) as p:
-        rows = [{**r.to_dict(), **r.counts.to_dict()} for r in p.rotation.list()]
-    emit(
-        rows, ["id", "kind", "status", "selection", "total", "reissued", "created_at"], fmt, title="Campaigns"
-    )
+    server = remote_server()
+    if server is not None:
+        reports = server.request("GET", "/api/v1/lifecycle/campaigns")
+        rows = [{**r, **r["progress"]} for r in reports]
+    else:
+        with platform(data_dir, db) as p:
+            rows = [{**r.to_dict(), **r.counts.to_dict()} for r in p.rotation.list()]
+    emit(rows, _LIST_COLUMNS, fmt, title="Campaigns")
+
+
+def _remote_items(server: RemoteServer, path: str) -> list[dict[str, Any]]:
+    """A campaign's certificates in certificate order, by the API's keyset pages."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        page = server.request("GET", f"{path}/items", params={"limit": 1000, "cursor": cursor})
+        items.extend(page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return items

@@ -37,6 +37,8 @@ from certfleet.cli._common import (
     require_initialized,
     settings_for,
 )
+from certfleet.cli._remote import remote_server
+from certfleet.cli._scan_remote import expand_target_files, run_remote_scan
 from certfleet.discovery import (
     DEFAULT_MAX_FILE_SIZE,
     EndpointOutcome,
@@ -148,6 +150,12 @@ def _trust(files: list[Path] | None) -> tuple[x509.Certificate, ...]:
             raise InvalidInput(f"cannot read --trust file {path}: {exc.strerror}") from None
         anchors.extend(parse_trust_bundle(data, str(path)))
     return tuple(anchors)
+
+
+def _shared(expiring_days: int, trust: list[Path] | None, team: str | None) -> dict[str, object]:
+    """The request fields both kinds of remote scan send (the trust files' PEM inline)."""
+    pem = "".join(path.read_text() for path in trust or []) or None  # readable: _trust read them
+    return {"expiring_days": expiring_days, "trust_pem": pem, "team": team}
 
 
 def _raise_fd_limit(wanted: int) -> None:
@@ -276,6 +284,21 @@ def scan_net(
         team=team,
     )
     endpoints = request.endpoints()  # refuse bad targets before opening anything
+    server = remote_server()
+    if server is not None:
+        body = {
+            "kind": "net",
+            "targets": expand_target_files(targets),
+            "ports": list(request.ports),
+            "sni": list(sni or ()),
+            "timeout_seconds": timeout,
+            "concurrency": concurrency,
+            "per_host": per_host,
+            "http_checks": http_checks,
+            "http_port": http_port,
+        }
+        run_remote_scan(server, {**body, **_shared(expiring_days, trust, team)}, fmt, threshold)
+        return
     _raise_fd_limit(min(concurrency, len(endpoints)) * 2 + 256)
     report = _execute(
         data_dir,
@@ -328,6 +351,17 @@ def scan_files(
         trust=_trust(trust),
         team=team,
     )
+    server = remote_server()
+    if server is not None:  # the server's own disks, as POST /api/v1/scans reads them
+        body = {
+            "kind": "files",
+            "targets": [str(p) for p in paths],
+            "max_file_size": max_file_size,
+            "follow_symlinks": follow_symlinks,
+            "passwords": [p.decode("utf-8", "replace") for p in passwords],
+        }
+        run_remote_scan(server, {**body, **_shared(expiring_days, trust, team)}, fmt, threshold)
+        return
     report = _execute(
         data_dir,
         db,
