@@ -45,6 +45,7 @@ def test_selectors_name_uid_gid_executable_and_its_digest(listener: socket.socke
         # When the agent attests it
         credentials = peer_credentials(accepted)
         workload = attest(credentials, start_time(credentials.pid), ExecutableHashes())
+        assert workload is not None
     finally:
         peer.communicate(b"")
     # Then the kernel's view of it becomes its selectors (setpriv execs: same pid)
@@ -62,7 +63,8 @@ def test_a_reused_pid_is_not_attested() -> None:
     # A start time other than the process's is what a pid reused by another process shows.
     me = PeerCredentials(os.getpid(), os.getuid(), os.getgid())
     started = start_time(os.getpid())
-    assert attest(me, started, ExecutableHashes()).credentials == me
+    attested = attest(me, started, ExecutableHashes())
+    assert attested is not None and attested.credentials == me
     with pytest.raises(AttestationFailed, match="reused"):
         attest(me, started + 1, ExecutableHashes())
 

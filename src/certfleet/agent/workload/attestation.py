@@ -70,6 +70,11 @@ class ExecutableHashes:
         self._known: dict[tuple[int, int, int, int], str] = {}
         self._limit = limit
 
+    def known(self, exe: Path) -> str | None:
+        """The digest when this very file was hashed before (a stat, no read)."""
+        info = exe.stat()
+        return self._known.get((info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns))
+
     def digest(self, exe: Path) -> str:
         with exe.open("rb") as handle:
             info = os.fstat(handle.fileno())
@@ -85,17 +90,26 @@ class ExecutableHashes:
 
 
 def attest(
-    credentials: PeerCredentials, started: int, hashes: ExecutableHashes, proc: Path = Path("/proc")
-) -> Workload:
+    credentials: PeerCredentials,
+    started: int,
+    hashes: ExecutableHashes,
+    proc: Path = Path("/proc"),
+    *,
+    may_hash: bool = True,
+) -> Workload | None:
     """The selectors of the process ``credentials`` names, provided it is still the one that
-    started at ``started`` once they have been read (else :class:`AttestationFailed`)."""
+    started at ``started`` once they have been read (else :class:`AttestationFailed`).
+    With ``may_hash`` false, None when the executable would have to be read and hashed (the
+    event loop then does that in a thread)."""
     pid = credentials.pid
     exe = proc / str(pid) / "exe"
     try:
         path = str(exe.readlink())
-        digest = hashes.digest(exe)
+        digest = hashes.digest(exe) if may_hash else hashes.known(exe)
     except OSError as exc:
         raise AttestationFailed(f"cannot read the executable of process {pid}: {exc.strerror}") from exc
+    if digest is None:
+        return None
     if start_time(pid, proc) != started:
         raise AttestationFailed(f"process {pid} exited and its pid was reused")
     selectors = {f"unix:uid:{credentials.uid}", f"unix:gid:{credentials.gid}", f"unix:sha256:{digest}"}

@@ -31,7 +31,6 @@ from certfleet.agent.workload.source import (
 )
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError
-from certfleet.spiffe import entry_matches
 
 __all__ = ["SvidCache", "X509Svid"]
 
@@ -84,6 +83,7 @@ class SvidCache:
         self.bundle: TrustBundle | None = None
         self._bundle_at: dt.datetime | None = None
         self._svids: dict[str, X509Svid] = {}
+        self._by_selector: dict[str, list[RegistrationEntry]] = {}
         self._jwts: dict[tuple[str, tuple[str, ...]], tuple[IssuedJwt, dt.datetime]] = {}
         self.last_error: str | None = None
 
@@ -94,9 +94,15 @@ class SvidCache:
         return self._changed
 
     def matching(self, selectors: frozenset[str]) -> list[RegistrationEntry]:
-        if self.entries is None:
-            return []
-        return [e for e in self.entries.entries if entry_matches(e.selectors, selectors)]
+        """The entries all of whose selectors the workload has (SPIRE's subset match; an
+        entry without selectors matches nothing). Found through an index by selector: an
+        agent with 10,000 entries must not compare each of them on every call."""
+        found: dict[str, RegistrationEntry] = {}
+        for selector in selectors:
+            for entry in self._by_selector.get(selector, ()):
+                if entry.id not in found and entry.selectors <= selectors:
+                    found[entry.id] = entry
+        return sorted(found.values(), key=lambda e: (e.spiffe_id, e.id))
 
     def x509_svids(self, entries: Sequence[RegistrationEntry]) -> list[X509Svid]:
         """The live SVIDs of ``entries`` (an expired one is never handed out)."""
@@ -160,6 +166,10 @@ class SvidCache:
             )
         if entries != self.entries:
             self.entries = entries
+            self._by_selector = {}
+            for entry in entries.entries:
+                for selector in entry.selectors:
+                    self._by_selector.setdefault(selector, []).append(entry)
             live = {e.id for e in entries.entries}
             for gone in set(self._svids) - live:
                 del self._svids[gone]

@@ -48,8 +48,8 @@ class Caller:
     pidfd: int
     closers: list[asyncio.StreamWriter] = field(default_factory=list)
 
-    def attest(self, hashes: ExecutableHashes) -> Workload:
-        return attest(self.credentials, self.started, hashes)
+    def attest(self, hashes: ExecutableHashes, *, may_hash: bool = True) -> Workload | None:
+        return attest(self.credentials, self.started, hashes, may_hash=may_hash)
 
 
 class AttestingFront:
