@@ -196,10 +196,10 @@ class SvidCache:
                 if changed:
                     self._notify()
             for svid in issued:
-                entry = by_id.get(svid.entry_id)
-                if entry is not None and svid.entry_id in keys:
-                    self._svids[entry.id] = X509Svid(
-                        entry, svid.chain_der, keys[svid.entry_id], svid.not_before, svid.not_after
+                owner = by_id.get(svid.entry_id)
+                if owner is not None and svid.entry_id in keys:
+                    self._svids[owner.id] = X509Svid(
+                        owner, svid.chain_der, keys[svid.entry_id], svid.not_before, svid.not_after
                     )
             changed = changed or bool(issued)
         if changed:
