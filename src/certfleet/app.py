@@ -11,6 +11,7 @@ from certfleet.clock import Clock, SystemClock
 from certfleet.config import Settings
 
 if TYPE_CHECKING:
+    from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from certfleet.lifecycle.scheduler import Scheduler
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from certfleet.services.agents import AgentService
     from certfleet.services.ca_rotation import CaRotationService
     from certfleet.services.discovery import DiscoveryService
+    from certfleet.services.est import EstService
     from certfleet.services.notifications import Notifications
     from certfleet.services.policy import PolicyService
     from certfleet.services.renewal import RenewalService
@@ -73,6 +75,7 @@ class Platform:
     web_queries: WebQueries  # the dashboard's read side
     web_sessions: SqlWebSessionStore  # signed-in browsers
     metrics: PlatformMetrics  # one registry per platform, shared by every listener
+    est: EstService  # EST enrolment (RFC 7030): credentials, through the issuance service
 
     def close(self) -> None:
         self.scans.close()
@@ -187,6 +190,7 @@ def open_platform(
             scans=scans,
         ),
     )
+    metrics = PlatformMetrics(settings.metrics, MetricsQueries(database), authorities.hierarchy, clock)
     return Platform(
         settings=settings,
         clock=clock,
@@ -210,7 +214,8 @@ def open_platform(
         scheduler=scheduler,
         web_queries=WebQueries(database),
         web_sessions=SqlWebSessionStore(store),
-        metrics=PlatformMetrics(settings.metrics, MetricsQueries(database), authorities.hierarchy, clock),
+        metrics=metrics,
+        est=_est_service(store, policy, authorities, clock, metrics),
     )
 
 
@@ -257,6 +262,40 @@ def _agent_service(
         revoke_certificate=lambda serial, actor: revocation.revoke(serial, "privilegeWithdrawn", actor=actor),
         # an agent's first request with a renewed identity: a campaign may revoke the old one
         identity_in_use=lambda certificate_id, agent: rotation.replacement_in_use(certificate_id, agent),
+    )
+
+
+def _est_service(
+    store: Store,
+    policy: PolicyService,
+    authorities: AuthorityService,
+    clock: Clock,
+    metrics: PlatformMetrics,
+) -> EstService:
+    """EST issues through an issuance service whose records say ``est`` (same CA, policy and
+    ledger, as SCEP's); /cacerts serves the issuing chain and the root."""
+    from certfleet.inventory import Source
+    from certfleet.services import IssuanceService
+    from certfleet.services.est import EstService
+
+    def ca_certificates() -> tuple[x509.Certificate, ...]:
+        return (*authorities.issuing_authority().chain, authorities.root().certificate)
+
+    est_issuance = IssuanceService(
+        store.unit_of_work,
+        authorities.issuing_authority,
+        clock,
+        ledger=store.issuance_ledger(),
+        policy=policy,
+        refresh_authority=authorities.refresh,
+        source=Source.EST,
+    )
+    return EstService(
+        store.unit_of_work,
+        est_issuance,
+        ca_certificates,
+        clock,
+        count=lambda outcome: metrics.requests.count_enrolment("est", outcome),
     )
 
 

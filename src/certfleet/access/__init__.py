@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from certfleet.access._est_credentials import (
+    EstCredential,
+    EstCredentialRepository,
+    MintedEstCredential,
+    mint_est_credential,
+)
 from certfleet.access._tokens import (
     ApiToken,
     MintedToken,
@@ -17,6 +23,9 @@ from certfleet.access._tokens import (
 
 __all__ = [
     "ApiToken",
+    "EstCredential",
+    "EstCredentialRepository",
+    "MintedEstCredential",
     "MintedToken",
     "NamePattern",
     "Principal",
@@ -24,6 +33,7 @@ __all__ = [
     "TokenRepository",
     "check_secret",
     "hash_secret",
+    "mint_est_credential",
     "mint_token",
     "split_token",
 ]

@@ -15,6 +15,7 @@ from certfleet.api import (
     authorities,
     certificates,
     discovery,
+    est,
     inventory_import,
     lifecycle,
     notifications,
@@ -60,6 +61,7 @@ def create_api_app(platform: Platform) -> FastAPI:
     app.include_router(agent_admin.router)
     app.include_router(notifications.router)
     app.include_router(whoami.router)
+    app.include_router(est.router)  # RFC 7030 under /.well-known/est/
 
     @app.get("/healthz", response_class=PlainTextResponse, tags=["health"])
     def healthz() -> str:

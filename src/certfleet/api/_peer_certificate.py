@@ -36,8 +36,20 @@ __all__ = [
 ASGIApp = Any  # (scope, receive, send) -> awaitable; uvicorn types it loosely too
 
 
-def with_client_certificate(app: ASGIApp, certificate_der: bytes | None) -> ASGIApp:
-    """``app`` with ``certificate_der`` in every HTTP request's scope (TLS extension)."""
+# The ASGI TLS extension's tls_version values (the TLS protocol version numbers).
+_TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+
+
+def with_client_certificate(
+    app: ASGIApp,
+    certificate_der: bytes | None,
+    *,
+    tls_version: int | None = None,
+    tls_unique: bytes | None = None,
+) -> ASGIApp:
+    """``app`` with ``certificate_der`` in every HTTP request's scope (TLS extension), and
+    the connection's TLS version and, below TLS 1.3, its tls-unique channel binding (RFC
+    5929; EST binds CSRs to it, RFC 7030 section 3.5) under ``tls_unique``."""
     pem = (
         x509.load_der_x509_certificate(certificate_der).public_bytes(serialization.Encoding.PEM).decode()
         if certificate_der
@@ -52,8 +64,9 @@ def with_client_certificate(app: ASGIApp, certificate_der: bytes | None) -> ASGI
                 "client_cert_chain": [pem] if pem else [],
                 "client_cert_name": None,
                 "client_cert_error": None,
-                "tls_version": None,
+                "tls_version": tls_version,
                 "cipher_suite": None,
+                "tls_unique": tls_unique,
             }
             scope = {**scope, "extensions": extensions}
         await app(scope, receive, send)
@@ -78,9 +91,13 @@ class PeerCertificateProtocol(CoalescingProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         ssl_object: ssl.SSLObject | None = transport.get_extra_info("ssl_object")
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        if der:
-            self.app = with_client_certificate(self.app, der)
+        if ssl_object is None:
+            return
+        der = ssl_object.getpeercert(binary_form=True)
+        tls_version = _TLS_VERSIONS.get(ssl_object.version() or "")
+        # tls-unique is undefined for TLS 1.3 (RFC 8446 section C.5): none is offered there.
+        tls_unique = ssl_object.get_channel_binding("tls-unique") if tls_version == 0x0303 else None
+        self.app = with_client_certificate(self.app, der, tls_version=tls_version, tls_unique=tls_unique)
 
 
 def write_client_ca_file(cas: Sequence[CaCertificate], directory: Path) -> Path:

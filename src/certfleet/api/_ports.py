@@ -10,6 +10,7 @@ from certfleet.metrics import MetricsHost, PlatformMetrics
 from certfleet.protocols.acme import AcmeServer
 from certfleet.services import IssuanceService
 from certfleet.services.agents import AgentService
+from certfleet.services.est import EstService
 from certfleet.services.ca_rotation import CaRotationService
 from certfleet.services.notifications import Notifications
 from certfleet.web import WebPlatform
@@ -30,6 +31,8 @@ class Platform(WebPlatform, MetricsHost, Protocol):
     def agents(self) -> AgentService: ...
     @property
     def metrics(self) -> PlatformMetrics: ...
+    @property
+    def est(self) -> EstService: ...
     @property
     def ca_rotation(self) -> CaRotationService: ...
     @property

@@ -58,7 +58,7 @@ class CertificateOut(BaseModel):
     key_size: int
     signature_algorithm: str
     profile: str | None
-    source: Literal["issued", "imported", "discovered"]
+    source: Literal["issued", "imported", "discovered", "spiffe", "scep", "est"]
     status: Literal["active", "revoked", "expired", "superseded"]
     team: str | None
     tags: list[str]

@@ -70,6 +70,7 @@ COMMANDS = {
     "rotate": LazyCommand(
         "certfleet.cli.rotate", "app", "Mass rotation campaigns: replace every selected certificate."
     ),
+    "est": LazyCommand("certfleet.cli.est", "app", "EST enrolment (RFC 7030): Basic credentials per team."),
     "login": LazyCommand(
         "certfleet.cli.login",
         "login",

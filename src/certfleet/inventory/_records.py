@@ -24,6 +24,7 @@ class Source(enum.StrEnum):
     ISSUED = "issued"
     IMPORTED = "imported"
     DISCOVERED = "discovered"
+    EST = "est"  # enrolled over EST (RFC 7030), with the credential's team
 
 
 @dataclass(frozen=True)

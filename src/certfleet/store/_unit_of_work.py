@@ -10,6 +10,7 @@ from certfleet.store._acme import SqlAcmeRepositories
 from certfleet.store._agent import SqlAgentRepository
 from certfleet.store._database import Database
 from certfleet.store._discovery import SqlFindingRepository, SqlLocationRepository, SqlScanRunRepository
+from certfleet.store._est import SqlEstCredentialRepository
 from certfleet.store._issuance_ledger import SqlIssuanceLedger
 from certfleet.store._job_leases import SqlJobLeases
 from certfleet.store._lifecycle import SqlLifecycleRepositories
@@ -48,6 +49,7 @@ class SqlUnitOfWork:
         self.notify_channels = SqlChannelRepository(session, secrets)
         self.agents = SqlAgentRepository(session)
         self.lifecycle = SqlLifecycleRepositories(session)
+        self.est_credentials = SqlEstCredentialRepository(session)
 
 
 class Store:

@@ -1,0 +1,46 @@
+"""serverkeygen's answer (RFC 7030 section 4.4.2): multipart/mixed, the key as PKCS#8 and the
+certificate as PKCS#7 certs-only, both base64; a CSR asking for CMS encryption is refused."""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import NameOID, ObjectIdentifier
+
+from certfleet.protocols.est import MalformedEstMessage, refuse_additional_encryption, server_keygen_response
+from tests.protocols.est.test_messages import self_signed
+
+
+def test_the_parts_parse_back_to_the_key_and_the_certificate() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = self_signed("dev.example.test")
+    answer = server_keygen_response(key, certificate)
+    assert answer.content_type.startswith("multipart/mixed; boundary=")
+    message = email.message_from_bytes(
+        f"Content-Type: {answer.content_type}\r\n\r\n".encode() + answer.body, policy=email.policy.HTTP
+    )
+    parts = list(message.iter_parts())  # type: ignore[attr-defined]
+    assert [p.get_content_type() for p in parts] == ["application/pkcs8", "application/pkcs7-mime"]
+    assert parts[1]["Content-Type"].params["smime-type"] == "certs-only"
+    loaded_key = serialization.load_der_private_key(base64.b64decode(parts[0].get_payload()), None)
+    assert loaded_key.public_key() == key.public_key()
+    assert pkcs7.load_der_pkcs7_certificates(base64.b64decode(parts[1].get_payload())) == [certificate]
+
+
+def test_a_request_for_cms_encryption_is_refused() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dev.example.test")]))
+        .add_attribute(ObjectIdentifier("1.2.840.113549.1.9.16.2.54"), b"key-id")
+        .sign(key, hashes.SHA256())
+    )
+    with pytest.raises(MalformedEstMessage, match="AsymmetricDecryptKeyIdentifier"):
+        refuse_additional_encryption(csr)
