@@ -28,11 +28,17 @@ def _validate(
     return ca_kit(EC).authority.validate(request)
 
 
+TLS_PROFILES = ["tls-server", "tls-client", "tls-server-client"]  # x509-svid: tests/spiffe
+
+
 def test_profiles_and_their_limits() -> None:
-    assert set(PROFILES) == {"tls-server", "tls-client", "tls-server-client"}
-    for profile in PROFILES.values():
-        assert profile.default_validity == dt.timedelta(days=90)
-        assert profile.max_validity == dt.timedelta(days=398)
+    assert set(PROFILES) == {"tls-server", "tls-client", "tls-server-client", "x509-svid"}
+    for name in TLS_PROFILES:
+        assert PROFILES[name].default_validity == dt.timedelta(days=90)
+        assert PROFILES[name].max_validity == dt.timedelta(days=398)
+    # X509-SVIDs: an hour by default (SPIRE's), a day at most.
+    assert PROFILES["x509-svid"].default_validity == dt.timedelta(hours=1)
+    assert PROFILES["x509-svid"].max_validity == dt.timedelta(days=1)
 
 
 def test_unknown_profile_lists_the_known_ones() -> None:
@@ -42,7 +48,7 @@ def test_unknown_profile_lists_the_known_ones() -> None:
         _validate("code-signing", ("www.example.com",))
 
 
-@pytest.mark.parametrize("profile", list(PROFILES))
+@pytest.mark.parametrize("profile", TLS_PROFILES)
 def test_default_and_maximum_validity(profile: str) -> None:
     kit = ca_kit(EC)
     default = kit.issue(profile, leaf_key(EC)).certificate
@@ -83,7 +89,7 @@ def test_common_name_must_be_one_of_the_sans() -> None:
         _validate("tls-server", ("www.example.com",), cn="other.example.com")
 
 
-@pytest.mark.parametrize("profile", list(PROFILES))
+@pytest.mark.parametrize("profile", TLS_PROFILES)
 def test_common_name_alone_becomes_the_san(profile: str) -> None:
     cert = ca_kit(EC).issue(profile, leaf_key(EC), names=(), cn="WWW.Example.com").certificate
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "www.example.com"

@@ -38,13 +38,18 @@ __all__ = ["Authority", "IssuanceRequest", "IssuedCertificate", "ValidatedReques
 
 @dataclass(frozen=True)
 class IssuanceRequest:
-    """What a requester asks for. ``names`` are the SANs (DNS names or IP addresses)."""
+    """What a requester asks for. ``names`` are the SANs (DNS names or IP addresses);
+    ``uris`` URI SANs, which only a profile with ``uri_san`` takes (an X509-SVID's one
+    SPIFFE ID); ``lifetime`` a validity shorter than a day (SVIDs live an hour), exclusive
+    with ``validity_days``."""
 
     profile: str
     public_key: CertificatePublicKeyTypes
     names: tuple[str, ...] = ()
     common_name: str | None = None
     validity_days: int | None = None
+    uris: tuple[str, ...] = ()
+    lifetime: dt.timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class ValidatedRequest:
     names: tuple[SubjectName, ...]
     common_name: str | None
     lifetime: dt.timedelta
+    uris: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,32 @@ class IssuedCertificate:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fullchain", (self.certificate, *self.chain))
+
+
+def _check_uris(request: IssuanceRequest, profile: Profile) -> tuple[str, ...]:
+    """X509-SVID section 2: exactly one URI SAN, the SPIFFE ID (its syntax is checked by
+    ``certfleet.spiffe`` before it gets here); no other profile takes URI names."""
+    if not profile.uri_san:
+        if request.uris:
+            raise BadName(f"profile {profile.name} takes no URI names")
+        return ()
+    if len(request.uris) != 1 or not request.uris[0].startswith("spiffe://"):
+        raise BadName(f"profile {profile.name} needs exactly one spiffe:// URI name")
+    return request.uris
+
+
+def _check_lifetime(request: IssuanceRequest, profile: Profile) -> dt.timedelta:
+    assert request.lifetime is not None
+    if request.validity_days is not None:
+        raise ValidityTooLong("give either a validity in days or a lifetime, not both")
+    if request.lifetime < dt.timedelta(minutes=1):
+        raise ValidityTooLong(f"lifetime must be at least one minute, got {request.lifetime}")
+    if request.lifetime > profile.max_validity:
+        raise ValidityTooLong(
+            f"lifetime of {request.lifetime} exceeds profile {profile.name}'s maximum "
+            f"of {profile.max_validity}"
+        )
+    return request.lifetime
 
 
 def _leaf_key_usage(public_key: CertificatePublicKeyTypes, profile: Profile) -> x509.KeyUsage:
@@ -109,7 +141,10 @@ class Authority:
         profile = get_profile(request.profile)
         key = check_public_key(request.public_key, allow_ed25519=profile.allow_ed25519)
         names = parse_names(request.names)
+        uris = _check_uris(request, profile)
         common_name = request.common_name.strip() if request.common_name else None
+        if common_name and profile.uri_san:
+            raise BadName(f"profile {profile.name} identifies by its URI name: it takes no common name")
         if common_name:
             cn_name = SubjectName.parse(common_name)
             if not names:
@@ -123,9 +158,11 @@ class Authority:
             common_name = cn_name.value
         if profile.require_san and not names:
             raise BadName(f"profile {profile.name} requires at least one DNS name or IP address")
-        if not names and not common_name:
+        if not names and not common_name and not uris:
             raise BadName("a certificate needs a common name or at least one subject alternative name")
-        if request.validity_days is None:
+        if request.lifetime is not None:
+            lifetime = _check_lifetime(request, profile)
+        elif request.validity_days is None:
             lifetime = profile.default_validity
         else:
             if request.validity_days < 1:
@@ -137,7 +174,7 @@ class Authority:
                     f"maximum of {profile.max_validity.days} days"
                 )
             lifetime = dt.timedelta(days=request.validity_days)
-        return ValidatedRequest(profile, request.public_key, key, names, common_name, lifetime)
+        return ValidatedRequest(profile, request.public_key, key, names, common_name, lifetime, uris)
 
     def sign(self, request: ValidatedRequest, serial_number: int) -> IssuedCertificate:
         now = self._clock.now()
@@ -171,10 +208,11 @@ class Authority:
                 critical=False,
             )
         )
-        if request.names:
+        if request.names or request.uris:
             # RFC 5280 4.2.1.6: with an empty subject the SAN extension must be critical.
+            uris: list[x509.GeneralName] = [x509.UniformResourceIdentifier(u) for u in request.uris]
             builder = builder.add_extension(
-                x509.SubjectAlternativeName([n.general_name() for n in request.names]),
+                x509.SubjectAlternativeName(uris + [n.general_name() for n in request.names]),
                 critical=not request.common_name,
             )
         if profile.policy_oids:

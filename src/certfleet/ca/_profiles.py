@@ -32,6 +32,7 @@ class Profile:
     require_san: bool
     allow_ed25519: bool
     policy_oids: tuple[ObjectIdentifier, ...] = ()
+    uri_san: bool = False  # exactly one URI SAN, the identity (X509-SVID); no common name
 
     @property
     def server_auth(self) -> bool:
@@ -69,6 +70,19 @@ PROFILES: dict[str, Profile] = {
             max_validity=398 * _DAYS,
             require_san=True,
             allow_ed25519=False,
+        ),
+        # X509-SVID (SPIFFE): one spiffe:// URI SAN, optional DNS names, usable as a TLS
+        # server and client (mutual TLS between workloads). One hour by default, as SPIRE:
+        # a workload's agent rotates it at half-life, so a stolen SVID is worth little; at
+        # most a day, so an entry's --ttl cannot turn it into a long-lived credential.
+        Profile(
+            name="x509-svid",
+            extended_key_usages=(ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH),
+            default_validity=dt.timedelta(hours=1),
+            max_validity=_DAYS,
+            require_san=False,
+            allow_ed25519=False,
+            uri_san=True,
         ),
     )
 }

@@ -24,6 +24,7 @@ class Source(enum.StrEnum):
     ISSUED = "issued"
     IMPORTED = "imported"
     DISCOVERED = "discovered"
+    SPIFFE = "spiffe"  # X509-SVIDs: one record per registration entry, its live SVID
     EST = "est"  # enrolled over EST (RFC 7030), with the credential's team
 
 

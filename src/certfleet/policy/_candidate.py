@@ -37,3 +37,4 @@ class Candidate:
     signature_algorithm: str | None = None
     ekus: tuple[str, ...] = ()
     label: str = ""
+    spiffe_ids: tuple[str, ...] = ()  # the URI SAN of an X509-SVID, or a registration entry

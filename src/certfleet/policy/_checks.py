@@ -28,6 +28,7 @@ __all__ = [
     "MaxValidity",
     "RequiredEkus",
     "SignatureAlgorithms",
+    "SpiffeIdPrefixes",
 ]
 
 _MAX_LISTED = 5
@@ -172,3 +173,22 @@ class RequiredEkus(Check):
         if not missing:
             return ALLOW
         return Decision(f"extended key usage {_listed(missing)} is missing")
+
+
+@dataclass(frozen=True)
+class SpiffeIdPrefixes(Check):
+    """Every SPIFFE ID of the candidate must lie under one of the prefixes, by whole path
+    segments (``spiffe://td/ns/pay`` covers ``spiffe://td/ns/pay/api``, not
+    ``spiffe://td/ns/payroll``). A certificate without a SPIFFE ID is not concerned."""
+
+    kind: ClassVar[str] = "spiffe_id_prefixes"
+    prefixes: tuple[str, ...]
+
+    def evaluate(self, candidate: Candidate) -> Decision:
+        outside = [
+            i for i in candidate.spiffe_ids if not any(i == p or i.startswith(p + "/") for p in self.prefixes)
+        ]
+        if not outside:
+            return ALLOW
+        allowed = _listed(self.prefixes)
+        return Decision(f"SPIFFE ID {_listed(outside)} is not allowed (allowed prefixes: {allowed})")

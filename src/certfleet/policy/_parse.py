@@ -30,6 +30,7 @@ from certfleet.policy._checks import (
     MaxValidity,
     RequiredEkus,
     SignatureAlgorithms,
+    SpiffeIdPrefixes,
 )
 from certfleet.policy._matching import NamePattern, parse_network
 from certfleet.policy._rules import Policy, Rule, RuleScope, RuleSeverity
@@ -126,6 +127,19 @@ def _patterns(value: Any, key: str, line: int) -> tuple[NamePattern, ...]:
     return tuple(out)
 
 
+def _spiffe_prefixes(value: Any, line: int) -> tuple[str, ...]:
+    items = _strings(value, "spiffe_id_prefixes", line)
+    for item in items:
+        authority = item.removeprefix("spiffe://").partition("/")[0]
+        if not item.startswith("spiffe://") or not authority or item.endswith("/"):
+            raise _Problem(
+                line,
+                f"spiffe_id_prefixes: {item!r} is not a SPIFFE ID prefix "
+                "(spiffe://TD[/path], no trailing '/')",
+            )
+    return tuple(items)
+
+
 def _ip_ranges(value: Any, line: int) -> Check:
     try:
         return IpRanges(tuple(parse_network(v) for v in _strings(value, "ip_ranges", line)))
@@ -161,6 +175,7 @@ _CHECKS: dict[str, Callable[[Any, int], Check]] = {
         tuple(name for _, name in _known(v, "signature_algorithms", line, _SIGNATURES))
     ),
     "required_ekus": lambda v, line: RequiredEkus(tuple(_known(v, "required_ekus", line, _EKUS))),
+    "spiffe_id_prefixes": lambda v, line: SpiffeIdPrefixes(_spiffe_prefixes(v, line)),
 }
 CHECK_KEYS = tuple(_CHECKS)
 RULE_KEYS = ("name", "description", "severity", "enforce", "scope", "profiles", "team", *CHECK_KEYS)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from certfleet.policy._candidate import Candidate, Context
-from certfleet.policy._checks import Check, RequiredEkus
+from certfleet.policy._checks import Check, RequiredEkus, SpiffeIdPrefixes
 from certfleet.policy.errors import RuleViolation
 
 __all__ = ["Policy", "Rule", "RuleScope", "RuleSeverity", "Violation"]
@@ -107,6 +108,17 @@ class Policy:
         if enforced:
             raise RuleViolation(enforced)
         return found
+
+    def check_registration(self, candidate: Candidate) -> tuple[Violation, ...]:
+        """:meth:`check_issuance` with only the SPIFFE ID prefix checks: a registration entry
+        has a SPIFFE ID and a team but no key or validity yet, so the other checks wait for
+        its SVIDs' issuance, which runs every rule."""
+        only_prefixes = tuple(
+            dataclasses.replace(r, checks=tuple(c for c in r.checks if isinstance(c, SpiffeIdPrefixes)))
+            for r in self.rules
+            if any(isinstance(c, SpiffeIdPrefixes) for c in r.checks)
+        )
+        return Policy(only_prefixes).check_issuance(candidate)
 
     @property
     def needs_ekus(self) -> bool:

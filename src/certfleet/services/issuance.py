@@ -91,8 +91,10 @@ class IssuanceService:
         policy: IssuanceGate | None = None,
         server_authority: Callable[[], Authority] | None = None,
         refresh_authority: Callable[[], object] | None = None,
+        source: Source = Source.ISSUED,
     ) -> None:
         self._uow = uow
+        self._source = source  # what its records are in the inventory (SPIFFE: ``spiffe``)
         self._authority = authority
         self._refresh_authority = refresh_authority
         self._clock = clock
@@ -187,7 +189,7 @@ class IssuanceService:
         now = self._clock.now()
         record = CertificateRecord.from_facts(
             facts,
-            source=Source.ISSUED,
+            source=self._source,
             seen_at=now,
             issuer_ca_id=issued.issuer_id,
             profile=issued.profile,

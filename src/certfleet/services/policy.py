@@ -169,6 +169,7 @@ def request_candidate(request: ValidatedRequest, authority: Authority, team: str
         signature_algorithm=_leaf_signature_algorithm(issuer),
         ekus=tuple(oid.dotted_string for oid in request.profile.extended_key_usages),
         label=names[0] if names else (request.common_name or ""),
+        spiffe_ids=request.uris,  # an X509-SVID's SPIFFE ID, for spiffe_id_prefixes
     )
 
 

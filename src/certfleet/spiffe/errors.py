@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from certfleet.errors import InvalidInput
 
-__all__ = ["InvalidSelector", "InvalidSpiffeId"]
+__all__ = ["InvalidEntry", "InvalidJwtSvid", "InvalidSelector", "InvalidSpiffeId"]
 
 
 class InvalidSpiffeId(InvalidInput):
@@ -13,3 +13,11 @@ class InvalidSpiffeId(InvalidInput):
 
 class InvalidSelector(InvalidInput):
     """A selector that is not ``type:key:value`` or whose value its type refuses."""
+
+
+class InvalidEntry(InvalidInput):
+    """A registration entry that cannot be registered as given."""
+
+
+class InvalidJwtSvid(InvalidInput):
+    """A JWT-SVID that fails validation (signature, key, audience, expiry, subject)."""
