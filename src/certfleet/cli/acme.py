@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 from rich.console import Console
 
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform, stderr
+from certfleet.cli._remote import remote_server
 from certfleet.config import Settings, parse_resolver
-from certfleet.errors import InvalidInput
-from certfleet.inventory import CertificateQuery
 
 __all__ = [
     "AcmeHttp01PortOption",
@@ -67,21 +68,51 @@ def eab_create(
         ),
     ] = None,
     description: Annotated[str, typer.Option("--description", help="A note for the key list.")] = "",
+    fmt: Annotated[Format, typer.Option("--format", help="table (two lines) or json.")] = Format.TABLE,
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
     """Create a single-use key; print its kid and base64url HMAC key (shown once)."""
-    with platform(data_dir, db) as p:
-        minted = p.acme.create_eab_key(team, allow_names or [], actor="cli", description=description)
-    sys.stdout.write(f"kid: {minted.record.kid}\nhmac_key: {minted.hmac_key_b64}\n")
+    server = remote_server()
+    if server is not None:
+        body = {"team": team, "allow_names": allow_names or [], "description": description}
+        created: dict[str, Any] = server.request("POST", "/api/v1/acme/eab-keys", json=body)
+    else:
+        with platform(data_dir, db) as p:
+            minted = p.acme.create_eab_key(team, allow_names or [], actor="cli", description=description)
+        created = {"kid": minted.record.kid, "hmac_key": minted.hmac_key_b64, "key": minted.record.to_dict()}
+    if fmt is Format.JSON:
+        sys.stdout.write(json.dumps(created, indent=2) + "\n")
+        return
+    sys.stdout.write(f"kid: {created['kid']}\nhmac_key: {created['hmac_key']}\n")
 
 
 @eab_app.command("list")
 def eab_list(fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None) -> None:
     """List keys (never their HMAC keys) and the account each is bound to."""
-    with platform(data_dir, db) as p:
-        rows = [k.to_dict() for k in p.acme.eab_keys()]
+    server = remote_server()
+    if server is not None:
+        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/acme/eab-keys")
+    else:
+        with platform(data_dir, db) as p:
+            rows = [k.to_dict() for k in p.acme.eab_keys()]
     emit(rows, ["kid", "team", "allow_names", "description", "created_at", "account_id"], fmt)
+
+
+@eab_app.command("revoke")
+def eab_revoke(
+    kid: Annotated[str, typer.Argument(help="The key's kid (see 'certfleet acme eab list').")],
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+) -> None:
+    """Withdraw a key no account has used yet: nobody can bind it any more."""
+    server = remote_server()
+    if server is not None:
+        server.request("DELETE", f"/api/v1/acme/eab-keys/{quote(kid, safe='')}")
+    else:
+        with platform(data_dir, db) as p:
+            p.acme.revoke_eab_key(kid, actor="cli")
+    typer.echo(f"external account key {kid} revoked")
 
 
 @app.command("renew-now")
@@ -97,25 +128,26 @@ def renew_now(
     db: DbOption = None,
 ) -> None:
     """Move ARI renewal windows to now: ARI clients (certbot, ...) renew at their next check."""
-    selector = issuer is not None or san is not None or team is not None
-    if not serials and not selector and not every:
-        raise InvalidInput("give serials, a selector (--issuer, --san, --team) or --all")
-    if serials and (selector or every):
-        raise InvalidInput("give either serials or a selector, not both")
-    with platform(data_dir, db) as p:
-        if serials:
-            outcomes = p.acme.renew_now(serials, actor="cli")
-        else:
-            query = CertificateQuery(issuer=issuer, san=san, team=team)
-            outcomes = p.acme.renew_now_matching(query, actor="cli")
+    server = remote_server()
+    if server is not None:
+        body = {"serials": serials or [], "issuer": issuer, "san": san, "team": team, "all": every}
+        outcomes: list[dict[str, Any]] = server.request("POST", "/api/v1/acme/renewal-overrides", json=body)
+    else:
+        from certfleet.inventory import CertificateQuery
+
+        selected = any((issuer, san, team))
+        query = CertificateQuery(issuer=issuer, san=san, team=team) if selected else None
+        with platform(data_dir, db) as p:
+            found = p.acme.renew_now_selected(serials or [], query, every=every, actor="cli")
+        outcomes = [dataclasses.asdict(o) for o in found]
     console = Console(highlight=False)
     failures = 0
     for outcome in outcomes:
-        if outcome.ok:
-            console.print(f"{outcome.serial}: {outcome.detail}", markup=False)
+        if outcome["ok"]:
+            console.print(f"{outcome['serial']}: {outcome['detail']}", markup=False)
         else:
             failures += 1
-            stderr.print(f"{outcome.serial}: {outcome.detail}", markup=False)
+            stderr.print(f"{outcome['serial']}: {outcome['detail']}", markup=False)
     console.print(
         f"{len(outcomes) - failures} of {len(outcomes)} certificates will renew at the next ARI check"
     )

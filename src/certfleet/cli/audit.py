@@ -5,13 +5,14 @@ import logging.handlers
 import os
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from certfleet.audit import Checkpoint, checkpoint_key_id, parse_public_key, public_key_text
+from certfleet.audit import Checkpoint, checkpoint_key_id, public_key_text
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, die, emit, platform, stderr
+from certfleet.cli._remote import remote_server
 from certfleet.errors import IntegrityError
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -38,8 +39,19 @@ def list_entries(
 ) -> None:
     """List audit entries, oldest first. An entry about a certificate has the subject
     ``cert:<serial>@<issuer name>``."""
-    with platform(data_dir, db) as p:
-        rows = [e.to_dict() for e in p.audit.entries(serial=serial, issuer=issuer)]
+    server = remote_server()
+    if server is not None:
+        rows: list[dict[str, Any]] = []
+        after: int | None = 0
+        while after is not None:  # keyset pages, oldest first
+            page = server.request(
+                "GET", "/api/v1/audit", params={"serial": serial, "issuer": issuer, "after": after}
+            )
+            rows += page["items"]
+            after = page["next_after"]
+    else:
+        with platform(data_dir, db) as p:
+            rows = [e.to_dict() for e in p.audit.entries(serial=serial, issuer=issuer)]
     if fmt is Format.TABLE:
         for row in rows:
             row["hash"] = row["hash"][:16]
@@ -79,29 +91,29 @@ def verify(
     """Check the hash chain (and with --checkpoint the signed checkpoints); exit 1 with one
     line naming the first problem."""
     lines = _read_lines(checkpoint) if checkpoint is not None else None
-    trusted = parse_public_key(public_key) if public_key is not None else None
-    with platform(data_dir, db) as p:
-        if lines is None:
-            verdict = p.audit.verify()
-            anchored = None
-        else:
-            anchored = p.audit.verify_checkpoints(lines, trusted)
-            verdict = anchored.chain
-    if not verdict.ok:
+    server = remote_server()
+    if server is not None:
+        body = {"checkpoint_lines": lines, "public_key": public_key}
+        verdict: dict[str, Any] = server.request("POST", "/api/v1/audit/verify", json=body)
+    else:
+        with platform(data_dir, db) as p:
+            verdict = p.audit.check(lines, public_key).to_dict()
+    if verdict["reason"] is not None:
         stderr.print(
-            f"audit log FAILED verification at entry {verdict.first_bad_seq}: {verdict.reason}", markup=False
+            f"audit log FAILED verification at entry {verdict['first_bad_seq']}: {verdict['reason']}",
+            markup=False,
         )
         raise typer.Exit(1)
-    if anchored is None:
-        stdout.print(f"audit log OK: {verdict.entries} entries, chain intact")
+    if verdict["checkpoints"] is None:
+        stdout.print(f"audit log OK: {verdict['entries']} entries, chain intact")
         return
-    if anchored.reason is not None:
-        where = f"checkpoint file {checkpoint}" if anchored.line is not None else "audit log"
-        stderr.print(f"{where} FAILED checkpoint verification: {anchored.reason}", markup=False)
+    if verdict["checkpoint_reason"] is not None:
+        where = f"checkpoint file {checkpoint}" if verdict["checkpoint_line"] is not None else "audit log"
+        stderr.print(f"{where} FAILED checkpoint verification: {verdict['checkpoint_reason']}", markup=False)
         raise typer.Exit(1)
     stdout.print(
-        f"audit log OK: {verdict.entries} entries, chain intact, "
-        f"consistent with {anchored.checkpoints} signed checkpoints"
+        f"audit log OK: {verdict['entries']} entries, chain intact, "
+        f"consistent with {verdict['checkpoints']} signed checkpoints"
     )
 
 

@@ -1,45 +1,87 @@
 from __future__ import annotations
 
+import json
 import sys
+from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
-from cryptography.hazmat.primitives import serialization
 
-from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform
+from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, die, emit, platform
+from certfleet.cli._remote import remote_server
 from certfleet.cli.ca_rotation import compromise, rotate
-from certfleet.clock import iso
-from certfleet.x509 import describe_public_key
 
 app = typer.Typer(help="The CA hierarchy.", no_args_is_help=True)
+
+_COLUMNS = ["id", "role", "name", "parent", "key", "not_before", "not_after", "active"]
+# services.ca_listing.CA_COLUMNS, repeated so `ca list` against a server imports no service
+
+
+def _rows(data_dir: Any, db: Any) -> list[dict[str, Any]]:
+    """The hierarchy's rows, from the server (GET /api/v1/cas) or the data directory."""
+    server = remote_server()
+    if server is not None:
+        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/cas")
+        return rows
+    from certfleet.services.ca_listing import ca_rows
+
+    with platform(data_dir, db) as p:
+        return ca_rows(p.authorities)
+
+
+def _detail(ca_id: str, data_dir: Any, db: Any) -> dict[str, Any]:
+    server = remote_server()
+    if server is not None:
+        detail: dict[str, Any] = server.request("GET", f"/api/v1/cas/{quote(ca_id, safe='')}")
+        return detail
+    from certfleet.services.ca_listing import ca_detail
+
+    with platform(data_dir, db) as p:
+        return ca_detail(p.authorities, ca_id)
 
 
 @app.command("list")
 def list_cas(data_dir: DataDirOption = None, db: DbOption = None, fmt: FormatOption = Format.TABLE) -> None:
     """Show the hierarchy with validity."""
-    with platform(data_dir, db) as p:
-        rows = [
-            {
-                "id": ca.id,
-                "role": ca.role,
-                "name": ca.name,
-                "parent": ca.parent_id,
-                "subject": ca.certificate.subject.rfc4514_string(),
-                "key": describe_public_key(ca.certificate.public_key()).label,
-                "not_before": iso(ca.not_before),
-                "not_after": iso(ca.not_after),
-                "active": ca.active,
-            }
-            for ca in p.authorities.hierarchy()
-        ]
-    emit(rows, ["id", "role", "name", "parent", "key", "not_before", "not_after", "active"], fmt, title="CAs")
+    emit(_rows(data_dir, db), _COLUMNS, fmt, title="CAs")
+
+
+@app.command("show")
+def show(
+    ca_id: Annotated[str, typer.Argument(help="The CA's id (see 'certfleet ca list').")],
+    fmt: FormatOption = Format.TABLE,
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+) -> None:
+    """Show one CA: validity, serial, fingerprint and (with --format json) its certificate."""
+    data = _detail(ca_id, data_dir, db)
+    if fmt is Format.JSON:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    if fmt is Format.CSV:
+        emit([data], [k for k in data if k != "certificate_pem"], fmt)
+        return
+    for field, value in data.items():
+        if field != "certificate_pem":
+            typer.echo(f"{field:>20}: {'' if value is None else value}")
 
 
 @app.command("root")
 def root(data_dir: DataDirOption = None, db: DbOption = None) -> None:
     """Print the root certificate as PEM."""
-    with platform(data_dir, db) as p:
-        pem = p.authorities.root().certificate.public_bytes(serialization.Encoding.PEM)
-    sys.stdout.write(pem.decode())
+    server = remote_server()
+    if server is None:
+        from certfleet.x509 import to_pem
+
+        with platform(data_dir, db) as p:
+            sys.stdout.write(to_pem([p.authorities.root().certificate]))
+        return
+    roots = [r for r in server.request("GET", "/api/v1/cas") if r["role"] == "root" and r["active"]]
+    if not roots:
+        die("no CA yet: run 'certfleet init' first")
+    sys.stdout.write(
+        server.request("GET", f"/api/v1/cas/{quote(roots[0]['id'], safe='')}")["certificate_pem"]
+    )
 
 
 app.command("rotate")(rotate)

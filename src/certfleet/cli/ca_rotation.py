@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 from rich.console import Console
 
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, die, platform
+from certfleet.cli._remote import remote_server
 from certfleet.cli.rotate import run_with_progress
-from certfleet.lifecycle.ca_health import CaWarning
 from certfleet.lifecycle.campaigns import ItemState
 from certfleet.lifecycle.planning import parse_duration
-from certfleet.services.ca_rotation import CaRotation
 from certfleet.x509 import KeyType
 
 __all__ = ["compromise", "rotate"]
@@ -22,18 +22,18 @@ __all__ = ["compromise", "rotate"]
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _warn(warnings: list[CaWarning]) -> None:
+def _warn(warnings: list[dict[str, Any]]) -> None:
     for warning in warnings:
-        _err.print(f"{warning.severity}: {warning.message}", markup=False)
+        _err.print(f"{warning['severity']}: {warning['message']}", markup=False)
 
 
-def _show(result: CaRotation, fmt: Format, headline: str) -> None:
+def _show(result: dict[str, Any], fmt: Format, headline: str) -> None:
     if fmt is Format.JSON:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
     typer.echo(headline)
-    if result.retired:
-        typer.echo(f"retired from issuing (still publishing CRLs and OCSP): {', '.join(result.retired)}")
+    if result["retired"]:
+        typer.echo(f"retired from issuing (still publishing CRLs and OCSP): {', '.join(result['retired'])}")
 
 
 def rotate(
@@ -46,15 +46,17 @@ def rotate(
 ) -> None:
     """Create a new issuing intermediate under the root and switch issuance to it; the old one
     keeps serving CRLs and OCSP. Warns when the root expires too soon."""
-    with platform(data_dir, db) as p:
-        result = p.ca_rotation.rotate(KeyType.parse(key_type) if key_type else None, actor="cli")
-    _warn(result.warnings)
-    _show(
-        result,
-        fmt,
-        f"issuing CA is now {result.new_ca.id} ({result.new_ca.name}), valid until "
-        f"{result.new_ca.not_after:%Y-%m-%d}",
-    )
+    server = remote_server()
+    if server is not None:
+        result: dict[str, Any] = server.request("POST", "/api/v1/cas/rotate", json={"key_type": key_type})
+    else:
+        with platform(data_dir, db) as p:
+            result = p.ca_rotation.rotate(
+                KeyType.parse(key_type) if key_type else None, actor="cli"
+            ).to_dict()
+    _warn(result["warnings"])
+    new = result["new_ca"]
+    _show(result, fmt, f"issuing CA is now {new['id']} ({new['name']}), valid until {new['not_after'][:10]}")
 
 
 def compromise(
@@ -90,31 +92,42 @@ def compromise(
     within = parse_duration(deadline)
     if within.total_seconds() < 1:
         die("--deadline must be at least 1s (e.g. 24h)")
-    with platform(data_dir, db) as p:
-        result = p.ca_rotation.compromise(ca_id, actor="cli", revoke_old_after=delay, deadline=within)
-        _warn(result.warnings)
-        report = None
-        if result.campaign is not None and not no_run:
-            report = run_with_progress(p, result.campaign.id, fmt=fmt, show=False)
+    server = remote_server()
+    progress: dict[str, Any] | None = None
+    report = None
+    if server is not None:
+        # The confirmation travels as the CA's id repeated; the server works the campaign.
+        body = {"confirm": ca_id, "revoke_old_after": revoke_old_after, "deadline": deadline}
+        result: dict[str, Any] = server.request(
+            "POST", f"/api/v1/cas/{quote(ca_id, safe='')}/compromise", json=body
+        )
+        _warn(result["warnings"])
+    else:
+        with platform(data_dir, db) as p:
+            done = p.ca_rotation.compromise(ca_id, actor="cli", revoke_old_after=delay, deadline=within)
+            result = done.to_dict()
+            _warn(result["warnings"])
+            if done.campaign is not None and not no_run:
+                report = run_with_progress(p, done.campaign.id, fmt=fmt, show=False)
+                progress = report.to_dict()["progress"]
     if fmt is Format.JSON:
-        data = result.to_dict()
-        data["campaign_progress"] = report.to_dict()["progress"] if report is not None else None
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.write(json.dumps({**result, "campaign_progress": progress}, indent=2) + "\n")
         return
-    _show(result, fmt, f"revoked CA {result.revoked_ca}; issuing CA is now {result.new_ca.id}")
-    if result.campaign is None:
+    campaign = result["campaign"]
+    _show(result, fmt, f"revoked CA {result['revoked_ca']}; issuing CA is now {result['new_ca']['id']}")
+    if campaign is None:
         typer.echo("no active certificate of that CA to replace")
     elif report is None:
-        typer.echo(f"campaign {result.campaign.id} created: 'certfleet rotate resume {result.campaign.id}'")
+        typer.echo(f"campaign {campaign} created: 'certfleet rotate resume {campaign}'")
     else:
         counts = report.counts
         typer.echo(
-            f"campaign {result.campaign.id} {report.campaign.status.value}: "
+            f"campaign {campaign} {report.campaign.status.value}: "
             f"{counts.of(ItemState.REISSUED)}/{counts.total} reissued, {counts.old_revoked} old revoked"
         )
-    if result.campaign is not None and result.campaign.deadline_at is not None:
+    if result["campaign_deadline_at"] is not None:
+        deadline_at = result["campaign_deadline_at"].replace("T", " ").removesuffix("Z")
         typer.echo(
             f"agents and ACME clients renew at their next check; what is not replaced by "
-            f"{result.campaign.deadline_at:%Y-%m-%d %H:%M:%S} UTC is revoked anyway "
-            f"('certfleet rotate status {result.campaign.id}')"
+            f"{deadline_at} UTC is revoked anyway ('certfleet rotate status {campaign}')"
         )

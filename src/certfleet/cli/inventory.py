@@ -4,7 +4,6 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -18,9 +17,9 @@ from certfleet.cli._common import (
     emit,
     platform,
     reading,
-    stderr,
 )
 from certfleet.cli._remote import RemoteServer, remote_server
+from certfleet.cli.inventory_import import import_files
 from certfleet.clock import iso
 from certfleet.errors import InvalidInput
 from certfleet.inventory import MAX_EXPIRING_DAYS, MAX_PAGE_SIZE, CertificateQuery, Status
@@ -159,33 +158,4 @@ def show(
         console.print(f"{field:>20}: {shown}", markup=False)
 
 
-@app.command("import")
-def import_files(
-    files: Annotated[list[Path], typer.Argument(help="PEM bundles or DER files.")],
-    team: Annotated[str | None, typer.Option("--team", help="Owning team for new certificates.")] = None,
-    data_dir: DataDirOption = None,
-    db: DbOption = None,
-) -> None:
-    """Import certificates, de-duplicated by fingerprint; bad files are reported, not fatal."""
-    from rich.console import Console
-
-    failures = 0
-    console = Console(highlight=False, soft_wrap=True)
-    with platform(data_dir, db) as p:
-        for path in files:
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                stderr.print(f"{path}: cannot read: {exc.strerror}", markup=False)
-                failures += 1
-                continue
-            outcome = p.inventory.import_bytes(data, str(path), actor="cli", team=team)
-            if outcome.error:
-                stderr.print(outcome.error, markup=False)
-                failures += 1
-            else:
-                console.print(
-                    f"{path}: {outcome.added} added, {outcome.duplicates} already known", markup=False
-                )
-    if failures:
-        raise typer.Exit(1)
+app.command("import")(import_files)  # cli/inventory_import.py: local and remote
