@@ -15,7 +15,6 @@ from certfleet.api._auth import CurrentPrincipal, get_platform
 from certfleet.api._ports import Platform
 from certfleet.api._problems import PROBLEM_RESPONSES
 from certfleet.api.agents import AgentOut
-from certfleet.clock import iso
 from certfleet.lifecycle.planning import parse_duration
 from certfleet.x509 import fingerprint_sha256
 
@@ -94,16 +93,7 @@ async def create_join_token(
     )
     root = await run_in_threadpool(platform.authorities.root)
     response.headers["Cache-Control"] = "no-store"
-    record = minted.record
-    return JoinTokenOut(
-        token=minted.token,
-        id=record.id,
-        host=record.host,
-        team=record.team,
-        allow_names=[p.text for p in record.allow_names],
-        expires_at=iso(record.expires_at),
-        ca_fingerprint=fingerprint_sha256(root.certificate),
-    )
+    return JoinTokenOut(**minted.to_dict(), ca_fingerprint=fingerprint_sha256(root.certificate))
 
 
 @router.post("/{name}/revoke", response_model=AgentOut, summary="Revoke an agent")

@@ -20,7 +20,7 @@ from certfleet.agent.client import ServerClient
 from certfleet.agent.errors import NotEnrolled
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform, stderr
 from certfleet.cli._remote import local_only, remote_server
-from certfleet.clock import SystemClock, iso
+from certfleet.clock import SystemClock
 from certfleet.errors import InvalidInput
 from certfleet.lifecycle.planning import parse_duration
 from certfleet.x509 import fingerprint_sha256
@@ -72,12 +72,7 @@ def token_create(
                 host, team=team, ttl=parse_duration(ttl), allow_names=allow_names or [], actor="cli"
             )
             root = p.authorities.root()
-        created = {
-            "token": minted.token,
-            "host": minted.record.host,
-            "expires_at": iso(minted.record.expires_at),
-            "ca_fingerprint": fingerprint_sha256(root.certificate),
-        }
+        created = {**minted.to_dict(), "ca_fingerprint": fingerprint_sha256(root.certificate)}
     sys.stdout.write(created["token"] + "\n")
     stderr.print(
         f"for host {created['host']}, usable once until {created['expires_at']}; "

@@ -18,6 +18,7 @@ from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption,
 from certfleet.cli._remote import local_only, remote_server
 from certfleet.errors import InvalidInput
 from certfleet.lifecycle.notifications import available
+from certfleet.services.notifications import listed
 
 app = typer.Typer(help="Notifications: where events go, and what was delivered.", no_args_is_help=True)
 channel_app = typer.Typer(help="Notification channels, configured per team.", no_args_is_help=True)
@@ -124,7 +125,7 @@ def add(
                 events=tuple(event or ()),
                 digest=digest,
             )
-        added = channel.to_dict()
+        added = listed(channel)  # as POST /api/v1/notifications/channels answers
     Console(highlight=False).print(
         f"Added {added['type']} channel {added['id']} for {added['team'] or 'every team'}", markup=False
     )

@@ -7,6 +7,7 @@ import datetime as dt
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from certfleet.access import NamePattern, hash_secret
 from certfleet.agents import (
@@ -16,7 +17,7 @@ from certfleet.agents import (
     check_agent_name,
 )
 from certfleet.audit import AuditLog
-from certfleet.clock import Clock
+from certfleet.clock import Clock, iso
 from certfleet.errors import CertfleetError, Conflict, InvalidInput, NotFound, Unauthenticated
 from certfleet.services._ports import (
     AgentUnitOfWorkFactory,
@@ -33,6 +34,18 @@ MAX_TOKEN_TTL = dt.timedelta(days=7)
 class MintedJoinToken:
     token: str  # shown once; only the SHA-256 of its secret is stored
     record: JoinToken
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``agent token create --format json`` and ``POST /api/v1/agents/join-tokens``
+        show (they add the root's fingerprint the host pins)."""
+        return {
+            "token": self.token,
+            "id": self.record.id,
+            "host": self.record.host,
+            "team": self.record.team,
+            "allow_names": [p.text for p in self.record.allow_names],
+            "expires_at": iso(self.record.expires_at),
+        }
 
 
 def split_join_token(token: str) -> tuple[str, str]:
