@@ -32,16 +32,20 @@ def as_uid(uid: int | None) -> list[str]:
     return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
 
 
-def workload(
-    socket: Path, *args: str, uid: int | None = None, python: str = sys.executable
-) -> dict[str, object]:
-    """Run the py-spiffe workload once and return its one JSON line."""
+def workload_env(socket: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "SPIFFE_ENDPOINT_SOCKET": f"unix://{socket}", **extra}
+
+
+def workload(socket: Path, *args: str, uid: int | None = None) -> dict[str, object]:
+    """Run the py-spiffe workload (tests/agent/workload/workload.py) once and return its last
+    JSON line."""
     done = subprocess.run(
-        [*as_uid(uid), python, "-m", "tests.agent.workload.workload_client", str(socket), *args],
+        [*as_uid(uid), sys.executable, "-m", "tests.agent.workload.workload", *args],
         cwd=ROOT,
+        env=workload_env(socket),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
     lines = done.stdout.strip().splitlines()
@@ -50,14 +54,24 @@ def workload(
     return result
 
 
-def stream(socket: Path, updates: int, uid: int | None = None) -> subprocess.Popen[str]:
+def started(socket: Path, *args: str, uid: int | None = None) -> subprocess.Popen[str]:
+    """The py-spiffe workload, running: read its JSON lines with :func:`line`."""
     return subprocess.Popen(
-        [*as_uid(uid), sys.executable, "-m", "tests.agent.workload.workload_client", str(socket), "stream",
-         str(updates)],
+        [*as_uid(uid), sys.executable, "-m", "tests.agent.workload.workload", *args],
         cwd=ROOT,
+        env=workload_env(socket),
         stdout=subprocess.PIPE,
         text=True,
-    )  # fmt: skip
+    )
+
+
+def line(process: subprocess.Popen[str]) -> dict[str, object]:
+    """The workload's next JSON line."""
+    assert process.stdout is not None
+    text = process.stdout.readline()
+    assert text, "the workload ended without a result"
+    parsed: dict[str, object] = json.loads(text)
+    return parsed
 
 
 @pytest.fixture

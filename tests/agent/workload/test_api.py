@@ -16,7 +16,15 @@ import pytest
 from spiffe._proto import workload_pb2, workload_pb2_grpc
 
 from certfleet.agent.workload import WorkloadEndpoint
-from tests.agent.workload.conftest import HEADER, NOBODY, OTHER_UID, stream, workload
+from tests.agent.workload.conftest import (
+    HEADER,
+    NOBODY,
+    OTHER_UID,
+    line,
+    started,
+    workload,
+    workload_env,
+)
 from tests.agent.workload.fakes import FakeSvidSource
 from tests.conftest import FakeClock
 
@@ -46,9 +54,9 @@ def test_a_copy_of_the_binary_elsewhere_does_not_match_a_path_selector(
     copy = socket_path.parent.parent / "python-copy"
     shutil.copy2(PYTHON, copy)
     # When the same bytes run from another path, the entry does not match
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = workload_env(socket_path, PYTHONPATH=os.pathsep.join(sys.path))
     done = subprocess.run(
-        [str(copy), "-m", "tests.agent.workload.workload_client", str(socket_path), "x509"],
+        [str(copy), "-m", "tests.agent.workload.workload", "x509"],
         cwd=Path(__file__).resolve().parents[3],
         capture_output=True,
         text=True,
@@ -114,23 +122,15 @@ def test_bundles_reach_any_caller_with_the_header(channel: grpc.Channel, source:
     assert json.loads(jwt.bundles["spiffe://example.org"])["keys"][0]["kid"] == source.kid
 
 
-def _lines(process: subprocess.Popen[str]) -> dict[str, object]:
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert line, "the workload's stream ended"
-    parsed: dict[str, object] = json.loads(line)
-    return parsed
-
-
 def test_the_stream_pushes_the_rotated_svid_at_half_its_lifetime(
     endpoint: WorkloadEndpoint, source: FakeSvidSource, clock: FakeClock
 ) -> None:
     # Given a workload streaming its SVID (1 hour TTL)
     source.add("web", "ns/web", f"unix:uid:{OTHER_UID}", ttl_seconds=3600)
     endpoint.refresh_now()
-    watcher = stream(endpoint.socket_path, 2, uid=OTHER_UID)
+    watcher = started(endpoint.socket_path, "stream", "2", uid=OTHER_UID)
     try:
-        first = _lines(watcher)
+        first = line(watcher)
         # When a pass runs before half the lifetime, nothing is reissued
         clock.advance(dt.timedelta(minutes=29))
         endpoint.refresh_now()
@@ -138,7 +138,7 @@ def test_the_stream_pushes_the_rotated_svid_at_half_its_lifetime(
         # When half the lifetime has passed, the agent rotates and the stream pushes it
         clock.advance(dt.timedelta(minutes=2))
         endpoint.refresh_now()
-        second = _lines(watcher)
+        second = line(watcher)
     finally:
         watcher.wait(60)
     assert source.issued == {"web": 2}
@@ -182,7 +182,7 @@ def test_a_jwt_svid_is_fetched_and_validated(
 ) -> None:
     source.add("web", "ns/web", f"unix:uid:{OTHER_UID}")
     endpoint.refresh_now()
-    fetched = workload(endpoint.socket_path, "jwt", "billing", uid=OTHER_UID)
+    fetched = workload(endpoint.socket_path, "token", "billing", uid=OTHER_UID)
     assert fetched["spiffe_id"] == "spiffe://example.org/ns/web"
     stub = _stub(channel)
     token = str(fetched["token"])
@@ -230,3 +230,43 @@ def test_the_connection_is_closed_when_the_attested_process_exits(endpoint: Work
     )
     # Then the agent closes it: the child reads end-of-file (not a timeout after 60 s)
     assert child.stdout.strip() == "closed", child.stderr
+
+
+def test_two_workloads_authenticate_each_other_with_only_what_the_api_gave(
+    endpoint: WorkloadEndpoint, source: FakeSvidSource
+) -> None:
+    # Given two workloads under different uids, each with its own entry
+    source.add("web", "ns/web", f"unix:uid:{OTHER_UID}")
+    source.add("api", "ns/api", f"unix:uid:{OTHER_UID + 1}")
+    endpoint.refresh_now()
+    # When api serves mutual TLS with its SVID and web connects with its own
+    server = started(endpoint.socket_path, "serve", "spiffe://example.org/ns/web", uid=OTHER_UID + 1)
+    try:
+        port = line(server)["port"]
+        client = workload(
+            endpoint.socket_path, "connect", str(port), "spiffe://example.org/ns/api", uid=OTHER_UID
+        )
+        served = line(server)
+    finally:
+        server.wait(60)
+    # Then each saw the other's SPIFFE ID, through a chain to the bundle
+    assert client == {
+        "me": "spiffe://example.org/ns/web",
+        "server": "spiffe://example.org/ns/api",
+        "answer": "hello spiffe://example.org/ns/web, I am spiffe://example.org/ns/api",
+    }
+    assert served == {
+        "me": "spiffe://example.org/ns/api",
+        "client": "spiffe://example.org/ns/web",
+        "received": "ping from spiffe://example.org/ns/web",
+    }
+
+
+def test_jwt_source_fetches_and_validates_a_jwt_svid(
+    endpoint: WorkloadEndpoint, source: FakeSvidSource
+) -> None:
+    source.add("web", "ns/web", f"unix:uid:{OTHER_UID}")
+    endpoint.refresh_now()
+    result = workload(endpoint.socket_path, "jwt", "billing", uid=OTHER_UID)
+    assert result["local"] == result["remote"] == "spiffe://example.org/ns/web"
+    assert "INVALID_ARGUMENT" in str(result["other"])
