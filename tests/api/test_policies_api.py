@@ -155,3 +155,16 @@ def test_openapi_documents_the_policy_paths_with_schemas_and_examples(api: ApiCl
     schemas = document["components"]["schemas"]
     for name in ("PolicyApply", "PolicyTest", "PolicyOut", "ApplyOut", "ReportOut"):
         assert schemas[name]["examples"], name
+
+
+@pytest.mark.parametrize("path", [POLICIES, f"{POLICIES}/test"])
+def test_a_body_over_the_server_limit_is_413_unread_and_stores_nothing(
+    api: ApiClient, admin: str, path: str
+) -> None:
+    before = stored_rows(api.platform, "policy_versions")
+    oversized = b'{"document": "' + b"x" * (1024 * 1024) + b'"}'
+
+    response = api.post(path, token=admin, content=oversized, headers={"Content-Type": "application/json"})
+
+    assert_problem(response, 413, "exceeds the limit of 1048576 bytes")
+    assert stored_rows(api.platform, "policy_versions") == before
