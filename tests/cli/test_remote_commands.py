@@ -91,3 +91,36 @@ def test_a_narrow_token_is_refused_in_one_line(remote_cli: RemoteCli, tmp_path: 
     assert revoke.stderr == "error: this token has scope issue; revoke is required\n"
     listed = json.loads(remote_cli("inventory", "list", "--format", "json", token=narrow).stdout)
     assert {c["team"] for c in listed} == {"web"}
+
+
+def test_create_commands_print_the_same_json_document_in_both_modes(
+    remote_cli: RemoteCli, tmp_path: Path
+) -> None:
+    remote = remote_cli("token", "create", "--team", "fmt", "--format", "json")
+    local = remote_cli.local("token", "create", "--team", "fmt", "--format", "json")
+    assert remote.exit_code == local.exit_code == 0, remote.stderr + local.stderr
+    remote_token, local_token = json.loads(remote.stdout), json.loads(local.stdout)
+    assert list(remote_token) == list(local_token)
+    assert remote_token["token"].startswith(f"cf_{remote_token['id']}_")
+    assert (
+        (remote_token["team"], remote_token["scope"])
+        == (local_token["team"], local_token["scope"])
+        == ("fmt", "read")
+    )
+
+    remote = remote_cli(
+        "issue", "--out", str(tmp_path / "r"), "--san", "fmt-r.example.test", "--format", "json"
+    )
+    local = remote_cli.local(
+        "issue", "--out", str(tmp_path / "l"), "--san", "fmt-l.example.test", "--format", "json"
+    )
+    assert remote.exit_code == local.exit_code == 0, remote.stderr + local.stderr
+    remote_issued, local_issued = json.loads(remote.stdout), json.loads(local.stdout)
+    assert list(remote_issued["certificate"]) == list(local_issued["certificate"])
+    assert remote_issued["files"] == {
+        "private_key": str(tmp_path / "r" / "key.pem"),
+        "certificate": str(tmp_path / "r" / "cert.pem"),
+        "chain": str(tmp_path / "r" / "chain.pem"),
+        "fullchain": str(tmp_path / "r" / "fullchain.pem"),
+    }
+    assert remote_issued["certificate"]["sans"] == ["fmt-r.example.test"]

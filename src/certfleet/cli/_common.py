@@ -39,12 +39,14 @@ if TYPE_CHECKING:
     from certfleet.config import Settings
 
 __all__ = [
+    "CreateFormatOption",
     "DataDirOption",
     "DbOption",
     "Format",
     "FormatOption",
     "die",
     "emit",
+    "emit_document",
     "log_internal_error",
     "one_line",
     "platform",
@@ -99,6 +101,15 @@ class Format(StrEnum):
 
 
 FormatOption = Annotated[Format, typer.Option("--format", help="Output format.")]
+# What a create command prints: its usual lines (table), or the created record as JSON.
+CreateFormatOption = Annotated[
+    Format, typer.Option("--format", help="table (the usual lines) or json (what was created).")
+]
+
+
+def emit_document(document: Any) -> None:
+    """One JSON document on stdout (a show or create command's ``--format json``)."""
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
 def one_line(message: str) -> str:

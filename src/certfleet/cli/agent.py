@@ -18,7 +18,17 @@ import typer
 from certfleet.agent import DEFAULT_STATE_DIR, AgentState, Runner, enroll, load_config
 from certfleet.agent.client import ServerClient
 from certfleet.agent.errors import NotEnrolled
-from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform, stderr
+from certfleet.cli._common import (
+    CreateFormatOption,
+    DataDirOption,
+    DbOption,
+    Format,
+    FormatOption,
+    emit,
+    emit_document,
+    platform,
+    stderr,
+)
 from certfleet.cli._remote import local_only, remote_server
 from certfleet.clock import SystemClock
 from certfleet.errors import InvalidInput
@@ -58,6 +68,7 @@ def token_create(
             "--allow-names", help="Name pattern the agent may have issued (*.x, **.x, CIDR); repeat."
         ),
     ] = None,
+    fmt: CreateFormatOption = Format.TABLE,
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
@@ -73,6 +84,9 @@ def token_create(
             )
             root = p.authorities.root()
         created = {**minted.to_dict(), "ca_fingerprint": fingerprint_sha256(root.certificate)}
+    if fmt is Format.JSON:
+        emit_document(created)
+        return
     sys.stdout.write(created["token"] + "\n")
     stderr.print(
         f"for host {created['host']}, usable once until {created['expires_at']}; "

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from cryptography import x509
@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from rich.console import Console
 
 from certfleet.ca import IssuanceRequest
-from certfleet.cli._common import DataDirOption, DbOption, platform
+from certfleet.cli._common import CreateFormatOption, DataDirOption, DbOption, Format, emit_document, platform
 from certfleet.cli._remote import remote_server
 from certfleet.errors import InvalidInput
 from certfleet.fs import write_atomic
@@ -36,6 +36,7 @@ def issue(
     key_type: Annotated[str, typer.Option("--key-type", help="Key to generate when no --csr.")] = "ec-p256",
     csr: Annotated[Path | None, typer.Option("--csr", help="PEM or DER CSR; its key is certified.")] = None,
     team: Annotated[str | None, typer.Option("--team", help="Owning team in the inventory.")] = None,
+    fmt: CreateFormatOption = Format.TABLE,
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
@@ -64,28 +65,36 @@ def issue(
         csr_pem = (request_csr or _csr_for(private_key)).public_bytes(serialization.Encoding.PEM).decode()
         body = {"csr": csr_pem, "profile": profile, "sans": names, "common_name": cn, "validity_days": days}
         answer = server.request("POST", "/api/v1/certificates", json={**body, "team": team})
-        record = answer["certificate"]
+        record: dict[str, Any] = answer["certificate"]
         key_pem = _key_pem(private_key)
         files = (answer["certificate_pem"], answer["chain_pem"], answer["fullchain_pem"])
-        serial, sans, subject = record["serial"], record["sans"], record["subject"]
-        until = dt.datetime.fromisoformat(record["not_after"])
     else:
         with platform(data_dir, db) as p:
             result = p.issuance.issue(request, actor="cli", team=team, private_key=private_key)
+            record = result.record.to_dict(p.clock.now())
         issued = result.issued
         key_pem = result.private_key_pem()
         files = (to_pem([issued.certificate]), to_pem(issued.chain), to_pem(issued.fullchain))
-        serial, sans, subject = result.record.serial, result.record.sans, result.record.subject
-        until = result.record.not_after
     out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str | None] = {"private_key": None}
     if key_pem is not None:
         write_atomic(out / "key.pem", key_pem, mode=0o600)
-    for name, pem in zip(("cert.pem", "chain.pem", "fullchain.pem"), files, strict=True):
-        write_atomic(out / name, pem.encode())
+        written["private_key"] = str(out / "key.pem")
+    for name, pem in zip(("certificate", "chain", "fullchain"), files, strict=True):
+        path = out / _FILES[name]
+        write_atomic(path, pem.encode())
+        written[name] = str(path)
+    if fmt is Format.JSON:
+        emit_document({"certificate": record, "files": written})
+        return
+    until = dt.datetime.fromisoformat(record["not_after"])
     Console(highlight=False, soft_wrap=True).print(
-        f"Issued serial {serial} for {', '.join(sans) or subject}, "
+        f"Issued serial {record['serial']} for {', '.join(record['sans']) or record['subject']}, "
         f"valid until {until:%Y-%m-%d %H:%M}Z; files in {out}"
     )
+
+
+_FILES = {"certificate": "cert.pem", "chain": "chain.pem", "fullchain": "fullchain.pem"}
 
 
 def _csr_for(private_key: CertificateIssuerPrivateKeyTypes | None) -> x509.CertificateSigningRequest:

@@ -102,7 +102,9 @@ app = typer.Typer(
     help="Certificate lifecycle and machine-identity platform.",
     no_args_is_help=True,
     cls=_Certfleet,
-    **_TYPER_SETTINGS,
+    # `certfleet --install-completion` (bash, zsh, fish, PowerShell) on the root only; the
+    # completion script calls certfleet back, and each lazy command loads when completed.
+    **{**_TYPER_SETTINGS, "add_completion": True},
 )
 
 
@@ -121,7 +123,10 @@ def _global_options(data_dir: DataDirOption = None, db: DbOption = None) -> None
 def _click_command() -> Callable[..., Any]:
     # Building a command from its type hints costs about 0.1 s; tests run the CLI in-process
     # hundreds of times, so the tree is built once (each subcommand when first named).
-    return typer.main.get_command(app)
+    command = typer.main.get_command(app)
+    for param in command.params:  # the completion flags, appended after the group was made
+        pass_verbatim(param)
+    return command
 
 
 _GLOBAL_ENV = ("CERTFLEET_HOME", "CERTFLEET_DB")

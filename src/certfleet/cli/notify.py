@@ -14,7 +14,17 @@ from urllib.parse import quote  # an id is one path segment: "/" or "?" must not
 import typer
 from rich.console import Console
 
-from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform, stderr
+from certfleet.cli._common import (
+    CreateFormatOption,
+    DataDirOption,
+    DbOption,
+    Format,
+    FormatOption,
+    emit,
+    emit_document,
+    platform,
+    stderr,
+)
 from certfleet.cli._remote import local_only, remote_server
 from certfleet.errors import InvalidInput
 from certfleet.lifecycle.notifications import available
@@ -87,6 +97,7 @@ def add(
         bool, typer.Option("--digest", help="Send expiring notices as one daily digest.")
     ] = False,
     name: Annotated[str | None, typer.Option("--name", help="A label for listings.")] = None,
+    fmt: CreateFormatOption = Format.TABLE,
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
@@ -126,6 +137,9 @@ def add(
                 digest=digest,
             )
         added = listed(channel)  # as POST /api/v1/notifications/channels answers
+    if fmt is Format.JSON:
+        emit_document(added)
+        return
     Console(highlight=False).print(
         f"Added {added['type']} channel {added['id']} for {added['team'] or 'every team'}", markup=False
     )

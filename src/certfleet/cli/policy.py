@@ -15,7 +15,16 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform
+from certfleet.cli._common import (
+    CreateFormatOption,
+    DataDirOption,
+    DbOption,
+    Format,
+    FormatOption,
+    emit,
+    emit_document,
+    platform,
+)
 from certfleet.cli._remote import remote_server
 from certfleet.errors import InvalidInput
 from certfleet.services.compliance import ComplianceReport, compliance_report, report_json
@@ -59,6 +68,7 @@ def apply(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check FILE and say what applying would do; store nothing.")
     ] = False,
+    fmt: CreateFormatOption = Format.TABLE,
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
@@ -71,6 +81,9 @@ def apply(
     else:
         with platform(data_dir, db) as p:
             outcome = p.policy.apply(document, source=str(file), actor="cli", dry_run=dry_run).to_dict()
+    if fmt is Format.JSON:
+        emit_document(outcome)
+        return
     console = Console(highlight=False)
     if not outcome["changed"]:
         console.print(f"Unchanged: version {outcome['version']} already has this content", markup=False)

@@ -9,7 +9,16 @@ from urllib.parse import quote  # an id is one path segment: "/" or "?" must not
 
 import typer
 
-from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform
+from certfleet.cli._common import (
+    CreateFormatOption,
+    DataDirOption,
+    DbOption,
+    Format,
+    FormatOption,
+    emit,
+    emit_document,
+    platform,
+)
 from certfleet.cli._remote import remote_server
 
 app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -31,6 +40,7 @@ def create(
         ),
     ] = None,
     description: Annotated[str, typer.Option("--description", help="A note for the token list.")] = "",
+    fmt: CreateFormatOption = Format.TABLE,
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
@@ -39,15 +49,18 @@ def create(
     if server is not None:
         body = {"team": team, "scope": scope, "allow_names": allow_names or [], "description": description}
         created: dict[str, Any] = server.request("POST", "/api/v1/tokens", json=body)
-        sys.stdout.write(created["token"] + "\n")
-        return
-    from certfleet.access import Scope
+    else:
+        from certfleet.access import Scope
 
-    with platform(data_dir, db) as p:
-        minted = p.tokens.create(
-            team, Scope.parse(scope), allow_names or [], actor="cli", description=description
-        )
-    sys.stdout.write(minted.token + "\n")
+        with platform(data_dir, db) as p:
+            minted = p.tokens.create(
+                team, Scope.parse(scope), allow_names or [], actor="cli", description=description
+            )
+        created = {**minted.record.to_dict(), "token": minted.token}  # as POST /api/v1/tokens answers
+    if fmt is Format.JSON:
+        emit_document(created)
+        return
+    sys.stdout.write(created["token"] + "\n")
 
 
 @app.command("list")
