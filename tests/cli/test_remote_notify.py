@@ -142,3 +142,18 @@ def test_a_narrow_token_is_refused_every_notify_command(
         assert refused.stderr == "error: this token has scope read; admin is required\n", args
     assert receiver.requests == []
     assert remote_cli("notify", "channel", "remove", channel_id).exit_code == 0
+
+
+def test_add_json_is_the_listed_row_in_both_modes(remote_cli: RemoteCli, receiver: HttpReceiver) -> None:
+    args = ("notify", "channel", "add", "--type", "webhook", "--team", "notify-json", "--url", receiver.url)
+    remote = remote_cli(*args, "--format", "json")
+    local = remote_cli.local(*args, "--format", "json")
+
+    assert remote.exit_code == local.exit_code == 0, (remote.stderr, local.stderr)
+    added = [json.loads(remote.stdout), json.loads(local.stdout)]
+    listed = json.loads(
+        remote_cli("notify", "channel", "list", "--team", "notify-json", "--format", "json").stdout
+    )
+    assert sorted(listed, key=lambda c: c["id"]) == sorted(added, key=lambda c: c["id"])
+    for channel in added:
+        assert remote_cli("notify", "channel", "remove", channel["id"]).exit_code == 0

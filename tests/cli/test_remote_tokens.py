@@ -90,3 +90,15 @@ def test_a_narrow_token_is_refused_every_token_command(remote_cli: RemoteCli) ->
         assert refused.stderr == "error: this token has scope read; admin is required\n", args
     rows = json.loads(remote_cli("token", "list", "--format", "json").stdout)
     assert [t["revoked_at"] for t in rows if t["id"] == victim] == [None]
+
+
+def test_create_json_is_the_same_document_in_both_modes(remote_cli: RemoteCli) -> None:
+    remote = remote_cli("token", "create", "--team", "web", "--description", "ci", "--format", "json")
+    local = remote_cli.local("token", "create", "--team", "web", "--description", "ci", "--format", "json")
+
+    assert remote.exit_code == local.exit_code == 0, (remote.stderr, local.stderr)
+    documents = [json.loads(remote.stdout), json.loads(local.stdout)]
+    assert [list(d) for d in documents] == [
+        ["id", "team", "scope", "allow_names", "description", "created_at", "revoked_at", "token"]
+    ] * 2
+    assert [(d["team"], d["scope"], d["description"]) for d in documents] == [("web", "read", "ci")] * 2
