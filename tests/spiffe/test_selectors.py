@@ -28,8 +28,8 @@ def test_selectors_parse_into_type_key_value(text: str, expected: tuple[str, str
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ("unix", "type:key:value"),
-        ("unix:uid", "type:key:value"),
+        ("unix", "joined by colons"),
+        ("unix:uid", "joined by colons"),
         ("unix:uid:", "value is empty"),
         ("Unix:uid:1", "[a-z0-9_-]"),
         ("unix:uid:abc", "decimal"),

@@ -56,6 +56,9 @@ COMMANDS = {
     ),
     "scan": LazyCommand("certfleet.cli.scan", "app", "Discover certificates on networks and filesystems."),
     "findings": LazyCommand("certfleet.cli.findings", "app", "Findings of discovery scans."),
+    "spiffe": LazyCommand(
+        "certfleet.cli.spiffe", "app", "SPIFFE workload identity: trust domain and registration entries."
+    ),
     "policy": LazyCommand(
         "certfleet.cli.policy", "app", "Policies as code: rules every certificate must meet."
     ),

@@ -46,7 +46,9 @@ class Selector:
     def parse(cls, text: str) -> Selector:
         parts = text.split(":", 2)
         if len(parts) != 3:
-            raise InvalidSelector(f"selector {text!r} is not type:key:value (e.g. unix:uid:1000)")
+            raise InvalidSelector(
+                f"selector {text!r} is not a type, key and value joined by colons, e.g. unix:uid:1000"
+            )
         return cls(parts[0], parts[1], parts[2])
 
     def __str__(self) -> str:
