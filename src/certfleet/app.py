@@ -16,8 +16,6 @@ if TYPE_CHECKING:
 
     from certfleet.ca import CaUrls
     from certfleet.ca.keys import KeyBackend
-    from certfleet.ca import CaUrls
-    from certfleet.ca.keys import KeyBackend
     from certfleet.lifecycle.scheduler import Scheduler
     from certfleet.metrics import PlatformMetrics
     from certfleet.protocols.acme import AcmeServer
@@ -40,7 +38,6 @@ if TYPE_CHECKING:
     from certfleet.services.rotation import RotationService
     from certfleet.services.scan_jobs import ScanQueue
     from certfleet.services.server_identity import ServerIdentity
-    from certfleet.services.spiffe import SpiffeService
     from certfleet.services.spiffe import SpiffeService
     from certfleet.store import Database, Store
     from certfleet.store._web import WebQueries
@@ -76,7 +73,6 @@ class Platform:
     renewal: RenewalService
     rotation: RotationService
     ca_rotation: CaRotationService
-    spiffe: SpiffeService  # SPIFFE registration, SVIDs through issuance, bundle and OIDC
     spiffe: SpiffeService  # SPIFFE registration, SVIDs through issuance, bundle and OIDC
     scheduler: Scheduler  # every background job; serve runs it
     scans: ScanQueue  # scans this node accepted, started by the scheduler's `scans` job
@@ -222,9 +218,6 @@ def open_platform(
         spiffe=_spiffe_service(
             store, keys, authorities, policy, revocation, CaUrls(settings.public_base_url), clock
         ),
-        spiffe=_spiffe_service(
-            store, keys, authorities, policy, revocation, CaUrls(settings.public_base_url), clock
-        ),
         scheduler=scheduler,
         web_queries=WebQueries(database),
         web_sessions=SqlWebSessionStore(store),
@@ -252,46 +245,6 @@ def _checkpoint_key(settings: Settings, passphrase: bytes) -> Callable[[], Ed255
     from certfleet.audit import CHECKPOINT_KEY_FILE, load_or_create_checkpoint_key
 
     return lambda: load_or_create_checkpoint_key(settings.data_dir.keys / CHECKPOINT_KEY_FILE, passphrase)
-
-
-def _spiffe_service(
-    store: Store,
-    keys: KeyBackend,
-    authorities: AuthorityService,
-    policy: PolicyService,
-    revocation: RevocationService,
-    urls: CaUrls,
-    clock: Clock,
-) -> SpiffeService:
-    """SVIDs go through an issuance service over the SPIFFE CA (same policy, serials, blocked
-    keys and audit) whose ledger keeps one inventory record per entry; revoking an entry's
-    SVIDs goes through the revocation service."""
-    from certfleet.inventory import Source
-    from certfleet.services import IssuanceService
-    from certfleet.services.spiffe import SpiffeService
-    from certfleet.services.spiffe_entries import SpiffeRegistry
-    from certfleet.store._spiffe import SqlSpiffeStore
-    from certfleet.store._spiffe_ledger import SqlSvidLedger
-
-    spiffe_uow = SqlSpiffeStore(store).unit_of_work
-    registry = SpiffeRegistry(spiffe_uow, lambda: policy.active()[1], clock)
-    return SpiffeService(
-        spiffe_uow,
-        registry,
-        authorities,
-        keys,
-        urls,
-        clock,
-        issuance_for=lambda authority: IssuanceService(
-            store.unit_of_work,
-            authority,
-            clock,
-            ledger=SqlSvidLedger(store.database),
-            policy=policy,
-            source=Source.SPIFFE,
-        ),
-        revoke_serial=lambda serial, reason, actor: revocation.revoke_serial(serial, reason, actor=actor),
-    )
 
 
 def _spiffe_service(

@@ -25,7 +25,6 @@ from certfleet.api import (
     whoami,
 )
 from certfleet.api import spiffe as spiffe_routes
-from certfleet.api import spiffe as spiffe_routes
 from certfleet.api._body_limit import BodyLimit, BodyLimits
 from certfleet.api._ports import Platform
 from certfleet.api._problems import install_problem_handlers
@@ -53,9 +52,6 @@ def create_api_app(platform: Platform) -> FastAPI:
     app.include_router(discovery.router)
     app.include_router(agents.agent_router)
     app.include_router(agents.admin_router)
-    app.include_router(spiffe_routes.agent_router)  # the workload endpoint's SVIDs and bundle
-    app.include_router(spiffe_routes.admin_router)
-    app.include_router(spiffe_routes.public_router)  # SPIFFE bundle, JWKS, OIDC discovery
     app.include_router(spiffe_routes.agent_router)  # the workload endpoint's SVIDs and bundle
     app.include_router(spiffe_routes.admin_router)
     app.include_router(spiffe_routes.public_router)  # SPIFFE bundle, JWKS, OIDC discovery

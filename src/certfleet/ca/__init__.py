@@ -23,7 +23,6 @@ from certfleet.ca._server_identity import (
     is_server_identity_ca,
 )
 from certfleet.ca._spiffe_ca import SPIFFE_ROLE, build_spiffe_ca
-from certfleet.ca._spiffe_ca import SPIFFE_ROLE, build_spiffe_ca
 from certfleet.ca.errors import CaKeyError, UnknownProfile, ValidityTooLong
 
 __all__ = [
@@ -33,7 +32,6 @@ __all__ = [
     "SERIAL_BITS",
     "SERVER_IDENTITY_ROLE",
     "SERVER_IDENTITY_UNIT",
-    "SPIFFE_ROLE",
     "SPIFFE_ROLE",
     "Authority",
     "CaCertificate",
@@ -49,7 +47,6 @@ __all__ = [
     "build_intermediate",
     "build_root",
     "build_server_identity_ca",
-    "build_spiffe_ca",
     "build_spiffe_ca",
     "ca_id_for",
     "chain_below_root",
