@@ -87,3 +87,24 @@ def test_renew_now_by_serial_and_by_selection(api: ApiClient, admin: str) -> Non
         400,
         "either serials or a selector",
     )
+
+
+def test_overrides_are_listed_and_cleared(api: ApiClient, admin: str) -> None:
+    serial = issue(api.platform, "c.example.test")
+    assert api.get(RENEW, token=admin).json() == []
+    api.post(RENEW, token=admin, json={"serials": [serial]})
+    listed = api.get(RENEW, token=admin)
+    assert listed.status_code == 200, listed.text
+    assert [o["serial"] for o in listed.json()] == [serial]
+    assert listed.json() == [o.to_dict() for o in api.platform.acme.renewal_overrides()]
+
+    narrow = api.token("web", "read")
+    assert_problem(api.get(RENEW, token=narrow), 403, "admin is required")
+    assert_problem(api.request("DELETE", f"{RENEW}/{serial}", token=narrow), 403, "admin is required")
+
+    cleared = api.request("DELETE", f"{RENEW}/{serial.upper()}", token=admin)
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["serial"] == serial
+    assert api.get(RENEW, token=admin).json() == []
+    assert_problem(api.request("DELETE", f"{RENEW}/{serial}", token=admin), 404, "no renewal override")
+    assert [e.action for e in api.platform.audit.entries()][-1] == "acme.renewal.override_cleared"

@@ -82,3 +82,27 @@ def test_renew_now_remotely_as_locally(remote_cli: RemoteCli, tmp_path: Path) ->
             local.stderr,
         ), args
         assert remote.exit_code in (1, 2) and remote.stderr
+
+
+def test_overrides_listed_and_cleared_remotely_as_locally(remote_cli: RemoteCli, tmp_path: Path) -> None:
+    serial = _issue(remote_cli, tmp_path / "o", "override.example.test").replace(":", "").lower().lstrip("0")
+    assert remote_cli("acme", "renew-now", serial).exit_code == 0
+    for fmt in ("json", "csv", "table"):
+        remote = remote_cli("acme", "overrides", "list", "--format", fmt)
+        local = remote_cli.local("acme", "overrides", "list", "--format", fmt)
+        assert remote.exit_code == local.exit_code == 0, remote.stderr + local.stderr
+        assert remote.stdout == local.stdout, fmt
+    listed = json.loads(remote_cli("acme", "overrides", "list", "--format", "json").stdout)
+    assert serial in [o["serial"] for o in listed]
+    cleared = remote_cli("acme", "overrides", "clear", serial)
+    assert (cleared.exit_code, cleared.stdout) == (0, f"{serial}: renewal window back to the default\n")
+    remote = remote_cli("acme", "overrides", "clear", serial)
+    local = remote_cli.local("acme", "overrides", "clear", serial)
+    assert (
+        (remote.exit_code, remote.stderr)
+        == (local.exit_code, local.stderr)
+        == (
+            2,
+            f"error: no renewal override for serial {serial!r}\n",
+        )
+    )

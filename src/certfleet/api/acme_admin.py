@@ -113,6 +113,31 @@ class RenewNowOutcomeOut(BaseModel):
     detail: str
 
 
+class RenewalOverrideOut(BaseModel):
+    """An operator's "renew now": the ARI window served for this certificate instead of its
+    default one, until cleared."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "serial": "5f1c0e2a9b",
+                    "window_start": "2026-05-31T09:30:00Z",
+                    "window_end": "2026-06-01T09:30:00Z",
+                    "set_at": "2026-06-01T09:30:00Z",
+                    "actor": "token:3f2a...",
+                }
+            ]
+        }
+    )
+
+    serial: str
+    window_start: str
+    window_end: str
+    set_at: str
+    actor: str
+
+
 def _admin(principal: Principal) -> str:
     principal.require(Scope.ADMIN)
     return principal.name
@@ -169,3 +194,26 @@ async def renew_now(
         lambda: platform.acme.renew_now_selected(body.serials, query, every=body.all, actor=actor)
     )
     return [dataclasses.asdict(o) for o in outcomes]
+
+
+@router.get(
+    "/renewal-overrides", response_model=list[RenewalOverrideOut], summary="List renew-now overrides (admin)"
+)
+async def list_renewal_overrides(principal: CurrentPrincipal, platform: PlatformDep) -> list[dict[str, Any]]:
+    _admin(principal)
+    return [o.to_dict() for o in await run_in_threadpool(platform.acme.renewal_overrides)]
+
+
+@router.delete(
+    "/renewal-overrides/{serial}",
+    response_model=RenewalOverrideOut,
+    summary="Clear a renew-now override (admin)",
+)
+async def clear_renewal_override(
+    serial: str, principal: CurrentPrincipal, platform: PlatformDep
+) -> dict[str, Any]:
+    """The certificate's ARI window is its default one again."""
+    actor = _admin(principal)
+    return (
+        await run_in_threadpool(lambda: platform.acme.clear_renewal_override(serial, actor=actor))
+    ).to_dict()

@@ -29,6 +29,8 @@ app = typer.Typer(
 )
 eab_app = typer.Typer(help="External account binding keys (RFC 8555 7.3.4).", no_args_is_help=True)
 app.add_typer(eab_app, name="eab")
+overrides_app = typer.Typer(help="ARI windows moved by 'acme renew-now' (RFC 9773).", no_args_is_help=True)
+app.add_typer(overrides_app, name="overrides")
 
 AcmeResolverOption = Annotated[
     str | None,
@@ -153,3 +155,35 @@ def renew_now(
     )
     if failures:
         raise typer.Exit(1)
+
+
+@overrides_app.command("list")
+def overrides_list(
+    fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None
+) -> None:
+    """Certificates whose ARI window 'renew-now' moved, newest first."""
+    server = remote_server()
+    if server is not None:
+        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/acme/renewal-overrides")
+    else:
+        with platform(data_dir, db) as p:
+            rows = [o.to_dict() for o in p.acme.renewal_overrides()]
+    emit(rows, ["serial", "window_start", "window_end", "set_at", "actor"], fmt)
+
+
+@overrides_app.command("clear")
+def overrides_clear(
+    serial: Annotated[str, typer.Argument(help="Serial (hex) of the certificate.")],
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+) -> None:
+    """Undo 'renew-now' for one certificate: its ARI window is the default one again."""
+    server = remote_server()
+    if server is not None:
+        cleared: dict[str, Any] = server.request(
+            "DELETE", f"/api/v1/acme/renewal-overrides/{quote(serial, safe='')}"
+        )
+    else:
+        with platform(data_dir, db) as p:
+            cleared = p.acme.clear_renewal_override(serial, actor="cli").to_dict()
+    typer.echo(f"{cleared['serial']}: renewal window back to the default")

@@ -291,6 +291,18 @@ class SqlRenewalRepository:
         row = self._session.get(AcmeRenewalOverrideRow, serial)
         return self._override(row) if row else None
 
+    def overrides(self) -> Sequence[RenewalOverride]:
+        order = (AcmeRenewalOverrideRow.set_at.desc(), AcmeRenewalOverrideRow.serial)
+        return [
+            self._override(r) for r in self._session.scalars(select(AcmeRenewalOverrideRow).order_by(*order))
+        ]
+
+    def clear_override(self, serial: str) -> bool:
+        result = self._session.execute(
+            delete(AcmeRenewalOverrideRow).where(AcmeRenewalOverrideRow.serial == serial)
+        )
+        return rowcount(result) == 1
+
 
 class SqlAcmeRepositories:
     """Every ACME repository over one session."""

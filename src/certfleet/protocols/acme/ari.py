@@ -10,6 +10,7 @@ override moves the window to end "now" so ARI-aware clients renew at their next 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -105,6 +106,15 @@ class RenewalOverride:
     def window(self) -> RenewalWindow:
         return RenewalWindow(self.start, self.end)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "serial": self.serial,
+            "window_start": iso(self.start),
+            "window_end": iso(self.end),
+            "set_at": iso(self.set_at),
+            "actor": self.actor,
+        }
+
 
 class RenewalRepository(Protocol):
     def set_override(self, override: RenewalOverride) -> None:
@@ -112,3 +122,12 @@ class RenewalRepository(Protocol):
         ...
 
     def get_override(self, serial: str) -> RenewalOverride | None: ...
+
+    def overrides(self) -> Sequence[RenewalOverride]:
+        """Every override, newest first."""
+        ...
+
+    def clear_override(self, serial: str) -> bool:
+        """Remove the override of ``serial`` (its window is the default again); False when
+        there was none."""
+        ...

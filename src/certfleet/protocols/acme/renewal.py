@@ -11,6 +11,7 @@ from cryptography import x509
 
 from certfleet.audit import AuditLog, CertificateRef
 from certfleet.clock import Clock
+from certfleet.errors import NotFound
 from certfleet.inventory import CertificateQuery, CertificateRecord, Status
 from certfleet.protocols.acme._ports import AcmeUnitOfWorkFactory
 from certfleet.protocols.acme.accounts import Account
@@ -131,6 +132,22 @@ class RenewalInfo:
             if len(page) < _PAGE:
                 return outcomes
             after = page[-1].id
+
+    def overrides(self) -> list[RenewalOverride]:
+        with self._uow(read_only=True) as uow:
+            return list(uow.acme.renewals.overrides())
+
+    def clear_override(self, serial: str, *, actor: str) -> RenewalOverride:
+        """Undo a "renew now": the certificate's window is the default one again."""
+        wanted = serial.strip().lower().replace(":", "").lstrip("0") or "0"
+        with self._uow() as uow:
+            override = uow.acme.renewals.get_override(wanted)
+            if override is None or not uow.acme.renewals.clear_override(wanted):
+                raise NotFound(f"no renewal override for serial {serial!r}")
+            records = uow.certificates.get_by_serial(wanted)
+            subject = CertificateRef(wanted, records[0].issuer).subject if records else wanted
+            AuditLog(uow.audit, self._clock).record(actor, "acme.renewal.override_cleared", subject, {})
+        return override
 
     def _override(self, record: CertificateRecord, actor: str) -> RenewNowOutcome:
         now = self._clock.now()

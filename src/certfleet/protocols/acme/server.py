@@ -20,6 +20,7 @@ from certfleet.config import AcmeSettings
 from certfleet.errors import CertfleetError, Conflict, InvalidInput, NotFound
 from certfleet.inventory import CertificateQuery
 from certfleet.protocols.acme._ports import AcmeUnitOfWorkFactory, Issuer, Revoker
+from certfleet.protocols.acme.ari import RenewalOverride
 from certfleet.protocols.acme.authentication import AcmeRequest, Authenticator
 from certfleet.protocols.acme.authorizations import DNS_01, HTTP_01, TLS_ALPN_01
 from certfleet.protocols.acme.caa import CaaChecker
@@ -257,6 +258,12 @@ class AcmeServer:
 
     def renew_now(self, serials: Sequence[str], *, actor: str) -> list[RenewNowOutcome]:
         return self.renewal_info.renew_now(serials, actor=actor)
+
+    def renewal_overrides(self) -> list[RenewalOverride]:
+        return self.renewal_info.overrides()
+
+    def clear_renewal_override(self, serial: str, *, actor: str) -> RenewalOverride:
+        return self.renewal_info.clear_override(serial, actor=actor)
 
     def renew_now_matching(self, query: CertificateQuery, *, actor: str) -> list[RenewNowOutcome]:
         return self.renewal_info.renew_now_matching(query, actor=actor)
