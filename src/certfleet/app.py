@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from certfleet.clock import Clock, SystemClock
 from certfleet.config import Settings
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from certfleet.metrics import PlatformMetrics
     from certfleet.protocols.acme import AcmeServer
     from certfleet.protocols.acme.ari import RenewalWindow
+    from certfleet.protocols.scep import ScepServer
     from certfleet.services import (
         AuditService,
         AuthorityService,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from certfleet.services.revocation import RevocationService
     from certfleet.services.rotation import RotationService
     from certfleet.services.scan_jobs import ScanQueue
+    from certfleet.services.scep import ScepService
     from certfleet.services.server_identity import ServerIdentity
     from certfleet.services.spiffe import SpiffeService
     from certfleet.store import Database, Store
@@ -80,6 +82,8 @@ class Platform:
     web_sessions: SqlWebSessionStore  # signed-in browsers
     metrics: PlatformMetrics  # one registry per platform, shared by every listener
     est: EstService  # EST enrolment (RFC 7030): credentials, through the issuance service
+    scep: ScepService  # SCEP challenges, transactions and approvals
+    scep_server: ScepServer  # the SCEP protocol (RFC 8894) over that service and the RA
 
     def close(self) -> None:
         self.scans.close()
@@ -223,6 +227,7 @@ def open_platform(
         web_sessions=SqlWebSessionStore(store),
         metrics=metrics,
         est=_est_service(store, policy, authorities, clock, metrics),
+        **_scep(settings, store, authorities, revocation, policy, passphrase, clock, metrics, issuance),
     )
 
 
@@ -344,6 +349,57 @@ def _est_service(
         clock,
         count=lambda outcome: metrics.requests.count_enrolment("est", outcome),
     )
+
+
+def _scep(
+    settings: Settings,
+    store: Store,
+    authorities: AuthorityService,
+    revocation: RevocationService,
+    policy: PolicyService,
+    passphrase: bytes,
+    clock: Clock,
+    metrics: PlatformMetrics,
+    issuance: IssuanceService,
+) -> dict[str, Any]:
+    """SCEP issues through an issuance service whose records say ``scep`` (same CA, policy
+    and ledger); the RA key is encrypted under the CA passphrase in the keys directory."""
+    from certfleet.inventory import Source
+    from certfleet.protocols.scep import ScepServer
+    from certfleet.protocols.scep.bindings import ServiceBackend
+    from certfleet.services import IssuanceService
+    from certfleet.services._scep_ra import RegistrationAuthority
+    from certfleet.services.scep import ScepService
+    from certfleet.store._scep import SqlScepStore
+
+    scep_issuance = IssuanceService(
+        store.unit_of_work,
+        authorities.issuing_authority,
+        clock,
+        ledger=store.issuance_ledger(),
+        policy=policy,
+        refresh_authority=authorities.refresh,
+        source=Source.SCEP,
+    )
+
+    def chain() -> tuple[x509.Certificate, ...]:
+        return (*authorities.issuing_authority().chain, authorities.root().certificate)
+
+    service = ScepService(
+        SqlScepStore(store.database),
+        store.unit_of_work,
+        scep_issuance,
+        authorities.hierarchy,
+        lambda ca_id: revocation.crl(ca_id).der,
+        clock,
+    )
+    ra = RegistrationAuthority(issuance, settings.data_dir.keys, lambda: passphrase, chain, clock)
+    server = ScepServer(
+        ServiceBackend(service, ra),
+        clock,
+        observe=lambda message, outcome: metrics.requests.count_enrolment("scep", outcome),
+    )
+    return {"scep": service, "scep_server": server}
 
 
 def _window(window: RenewalWindow) -> tuple[dt.datetime, dt.datetime]:

@@ -21,6 +21,7 @@ from certfleet.api import (
     notifications,
     policies,
     revocation,
+    scep,
     tokens,
     whoami,
 )
@@ -66,6 +67,7 @@ def create_api_app(platform: Platform) -> FastAPI:
     app.include_router(notifications.router)
     app.include_router(whoami.router)
     app.include_router(est.router)  # RFC 7030 under /.well-known/est/
+    app.include_router(scep.router)  # RFC 8894 at /scep, as on the plain-HTTP listener
 
     @app.get("/healthz", response_class=PlainTextResponse, tags=["health"])
     def healthz() -> str:

@@ -8,10 +8,11 @@ from typing import Protocol
 
 from certfleet.metrics import MetricsHost, PlatformMetrics
 from certfleet.protocols.acme import AcmeServer
+from certfleet.protocols.scep import ScepServer
 from certfleet.services import IssuanceService
 from certfleet.services.agents import AgentService
-from certfleet.services.est import EstService
 from certfleet.services.ca_rotation import CaRotationService
+from certfleet.services.est import EstService
 from certfleet.services.notifications import Notifications
 from certfleet.web import WebPlatform
 
@@ -33,6 +34,8 @@ class Platform(WebPlatform, MetricsHost, Protocol):
     def metrics(self) -> PlatformMetrics: ...
     @property
     def est(self) -> EstService: ...
+    @property
+    def scep_server(self) -> ScepServer: ...
     @property
     def ca_rotation(self) -> CaRotationService: ...
     @property

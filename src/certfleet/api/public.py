@@ -26,6 +26,7 @@ import anyio.to_thread
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
+from certfleet.api import scep
 from certfleet.api._body_limit import ASGIApp, BodyLimit, BodyLimits, Receive, Scope, Send
 from certfleet.api._body_limit import _BodyTooLarge as BodyTooLarge
 from certfleet.api._body_limit import _send_413 as send_413
@@ -194,6 +195,8 @@ class PublicApp:
                     await _respond(send, 200, b"ok\n", [(b"content-type", b"text/plain; charset=utf-8")])
                 else:
                     await self._not_allowed(send, "GET, HEAD")
+            elif path == scep.PATH:  # SCEP (RFC 8894): devices enrol before they trust a CA
+                await self._scep(scope, receive, send)
             elif path.startswith("/crl/") or path.startswith("/ca/"):
                 if self._allow(scope, "GET"):
                     await self._static(scope, send, path)
@@ -318,6 +321,27 @@ class PublicApp:
     async def _malformed(send: Send) -> None:
         # RFC 6960 appendix A.1: errors are OCSP responses too, sent with HTTP 200.
         await _respond(send, 200, _MALFORMED, [(b"content-type", OCSP_RESPONSE), *_NO_STORE])
+
+    # -- SCEP ----------------------------------------------------------------------------------
+
+    async def _scep(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        if method not in ("GET", "POST"):
+            await self._not_allowed(send, "GET, POST")
+            return
+        body = b""
+        if method == "POST":  # BodyLimit, outside, has already bounded it
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+        parameters = scep.query_parameters(scope.get("query_string", b""))
+        server = self._platform.scep_server
+        result = await anyio.to_thread.run_sync(scep.answer, server, method, parameters, body)
+        await _respond(send, result.status, result.body, [(b"content-type", result.media_type.encode())])
 
     # -- CRLs and CA certificates -----------------------------------------------------------
 

@@ -13,7 +13,7 @@ from certfleet.ca._hierarchy import (
     ca_id_for,
     chain_below_root,
 )
-from certfleet.ca._profiles import PROFILES, Profile, get_profile
+from certfleet.ca._profiles import PROFILES, SCEP_RA_PROFILE, Profile, get_profile
 from certfleet.ca._registry import CaRepository
 from certfleet.ca._serials import SERIAL_BITS, new_serial_number
 from certfleet.ca._server_identity import (
@@ -29,6 +29,7 @@ __all__ = [
     "INTERMEDIATE_LIFETIME",
     "PROFILES",
     "ROOT_LIFETIME",
+    "SCEP_RA_PROFILE",
     "SERIAL_BITS",
     "SERVER_IDENTITY_ROLE",
     "SERVER_IDENTITY_UNIT",

@@ -106,7 +106,9 @@ def _check_lifetime(request: IssuanceRequest, profile: Profile) -> dt.timedelta:
 def _leaf_key_usage(public_key: CertificatePublicKeyTypes, profile: Profile) -> x509.KeyUsage:
     # RFC 5480 / CABF: EC and EdDSA keys only sign; an RSA key of a TLS server may also be
     # used for RSA key transport (keyEncipherment) by old TLS 1.2 clients.
-    rsa_transport = isinstance(public_key, rsa.RSAPublicKey) and profile.server_auth
+    rsa_transport = isinstance(public_key, rsa.RSAPublicKey) and (
+        profile.server_auth or profile.key_encipherment
+    )
     return key_usage(digital_signature=True, key_encipherment=rsa_transport)
 
 
@@ -197,7 +199,6 @@ class Authority:
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(_leaf_key_usage(request.public_key, profile), critical=True)
-            .add_extension(x509.ExtendedKeyUsage(list(profile.extended_key_usages)), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(request.public_key), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski), critical=False
@@ -214,6 +215,10 @@ class Authority:
             builder = builder.add_extension(
                 x509.SubjectAlternativeName(uris + [n.general_name() for n in request.names]),
                 critical=not request.common_name,
+            )
+        if profile.extended_key_usages:  # none for the SCEP RA (see SCEP_RA_PROFILE)
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage(list(profile.extended_key_usages)), critical=False
             )
         if profile.policy_oids:
             builder = builder.add_extension(

@@ -33,6 +33,8 @@ class Profile:
     allow_ed25519: bool
     policy_oids: tuple[ObjectIdentifier, ...] = ()
     uri_san: bool = False  # exactly one URI SAN, the identity (X509-SVID); no common name
+    key_encipherment: bool = False  # RSA key transport beside signing (a SCEP RA)
+    internal: bool = False  # issued by certfleet for itself, never on a requester's behalf
 
     @property
     def server_auth(self) -> bool:
@@ -88,9 +90,26 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+# The SCEP RA's certificate (RFC 8894 section 2.1): it signs replies and decrypts requests,
+# so digitalSignature and keyEncipherment; and no extendedKeyUsage, because OpenSSL checks a
+# CMS signer for the S/MIME purpose, which an EKU without emailProtection fails (certmonger
+# then rejects every reply). Internal: the issuance service refuses it to any requester.
+SCEP_RA_PROFILE = Profile(
+    name="scep-ra",
+    extended_key_usages=(),
+    default_validity=365 * _DAYS,
+    max_validity=398 * _DAYS,
+    require_san=False,
+    allow_ed25519=False,
+    key_encipherment=True,
+    internal=True,
+)
+_INTERNAL_PROFILES = {SCEP_RA_PROFILE.name: SCEP_RA_PROFILE}
+
+
 def get_profile(name: str) -> Profile:
     try:
-        return PROFILES[name]
+        return PROFILES.get(name) or _INTERNAL_PROFILES[name]
     except KeyError:
         allowed = ", ".join(PROFILES)
         raise UnknownProfile(f"unknown profile {name!r}: expected one of {allowed}") from None

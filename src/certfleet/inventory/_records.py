@@ -25,6 +25,7 @@ class Source(enum.StrEnum):
     IMPORTED = "imported"
     DISCOVERED = "discovered"
     SPIFFE = "spiffe"  # X509-SVIDs: one record per registration entry, its live SVID
+    SCEP = "scep"  # enrolled over SCEP (RFC 8894), with the challenge's team
     EST = "est"  # enrolled over EST (RFC 7030), with the credential's team
 
 

@@ -18,7 +18,16 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 
 from certfleet.access import Principal
 from certfleet.audit import AuditDraft, AuditLog, CertificateRef
-from certfleet.ca import Authority, IssuanceRequest, IssuedCertificate, ValidatedRequest, new_serial_number
+from certfleet.ca import (
+    SCEP_RA_PROFILE,
+    Authority,
+    IssuanceRequest,
+    IssuedCertificate,
+    UnknownProfile,
+    ValidatedRequest,
+    get_profile,
+    new_serial_number,
+)
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError, ConfigurationError, Conflict, InvalidInput
 from certfleet.inventory import CertificateRecord, Source
@@ -43,7 +52,7 @@ class _IssuerRetired(Exception):  # an internal signal, never leaves this module
 # Tags only certfleet itself sets: they change who renews a certificate and which agent may
 # report it (see lifecycle.jobs.external_reason and the agent service). A caller who could set
 # them could, for instance, stop the server renewing a certificate, or let an agent claim it.
-RESERVED_TAGS = ("certfleet-server", "certfleet-agent-identity")
+RESERVED_TAGS = ("certfleet-server", "certfleet-agent-identity", "certfleet-scep-ra")
 RESERVED_TAG_PREFIXES = ("agent:",)
 
 
@@ -141,6 +150,27 @@ class IssuanceService:
         final write fails after the signature, the serial is still on record and can be
         revoked, so no signed certificate is ever unknown to the CA.
         """
+        if get_profile(request.profile).internal:
+            # certfleet's own certificates (the SCEP RA) are never issued on request.
+            raise UnknownProfile(f"unknown profile {request.profile!r}")
+        return self._issue_retrying(request, actor, team, principal, tags, private_key)
+
+    def issue_registration_authority(self, request: IssuanceRequest, *, actor: str) -> IssuanceResult:
+        """The SCEP RA's certificate (profile ``scep-ra``), tagged ``certfleet-scep-ra``: the
+        one path that may issue that internal profile."""
+        if request.profile != SCEP_RA_PROFILE.name:
+            raise InvalidInput(f"a registration authority is issued with profile {SCEP_RA_PROFILE.name}")
+        return self._issue_retrying(request, actor, None, None, ("certfleet-scep-ra",), None)
+
+    def _issue_retrying(
+        self,
+        request: IssuanceRequest,
+        actor: str,
+        team: str | None,
+        principal: Principal | None,
+        tags: tuple[str, ...],
+        private_key: CertificateIssuerPrivateKeyTypes | None,
+    ) -> IssuanceResult:
         try:
             return self._issue(self._authority(), request, actor, team, principal, tags, private_key)
         except _IssuerRetired:

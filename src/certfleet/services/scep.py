@@ -1,0 +1,324 @@
+"""SCEP enrolment (RFC 8894) behind the protocol: challenge passwords, transactions, manual
+approval and issuance through the one issuance service (source ``scep``, the challenge's
+team, its name patterns as the principal's). The RA key and certificate live in
+:mod:`certfleet.services._scep_ra`."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hmac
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from certfleet.access import NamePattern, Principal, Scope, hash_secret
+from certfleet.access.scep import (
+    EnrolmentRefused,
+    Refusal,
+    ScepChallenge,
+    ScepStore,
+    ScepTransaction,
+    TransactionStatus,
+)
+from certfleet.audit import AuditLog
+from certfleet.ca import CaCertificate, IssuanceRequest, get_profile
+from certfleet.clock import Clock
+from certfleet.errors import CertfleetError, Conflict, InvalidInput, NotFound
+from certfleet.inventory import CertificateRecord, Status
+from certfleet.services._ports import UnitOfWorkFactory
+from certfleet.services.issuance import IssuanceService
+from certfleet.x509 import csr_public_key, names_from_csr, parse_names, serial_hex, signed_by, to_pem
+
+__all__ = ["MintedChallenge", "ScepService", "renewal_transaction_id"]
+
+CHALLENGE_PASSWORD = x509.ObjectIdentifier("1.2.840.113549.1.9.7")
+DEFAULT_TTL = dt.timedelta(days=7)
+DEFAULT_PROFILE = "tls-client"  # routers, phones and laptops mostly authenticate as clients
+
+
+@dataclass(frozen=True)
+class MintedChallenge:
+    """``password`` is shown once: ``<id>-<secret>``, hex only, so it fits the
+    PrintableString a CSR's challengePassword is usually encoded as."""
+
+    challenge: ScepChallenge
+    password: str
+
+
+def _challenge_password(csr: x509.CertificateSigningRequest) -> str | None:
+    try:
+        value = csr.attributes.get_attribute_for_oid(CHALLENGE_PASSWORD).value
+    except x509.AttributeNotFound:
+        return None
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _requested_names(csr: x509.CertificateSigningRequest) -> tuple[str | None, tuple[str, ...]]:
+    try:
+        common_name, names = names_from_csr(csr)
+    except (ValueError, CertfleetError) as exc:
+        raise EnrolmentRefused(Refusal.NAMES, f"unreadable names in the request: {exc}") from None
+    return common_name, tuple(names)
+
+
+def renewal_transaction_id(transaction_id: str, signer: x509.Certificate) -> str:
+    return f"{transaction_id}/renews/{serial_hex(signer.serial_number)}"
+
+
+class ScepService:
+    def __init__(
+        self,
+        store: ScepStore,
+        uow: UnitOfWorkFactory,
+        issuance: IssuanceService,
+        hierarchy: Callable[[], Sequence[CaCertificate]],
+        crl: Callable[[str], bytes],
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._uow = uow
+        self._issuance = issuance
+        self._hierarchy = hierarchy
+        self._crl = crl
+        self._clock = clock
+
+    # -- challenges ---------------------------------------------------------------------------
+
+    def create_challenge(
+        self,
+        team: str,
+        *,
+        actor: str,
+        profile: str = DEFAULT_PROFILE,
+        names: Sequence[str] = (),
+        uses: int = 1,
+        ttl: dt.timedelta = DEFAULT_TTL,
+        manual_approval: bool = False,
+    ) -> MintedChallenge:
+        if not team.strip():
+            raise InvalidInput("a challenge needs a team")
+        if get_profile(profile).internal:
+            raise InvalidInput(f"unknown profile {profile!r}")
+        patterns = tuple(NamePattern.parse(p).text for p in names)
+        if uses < 1:
+            raise InvalidInput("--uses must be at least 1")
+        if ttl <= dt.timedelta(0):
+            raise InvalidInput("--ttl must be positive")
+        now = self._clock.now()
+        challenge_id = secrets.token_hex(6)
+        secret = secrets.token_hex(16)
+        challenge = ScepChallenge(
+            challenge_id, hash_secret(secret), team, profile, patterns, uses, manual_approval, now + ttl, now
+        )
+        self._store.add_challenge(challenge)
+        self._audit(actor, "scep.challenge.created", challenge_id, {**challenge.to_dict(), "id": None})
+        return MintedChallenge(challenge, f"{challenge_id}-{secret}")
+
+    def challenges(self) -> Sequence[ScepChallenge]:
+        return self._store.challenges()
+
+    def _challenge_for(self, csr: x509.CertificateSigningRequest) -> ScepChallenge:
+        password = _challenge_password(csr)
+        challenge_id, _, secret = (password or "").strip().partition("-")
+        challenge = self._store.challenge(challenge_id) if challenge_id and secret else None
+        # Compared in constant time; an unknown id still costs a comparison.
+        known_hash = challenge.secret_hash if challenge else hash_secret(secrets.token_hex(16))
+        if not hmac.compare_digest(known_hash, hash_secret(secret)) or challenge is None:
+            raise EnrolmentRefused(Refusal.CHALLENGE, "unknown challenge password")
+        if challenge.expires_at <= self._clock.now() or challenge.uses_left < 1:
+            raise EnrolmentRefused(Refusal.CHALLENGE, f"challenge {challenge.id} expired or used up")
+        return challenge
+
+    # -- enrolment ----------------------------------------------------------------------------
+
+    def enrol(
+        self,
+        csr: x509.CertificateSigningRequest,
+        transaction_id: str,
+        signer: x509.Certificate,
+        *,
+        renewal: bool,
+    ) -> ScepTransaction:
+        """PKCSReq (challenge) or RenewalReq (signed by the current certificate). A
+        transaction ID already on record returns that record: never a second certificate."""
+        if renewal:
+            # Clients derive the transactionID from the public key (RFC 8894 section
+            # 3.2.1.1), so renewing with the same key repeats the enrolment's ID: a renewal
+            # is one transaction per (ID, certificate renewed).
+            transaction_id = renewal_transaction_id(transaction_id, signer)
+        existing = self._store.transaction(transaction_id)
+        if existing is not None:
+            return existing
+        if renewal:
+            return self._renew(csr, transaction_id, signer)
+        challenge = self._challenge_for(csr)
+        common_name, names = _requested_names(csr)
+        patterns = tuple(NamePattern.parse(p) for p in challenge.allow_names)
+        requested = parse_names([*names, *([common_name] if common_name else [])])
+        if patterns:
+            for name in requested:
+                if not any(p.matches(name) for p in patterns):
+                    raise EnrolmentRefused(
+                        Refusal.NAMES, f"challenge {challenge.id} does not allow {name.value!r}"
+                    )
+        now = self._clock.now()
+        status = TransactionStatus.PENDING if challenge.manual_approval else TransactionStatus.ISSUING
+        transaction = ScepTransaction(
+            transaction_id, status, challenge.team, challenge.profile, challenge.id, None,
+            csr.public_bytes(serialization.Encoding.DER), None, None, now, now,
+        )  # fmt: skip
+        raced = self._store.begin_transaction(transaction)
+        if raced is not None:
+            return raced
+        if not self._store.take_use(challenge.id, now):
+            self._store.forget(transaction_id)
+            raise EnrolmentRefused(Refusal.CHALLENGE, f"challenge {challenge.id} expired or used up")
+        if challenge.manual_approval:
+            self._audit(f"scep:{challenge.id}", "scep.pending", transaction_id, {"team": challenge.team})
+            return transaction
+        return self._issue(transaction, csr, challenge, give_back=True)
+
+    def _renew(
+        self, csr: x509.CertificateSigningRequest, transaction_id: str, signer: x509.Certificate
+    ) -> ScepTransaction:
+        record = self._current_record(signer)
+        common_name, names = _requested_names(csr)
+        old_names = {n.value for n in parse_names(record.sans)}
+        new_names = {n.value for n in parse_names(names)} or (
+            {n.value for n in parse_names([common_name])} if common_name else set()
+        )
+        if (common_name or None) != (record.common_name or None) or new_names != old_names:
+            raise EnrolmentRefused(
+                Refusal.NAMES, "a renewal asks for exactly the names of the certificate it renews"
+            )
+        now = self._clock.now()
+        transaction = ScepTransaction(
+            transaction_id, TransactionStatus.ISSUING, record.team, record.profile or DEFAULT_PROFILE, None,
+            record.serial, csr.public_bytes(serialization.Encoding.DER), None, None, now, now,
+        )  # fmt: skip
+        raced = self._store.begin_transaction(transaction)
+        if raced is not None:
+            return raced
+        return self._issue(transaction, csr, None, give_back=False)
+
+    def _current_record(self, signer: x509.Certificate) -> CertificateRecord:
+        """The inventory record of the certificate a RenewalReq is signed with: one this CA
+        issued, not revoked and not expired."""
+        if not any(signed_by(signer, ca.certificate) for ca in self._hierarchy()):
+            raise EnrolmentRefused(
+                Refusal.UNKNOWN_CERTIFICATE, "the renewal is not signed by a certificate of this CA"
+            )
+        with self._uow(read_only=True) as uow:
+            records = uow.certificates.get_by_serial(serial_hex(signer.serial_number))
+        now = self._clock.now()
+        signer_der = signer.public_bytes(serialization.Encoding.DER)
+        for record in records:
+            if record.der == signer_der:
+                if record.effective_status(now) is not Status.ACTIVE:
+                    raise EnrolmentRefused(
+                        Refusal.UNKNOWN_CERTIFICATE,
+                        f"certificate {record.serial} is {record.effective_status(now)}",
+                    )
+                return record
+        raise EnrolmentRefused(Refusal.UNKNOWN_CERTIFICATE, "the signing certificate is not in the inventory")
+
+    def _issue(
+        self,
+        transaction: ScepTransaction,
+        csr: x509.CertificateSigningRequest,
+        challenge: ScepChallenge | None,
+        *,
+        give_back: bool,
+    ) -> ScepTransaction:
+        common_name, names = _requested_names(csr)
+        principal = None
+        if challenge is not None and challenge.allow_names:
+            patterns = tuple(NamePattern.parse(p) for p in challenge.allow_names)
+            principal = Principal(f"scep:{challenge.id}", challenge.team, Scope.ISSUE, patterns)
+        actor = f"scep:{challenge.id}" if challenge else f"scep:renewal:{transaction.renews_serial}"
+        try:
+            request = IssuanceRequest(transaction.profile, csr_public_key(csr), names, common_name)
+            result = self._issuance.issue(request, actor=actor, team=transaction.team, principal=principal)
+        except CertfleetError as exc:
+            if give_back and challenge is not None:
+                self._store.give_back_use(challenge.id)
+            self._store.forget(transaction.transaction_id)
+            raise EnrolmentRefused(Refusal.POLICY, exc.detail) from None
+        chain_pem = to_pem(result.issued.fullchain)
+        self._store.move(
+            transaction.transaction_id,
+            transaction.status,
+            TransactionStatus.ISSUED,
+            self._clock.now(),
+            serial=result.record.serial,
+            chain_pem=chain_pem,
+        )
+        stored = self._store.transaction(transaction.transaction_id)
+        assert stored is not None
+        return stored
+
+    # -- polling, approval, lookups -----------------------------------------------------------
+
+    def poll(self, transaction_id: str, signer: x509.Certificate) -> ScepTransaction | None:
+        """CertPoll: the enrolment of this ID, or the renewal of the certificate signing."""
+        found = self._store.transaction(transaction_id)
+        return found or self._store.transaction(renewal_transaction_id(transaction_id, signer))
+
+    def pending(self) -> Sequence[ScepTransaction]:
+        return self._store.transactions(TransactionStatus.PENDING)
+
+    def approve(self, transaction_id: str, *, actor: str) -> ScepTransaction:
+        """Issue a PENDING request: the client's next CertPoll receives the certificate."""
+        transaction = self._pending(transaction_id)
+        if not self._store.move(
+            transaction_id, TransactionStatus.PENDING, TransactionStatus.ISSUING, self._clock.now()
+        ):
+            raise Conflict(f"transaction {transaction_id} is no longer pending")
+        challenge = self._store.challenge(transaction.challenge_id) if transaction.challenge_id else None
+        self._audit(actor, "scep.approved", transaction_id, {"team": transaction.team})
+        csr = x509.load_der_x509_csr(transaction.csr_der)
+        claimed = dataclasses.replace(transaction, status=TransactionStatus.ISSUING)
+        return self._issue(claimed, csr, challenge, give_back=False)
+
+    def reject(self, transaction_id: str, *, actor: str) -> None:
+        self._pending(transaction_id)
+        if not self._store.move(
+            transaction_id, TransactionStatus.PENDING, TransactionStatus.REJECTED, self._clock.now()
+        ):
+            raise Conflict(f"transaction {transaction_id} is no longer pending")
+        self._audit(actor, "scep.rejected", transaction_id, {})
+
+    def _pending(self, transaction_id: str) -> ScepTransaction:
+        transaction = self._store.transaction(transaction_id)
+        if transaction is None:
+            raise NotFound(f"no SCEP transaction {transaction_id!r}")
+        if transaction.status is not TransactionStatus.PENDING:
+            raise Conflict(f"transaction {transaction_id} is {transaction.status.value}, not pending")
+        return transaction
+
+    def certificate(self, issuer: x509.Name, serial_number: int) -> x509.Certificate | None:
+        with self._uow(read_only=True) as uow:
+            records = uow.certificates.get_by_serial(serial_hex(serial_number))
+        for record in records:
+            cert = x509.load_der_x509_certificate(record.der)
+            if cert.issuer == issuer:
+                return cert
+        return None
+
+    def crl(self, issuer: x509.Name, serial_number: int) -> bytes | None:
+        """GetCRL names a certificate; the answer is its issuer's complete CRL."""
+        del serial_number  # one CRL per CA covers every certificate it issued
+        for ca in self._hierarchy():
+            if ca.certificate.subject == issuer:
+                return self._crl(ca.id)
+        return None
+
+    def _audit(self, actor: str, action: str, subject: str, details: dict[str, object]) -> None:
+        with self._uow() as uow:
+            AuditLog(uow.audit, self._clock).record(
+                actor, action, subject, {k: v for k, v in details.items() if v is not None}
+            )
