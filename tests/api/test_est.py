@@ -368,6 +368,27 @@ def test_simplereenroll_for_other_names_is_refused_and_records_nothing(
     assert audit_actions(platform.database) == audit
 
 
+def test_simplereenroll_keeps_the_profile_of_the_certificate_being_renewed(platform: Platform) -> None:
+    client = EstClient(platform)
+    try:
+        (current,) = certificates_of(
+            client.post(f"{EST}/tls-client/simpleenroll", csr_body(), basic=credential(platform))
+        )
+    finally:
+        client.close()
+    renewing = EstClient(platform, certificate=current)
+    try:
+        refused(
+            renewing.post(f"{EST}/tls-server/simplereenroll", csr_body()),
+            403,
+            "only under profile 'tls-client'",
+        )
+        (renewed,) = certificates_of(renewing.post(f"{EST}/simplereenroll", csr_body()))
+    finally:
+        renewing.close()
+    assert record_of(platform, renewed).profile == "tls-client"
+
+
 def test_simplereenroll_without_a_client_certificate_is_401(platform: Platform, est: EstClient) -> None:
     refused(
         est.post(f"{EST}/simplereenroll", csr_body(), basic=credential(platform)),

@@ -132,7 +132,7 @@ class EstService:
         self, csr: x509.CertificateSigningRequest, credential: EstCredential, label: str | None
     ) -> IssuanceResult:
         """``simpleenroll``: the CSR's names under the credential's team, profile and patterns."""
-        profile = self._profile(label, credential.profile, credential)
+        profile = self._profile(label, credential.profile, "this EST credential")
         common_name, names = names_from_csr(csr)
         request = IssuanceRequest(profile, csr_public_key(csr), tuple(names), common_name)
         return self._issue(request, f"est:{credential.id}", credential.team, credential)
@@ -142,7 +142,7 @@ class EstService:
     ) -> IssuanceResult:
         """``serverkeygen``: as ``enrol``, for a key the server generates of the type of the
         CSR's own key; the key goes back to the requester only and is never stored."""
-        profile = self._profile(label, credential.profile, credential)
+        profile = self._profile(label, credential.profile, "this EST credential")
         common_name, names = names_from_csr(csr)
         key_type = KeyType.parse(describe_public_key(csr_public_key(csr)).label)
         private_key: CertificateIssuerPrivateKeyTypes = generate_private_key(key_type)
@@ -165,7 +165,7 @@ class EstService:
                 f"the TLS client certificate is {record.effective_status(self._clock.now()).value}"
             )
         _require_same_identity(csr, current)
-        profile = self._profile(label, record.profile, None)
+        profile = self._profile(label, record.profile, "the certificate being renewed")
         common_name, names = names_from_csr(csr)
         request = IssuanceRequest(profile, csr_public_key(csr), tuple(names), common_name)
         return self._issue(request, f"est:reenrol:{record.serial}", record.team, None)
@@ -174,16 +174,17 @@ class EstService:
         """Raise NotFound unless ``label`` is None or names a profile."""
         self._profile(label, None, None)
 
-    def _profile(self, label: str | None, bound: str | None, credential: EstCredential | None) -> str:
-        """The CA label of the URL (RFC 7030 section 3.2.2) names a profile; a credential
-        bound to a profile may use only that one."""
+    def _profile(self, label: str | None, bound: str | None, holder: str | None) -> str:
+        """The CA label of the URL (RFC 7030 section 3.2.2) names a profile. A ``holder``
+        (this credential, the certificate being renewed) bound to a profile may use only that
+        one: a renewal cannot widen a clientAuth certificate into a serverAuth one."""
         if label is not None:
             try:
                 get_profile(label)
             except InvalidInput:
                 raise NotFound(f"no EST CA label {label!r}: labels are profile names") from None
-            if credential is not None and bound is not None and bound != label:
-                raise Forbidden(f"this EST credential may enrol only under profile {bound!r}")
+            if holder is not None and bound is not None and bound != label:
+                raise Forbidden(f"{holder} may enrol only under profile {bound!r}, not {label!r}")
             return label
         return bound or DEFAULT_EST_PROFILE
 
