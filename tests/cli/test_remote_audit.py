@@ -5,9 +5,12 @@ checkpoints checked on the server, and a narrow token refused in one line with e
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.cli.remote import RemoteCli
 from tests.cli.test_remote_commands import _issue
@@ -43,6 +46,15 @@ def test_list_prints_what_local_mode_prints(remote_cli: RemoteCli, tmp_path: Pat
     assert '"action": "certificate.issued"' in remote.stdout
     bad = remote_cli("audit", "list", "--serial", "xyz")
     assert (bad.exit_code, bad.stderr) == (2, remote_cli.local("audit", "list", "--serial", "xyz").stderr)
+
+
+def test_list_walks_every_page_of_a_server(remote_cli: RemoteCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("certfleet.cli.audit.PAGE_SIZE", 3)  # a page of 3 entries: many requests
+    remote = remote_cli("audit", "list", "--format", "json")
+    local = remote_cli.local("audit", "list", "--format", "json")
+    assert remote.exit_code == 0, remote.stderr
+    assert remote.stdout == local.stdout
+    assert len(json.loads(remote.stdout)) > 3
 
 
 def test_verify_detects_a_tampered_chain_remotely_as_locally(remote_cli: RemoteCli) -> None:

@@ -16,6 +16,7 @@ from certfleet.cli._remote import remote_server
 from certfleet.errors import IntegrityError
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+PAGE_SIZE = 1000  # entries per request to a server: its largest page (api.audit.AUDIT_PAGE_SIZE)
 stdout = Console(highlight=False, soft_wrap=True)
 
 
@@ -45,7 +46,9 @@ def list_entries(
         after: int | None = 0
         while after is not None:  # keyset pages, oldest first
             page = server.request(
-                "GET", "/api/v1/audit", params={"serial": serial, "issuer": issuer, "after": after}
+                "GET",
+                "/api/v1/audit",
+                params={"serial": serial, "issuer": issuer, "after": after, "limit": PAGE_SIZE},
             )
             rows += page["items"]
             after = page["next_after"]
