@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import AttributeOID, ExtendedKeyUsageOID, NameOID
+from sqlalchemy import inspect, text
 
 from certfleet.api import create_api_app
 from certfleet.api._peer_certificate import with_client_certificate
@@ -122,6 +123,17 @@ def nothing_recorded(platform: Platform) -> None:
     assert stored_rows(platform, "serials") == 0
 
 
+def everything_stored(platform: Platform) -> str:
+    """Every row of every table, as text (bytes as hex), to look for what must not be there."""
+    with platform.database.engine.connect() as conn:
+        tables = inspect(conn).get_table_names()
+        rows = [row for table in tables for row in conn.execute(text(f'SELECT * FROM "{table}"'))]
+    return "\n".join(
+        " ".join(value.hex() if isinstance(value, bytes | memoryview) else str(value) for value in row)
+        for row in rows
+    )
+
+
 def enrolments(platform: Platform) -> dict[str, float]:
     return {
         sample.labels["outcome"]: sample.value
@@ -153,6 +165,8 @@ def test_simpleenroll_issues_through_the_issuance_service_under_the_credentials_
     assert record.source is Source.EST
     assert record.profile == "tls-server-client"  # clientAuth: it can re-enrol over TLS
     assert audit_actions(platform.database)[-1] == "certificate.issued"
+    (entry,) = [e for e in platform.audit.entries() if e.action == "certificate.issued"]
+    assert entry.actor == f"est:{basic.split(':')[0].removeprefix('est_')}"
     assert enrolments(platform) == {"issued": 1.0}
     api = ApiClient(platform)  # the REST inventory shows it as it shows every other source
     try:
@@ -457,3 +471,11 @@ def test_serverkeygen_returns_a_fresh_key_with_its_certificate(platform: Platfor
     assert issued.public_key() != csr_key.public_key()  # generated, not the CSR's
     assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
     assert record_of(platform, issued).team == "iot"
+    # The key went to the requester only: no table holds it, in any encoding.
+    key_der = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    scalar = key.private_numbers().private_value  # type: ignore[union-attr]
+    secret = (key_der.hex(), base64.b64encode(key_der).decode()[:40], format(scalar, "x"), str(scalar))
+    dump = everything_stored(platform)
+    assert not [form for form in secret if form in dump]

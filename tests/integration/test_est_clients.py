@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import re
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -143,7 +144,7 @@ def est(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Est]:
     (base / "policy.yaml").write_text(POLICY)
     certfleet("policy", "apply", str(base / "policy.yaml"), "--data-dir", str(data_dir))
     basic = certfleet("est", "credential", "create", "--team", "iot", "--data-dir", str(data_dir))
-    server = Server(data_dir, extra=["--workers", "1"])
+    server = Server(data_dir)  # the default workers: counters are summed across processes
     server.start()
     try:
         yield Est(base, data_dir, server, server.root_pem(base / "root.pem"), basic.stdout.strip())
@@ -327,3 +328,30 @@ def test_a_csr_bound_to_its_tls_1_2_connection(est: Est) -> None:
     status, answer, _ = post(first_csr)  # the first connection's binding, on a second connection
     assert status == 400
     assert b"made for another connection" in answer
+
+
+def test_prometheus_counts_est_requests_by_outcome(est: Est) -> None:
+    # Given one more enrolment and one more wrong password, whichever worker takes them
+    enrol(est, "cam6.iot.example.test")
+    body = make_csr(est.base / "cam7", "cam7.iot.example.test")
+    assert est.curl("simpleenroll", body, "--user", "est_ffffffffffff:x")[0] == 401
+    # When /metrics is scraped
+    token = certfleet(
+        "token", "create", "--team", "ops", "--scope", "admin", "--data-dir", str(est.data_dir)
+    ).stdout.strip()
+    metrics = f"https://localhost:{est.server.https_port}/metrics"
+    scraped = subprocess.run(
+        ["curl", "-sS", "--cacert", str(est.root), "-H", f"Authorization: Bearer {token}", metrics],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    # Then EST's counter has both outcomes, summed over the serve workers
+    counts = {
+        outcome: float(value)
+        for outcome, value in re.findall(
+            r'^certfleet_enrolments_total\{outcome="(\w+)",protocol="est"\} (\S+)$', scraped, re.MULTILINE
+        )
+    }
+    assert counts["issued"] >= 1
+    assert counts["unauthenticated"] >= 1
