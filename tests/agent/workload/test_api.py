@@ -16,19 +16,22 @@ import pytest
 from spiffe._proto import workload_pb2, workload_pb2_grpc
 
 from certfleet.agent.workload import WorkloadEndpoint
-from tests.agent.workload.conftest import (
+from tests.agent.workload.fakes import FakeSvidSource
+from tests.agent.workload.workloads import (
     HEADER,
     NOBODY,
     OTHER_UID,
     line,
+    needs_root,
     started,
     workload,
     workload_env,
 )
-from tests.agent.workload.fakes import FakeSvidSource
 from tests.conftest import FakeClock
 
 PYTHON = os.path.realpath(sys.executable)
+
+pytestmark = needs_root
 
 
 def test_workloads_under_different_uids_get_their_own_identity(

@@ -20,9 +20,11 @@ from certfleet.agent.workload.attestation import (
     start_time,
 )
 from certfleet.agent.workload.errors import AttestationFailed
-from tests.agent.workload.conftest import OTHER_UID, as_uid
+from tests.agent.workload.workloads import OTHER_UID, as_uid, needs_root
 
 CONNECT = "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); sys.stdin.read()"
+
+pytestmark = needs_root
 
 
 @pytest.fixture

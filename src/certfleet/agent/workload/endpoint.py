@@ -116,8 +116,11 @@ class WorkloadEndpoint:
         server.add_insecure_port(f"unix:{backend}")
         await server.start()
         try:
-            await front.start()
+            # Synced before listening: a workload that connects at once finds its entry (SPIRE's
+            # agent, too, serves only once it has synced). A server that is down leaves the
+            # cache empty, and the background passes fill it.
             await self.cache.refresh()
+            await front.start()
             syncing = asyncio.create_task(self._sync()) if self._background else None
             _log.info("Workload API listening on %s", self.socket_path)
             self._ready.set()
