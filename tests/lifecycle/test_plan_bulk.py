@@ -118,5 +118,7 @@ def test_a_page_costs_the_same_statements_whatever_it_holds(
     finally:
         event.remove(platform.database.engine, "before_cursor_execute", count)
     assert many == few
-    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO RENEWAL_JOBS")]
-    assert len(inserts) == 1
+    # one INSERT ... SELECT for the plain certificates (computed in SQLite), one executemany
+    # for the rest (every certificate, on PostgreSQL)
+    inserts = [s for s in statements if "INSERT INTO RENEWAL_JOBS" in s.upper()]
+    assert len(inserts) == (2 if platform.database.engine.dialect.name == "sqlite" else 1)

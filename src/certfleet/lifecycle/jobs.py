@@ -147,9 +147,21 @@ class RenewalJob:
 
 
 class RenewalJobRepository(Protocol):
-    def unplanned(self, after_id: int, limit: int) -> Sequence[PlanCandidate]:
-        """Active certificates certfleet's CA issued that have no job yet, by id (one query,
-        only the columns planning reads)."""
+    def next_page(self, after_id: int, limit: int) -> tuple[int, int]:
+        """How many managed certificates without a job follow ``after_id`` (at most
+        ``limit``), and the id of the last of them (0 when none)."""
+        ...
+
+    def add_computed(self, after_id: int, upto_id: int, planned_at: dt.datetime) -> int:
+        """Give the certificates with ids in (after, upto] that need only the renewal-time
+        rule (no tags, ACME order or override) their scheduled jobs without reading them out
+        of the database; return how many were inserted. A store that cannot returns 0 and
+        leaves them to ``unplanned`` and ``add``."""
+        ...
+
+    def unplanned(self, after_id: int, limit: int, upto_id: int | None = None) -> Sequence[PlanCandidate]:
+        """Active certificates certfleet's CA issued that have no job yet, by id, with ids in
+        (after, upto] (one query, only the columns planning reads)."""
         ...
 
     def latest_certificate_id(self) -> int:

@@ -103,13 +103,16 @@ class RenewalService:
         after = 0 if full else max(0, self._high_water - _ID_SLACK)
         while True:
             with self._uow() as uow:
-                batch = uow.lifecycle.jobs.unplanned(after, _PAGE)
-                planned += uow.lifecycle.jobs.add(list(map(new_job, batch)), now)
-            if batch:
-                self._high_water = max(self._high_water, batch[-1].certificate_id)
-            if len(batch) < _PAGE:
+                jobs = uow.lifecycle.jobs
+                size, last = jobs.next_page(after, _PAGE)
+                if size:
+                    # Plain certificates are planned in the database; the rest come back.
+                    planned += jobs.add_computed(after, last, now)
+                    planned += jobs.add(list(map(new_job, jobs.unplanned(after, _PAGE, last))), now)
+            self._high_water = max(self._high_water, last)
+            if size < _PAGE:
                 break
-            after = batch[-1].certificate_id
+            after = last
         if full:
             self._swept_at = time.monotonic()
             self._high_water = max(self._high_water, newest)

@@ -38,6 +38,7 @@ from certfleet.store._lifecycle_models import (
     RenewalJobRow,
 )
 from certfleet.store._lifecycle_rows import from_acme, managed
+from certfleet.store._renewal_plan import plan_in_sqlite, roomy_cache, unplanned_page
 from certfleet.store._repositories import _record
 from certfleet.store._sql import skip_locked
 from certfleet.store.models import CertificateNameRow, CertificateRow
@@ -45,6 +46,7 @@ from certfleet.store.models import CertificateNameRow, CertificateRow
 __all__ = ["SqlLifecycleRepositories"]
 
 _OPEN = [s.value for s in OPEN_STATES]
+_MAX_ID = 2**63 - 1
 
 
 # Skipping rows whose key exists: another node planned them meanwhile. Both dialects have
@@ -57,7 +59,6 @@ _INSERT_JOBS = (
 
 
 _STATE = {state: state.value for state in JobState}
-_PLAN_CACHE_KIB = 64 * 1024
 _RENEW_AT = operator.itemgetter(3)
 
 
@@ -98,7 +99,16 @@ class SqlRenewalJobRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def unplanned(self, after_id: int, limit: int) -> Sequence[PlanCandidate]:
+    def next_page(self, after_id: int, limit: int) -> tuple[int, int]:
+        return unplanned_page(self._session.connection(), after_id, limit)
+
+    def add_computed(self, after_id: int, upto_id: int, planned_at: dt.datetime) -> int:
+        connection = self._session.connection()
+        if connection.dialect.name != "sqlite":
+            return 0
+        return plan_in_sqlite(connection, after_id, upto_id, _sqlite_stamp(planned_at))
+
+    def unplanned(self, after_id: int, limit: int, upto_id: int | None = None) -> Sequence[PlanCandidate]:
         connection = self._session.connection()
         text = connection.dialect.name == "sqlite"
 
@@ -123,6 +133,7 @@ class SqlRenewalJobRepository:
             .where(
                 *managed(),
                 CertificateRow.id > after_id,
+                CertificateRow.id <= (upto_id if upto_id is not None else _MAX_ID),
                 ~exists().where(RenewalJobRow.certificate_id == CertificateRow.id),
             )
             .order_by(CertificateRow.id)
@@ -169,15 +180,8 @@ class SqlRenewalJobRepository:
         ]
         rows.sort(key=_RENEW_AT)  # naive UTC text sorts as the time it spells
         if stamp is _sqlite_stamp:
-            # A page touches thousands of leaves of the (state, due_at) index; in SQLite's
-            # default 2 MiB cache they spill to the WAL before the commit writes them again.
-            # Room for the page's dirty leaves while it is written, the default right after.
-            previous = connection.exec_driver_sql("PRAGMA cache_size").scalar()
-            connection.exec_driver_sql(f"PRAGMA cache_size = -{_PLAN_CACHE_KIB}")
-            try:
+            with roomy_cache(connection):
                 result = connection.exec_driver_sql(_INSERT_JOBS, rows)
-            finally:
-                connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous or -2000)}")
         else:
             result = connection.exec_driver_sql(_INSERT_JOBS.replace("?", mark), rows)
         count = getattr(result, "rowcount", -1)

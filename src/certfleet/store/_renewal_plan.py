@@ -1,0 +1,94 @@
+"""A first plan of a large SQLite inventory, computed inside the database.
+
+Most certificates need nothing but the renewal-time rule (no tags, no ACME order, no ARI
+override). For those, one ``INSERT ... SELECT`` per page with the rule registered as a SQLite
+function (``lifecycle.planning.renewal_time``, the one definition) writes the jobs without the
+rows coming back to Python: what remains above the bare read-and-compute is the function call
+and the B-tree writes. The other certificates of the page (and every page on PostgreSQL, which
+has no Python functions) go through ``unplanned`` and ``add`` as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from certfleet.inventory import Source, Status
+from certfleet.lifecycle.jobs import JobState
+from certfleet.lifecycle.planning import renewal_time
+
+__all__ = ["plan_in_sqlite", "roomy_cache", "unplanned_page"]
+
+_FUNCTION = "certfleet_renew_at"
+_UNPLANNED = (
+    "FROM certificates c WHERE c.status = :active AND c.source = :issued "
+    "AND c.issuer_ca_id IS NOT NULL AND c.id > :after "
+    "AND NOT EXISTS (SELECT 1 FROM renewal_jobs j WHERE j.certificate_id = c.id)"
+)
+_PAGE = text(f"SELECT count(*), max(id) FROM (SELECT c.id {_UNPLANNED} ORDER BY c.id LIMIT :limit) AS page")
+# MATERIALIZED: the function runs once a row, not again for the ORDER BY. Sorted by renewal
+# time, the rows reach the (state, due_at) index in order. ``WHERE true`` keeps SQLite from
+# reading ON CONFLICT as a join constraint.
+_INSERT = text(
+    f"WITH page AS MATERIALIZED (SELECT c.id, c.serial, "
+    f"{_FUNCTION}(c.not_before, c.not_after, c.serial) AS at {_UNPLANNED} AND c.id <= :upto "
+    "AND c.tags_json = '[]' "
+    "AND NOT EXISTS (SELECT 1 FROM acme_orders o WHERE o.certificate_serial = c.serial) "
+    "AND NOT EXISTS (SELECT 1 FROM acme_renewal_overrides w WHERE w.serial = c.serial)) "
+    "INSERT INTO renewal_jobs (certificate_id, serial, state, renew_at, due_at, planned_at, "
+    "attempts, failures, last_error, updated_at) "
+    "SELECT id, serial, :scheduled, at, at, :planned, 0, 0, NULL, :planned FROM page WHERE true "
+    "ORDER BY at ON CONFLICT (certificate_id) DO NOTHING"
+)
+_PLAN_CACHE_KIB = 64 * 1024
+_PARSE = dt.datetime.fromisoformat
+_UTC = dt.UTC
+
+
+def _renew_at(not_before: str, not_after: str, serial: str) -> str:
+    # Naive UTC text in, naive UTC text out: what UtcDateTime stores in SQLite.
+    at = renewal_time(_PARSE(not_before).replace(tzinfo=_UTC), _PARSE(not_after).replace(tzinfo=_UTC), serial)
+    return at.astimezone(_UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+@contextlib.contextmanager
+def roomy_cache(connection: Connection) -> Iterator[None]:
+    """A page of jobs touches thousands of leaves of the (state, due_at) index; in SQLite's
+    default 2 MiB cache they spill to the WAL before the commit writes them again. Room for
+    the page's dirty leaves while it is written, the default right after."""
+    previous = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size = -{_PLAN_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous or -2000)}")
+
+
+def _params(after_id: int, **more: Any) -> dict[str, Any]:
+    return {"active": Status.ACTIVE.value, "issued": Source.ISSUED.value, "after": after_id, **more}
+
+
+def unplanned_page(connection: Connection, after_id: int, limit: int) -> tuple[int, int]:
+    """How many managed certificates without a job follow ``after_id`` (at most ``limit``),
+    and the id of the last of them (0 when none)."""
+    count, last = connection.execute(_PAGE, _params(after_id, limit=limit)).one()
+    return int(count), int(last or 0)
+
+
+def plan_in_sqlite(connection: Connection, after_id: int, upto_id: int, planned_at: str) -> int:
+    """Insert the scheduled jobs of the plain certificates with ids in (after, upto]; return
+    how many were inserted (a certificate another planner got to first is skipped)."""
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.create_function(_FUNCTION, 3, _renew_at, deterministic=True)
+    with roomy_cache(connection):
+        connection.execute(
+            _INSERT,
+            _params(after_id, upto=upto_id, scheduled=JobState.SCHEDULED.value, planned=planned_at),
+        )
+    # Python's sqlite3 counts rows only for statements that start with INSERT, not WITH.
+    return int(connection.exec_driver_sql("SELECT changes()").scalar_one())
