@@ -45,6 +45,7 @@ class FakeSvidSource:
         self._entries: dict[str, RegistrationEntry] = {}
         self.revision = 1
         self.down = False
+        self.calls_before_down: int | None = None  # the server goes down after this many calls
         self.issued: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -73,6 +74,9 @@ class FakeSvidSource:
 
     def issue_x509(self, requests: Sequence[SvidRequest]) -> list[IssuedX509]:
         self._check()
+        if self.calls_before_down is not None:
+            self.calls_before_down -= 1
+            self.down = self.calls_before_down <= 0
         return [self._sign(request) for request in requests]
 
     def _sign(self, request: SvidRequest) -> IssuedX509:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from certfleet.agent.workload.cache import SvidCache
+from certfleet.agent.workload.cache import BATCH, SvidCache
 from tests.agent.workload.fakes import FakeSvidSource
 from tests.conftest import FakeClock
 
@@ -38,3 +38,18 @@ def test_a_pass_reissues_only_what_is_due_and_drops_deleted_entries(clock: FakeC
     source.revision += 1
     asyncio.run(cache.refresh())
     assert cache.x509_svids([long]) == [] and len(cache) == 1
+
+
+def test_an_outage_half_way_through_keeps_the_batches_issued_before_it(clock: FakeClock) -> None:
+    # Given 600 entries (two calls to the server) and a server that fails after the first
+    source = FakeSvidSource(clock)
+    for i in range(600):
+        source.add(f"e{i}", f"ns/w{i}", f"unix:uid:{10_000 + i}")
+    source.calls_before_down = 1
+    cache = SvidCache(source, clock)
+    asyncio.run(cache.refresh())
+    # Then the first 500 are cached and served, and the next pass issues the other 100
+    assert len(cache) == BATCH == 500 and cache.last_error is not None
+    source.down, source.calls_before_down = False, None
+    asyncio.run(cache.refresh())
+    assert len(cache) == 600 and sum(source.issued.values()) == 600

@@ -32,7 +32,9 @@ from certfleet.agent.workload.source import (
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError
 
-__all__ = ["SvidCache", "X509Svid"]
+__all__ = ["BATCH", "SvidCache", "X509Svid"]
+
+BATCH = 500  # SVIDs per call to the server (its limit)
 
 _log = logging.getLogger("certfleet.agent.workload")
 
@@ -186,24 +188,31 @@ class SvidCache:
             if bundle != self.bundle:
                 self.bundle, changed = bundle, True
         due = [e for e in entries.entries if self._due(e, now)]
-        if due:
-            made = await asyncio.to_thread(_new_requests, due)
-            keys = {request.entry_id: key for request, key in made}
-            by_id = {e.id: e for e in due}
-            try:
-                issued = await asyncio.to_thread(self._source.issue_x509, [r for r, _ in made])
-            finally:
-                if changed:
-                    self._notify()
-            for svid in issued:
-                owner = by_id.get(svid.entry_id)
-                if owner is not None and svid.entry_id in keys:
-                    self._svids[owner.id] = X509Svid(
-                        owner, svid.chain_der, keys[svid.entry_id], svid.not_before, svid.not_after
-                    )
-            changed = changed or bool(issued)
         if changed:
             self._notify()
+        # One server call per batch, each batch cached (and pushed) as soon as it arrives: the
+        # first workloads need not wait for the ten-thousandth SVID, and an outage half-way
+        # keeps what was issued before it.
+        issued = 0
+        for start in range(0, len(due), BATCH):
+            issued += await self._issue(due[start : start + BATCH])
+        if issued:
+            _log.info("SPIFFE: %d SVIDs issued or rotated, %d cached", issued, len(self._svids))
+
+    async def _issue(self, due: Sequence[RegistrationEntry]) -> int:
+        made = await asyncio.to_thread(_new_requests, due)
+        keys = {request.entry_id: key for request, key in made}
+        by_id = {e.id: e for e in due}
+        issued = await asyncio.to_thread(self._source.issue_x509, [r for r, _ in made])
+        for svid in issued:
+            owner = by_id.get(svid.entry_id)
+            if owner is not None and svid.entry_id in keys:
+                self._svids[owner.id] = X509Svid(
+                    owner, svid.chain_der, keys[svid.entry_id], svid.not_before, svid.not_after
+                )
+        if issued:
+            self._notify()
+        return len(issued)
 
     def _due(self, entry: RegistrationEntry, now: dt.datetime) -> bool:
         svid = self._svids.get(entry.id)

@@ -30,7 +30,7 @@ from certfleet.x509 import load_certificates
 
 __all__ = ["BATCH", "ServerSvidSource"]
 
-BATCH = 500  # the server takes up to 500 CSRs per call
+BATCH = 500  # the server takes up to 500 CSRs per call (the cache sends no more)
 
 
 def _time(text: object) -> dt.datetime:
