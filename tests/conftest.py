@@ -39,6 +39,22 @@ class FakeClock:
         self._now = value
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_remote_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The CLI stays in local mode unless a test names a server: a login saved on the machine
+    running the tests (``certfleet login`` writes $XDG_CONFIG_HOME/certfleet) or a
+    CERTFLEET_SERVER in its environment must not send the tests' commands elsewhere."""
+    names = ("XDG_CONFIG_HOME", "CERTFLEET_SERVER", "CERTFLEET_TOKEN", "CERTFLEET_CA_FILE")
+    saved = {name: os.environ.pop(name, None) for name in names}
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("xdg-config"))
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(dt.datetime.now(dt.UTC).replace(microsecond=0))

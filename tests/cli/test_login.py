@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.agent.peers import self_signed
 from tests.cli.remote import RemoteCli
 from tests.conftest import CliResult
 
@@ -113,3 +114,29 @@ def test_commands_beside_the_data_refuse_when_a_server_is_configured(
             f"configured ({remote_cli.server.url}): unset CERTFLEET_SERVER or run certfleet logout"
         ), argv
     assert not (tmp_path / "d").exists()
+
+
+def test_an_unreachable_server_is_one_line_and_exit_1(
+    remote_cli: RemoteCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CERTFLEET_SERVER", "https://127.0.0.1:1")
+    monkeypatch.setenv("CERTFLEET_TOKEN", remote_cli.server.token)
+    monkeypatch.setenv("CERTFLEET_CA_FILE", str(remote_cli.server.root))
+    result = remote_cli.plain("inventory", "list")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: cannot reach https://127.0.0.1:1/")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_ca_file_of_another_root_is_refused_before_the_token_is_sent(
+    remote_cli: RemoteCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, foreign = self_signed(["impostor-root.example.test"])
+    (tmp_path / "foreign.pem").write_bytes(foreign)
+    monkeypatch.setenv("CERTFLEET_SERVER", remote_cli.server.url)
+    monkeypatch.setenv("CERTFLEET_TOKEN", remote_cli.server.token)
+    monkeypatch.setenv("CERTFLEET_CA_FILE", str(tmp_path / "foreign.pem"))
+    result = remote_cli.plain("inventory", "list")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: the server's root CA is not the pinned one")
+    assert len(result.stderr.splitlines()) == 1
