@@ -24,6 +24,7 @@ from sqlalchemy import inspect, text
 from certfleet.api import create_api_app
 from certfleet.api._peer_certificate import with_client_certificate
 from certfleet.app import Platform
+from certfleet.ca import IssuanceRequest
 from certfleet.inventory import CertificateRecord, Source
 from certfleet.x509 import serial_hex
 from tests.api.conftest import CERTS, ApiClient, make_csr, stored_rows
@@ -401,6 +402,35 @@ def test_simplereenroll_keeps_the_profile_of_the_certificate_being_renewed(platf
     finally:
         renewing.close()
     assert record_of(platform, renewed).profile == "tls-client"
+
+
+def issued_elsewhere(platform: Platform, tags: tuple[str, ...]) -> x509.Certificate:
+    """A certificate for dev.example.test issued outside EST (REST, CLI, agents use this)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = IssuanceRequest(
+        "tls-server-client", key.public_key(), ("dev.example.test",), "dev.example.test"
+    )
+    return platform.issuance.issue(request, actor="test", team="web", tags=tags).issued.certificate
+
+
+def test_a_certificate_issued_over_rest_may_re_enrol_over_est(platform: Platform) -> None:
+    client = EstClient(platform, certificate=issued_elsewhere(platform, ()))
+    try:
+        (renewed,) = certificates_of(client.post(f"{EST}/simplereenroll", csr_body()))
+    finally:
+        client.close()
+    assert (record_of(platform, renewed).source, record_of(platform, renewed).team) == (Source.EST, "web")
+
+
+def test_certfleets_own_certificates_cannot_re_enrol(platform: Platform) -> None:
+    own = issued_elsewhere(platform, ("certfleet-agent-identity", "agent:host1"))
+    certificates = stored_rows(platform, "certificates")
+    client = EstClient(platform, certificate=own)
+    try:
+        refused(client.post(f"{EST}/simplereenroll", csr_body()), 403, "cannot re-enrol over EST")
+    finally:
+        client.close()
+    assert stored_rows(platform, "certificates") == certificates
 
 
 def test_simplereenroll_without_a_client_certificate_is_401(platform: Platform, est: EstClient) -> None:

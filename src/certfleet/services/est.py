@@ -21,8 +21,13 @@ from certfleet.audit import AuditLog, AuditRepository
 from certfleet.ca import IssuanceRequest, get_profile
 from certfleet.clock import Clock
 from certfleet.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
-from certfleet.inventory import CertificateRepository, Status
-from certfleet.services.issuance import IssuanceResult, IssuanceService
+from certfleet.inventory import CertificateRepository, Source, Status
+from certfleet.services.issuance import (
+    RESERVED_TAG_PREFIXES,
+    RESERVED_TAGS,
+    IssuanceResult,
+    IssuanceService,
+)
 from certfleet.x509 import (
     KeyType,
     csr_public_key,
@@ -160,10 +165,16 @@ class EstService:
             record = uow.certificates.get_by_fingerprint(fingerprint_sha256(current))
         if record is None or record.issuer_ca_id is None:
             raise Forbidden("the TLS client certificate is not one this CA issued")
-        if record.effective_status(self._clock.now()) is not Status.ACTIVE:
+        if record.source not in _RENEWABLE or _reserved(record.tags):
+            # certfleet's own certificates (listener, agent identities, SCEP RA) and SVIDs
+            # are renewed by certfleet, never copied into an ordinary certificate over EST.
             raise Forbidden(
-                f"the TLS client certificate is {record.effective_status(self._clock.now()).value}"
+                f"a certificate of source {record.source.value} with tags "
+                f"{', '.join(record.tags) or 'none'} cannot re-enrol over EST"
             )
+        status = record.effective_status(self._clock.now())
+        if status is not Status.ACTIVE:
+            raise Forbidden(f"the TLS client certificate is {status.value}: it cannot re-enrol")
         _require_same_identity(csr, current)
         profile = self._profile(label, record.profile, "the certificate being renewed")
         common_name, names = names_from_csr(csr)
@@ -203,6 +214,13 @@ class EstService:
             principal=credential.principal() if credential is not None else None,
             private_key=private_key,
         )
+
+
+_RENEWABLE = (Source.ISSUED, Source.EST)
+
+
+def _reserved(tags: Sequence[str]) -> bool:
+    return any(t in RESERVED_TAGS or t.startswith(RESERVED_TAG_PREFIXES) for t in tags)
 
 
 def _san_values(extensions: x509.Extensions) -> frozenset[tuple[str, str]]:
