@@ -173,16 +173,3 @@ def test_openapi_documents_the_notification_paths_with_schemas_and_examples(api:
     assert "secret" not in schemas["ChannelOut"]["properties"] or (
         schemas["ChannelOut"]["properties"]["secret"]["type"] == "boolean"
     )
-
-
-@pytest.mark.parametrize("path", [CHANNELS])
-def test_a_body_over_the_server_limit_is_413_unread_and_stores_nothing(
-    api: ApiClient, admin: str, path: str
-) -> None:
-    before = stored_rows(api.platform, "notification_channels")
-    oversized = b'{"document": "' + b"x" * (1024 * 1024) + b'"}'
-
-    response = api.post(path, token=admin, content=oversized, headers={"Content-Type": "application/json"})
-
-    assert_problem(response, 413, "exceeds the limit of 1048576 bytes")
-    assert stored_rows(api.platform, "notification_channels") == before

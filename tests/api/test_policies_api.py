@@ -10,19 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.api.conftest import CERTS, ApiClient, assert_problem, stored_rows
+from tests.cli.test_policy_cli import POLICY
 from tests.conftest import Cli
 
 POLICIES = "/api/v1/policies"
-POLICY = """\
-rules:
-  - name: strong-keys
-    key_types: [ec-p256, ec-p384]
-    severity: critical
-  - name: prefer-short
-    enforce: false
-    severity: low
-    max_validity_days: 30
-"""
 
 
 def _issue(api: ApiClient, token: str, name: str, key_type: str, days: int) -> None:
@@ -155,16 +146,3 @@ def test_openapi_documents_the_policy_paths_with_schemas_and_examples(api: ApiCl
     schemas = document["components"]["schemas"]
     for name in ("PolicyApply", "PolicyTest", "PolicyOut", "ApplyOut", "ReportOut"):
         assert schemas[name]["examples"], name
-
-
-@pytest.mark.parametrize("path", [POLICIES, f"{POLICIES}/test"])
-def test_a_body_over_the_server_limit_is_413_unread_and_stores_nothing(
-    api: ApiClient, admin: str, path: str
-) -> None:
-    before = stored_rows(api.platform, "policy_versions")
-    oversized = b'{"document": "' + b"x" * (1024 * 1024) + b'"}'
-
-    response = api.post(path, token=admin, content=oversized, headers={"Content-Type": "application/json"})
-
-    assert_problem(response, 413, "exceeds the limit of 1048576 bytes")
-    assert stored_rows(api.platform, "policy_versions") == before

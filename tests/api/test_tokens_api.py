@@ -114,16 +114,3 @@ def test_openapi_documents_the_token_paths_with_schemas_and_examples(api: ApiCli
     schemas = document["components"]["schemas"]
     assert schemas["TokenCreate"]["examples"] and schemas["TokenCreated"]["examples"]
     assert "token" not in schemas["TokenOut"]["properties"]
-
-
-@pytest.mark.parametrize("path", [TOKENS])
-def test_a_body_over_the_server_limit_is_413_unread_and_stores_nothing(
-    api: ApiClient, admin: str, path: str
-) -> None:
-    before = stored_rows(api.platform, "api_tokens")
-    oversized = b'{"document": "' + b"x" * (1024 * 1024) + b'"}'
-
-    response = api.post(path, token=admin, content=oversized, headers={"Content-Type": "application/json"})
-
-    assert_problem(response, 413, "exceeds the limit of 1048576 bytes")
-    assert stored_rows(api.platform, "api_tokens") == before
