@@ -25,8 +25,8 @@ services:
 	scripts/test-services.sh
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check --no-cache src tests bench
-	$(BIN)/ruff format --check --no-cache src tests bench
+	$(BIN)/ruff check --no-cache src tests bench docs
+	$(BIN)/ruff format --check --no-cache src tests bench docs
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
