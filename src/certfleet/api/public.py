@@ -31,6 +31,8 @@ from certfleet.api._body_limit import ASGIApp, BodyLimit, BodyLimits, Receive, S
 from certfleet.api._body_limit import _BodyTooLarge as BodyTooLarge
 from certfleet.api._body_limit import _send_413 as send_413
 from certfleet.api._ports import Platform
+from certfleet.api.spiffe import PUBLIC_PATHS as SPIFFE_PATHS
+from certfleet.api.spiffe import public_document as spiffe_document
 from certfleet.errors import CertfleetError, NotFound
 from certfleet.metrics import PlatformMetrics
 from certfleet.revocation import (
@@ -200,6 +202,14 @@ class PublicApp:
             elif path.startswith("/crl/") or path.startswith("/ca/"):
                 if self._allow(scope, "GET"):
                     await self._static(scope, send, path)
+                else:
+                    await self._not_allowed(send, "GET, HEAD")
+            elif path in SPIFFE_PATHS:  # the SPIFFE bundle, JWKS and OIDC discovery (issue 15)
+                if self._allow(scope, "GET"):
+                    document = await anyio.to_thread.run_sync(spiffe_document, self._platform, path)
+                    headers = [(b"content-type", b"application/json")]
+                    body = json.dumps(document).encode()
+                    await _respond(send, 200, body, headers, head=scope["method"] == "HEAD")
                 else:
                     await self._not_allowed(send, "GET, HEAD")
             else:

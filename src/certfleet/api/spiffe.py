@@ -18,7 +18,7 @@ from certfleet.api.agents import CurrentAgent
 from certfleet.services.spiffe import MAX_SVID_REQUESTS, SpiffeService
 from certfleet.spiffe import parse_ttl
 
-__all__ = ["admin_router", "agent_router", "public_router"]
+__all__ = ["PUBLIC_PATHS", "admin_router", "agent_router", "public_document", "public_router"]
 
 agent_router = APIRouter(prefix="/api/v1/agent/spiffe", tags=["spiffe-agent"], responses=PROBLEM_RESPONSES)
 admin_router = APIRouter(prefix="/api/v1/spiffe", tags=["spiffe"], responses=PROBLEM_RESPONSES)
@@ -180,3 +180,18 @@ async def jwks(spiffe: Spiffe) -> dict[str, Any]:
 @public_router.get("/.well-known/openid-configuration")
 async def openid_configuration(spiffe: Spiffe) -> dict[str, Any]:
     return await run_in_threadpool(spiffe.openid_configuration)
+
+
+# The same documents on the plain-HTTP listener (a bare ASGI app: api.public dispatches here).
+PUBLIC_PATHS = frozenset({"/spiffe/bundle", "/spiffe/jwks", "/.well-known/openid-configuration"})
+
+
+def public_document(platform: object, path: str) -> dict[str, Any]:
+    """The SPIFFE bundle, the JWKS or the OIDC discovery document for ``path`` (one of
+    :data:`PUBLIC_PATHS`); NotFound before ``spiffe init``."""
+    service = cast(_SpiffePlatform, platform).spiffe
+    if path == "/spiffe/bundle":
+        return service.bundle()
+    if path == "/spiffe/jwks":
+        return service.jwks()
+    return service.openid_configuration()

@@ -269,11 +269,11 @@ class SpiffeService:
 
     def bundle(self) -> dict[str, Any]:
         """The trust bundle in the SPIFFE bundle format (what a federated domain fetches)."""
+        self.entries.trust_domain()  # NotFound before spiffe init
         published = self.jwt_keys.published()  # may rotate, which moves the sequence
         with self._uow(read_only=True) as uow:
             config = uow.spiffe.config()
-        if config is None:
-            raise NotFound("SPIFFE is not initialised on this server")
+        assert config is not None
         return spiffe_bundle(
             self._roots(),
             published,
