@@ -20,7 +20,14 @@ certfleet server's own issuance rate is bench/issuance.py's.
 4. **latency, saturated**: the C clients themselves call FetchX509SVID back to back for D
    seconds (C calls always in flight): throughput, and latency at that throughput.
 
-Run: ``.venv/bin/python bench/spiffe.py [--entries 10000] [--streams 100] [--seconds 20]``.
+With ``--server``, the same with the real thing: a ``certfleet serve`` (SQLite) with N
+entries registered over its REST API (setup), and an enrolled ``certfleet agent run`` whose
+SVIDs the server issues through its one issuance service (policy, inventory, audit): time
+from the agent's start until its log says all N are cached, its RSS, and the open-streams
+latency.
+
+Run: ``.venv/bin/python bench/spiffe.py [--entries 10000] [--streams 100] [--seconds 20]
+[--server]`` (the in-process form about a minute here).
 """
 
 from __future__ import annotations
@@ -142,12 +149,118 @@ def _pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
+# -- with the real certfleet server ------------------------------------------------------------------
+
+
+def _create_entries(server: object, host: str, count: int, python: str) -> None:
+    """N entries over the admin REST API (setup, not measured), four requests in flight."""
+    import concurrent.futures
+    import ssl
+
+    import httpx
+
+    pem = httpx.get(f"http://127.0.0.1:{server.http_port}/ca/root.pem", trust_env=False).content  # type: ignore[attr-defined]
+    context = ssl.create_default_context(cadata=pem.decode())
+    parent = f"spiffe://example.org/agent/{host}"
+    bodies = [{"spiffe_id": "spiffe://example.org/bench/client", "parent_id": parent,
+               "selectors": ["unix:uid:0", f"unix:path:{python}"]}]  # fmt: skip
+    bodies += [
+        {"spiffe_id": f"spiffe://example.org/ns/w{i}", "parent_id": parent,
+         "selectors": [f"unix:uid:{100_000 + i}"]}
+        for i in range(count - 1)
+    ]  # fmt: skip
+    with httpx.Client(
+        base_url=server.https,  # type: ignore[attr-defined]
+        verify=context,
+        headers={"Authorization": f"Bearer {server.admin_token}"},  # type: ignore[attr-defined]
+        trust_env=False,
+        timeout=60,
+    ) as client:
+
+        def post(body: dict[str, object]) -> None:
+            response = client.post("/api/v1/spiffe/entries", json=body)
+            assert response.status_code == 201, response.text
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            list(pool.map(post, bodies))
+
+
+def with_server(entries: int, streams: int, seconds: float) -> None:
+    """The same measures with a real ``certfleet serve`` issuing through its one issuance
+    service, and a real ``certfleet agent run`` (its log says when all N are cached)."""
+    import re
+
+    from tests.agent.peers import CERTFLEET, CertfleetServer, clean_env
+
+    base = Path(tempfile.mkdtemp(prefix="cf-bench-spiffe-server-"))
+    base.chmod(0o755)
+    server = CertfleetServer(base / "data")
+    server.start()
+    agent = None
+    try:
+        host = "bench-agent.example.test"
+        server.cli("spiffe", "init", "--trust-domain", "example.org")
+        started = time.perf_counter()
+        _create_entries(server, host, entries, os.path.realpath(sys.executable))
+        print(f"setup:   {entries:,} entries over the REST API in {time.perf_counter() - started:.0f} s")
+        state = base / "agent-state"
+        server.enroll(server.join_token(host), state)
+        socket_path = base / "run" / "agent.sock"
+        config = base / "agent.yaml"
+        config.write_text(json.dumps({"state_dir": str(state), "spiffe": {
+            "trust_domain": "example.org", "socket": str(socket_path)}}))  # fmt: skip
+        log = base / "agent.log"
+        started = time.perf_counter()
+        with log.open("wb") as out:
+            agent = subprocess.Popen(
+                [CERTFLEET, "agent", "run", "--config", str(config)], stdout=out, stderr=out, env=clean_env()
+            )
+        cached = 0
+        while cached < entries:
+            counts = re.findall(r"SVIDs issued or rotated, (\d+) cached", log.read_text())
+            cached = int(counts[-1]) if counts else 0
+            if agent.poll() is not None or time.perf_counter() - started > 1800:
+                raise SystemExit(f"the agent stopped or stalled at {cached}: {log.read_text()[-2000:]}")
+            time.sleep(0.2)  # polling a log for the bench's own measure, not synchronising a test
+        issued = time.perf_counter() - started
+        rss = _rss_kib(agent.pid)
+        print(
+            f"issue:   {entries:,} SVIDs from `certfleet agent run` start (keys on the agent, "
+            f"certificates from the server, 500 per call) in {issued:.1f} s ({entries / issued:,.0f}/s); "
+            f"agent RSS {rss['VmRSS'] / 1024:.0f} MiB (peak {rss['VmHWM'] / 1024:.0f} MiB)"
+        )
+        channels, calls = _open_streams(str(socket_path), streams)
+        quiet = _latencies(str(socket_path), 1, seconds)
+        for call in calls:
+            call.cancel()  # type: ignore[attr-defined]
+        for channel in channels:
+            channel.close()
+        print(
+            f"latency: FetchX509SVID to first response with {streams} streams open, one caller: "
+            f"{len(quiet):,} calls: p50 {_pct(quiet, 0.50):.1f} ms, p90 {_pct(quiet, 0.90):.1f} ms, "
+            f"p99 {_pct(quiet, 0.99):.1f} ms, max {max(quiet) * 1000:.1f} ms; "
+            f"agent RSS {_rss_kib(agent.pid)['VmRSS'] / 1024:.0f} MiB"
+        )
+    finally:
+        if agent is not None and agent.poll() is None:
+            agent.terminate()
+            agent.wait(60)
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--server", action="store_true", help="a real certfleet serve and certfleet agent run instead"
+    )
     args = parser.parse_args()
+    if args.server:
+        with_server(args.entries, args.streams, args.seconds)
+        return
     base = Path(tempfile.mkdtemp(prefix="cf-bench-spiffe-"))
     socket_path = str(base / "run" / "agent.sock")
     process = subprocess.Popen(
