@@ -145,6 +145,10 @@ class ScepService:
     ) -> ScepTransaction:
         """PKCSReq (challenge) or RenewalReq (signed by the current certificate). A
         transaction ID already on record returns that record: never a second certificate."""
+        if not renewal and any(signed_by(signer, ca.certificate) for ca in self._hierarchy()):
+            # A PKCSReq signed by a certificate this CA issued is a renewal as SCEP drafts
+            # before RFC 8894 made it, and as certmonger still sends it (resubmit, rekey).
+            renewal = True
         if renewal:
             # Clients derive the transactionID from the public key (RFC 8894 section
             # 3.2.1.1), so renewing with the same key repeats the enrolment's ID: a renewal

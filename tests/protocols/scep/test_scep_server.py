@@ -346,3 +346,19 @@ def test_renewal_with_the_enrolment_key_and_transaction_id_is_a_new_transaction_
     (again,) = _send(platform, ra, renewal.build()).certificates(device.key, current)
     assert again == renewed
     assert len(_scep_certificates(platform)) == 2
+
+
+def test_a_pkcs_req_signed_by_the_current_certificate_renews_as_certmonger_sends_it(
+    platform: Platform, ra: x509.Certificate
+) -> None:
+    device = Device.new()
+    enrol = _pkcs_req(ra, device, _challenge(platform), "dev.example.test")
+    (current,) = _send(platform, ra, enrol.build()).certificates(device.key, device.signer)
+    new_key = rsa_key()  # getcert rekey: a new key, the request signed with the old one
+    request = csr(new_key, "dev.example.test").public_bytes(serialization.Encoding.DER)
+    rekey = Message("19", envelope_aes(request, ra), current, device.key, transaction_id=enrol.transaction_id)
+    reply = _send(platform, ra, rekey.build())
+    assert reply.status == SUCCESS
+    (renewed,) = reply.certificates(device.key, current)
+    assert renewed.public_key() == new_key.public_key()
+    assert _scep_certificates(platform) == [("scep", "ops"), ("scep", "ops")]

@@ -112,7 +112,7 @@ def cert_rep(
     fail_info: FailInfo | None = None,
 ) -> bytes:
     """A CertRep: SUCCESS carries ``envelope`` (already sealed to the client); FAILURE its
-    ``fail_info``; PENDING nothing (RFC 8894 section 3.3.2)."""
+    ``fail_info``; PENDING nothing else (RFC 8894 section 3.3.2)."""
     attributes = [
         _printable(TRANSACTION_ID, reply_to.transaction_id),
         _printable(MESSAGE_TYPE, MessageType.CERT_REP.value),
@@ -122,7 +122,10 @@ def cert_rep(
     ]
     if status is PkiStatus.FAILURE:
         attributes.append(_printable(FAIL_INFO, (fail_info or FailInfo.BAD_REQUEST).value))
-    return signer.sign(envelope if status is PkiStatus.SUCCESS else None, attributes, now)
+    # FAILURE and PENDING carry no pkcsPKIEnvelope, but an empty eContent rather than none:
+    # OpenSSL's PKCS7_verify (certmonger) takes an absent one for a detached signature and
+    # refuses the reply ("no content").
+    return signer.sign(envelope if status is PkiStatus.SUCCESS and envelope else b"", attributes, now)
 
 
 def signed_content(signer: RaSigner, content: bytes, now: dt.datetime) -> bytes:

@@ -199,8 +199,10 @@ class ScepServer:
         if not csr.is_signature_valid:
             raise ScepFailure(FailInfo.BAD_MESSAGE_CHECK, "the PKCS#10 signature does not verify")
         renewal = request.message_type is MessageType.RENEWAL_REQ
-        if not renewal and csr.public_key() != request.signer.public_key():
+        self_signed = request.signer.issuer == request.signer.subject
+        if not renewal and self_signed and csr.public_key() != request.signer.public_key():
             # RFC 8894 section 2.3: a PKCSReq is signed by a self-signed certificate of the
-            # key being certified, proving possession of it to the RA.
+            # key being certified, proving possession of it to the RA. (One signed by an
+            # issued certificate is a renewal the older way: the service decides.)
             raise ScepFailure(FailInfo.BAD_MESSAGE_CHECK, "the signer's key is not the key in the request")
         return self._backend.enrol(csr, request.transaction_id, request.signer, renewal=renewal)
