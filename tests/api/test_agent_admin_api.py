@@ -110,4 +110,7 @@ def test_openapi_documents_the_agent_admin_paths_with_schemas_and_examples(api: 
     assert "post" in paths[JOIN] and "get" in paths[AGENTS]
     assert "post" in paths[f"{AGENTS}/{{name}}/revoke"]
     schemas = document["components"]["schemas"]
-    assert schemas["JoinTokenCreate"]["examples"] and schemas["JoinTokenOut"]["examples"]
+    for name in ("JoinTokenCreate", "JoinTokenOut", "AgentOut", "DeploymentOut"):
+        assert schemas[name]["examples"], name
+    assert paths[AGENTS]["get"]["summary"] == "List enrolled agents"
+    assert paths[f"{AGENTS}/deployments"]["get"]["summary"]

@@ -107,6 +107,28 @@ class DeploymentOut(BaseModel):
     detail: str
     reported_at: str | None
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 41,
+                    "host": "web1.example.com",
+                    "name": "www",
+                    "serial": "5f1c0e2a9b",
+                    "fingerprint_sha256": "3b1f" * 16,
+                    "status": "deployed",
+                    "files": {"fullchain": "/etc/nginx/tls/www.pem", "key": "/etc/nginx/tls/www.key"},
+                    "paths": ["/etc/nginx/tls/www.key", "/etc/nginx/tls/www.pem"],
+                    "endpoint": "127.0.0.1:443",
+                    "sni": "www.example.com",
+                    "issuer": "certfleet",
+                    "detail": "",
+                    "reported_at": "2026-12-03T10:06:00Z",
+                }
+            ]
+        }
+    )
+
 
 class InstructionOut(BaseModel):
     name: str
@@ -137,6 +159,8 @@ def _instruction_out(i: Instruction) -> InstructionOut:
 
 
 class AgentOut(BaseModel):
+    """An agent as ``certfleet agent list --format json`` shows it."""
+
     name: str
     team: str | None
     allow_names: list[str]
@@ -144,6 +168,22 @@ class AgentOut(BaseModel):
     enrolled_at: str | None
     revoked_at: str | None
     last_seen: str | None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "web1.example.com",
+                    "team": "web",
+                    "allow_names": ["*.example.com"],
+                    "status": "active",
+                    "enrolled_at": "2026-12-03T10:00:00Z",
+                    "revoked_at": None,
+                    "last_seen": "2026-12-03T10:05:00Z",
+                }
+            ]
+        }
+    )
 
 
 def _deployment_out(deployment: Deployment) -> DeploymentOut:
@@ -264,7 +304,7 @@ async def instructions(agent: CurrentAgent, platform: PlatformDep, request: Requ
 # -- what an operator reads ----------------------------------------------------------------
 
 
-@admin_router.get("", response_model=list[AgentOut])
+@admin_router.get("", response_model=list[AgentOut], summary="List enrolled agents")
 async def list_agents(principal: CurrentPrincipal, platform: PlatformDep) -> list[AgentOut]:
     """Enrolled agents (a non-admin token sees its own team's)."""
     principal.require(Scope.READ)
@@ -272,7 +312,9 @@ async def list_agents(principal: CurrentPrincipal, platform: PlatformDep) -> lis
     return [AgentOut.model_validate(a.to_dict()) for a in agents if principal.can_see_team(a.team)]
 
 
-@admin_router.get("/deployments", response_model=list[DeploymentOut])
+@admin_router.get(
+    "/deployments", response_model=list[DeploymentOut], summary="List where agents deployed certificates"
+)
 async def list_deployments(
     principal: CurrentPrincipal,
     platform: PlatformDep,
