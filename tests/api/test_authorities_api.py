@@ -94,3 +94,14 @@ def test_root_cannot_be_compromised_over_the_api(api: ApiClient, admin: str) -> 
     root = next(r["id"] for r in ca_rows(api.platform.authorities) if r["role"] == "root")
     refused = api.post(f"{CAS}/{root}/compromise", token=admin, json={"confirm": root})
     assert_problem(refused, 400, "a root cannot be revoked")
+
+
+def test_a_ca_made_a_moment_ago_can_be_compromised(api: ApiClient, admin: str) -> None:
+    # The first playbook loads revocation's CA index; the next one, right after a rotation,
+    # must find the CA that rotation made (the cached index is reloaded at most once a second).
+    first = _intermediate(api.platform)
+    assert api.post(f"{CAS}/{first}/compromise", token=admin, json={"confirm": first}).status_code == 200
+    fresh = api.post(f"{CAS}/rotate", token=admin, json={}).json()["new_ca"]["id"]
+    done = api.post(f"{CAS}/{fresh}/compromise", token=admin, json={"confirm": fresh})
+    assert done.status_code == 200, done.text
+    assert done.json()["revoked_ca"] == fresh

@@ -5,8 +5,11 @@ compromise playbook, and an admin-only refusal in one line with exit 2."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 from tests.cli.remote import RemoteCli
+from tests.cli.test_remote_commands import _issue
 
 
 def _narrow(remote_cli: RemoteCli, scope: str = "read") -> str:
@@ -93,3 +96,21 @@ def test_rotate_then_compromise_remotely_as_locally(remote_cli: RemoteCli) -> No
         assert (remote.stdout, remote.stderr) == (local.stdout, local.stderr), fmt
     again = json.loads(remote_cli("ca", "compromise", fresh, "--yes", "--format", "json").stdout)
     assert again["revoked_ca"] == fresh and again["campaign"] is None and again["campaign_progress"] is None
+
+
+def test_a_remote_compromise_leaves_its_campaign_to_the_server(remote_cli: RemoteCli, tmp_path: Path) -> None:
+    assert remote_cli("ca", "rotate").exit_code == 0  # a CA of this test's own
+    ca_id = _issuing(remote_cli)
+    _issue(remote_cli, tmp_path / "c", "compromised.example.test")
+    result = remote_cli("ca", "compromise", ca_id, "--yes", "--deadline", "6h")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"revoked CA {ca_id}; issuing CA is now ")
+    campaign = re.fullmatch(
+        r"campaign (\S+) created: the server works it \('certfleet rotate status (\S+)'\)", lines[-2]
+    )
+    assert campaign and campaign.group(1) == campaign.group(2), lines
+    assert lines[-1].startswith("agents and ACME clients renew at their next check; what is not replaced by ")
+    status = remote_cli("rotate", "status", campaign.group(1), "--format", "json")
+    assert status.exit_code == 0, status.stderr
+    assert json.loads(status.stdout)["kind"] == "compromise"

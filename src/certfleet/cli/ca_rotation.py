@@ -117,6 +117,8 @@ def compromise(
     _show(result, fmt, f"revoked CA {result['revoked_ca']}; issuing CA is now {result['new_ca']['id']}")
     if campaign is None:
         typer.echo("no active certificate of that CA to replace")
+    elif server is not None:
+        typer.echo(f"campaign {campaign} created: the server works it ('certfleet rotate status {campaign}')")
     elif report is None:
         typer.echo(f"campaign {campaign} created: 'certfleet rotate resume {campaign}'")
     else:

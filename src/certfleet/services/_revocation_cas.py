@@ -43,6 +43,14 @@ class CaDirectory:
             self._index_cache = (time.monotonic(), index)
         return index
 
+    def fresh_index(self) -> IssuerIndex[CaCertificate]:
+        """The index read now, whatever the cache holds: for revoking a CA certificate, which
+        may have been created a moment ago (``ca rotate``, then ``ca compromise`` of it)."""
+        index = IssuerIndex(self._hierarchy())
+        with self._lock:
+            self._index_cache = (time.monotonic(), index)
+        return index
+
     def ca(self, ca_id: str) -> CaCertificate:
         ca = self.index().get(ca_id) or self.index(refresh=True).get(ca_id)
         if ca is None:

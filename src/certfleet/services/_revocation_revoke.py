@@ -144,6 +144,9 @@ class CertificateRevocation:
             status = uow.revocations.serial_status(serial)
             if status is not None and status.revocation is not None:
                 raise AlreadyRevoked(f"certificate {serial} is already revoked", serial)
+            if record is None and status is None and signed_by is None:
+                # Only a CA certificate is left to match; the cached index may predate it.
+                index = self._cas.fresh_index()
             ca_id, expires_at = self._issuer_of(
                 uow, serial, record, status, signed_by, certificate, index, now
             )
