@@ -70,6 +70,45 @@ def test_revoke_prints_what_local_mode_prints(remote_cli: RemoteCli, tmp_path: P
     assert again.stderr.startswith("error: ") and len(again.stderr.splitlines()) == 1
 
 
+def test_revoke_by_certificate_and_issuer_works_remotely_for_an_admin_only(
+    remote_cli: RemoteCli, tmp_path: Path
+) -> None:
+    serial = _issue(remote_cli, tmp_path / "k", "by-cert.example.test")
+    issuer = json.loads(remote_cli("inventory", "show", serial, "--format", "json").stdout)["issuer_ca_id"]
+    narrow = remote_cli.local(
+        "token", "create", "--team", "ops", "--scope", "revoke", "--allow-names", "**.example.test"
+    )
+    refused = remote_cli(
+        "revoke", serial, "--cert", str(tmp_path / "k" / "cert.pem"), token=narrow.stdout.strip()
+    )
+    assert refused.exit_code == 2
+    assert (
+        refused.stderr
+        == "error: only an admin token may revoke by certificate (for one the inventory lost)\n"
+    )
+    result = remote_cli(
+        "revoke",
+        serial,
+        "--reason",
+        "keyCompromise",
+        "--issuer",
+        issuer,
+        "--cert",
+        str(tmp_path / "k" / "cert.pem"),
+    )
+    assert result.exit_code == 0, result.stderr
+    assert re.fullmatch(
+        rf"Revoked serial {serial} \(keyCompromise\) at \S+Z, issuer CA {issuer}; in the inventory\n",
+        result.stdout,
+    )
+    assert result.stderr == ""  # the key was blocked: no warning
+    wrong_issuer = remote_cli(
+        "revoke", _issue(remote_cli, tmp_path / "w", "wrong-ca.example.test"), "--issuer", "0" * 16
+    )
+    assert wrong_issuer.exit_code == 2
+    assert wrong_issuer.stderr.startswith("error: ")
+
+
 def test_a_narrow_token_is_refused_in_one_line(remote_cli: RemoteCli, tmp_path: Path) -> None:
     created = remote_cli.local(
         "token", "create", "--team", "web", "--scope", "issue", "--allow-names", "*.web.example.test"

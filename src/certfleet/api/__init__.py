@@ -50,6 +50,7 @@ def create_api_app(platform: Platform) -> FastAPI:
     app.include_router(certificates.router)
     app.include_router(acme.router)
     app.include_router(revocation.router)
+    app.include_router(revocation.revocations_router)
     app.include_router(discovery.router)
     app.include_router(agents.agent_router)
     app.include_router(agents.admin_router)

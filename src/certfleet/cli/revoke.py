@@ -2,18 +2,17 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
-from urllib.parse import quote
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from certfleet.cli._common import DataDirOption, DbOption, die, platform, stderr
+from certfleet.cli._common import DataDirOption, DbOption, platform, stderr
 from certfleet.cli._remote import remote_server
 from certfleet.clock import iso
 from certfleet.errors import InvalidInput
 from certfleet.revocation import RevocationReason
-from certfleet.x509 import load_certificates
+from certfleet.x509 import load_certificates, to_pem
 
 _REASONS = ", ".join(r.value for r in RevocationReason)
 
@@ -53,26 +52,6 @@ def revoke(
     """Revoke a certificate: the CRL and the OCSP responder show it at once."""
     parsed_reason = RevocationReason.parse(reason)  # refuse a bad reason before opening anything
     when = _invalidity(invalidity_date)
-    server = remote_server()
-    if server is not None:
-        if cert is not None or issuer is not None:
-            # Revoking what the inventory lost names the issuer or the certificate itself; the
-            # API revokes inventory certificates (with the token's scope and name rules).
-            die(
-                "--cert and --issuer revoke a certificate the inventory lost: "
-                "run them beside the data directory"
-            )
-        record = server.request(
-            "POST",
-            f"/api/v1/certificates/{quote(serial.strip(), safe='')}/revoke",
-            json={"reason": parsed_reason.value, "invalidity_date": iso(when)},
-        )
-        Console(highlight=False, soft_wrap=True).print(
-            f"Revoked serial {record['serial']} ({record['revocation_reason']}) at {record['revoked_at']}, "
-            f"issuer CA {record['issuer_ca_id']}; in the inventory",
-            markup=False,
-        )
-        return
     certificate = None
     if cert is not None:
         try:
@@ -83,22 +62,33 @@ def revoke(
         if len(certificates) != 1:
             raise InvalidInput(f"{cert} holds {len(certificates)} certificates; give exactly one")
         certificate = certificates[0]
-    with platform(data_dir, db) as p:
-        outcome = p.revocation.revoke_serial(
-            serial,
-            parsed_reason,
-            actor="cli",
-            invalidity_date=when,
-            issuer_ca_id=issuer,
-            certificate=certificate,
-        )
-    where = "in the inventory" if outcome.record is not None else "not in the inventory (serial only)"
+    server = remote_server()
+    if server is not None:
+        body = {
+            "serial": serial,
+            "reason": parsed_reason.value,
+            "invalidity_date": iso(when),
+            "issuer_ca_id": issuer,
+            "certificate_pem": to_pem([certificate]) if certificate is not None else None,
+        }
+        outcome: dict[str, Any] = server.request("POST", "/api/v1/revocations", json=body)
+    else:
+        with platform(data_dir, db) as p:
+            outcome = p.revocation.revoke_serial(
+                serial,
+                parsed_reason,
+                actor="cli",
+                invalidity_date=when,
+                issuer_ca_id=issuer,
+                certificate=certificate,
+            ).to_dict(p.clock.now())
+    where = "in the inventory" if outcome["certificate"] is not None else "not in the inventory (serial only)"
     Console(highlight=False, soft_wrap=True).print(
-        f"Revoked serial {outcome.serial} ({outcome.reason.value}) at {iso(outcome.revoked_at)}, "
-        f"issuer CA {outcome.issuer_ca_id}; {where}",
+        f"Revoked serial {outcome['serial']} ({outcome['reason']}) at {outcome['revoked_at']}, "
+        f"issuer CA {outcome['issuer_ca_id']}; {where}",
         markup=False,
     )
-    if parsed_reason is RevocationReason.KEY_COMPROMISE and not outcome.key_blocked:
+    if parsed_reason is RevocationReason.KEY_COMPROMISE and not outcome["key_blocked"]:
         stderr.print(
             "warning: the certificate itself is unknown, so its key could not be blocked; "
             "give --cert FILE to block it",

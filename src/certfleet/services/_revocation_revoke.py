@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -50,6 +51,18 @@ class RevocationOutcome:
     invalidity_date: dt.datetime | None
     record: CertificateRecord | None
     key_blocked: bool
+
+    def to_dict(self, now: dt.datetime) -> dict[str, Any]:
+        """The JSON form shared by ``certfleet revoke`` and ``POST /api/v1/revocations``."""
+        return {
+            "serial": self.serial,
+            "issuer_ca_id": self.issuer_ca_id,
+            "revoked_at": iso(self.revoked_at),
+            "reason": self.reason.value,
+            "invalidity_date": iso(self.invalidity_date),
+            "key_blocked": self.key_blocked,
+            "certificate": self.record.to_dict(now) if self.record is not None else None,
+        }
 
 
 def normalize_serial(serial: str) -> str:
