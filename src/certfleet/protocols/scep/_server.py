@@ -93,6 +93,21 @@ def _name_from_der(der: bytes) -> x509.Name:
     )
 
 
+def _outcome(request: PkiRequest | None, enrolment: Enrolment) -> str:
+    """The ``outcome`` label of ``certfleet_enrolments_total`` (shared with EST): issued,
+    pending, a failInfo name; ``answered`` for GetCert and GetCRL."""
+    if enrolment.fail_info is not None:
+        return enrolment.fail_info.label
+    if enrolment.status is PkiStatus.PENDING:
+        return "pending"
+    enrolling = request is not None and request.message_type in (
+        MessageType.PKCS_REQ,
+        MessageType.RENEWAL_REQ,
+        MessageType.CERT_POLL,
+    )
+    return "issued" if enrolling else "answered"
+
+
 class ScepServer:
     """GetCACaps, GetCACert, GetNextCACert and PKIOperation. ``observe(message, outcome)``
     counts each PKIOperation (``outcome``: success, pending, a failInfo name, malformed)."""
@@ -152,9 +167,7 @@ class ScepServer:
             )
             self._observe(kind, failure.fail_info.label)
             return cert_rep(signer, parsed.reply_to, PkiStatus.FAILURE, now, fail_info=failure.fail_info)
-        self._observe(
-            kind, enrolment.fail_info.label if enrolment.fail_info else enrolment.status.name.lower()
-        )
+        self._observe(kind, _outcome(parsed.request, enrolment))
         envelope = None
         if enrolment.status is PkiStatus.SUCCESS:
             envelope = seal_envelope(content, parsed.reply_to.signer)
