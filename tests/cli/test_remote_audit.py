@@ -97,3 +97,13 @@ def test_a_narrow_token_cannot_read_the_log(remote_cli: RemoteCli) -> None:
             2,
             "error: this token has scope read; admin is required\n",
         )
+
+
+def test_checkpoint_runs_beside_the_data_only(remote_cli: RemoteCli, tmp_path: Path) -> None:
+    refused = remote_cli("audit", "checkpoint", "--out", str(tmp_path / "c.log"))
+    assert (refused.exit_code, refused.stdout) == (2, "")
+    assert refused.stderr == (
+        "error: certfleet audit checkpoint runs beside the data directory; a remote server is "
+        f"configured ({remote_cli.server.url}): unset CERTFLEET_SERVER or run certfleet logout\n"
+    )
+    assert not (tmp_path / "c.log").exists()

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from certfleet.audit import Checkpoint, checkpoint_key_id, public_key_text
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, die, emit, platform, stderr
-from certfleet.cli._remote import remote_server
+from certfleet.cli._remote import local_only, remote_server
 from certfleet.errors import IntegrityError
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -185,6 +185,7 @@ def checkpoint(
     in the data directory, not the database, and print it, append it to --out FILE or send it
     to syslog. Keep the lines (and the public key) away from this machine: 'audit verify
     --checkpoint FILE' then detects a wiped or rewritten log."""
+    local_only("audit checkpoint")  # the checkpoint key lives in the data directory, not the database
     if out is not None and syslog:
         die("choose one of --out and --syslog")
     with platform(data_dir, db) as p:
