@@ -111,6 +111,18 @@ class RemoteServer:
                 die(f"the server's answer to {method} {path} is not valid JSON", 1)
             return response.text
 
+    def pages(self, path: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        """Every item of a keyset-paged listing (``{"items": [...], "next_cursor": ...}``):
+        ``next_cursor`` is passed back as ``cursor`` with the same filters until it is null."""
+        items: list[Any] = []
+        cursor: str | None = None
+        while True:
+            page = self.request("GET", path, params={**(params or {}), "cursor": cursor})
+            items.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items
+
     def get_text(self, path: str) -> str:
         """A 2xx answer's body as text (PEM documents and the like)."""
         response = self._send("GET", path, None, {})

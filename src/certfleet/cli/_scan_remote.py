@@ -57,16 +57,7 @@ def _wait(server: RemoteServer, scan_id: str) -> dict[str, Any]:
 
 
 def _findings(server: RemoteServer, scan_id: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while True:
-        page = server.request(
-            "GET", "/api/v1/findings", params={"scan": scan_id, "limit": 1000, "cursor": cursor}
-        )
-        found.extend(page["items"])
-        cursor = page.get("next_cursor")
-        if not cursor:
-            return found
+    return server.pages("/api/v1/findings", {"scan": scan_id, "limit": 1000})
 
 
 def run_remote_scan(

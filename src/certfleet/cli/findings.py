@@ -68,11 +68,4 @@ def _remote_findings(server: RemoteServer, query: FindingQuery) -> list[dict[str
         "include_resolved": "true" if query.include_resolved else None,
         "limit": _PAGE,
     }
-    rows: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while True:
-        page = server.request("GET", "/api/v1/findings", params={**params, "cursor": cursor})
-        rows.extend(page["items"])
-        cursor = page.get("next_cursor")
-        if not cursor:
-            return rows
+    return server.pages("/api/v1/findings", params)

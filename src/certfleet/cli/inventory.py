@@ -117,16 +117,7 @@ def _summary(record: dict[str, Any]) -> dict[str, Any]:
 
 def _remote_records(server: RemoteServer, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Every certificate the filters select, page by page (the API's keyset cursor)."""
-    records: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while True:
-        page = server.request(
-            "GET", "/api/v1/certificates", params={**params, "limit": MAX_PAGE_SIZE, "cursor": cursor}
-        )
-        records.extend(page["items"])
-        cursor = page.get("next_cursor")
-        if not cursor:
-            return records
+    return server.pages("/api/v1/certificates", {**params, "limit": MAX_PAGE_SIZE})
 
 
 @app.command("show")

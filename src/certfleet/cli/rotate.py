@@ -244,11 +244,4 @@ def list_campaigns(
 
 def _remote_items(server: RemoteServer, path: str) -> list[dict[str, Any]]:
     """A campaign's certificates in certificate order, by the API's keyset pages."""
-    items: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while True:
-        page = server.request("GET", f"{path}/items", params={"limit": 1000, "cursor": cursor})
-        items.extend(page["items"])
-        cursor = page.get("next_cursor")
-        if not cursor:
-            return items
+    return server.pages(f"{path}/items", {"limit": 1000})
