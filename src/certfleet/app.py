@@ -226,7 +226,7 @@ def open_platform(
         web_queries=WebQueries(database),
         web_sessions=SqlWebSessionStore(store),
         metrics=metrics,
-        est=_est_service(store, policy, authorities, clock, metrics),
+        est=_est_service(settings, store, policy, authorities, clock, metrics, passphrase),
         **_scep(settings, store, authorities, revocation, policy, passphrase, clock, metrics, issuance),
     )
 
@@ -318,17 +318,19 @@ def _agent_service(
 
 
 def _est_service(
+    settings: Settings,
     store: Store,
     policy: PolicyService,
     authorities: AuthorityService,
     clock: Clock,
     metrics: PlatformMetrics,
+    passphrase: bytes,
 ) -> EstService:
     """EST issues through an issuance service whose records say ``est`` (same CA, policy and
     ledger, as SCEP's); /cacerts serves the issuing chain and the root."""
     from certfleet.inventory import Source
     from certfleet.services import IssuanceService
-    from certfleet.services.est import EstService
+    from certfleet.services.est import EstService, listener_identity
 
     def ca_certificates() -> tuple[x509.Certificate, ...]:
         return (*authorities.issuing_authority().chain, authorities.root().certificate)
@@ -348,6 +350,8 @@ def _est_service(
         ca_certificates,
         clock,
         count=lambda outcome: metrics.requests.count_enrolment("est", outcome),
+        # serverkeygen's encrypted key packages are signed by the listener's identity
+        signing_identity=lambda: listener_identity(settings.data_dir.tls, passphrase),
     )
 
 

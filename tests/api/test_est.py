@@ -15,7 +15,7 @@ import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import AttributeOID, ExtendedKeyUsageOID, NameOID
@@ -23,11 +23,12 @@ from sqlalchemy import inspect, text
 
 from certfleet.api import create_api_app
 from certfleet.api._peer_certificate import with_client_certificate
-from certfleet.app import Platform
+from certfleet.app import Platform, server_identity
 from certfleet.ca import IssuanceRequest
 from certfleet.inventory import CertificateRecord, Source
 from certfleet.x509 import serial_hex
 from tests.api.conftest import CERTS, ApiClient, make_csr, stored_rows
+from tests.protocols.est.test_key_package import ASYMMETRIC_DECRYPT_KEY_ID, DECRYPT_KEY_ID, open_key_package
 from tests.services.snapshot import audit_actions
 
 EST = "/.well-known/est"
@@ -509,3 +510,55 @@ def test_serverkeygen_returns_a_fresh_key_with_its_certificate(platform: Platfor
     secret = (key_der.hex(), base64.b64encode(key_der).decode()[:40], format(scalar, "x"), str(scalar))
     dump = everything_stored(platform)
     assert not [form for form in secret if form in dump]
+
+
+def test_serverkeygen_encrypts_the_key_to_the_client_certificate_it_names(platform: Platform) -> None:
+    # Given the listener's identity (it signs key packages) and a client with an RSA certificate
+    server_identity(platform, ())
+    client_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    client_cert = enrol(platform, client_key, ("cam.iot.example.test",))
+    identifier = client_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gen.iot.example.test")]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("gen.iot.example.test")]), critical=False)
+        .add_attribute(ASYMMETRIC_DECRYPT_KEY_ID, identifier, _tag=x509.name._ASN1Type.OctetString)
+        .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+    )
+    body = base64.encodebytes(csr.public_bytes(serialization.Encoding.DER))
+    # When it asks for a server-generated key over its TLS connection
+    client = EstClient(platform, certificate=client_cert)
+    try:
+        response = client.post(f"{EST}/serverkeygen", body, basic=credential(platform, "iot"))
+    finally:
+        client.close()
+    # Then the key comes back enveloped to its certificate, signed by the listener
+    assert response.status_code == 200, response.text
+    message = email.message_from_bytes(
+        f"Content-Type: {response.headers['content-type']}\r\n\r\n".encode() + response.content,
+        policy=email.policy.HTTP,
+    )
+    key_part, cert_part = message.iter_parts()  # type: ignore[attr-defined]
+    assert key_part["Content-Type"].params["smime-type"] == "server-generated-key"
+    key, signer = open_key_package(base64.b64decode(key_part.get_payload()), client_key)
+    (issued,) = pkcs7.load_der_pkcs7_certificates(base64.b64decode(cert_part.get_payload()))
+    assert issued.public_key() == key.public_key()
+    listener = x509.load_pem_x509_certificates((platform.settings.data_dir.tls / "server.crt").read_bytes())
+    assert signer == listener[0]
+
+
+def test_serverkeygen_refuses_a_symmetric_key_request_and_records_nothing(platform: Platform) -> None:
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dev.example.test")]))
+        .add_attribute(DECRYPT_KEY_ID, b"kek-1", _tag=x509.name._ASN1Type.OctetString)
+        .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+    )
+    client = EstClient(platform)
+    try:
+        body = base64.encodebytes(csr.public_bytes(serialization.Encoding.DER))
+        response = client.post(f"{EST}/serverkeygen", body, basic=credential(platform))
+    finally:
+        client.close()
+    refused(response, 400, "symmetric DecryptKeyIdentifier")
+    nothing_recorded(platform)

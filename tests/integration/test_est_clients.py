@@ -8,6 +8,8 @@ tls-unique channel binding is checked over a real TLS 1.2 connection."""
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import http.client
 import json
 import re
@@ -18,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from asn1crypto import cms, core
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import AttributeOID, NameOID
+from cryptography.x509.oid import AttributeOID, NameOID, ObjectIdentifier
 
 from tests.integration.test_serve import CERTFLEET, Server, certfleet
 
@@ -355,3 +358,85 @@ def test_prometheus_counts_est_requests_by_outcome(est: Est) -> None:
     }
     assert counts["issued"] >= 1
     assert counts["unauthenticated"] >= 1
+
+
+def test_serverkeygen_key_encrypted_to_the_client_opens_with_openssl_cms(est: Est) -> None:
+    # Given a client with an RSA certificate enrolled over EST
+    directory = est.base / "rsa-client"
+    directory.mkdir()
+    openssl(
+        "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", str(directory / "key.pem"),
+        "-subj", "/CN=gw.iot.example.test", "-addext", "subjectAltName=DNS:gw.iot.example.test",
+        "-outform", "DER", "-out", str(directory / "csr.der"),
+    )  # fmt: skip
+    openssl("base64", "-in", str(directory / "csr.der"), "-out", str(directory / "csr.b64"))
+    status, answer = est.curl("simpleenroll", directory / "csr.b64", "--user", est.basic)
+    assert status == 200, answer
+    client_cert = print_certs(directory, answer)
+    identifier = (
+        x509.load_pem_x509_certificate(client_cert.read_bytes())
+        .extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        .value.digest
+    )
+    # When it asks for a server-generated key encrypted to that certificate's key
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gen.iot.example.test")]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("gen.iot.example.test")]), critical=False)
+        .add_attribute(
+            ObjectIdentifier("1.2.840.113549.1.9.16.2.54"), identifier, _tag=x509.name._ASN1Type.OctetString
+        )
+        .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+    )
+    (directory / "keygen.b64").write_bytes(base64.encodebytes(csr.public_bytes(serialization.Encoding.DER)))
+    status, answer = est.curl(
+        "serverkeygen",
+        directory / "keygen.b64",
+        "--user",
+        est.basic,
+        "--cert",
+        str(client_cert),
+        "--key",
+        str(directory / "key.pem"),
+        "-D",
+        str(directory / "headers"),
+    )
+    assert status == 200, answer
+    content_type = next(
+        line.split(":", 1)[1].strip()
+        for line in (directory / "headers").read_text().splitlines()
+        if line.lower().startswith("content-type:")
+    )
+    message = email.message_from_bytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + answer, policy=email.policy.HTTP
+    )
+    key_part, cert_part = message.iter_parts()  # type: ignore[attr-defined]
+    assert key_part.get_content_type() == "application/pkcs7-mime"
+    assert key_part["Content-Type"].params["smime-type"] == "server-generated-key"
+    (directory / "key.p7").write_bytes(base64.b64decode(key_part.get_payload()))
+    # Then openssl decrypts it with the client's key, verifies the server's signature up to
+    # the root, and the key inside belongs to the issued certificate
+    openssl(
+        "cms", "-decrypt", "-inform", "DER", "-in", str(directory / "key.p7"),
+        "-inkey", str(directory / "key.pem"), "-binary", "-out", str(directory / "signed.der"),
+    )  # fmt: skip
+    signed = cms.SignedData.load((directory / "signed.der").read_bytes())
+    wrapped = cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+    (directory / "signed-ci.der").write_bytes(wrapped)
+    openssl(
+        "cms", "-verify", "-inform", "DER", "-in", str(directory / "signed-ci.der"),
+        "-CAfile", str(est.root), "-purpose", "any", "-binary", "-out", str(directory / "package.der"),
+    )  # fmt: skip
+    package = core.Sequence.load((directory / "package.der").read_bytes())
+    key = serialization.load_der_private_key(package[0].dump(), None)
+    issued = x509.load_pem_x509_certificate(
+        print_certs(directory, cert_part.get_payload().encode()).read_bytes()
+    )
+    assert issued.public_key() == key.public_key()
+    assert dns_names_of(issued) == ["gen.iot.example.test"]
+
+
+def dns_names_of(certificate: x509.Certificate) -> list[str]:
+    return certificate.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    ).value.get_values_for_type(x509.DNSName)

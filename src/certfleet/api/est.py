@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from cryptography import x509
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -27,11 +28,13 @@ from certfleet.errors import CertfleetError, InvalidInput, Unauthenticated
 from certfleet.protocols.est import (
     CERTS_ONLY,
     CSRATTRS,
+    Signer,
     certs_only,
     check_channel_binding,
     csr_attributes,
+    encrypted_key_package,
     parse_enrolment,
-    refuse_additional_encryption,
+    requested_recipient,
     server_keygen_response,
 )
 from certfleet.services.est import EstService
@@ -178,15 +181,23 @@ async def _serverkeygen(request: Request, label: str | None = None) -> Response:
     except CertfleetError as exc:
         return _error(_service(request), exc)
     version, unique = _channel(request.scope)
+    client_der = client_certificate_der(request.scope)
 
     def work(service: EstService) -> Response:
         credential = service.authenticate(username, password)
         parsed = parse_enrolment(body)
         check_channel_binding(parsed.challenge_password, version, unique)
-        refuse_additional_encryption(parsed.csr)
+        # RFC 7030 section 4.4.1.2: encrypted to the client's key if the CSR names one.
+        client = x509.load_der_x509_certificate(client_der) if client_der else None
+        recipient = requested_recipient(parsed.csr, client)
+        # The signer is read before issuing: a server that cannot sign issues nothing.
+        signer = Signer(*service.signing_identity()) if recipient is not None else None
         result = service.server_keygen(parsed.csr, credential, label)
         assert result.private_key is not None  # serverkeygen always generates one
-        answer = server_keygen_response(result.private_key, result.issued.certificate)
+        encrypted = None
+        if recipient is not None and signer is not None:
+            encrypted = encrypted_key_package(result.private_key, recipient, signer)
+        answer = server_keygen_response(result.private_key, result.issued.certificate, encrypted)
         service.count("issued")
         # The body holds a private key: no cache may keep it (RFC 9111 section 5.2.2.5).
         return Response(answer.body, media_type=answer.content_type, headers={"Cache-Control": "no-store"})

@@ -11,16 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
 from certfleet.access import EstCredential, EstCredentialRepository, MintedEstCredential, mint_est_credential
 from certfleet.audit import AuditLog, AuditRepository
 from certfleet.ca import IssuanceRequest, get_profile
 from certfleet.clock import Clock
-from certfleet.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from certfleet.errors import (
+    CertfleetError,
+    ConfigurationError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+)
 from certfleet.inventory import CertificateRepository, Source, Status
 from certfleet.services.issuance import (
     RESERVED_TAG_PREFIXES,
@@ -34,10 +44,14 @@ from certfleet.x509 import (
     describe_public_key,
     fingerprint_sha256,
     generate_private_key,
+    load_certificates,
     names_from_csr,
 )
 
-__all__ = ["DEFAULT_EST_PROFILE", "EstService"]
+__all__ = ["DEFAULT_EST_PROFILE", "EstService", "SigningIdentity", "listener_identity"]
+
+# A certificate, its private key and the CAs above it (root excluded).
+SigningIdentity = tuple[x509.Certificate, CertificateIssuerPrivateKeyTypes, tuple[x509.Certificate, ...]]
 
 # Client and server authentication: an EST client re-enrols by presenting its certificate
 # as a TLS client certificate (RFC 7030 section 3.3.2), which needs clientAuth.
@@ -61,7 +75,8 @@ class EstUnitOfWorkFactory(Protocol):
 
 class EstService:
     """``issuance`` is the composition root's issuance service whose records say ``est``.
-    ``count`` receives each request's outcome (issued, refused, unauthenticated,
+    ``signing_identity`` gives the listener's certificate and key (serverkeygen's signed key
+    packages). ``count`` receives each request's outcome (issued, refused, unauthenticated,
     bad_request, error) for the Prometheus counter the composition root keeps."""
 
     def __init__(
@@ -72,7 +87,9 @@ class EstService:
         clock: Clock,
         *,
         count: Callable[[str], None] | None = None,
+        signing_identity: Callable[[], SigningIdentity] | None = None,
     ) -> None:
+        self._signing_identity = signing_identity
         self._uow = uow
         self._issuance = issuance
         self._ca_certificates = ca_certificates
@@ -125,6 +142,13 @@ class EstService:
         return record
 
     # -- enrolment -----------------------------------------------------------------------
+
+    def signing_identity(self) -> SigningIdentity:
+        """The EST server's certificate and key, which sign a server-generated key package
+        (RFC 7030 section 4.4.2: "signed by the party that generated the private key")."""
+        if self._signing_identity is None:
+            raise ConfigurationError("this EST service has no signing identity")
+        return self._signing_identity()
 
     def count(self, outcome: str) -> None:
         self._count(outcome)
@@ -214,6 +238,22 @@ class EstService:
             principal=credential.principal() if credential is not None else None,
             private_key=private_key,
         )
+
+
+def listener_identity(directory: Path, password: bytes) -> SigningIdentity:
+    """The HTTPS listener's certificate, key and issuing chain as ``serve`` keeps them
+    (``server.crt``, ``server.key`` encrypted under the CA passphrase), read when a key
+    package is signed."""
+    try:
+        certificates = load_certificates((directory / "server.crt").read_bytes())
+        key = serialization.load_pem_private_key((directory / "server.key").read_bytes(), password)
+    except (OSError, ValueError, CertfleetError) as exc:
+        raise ConfigurationError(
+            f"the listener's certificate and key cannot be read from {directory}: {type(exc).__name__}"
+        ) from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise ConfigurationError("the listener's key can sign no CMS SignedData")
+    return certificates[0], key, tuple(certificates[1:])
 
 
 _RENEWABLE = (Source.ISSUED, Source.EST)

@@ -7,14 +7,11 @@ import base64
 import email
 import email.policy
 
-import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-from certfleet.protocols.est import MalformedEstMessage, refuse_additional_encryption, server_keygen_response
+from certfleet.protocols.est import server_keygen_response
 from tests.protocols.est.test_messages import self_signed
 
 
@@ -34,13 +31,8 @@ def test_the_parts_parse_back_to_the_key_and_the_certificate() -> None:
     assert pkcs7.load_der_pkcs7_certificates(base64.b64decode(parts[1].get_payload())) == [certificate]
 
 
-def test_a_request_for_cms_encryption_is_refused() -> None:
+def test_an_encrypted_key_replaces_the_pkcs8_part() -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dev.example.test")]))
-        .add_attribute(ObjectIdentifier("1.2.840.113549.1.9.16.2.54"), b"key-id")
-        .sign(key, hashes.SHA256())
-    )
-    with pytest.raises(MalformedEstMessage, match="AsymmetricDecryptKeyIdentifier"):
-        refuse_additional_encryption(csr)
+    answer = server_keygen_response(key, self_signed("dev.example.test"), b"\x30\x00")
+    assert b"Content-Type: application/pkcs7-mime; smime-type=server-generated-key" in answer.body
+    assert b"application/pkcs8" not in answer.body

@@ -6,6 +6,13 @@ from __future__ import annotations
 
 from certfleet.protocols.est.channel_binding import TLS_1_3, check_channel_binding
 from certfleet.protocols.est.errors import ChannelBindingMismatch, MalformedEstMessage
+from certfleet.protocols.est.key_package import (
+    SERVER_GENERATED_KEY,
+    EnvelopeRecipient,
+    Signer,
+    encrypted_key_package,
+    requested_recipient,
+)
 from certfleet.protocols.est.messages import (
     CERTS_ONLY,
     CSRATTRS,
@@ -15,25 +22,25 @@ from certfleet.protocols.est.messages import (
     decode_base64,
     parse_enrolment,
 )
-from certfleet.protocols.est.serverkeygen import (
-    ServerKeygenResponse,
-    refuse_additional_encryption,
-    server_keygen_response,
-)
+from certfleet.protocols.est.serverkeygen import ServerKeygenResponse, server_keygen_response
 
 __all__ = [
     "CERTS_ONLY",
     "CSRATTRS",
+    "SERVER_GENERATED_KEY",
     "TLS_1_3",
     "ChannelBindingMismatch",
     "EnrolmentRequest",
+    "EnvelopeRecipient",
     "MalformedEstMessage",
     "ServerKeygenResponse",
+    "Signer",
     "certs_only",
     "check_channel_binding",
     "csr_attributes",
     "decode_base64",
+    "encrypted_key_package",
     "parse_enrolment",
-    "refuse_additional_encryption",
+    "requested_recipient",
     "server_keygen_response",
 ]
