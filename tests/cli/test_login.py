@@ -12,6 +12,7 @@ import pytest
 
 from tests.agent.peers import self_signed
 from tests.cli.remote import RemoteCli
+from tests.cli.test_startup import packages, run_fresh
 from tests.conftest import CliResult
 
 WRONG_PIN = "ab" * 32
@@ -140,3 +141,12 @@ def test_a_ca_file_of_another_root_is_refused_before_the_token_is_sent(
     assert result.exit_code == 2
     assert result.stderr.startswith("error: the server's root CA is not the pinned one")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_local_mode_imports_no_http_client(tmp_path: Path) -> None:
+    # The remote check is a file read and the environment: httpx (and the agent's TLS code)
+    # load only when a command really goes to a server.
+    code, output, loaded = run_fresh("status", "--format", "json", "--data-dir", str(tmp_path / "d"))
+    assert code == 0, output
+    assert json.loads(output)["mode"] == "local"
+    assert "httpx" not in packages(loaded) and "certfleet.agent" not in loaded
