@@ -50,7 +50,7 @@ class ServerSvidSource:
         self._client = ServerClient(server, ca_file, identity_file)
         self._identity_file = identity_file
         self._identity_mtime = self._mtime()
-        self._lock = threading.Lock()  # one call at a time on the one connection
+        self._lock = threading.Lock()  # around the identity check; calls may overlap
 
     def _mtime(self) -> int:
         try:
@@ -59,15 +59,15 @@ class ServerSvidSource:
             return 0
 
     def _fresh(self) -> ServerClient:
-        mtime = self._mtime()
-        if mtime != self._identity_mtime:
-            self._identity_mtime = mtime
-            self._client.reload_identity()
+        with self._lock:
+            mtime = self._mtime()
+            if mtime != self._identity_mtime:
+                self._identity_mtime = mtime
+                self._client.reload_identity()
         return self._client
 
     def entries(self) -> EntrySet:
-        with self._lock:
-            body = self._fresh().spiffe_entries()
+        body = self._fresh().spiffe_entries()
         return EntrySet(
             trust_domain=str(body["trust_domain"]),
             agent_id=str(body["agent_id"]),
@@ -88,8 +88,7 @@ class ServerSvidSource:
         issued: list[IssuedX509] = []
         for start in range(0, len(requests), BATCH):
             batch = [{"entry_id": r.entry_id, "csr": r.csr_pem} for r in requests[start : start + BATCH]]
-            with self._lock:
-                body = self._fresh().spiffe_x509_svids(batch)
+            body = self._fresh().spiffe_x509_svids(batch)
             issued.extend(self._x509(svid) for svid in body["svids"])
         return issued
 
@@ -106,13 +105,11 @@ class ServerSvidSource:
         )
 
     def issue_jwt(self, entry_id: str, audience: Sequence[str]) -> IssuedJwt:
-        with self._lock:
-            body = self._fresh().spiffe_jwt_svid(entry_id, list(audience))
+        body = self._fresh().spiffe_jwt_svid(entry_id, list(audience))
         return IssuedJwt(str(body["spiffe_id"]), str(body["token"]), _time(body["expires_at"]))
 
     def bundle(self) -> TrustBundle:
-        with self._lock:
-            body = self._fresh().spiffe_bundle()
+        body = self._fresh().spiffe_bundle()
         return TrustBundle(
             trust_domain=str(body["trust_domain"]),
             x509_authorities_der=tuple(
