@@ -3,10 +3,14 @@
 
     CertfleetError
       InvalidInput (400)
-        MalformedEstMessage     body not base64, or not a PKCS#10 CSR whose signature verifies
+        MalformedEstMessage     body not base64, not a PKCS#10 CSR whose signature verifies,
+                                or asking for a key encryption this server cannot give
         ChannelBindingMismatch  challengePassword is not this TLS connection's tls-unique
+        (415, in the edge)      Content-Type is not application/pkcs10
       Unauthenticated (401)     no or wrong Basic credentials, no client certificate
-      Forbidden (403)           the credential or certificate may not ask for this
+      Forbidden (403)           the credential or certificate may not ask for this, or the
+                                policy engine refuses it (PolicyViolation)
+      NotFound (404)            a CA label that names no profile
 """
 
 from __future__ import annotations
