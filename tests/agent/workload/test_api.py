@@ -273,3 +273,46 @@ def test_jwt_source_fetches_and_validates_a_jwt_svid(
     result = workload(endpoint.socket_path, "jwt", "billing", uid=OTHER_UID)
     assert result["local"] == result["remote"] == "spiffe://example.org/ns/web"
     assert "INVALID_ARGUMENT" in str(result["other"])
+
+
+def test_a_rotation_pushes_the_full_set(
+    endpoint: WorkloadEndpoint, source: FakeSvidSource, clock: FakeClock
+) -> None:
+    # Given a workload matching two entries, one of them short-lived
+    source.add("short", "ns/short", f"unix:uid:{OTHER_UID}", ttl_seconds=600)
+    source.add("long", "ns/long", f"unix:uid:{OTHER_UID}", "unix:gid:1000", ttl_seconds=3600)
+    endpoint.refresh_now()
+    watcher = started(endpoint.socket_path, "stream", "2", uid=OTHER_UID)
+    try:
+        first = line(watcher)
+        # When only the short one rotates
+        clock.advance(dt.timedelta(minutes=6))
+        endpoint.refresh_now()
+        second = line(watcher)
+    finally:
+        watcher.wait(60)
+    # Then the push holds both: the new short one and the unchanged long one
+    assert source.issued == {"short": 2, "long": 1}
+    before, after = first["all"], second["all"]
+    assert isinstance(before, dict) and isinstance(after, dict)
+    assert set(before) == set(after) == {"spiffe://example.org/ns/short", "spiffe://example.org/ns/long"}
+    assert after["spiffe://example.org/ns/long"] == before["spiffe://example.org/ns/long"]
+    assert after["spiffe://example.org/ns/short"] != before["spiffe://example.org/ns/short"]
+
+
+def test_a_deleted_entry_ends_its_workloads_stream(
+    endpoint: WorkloadEndpoint, source: FakeSvidSource
+) -> None:
+    source.add("web", "ns/web", f"unix:uid:{OTHER_UID}")
+    endpoint.refresh_now()
+    watcher = started(endpoint.socket_path, "stream", "2", uid=OTHER_UID)
+    try:
+        assert line(watcher)["spiffe_id"] == "spiffe://example.org/ns/web"
+        # When the entry is deleted on the server and the agent syncs
+        del source._entries["web"]
+        source.revision += 1
+        endpoint.refresh_now()
+        ended = line(watcher)
+    finally:
+        watcher.wait(60)
+    assert "PERMISSION_DENIED" in str(ended["error"])

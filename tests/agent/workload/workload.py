@@ -5,7 +5,7 @@ another uid with setpriv. One JSON line per result on stdout.
     python -m tests.agent.workload.workload MODE ARGS...
 
     x509                  one X509-SVID (or the error)
-    stream N              the first N sets a FetchX509SVID stream pushes
+    stream N              the first N sets a FetchX509SVID stream pushes (or the error)
     token AUDIENCE        one JWT-SVID (the token itself)
     rotation              X509Source: the first SVID, then the next one it is pushed
     jwt AUDIENCE          JwtSource: a JWT-SVID, validated with the JWT bundle and by the agent
@@ -155,7 +155,8 @@ def stream(count: str) -> None:
                 say(error=str(update))
                 return
             svid = update.default_svid  # type: ignore[attr-defined]
-            say(spiffe_id=str(svid.spiffe_id), serial=svid.leaf.serial_number)
+            every = {str(s.spiffe_id): s.leaf.serial_number for s in update.x509_svids}  # type: ignore[attr-defined]
+            say(spiffe_id=str(svid.spiffe_id), serial=svid.leaf.serial_number, all=every)
     finally:
         handle.cancel()
         client.close()
