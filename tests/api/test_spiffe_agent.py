@@ -3,6 +3,7 @@ it parents, gets X509-SVIDs and JWT-SVIDs for them (and only for them) and the b
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import pytest
@@ -155,3 +156,53 @@ def test_entries_is_404_before_spiffe_init(platform: Platform) -> None:
         assert_problem(client.get(f"{AGENT}/entries"), 404, "not initialised")
     finally:
         client.close()
+
+
+def test_a_batch_for_one_entry_still_leaves_one_record(spiffe_platform: Platform, agent: AgentClient) -> None:
+    """Concurrent requests share issuance's batches: several SVIDs of one entry recorded in
+    one transaction still leave one inventory record, the last one, and count each."""
+    entry_id = _entry(spiffe_platform)
+    other = _entry(spiffe_platform, "ns/two")
+    requests = [{"entry_id": entry_id, "csr": svid_csr()} for _ in range(12)]
+    requests += [{"entry_id": other, "csr": svid_csr()} for _ in range(3)]
+    response = agent.post(f"{AGENT}/x509-svids", {"requests": requests})
+    assert response.status_code == 200, response.text
+    assert [s["entry_id"] for s in response.json()["svids"]] == [r["entry_id"] for r in requests]
+    records = {r.entry.id: r for r in spiffe_platform.spiffe.entries.records()}
+    assert (records[entry_id].svids_issued, records[entry_id].live_svids) == (12, 12)
+    assert (records[other].svids_issued, records[other].live_svids) == (3, 3)
+    spiffe_rows = [
+        r for r in spiffe_platform.inventory.query(CertificateQuery()) if r.source is Source.SPIFFE
+    ]
+    assert sorted(r.id for r in spiffe_rows) == sorted(
+        [records[entry_id].certificate_id, records[other].certificate_id]
+    )
+    assert stored_rows(spiffe_platform, "serials") >= 15  # every SVID's serial stays known to the CA
+
+
+def test_bad_svid_requests_are_refused_before_anything_is_signed(
+    spiffe_platform: Platform, agent: AgentClient
+) -> None:
+    entry_id = _entry(spiffe_platform)
+    before = stored_rows(spiffe_platform, "serials")
+    bad_csr = {"requests": [{"entry_id": entry_id, "csr": svid_csr()}, {"entry_id": entry_id, "csr": "junk"}]}
+    assert_problem(agent.post(f"{AGENT}/x509-svids", bad_csr), 400, "malformed CSR")
+    too_many = {"requests": [{"entry_id": entry_id, "csr": "x"}] * 501}
+    assert agent.post(f"{AGENT}/x509-svids", too_many).status_code == 422
+    assert agent.post(f"{AGENT}/x509-svids", {"requests": []}).status_code == 422
+    assert stored_rows(spiffe_platform, "serials") == before
+
+
+def test_a_policy_rule_added_later_stops_the_svids_of_an_entry_outside_it(
+    spiffe_platform: Platform, agent: AgentClient
+) -> None:
+    """The prefix rule is judged again at each issuance (every rule runs there), so an entry
+    registered before the rule gets no more SVIDs."""
+    entry_id = _entry(spiffe_platform, team="payments")
+    spiffe_platform.policy.apply(
+        f"rules:\n  - name: pay\n    team: payments\n    spiffe_id_prefixes: [spiffe://{TD}/ns/payments]\n",
+        source="test",
+        actor="test",
+    )
+    response = agent.post(f"{AGENT}/x509-svids", {"requests": [{"entry_id": entry_id, "csr": svid_csr()}]})
+    assert_problem(response, 403, "refused by policy rule 'pay'")

@@ -58,7 +58,7 @@ MAX_SVID_REQUESTS = 500
 # well inside the JWT keys' publish-ahead hour.
 REFRESH_HINT_SECONDS = 300
 _MAX_AUDIENCES = 10
-_PARALLEL_SIGNING = 16  # concurrent requests share issuance's group-committed transactions
+_PARALLEL_SIGNING = 64  # concurrent requests share issuance's group-committed transactions
 
 RevokeSerial = Callable[[str, str, str], object]  # serial, reason, actor
 
@@ -208,6 +208,19 @@ class SpiffeService:
             raise Forbidden(f"entry {entry_id} is not parented by this agent")
         return entry
 
+    def _agent_entries(self, agent: Agent, entry_ids: set[str]) -> dict[str, RegistrationEntry]:
+        """The agent's entries among ``entry_ids``, read at once (a batch names up to 500)."""
+        with self._uow(read_only=True) as uow:
+            config = uow.spiffe.config()
+            if config is None:
+                raise NotFound("SPIFFE is not initialised on this server")
+            parent = agent_spiffe_id(config.trust_domain, agent.name)
+            found = uow.spiffe.entries_by_id(sorted(entry_ids))
+        mine = {e.id: e for e in found if e.parent_id == parent}
+        for entry_id in sorted(entry_ids - set(mine)):
+            raise Forbidden(f"entry {entry_id} is not parented by this agent")
+        return mine
+
     def issue_x509(self, agent: Agent, requests: Sequence[tuple[str, bytes]]) -> list[IssuedSvid]:
         """An X509-SVID per (entry id, CSR): the CSR only lends its public key (the key stays
         on the agent); the names are the entry's SPIFFE ID and DNS names, whatever the CSR
@@ -216,7 +229,7 @@ class SpiffeService:
             raise InvalidInput("no SVID requested")
         if len(requests) > MAX_SVID_REQUESTS:
             raise InvalidInput(f"at most {MAX_SVID_REQUESTS} SVIDs per request, got {len(requests)}")
-        entries = {entry_id: self._agent_entry(agent, entry_id) for entry_id, _ in requests}
+        entries = self._agent_entries(agent, {entry_id for entry_id, _ in requests})
         keys = [(entries[entry_id], csr_public_key(load_csr(csr))) for entry_id, csr in requests]
 
         def issue(item: tuple[RegistrationEntry, Any]) -> IssuedSvid:

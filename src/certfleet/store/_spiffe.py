@@ -155,6 +155,10 @@ class SqlSpiffeRepository:
         row = self._session.get(SpiffeEntryRow, entry_id)
         return _entry(row) if row is not None else None
 
+    def entries_by_id(self, entry_ids: Sequence[str]) -> list[RegistrationEntry]:
+        stmt = select(SpiffeEntryRow).where(SpiffeEntryRow.id.in_(sorted(entry_ids)))
+        return [_entry(r) for r in self._session.scalars(stmt)]
+
     def entries(self, *, parent_id: str | None = None) -> list[RegistrationEntry]:
         stmt = select(SpiffeEntryRow).order_by(SpiffeEntryRow.created_at, SpiffeEntryRow.id)
         if parent_id is not None:

@@ -38,7 +38,7 @@ class SpiffeEntryRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
     certificate_id: Mapped[int | None] = mapped_column(
-        _ID, ForeignKey("certificates.id", ondelete="SET NULL")
+        _ID, ForeignKey("certificates.id", ondelete="SET NULL"), index=True
     )
     svids_issued: Mapped[int] = mapped_column(BigInteger, default=0)
     last_issued_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

@@ -51,7 +51,11 @@ def upgrade() -> None:
         sa.Column("created_at", _WHEN, nullable=False),
         sa.Column("created_by", sa.String(200), nullable=False),
         sa.Column(
-            "certificate_id", _ID, sa.ForeignKey("certificates.id", ondelete="SET NULL"), nullable=True
+            "certificate_id",
+            _ID,
+            sa.ForeignKey("certificates.id", ondelete="SET NULL"),
+            nullable=True,
+            index=True,  # each replaced record's delete looks its entry up (ON DELETE SET NULL)
         ),
         sa.Column("svids_issued", sa.BigInteger(), nullable=False),
         sa.Column("last_issued_at", _WHEN, nullable=True),
