@@ -85,9 +85,7 @@ def test_x509_svid_carries_the_entry_identity_not_the_csr_names(
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.UniformResourceIdentifier) == [f"spiffe://{TD}/ns/app"]
     assert san.get_values_for_type(x509.DNSName) == ["app.example.org"]
-    assert cert.not_valid_after_utc - cert.not_valid_before_utc <= __import__("datetime").timedelta(
-        hours=1, minutes=5
-    )
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc <= dt.timedelta(hours=1, minutes=5)
     eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert set(eku) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
     (issuer,) = x509.load_pem_x509_certificates(svid["chain"].encode())
