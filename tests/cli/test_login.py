@@ -4,6 +4,7 @@ the user's config directory, and the environment overriding it for CI jobs."""
 
 from __future__ import annotations
 
+import io
 import json
 import stat
 from pathlib import Path
@@ -150,3 +151,22 @@ def test_local_mode_imports_no_http_client(tmp_path: Path) -> None:
     assert code == 0, output
     assert json.loads(output)["mode"] == "local"
     assert "httpx" not in packages(loaded) and "certfleet.agent" not in loaded
+
+
+def test_the_token_can_come_from_standard_input(
+    remote_cli: RemoteCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(remote_cli.server.token + "\n"))
+    server = remote_cli.server
+    result = remote_cli.plain(
+        "login", server.url, "--ca-fingerprint", server.root_fingerprint, "--token-file", "-"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"Logged in to {server.url} as token:")
+    two = "cf_a_b\ncf_c_d\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(two))
+    refused = remote_cli.plain(
+        "login", server.url, "--ca-fingerprint", server.root_fingerprint, "--token-file", "-"
+    )
+    assert refused.exit_code == 2
+    assert refused.stderr == "error: the token file must hold one API token (cf_...) and nothing else\n"
