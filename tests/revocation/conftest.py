@@ -163,16 +163,6 @@ class FakeStore:
         ]
         return due[:limit]
 
-    def serials_without_response(self, ca_id: str, now: dt.datetime, limit: int) -> list[str]:
-        missing = [
-            serial
-            for serial, s in self.serials.items()
-            if s.issuer_ca_id == ca_id
-            and s.state == "issued"
-            and (ca_id, serial, "sha1") not in self.responses
-        ]
-        return missing[:limit]
-
     def allocate_crl_number(self, ca_id: str) -> int:
         state = self.states.get(ca_id, CrlState(ca_id))
         self.states[ca_id] = replace(state, last_number=state.last_number + 1)

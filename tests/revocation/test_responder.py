@@ -209,17 +209,24 @@ def test_several_certificates_in_one_request_are_all_answered(
     }
 
 
-def test_presign_signs_missing_responses_then_only_ageing_ones(
+def test_a_new_certificate_is_signed_on_its_first_request_and_then_only_refreshed(
     responder: OcspResponder[CaCertificate], store: FakeStore, pki: Pki, clock: FakeClock
 ) -> None:
+    # Given three newly issued certificates, maintenance signs nothing for them (issuance
+    # at full speed must not pay for answers nobody asked for)
     for serial in (0x71, 0x72, 0x73):
         store.issue(pki.issuing.id, serial, clock.now())
-    assert responder.presign(pki.issuing, clock.now()) == 3
     assert responder.presign(pki.issuing, clock.now()) == 0
-    cached = responder.respond(_request(pki.issuing.certificate, 0x72))
-    assert store.saves == 3 and cached.this_update == clock.now().replace(microsecond=0)
+    assert store.saves == 0
+    # When one of them is asked for, its good answer is signed once and cached
+    first = responder.respond(_request(pki.issuing.certificate, 0x72))
+    assert _status(first.der).certificate_status is ocsp.OCSPCertStatus.GOOD
+    assert store.saves == 1 and first.this_update == clock.now().replace(microsecond=0)
+    assert responder.presign(pki.issuing, clock.now()) == 0
+    # Then only that answer is kept fresh once a third of its validity has passed
     clock.advance(SETTINGS.ocsp_validity / 3 + dt.timedelta(seconds=1))
-    assert responder.presign(pki.issuing, clock.now()) == 3
+    assert responder.presign(pki.issuing, clock.now()) == 1
+    assert set(store.responses) == {(pki.issuing.id, "72", "sha1")}
 
 
 class CountingSigner:

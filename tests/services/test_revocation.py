@@ -533,17 +533,26 @@ def test_a_crl_validity_over_ten_days_is_refused(data_dir: Path, db_url: str, cl
         make_platform(data_dir, db_url, clock)
 
 
-def test_maintenance_presigns_responses_and_rebuilds_stale_crls(platform: Platform) -> None:
+def test_maintenance_rebuilds_stale_crls_and_leaves_new_certificates_to_their_first_request(
+    platform: Platform,
+) -> None:
     issued = [_issue(platform, f"m{i}.example.test") for i in range(3)]
     report = platform.revocation.maintain()
     assert report.errors == []
     assert report.crls_built == 4  # complete and delta, for the root and the issuing CA
-    assert report.responses_signed == 3
+    # Nothing is signed for certificates nobody has asked about (issuance pays no OCSP cost)
+    assert report.responses_signed == 0
+    assert rows(platform.database, "SELECT count(*) FROM ocsp_responses") == [(0,)]
+    # The first request signs and stores the answer; the next maintenance has nothing to do
+    cert, issuer = issued[0].issued.certificate, issued[0].issued.chain[0]
+    assert _ocsp(platform, cert, issuer).certificate_status is ocsp.OCSPCertStatus.GOOD
     assert rows(platform.database, "SELECT count(*) FROM ocsp_responses WHERE hash_algorithm = 'sha1'") == [
-        (3,)
+        (1,)
     ]
     again = platform.revocation.maintain()
     assert (again.crls_built, again.responses_signed) == (0, 0)
+    # A revocation is answered at once, never from the good answer signed before it
     platform.revocation.revoke(issued[0].record.serial, "superseded", actor="alice")
+    assert _ocsp(platform, cert, issuer).certificate_status is ocsp.OCSPCertStatus.REVOKED
     after = platform.revocation.maintain()
-    assert (after.crls_built, after.responses_signed) == (2, 1)  # the CA's two CRLs; the revoked answer
+    assert (after.crls_built, after.responses_signed) == (2, 0)  # the CA's two CRLs

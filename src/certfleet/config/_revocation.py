@@ -36,7 +36,8 @@ class RevocationSettings:
     * ``responder_lifetime`` (``ocsp_responder_lifetime_days``, default 14): replaced at half.
     * ``maintenance_interval`` (``maintenance_interval_seconds``, default 2): how often
       ``certfleet serve`` refreshes CRLs, responses and responder certificates.
-    * ``presign_batch`` (default 500): responses pre-signed per CA and maintenance round.
+    * ``presign_batch`` (default 500): cached responses re-signed per CA and
+      maintenance round (a new certificate's first answer is signed when first asked for).
 
     Everything is refreshed once a third of its validity has passed, so a response or CRL
     is always replaced well before half of its lifetime, even if a round is late.

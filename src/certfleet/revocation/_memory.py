@@ -13,7 +13,7 @@ __all__ = ["MEMORY_ENTRIES", "AnswerMemory"]
 MEMORY_ENTRIES = 10_000
 """Answers kept per worker: a response with a delegated responder certificate is about
 800 bytes, so the cache stays under about 10 MiB however many distinct requests arrive; a
-fleet larger than that still has every answer pre-signed in the database."""
+fleet larger than that still has every answer it was asked for signed in the database."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -200,10 +200,6 @@ class RevocationStore(Protocol):
         """(serial, hash algorithm) of cached responses with thisUpdate before the cut."""
         ...
 
-    def serials_without_response(self, ca_id: str, now: dt.datetime, limit: int) -> Sequence[str]:
-        """Issued, unexpired serials of ``ca_id`` with no cached SHA-1 response yet."""
-        ...
-
     def allocate_crl_number(self, ca_id: str) -> int:
         """The next number of the CA's one CRL number sequence (RFC 5280 section 5.2.3)."""
         ...

@@ -111,7 +111,8 @@ class RevocationService:
 
     def maintain(self) -> MaintenanceReport:
         """One round of the schedule ``certfleet serve`` runs: rebuild stale CRLs, rotate
-        responder certificates, pre-sign missing responses and refresh ageing ones. A
+        responder certificates and re-sign ageing OCSP responses (a new certificate's
+        answer is signed on its first request, not here). A
         failing CA is reported and never stops the others."""
         report = MaintenanceReport()
         now = self._clock.now()

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, exists, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,7 +33,7 @@ from certfleet.store._revocation_models import (
     RevocationRow,
 )
 from certfleet.store._sql import dialect_insert, for_update
-from certfleet.store.models import CertificateRow, SerialRow
+from certfleet.store.models import SerialRow
 
 __all__ = ["SqlRevocationStore"]
 
@@ -296,28 +296,6 @@ class SqlRevocationStore:
         )
         with self._snapshot() as conn:
             return [(r.serial, r.hash_algorithm) for r in conn.execute(stmt)]
-
-    def serials_without_response(self, ca_id: str, now: dt.datetime, limit: int) -> Sequence[str]:
-        cached = exists().where(
-            OcspResponseRow.ca_id == ca_id,
-            OcspResponseRow.serial == SerialRow.serial,
-            OcspResponseRow.hash_algorithm == "sha1",
-        )
-        stmt = (
-            select(SerialRow.serial)
-            .join(CertificateRow, CertificateRow.fingerprint_sha256 == SerialRow.fingerprint_sha256)
-            .where(
-                and_(
-                    SerialRow.issuer_ca_id == ca_id,
-                    SerialRow.state == "issued",
-                    CertificateRow.not_after > now,
-                    ~cached,
-                )
-            )
-            .limit(limit)
-        )
-        with self._snapshot() as conn:
-            return [r.serial for r in conn.execute(stmt)]
 
     def allocate_crl_number(self, ca_id: str) -> int:
         with self._database.session() as session:
