@@ -36,6 +36,9 @@ class EntryRecord:
     svids_issued: int
     live_svids: int
     last_issued_at: dt.datetime | None
+    live_serial: str | None = None  # the inventory record's SVID: the newest one issued
+    live_fingerprint_sha256: str | None = None
+    live_not_after: dt.datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +50,9 @@ class EntryRecord:
             "svids_issued": self.svids_issued,
             "live_svids": self.live_svids,
             "last_issued_at": self.last_issued_at.isoformat() if self.last_issued_at else None,
+            "live_serial": self.live_serial,
+            "live_fingerprint_sha256": self.live_fingerprint_sha256,
+            "live_not_after": self.live_not_after.isoformat() if self.live_not_after else None,
         }
 
 

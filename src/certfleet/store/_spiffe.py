@@ -31,6 +31,7 @@ from certfleet.store._revocation_models import RevocationRow
 from certfleet.store._spiffe_models import SpiffeConfigRow, SpiffeEntryRow, SpiffeJwtKeyRow, SpiffeSvidRow
 from certfleet.store._sql import rowcount
 from certfleet.store._unit_of_work import Store
+from certfleet.store.models import CertificateRow
 
 __all__ = ["SpiffeUnitOfWork", "SqlSpiffeRepository", "SqlSpiffeStore"]
 
@@ -168,7 +169,16 @@ class SqlSpiffeRepository:
     def entry_records(self, now: dt.datetime, *, entry_id: str | None = None) -> list[EntryRecord]:
         """Entries with their tallies: the live SVID's record, SVIDs issued, SVIDs still valid
         and not revoked (two statements, whatever the number of entries)."""
-        stmt = select(SpiffeEntryRow).order_by(SpiffeEntryRow.created_at, SpiffeEntryRow.id)
+        stmt = (
+            select(
+                SpiffeEntryRow,
+                CertificateRow.serial,
+                CertificateRow.fingerprint_sha256,
+                CertificateRow.not_after,
+            )
+            .outerjoin(CertificateRow, CertificateRow.id == SpiffeEntryRow.certificate_id)
+            .order_by(SpiffeEntryRow.created_at, SpiffeEntryRow.id)
+        )
         live = (
             select(SpiffeSvidRow.entry_id, func.count())
             .where(SpiffeSvidRow.not_after > now)
@@ -180,8 +190,17 @@ class SqlSpiffeRepository:
             live = live.where(SpiffeSvidRow.entry_id == entry_id)
         counts = {str(e): int(n) for e, n in self._session.execute(live)}
         return [
-            EntryRecord(_entry(r), r.certificate_id, r.svids_issued, counts.get(r.id, 0), r.last_issued_at)
-            for r in self._session.scalars(stmt)
+            EntryRecord(
+                _entry(r),
+                r.certificate_id,
+                r.svids_issued,
+                counts.get(r.id, 0),
+                r.last_issued_at,
+                serial,
+                fingerprint,
+                not_after,
+            )
+            for r, serial, fingerprint, not_after in self._session.execute(stmt)
         ]
 
     def live_serials(self, entry_id: str, now: dt.datetime) -> list[str]:

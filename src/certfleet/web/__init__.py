@@ -18,6 +18,7 @@ from certfleet.web import (
     _inventory,
     _lifecycle_pages,
     _overview,
+    _spiffe_pages,
     _static,
 )
 from certfleet.web._ports import WebPlatform
@@ -38,6 +39,7 @@ def install_dashboard(app: FastAPI, platform: WebPlatform) -> None:
         _discovery_pages,
         _lifecycle_pages,
         _audit_pages,
+        _spiffe_pages,  # SPIFFE entries and their live SVIDs (issue 15)
         _static,
     ):
         app.include_router(module.router)
