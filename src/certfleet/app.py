@@ -207,7 +207,7 @@ def open_platform(
         authorities=authorities,
         issuance=issuance,
         inventory=InventoryService(uow, clock),
-        tokens=TokenService(uow, clock),
+        tokens=TokenService(uow, clock, store.token_reader()),
         audit=AuditService(uow, clock, checkpoint_key=_checkpoint_key(settings, passphrase)),
         acme=acme,
         discovery=discovery,
@@ -397,7 +397,14 @@ def _scep(
         lambda ca_id: revocation.crl(ca_id).der,
         clock,
     )
-    ra = RegistrationAuthority(issuance, settings.data_dir.keys, lambda: passphrase, chain, clock)
+    ra = RegistrationAuthority(
+        issuance,
+        settings.data_dir.keys,
+        lambda: passphrase,
+        lambda: authorities.issuing_authority().issuer.certificate,
+        chain,
+        clock,
+    )
     server = ScepServer(
         ServiceBackend(service, ra),
         clock,

@@ -47,6 +47,7 @@ class RegistrationAuthority:
         issuance: IssuanceService,
         directory: Path,
         password: Callable[[], bytes],
+        issuer: Callable[[], x509.Certificate],
         chain: Callable[[], tuple[x509.Certificate, ...]],
         clock: Clock,
     ) -> None:
@@ -55,7 +56,8 @@ class RegistrationAuthority:
         self._key_file = directory / "scep-ra.key"
         self._lock_file = directory / "scep-ra.lock"
         self._password = password
-        self._chain = chain  # the issuing CA first, the root last
+        self._issuer = issuer  # the issuing CA's certificate (cached by the authorities)
+        self._chain = chain  # the issuing CA first, the root last (a database read)
         self._clock = clock
         self._cached: RaMaterial | None = None
         self._lock = threading.Lock()
@@ -74,7 +76,7 @@ class RegistrationAuthority:
         if cert.not_valid_after_utc - self._clock.now() <= lifetime / 3:
             return False
         # The issuing CA rotated: the RA moves to the new one (clients fetch GetCACert again).
-        return self._chain()[0] == material.chain[0]
+        return self._issuer() == material.chain[0]
 
     def _read(self) -> RaMaterial | None:
         try:

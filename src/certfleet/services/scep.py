@@ -145,7 +145,8 @@ class ScepService:
     ) -> ScepTransaction:
         """PKCSReq (challenge) or RenewalReq (signed by the current certificate). A
         transaction ID already on record returns that record: never a second certificate."""
-        if not renewal and any(signed_by(signer, ca.certificate) for ca in self._hierarchy()):
+        issued = signer.issuer != signer.subject  # not the self-signed certificate of a PKCSReq
+        if not renewal and issued and any(signed_by(signer, ca.certificate) for ca in self._hierarchy()):
             # A PKCSReq signed by a certificate this CA issued is a renewal as SCEP drafts
             # before RFC 8894 made it, and as certmonger still sends it (resubmit, rekey).
             renewal = True
@@ -175,12 +176,11 @@ class ScepService:
             transaction_id, status, challenge.team, challenge.profile, challenge.id, None,
             csr.public_bytes(serialization.Encoding.DER), None, None, now, now,
         )  # fmt: skip
-        raced = self._store.begin_transaction(transaction)
+        raced = self._store.begin_transaction(transaction, spend_use_of=challenge.id)
+        if raced is False:
+            raise EnrolmentRefused(Refusal.CHALLENGE, f"challenge {challenge.id} expired or used up")
         if raced is not None:
             return raced
-        if not self._store.take_use(challenge.id, now):
-            self._store.forget(transaction_id)
-            raise EnrolmentRefused(Refusal.CHALLENGE, f"challenge {challenge.id} expired or used up")
         if challenge.manual_approval:
             self._audit(f"scep:{challenge.id}", "scep.pending", transaction_id, {"team": challenge.team})
             return transaction
@@ -205,7 +205,7 @@ class ScepService:
             record.serial, csr.public_bytes(serialization.Encoding.DER), None, None, now, now,
         )  # fmt: skip
         raced = self._store.begin_transaction(transaction)
-        if raced is not None:
+        if raced is not None and raced is not False:  # False only when spending a use
             return raced
         return self._issue(transaction, csr, None, give_back=False)
 

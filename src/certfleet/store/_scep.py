@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from typing import Literal
 
 from sqlalchemy import Boolean, Integer, LargeBinary, String, Text, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -114,20 +115,6 @@ class SqlScepStore:
             rows = session.scalars(select(ScepChallengeRow).order_by(ScepChallengeRow.created_at))
             return [_challenge(r) for r in rows]
 
-    def take_use(self, challenge_id: str, now: dt.datetime) -> bool:
-        """Spend one use, atomically: False when none is left or the challenge expired."""
-        with self._database.session() as session:
-            result = session.execute(
-                update(ScepChallengeRow)
-                .where(
-                    ScepChallengeRow.id == challenge_id,
-                    ScepChallengeRow.uses_left > 0,
-                    ScepChallengeRow.expires_at > now,
-                )
-                .values(uses_left=ScepChallengeRow.uses_left - 1)
-            )
-            return rowcount(result) == 1
-
     def give_back_use(self, challenge_id: str) -> None:
         """The issuance a use was taken for was refused: the challenge keeps it."""
         with self._database.session() as session:
@@ -137,14 +124,30 @@ class SqlScepStore:
                 .values(uses_left=ScepChallengeRow.uses_left + 1)
             )
 
-    def begin_transaction(self, transaction: ScepTransaction) -> ScepTransaction | None:
+    def begin_transaction(
+        self, transaction: ScepTransaction, *, spend_use_of: str | None = None
+    ) -> ScepTransaction | Literal[False] | None:
         """Record a new transaction; if its ID exists already, return the stored one and
-        change nothing (the primary key decides a race between two identical requests)."""
+        change nothing (the primary key decides a race between two identical requests).
+        ``spend_use_of``: one use of that challenge, spent in the same transaction (False,
+        and nothing written, when it has none left or expired)."""
         try:
             with self._database.session() as session:
                 existing = session.get(ScepTransactionRow, transaction.transaction_id)
                 if existing is not None:
                     return _transaction(existing)
+                if spend_use_of is not None:
+                    spent = session.execute(
+                        update(ScepChallengeRow)
+                        .where(
+                            ScepChallengeRow.id == spend_use_of,
+                            ScepChallengeRow.uses_left > 0,
+                            ScepChallengeRow.expires_at > transaction.created_at,
+                        )
+                        .values(uses_left=ScepChallengeRow.uses_left - 1)
+                    )
+                    if rowcount(spent) != 1:
+                        return False
                 session.add(
                     ScepTransactionRow(
                         transaction_id=transaction.transaction_id,
