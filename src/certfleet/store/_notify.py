@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, delete, or_, select, update
+from sqlalchemy import Select, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from certfleet.errors import ConfigurationError, Conflict
@@ -18,7 +18,9 @@ from certfleet.lifecycle.notifications.events import (
     DeliveryView,
     Event,
     LeasedDelivery,
+    Route,
     StoredEvent,
+    UnroutedEvent,
 )
 from certfleet.sealing import RowRef, SecretBox
 from certfleet.store._notify_models import (
@@ -144,16 +146,41 @@ class SqlOutboxRepository:
             )
         return found
 
-    def unrouted(self, limit: int) -> Sequence[StoredEvent]:
-        stmt = select(_E).where(_E.routed_at.is_(None)).order_by(_E.id).limit(limit)
-        return [_event(r) for r in self._session.scalars(skip_locked(self._session, stmt))]
+    def unrouted(self, limit: int) -> Sequence[UnroutedEvent]:
+        stmt = (
+            select(_E.id, _E.kind, _E.team, _E.occurred_at)
+            .where(_E.routed_at.is_(None))
+            .order_by(_E.id)
+            .limit(limit)
+        )
+        rows = self._session.execute(skip_locked(self._session, stmt))
+        return [UnroutedEvent(row.id, row.kind, row.team, row.occurred_at) for row in rows]
 
-    def route(self, event_id: int, targets: Sequence[tuple[str, str | None]], now: dt.datetime) -> None:
-        for channel_id, day in targets:
-            state = DeliveryState.HELD if day is not None else DeliveryState.PENDING
-            self._add_delivery(event_id, channel_id, state, day, now)
-        self._session.execute(update(_E).where(_E.id == event_id).values(routed_at=now))
-        self._session.flush()
+    def route(self, routes: Sequence[Route], now: dt.datetime) -> None:
+        # Core statements, not ORM objects: routing runs once per certificate issued.
+        deliveries = [
+            {
+                "event_id": event_id,
+                "channel_id": channel_id,
+                "state": (DeliveryState.HELD if day is not None else DeliveryState.PENDING).value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "digest_day": day,
+                "created_at": now,
+            }
+            for event_id, targets in routes
+            for channel_id, day in targets
+        ]
+        if deliveries:
+            self._session.execute(insert(_D), deliveries)
+        ids = [event_id for event_id, _ in routes]
+        for start in range(0, len(ids), 500):  # bounded IN lists
+            chunk = ids[start : start + 500]
+            self._session.execute(update(_E).where(_E.id.in_(chunk)).values(routed_at=now))
+
+    def route_all_unrouted(self, now: dt.datetime) -> int:
+        result = self._session.execute(update(_E).where(_E.routed_at.is_(None)).values(routed_at=now))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def claim(
         self, owner: str, now: dt.datetime, lease_until: dt.datetime, limit: int

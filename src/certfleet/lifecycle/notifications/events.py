@@ -32,7 +32,9 @@ __all__ = [
     "NotifyUnitOfWork",
     "NotifyUnitOfWorkFactory",
     "OutboxRepository",
+    "Route",
     "StoredEvent",
+    "UnroutedEvent",
     "certificate_event",
     "emit",
 ]
@@ -179,6 +181,20 @@ class StoredEvent:
 
 
 @dataclass(frozen=True)
+class UnroutedEvent:
+    """What routing needs of an event: no subject, no payload (nothing to parse)."""
+
+    id: int
+    kind: str
+    team: str | None
+    occurred_at: dt.datetime
+
+
+Route = tuple[int, Sequence[tuple[str, str | None]]]
+"""An event id and its deliveries to create: (channel id, digest day or None) each."""
+
+
+@dataclass(frozen=True)
 class LeasedDelivery:
     """A delivery this dispatcher holds the lease of until ``lease_until``."""
 
@@ -235,12 +251,18 @@ class OutboxRepository(Protocol):
         """Which of these dedup keys are taken."""
         ...
 
-    def unrouted(self, limit: int) -> Sequence[StoredEvent]:
+    def unrouted(self, limit: int) -> Sequence[UnroutedEvent]:
         """Oldest events without deliveries yet, locked against other dispatchers."""
         ...
 
-    def route(self, event_id: int, targets: Sequence[tuple[str, str | None]], now: dt.datetime) -> None:
-        """Create one delivery per (channel id, digest day or None) and mark the event routed."""
+    def route(self, routes: Sequence[Route], now: dt.datetime) -> None:
+        """Create every delivery of these events and mark them all routed, in a few
+        statements whatever their number (an event no channel wants only gets its mark)."""
+        ...
+
+    def route_all_unrouted(self, now: dt.datetime) -> int:
+        """Mark every unrouted event routed, with no delivery, in one statement; for when no
+        channel is enabled. Returns how many."""
         ...
 
     def claim(
