@@ -15,6 +15,7 @@ from certfleet.app import Platform
 from certfleet.inventory import CertificateQuery, Source
 from tests.api.conftest import assert_problem, stored_rows
 from tests.api.spiffe_fixtures import TD, AgentClient, enrol, svid_csr
+from tests.conftest import FakeClock
 
 AGENT = "/api/v1/agent/spiffe"
 
@@ -204,3 +205,20 @@ def test_a_policy_rule_added_later_stops_the_svids_of_an_entry_outside_it(
     )
     response = agent.post(f"{AGENT}/x509-svids", {"requests": [{"entry_id": entry_id, "csr": svid_csr()}]})
     assert_problem(response, 403, "refused by policy rule 'pay'")
+
+
+def test_expired_svids_leave_the_count_and_the_table(
+    spiffe_platform: Platform, agent: AgentClient, clock: FakeClock
+) -> None:
+    """Valid counts follow the clock; expired SVIDs are pruned as new ones are recorded, so
+    the table holds about one row per live SVID however long the fleet runs."""
+    entry_id = _entry(spiffe_platform)
+    for _ in range(2):
+        agent.post(f"{AGENT}/x509-svids", {"requests": [{"entry_id": entry_id, "csr": svid_csr()}]})
+    clock.advance(dt.timedelta(hours=2))
+    record = spiffe_platform.spiffe.entries.record(entry_id)
+    assert (record.svids_issued, record.live_svids) == (2, 0)
+    agent.post(f"{AGENT}/x509-svids", {"requests": [{"entry_id": entry_id, "csr": svid_csr()}]})
+    record = spiffe_platform.spiffe.entries.record(entry_id)
+    assert (record.svids_issued, record.live_svids) == (3, 1)
+    assert stored_rows(spiffe_platform, "spiffe_svids") == 1

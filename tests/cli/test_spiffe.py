@@ -8,7 +8,8 @@ import stat
 
 import pytest
 
-from tests.conftest import Cli
+from tests.api.spiffe_fixtures import enrol, svid_csr
+from tests.conftest import Cli, FakeClock, make_platform
 
 TD = "example.org"
 APP = f"spiffe://{TD}/ns/app"
@@ -140,3 +141,28 @@ def test_policy_prefix_rule_refuses_another_teams_prefix(spiffe_cli: Cli, tmp_pa
     assert "refused by policy rule 'payments-spiffe'" in refused.stderr
     allowed = spiffe_cli(*base, "--spiffe-id", f"spiffe://{TD}/ns/payments/api")
     assert allowed.exit_code == 0, allowed.stderr
+
+
+def test_entry_revoke_and_delete_with_revoke(spiffe_cli: Cli, clock: FakeClock) -> None:
+    created = spiffe_cli(
+        "spiffe", "entry", "create", "--spiffe-id", APP, "--parent", PARENT, "--selector", "unix:uid:1",
+        "--format", "json",
+    )  # fmt: skip
+    entry_id = json.loads(created.stdout)["id"]
+    platform = make_platform(spiffe_cli.data_dir, spiffe_cli.db_url, clock)
+    try:
+        agent = platform.agents.authenticate(enrol(platform, "host1"))
+        issued = platform.spiffe.issue_x509(agent, [(entry_id, svid_csr().encode()) for _ in range(3)])
+    finally:
+        platform.close()
+    serials = sorted(format(s.certificate.serial_number, "x") for s in issued)
+    revoked = spiffe_cli("spiffe", "entry", "revoke", entry_id, "--reason", "keyCompromise")
+    assert revoked.exit_code == 0, revoked.stderr
+    assert sorted(revoked.stdout.splitlines()[:-1]) == serials
+    assert revoked.stdout.splitlines()[-1] == f"revoked 3 SVID(s) of {entry_id}"
+    shown = json.loads(spiffe_cli("spiffe", "entry", "show", entry_id).stdout)
+    assert (shown["svids_issued"], shown["live_svids"]) == (3, 0)
+    deleted = spiffe_cli("spiffe", "entry", "delete", entry_id, "--revoke")
+    assert (deleted.exit_code, deleted.stdout) == (0, f"deleted {entry_id}, revoked 0 SVID(s)\n")
+    bad = spiffe_cli("spiffe", "entry", "revoke", "nope")
+    assert (bad.exit_code, bad.stderr) == (2, "error: no SPIFFE entry nope\n")
