@@ -42,42 +42,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # bench/ is not a package: the shared helpers live in bench/issuance.py
 from issuance import (
     CERTFLEET,
+    LUA,
     WARMUP_SECONDS,
     certfleet_cli,
     free_port,
     make_csr,
     running,
 )
-
-# The same POST each request; `done` prints one JSON line (requests, errors, latency).
-LUA = """
-wrk.method = "POST"
-wrk.body = [==[%(body)s]==]
-%(headers)s
-done = function(summary, latency, requests)
-  io.write(string.format(
-    '{"requests": %%d, "duration_us": %%d, "non_2xx": %%d, "read": %%d, "write": %%d, '
-    .. '"timeout": %%d, "p50_us": %%d, "p99_us": %%d}\\n',
-    summary.requests, summary.duration, summary.errors.status, summary.errors.read,
-    summary.errors.write, summary.errors.timeout, latency:percentile(50), latency:percentile(99)))
-end
-"""
+from issuance import Run as IssuanceRun
 
 
 @dataclass(frozen=True)
-class Run:
-    system: str
-    connections: int
-    ok: int
-    failed: int
-    seconds: float
-    p50_ms: float
-    p99_ms: float
+class Run(IssuanceRun):
     server_cpu_seconds: float = 0.0  # user + system of serve and its workers during the run
-
-    @property
-    def rate(self) -> float:
-        return self.ok / self.seconds
 
     @property
     def cpu_ms_per_certificate(self) -> float:
@@ -117,7 +94,8 @@ def wrk(
 ) -> Run:
     script = work / f"{name}-{connections}.lua"
     lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
-    script.write_text(LUA % {"body": body, "headers": lines})
+    # issuance's script sets Content-Type: application/json first; these lines override it
+    script.write_text(LUA % {"body": body, "auth": lines})
     argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script), url]
     cpu_before = server_cpu_seconds()
     out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout

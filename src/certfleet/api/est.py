@@ -14,6 +14,7 @@ import base64
 import binascii
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
@@ -21,13 +22,13 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from certfleet.access import EstCredential
 from certfleet.api._auth import get_platform
 from certfleet.api._peer_certificate import client_certificate_der
 from certfleet.errors import CertfleetError, InvalidInput, Unauthenticated
 from certfleet.protocols.est import (
     CERTS_ONLY,
     CSRATTRS,
+    EnrolmentRequest,
     Signer,
     certs_only,
     check_channel_binding,
@@ -135,64 +136,71 @@ async def _csrattrs(request: Request, label: str | None = None) -> Response:
     return await _handle(request, work)
 
 
-async def _simpleenroll(request: Request, label: str | None = None) -> Response:
+@dataclass(frozen=True)
+class _Enrolment:
+    """What an enrolment request brings, read on the event loop before the work leaves it."""
+
+    body: bytes
+    tls_version: int | None
+    tls_unique: bytes | None
+    client_der: bytes | None
+    basic: tuple[str, str]
+
+    def parse(self) -> EnrolmentRequest:
+        """The CSR, its signature verified and its channel binding (if any) checked."""
+        parsed = parse_enrolment(self.body)
+        check_channel_binding(parsed.challenge_password, self.tls_version, self.tls_unique)
+        return parsed
+
+
+async def _enrol(
+    request: Request, work: Callable[[EstService, _Enrolment], Response], *, basic: bool
+) -> Response:
+    """Read the body, the Basic credentials (``basic``) or else the client certificate, and
+    run ``work`` off the event loop; a missing piece is refused before anything is parsed."""
     try:
         body = await _body(request)
-        username, password = _basic(request)
-    except CertfleetError as exc:
-        return _error(_service(request), exc)
-    version, unique = _channel(request.scope)
-
-    def work(service: EstService) -> Response:
-        credential: EstCredential = service.authenticate(username, password)
-        parsed = parse_enrolment(body)
-        check_channel_binding(parsed.challenge_password, version, unique)
-        result = service.enrol(parsed.csr, credential, label)
-        return _issued(service, result.issued.certificate)
-
-    return await _handle(request, work)
-
-
-async def _simplereenroll(request: Request, label: str | None = None) -> Response:
-    try:
-        body = await _body(request)
-        current = client_certificate_der(request.scope)
-        if current is None:
+        client_der = client_certificate_der(request.scope)
+        credentials = _basic(request) if basic else ("", "")
+        if not basic and client_der is None:
             raise Unauthenticated(
                 "simplereenroll needs the certificate being renewed as the TLS client certificate"
             )
     except CertfleetError as exc:
         return _error(_service(request), exc)
     version, unique = _channel(request.scope)
+    enrolment = _Enrolment(body, version, unique, client_der, credentials)
+    return await _handle(request, lambda service: work(service, enrolment))
 
-    def work(service: EstService) -> Response:
-        parsed = parse_enrolment(body)
-        check_channel_binding(parsed.challenge_password, version, unique)
-        result = service.reenrol(parsed.csr, current, label)
+
+async def _simpleenroll(request: Request, label: str | None = None) -> Response:
+    def work(service: EstService, enrolment: _Enrolment) -> Response:
+        credential = service.authenticate(*enrolment.basic)
+        result = service.enrol(enrolment.parse().csr, credential, label)
         return _issued(service, result.issued.certificate)
 
-    return await _handle(request, work)
+    return await _enrol(request, work, basic=True)
+
+
+async def _simplereenroll(request: Request, label: str | None = None) -> Response:
+    def work(service: EstService, enrolment: _Enrolment) -> Response:
+        assert enrolment.client_der is not None  # _enrol refuses a request without one
+        result = service.reenrol(enrolment.parse().csr, enrolment.client_der, label)
+        return _issued(service, result.issued.certificate)
+
+    return await _enrol(request, work, basic=False)
 
 
 async def _serverkeygen(request: Request, label: str | None = None) -> Response:
-    try:
-        body = await _body(request)
-        username, password = _basic(request)
-    except CertfleetError as exc:
-        return _error(_service(request), exc)
-    version, unique = _channel(request.scope)
-    client_der = client_certificate_der(request.scope)
-
-    def work(service: EstService) -> Response:
-        credential = service.authenticate(username, password)
-        parsed = parse_enrolment(body)
-        check_channel_binding(parsed.challenge_password, version, unique)
+    def work(service: EstService, enrolment: _Enrolment) -> Response:
+        credential = service.authenticate(*enrolment.basic)
+        csr = enrolment.parse().csr
         # RFC 7030 section 4.4.1.2: encrypted to the client's key if the CSR names one.
-        client = x509.load_der_x509_certificate(client_der) if client_der else None
-        recipient = requested_recipient(parsed.csr, client)
+        client = x509.load_der_x509_certificate(enrolment.client_der) if enrolment.client_der else None
+        recipient = requested_recipient(csr, client)
         # The signer is read before issuing: a server that cannot sign issues nothing.
         signer = Signer(*service.signing_identity()) if recipient is not None else None
-        result = service.server_keygen(parsed.csr, credential, label)
+        result = service.server_keygen(csr, credential, label)
         assert result.private_key is not None  # serverkeygen always generates one
         encrypted = None
         if recipient is not None and signer is not None:
@@ -202,7 +210,7 @@ async def _serverkeygen(request: Request, label: str | None = None) -> Response:
         # The body holds a private key: no cache may keep it (RFC 9111 section 5.2.2.5).
         return Response(answer.body, media_type=answer.content_type, headers={"Cache-Control": "no-store"})
 
-    return await _handle(request, work)
+    return await _enrol(request, work, basic=True)
 
 
 for _prefix in ("", "/{label}"):
