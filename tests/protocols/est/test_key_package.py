@@ -4,8 +4,6 @@ as any CMS implementation would (``openssl cms -decrypt`` does in the integratio
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from asn1crypto import cms, core
 from cryptography import x509
@@ -23,25 +21,14 @@ from certfleet.protocols.est import (
     encrypted_key_package,
     requested_recipient,
 )
+from tests.protocols.est.test_messages import self_signed
 
 ASYMMETRIC_DECRYPT_KEY_ID = ObjectIdentifier("1.2.840.113549.1.9.16.2.54")
 DECRYPT_KEY_ID = ObjectIdentifier("1.2.840.113549.1.9.16.2.37")
 
 
 def certificate(key: CertificateIssuerPrivateKeyTypes, name: str) -> x509.Certificate:
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+    return self_signed(name, key)
 
 
 def key_id(cert: x509.Certificate) -> bytes:
