@@ -207,7 +207,7 @@ def open_platform(
         authorities=authorities,
         issuance=issuance,
         inventory=InventoryService(uow, clock),
-        tokens=TokenService(uow, clock),
+        tokens=TokenService(uow, clock, store.token_reader()),
         audit=AuditService(uow, clock, checkpoint_key=_checkpoint_key(settings, passphrase)),
         acme=acme,
         discovery=discovery,

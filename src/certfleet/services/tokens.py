@@ -4,6 +4,7 @@ and authentication."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from certfleet.access import ApiToken, MintedToken, Principal, Scope, check_secret, mint_token, split_token
 from certfleet.audit import AuditLog
@@ -11,13 +12,28 @@ from certfleet.clock import Clock
 from certfleet.errors import NotFound, Unauthenticated
 from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
 
-__all__ = ["TokenService"]
+__all__ = ["TokenLookup", "TokenService"]
+
+
+class TokenLookup(Protocol):
+    def get(self, token_id: str) -> ApiToken | None:
+        """The token as committed now (never a copy cached across requests)."""
+        ...
 
 
 class TokenService:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    """``lookup`` reads the token of each request without a unit of work (the store's
+    :meth:`~certfleet.store.Store.token_reader`); without it a read-only unit of work does.
+
+    There is deliberately no cache of tokens across requests: a revoked token must be
+    refused by the next request on any worker or node, so each request must read something
+    another process can change. The token's own row is that thing, and one indexed SELECT on
+    a DBAPI connection costs no more than reading a shared generation number would."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, lookup: TokenLookup | None = None) -> None:
         self._uow = uow
         self._clock = clock
+        self._lookup = lookup
 
     def create(
         self, team: str, scope: Scope, allow_names: Sequence[str], *, actor: str, description: str = ""
@@ -63,8 +79,11 @@ class TokenService:
 
     def authenticate(self, token: str) -> Principal:
         token_id, secret = split_token(token)
-        with self._uow(read_only=True) as uow:
-            record = uow.tokens.get(token_id)
+        if self._lookup is not None:
+            record = self._lookup.get(token_id)
+        else:
+            with self._uow(read_only=True) as uow:
+                record = uow.tokens.get(token_id)
         if record is None or record.revoked_at is not None or not check_secret(record, secret):
             raise Unauthenticated("invalid or revoked API token")
         return Principal(f"token:{record.id}", record.team, record.scope, record.allow_names)

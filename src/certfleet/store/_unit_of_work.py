@@ -24,6 +24,7 @@ from certfleet.store._repositories import (
     SqlTokenRepository,
 )
 from certfleet.store._revocation import SqlBlockedKeyRepository, SqlRevocationRepository, SqlRevocationStore
+from certfleet.store._token_reader import SqlTokenReader
 
 __all__ = ["SqlUnitOfWork", "Store"]
 
@@ -74,6 +75,10 @@ class Store:
     def issuance_ledger(self) -> SqlIssuanceLedger:
         """The issuance hot path's two batched writes (SQLAlchemy Core, group commit)."""
         return SqlIssuanceLedger(self.database)
+
+    def token_reader(self) -> SqlTokenReader:
+        """The API token look-up of every authenticated request (one DBAPI statement)."""
+        return SqlTokenReader(self.database)
 
     def job_leases(self) -> SqlJobLeases:
         """The scheduler's named-job leases (short transactions of their own)."""
