@@ -131,6 +131,7 @@ def test_inventory_keeps_one_record_per_entry_with_counts(
     assert spiffe_rows[0].id == record.certificate_id
     assert spiffe_rows[0].sans[0] == f"spiffe://{TD}/ns/app"
     assert spiffe_rows[0].serial == serials[-1]  # the live SVID
+    assert spiffe_rows[0].tags == (f"spiffe-entry:{entry_id}", "selector:unix:uid:1000")
     # Found by its SPIFFE ID, as any name.
     assert [r.id for r in spiffe_platform.inventory.query(CertificateQuery(san=f"spiffe://{TD}/ns/app"))] == [
         record.certificate_id

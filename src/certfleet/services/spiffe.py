@@ -237,9 +237,10 @@ class SpiffeService:
             request = IssuanceRequest(
                 "x509-svid", public_key, entry.dns_names, uris=(str(entry.spiffe_id),), lifetime=entry.ttl
             )
-            result = self._issuance.issue(
-                request, actor=f"agent:{agent.name}", team=entry.team, tags=(f"spiffe-entry:{entry.id}",)
-            )
+            # The entry (which the ledger aggregates by) and the selectors that pick the
+            # workload: the inventory record says where the identity lives.
+            tags = (f"spiffe-entry:{entry.id}", *(f"selector:{s}" for s in entry.selectors))
+            result = self._issuance.issue(request, actor=f"agent:{agent.name}", team=entry.team, tags=tags)
             issued = result.issued
             return IssuedSvid(entry.id, str(entry.spiffe_id), issued.certificate, issued.chain)
 
