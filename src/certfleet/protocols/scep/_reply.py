@@ -3,7 +3,8 @@
 cryptography's ``PKCS7SignatureBuilder`` signs only with its own fixed authenticated
 attributes (content type, signing time, S/MIME capabilities): it cannot add SCEP's
 messageType, pkiStatus, failInfo, nonces and transactionID, which must be signed. So
-asn1crypto assembles the SignedData and cryptography makes the signature.
+asn1crypto encodes the attributes, cryptography makes the signature, and the SignedData is
+assembled from DER parts encoded once per RA.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 
-from asn1crypto import cms, core
+from asn1crypto import algos, cms, core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -46,11 +47,12 @@ class RaSigner:
         self.certificate = certificate
         self.key = key
         self.chain = (certificate, *extra)  # what GetCACert returns: the RA first
-        self._certificates = [
-            asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
-            for c in (certificate, *extra)
-        ]
-        self._sid = cms.SignerIdentifier(
+        # Everything but the attributes and the signature is the same in every reply:
+        # encoded once here, so a reply costs one small asn1crypto encoding and a signature
+        # (re-encoding the three certificates each time was most of a CertRep's cost).
+        ders = sorted(c.public_bytes(serialization.Encoding.DER) for c in self.chain)  # DER SET OF order
+        self._certificates = _tlv(0xA0, b"".join(ders))  # [0] IMPLICIT CertificateSet
+        sid = cms.SignerIdentifier(
             {
                 "issuer_and_serial_number": {
                     "issuer": asn1_x509.Name.load(certificate.issuer.public_bytes()),
@@ -58,9 +60,11 @@ class RaSigner:
                 }
             }
         )
+        self._sid = bytes(sid.dump())
 
     def sign(self, content: bytes | None, attributes: list[dict[str, object]], now: dt.datetime) -> bytes:
-        """A SignedData over ``content`` (absent when None) with these SCEP attributes."""
+        """A SignedData (RFC 5652 section 5.1) over ``content`` (absent when None) with these
+        SCEP attributes, assembled from its DER parts."""
         signed_attrs = cms.CMSAttributes(
             [
                 {"type": "content_type", "values": ["data"]},
@@ -68,30 +72,38 @@ class RaSigner:
                 {"type": "message_digest", "values": [hashlib.sha256(content or b"").digest()]},
                 *[cms.CMSAttribute({"type": a["type"], "values": [a["value"]]}) for a in attributes],
             ]
+        ).dump()
+        signature = self.key.sign(signed_attrs, padding.PKCS1v15(), hashes.SHA256())
+        signer_info = _tlv(
+            0x30,
+            _VERSION_1 + self._sid + _SHA256 + b"\xa0" + signed_attrs[1:] + _RSA + _tlv(0x04, signature),
         )
-        signature = self.key.sign(signed_attrs.dump(), padding.PKCS1v15(), hashes.SHA256())
-        encap: dict[str, object] = {"content_type": "data"}
-        if content is not None:
-            encap["content"] = content
-        signed = cms.SignedData(
-            {
-                "version": "v1",
-                "digest_algorithms": [{"algorithm": "sha256"}],
-                "encap_content_info": encap,
-                "certificates": self._certificates,
-                "signer_infos": [
-                    {
-                        "version": "v1",
-                        "sid": self._sid,
-                        "digest_algorithm": {"algorithm": "sha256"},
-                        "signed_attrs": signed_attrs,
-                        "signature_algorithm": {"algorithm": "rsassa_pkcs1v15"},
-                        "signature": signature,
-                    }
-                ],
-            }
+        encap = _OID_DATA if content is None else _OID_DATA + _tlv(0xA0, _tlv(0x04, content))
+        signed = _tlv(
+            0x30,
+            _VERSION_1
+            + _tlv(0x31, _SHA256)
+            + _tlv(0x30, encap)
+            + self._certificates
+            + _tlv(0x31, signer_info),
         )
-        return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump())
+        return _tlv(0x30, _OID_SIGNED_DATA + _tlv(0xA0, signed))
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    """One DER element (X.690 section 8.1: definite length, short or long form)."""
+    size = len(body)
+    if size < 0x80:
+        return bytes((tag, size)) + body
+    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(octets))) + octets + body
+
+
+_VERSION_1 = bytes(core.Integer(1).dump())
+_SHA256 = bytes(algos.DigestAlgorithm({"algorithm": "sha256"}).dump())
+_RSA = bytes(algos.SignedDigestAlgorithm({"algorithm": "rsassa_pkcs1v15"}).dump())
+_OID_DATA = bytes(cms.ContentType("data").dump())
+_OID_SIGNED_DATA = bytes(cms.ContentType("signed_data").dump())
 
 
 def _printable(oid: str, value: str) -> dict[str, object]:
