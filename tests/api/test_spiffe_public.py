@@ -5,13 +5,11 @@ revoked on the SPIFFE CA's CRL and OCSP."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import jwt as pyjwt
 import pytest
 from cryptography import x509
@@ -19,13 +17,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
-from certfleet.api import create_public_app
 from certfleet.app import Platform
 from certfleet.ca import SPIFFE_ROLE
 from certfleet.services.spiffe_keys import MAX_JWT_TTL, PUBLISH_AHEAD, ROTATE_EVERY
+from certfleet.x509 import KeyType
 from tests.api.conftest import ApiClient, assert_problem
 from tests.api.spiffe_fixtures import TD, AgentClient, enrol, svid_csr
-from tests.conftest import FakeClock
+from tests.api.test_public_listener import Listener  # the plain-HTTP listener, in process
+from tests.conftest import FakeClock, make_platform
 
 AGENT = "/api/v1/agent/spiffe"
 BASE = "https://certfleet.example.org"
@@ -33,9 +32,6 @@ BASE = "https://certfleet.example.org"
 
 @pytest.fixture
 def spiffe_platform(data_dir: Any, db_url: str, clock: FakeClock) -> Iterator[Platform]:
-    from certfleet.x509 import KeyType
-    from tests.conftest import make_platform
-
     platform = make_platform(data_dir, db_url, clock, base_url=BASE)
     platform.authorities.initialize("Test", KeyType.EC_P256, actor="test")
     platform.spiffe.initialize(TD, actor="test")
@@ -50,23 +46,9 @@ def agent(spiffe_platform: Platform) -> Iterator[AgentClient]:
     client.close()
 
 
-class PlainListener:
-    def __init__(self, platform: Platform) -> None:
-        self._runner = asyncio.Runner()
-        transport = httpx.ASGITransport(app=create_public_app(platform))
-        self._client = httpx.AsyncClient(transport=transport, base_url="http://ca.test")
-
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        return self._runner.run(self._client.request(method, url, **kwargs))
-
-    def close(self) -> None:
-        self._runner.run(self._client.aclose())
-        self._runner.close()
-
-
 @pytest.fixture
-def plain(spiffe_platform: Platform) -> Iterator[PlainListener]:
-    client = PlainListener(spiffe_platform)
+def plain(spiffe_platform: Platform) -> Iterator[Listener]:
+    client = Listener(spiffe_platform)
     yield client
     client.close()
 
@@ -77,7 +59,7 @@ def _entry(platform: Platform) -> str:
     ).id
 
 
-def test_bundle_is_a_spiffe_bundle_on_both_listeners(spiffe_platform: Platform, plain: PlainListener) -> None:
+def test_bundle_is_a_spiffe_bundle_on_both_listeners(spiffe_platform: Platform, plain: Listener) -> None:
     api = ApiClient(spiffe_platform)
     try:
         https = api.get("/spiffe/bundle")
@@ -102,7 +84,7 @@ def test_bundle_is_a_spiffe_bundle_on_both_listeners(spiffe_platform: Platform, 
 
 
 def test_jwt_svid_verifies_through_oidc_discovery_with_pyjwt(
-    spiffe_platform: Platform, agent: AgentClient, plain: PlainListener
+    spiffe_platform: Platform, agent: AgentClient, plain: Listener
 ) -> None:
     entry_id = _entry(spiffe_platform)
     response = agent.post(f"{AGENT}/jwt-svids", {"entry_id": entry_id, "audience": ["payments"]})
@@ -179,9 +161,7 @@ def test_jwt_keys_rotate_with_overlap(
     assert published() == [second]
 
 
-def _ocsp_status(
-    plain: PlainListener, cert: x509.Certificate, issuer: x509.Certificate
-) -> ocsp.OCSPCertStatus:
+def _ocsp_status(plain: Listener, cert: x509.Certificate, issuer: x509.Certificate) -> ocsp.OCSPCertStatus:
     request = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()
     response = plain.request(
         "POST",
@@ -193,7 +173,7 @@ def _ocsp_status(
 
 
 def test_revoked_svids_are_on_the_spiffe_cas_crl_and_ocsp(
-    spiffe_platform: Platform, agent: AgentClient, plain: PlainListener
+    spiffe_platform: Platform, agent: AgentClient, plain: Listener
 ) -> None:
     entry_id = _entry(spiffe_platform)
     certs = []
@@ -224,7 +204,7 @@ def test_revoked_svids_are_on_the_spiffe_cas_crl_and_ocsp(
 
 
 def test_public_documents_are_404_before_spiffe_init(platform: Platform) -> None:
-    client = PlainListener(platform)
+    client = Listener(platform)
     try:
         for path in ("/spiffe/bundle", "/spiffe/jwks", "/.well-known/openid-configuration"):
             assert_problem(client.request("GET", path), 404, "not initialised")
