@@ -35,6 +35,18 @@ def test_create_prints_basic_credentials_once_and_stores_only_a_hash(ca_cli: Cli
     assert stored == hashlib.sha256(password.encode()).hexdigest()
 
 
+def test_create_with_format_json_prints_the_record_and_the_password(ca_cli: Cli) -> None:
+    result = ca_cli(
+        "est", "credential", "create", "--team", "iot", "--profile", "tls-client", "--format", "json"
+    )
+    assert result.exit_code == 0, result.stderr
+    created = json.loads(result.stdout)
+    assert (created["team"], created["profile"], created["revoked_at"]) == ("iot", "tls-client", None)
+    assert created["username"] == f"est_{created['id']}"
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", created["password"])
+    assert "secret_sha256" not in created
+
+
 def test_revoke(ca_cli: Cli) -> None:
     username = ca_cli("est", "credential", "create", "--team", "iot").stdout.split(":")[0]
     result = ca_cli("est", "credential", "revoke", username)

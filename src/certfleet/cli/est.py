@@ -8,9 +8,18 @@ from typing import Annotated
 
 import typer
 
-from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform
+from certfleet.cli._common import (
+    CreateFormatOption,
+    DataDirOption,
+    DbOption,
+    Format,
+    FormatOption,
+    emit,
+    emit_document,
+    platform,
+)
 
-app = typer.Typer(help="EST enrolment (RFC 7030) at /.well-known/est/.", no_args_is_help=True)
+app = typer.Typer(help="EST enrolment (RFC 7030): Basic credentials per team.", no_args_is_help=True)
 credential = typer.Typer(help="HTTP Basic credentials for EST clients.", no_args_is_help=True)
 app.add_typer(credential, name="credential")
 
@@ -26,13 +35,17 @@ def create(
         list[str] | None,
         typer.Option("--names", help="Name pattern the CSR's names must match (*.x, **.x, CIDR); repeat."),
     ] = None,
+    fmt: CreateFormatOption = Format.TABLE,
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
     """Create a credential and print 'username:password' once (curl --user takes it as is):
-    only a hash of the password is stored."""
+    only a hash of the password is stored. --format json: the record and the password."""
     with platform(data_dir, db) as p:
         minted = p.est.create_credential(team, profile=profile, names=names or [], actor="cli")
+    if fmt is Format.JSON:
+        emit_document({**minted.record.to_dict(), "password": minted.password})
+        return
     sys.stdout.write(minted.basic + "\n")
 
 
