@@ -36,9 +36,13 @@ def test_init_creates_the_spiffe_ca_and_an_encrypted_jwt_key(spiffe_cli: Cli) ->
 
 
 def test_init_twice_is_refused_in_one_line(spiffe_cli: Cli) -> None:
-    again = spiffe_cli("spiffe", "init", "--trust-domain", TD)
+    keys = sorted(p.name for p in (spiffe_cli.data_dir / "keys").iterdir())
+    cas = spiffe_cli("ca", "list", "--format", "json").stdout
+    again = spiffe_cli("spiffe", "init", "--trust-domain", "other.org")
     assert again.exit_code == 2
     assert again.stderr == "error: SPIFFE is already initialised in this data directory\n"
+    assert sorted(p.name for p in (spiffe_cli.data_dir / "keys").iterdir()) == keys  # no key made
+    assert spiffe_cli("ca", "list", "--format", "json").stdout == cas
 
 
 def test_init_refuses_a_bad_trust_domain(initialized: Cli) -> None:

@@ -32,7 +32,7 @@ from certfleet.ca import (
 )
 from certfleet.ca.keys import KeyBackend
 from certfleet.clock import Clock
-from certfleet.errors import ConfigurationError, Forbidden, InvalidInput, NotFound
+from certfleet.errors import ConfigurationError, Conflict, Forbidden, InvalidInput, NotFound
 from certfleet.services.authorities import AuthorityService
 from certfleet.services.issuance import IssuanceService
 from certfleet.services.spiffe_entries import SpiffeRegistry
@@ -118,6 +118,9 @@ class SpiffeService:
         """Configure the trust domain, create the SPIFFE CA under the active root and the
         first JWT signing key, in one transaction (key files are removed if it fails)."""
         domain = TrustDomain.parse(trust_domain)
+        with self._uow(read_only=True) as uow:
+            if uow.spiffe.config() is not None:  # before any key is made (checked again below)
+                raise Conflict("SPIFFE is already initialised in this data directory")
         root = self._authorities.root()
         organization = root.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
         ca_name = str(organization[0].value) if organization else root.name.removesuffix(" Root CA")
