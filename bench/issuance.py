@@ -74,10 +74,38 @@ class Run:
     seconds: float
     p50_ms: float
     p99_ms: float
+    # CPU seconds the server's processes used during the run (None: not measured).
+    server_cpu: float | None = None
 
     @property
     def rate(self) -> float:
         return self.ok / self.seconds
+
+    @property
+    def cpu_ms_per_cert(self) -> float | None:
+        """Server CPU per certificate handed out: unlike certs/s, comparable across runs on
+        a loaded machine (work queued behind other processes costs no CPU)."""
+        return 1000 * self.server_cpu / self.ok if self.server_cpu is not None and self.ok else None
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and every live descendant (``serve --workers N``
+    forks its workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids, total = [pid], 0.0
+    while pids:
+        current = pids.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        total += (int(fields[11]) + int(fields[12])) / tick
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                pids += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return total
 
 
 def free_port() -> int:
@@ -113,12 +141,14 @@ def _env() -> dict[str, str]:
 
 
 @contextmanager
-def running(argv: list[str], log: Path, ready: Callable[[], bool], what: str) -> Iterator[None]:
+def running(
+    argv: list[str], log: Path, ready: Callable[[], bool], what: str
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=_env())
     try:
         wait_until(ready, what, process)
-        yield
+        yield process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -149,8 +179,15 @@ def measure(
     connections: int,
     seconds: int,
     work: Path,
+    server_pid: int | None = None,
 ) -> Run:
+    cpu_before = server_cpu_seconds(server_pid) if server_pid is not None else None
     figures = wrk(url, body, headers, connections, seconds, work)
+    cpu = (
+        server_cpu_seconds(server_pid) - cpu_before
+        if server_pid is not None and cpu_before is not None
+        else None
+    )
     failed = figures["non_2xx"] + figures["read"] + figures["write"] + figures["timeout"]
     return Run(
         system,
@@ -160,6 +197,7 @@ def measure(
         figures["duration_us"] / 1e6,
         figures["p50_us"] / 1000,
         figures["p99_us"] / 1000,
+        cpu,
     )
 
 
@@ -188,11 +226,12 @@ def bench_certfleet(work: Path, csr: str, levels: list[int], seconds: int) -> tu
     body, headers = {"csr": csr}, {"Authorization": f"Bearer {token}"}
     runs: list[Run] = []
     served = 0
-    with running(argv, log, lambda: "certfleet API:" in log.read_text(), "certfleet serve"):
+    with running(argv, log, lambda: "certfleet API:" in log.read_text(), "certfleet serve") as server:
         warm = measure("warm-up", url, body, headers, levels[0], WARMUP_SECONDS, work)
         served += warm.ok
         for level in levels:
-            run = measure("certfleet serve (HTTPS, SQLite)", url, body, headers, level, seconds, work)
+            system = "certfleet serve (HTTPS, SQLite)"
+            run = measure(system, url, body, headers, level, seconds, work, server.pid)
             served += run.ok
             runs.append(run)
     return runs, verify_certfleet(data, served)
@@ -330,11 +369,10 @@ def bench_cfssl(work: Path, csr: str, levels: list[int], seconds: int) -> list[R
     ]
     url = f"https://127.0.0.1:{port}/api/v1/cfssl/sign"
     body = {"certificate_request": csr}
-    with running(argv, work / "cfssl.log", tcp_open(port), "cfssl serve"):
+    with running(argv, work / "cfssl.log", tcp_open(port), "cfssl serve") as server:
         measure("warm-up", url, body, {}, levels[0], WARMUP_SECONDS, work)
-        return [
-            measure("cfssl serve (HTTPS, no store)", url, body, {}, level, seconds, work) for level in levels
-        ]
+        system = "cfssl serve (HTTPS, no store)"
+        return [measure(system, url, body, {}, level, seconds, work, server.pid) for level in levels]
 
 
 def in_process(work: Path, csr: str, threads: int, count: int) -> tuple[float, float | None]:
@@ -406,15 +444,23 @@ def main() -> None:
     print(f"\nREST issuance, ECDSA P-256 CSR, wrk -t2 -cN -d{args.seconds}s, HTTPS on both sides")
     print(
         f"{'system':<34} {'conns':>5} {'certs/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'failed':>6} {'vs cfssl':>9}"
+        f"{'failed':>6} {'vs cfssl':>9} {'CPU ms/cert':>12} {'CPU vs cfssl':>13}"
     )
     for run in (*certfleet_runs, *cfssl_runs):
         peer = peers[run.connections]
-        ratio = f"{run.rate / peer.rate:8.2f}x" if run.system.startswith("certfleet") else ""
+        ours = run.system.startswith("certfleet")
+        ratio = f"{run.rate / peer.rate:8.2f}x" if ours else ""
+        cpu, peer_cpu = run.cpu_ms_per_cert, peer.cpu_ms_per_cert
+        cpu_text = f"{cpu:.2f}" if cpu is not None else "n/a"
+        cpu_ratio = f"{cpu / peer_cpu:12.1f}x" if ours and cpu is not None and peer_cpu else ""
         print(
             f"{run.system:<34} {run.connections:>5} {run.rate:>9.1f} {run.p50_ms:>7.1f} {run.p99_ms:>7.1f} "
-            f"{run.failed:>6} {ratio:>9}"
+            f"{run.failed:>6} {ratio:>9} {cpu_text:>12} {cpu_ratio:>13}"
         )
+    print(
+        "CPU ms/cert: user+system CPU of the server's processes during the run per certificate"
+        " handed out (certfleet's background jobs included; cfssl stores nothing)"
+    )
     if problems:
         raise SystemExit("certfleet check failed: " + "; ".join(problems))
 
