@@ -331,6 +331,7 @@ def _est_service(
     from certfleet.inventory import Source
     from certfleet.services import IssuanceService
     from certfleet.services.est import EstService, listener_identity
+    from certfleet.store._est import SqlEstCredentialReader
 
     def ca_certificates() -> tuple[x509.Certificate, ...]:
         return (*authorities.issuing_authority().chain, authorities.root().certificate)
@@ -352,6 +353,7 @@ def _est_service(
         count=lambda outcome: metrics.requests.count_enrolment("est", outcome),
         # serverkeygen's encrypted key packages are signed by the listener's identity
         signing_identity=lambda: listener_identity(settings.data_dir.tls, passphrase),
+        lookup=SqlEstCredentialReader(store.database),  # one statement per request
     )
 
 

@@ -73,10 +73,18 @@ class EstUnitOfWorkFactory(Protocol):
     def __call__(self, *, read_only: bool = False) -> AbstractContextManager[EstUnitOfWork]: ...
 
 
+class EstCredentialLookup(Protocol):
+    def get(self, credential_id: str) -> EstCredential | None:
+        """The credential as committed now (never a copy cached across requests)."""
+        ...
+
+
 class EstService:
     """``issuance`` is the composition root's issuance service whose records say ``est``.
     ``signing_identity`` gives the listener's certificate and key (serverkeygen's signed key
-    packages). ``count`` receives each request's outcome (issued, refused, unauthenticated,
+    packages). ``lookup`` reads the credential of each request without a unit of work (one
+    statement; no cache across requests, so a revocation refuses the next request).
+    ``count`` receives each request's outcome (issued, refused, unauthenticated,
     bad_request, error) for the Prometheus counter the composition root keeps."""
 
     def __init__(
@@ -88,7 +96,9 @@ class EstService:
         *,
         count: Callable[[str], None] | None = None,
         signing_identity: Callable[[], SigningIdentity] | None = None,
+        lookup: EstCredentialLookup | None = None,
     ) -> None:
+        self._lookup = lookup
         self._signing_identity = signing_identity
         self._uow = uow
         self._issuance = issuance
@@ -134,7 +144,9 @@ class EstService:
         so a caller cannot tell an unknown user from a wrong password."""
         credential_id = EstCredential.id_of(username)
         record = None
-        if credential_id is not None:
+        if credential_id is not None and self._lookup is not None:
+            record = self._lookup.get(credential_id)
+        elif credential_id is not None:
             with self._uow(read_only=True) as uow:
                 record = uow.est_credentials.get(credential_id)
         if record is None or record.revoked_at is not None or not record.matches(password):
