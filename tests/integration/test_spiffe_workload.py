@@ -5,7 +5,7 @@ agent reading other users' /proc/PID/exe).
 
 The X509-SVID rotation is real: the web entry has the shortest TTL the server allows (5
 minutes), so the agent rotates it after 2.5 minutes; the workload watching for it starts
-with the module, and its test runs last."""
+with the module, and its test runs late, just before the one that stops the server."""
 
 from __future__ import annotations
 
@@ -127,3 +127,16 @@ def test_x509_source_receives_an_svid_and_its_rotation(fleet: Fleet) -> None:
     assert first["spiffe_id"] == second["spiffe_id"] == f"spiffe://{TD}/ns/web"
     assert first["serial"] != second["serial"]
     assert fleet.agent.poll() is None, fleet.agent_log.read_text()
+
+
+def test_cached_svids_are_served_while_the_server_is_down(fleet: Fleet) -> None:
+    # Given the server gone, and the agent's next sync failing on it
+    fleet.server.stop()
+    wait_for(
+        lambda: "keeping the cached SVIDs" in fleet.agent_log.read_text(),
+        timeout=60,
+        what="the agent to find the server unreachable",
+    )
+    # Then workloads still get their SVIDs from the agent's cache
+    assert workload(fleet.socket, "x509", uid=WEB)["spiffe_id"] == f"spiffe://{TD}/ns/web"
+    assert workload(fleet.socket, "x509", uid=API)["spiffe_id"] == f"spiffe://{TD}/ns/api"
