@@ -316,3 +316,35 @@ def test_a_deleted_entry_ends_its_workloads_stream(
     finally:
         watcher.wait(60)
     assert "PERMISSION_DENIED" in str(ended["error"])
+
+
+def test_an_existing_socket_directory_keeps_its_mode(
+    socket_path: Path, source: FakeSvidSource, clock: FakeClock
+) -> None:
+    # A socket configured in /tmp-like directory must not take its sticky bit away.
+    socket_path.parent.mkdir()
+    socket_path.parent.chmod(0o1777)
+    served = WorkloadEndpoint(socket_path, source, clock, background=False)
+    served.start()
+    try:
+        assert socket_path.parent.stat().st_mode & 0o7777 == 0o1777
+        assert socket_path.stat().st_mode & 0o777 == 0o777
+    finally:
+        served.stop()
+    assert not socket_path.exists()
+
+
+def test_the_socket_directory_is_made_0755_and_the_socket_0777_whatever_the_umask(
+    socket_path: Path, source: FakeSvidSource, clock: FakeClock
+) -> None:
+    previous = os.umask(0o077)
+    try:
+        served = WorkloadEndpoint(socket_path, source, clock, background=False)
+        served.start()
+    finally:
+        os.umask(previous)
+    try:
+        assert socket_path.parent.stat().st_mode & 0o7777 == 0o755
+        assert socket_path.stat().st_mode & 0o777 == 0o777
+    finally:
+        served.stop()

@@ -68,8 +68,9 @@ class AttestingFront:
 
     async def start(self) -> None:
         directory = self.socket_path.parent
-        directory.mkdir(parents=True, exist_ok=True)
-        directory.chmod(0o755)
+        if not directory.exists():
+            directory.mkdir(parents=True)
+            directory.chmod(0o755)  # whatever the umask; a directory that exists keeps its mode
         with contextlib.suppress(FileNotFoundError):
             if self.socket_path.is_socket():
                 self.socket_path.unlink()
