@@ -70,16 +70,97 @@ class RevokeSvidsIn(_Strict):
     reason: str = Field(default="unspecified", max_length=40)
 
 
+# -- response documents (the OpenAPI reference shows them; the services build the dicts) -----
+
+
+class AgentEntryOut(BaseModel):
+    id: str
+    spiffe_id: str = Field(examples=["spiffe://example.org/ns/app"])
+    parent_id: str = Field(examples=["spiffe://example.org/agent/web-1"])
+    selectors: list[str] = Field(examples=[["unix:uid:1000", "unix:path:/usr/bin/app"]])
+    ttl_seconds: int = Field(examples=[3600])
+    dns_names: list[str]
+
+
+class AgentEntriesOut(BaseModel):
+    trust_domain: str = Field(examples=["example.org"])
+    agent_id: str = Field(examples=["spiffe://example.org/agent/web-1"])
+    revision: int = Field(description="Changes whenever the entry set changes: refetch then.")
+    entries: list[AgentEntryOut]
+
+
+class X509SvidOut(BaseModel):
+    entry_id: str
+    spiffe_id: str
+    certificate: str = Field(description="PEM leaf: one URI SAN, the SPIFFE ID.")
+    chain: str = Field(description="PEM intermediates up to, not including, the root.")
+    expires_at: str
+
+
+class X509SvidsOut(BaseModel):
+    svids: list[X509SvidOut]
+
+
+class JwtSvidOut(BaseModel):
+    spiffe_id: str
+    token: str = Field(description="Compact JWS, ES256, kid in the header.")
+    expires_at: str
+
+
+class AgentBundleOut(BaseModel):
+    trust_domain: str
+    x509_authorities: list[str] = Field(description="PEM roots.")
+    jwt_authorities: dict[str, list[dict[str, Any]]] = Field(description="A JWK Set (use jwt-svid).")
+    refresh_hint_seconds: int
+
+
+class EntryOut(AgentEntryOut):
+    team: str | None
+    created_at: str | None
+    created_by: str
+    certificate_id: int | None = Field(description="The entry's one inventory record: its live SVID.")
+    svids_issued: int
+    live_svids: int = Field(description="SVIDs still valid and not revoked.")
+    last_issued_at: str | None
+    live_serial: str | None
+    live_fingerprint_sha256: str | None
+    live_not_after: str | None
+
+
+class RevokedOut(BaseModel):
+    entry_id: str
+    revoked: list[str] = Field(description="Serials revoked (hex).")
+
+
+class SpiffeBundleOut(BaseModel):
+    keys: list[dict[str, Any]] = Field(description="use x509-svid (x5c) and use jwt-svid (kid) keys.")
+    spiffe_sequence: int
+    spiffe_refresh_hint: int
+
+
+class JwksOut(BaseModel):
+    keys: list[dict[str, Any]]
+
+
+class OpenIdConfigurationOut(BaseModel):
+    issuer: str
+    jwks_uri: str
+    authorization_endpoint: str
+    response_types_supported: list[str]
+    subject_types_supported: list[str]
+    id_token_signing_alg_values_supported: list[str]
+
+
 # -- what an agent calls -------------------------------------------------------------------
 
 
-@agent_router.get("/entries")
+@agent_router.get("/entries", response_model=AgentEntriesOut)
 async def agent_entries(agent: CurrentAgent, spiffe: Spiffe) -> dict[str, Any]:
     """The entries this agent parents, and the revision of the entry set."""
     return await run_in_threadpool(spiffe.agent_entries, agent)
 
 
-@agent_router.post("/x509-svids")
+@agent_router.post("/x509-svids", response_model=X509SvidsOut)
 async def x509_svids(body: X509SvidsRequest, agent: CurrentAgent, spiffe: Spiffe) -> dict[str, Any]:
     """X509-SVIDs for keys the agent made: the names are the entry's, never the CSR's."""
     requests = [(r.entry_id, r.csr.encode()) for r in body.requests]
@@ -87,7 +168,7 @@ async def x509_svids(body: X509SvidsRequest, agent: CurrentAgent, spiffe: Spiffe
     return {"svids": [s.to_dict() for s in issued]}
 
 
-@agent_router.post("/jwt-svids")
+@agent_router.post("/jwt-svids", response_model=JwtSvidOut)
 async def jwt_svids(body: JwtSvidRequest, agent: CurrentAgent, spiffe: Spiffe) -> dict[str, Any]:
     svid = await run_in_threadpool(spiffe.issue_jwt, agent, body.entry_id, body.audience)
     return {
@@ -97,7 +178,7 @@ async def jwt_svids(body: JwtSvidRequest, agent: CurrentAgent, spiffe: Spiffe) -
     }
 
 
-@agent_router.get("/bundle")
+@agent_router.get("/bundle", response_model=AgentBundleOut)
 async def agent_bundle(agent: CurrentAgent, spiffe: Spiffe) -> dict[str, Any]:
     return await run_in_threadpool(spiffe.agent_bundle)
 
@@ -105,7 +186,7 @@ async def agent_bundle(agent: CurrentAgent, spiffe: Spiffe) -> dict[str, Any]:
 # -- what an operator calls ----------------------------------------------------------------
 
 
-@admin_router.post("/entries", status_code=201)
+@admin_router.post("/entries", status_code=201, response_model=EntryOut)
 async def create_entry(body: EntryIn, principal: CurrentPrincipal, spiffe: Spiffe) -> dict[str, Any]:
     """Register an entry; a team's token registers for its team, within the policy's
     ``spiffe_id_prefixes`` for it."""
@@ -126,7 +207,7 @@ async def create_entry(body: EntryIn, principal: CurrentPrincipal, spiffe: Spiff
     return await run_in_threadpool(create)
 
 
-@admin_router.get("/entries")
+@admin_router.get("/entries", response_model=list[EntryOut])
 async def list_entries(
     principal: CurrentPrincipal, spiffe: Spiffe, parent_id: str | None = None
 ) -> list[dict[str, Any]]:
@@ -135,7 +216,7 @@ async def list_entries(
     return [r.to_dict() for r in found]
 
 
-@admin_router.get("/entries/{entry_id}")
+@admin_router.get("/entries/{entry_id}", response_model=EntryOut)
 async def show_entry(entry_id: str, principal: CurrentPrincipal, spiffe: Spiffe) -> dict[str, Any]:
     principal.require(Scope.READ)
     return (await run_in_threadpool(spiffe.entries.record, entry_id, principal)).to_dict()
@@ -149,7 +230,7 @@ async def delete_entry(entry_id: str, principal: CurrentPrincipal, spiffe: Spiff
     return Response(status_code=204)
 
 
-@admin_router.post("/entries/{entry_id}/revoke")
+@admin_router.post("/entries/{entry_id}/revoke", response_model=RevokedOut)
 async def revoke_svids(
     entry_id: str, body: RevokeSvidsIn, principal: CurrentPrincipal, spiffe: Spiffe
 ) -> dict[str, Any]:
@@ -166,18 +247,18 @@ async def revoke_svids(
 # -- public: federation and OIDC -----------------------------------------------------------
 
 
-@public_router.get("/spiffe/bundle")
+@public_router.get("/spiffe/bundle", response_model=SpiffeBundleOut)
 async def bundle(spiffe: Spiffe) -> dict[str, Any]:
     """The trust bundle in the SPIFFE bundle format (JWKS with spiffe_sequence)."""
     return await run_in_threadpool(spiffe.bundle)
 
 
-@public_router.get("/spiffe/jwks")
+@public_router.get("/spiffe/jwks", response_model=JwksOut)
 async def jwks(spiffe: Spiffe) -> dict[str, Any]:
     return await run_in_threadpool(spiffe.jwks)
 
 
-@public_router.get("/.well-known/openid-configuration")
+@public_router.get("/.well-known/openid-configuration", response_model=OpenIdConfigurationOut)
 async def openid_configuration(spiffe: Spiffe) -> dict[str, Any]:
     return await run_in_threadpool(spiffe.openid_configuration)
 
