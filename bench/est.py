@@ -25,14 +25,12 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -44,62 +42,34 @@ from issuance import (
     CERTFLEET,
     LUA,
     WARMUP_SECONDS,
+    Run,
     certfleet_cli,
     free_port,
     make_csr,
     running,
+    server_cpu_seconds,
 )
-from issuance import Run as IssuanceRun
-
-
-@dataclass(frozen=True)
-class Run(IssuanceRun):
-    server_cpu_seconds: float = 0.0  # user + system of serve and its workers during the run
-
-    @property
-    def cpu_ms_per_certificate(self) -> float:
-        return 1000 * self.server_cpu_seconds / self.ok if self.ok else float("nan")
-
-
-def _stat(pid: str) -> tuple[int, int] | None:
-    """(parent pid, user + system clock ticks) of a process, None if it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) "
-    return int(fields[1]), int(fields[11]) + int(fields[12])
-
-
-def server_cpu_seconds() -> float:
-    """CPU seconds so far of this script's children (``certfleet serve``) and their
-    descendants (its workers): steadier than requests per second on a shared machine."""
-    stats = {pid: _stat(pid) for pid in os.listdir("/proc") if pid.isdigit()}
-    children: dict[int, list[int]] = {}
-    for pid, stat in stats.items():
-        if stat is not None:
-            children.setdefault(stat[0], []).append(int(pid))
-    ticks, todo = 0, list(children.get(os.getpid(), []))
-    while todo:
-        pid = todo.pop()
-        stat = stats.get(str(pid))
-        if stat is not None:  # wrk has exited by the time this is read: serve's tree only
-            ticks += stat[1]
-        todo.extend(children.get(pid, []))
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(
-    name: str, url: str, body: str, headers: dict[str, str], connections: int, seconds: int, work: Path
+    server: int,
+    name: str,
+    url: str,
+    body: str,
+    headers: dict[str, str],
+    connections: int,
+    seconds: int,
+    work: Path,
 ) -> Run:
+    """One wrk run against ``url``, with the CPU the ``server`` process tree spent meanwhile."""
     script = work / f"{name}-{connections}.lua"
     lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
     # issuance's script sets Content-Type: application/json first; these lines override it
     script.write_text(LUA % {"body": body, "auth": lines})
     argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script), url]
-    cpu_before = server_cpu_seconds()
+    cpu_before = server_cpu_seconds(server)
     out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-    cpu = server_cpu_seconds() - cpu_before
+    cpu = server_cpu_seconds(server) - cpu_before
     figures = json.loads(next(x for x in reversed(out.splitlines()) if x.startswith("{")))
     failed = figures["non_2xx"] + figures["read"] + figures["write"] + figures["timeout"]
     return Run(
@@ -159,15 +129,15 @@ def main() -> None:
         )
         runs: list[Run] = []
         served = {"EST simpleenroll": 0, "REST issue": 0}
-        with running(argv, log, lambda: "certfleet API:" in log.read_text(), "certfleet serve"):
+        with running(argv, log, lambda: "certfleet API:" in log.read_text(), "certfleet serve") as serve:
             for name, url, body, headers in (rest, est):
-                warm = wrk(name, url, body, headers, args.connections[0], WARMUP_SECONDS, work)
+                warm = wrk(serve.pid, name, url, body, headers, args.connections[0], WARMUP_SECONDS, work)
                 served[name] += warm.ok
                 print(f"warm-up {name}: {warm.ok} ok, {warm.failed} failed", flush=True)
             for level in args.connections:
                 for _ in range(args.rounds):
                     for name, url, body, headers in (rest, est):
-                        run = wrk(name, url, body, headers, level, args.seconds, work)
+                        run = wrk(serve.pid, name, url, body, headers, level, args.seconds, work)
                         served[name] += run.ok
                         runs.append(run)
         with sqlite3.connect(data / "certfleet.db") as db:
@@ -181,7 +151,7 @@ def main() -> None:
     for run in runs:
         print(
             f"{run.system:<18} {run.connections:>5} {run.ok:>7} {run.failed:>6} {run.rate:>8.0f} "
-            f"{run.p50_ms:>8.1f} {run.p99_ms:>8.1f} {run.cpu_ms_per_certificate:>19.1f}"
+            f"{run.p50_ms:>8.1f} {run.p99_ms:>8.1f} {run.cpu_ms_per_cert or float('nan'):>19.1f}"
         )
     print()
     for level in args.connections:
@@ -190,7 +160,7 @@ def main() -> None:
         ratios = [est_run.rate / rest_run.rate for rest_run, est_run in pairs if rest_run.ok and est_run.ok]
         cpu = {
             name: 1000
-            * sum(r.server_cpu_seconds for r in at if r.system == name)
+            * sum(r.server_cpu or 0.0 for r in at if r.system == name)
             / max(1, sum(r.ok for r in at if r.system == name))
             for name in served
         }
