@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import grpc
 import pytest
 from spiffe._proto import workload_pb2, workload_pb2_grpc
 
-from certfleet.agent.workload import WorkloadEndpoint
+from certfleet.agent.workload import WorkloadEndpoint, WorkloadError
 from tests.agent.workload.fakes import FakeSvidSource
 from tests.agent.workload.workloads import (
     HEADER,
@@ -346,5 +347,31 @@ def test_the_socket_directory_is_made_0755_and_the_socket_0777_whatever_the_umas
     try:
         assert socket_path.parent.stat().st_mode & 0o7777 == 0o755
         assert socket_path.stat().st_mode & 0o777 == 0o777
+    finally:
+        served.stop()
+
+
+def test_a_second_agent_does_not_take_over_a_served_socket(
+    endpoint: WorkloadEndpoint, source: FakeSvidSource, clock: FakeClock
+) -> None:
+    second = WorkloadEndpoint(endpoint.socket_path, source, clock, background=False)
+    with pytest.raises(WorkloadError, match="another process serves the Workload API"):
+        second.start()
+    # The first one still answers on its socket
+    assert "error" in workload(endpoint.socket_path, "x509", uid=NOBODY)
+
+
+def test_a_socket_left_behind_is_replaced(
+    socket_path: Path, source: FakeSvidSource, clock: FakeClock
+) -> None:
+    socket_path.parent.mkdir(mode=0o755)
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(socket_path))
+    stale.close()  # bound, never listening: what a killed agent leaves
+    source.add("root", "ns/root", "unix:uid:0")
+    served = WorkloadEndpoint(socket_path, source, clock, background=False)
+    served.start()
+    try:
+        assert workload(socket_path, "x509")["spiffe_id"] == "spiffe://example.org/ns/root"
     finally:
         served.stop()

@@ -33,7 +33,7 @@ from certfleet.agent.workload.attestation import (
     peer_credentials,
     start_time,
 )
-from certfleet.agent.workload.errors import AttestationFailed
+from certfleet.agent.workload.errors import AttestationFailed, WorkloadError
 
 __all__ = ["AttestingFront", "Caller"]
 
@@ -60,6 +60,7 @@ class AttestingFront:
         self._numbers = itertools.count(1)
         self.callers: dict[str, Caller] = {}
         self._server: asyncio.base_events.Server | None = None
+        self._bound = False
 
     def caller(self, peer: str) -> Caller | None:
         """The caller behind gRPC's ``context.peer()`` (``unix-abstract:<address>``)."""
@@ -71,11 +72,18 @@ class AttestingFront:
         if not directory.exists():
             directory.mkdir(parents=True)
             directory.chmod(0o755)  # whatever the umask; a directory that exists keeps its mode
-        with contextlib.suppress(FileNotFoundError):
-            if self.socket_path.is_socket():
-                self.socket_path.unlink()
+        if self.socket_path.is_socket():
+            if _answers(self.socket_path):
+                raise WorkloadError(f"another process serves the Workload API at {self.socket_path}")
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()  # left by an agent that did not stop cleanly
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(str(self.socket_path))
+        try:
+            sock.bind(str(self.socket_path))
+        except OSError as exc:
+            sock.close()
+            raise WorkloadError(f"cannot listen on {self.socket_path}: {exc.strerror}") from exc
+        self._bound = True
         self.socket_path.chmod(0o777)
         sock.listen(1024)
         self._server = await asyncio.start_unix_server(self._accept, sock=sock, limit=_CHUNK)
@@ -87,8 +95,10 @@ class AttestingFront:
                 self._close(caller)
             await self._server.wait_closed()
             self._server = None
-        with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()
+        if self._bound:  # never another agent's socket, when this one could not start
+            self._bound = False
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -139,6 +149,15 @@ class AttestingFront:
             caller.pidfd = -1
         for writer in caller.closers:
             writer.close()
+
+
+def _answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+        return True
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
