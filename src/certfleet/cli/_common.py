@@ -47,6 +47,7 @@ __all__ = [
     "die",
     "emit",
     "emit_document",
+    "emit_record",
     "log_internal_error",
     "one_line",
     "platform",
@@ -110,6 +111,18 @@ CreateFormatOption = Annotated[
 def emit_document(document: Any) -> None:
     """One JSON document on stdout (a show or create command's ``--format json``)."""
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def emit_record(record: dict[str, Any], fmt: Format) -> None:
+    """A show command's one record: ``field: value`` lines, a JSON document, or CSV with a
+    header row of its fields."""
+    if fmt is Format.JSON:
+        emit_document(record)
+    elif fmt is Format.CSV:
+        emit([record], list(record), fmt)
+    else:
+        width = max(map(len, record), default=0)
+        sys.stdout.write("".join(f"{field:>{width}}: {_cell(value)}\n" for field, value in record.items()))
 
 
 def one_line(message: str) -> str:

@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform
+from certfleet.cli._common import (
+    CreateFormatOption,
+    DataDirOption,
+    DbOption,
+    Format,
+    FormatOption,
+    emit,
+    emit_document,
+    platform,
+)
 from certfleet.errors import InvalidInput
 
 app = typer.Typer(help="SCEP enrolment (RFC 8894): challenge passwords and approvals.", no_args_is_help=True)
@@ -41,6 +50,7 @@ def create(
     manual_approval: Annotated[
         bool, typer.Option("--manual-approval", help="Hold requests PENDING until `scep approve`.")
     ] = False,
+    fmt: CreateFormatOption = Format.TABLE,
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
@@ -56,6 +66,9 @@ def create(
             ttl=lifetime,
             manual_approval=manual_approval,
         )
+    if fmt is Format.JSON:
+        emit_document({**minted.challenge.to_dict(), "password": minted.password})
+        return
     sys.stdout.write(minted.password + "\n")
 
 

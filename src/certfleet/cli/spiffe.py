@@ -17,6 +17,7 @@ from certfleet.cli._common import (
     FormatOption,
     emit,
     emit_document,
+    emit_record,
     platform,
 )
 from certfleet.cli._remote import local_only, remote_server
@@ -118,16 +119,17 @@ def list_entries(
 @entry_app.command("show")
 def show(
     entry_id: Annotated[str, typer.Argument(help="The entry's id.")],
+    fmt: FormatOption = Format.JSON,
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
-    """One entry as JSON, with its live SVID's inventory record id and counts."""
+    """One entry (JSON by default), with its live SVID's inventory record id and counts."""
     server = remote_server()
     if server is not None:
-        emit_document(server.request("GET", f"/api/v1/spiffe/entries/{quote(entry_id, safe='')}"))
+        emit_record(server.request("GET", f"/api/v1/spiffe/entries/{quote(entry_id, safe='')}"), fmt)
         return
     with platform(data_dir, db) as p:
-        emit_document(p.spiffe.entries.record(entry_id).to_dict())
+        emit_record(p.spiffe.entries.record(entry_id).to_dict(), fmt)
 
 
 @entry_app.command("delete")
