@@ -68,7 +68,7 @@ class _Stderr:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=True, highlight=False, soft_wrap=True)
+            self._console = Console(emoji=False, stderr=True, highlight=False, soft_wrap=True)
         self._console.print(*objects, **options)
 
 
@@ -306,5 +306,5 @@ def _stdout_console() -> Console | None:
         return None
     from rich.console import Console
 
-    console = Console(soft_wrap=False)
+    console = Console(emoji=False, soft_wrap=False)
     return console if console.is_terminal else None

@@ -142,7 +142,7 @@ def renew_now(
         with platform(data_dir, db) as p:
             found = p.acme.renew_now_selected(serials or [], query, every=every, actor="cli")
         outcomes = [dataclasses.asdict(o) for o in found]
-    console = Console(highlight=False)
+    console = Console(emoji=False, highlight=False)
     failures = 0
     for outcome in outcomes:
         if outcome["ok"]:

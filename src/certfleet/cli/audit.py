@@ -17,7 +17,7 @@ from certfleet.errors import IntegrityError
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 PAGE_SIZE = 1000  # entries per request to a server: its largest page (api.audit.AUDIT_PAGE_SIZE)
-stdout = Console(highlight=False, soft_wrap=True)
+stdout = Console(emoji=False, highlight=False, soft_wrap=True)
 
 
 @app.command("list")

@@ -19,7 +19,7 @@ from certfleet.x509 import KeyType
 
 __all__ = ["compromise", "rotate"]
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_err = Console(emoji=False, stderr=True, highlight=False, soft_wrap=True)
 
 
 def _warn(warnings: list[dict[str, Any]]) -> None:

@@ -13,7 +13,7 @@ from certfleet.x509 import KeyType
 
 def initialize(p: Platform, key_type: str, ca_name: str) -> None:
     root, inter = p.authorities.initialize(ca_name, KeyType.parse(key_type), actor="cli")
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(emoji=False, highlight=False, soft_wrap=True)
     console.print(f"Data directory: {p.settings.data_dir.root}")
     console.print(f"Root CA:        {root.name} ({root.id}), valid until {root.not_after:%Y-%m-%d}")
     console.print(f"Issuing CA:     {inter.name} ({inter.id}), valid until {inter.not_after:%Y-%m-%d}")

@@ -143,7 +143,7 @@ def show(
         return
     from rich.console import Console
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(emoji=False, highlight=False, soft_wrap=True)
     for field, value in data.items():
         shown = ", ".join(value) if isinstance(value, list) else ("" if value is None else value)
         console.print(f"{field:>20}: {shown}", markup=False)

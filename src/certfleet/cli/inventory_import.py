@@ -31,7 +31,7 @@ def _import(files: Sequence[Path], send: _Send, batch_bytes: int) -> int:
     """Read, send in batches and report each file in order; the number of failures."""
     from rich.console import Console
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(emoji=False, highlight=False, soft_wrap=True)
     failures = 0
     pending: list[tuple[Path, bytes | None, str | None]] = []  # path, bytes or why unreadable
     size = 0

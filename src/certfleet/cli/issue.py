@@ -88,7 +88,7 @@ def issue(
         emit_document({"certificate": record, "files": written})
         return
     until = dt.datetime.fromisoformat(record["not_after"])
-    Console(highlight=False, soft_wrap=True).print(
+    Console(emoji=False, highlight=False, soft_wrap=True).print(
         f"Issued serial {record['serial']} for {', '.join(record['sans']) or record['subject']}, "
         f"valid until {until:%Y-%m-%d %H:%M}Z; files in {out}"
     )

@@ -140,7 +140,7 @@ def add(
     if fmt is Format.JSON:
         emit_document(added)
         return
-    Console(highlight=False).print(
+    Console(emoji=False, highlight=False).print(
         f"Added {added['type']} channel {added['id']} for {added['team'] or 'every team'}", markup=False
     )
 
@@ -175,7 +175,7 @@ def remove(
     else:
         with platform(data_dir, db) as p:
             p.notifications.remove_channel(channel_id, actor="cli")
-    Console(highlight=False).print(f"Removed channel {channel_id}", markup=False)
+    Console(emoji=False, highlight=False).print(f"Removed channel {channel_id}", markup=False)
 
 
 @app.command("test")
@@ -194,7 +194,7 @@ def test(
     if not outcome["ok"]:
         stderr.print(f"error: test delivery failed: {outcome['detail']}", markup=False)
         raise typer.Exit(1)
-    Console(highlight=False).print(f"Delivered: {outcome['detail']}", markup=False)
+    Console(emoji=False, highlight=False).print(f"Delivered: {outcome['detail']}", markup=False)
 
 
 @app.command("deliveries")
@@ -233,7 +233,7 @@ def dispatch(
     if fmt is Format.JSON:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
-    Console(highlight=False).print(
+    Console(emoji=False, highlight=False).print(
         f"{expiring} new expiring notices; {report.routed} events routed, {report.delivered} delivered, "
         f"{report.retried} to retry, {report.failed} failed",
         markup=False,

@@ -84,7 +84,7 @@ def apply(
     if fmt is Format.JSON:
         emit_document(outcome)
         return
-    console = Console(highlight=False)
+    console = Console(emoji=False, highlight=False)
     if not outcome["changed"]:
         console.print(f"Unchanged: version {outcome['version']} already has this content", markup=False)
     elif outcome["dry_run"]:

@@ -83,7 +83,7 @@ def revoke(
                 certificate=certificate,
             ).to_dict(p.clock.now())
     where = "in the inventory" if outcome["certificate"] is not None else "not in the inventory (serial only)"
-    Console(highlight=False, soft_wrap=True).print(
+    Console(emoji=False, highlight=False, soft_wrap=True).print(
         f"Revoked serial {outcome['serial']} ({outcome['reason']}) at {outcome['revoked_at']}, "
         f"issuer CA {outcome['issuer_ca_id']}; {where}",
         markup=False,

@@ -61,7 +61,7 @@ def run_with_progress(
             MofNCompleteColumn(),
             TimeElapsedColumn(),
         )
-        bar = Progress(*columns, console=Console(file=stream))
+        bar = Progress(*columns, console=Console(emoji=False, file=stream))
     task = bar.add_task(f"campaign {campaign_id[:8]}", total=total, completed=done) if bar else None
     counted = {"n": done}
 

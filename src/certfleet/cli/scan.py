@@ -117,7 +117,7 @@ def _observer(quiet: bool, label: str) -> _Progress | None:
     # Only for a person watching: hidden when stdout is piped or redirected, or asked.
     if quiet or not sys.stdout.isatty() or not sys.stderr.isatty():
         return None
-    return _Progress(Console(stderr=True), label)
+    return _Progress(Console(emoji=False, stderr=True), label)
 
 
 def _execute(
@@ -186,7 +186,7 @@ def _rows(report: ScanReport) -> list[dict[str, object]]:
 
 
 def _print_table(report: ScanReport) -> None:
-    console = Console(soft_wrap=False, highlight=False)
+    console = Console(emoji=False, soft_wrap=False, highlight=False)
     rows = _rows(report)
     found = Table(title="Certificates found")
     for column in ("target", "sni", "tls_version", "subject", "not_after", "findings"):
