@@ -74,7 +74,9 @@ COMMANDS = {
         "certfleet.cli.rotate", "app", "Mass rotation campaigns: replace every selected certificate."
     ),
     "est": LazyCommand("certfleet.cli.est", "app", "EST enrolment (RFC 7030): Basic credentials per team."),
-    "scep": LazyCommand("certfleet.cli.scep", "app", "SCEP enrolment (RFC 8894): challenges and approvals."),
+    "scep": LazyCommand(
+        "certfleet.cli.scep", "app", "SCEP enrolment (RFC 8894): challenge passwords and approvals."
+    ),
     "login": LazyCommand(
         "certfleet.cli.login",
         "login",
