@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from certfleet.access import Principal
 from tests.api.conftest import CERTS, ApiClient, assert_problem, make_csr, stored_rows
 from tests.api.test_list import issue
 
@@ -125,3 +128,33 @@ def test_admin_sees_every_team_and_issues_any_name(api: ApiClient, admin: str) -
         api.post(CERTS, token=admin, json={"key_type": "ec-p256", "sans": ["any.where.test"]}).status_code
         == 201
     )
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_the_token_is_looked_up_on_the_event_loop_only_when_the_database_is_local(
+    api: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A local SQLite read (about 0.04 ms) costs less than a hop to the thread pool and back;
+    # a PostgreSQL round trip must never block the event loop.
+    token = api.token("ops", "read")
+    tokens = api.platform.tokens
+    original = tokens.authenticate
+    seen: list[bool] = []
+
+    def recording(presented: str) -> Principal:
+        seen.append(_on_event_loop())
+        return original(presented)
+
+    monkeypatch.setattr(tokens, "authenticate", recording)
+    assert api.get(CERTS, token=token).status_code == 200
+    assert seen == [api.platform.database.dialect == "sqlite"]
+    # Revoked elsewhere: refused on the next request, whichever path reads it
+    api.platform.tokens.revoke(token.split("_")[1], actor="test")
+    assert_problem(api.get(CERTS, token=token), 401, "invalid or revoked API token")

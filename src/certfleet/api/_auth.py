@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from certfleet.access import Principal
 from certfleet.api._ports import Platform
@@ -22,16 +23,21 @@ def get_platform(request: Request) -> Platform:
     return platform
 
 
-def _principal(
+async def _principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    # A plain (sync) dependency: FastAPI runs it in the thread pool, off the event loop,
-    # because it reads the token from the database.
+    # On a local SQLite file the look-up is one SELECT on a connection of the loop's own
+    # (about 0.04 ms): cheaper on the event loop than the hop to the thread pool and back,
+    # which a py-spy profile of issuance put at a fifth of the server's CPU for two hops per
+    # request. On PostgreSQL it is a network round trip: off the loop, in the thread pool.
     if credentials is None:
         raise Unauthenticated("missing bearer token: send 'Authorization: Bearer <token>'")
+    tokens = get_platform(request).tokens
     try:
-        return get_platform(request).tokens.authenticate(credentials.credentials)
+        if tokens.lookup_is_local:
+            return tokens.authenticate(credentials.credentials)
+        return await run_in_threadpool(tokens.authenticate, credentials.credentials)
     except Unauthenticated as exc:
         raise InvalidToken(exc.detail) from exc
 

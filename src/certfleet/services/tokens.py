@@ -20,6 +20,11 @@ class TokenLookup(Protocol):
         """The token as committed now (never a copy cached across requests)."""
         ...
 
+    @property
+    def local(self) -> bool:
+        """True when :meth:`get` does no network I/O and never waits for a pool."""
+        ...
+
 
 class TokenService:
     """``lookup`` reads the token of each request without a unit of work (the store's
@@ -76,6 +81,12 @@ class TokenService:
             if not uow.tokens.revoke(token_id, self._clock.now()):
                 raise NotFound(f"no active token {token_id!r}")
             AuditLog(uow.audit, self._clock).record(actor, "token.revoked", token_id)
+
+    @property
+    def lookup_is_local(self) -> bool:
+        """True when :meth:`authenticate` reads a local SQLite file through a connection of
+        its own (tens of microseconds, no pool wait): cheap enough for an event loop."""
+        return self._lookup is not None and self._lookup.local
 
     def authenticate(self, token: str) -> Principal:
         token_id, secret = split_token(token)

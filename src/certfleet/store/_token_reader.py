@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import sqlite3
+import threading
 from typing import Any
 
 from certfleet.access import ApiToken, NamePattern, Scope
@@ -28,6 +31,11 @@ class SqlTokenReader:
     (session, BEGIN, identity map, ROLLBACK); one SELECT on a pooled DBAPI connection costs
     about 0.04 ms. A single SELECT is atomic by itself: SQLite runs it in autocommit mode,
     and on PostgreSQL the pool rolls the implicit read transaction back on return.
+
+    On a SQLite file each thread reads through a connection of its own that never writes
+    (opened on first use, reopened in a forked worker), never the pool: :attr:`local` is
+    then True and the API may look tokens up on its event loop, where waiting for a pool
+    checkout would stall every request. A WAL reader never waits for writers.
     """
 
     def __init__(self, database: Database) -> None:
@@ -37,18 +45,40 @@ class SqlTokenReader:
             "SELECT team, scope, allow_names_json, secret_hash, created_at, description, revoked_at"
             f" FROM api_tokens WHERE id = {key}"
         )
+        url = self._engine.url
+        in_memory = not url.database or url.database == ":memory:" or url.query.get("mode") == "memory"
+        self._sqlite_path = url.database if url.get_backend_name() == "sqlite" and not in_memory else None
+        self._local = threading.local()
 
-    def get(self, token_id: str) -> ApiToken | None:
+    @property
+    def local(self) -> bool:
+        """True when :meth:`get` does no network I/O and never waits for the pool."""
+        return self._sqlite_path is not None
+
+    def _row(self, token_id: str) -> Any:
+        if self._sqlite_path is None:
+            return self._pooled_row(token_id)
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None or getattr(self._local, "pid", None) != os.getpid():
+            # A connection opened before a fork is abandoned in the child, never used.
+            connection = sqlite3.connect(self._sqlite_path, isolation_level=None, check_same_thread=False)
+            self._local.connection, self._local.pid = connection, os.getpid()
+        return connection.execute(self._sql, {"id": token_id}).fetchone()
+
+    def _pooled_row(self, token_id: str) -> Any:
         connection: Any = self._engine.raw_connection()
         try:
             cursor: Any = connection.cursor()
             try:
                 cursor.execute(self._sql, {"id": token_id})
-                row = cursor.fetchone()
+                return cursor.fetchone()
             finally:
                 cursor.close()
         finally:
             connection.close()
+
+    def get(self, token_id: str) -> ApiToken | None:
+        row = self._row(token_id)
         if row is None:
             return None
         team, scope, allow_names, secret_hash, created_at, description, revoked_at = row
