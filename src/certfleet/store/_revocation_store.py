@@ -32,7 +32,7 @@ from certfleet.store._revocation_models import (
     OcspResponseRow,
     RevocationRow,
 )
-from certfleet.store._sql import dialect_insert, for_update
+from certfleet.store._sql import dialect_insert, for_update, raw_utc
 from certfleet.store.models import SerialRow
 
 __all__ = ["SqlRevocationStore"]
@@ -40,13 +40,7 @@ __all__ = ["SqlRevocationStore"]
 _STREAM_BATCH = 5000
 
 
-def _aware(value: Any) -> dt.datetime:
-    """A timestamp read without SQLAlchemy's types: SQLite gives ISO text, PostgreSQL an
-    aware datetime; both are UTC (see ``UtcDateTime``)."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    assert isinstance(value, dt.datetime)
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+_aware = raw_utc
 
 
 def _state(row: Any, ca_id: str) -> CrlState:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any, TypeVar
 
@@ -16,11 +17,22 @@ __all__ = [
     "escape_like",
     "for_update",
     "load_json",
+    "raw_utc",
     "rowcount",
     "skip_locked",
 ]
 
 _S = TypeVar("_S", bound="Select[*tuple[Any, ...]]")
+
+
+def raw_utc(value: Any) -> dt.datetime:
+    """A timestamp read without SQLAlchemy's types (a DBAPI cursor on a hot path): SQLite
+    gives ISO text, PostgreSQL an aware datetime; both are UTC (see ``UtcDateTime``)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    assert isinstance(value, dt.datetime)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
 
 # The escape character passed with every LIKE built from escape_like.
 LIKE_ESCAPE = "\\"

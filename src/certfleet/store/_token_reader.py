@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sqlite3
@@ -11,16 +10,11 @@ from typing import Any
 
 from certfleet.access import ApiToken, NamePattern, Scope
 from certfleet.store._database import Database
+from certfleet.store._sql import raw_utc
 
 __all__ = ["SqlTokenReader"]
 
-
-def _aware(value: Any) -> dt.datetime:
-    """SQLite gives ISO text, PostgreSQL an aware datetime; both are UTC (``UtcDateTime``)."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    assert isinstance(value, dt.datetime)
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+_aware = raw_utc  # imported by store/_est.py under this name; new code: _sql.raw_utc
 
 
 class SqlTokenReader:
@@ -88,7 +82,7 @@ class SqlTokenReader:
             scope=Scope(scope),
             allow_names=tuple(NamePattern(p) for p in json.loads(allow_names)),
             secret_hash=secret_hash,
-            created_at=_aware(created_at),
+            created_at=raw_utc(created_at),
             description=description,
-            revoked_at=_aware(revoked_at) if revoked_at is not None else None,
+            revoked_at=raw_utc(revoked_at) if revoked_at is not None else None,
         )
