@@ -253,14 +253,24 @@ class ScepService:
             self._store.forget(transaction.transaction_id)
             raise EnrolmentRefused(Refusal.POLICY, exc.detail) from None
         chain_pem = to_pem(result.issued.fullchain)
-        self._store.move(
+        now = self._clock.now()
+        serial = result.record.serial
+        if self._store.move(
             transaction.transaction_id,
             transaction.status,
             TransactionStatus.ISSUED,
-            self._clock.now(),
-            serial=result.record.serial,
+            now,
+            serial=serial,
             chain_pem=chain_pem,
-        )
+        ):
+            # What was just written: no second read of the row on every enrolment.
+            return dataclasses.replace(
+                transaction,
+                status=TransactionStatus.ISSUED,
+                serial=serial,
+                chain_pem=chain_pem,
+                updated_at=now,
+            )
         stored = self._store.transaction(transaction.transaction_id)
         assert stored is not None
         return stored
