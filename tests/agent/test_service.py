@@ -5,6 +5,7 @@ issuance stays within the agent's names, and reports become certificate location
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 
 import pytest
@@ -18,6 +19,7 @@ from certfleet.discovery.records import LocationKind
 from certfleet.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from certfleet.inventory import Source, Status
 from certfleet.services.agents import DeploymentReport, DeploymentStatus
+from certfleet.store._notify_models import NotificationEventRow
 from certfleet.x509 import KeyType, fingerprint_sha256, generate_private_key, to_pem
 from tests.agent.csrs import csr_for
 from tests.agent.peers import self_signed
@@ -310,8 +312,11 @@ def test_a_failed_deployment_is_recorded_but_is_no_location(platform: Platform) 
         assert not uow.locations.for_certificate(issued.record.id)
         # ... and it becomes a notification event, written with the report.
         [event] = [e for e in uow.outbox.unrouted(100) if e.kind == "renewal-failed"]
-    assert event.subject == issued.record.serial and event.team == "web"
-    details = event.payload["details"]
+        row = uow.session.get(NotificationEventRow, event.id)
+        assert row is not None
+        subject, payload = row.subject, json.loads(row.payload_json)
+    assert subject == issued.record.serial and event.team == "web"
+    details = payload["details"]
     assert details["host"] == "web1.example.test" and details["reason"] == "reload failed"
     assert details["status"] == "rolled_back" and details["endpoint"] == "127.0.0.1:443"
 
