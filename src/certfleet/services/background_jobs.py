@@ -6,7 +6,7 @@ values for the one scheduler the composition root builds.
   takes a share of them.
 * ``campaigns`` (exclusive, ``[lifecycle] interval_seconds``): advance open rotation campaigns.
 * ``revocation`` (exclusive, ``[revocation] maintenance_interval``): rebuild stale CRLs,
-  rotate OCSP responder certificates, pre-sign and refresh OCSP responses.
+  rotate OCSP responder certificates, refresh the OCSP responses that were asked for.
 * ``notifications.expiry`` (exclusive, hourly): queue expiry notices.
 * ``notifications.dispatch`` (exclusive, every 5 s): route and send the notification outbox.
 * ``scans`` (per node and per serving process, every second): start the scans this process
