@@ -52,6 +52,7 @@ __all__ = [
     "one_line",
     "platform",
     "reading",
+    "reading_url",
     "settings_for",
     "stderr",
 ]
@@ -233,6 +234,14 @@ def platform(
         yield opened
     finally:
         opened.close()
+
+
+def reading_url(data_dir: Path | None, db: str | None) -> str:
+    """The database URL of an initialised data directory, for a command that reads it
+    without the ORM (``inventory list``: certfleet.store's ``read_summaries``)."""
+    settings = settings_for(data_dir, db)
+    require_initialized(settings)
+    return settings.database_url
 
 
 @contextmanager

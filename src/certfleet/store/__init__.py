@@ -13,11 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from certfleet.store._database import Database
+    from certfleet.store._inventory_read import read_summaries
     from certfleet.store._repositories import SqlCertificateRepository
     from certfleet.store._sealed_rows import open_secret_box
     from certfleet.store._unit_of_work import SqlUnitOfWork, Store
 
-__all__ = ["Database", "SqlCertificateRepository", "SqlUnitOfWork", "Store", "open_secret_box"]
+__all__ = [
+    "Database",
+    "SqlCertificateRepository",
+    "SqlUnitOfWork",
+    "Store",
+    "open_secret_box",
+    "read_summaries",
+]
 
 # Imported when first named (PEP 562): a command that only reads the inventory
 # (`certfleet inventory list`) loads the database and the certificate repository, not every
@@ -28,6 +36,7 @@ _HOMES = {
     "SqlUnitOfWork": "certfleet.store._unit_of_work",
     "Store": "certfleet.store._unit_of_work",
     "open_secret_box": "certfleet.store._sealed_rows",
+    "read_summaries": "certfleet.store._inventory_read",  # inventory list without the ORM
 }
 
 
