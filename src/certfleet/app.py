@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from certfleet.ca import CaUrls
     from certfleet.ca.keys import KeyBackend
+    from certfleet.inventory import Source
     from certfleet.lifecycle.scheduler import Scheduler
     from certfleet.metrics import PlatformMetrics
     from certfleet.protocols.acme import AcmeServer
@@ -317,6 +318,29 @@ def _agent_service(
     )
 
 
+def _issuance_as(
+    source: Source, store: Store, authorities: AuthorityService, policy: PolicyService, clock: Clock
+) -> IssuanceService:
+    """The one issuance path (same CA, policy and ledger) for an enrolment protocol whose
+    inventory records say ``source``."""
+    from certfleet.services import IssuanceService
+
+    return IssuanceService(
+        store.unit_of_work,
+        authorities.issuing_authority,
+        clock,
+        ledger=store.issuance_ledger(),
+        policy=policy,
+        refresh_authority=authorities.refresh,
+        source=source,
+    )
+
+
+def _ca_certificates(authorities: AuthorityService) -> tuple[x509.Certificate, ...]:
+    """What an enrolling device is given to trust: the issuing chain and the root."""
+    return (*authorities.issuing_authority().chain, authorities.root().certificate)
+
+
 def _est_service(
     settings: Settings,
     store: Store,
@@ -329,26 +353,13 @@ def _est_service(
     """EST issues through an issuance service whose records say ``est`` (same CA, policy and
     ledger, as SCEP's); /cacerts serves the issuing chain and the root."""
     from certfleet.inventory import Source
-    from certfleet.services import IssuanceService
     from certfleet.services.est import EstService, listener_identity
     from certfleet.store._est import SqlEstCredentialReader
 
-    def ca_certificates() -> tuple[x509.Certificate, ...]:
-        return (*authorities.issuing_authority().chain, authorities.root().certificate)
-
-    est_issuance = IssuanceService(
-        store.unit_of_work,
-        authorities.issuing_authority,
-        clock,
-        ledger=store.issuance_ledger(),
-        policy=policy,
-        refresh_authority=authorities.refresh,
-        source=Source.EST,
-    )
     return EstService(
         store.unit_of_work,
-        est_issuance,
-        ca_certificates,
+        _issuance_as(Source.EST, store, authorities, policy, clock),
+        lambda: _ca_certificates(authorities),
         clock,
         count=lambda outcome: metrics.requests.count_enrolment("est", outcome),
         # serverkeygen's encrypted key packages are signed by the listener's identity
@@ -373,23 +384,14 @@ def _scep(
     from certfleet.inventory import Source
     from certfleet.protocols.scep import ScepServer
     from certfleet.protocols.scep.bindings import ServiceBackend
-    from certfleet.services import IssuanceService
     from certfleet.services._scep_ra import RegistrationAuthority
     from certfleet.services.scep import ScepService
     from certfleet.store._scep import SqlScepStore
 
-    scep_issuance = IssuanceService(
-        store.unit_of_work,
-        authorities.issuing_authority,
-        clock,
-        ledger=store.issuance_ledger(),
-        policy=policy,
-        refresh_authority=authorities.refresh,
-        source=Source.SCEP,
-    )
+    scep_issuance = _issuance_as(Source.SCEP, store, authorities, policy, clock)
 
     def chain() -> tuple[x509.Certificate, ...]:
-        return (*authorities.issuing_authority().chain, authorities.root().certificate)
+        return _ca_certificates(authorities)
 
     service = ScepService(
         SqlScepStore(store.database),
