@@ -1,10 +1,12 @@
 """Red Hat's certmonger against a real ``certfleet serve``: its ``scep-submit`` helper run
-directly (caps, CA certificates, a PKCSReq it sends as GET with a URL-encoded message), and
+directly (caps, CA certificates, and a PKCSReq then a RenewalReq it transmits as GET with a
+URL-encoded message and whose CertRep it verifies), and
 the certmonger daemon on a private socket without D-Bus (``getcert add-scep-ca``, ``getcert
 request``, then ``resubmit`` and ``rekey`` to renew)."""
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -16,8 +18,12 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
 
 from tests.integration.scep_serve import ScepServe
+from tests.protocols.scep.client import Message, csr, envelope_aes, rsa_key, self_signed
 
 SCEP_SUBMIT = "/usr/lib/certmonger/scep-submit"
 pytestmark = [
@@ -141,3 +147,81 @@ def test_certmonger_with_a_used_challenge_is_rejected(scep_serve: ScepServe, cer
     listed = certmonger.getcert("list", "-i", _request_id(again.stdout))
     assert "status: CA_REJECTED" in listed.stdout, listed.stdout
     assert not (certmonger.workdir / "b.pem").exists()
+
+
+def _scep_submit(scep_serve: ScepServe, workdir: Path, message: bytes) -> subprocess.CompletedProcess[str]:
+    """``scep-submit -p FILE``: the pkiMessage as PEM, the RA certificate to verify the
+    CertRep with (``-r``) and the CA chain (``-I``); certmonger's daemon calls it this way."""
+    ra = scep_serve.ra_certificate()
+    chain = [
+        c
+        for c in x509.load_pem_x509_certificates(
+            subprocess.run([SCEP_SUBMIT, "-u", scep_serve.url, "-C"], capture_output=True, check=True).stdout
+        )
+        if c != ra
+    ]
+    (workdir / "ra.pem").write_bytes(ra.public_bytes(serialization.Encoding.PEM))
+    (workdir / "chain.pem").write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
+    (workdir / "request.pem").write_bytes(
+        b"-----BEGIN PKCS7-----\n" + base64.encodebytes(message) + b"-----END PKCS7-----\n"
+    )
+    return subprocess.run(
+        [
+            SCEP_SUBMIT, "-u", scep_serve.url, "-r", str(workdir / "ra.pem"),
+            "-I", str(workdir / "chain.pem"), "-p", str(workdir / "request.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_SECONDS,
+        check=False,
+    )  # fmt: skip
+
+
+def _issued(output: str, key: rsa.RSAPrivateKey, recipient: x509.Certificate) -> x509.Certificate:
+    """scep-submit prints the pkcsPKIEnvelope (encrypted to the requester) as PEM: opened
+    with the requester's key, it holds a degenerate SignedData with the certificate."""
+    der = base64.b64decode("".join(line for line in output.splitlines() if not line.startswith("-----")))
+    content = pkcs7.pkcs7_decrypt_der(der, recipient, key, [])
+    (certificate,) = pkcs7.load_der_pkcs7_certificates(content)
+    return certificate
+
+
+def test_scep_submit_enrols_and_renews(scep_serve: ScepServe, tmp_path: Path) -> None:
+    # Given a device with a self-signed certificate and a one-use challenge of team "printers"
+    key = rsa_key()
+    device = self_signed(key, "printer7.example.test")
+    challenge = scep_serve.challenge("--names", "*.example.test", team="printers")
+    request = csr(key, "printer7.example.test", challenge=challenge).public_bytes(serialization.Encoding.DER)
+    ra = scep_serve.ra_certificate()
+
+    # When scep-submit sends the PKCSReq
+    enrolled = _scep_submit(
+        scep_serve, tmp_path, Message("19", envelope_aes(request, ra), device, key).build()
+    )
+
+    # Then it exits 0 (issued) with the certificate, in the inventory with the challenge's team
+    assert enrolled.returncode == 0, enrolled.stdout + enrolled.stderr
+    first = _issued(enrolled.stdout, key, device)
+    assert first.public_key() == key.public_key()
+    assert scep_serve.inventory(first)["team"] == "printers"
+    assert scep_serve.inventory(first)["source"] == "scep"
+
+    # When it sends a RenewalReq for a new key, signed by the issued certificate and its key
+    new_key = rsa_key()
+    renewal = csr(new_key, "printer7.example.test").public_bytes(serialization.Encoding.DER)
+    renewed = _scep_submit(scep_serve, tmp_path, Message("17", envelope_aes(renewal, ra), first, key).build())
+
+    # Then it is issued too (no challenge needed), for the new key and the same team
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+    second = _issued(renewed.stdout, key, first)
+    assert second.public_key() == new_key.public_key() and second.subject == first.subject
+    assert second.serial_number != first.serial_number
+    assert scep_serve.inventory(second)["team"] == "printers"
+
+    # And the spent challenge gets the PKCSReq of another device refused: exit 2
+    other = rsa_key()
+    again = csr(other, "printer8.example.test", challenge=challenge).public_bytes(serialization.Encoding.DER)
+    refused = _scep_submit(
+        scep_serve, tmp_path, Message("19", envelope_aes(again, ra), self_signed(other), other).build()
+    )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
