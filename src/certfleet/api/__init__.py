@@ -16,12 +16,14 @@ from certfleet.api import (
     certificates,
     discovery,
     est,
+    est_admin,
     inventory_import,
     lifecycle,
     notifications,
     policies,
     revocation,
     scep,
+    scep_admin,
     tokens,
     whoami,
 )
@@ -69,6 +71,8 @@ def create_api_app(platform: Platform) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(agent_admin.router)
     app.include_router(notifications.router)
+    app.include_router(scep_admin.router)
+    app.include_router(est_admin.router)
     app.include_router(whoami.router)
     app.include_router(scep.router)  # RFC 8894 at /scep, as on the plain-HTTP listener
 

@@ -14,6 +14,7 @@ from certfleet.services.agents import AgentService
 from certfleet.services.ca_rotation import CaRotationService
 from certfleet.services.est import EstService
 from certfleet.services.notifications import Notifications
+from certfleet.services.scep import ScepService
 from certfleet.web import WebPlatform
 
 __all__ = ["Platform"]
@@ -34,6 +35,8 @@ class Platform(WebPlatform, MetricsHost, Protocol):
     def metrics(self) -> PlatformMetrics: ...
     @property
     def est(self) -> EstService: ...
+    @property
+    def scep(self) -> ScepService: ...
     @property
     def scep_server(self) -> ScepServer: ...
     @property

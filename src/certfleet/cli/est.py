@@ -1,10 +1,12 @@
 """``certfleet est credential create|list|revoke``: HTTP Basic credentials for EST enrolment
-(RFC 7030 section 3.2.3)."""
+(RFC 7030 section 3.2.3), beside the data or, with a server configured, over
+``/api/v1/est/credentials`` (admin), with the same output."""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import quote  # a username is one path segment: "/" or "?" must not change the route
 
 import typer
 
@@ -18,8 +20,10 @@ from certfleet.cli._common import (
     emit_document,
     platform,
 )
+from certfleet.cli._remote import remote_server
 
 app = typer.Typer(help="EST enrolment (RFC 7030): Basic credentials per team.", no_args_is_help=True)
+_COLUMNS = ["username", "team", "profile", "names", "created_at", "revoked_at"]
 credential = typer.Typer(help="HTTP Basic credentials for EST clients.", no_args_is_help=True)
 app.add_typer(credential, name="credential")
 
@@ -41,12 +45,18 @@ def create(
 ) -> None:
     """Create a credential and print 'username:password' once (curl --user takes it as is):
     only a hash of the password is stored. --format json: the record and the password."""
-    with platform(data_dir, db) as p:
-        minted = p.est.create_credential(team, profile=profile, names=names or [], actor="cli")
+    server = remote_server()
+    if server is not None:
+        body = {"team": team, "profile": profile, "names": names or []}
+        created: dict[str, Any] = server.request("POST", "/api/v1/est/credentials", json=body)
+    else:
+        with platform(data_dir, db) as p:
+            minted = p.est.create_credential(team, profile=profile, names=names or [], actor="cli")
+        created = {**minted.record.to_dict(), "password": minted.password}  # as the API answers
     if fmt is Format.JSON:
-        emit_document({**minted.record.to_dict(), "password": minted.password})
+        emit_document(created)
         return
-    sys.stdout.write(minted.basic + "\n")
+    sys.stdout.write(f"{created['username']}:{created['password']}\n")
 
 
 @credential.command("list")
@@ -54,9 +64,13 @@ def list_credentials(
     fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None
 ) -> None:
     """List credentials (never their passwords)."""
-    with platform(data_dir, db) as p:
-        rows = [c.to_dict() for c in p.est.list_credentials()]
-    emit(rows, ["username", "team", "profile", "names", "created_at", "revoked_at"], fmt)
+    server = remote_server()
+    if server is not None:
+        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/est/credentials")
+    else:
+        with platform(data_dir, db) as p:
+            rows = [c.to_dict() for c in p.est.list_credentials()]
+    emit(rows, _COLUMNS, fmt)
 
 
 @credential.command("revoke")
@@ -66,6 +80,10 @@ def revoke(
     db: DbOption = None,
 ) -> None:
     """Revoke a credential at once: its next request is refused."""
-    with platform(data_dir, db) as p:
-        p.est.revoke_credential(username, actor="cli")
+    server = remote_server()
+    if server is not None:
+        server.request("DELETE", f"/api/v1/est/credentials/{quote(username, safe='')}")
+    else:
+        with platform(data_dir, db) as p:
+            p.est.revoke_credential(username, actor="cli")
     typer.echo(f"EST credential {username} revoked")

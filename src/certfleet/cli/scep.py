@@ -1,11 +1,13 @@
-"""``certfleet scep``: challenge passwords and manual approval of SCEP enrolments."""
+"""``certfleet scep``: challenge passwords and manual approval of SCEP enrolments, beside the
+data or, with a server configured, over ``/api/v1/scep`` (admin), with the same output."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 import sys
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import quote  # a transaction ID is one path segment: "?" must not change the route
 
 import typer
 
@@ -19,6 +21,7 @@ from certfleet.cli._common import (
     emit_document,
     platform,
 )
+from certfleet.cli._remote import remote_server
 from certfleet.errors import InvalidInput
 
 app = typer.Typer(help="SCEP enrolment (RFC 8894): challenge passwords and approvals.", no_args_is_help=True)
@@ -27,6 +30,8 @@ app.add_typer(challenge_app, name="challenge")
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_CHALLENGE_COLUMNS = ["id", "team", "profile", "allow_names", "uses_left", "manual_approval", "expires_at"]
+_PENDING_COLUMNS = ["transaction_id", "team", "profile", "challenge_id", "created_at"]
 
 
 def parse_duration(text: str) -> dt.timedelta:
@@ -56,20 +61,33 @@ def create(
 ) -> None:
     """Create a challenge password and print it, alone, once: only its hash is stored."""
     lifetime = parse_duration(ttl)
-    with platform(data_dir, db) as p:
-        minted = p.scep.create_challenge(
-            team,
-            actor="cli",
-            profile=profile,
-            names=names or [],
-            uses=uses,
-            ttl=lifetime,
-            manual_approval=manual_approval,
-        )
+    server = remote_server()
+    if server is not None:
+        body = {
+            "team": team,
+            "profile": profile,
+            "names": names or [],
+            "uses": uses,
+            "ttl_seconds": int(lifetime.total_seconds()),
+            "manual_approval": manual_approval,
+        }
+        created: dict[str, Any] = server.request("POST", "/api/v1/scep/challenges", json=body)
+    else:
+        with platform(data_dir, db) as p:
+            minted = p.scep.create_challenge(
+                team,
+                actor="cli",
+                profile=profile,
+                names=names or [],
+                uses=uses,
+                ttl=lifetime,
+                manual_approval=manual_approval,
+            )
+        created = {**minted.challenge.to_dict(), "password": minted.password}  # as the API answers
     if fmt is Format.JSON:
-        emit_document({**minted.challenge.to_dict(), "password": minted.password})
+        emit_document(created)
         return
-    sys.stdout.write(minted.password + "\n")
+    sys.stdout.write(created["password"] + "\n")
 
 
 @challenge_app.command("list")
@@ -77,17 +95,25 @@ def list_challenges(
     fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None
 ) -> None:
     """List challenges (never their secrets)."""
-    with platform(data_dir, db) as p:
-        rows = [c.to_dict() for c in p.scep.challenges()]
-    emit(rows, ["id", "team", "profile", "allow_names", "uses_left", "manual_approval", "expires_at"], fmt)
+    server = remote_server()
+    if server is not None:
+        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/scep/challenges")
+    else:
+        with platform(data_dir, db) as p:
+            rows = [c.to_dict() for c in p.scep.challenges()]
+    emit(rows, _CHALLENGE_COLUMNS, fmt)
 
 
 @app.command("pending")
 def pending(fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None) -> None:
     """Requests waiting for approval."""
-    with platform(data_dir, db) as p:
-        rows = [t.to_dict() for t in p.scep.pending()]
-    emit(rows, ["transaction_id", "team", "profile", "challenge_id", "created_at"], fmt)
+    server = remote_server()
+    if server is not None:
+        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/scep/pending")
+    else:
+        with platform(data_dir, db) as p:
+            rows = [t.to_dict() for t in p.scep.pending()]
+    emit(rows, _PENDING_COLUMNS, fmt)
 
 
 @app.command("approve")
@@ -97,9 +123,14 @@ def approve(
     db: DbOption = None,
 ) -> None:
     """Issue a pending request; the client's next poll receives the certificate."""
-    with platform(data_dir, db) as p:
-        transaction = p.scep.approve(transaction_id, actor="cli")
-    typer.echo(f"transaction {transaction_id} approved: certificate {transaction.serial}")
+    server = remote_server()
+    if server is not None:
+        path = f"/api/v1/scep/pending/{quote(transaction_id, safe='/')}/approve"
+        serial = server.request("POST", path)["serial"]
+    else:
+        with platform(data_dir, db) as p:
+            serial = p.scep.approve(transaction_id, actor="cli").serial
+    typer.echo(f"transaction {transaction_id} approved: certificate {serial}")
 
 
 @app.command("reject")
@@ -109,6 +140,10 @@ def reject(
     db: DbOption = None,
 ) -> None:
     """Refuse a pending request; the client's next poll receives a failure."""
-    with platform(data_dir, db) as p:
-        p.scep.reject(transaction_id, actor="cli")
+    server = remote_server()
+    if server is not None:
+        server.request("POST", f"/api/v1/scep/pending/{quote(transaction_id, safe='/')}/reject")
+    else:
+        with platform(data_dir, db) as p:
+            p.scep.reject(transaction_id, actor="cli")
     typer.echo(f"transaction {transaction_id} rejected")
