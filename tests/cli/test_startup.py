@@ -167,3 +167,30 @@ def test_listing_the_inventory_imports_no_orm_and_no_cryptography(initialized: C
     assert not {"sqlalchemy.orm", "certfleet.store.models", "certfleet.x509"} & loaded
     if initialized.db_url.startswith("sqlite"):
         assert "sqlalchemy" not in packages(loaded), sorted(n for n in loaded if n.startswith("sqlalchemy"))
+
+
+def test_a_local_scan_imports_no_pydantic_and_no_web_stack(initialized: Cli) -> None:
+    # A scan's start-up is part of what its user waits for (issue 11: the discovery CLI at
+    # 10x sslyze, start-up included): its options are converted by the command, not by
+    # typer's pydantic adapters, and only the discovery service is opened.
+    where = ["--data-dir", str(initialized.data_dir), "--db", initialized.db_url]
+
+    code, output, loaded = run_fresh(
+        "scan",
+        "net",
+        "127.0.0.1:1",
+        "--timeout",
+        "2",
+        "--concurrency",
+        "4",
+        "--quiet",
+        "--format",
+        "json",
+        *where,
+    )
+
+    assert code == 0, output
+    assert '"targets_total": 1' in output, output
+    assert not packages(loaded) & {"pydantic", "fastapi", "starlette", "uvicorn", "jinja2", "alembic"}, (
+        sorted(packages(loaded))
+    )

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
-from typer.core import TyperCommand
 
 from certfleet.cli import _common
 from certfleet.cli._common import (
@@ -16,12 +15,13 @@ from certfleet.cli._common import (
     DbOption,
     Format,
     FormatOption,
+    TakesText,
+    converted,
     emit,
     platform,
     reading,
     reading_url,
 )
-from certfleet.cli._lazy import pass_verbatim
 from certfleet.cli._remote import RemoteServer, remote_server
 from certfleet.cli.inventory_import import import_files
 from certfleet.clock import iso
@@ -44,38 +44,7 @@ def _status(value: str | None) -> Status | None:
         ) from None
 
 
-class _TakesText(TyperCommand):
-    """A command whose options reach it as click read them (text) and are converted by the
-    command: typer would check each value through a pydantic TypeAdapter, and importing
-    pydantic (0.1 s on a quiet machine, more under load) is a sixth of the 0.6 s issue 11
-    gives ``inventory list`` over 10,000 certificates."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for param in [*self.params, self.get_help_option(typer.Context(self))]:
-            pass_verbatim(param)
-
-
-def _days(value: object) -> int | None:
-    """``--expiring``'s value (text from the command line, or the default)."""
-    if value is None or isinstance(value, int):
-        return value
-    try:
-        return int(str(value))
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a valid integer.", param_hint="'--expiring'") from None
-
-
-def _format(value: object) -> Format:
-    """``--format``'s value (text from the command line, or the default)."""
-    try:
-        return Format(str(value))
-    except ValueError:
-        choices = ", ".join(f"'{f.value}'" for f in Format)
-        raise typer.BadParameter(f"{value!r} is not one of {choices}.", param_hint="'--format'") from None
-
-
-@app.command("list", cls=_TakesText)
+@app.command("list", cls=TakesText)
 def list_certificates(
     expiring: Annotated[
         int | None, typer.Option("--expiring", help="Only those expiring within DAYS.")
@@ -93,9 +62,9 @@ def list_certificates(
     db: DbOption = None,
 ) -> None:
     """List certificates, filtered."""
-    # Values as click read them (_TakesText): converted here.
-    expiring, fmt = _days(expiring), _format(fmt)
-    data_dir = Path(data_dir) if data_dir is not None else None
+    # Values as click read them (TakesText): converted here.
+    expiring = converted(expiring, int, "--expiring")
+    fmt, data_dir = converted(fmt, Format, "--format"), converted(data_dir, Path, "--data-dir")
     if expiring is not None and not 0 <= expiring <= MAX_EXPIRING_DAYS:
         raise InvalidInput(f"--expiring must be between 0 and {MAX_EXPIRING_DAYS} days")
     server = remote_server()

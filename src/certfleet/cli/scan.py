@@ -12,20 +12,9 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from cryptography import x509
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
 from certfleet.app import DiscoveryRuntime, open_discovery
 from certfleet.cli._common import (
@@ -33,6 +22,8 @@ from certfleet.cli._common import (
     DbOption,
     Format,
     FormatOption,
+    TakesText,
+    converted,
     emit,
     require_initialized,
     settings_for,
@@ -49,8 +40,16 @@ from certfleet.discovery import (
     Severity,
     parse_ports,
 )
+from certfleet.discovery.requests import FileScanRequest, NetScanRequest, ScanReport, parse_trust_bundle
 from certfleet.errors import InvalidInput
-from certfleet.services.discovery import FileScanRequest, NetScanRequest, ScanReport, parse_trust_bundle
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from rich.console import Console
+
+# Rich (about 65 ms to import) only draws the progress bar and the tables: a scan piped into
+# a file or run with --format json|csv never imports it. Options are converted by the
+# commands (TakesText): typer's checks would import pydantic.
 
 app = typer.Typer(help="Discover certificates on networks and filesystems.", no_args_is_help=True)
 
@@ -76,6 +75,15 @@ class _Progress:
     """A live bar on stderr: endpoints done, certificates found, errors."""
 
     def __init__(self, console: Console, label: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn(label),
@@ -117,6 +125,8 @@ def _observer(quiet: bool, label: str) -> _Progress | None:
     # Only for a person watching: hidden when stdout is piped or redirected, or asked.
     if quiet or not sys.stdout.isatty() or not sys.stderr.isatty():
         return None
+    from rich.console import Console
+
     return _Progress(Console(emoji=False, stderr=True), label)
 
 
@@ -158,6 +168,13 @@ def _shared(expiring_days: int, trust: list[Path] | None, team: str | None) -> d
     return {"expiring_days": expiring_days, "trust_pem": pem, "team": team}
 
 
+def _common_options(expiring_days: object, trust: object) -> tuple[int, list[Path] | None]:
+    """``--expiring-days`` and ``--trust`` as both scans take them (TakesText)."""
+    days = converted(expiring_days, int, "--expiring-days")
+    files = [Path(p) for p in trust] if isinstance(trust, list | tuple) and trust else None
+    return days, files
+
+
 def _raise_fd_limit(wanted: int) -> None:
     """Each connection in flight is a descriptor: lift the soft limit towards the hard one."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -186,6 +203,9 @@ def _rows(report: ScanReport) -> list[dict[str, object]]:
 
 
 def _print_table(report: ScanReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console(emoji=False, soft_wrap=False, highlight=False)
     rows = _rows(report)
     found = Table(title="Certificates found")
@@ -242,7 +262,7 @@ def _finish(report: ScanReport, fmt: Format, fail_on: Severity | None) -> None:
         raise typer.Exit(1)
 
 
-@app.command("net")
+@app.command("net", cls=TakesText)
 def scan_net(
     targets: Annotated[list[str], typer.Argument(help="Host, IP, CIDR, host:port, or @file (one per line).")],
     ports: Annotated[str, typer.Option("--ports", help="Comma-separated ports or ranges.")] = "443",
@@ -266,6 +286,14 @@ def scan_net(
     db: DbOption = None,
 ) -> None:
     """Scan TLS endpoints and record every certificate they present."""
+    # Values as click read them (TakesText): converted here.
+    concurrency = converted(concurrency, int, "--concurrency")
+    per_host = converted(per_host, int, "--per-host")
+    timeout = converted(timeout, float, "--timeout")
+    http_port = converted(http_port, int, "--http-port")
+    expiring_days, trust = _common_options(expiring_days, trust)
+    fmt, data_dir = converted(fmt, Format, "--format"), converted(data_dir, Path, "--data-dir")
+    targets, sni = list(targets), list(sni) if sni else None
     threshold = Severity.parse(fail_on) if fail_on else None
     options = NetScanOptions(
         timeout_seconds=timeout,
@@ -310,7 +338,7 @@ def scan_net(
     _finish(report, fmt, threshold)
 
 
-@app.command("files")
+@app.command("files", cls=TakesText)
 def scan_files(
     paths: Annotated[list[Path], typer.Argument(help="Files or directories to search.")],
     password_file: Annotated[
@@ -333,6 +361,12 @@ def scan_files(
     db: DbOption = None,
 ) -> None:
     """Search files for certificates (PEM, DER, PKCS#7, PKCS#12, JKS) and private keys."""
+    # Values as click read them (TakesText): converted here.
+    paths = [Path(p) for p in paths]
+    password_file = converted(password_file, Path, "--password-file")
+    max_file_size = converted(max_file_size, int, "--max-file-size")
+    expiring_days, trust = _common_options(expiring_days, trust)
+    fmt, data_dir = converted(fmt, Format, "--format"), converted(data_dir, Path, "--data-dir")
     threshold = Severity.parse(fail_on) if fail_on else None
     passwords: tuple[bytes, ...] = ()
     if password_file is not None:
