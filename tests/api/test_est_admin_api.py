@@ -112,3 +112,14 @@ def test_openapi_documents_the_credential_paths(api: ApiClient) -> None:
     schemas = document["components"]["schemas"]
     assert schemas["CredentialCreate"]["examples"] and schemas["CredentialCreated"]["examples"]
     assert "password" not in schemas["CredentialOut"]["properties"]
+
+
+def test_a_body_over_the_server_limit_is_413_and_stores_nothing(api: ApiClient, admin: str) -> None:
+    oversized = b'{"team": "' + b"x" * (1024 * 1024) + b'"}'
+
+    response = api.post(
+        CREDENTIALS, token=admin, content=oversized, headers={"Content-Type": "application/json"}
+    )
+
+    assert_problem(response, 413, "exceeds the limit of 1048576 bytes")
+    assert stored_rows(api.platform, "est_credentials") == 0

@@ -154,3 +154,14 @@ def test_openapi_documents_the_scep_admin_paths(api: ApiClient) -> None:
     assert schemas["ChallengeCreate"]["examples"] and schemas["ChallengeCreated"]["examples"]
     assert schemas["TransactionOut"]["examples"]
     assert "password" not in schemas["ChallengeOut"]["properties"]
+
+
+def test_a_body_over_the_server_limit_is_413_and_stores_nothing(api: ApiClient, admin: str) -> None:
+    oversized = b'{"team": "' + b"x" * (1024 * 1024) + b'"}'
+
+    response = api.post(
+        CHALLENGES, token=admin, content=oversized, headers={"Content-Type": "application/json"}
+    )
+
+    assert_problem(response, 413, "exceeds the limit of 1048576 bytes")
+    assert stored_rows(api.platform, "scep_challenges") == 0
