@@ -17,3 +17,5 @@ Generated with grpcio-tools 1.85.1 (protoc bundled), from src/:
 
 Excluded from ruff and from strict mypy (pyproject.toml).
 """
+
+__all__: list[str] = []  # the generated modules are imported by name (workload_pb2)
