@@ -3,7 +3,8 @@
 Each command runs as a fresh process (as a user's shell runs it), REPEAT times after one
 warm-up run, the way hyperfine does; the best and the median wall-clock times, and the median
 CPU time (user + system, steadier on a shared machine), are printed beside the same figures
-for ``python -c pass`` with the same interpreter, with the ratios of the medians. The
+for ``python -c pass`` with the same interpreter, with the ratios of the medians; "imports"
+is the median over three ``python -X importtime`` runs of the summed top-level imports. The
 inventory is a real data directory (``certfleet init``) whose SQLite database is then
 bulk-loaded with synthetic certificate rows straight in SQL (tests/inventory/synthetic.py,
 shared with the query-plan tests and bench/dashboard.py).
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -59,6 +61,25 @@ def timed(argv: Sequence[str], env: dict[str, str], repeat: int) -> tuple[list[f
     return walls, cpus
 
 
+_IMPORT_LINE = re.compile(r"import time:\s+\d+ \|\s+(\d+) \| (\S.*)$")
+
+
+def import_seconds(argv: Sequence[str], env: dict[str, str]) -> float:
+    """The sum of the top-level imports' cumulative times of one run under ``python -X
+    importtime`` (what the command spends importing; the interpreter's own start-up
+    imports included, as for the baseline)."""
+    done = subprocess.run(
+        [argv[0], "-X", "importtime", *argv[1:]],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    micros = sum(int(m.group(1)) for m in map(_IMPORT_LINE.match, done.stderr.splitlines()) if m)
+    return micros / 1e6
+
+
 def build_inventory(data_dir: Path, rows: int, env: dict[str, str]) -> None:
     """A real data directory (CA, passphrase, migrated database) plus ``rows`` synthetic
     certificates."""
@@ -93,15 +114,19 @@ def main() -> None:
             ),
         ]
         print(f"{args.repeat} runs each after one warm-up; seconds (ratios: medians against the baseline)")
-        print(f"{'command':42} {'best':>7} {'median':>7} {'vs bare':>8} {'cpu med':>8} {'vs bare':>8}")
+        print(
+            f"{'command':42} {'best':>7} {'median':>7} {'vs bare':>8} {'cpu med':>8} {'vs bare':>8}"
+            f" {'imports':>8}"
+        )
         baseline = cpu_baseline = 0.0
         for name, argv in cases:
             walls, cpus = timed(argv, env, args.repeat)
             median, cpu = statistics.median(walls), statistics.median(cpus)
             baseline, cpu_baseline = baseline or median, cpu_baseline or cpu or 0.001
+            imports = statistics.median(import_seconds(argv, env) for _ in range(3))
             print(
                 f"{name:42} {min(walls):7.3f} {median:7.3f} {median / baseline:7.1f}x"
-                f" {cpu:8.3f} {cpu / cpu_baseline:7.1f}x"
+                f" {cpu:8.3f} {cpu / cpu_baseline:7.1f}x {imports:8.3f}"
             )
 
 
