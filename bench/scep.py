@@ -13,7 +13,9 @@ Each enrolment is one ``scepclient`` process (GetCACert, GetCACaps, PKIOperation
 with an RSA-2048 key made beforehand (key generation is the client's cost, not the
 server's), ``--concurrency`` of them at a time; rounds alternate the two servers so drift on
 the shared machine falls on both. After the run every certfleet enrolment must be in the
-inventory with source ``scep``. Run: ``.venv/bin/python bench/scep.py [--count 100]
+inventory with source ``scep``. Each round also reports the server's CPU per enrolment (user +
+system of its processes, from /proc), which a loaded machine disturbs far less than the
+enrolments per second. Run: ``.venv/bin/python bench/scep.py [--count 100]
 [--concurrency 4] [--rounds 1]``; needs root for ``unshare -n``.
 """
 
@@ -40,7 +42,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # bench/ is not a package: the shared helpers live in bench/issuance.py
-from issuance import CERTFLEET, certfleet_cli, free_port, running
+from issuance import CERTFLEET, certfleet_cli, free_port, running, server_cpu_seconds
 
 SCEPSERVER_CHALLENGE = "bench-secret"
 
@@ -51,10 +53,16 @@ class Round:
     enrolments: int
     failures: int
     seconds: float
+    server_cpu: float = 0.0  # user + system CPU seconds of the server's processes meanwhile
 
     @property
     def per_second(self) -> float:
         return self.enrolments / self.seconds
+
+    @property
+    def cpu_ms_per_enrolment(self) -> float:
+        """Comparable across runs on a shared machine, where enrolments per second are not."""
+        return 1000 * self.server_cpu / max(self.enrolments, 1)
 
 
 def make_keys(directory: Path, count: int) -> list[Path]:
@@ -122,12 +130,15 @@ def bench_certfleet(work: Path, keys: list[Path], concurrency: int, data: Path) 
         "--data-dir",
         str(data),
     ]
-    with running(argv, work / "certfleet-serve.log", lambda: http_ready(url), "certfleet serve"):
+    with running(argv, work / "certfleet-serve.log", lambda: http_ready(url), "certfleet serve") as server:
         challenge = certfleet_cli(
             "scep", "challenge", "create", "--team", "bench", "--uses", str(len(keys)), data=data
         )
-        result = enrol_all(url, challenge.strip(), ra_fingerprint(url), keys, concurrency)
-    return Round("certfleet", result.enrolments, result.failures, result.seconds)
+        fingerprint = ra_fingerprint(url)
+        cpu = server_cpu_seconds(server.pid)
+        result = enrol_all(url, challenge.strip(), fingerprint, keys, concurrency)
+        cpu = server_cpu_seconds(server.pid) - cpu
+    return Round("certfleet", result.enrolments, result.failures, result.seconds, cpu)
 
 
 def inner_scepserver(work: Path, keys: list[Path], concurrency: int) -> Round:
@@ -142,9 +153,11 @@ def inner_scepserver(work: Path, keys: list[Path], concurrency: int) -> Round:
     port = 2016
     url = f"http://127.0.0.1:{port}/scep"
     argv = ["scepserver", "-depot", str(depot), "-port", str(port), "-challenge", SCEPSERVER_CHALLENGE]
-    with running(argv, work / "scepserver.log", lambda: http_ready(url), "scepserver"):
+    with running(argv, work / "scepserver.log", lambda: http_ready(url), "scepserver") as server:
+        cpu = server_cpu_seconds(server.pid)
         result = enrol_all(url, SCEPSERVER_CHALLENGE, None, keys, concurrency)
-    return Round("scepserver", result.enrolments, result.failures, result.seconds)
+        cpu = server_cpu_seconds(server.pid) - cpu
+    return Round("scepserver", result.enrolments, result.failures, result.seconds, cpu)
 
 
 def bench_scepserver(work: Path, keys: list[Path], concurrency: int) -> Round:
@@ -162,7 +175,9 @@ def bench_scepserver(work: Path, keys: list[Path], concurrency: int) -> Round:
     ]
     out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=3600).stdout
     figures = json.loads(out.strip().splitlines()[-1])
-    return Round("scepserver", figures["enrolments"], figures["failures"], figures["seconds"])
+    return Round(
+        "scepserver", figures["enrolments"], figures["failures"], figures["seconds"], figures["server_cpu"]
+    )
 
 
 def scep_records(data: Path) -> int:
@@ -184,7 +199,12 @@ def main() -> None:
         result = inner_scepserver(work, keys, args.concurrency)
         print(
             json.dumps(
-                {"enrolments": result.enrolments, "failures": result.failures, "seconds": result.seconds}
+                {
+                    "enrolments": result.enrolments,
+                    "failures": result.failures,
+                    "seconds": result.seconds,
+                    "server_cpu": result.server_cpu,
+                }
             )
         )
         return
@@ -204,13 +224,27 @@ def main() -> None:
                     rounds.append(bench_certfleet(round_dir, keys, args.concurrency, data))
                 else:
                     rounds.append(bench_scepserver(round_dir, keys, args.concurrency))
-        print(f"{'server':<12} {'enrolments':>10} {'failed':>6} {'seconds':>8} {'enrol/s':>8}")
+        print(
+            f"{'server':<12} {'enrolments':>10} {'failed':>6} {'seconds':>8} {'enrol/s':>8}"
+            f" {'cpu ms/enrol':>12}"
+        )
         for r in rounds:
-            print(f"{r.system:<12} {r.enrolments:>10} {r.failures:>6} {r.seconds:>8.2f} {r.per_second:>8.1f}")
+            print(
+                f"{r.system:<12} {r.enrolments:>10} {r.failures:>6} {r.seconds:>8.2f} {r.per_second:>8.1f}"
+                f" {r.cpu_ms_per_enrolment:>12.1f}"
+            )
         ours = [r.per_second for r in rounds if r.system == "certfleet"]
         theirs = [r.per_second for r in rounds if r.system == "scepserver"]
         ratio = (sum(ours) / len(ours)) / (sum(theirs) / len(theirs))
         print(f"ratio certfleet / scepserver: {ratio:.2f}x (target >= 1.0x)")
+        cpu_ours = sum(r.server_cpu for r in rounds if r.system == "certfleet")
+        cpu_theirs = sum(r.server_cpu for r in rounds if r.system == "scepserver")
+        done_ours = sum(r.enrolments for r in rounds if r.system == "certfleet")
+        done_theirs = sum(r.enrolments for r in rounds if r.system == "scepserver")
+        print(
+            f"server CPU per enrolment: certfleet {1000 * cpu_ours / max(done_ours, 1):.1f} ms,"
+            f" scepserver {1000 * cpu_theirs / max(done_theirs, 1):.1f} ms"
+        )
         expected = sum(r.enrolments for r in rounds if r.system == "certfleet")
         recorded = scep_records(data)
         print(f"inventory: {recorded} certificates with source scep for {expected} enrolments")

@@ -102,9 +102,12 @@ def _signer_certificate(signed: cms.SignedData, signer_info: cms.SignerInfo) -> 
             continue
         cert = choice.chosen
         if sid.name == "issuer_and_serial_number":
-            matches = (
-                cert.issuer == sid.chosen["issuer"]
-                and cert.serial_number == sid.chosen["serial_number"].native
+            # The serial first, then the issuer's encoding: clients copy both from the
+            # certificate they sign with, and asn1crypto's RFC 5280 name comparison (which
+            # normalises every attribute) costs milliseconds; it stays for a re-encoded name.
+            issuer = sid.chosen["issuer"]
+            matches = cert.serial_number == sid.chosen["serial_number"].native and (
+                cert.issuer.dump() == issuer.dump() or cert.issuer == issuer
             )
         else:
             matches = cert.key_identifier == sid.chosen.native
