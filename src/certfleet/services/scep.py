@@ -121,10 +121,10 @@ class ScepService:
     def challenges(self) -> Sequence[ScepChallenge]:
         return self._store.challenges()
 
-    def _challenge_for(self, csr: x509.CertificateSigningRequest) -> ScepChallenge:
-        password = _challenge_password(csr)
-        challenge_id, _, secret = (password or "").strip().partition("-")
-        challenge = self._store.challenge(challenge_id) if challenge_id and secret else None
+    def _challenge_for(
+        self, challenge_id: str, secret: str, challenge: ScepChallenge | None
+    ) -> ScepChallenge:
+        """``challenge``: the one stored under ``challenge_id`` (None: none)."""
         # Compared in constant time; an unknown id still costs a comparison.
         known_hash = challenge.secret_hash if challenge else hash_secret(secrets.token_hex(16))
         if not hmac.compare_digest(known_hash, hash_secret(secret)) or challenge is None:
@@ -155,12 +155,15 @@ class ScepService:
             # 3.2.1.1), so renewing with the same key repeats the enrolment's ID: a renewal
             # is one transaction per (ID, certificate renewed).
             transaction_id = renewal_transaction_id(transaction_id, signer)
-        existing = self._store.transaction(transaction_id)
+        challenge_id, _, secret = ("" if renewal else _challenge_password(csr) or "").strip().partition("-")
+        existing, stored_challenge = self._store.look_up(
+            transaction_id, challenge_id if challenge_id and secret else None
+        )
         if existing is not None:
             return existing
         if renewal:
             return self._renew(csr, transaction_id, signer)
-        challenge = self._challenge_for(csr)
+        challenge = self._challenge_for(challenge_id, secret, stored_challenge)
         common_name, names = _requested_names(csr)
         patterns = tuple(NamePattern.parse(p) for p in challenge.allow_names)
         requested = parse_names([*names, *([common_name] if common_name else [])])
