@@ -25,8 +25,8 @@ services:
 	scripts/test-services.sh
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check --no-cache src tests bench docs
-	$(BIN)/ruff format --check --no-cache src tests bench docs
+	$(BIN)/ruff check --no-cache src tests bench docs/hooks
+	$(BIN)/ruff format --check --no-cache src tests bench docs/hooks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
