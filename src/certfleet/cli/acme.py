@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, emit, platform, stderr
+from certfleet.cli._listing import listing_rows
 from certfleet.cli._remote import remote_server
 from certfleet.config import Settings, parse_resolver
 
@@ -92,12 +93,9 @@ def eab_create(
 @eab_app.command("list")
 def eab_list(fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None) -> None:
     """List keys (never their HMAC keys) and the account each is bound to."""
-    server = remote_server()
-    if server is not None:
-        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/acme/eab-keys")
-    else:
-        with platform(data_dir, db) as p:
-            rows = [k.to_dict() for k in p.acme.eab_keys()]
+    rows = listing_rows(
+        "/api/v1/acme/eab-keys", lambda p: [k.to_dict() for k in p.acme.eab_keys()], data_dir, db
+    )
     emit(rows, ["kid", "team", "allow_names", "description", "created_at", "account_id"], fmt)
 
 
@@ -162,12 +160,12 @@ def overrides_list(
     fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None
 ) -> None:
     """Certificates whose ARI window 'renew-now' moved, newest first."""
-    server = remote_server()
-    if server is not None:
-        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/acme/renewal-overrides")
-    else:
-        with platform(data_dir, db) as p:
-            rows = [o.to_dict() for o in p.acme.renewal_overrides()]
+    rows = listing_rows(
+        "/api/v1/acme/renewal-overrides",
+        lambda p: [o.to_dict() for o in p.acme.renewal_overrides()],
+        data_dir,
+        db,
+    )
     emit(rows, ["serial", "window_start", "window_end", "set_at", "actor"], fmt)
 
 

@@ -29,6 +29,7 @@ from certfleet.cli._common import (
     platform,
     stderr,
 )
+from certfleet.cli._listing import listing_rows
 from certfleet.cli._remote import local_only, remote_server
 from certfleet.clock import SystemClock
 from certfleet.errors import InvalidInput
@@ -100,12 +101,9 @@ def list_agents(
     fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None
 ) -> None:
     """Enrolled agents."""
-    server = remote_server()
-    if server is not None:
-        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/agents")
-    else:
-        with platform(data_dir, db) as p:
-            rows = [a.to_dict() for a in p.agents.list_agents()]
+    rows = listing_rows(
+        "/api/v1/agents", lambda p: [a.to_dict() for a in p.agents.list_agents()], data_dir, db
+    )
     emit(rows, ["name", "team", "status", "allow_names", "enrolled_at", "last_seen", "revoked_at"], fmt)
 
 
@@ -134,13 +132,14 @@ def deployments(
     db: DbOption = None,
 ) -> None:
     """Where agents deployed certificates: host, paths, endpoint and outcome."""
-    server = remote_server()
-    if server is not None:
-        params = {"host": host, "history": "true" if history else None}
-        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/agents/deployments", params=params)
-    else:
-        with platform(data_dir, db) as p:
-            rows = [d.to_dict() for d in p.agents.deployments(host, latest=not history)]
+    params = {"host": host, "history": "true" if history else None}
+    rows = listing_rows(
+        "/api/v1/agents/deployments",
+        lambda p: [d.to_dict() for d in p.agents.deployments(host, latest=not history)],
+        data_dir,
+        db,
+        params=params,
+    )
     emit(rows, ["host", "name", "serial", "status", "paths", "endpoint", "reported_at", "detail"], fmt)
 
 

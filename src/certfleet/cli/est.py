@@ -20,6 +20,7 @@ from certfleet.cli._common import (
     emit_document,
     platform,
 )
+from certfleet.cli._listing import listing_rows
 from certfleet.cli._remote import remote_server
 
 app = typer.Typer(help="EST enrolment (RFC 7030): Basic credentials per team.", no_args_is_help=True)
@@ -64,12 +65,9 @@ def list_credentials(
     fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None
 ) -> None:
     """List credentials (never their passwords)."""
-    server = remote_server()
-    if server is not None:
-        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/est/credentials")
-    else:
-        with platform(data_dir, db) as p:
-            rows = [c.to_dict() for c in p.est.list_credentials()]
+    rows = listing_rows(
+        "/api/v1/est/credentials", lambda p: [c.to_dict() for c in p.est.list_credentials()], data_dir, db
+    )
     emit(rows, _COLUMNS, fmt)
 
 

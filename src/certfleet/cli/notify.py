@@ -25,6 +25,7 @@ from certfleet.cli._common import (
     platform,
     stderr,
 )
+from certfleet.cli._listing import listing_rows
 from certfleet.cli._remote import local_only, remote_server
 from certfleet.errors import InvalidInput
 from certfleet.lifecycle.notifications import available
@@ -153,12 +154,9 @@ def list_channels(
     db: DbOption = None,
 ) -> None:
     """List channels (secrets are never shown)."""
-    server = remote_server()
-    if server is not None:
-        rows: list[dict[str, Any]] = server.request("GET", _CHANNELS, params={"team": team})
-    else:
-        with platform(data_dir, db) as p:
-            rows = p.notifications.channel_listing(team)
+    rows = listing_rows(
+        _CHANNELS, lambda p: p.notifications.channel_listing(team), data_dir, db, params={"team": team}
+    )
     emit(rows, _CHANNEL_COLUMNS, fmt, title=f"{len(rows)} channels; types: {', '.join(available())}")
 
 
@@ -208,13 +206,14 @@ def deliveries(
     db: DbOption = None,
 ) -> None:
     """List the newest deliveries and their state."""
-    server = remote_server()
-    if server is not None:
-        params = {"state": state, "limit": limit}
-        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/notifications/deliveries", params=params)
-    else:
-        with platform(data_dir, db) as p:
-            rows = [d.to_dict() for d in p.notifications.deliveries(state, limit)]
+    params = {"state": state, "limit": limit}
+    rows = listing_rows(
+        "/api/v1/notifications/deliveries",
+        lambda p: [d.to_dict() for d in p.notifications.deliveries(state, limit)],
+        data_dir,
+        db,
+        params=params,
+    )
     emit(rows, _DELIVERY_COLUMNS, fmt, title=f"{len(rows)} deliveries")
 
 

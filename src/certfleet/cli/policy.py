@@ -25,6 +25,7 @@ from certfleet.cli._common import (
     emit_document,
     platform,
 )
+from certfleet.cli._listing import listing_rows
 from certfleet.cli._remote import remote_server
 from certfleet.errors import InvalidInput
 from certfleet.services.compliance import ComplianceReport, compliance_report, report_json
@@ -138,12 +139,7 @@ def history(
     db: DbOption = None,
 ) -> None:
     """List applied versions, newest first."""
-    server = remote_server()
-    if server is not None:
-        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/policies")
-    else:
-        with platform(data_dir, db) as p:
-            rows = [v.to_dict() for v in p.policy.history()]
+    rows = listing_rows("/api/v1/policies", lambda p: [v.to_dict() for v in p.policy.history()], data_dir, db)
     emit(rows, ["version", "created_at", "actor", "rules", "sha256"], fmt, title="policy versions")
 
 

@@ -21,6 +21,7 @@ from certfleet.cli._common import (
     emit_document,
     platform,
 )
+from certfleet.cli._listing import listing_rows
 from certfleet.cli._remote import remote_server
 from certfleet.errors import InvalidInput
 
@@ -95,24 +96,18 @@ def list_challenges(
     fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None
 ) -> None:
     """List challenges (never their secrets)."""
-    server = remote_server()
-    if server is not None:
-        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/scep/challenges")
-    else:
-        with platform(data_dir, db) as p:
-            rows = [c.to_dict() for c in p.scep.challenges()]
+    rows = listing_rows(
+        "/api/v1/scep/challenges", lambda p: [c.to_dict() for c in p.scep.challenges()], data_dir, db
+    )
     emit(rows, _CHALLENGE_COLUMNS, fmt)
 
 
 @app.command("pending")
 def pending(fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None) -> None:
     """Requests waiting for approval."""
-    server = remote_server()
-    if server is not None:
-        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/scep/pending")
-    else:
-        with platform(data_dir, db) as p:
-            rows = [t.to_dict() for t in p.scep.pending()]
+    rows = listing_rows(
+        "/api/v1/scep/pending", lambda p: [t.to_dict() for t in p.scep.pending()], data_dir, db
+    )
     emit(rows, _PENDING_COLUMNS, fmt)
 
 

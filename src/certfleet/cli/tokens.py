@@ -19,6 +19,7 @@ from certfleet.cli._common import (
     emit_document,
     platform,
 )
+from certfleet.cli._listing import listing_rows
 from certfleet.cli._remote import remote_server
 
 app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -68,12 +69,7 @@ def list_tokens(
     fmt: FormatOption = Format.TABLE, data_dir: DataDirOption = None, db: DbOption = None
 ) -> None:
     """List tokens (never their secrets)."""
-    server = remote_server()
-    if server is not None:
-        rows: list[dict[str, Any]] = server.request("GET", "/api/v1/tokens")
-    else:
-        with platform(data_dir, db) as p:
-            rows = [t.to_dict() for t in p.tokens.list()]
+    rows = listing_rows("/api/v1/tokens", lambda p: [t.to_dict() for t in p.tokens.list()], data_dir, db)
     emit(rows, _COLUMNS, fmt)
 
 
