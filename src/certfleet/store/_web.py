@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from certfleet.inventory import CertificateRecord
 from certfleet.store._database import Database
-from certfleet.store._lifecycle import SqlLineageRepository
+from certfleet.store._lineage import SqlLineageRepository
 from certfleet.store._web_audit import AuditQueries
 from certfleet.store._web_inventory import InventorySearch
 from certfleet.store._web_overview import OverviewQueries
