@@ -30,6 +30,7 @@ from certfleet.ca import (
 )
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError, ConfigurationError, Conflict, InvalidInput
+from certfleet.faults import fault_point
 from certfleet.inventory import CertificateRecord, Source
 from certfleet.lifecycle.issuance import ClaimOutcome, ClaimResult, IssuanceLedger, IssuedEntry, SerialClaim
 from certfleet.lifecycle.notifications.events import Event, EventKind
@@ -214,7 +215,9 @@ class IssuanceService:
             if not isinstance(exc, _SerialsExhausted):
                 self._refuse(actor, request, exc)
             raise
+        fault_point("issuance.after_serial_reserved")
         issued = authority.sign(validated, serial_number)
+        fault_point("issuance.after_signing")
         facts = CertificateFacts.of(issued.certificate)
         now = self._clock.now()
         record = CertificateRecord.from_facts(
@@ -252,6 +255,7 @@ class IssuanceService:
                 details={"actor": actor},
             )
 
+        fault_point("issuance.before_final_write")
         stored = self._records.submit(IssuedEntry(record, audit, event))
         return IssuanceResult(issued, stored, private_key)
 

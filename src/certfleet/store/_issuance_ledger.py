@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from certfleet.audit import GENESIS_HASH, extend_chain
 from certfleet.errors import Conflict
+from certfleet.faults import fault_point
 from certfleet.inventory import CertificateRecord
 from certfleet.lifecycle.issuance import ClaimOutcome, ClaimResult, IssuedEntry, SerialClaim
 from certfleet.store._certificate_rows import certificate_row
@@ -221,6 +222,7 @@ class SqlIssuanceLedger:
                 for ev in events
             ],
         )
+        fault_point("issuance.before_commit")  # every row written, none committed
         return stored
 
     def _lock_head(self, conn: Connection) -> tuple[int, str]:
