@@ -86,6 +86,13 @@ class Platform:
     scep: ScepService  # SCEP challenges, transactions and approvals
     scep_server: ScepServer  # the SCEP protocol (RFC 8894) over that service and the RA
 
+    def unhealthy_reasons(self) -> list[str]:
+        """Why this node must not serve now (empty when healthy): /healthz answers 503 with
+        them, so a load balancer stops sending it requests. A node that lost its database
+        stops issuing rather than acting alone."""
+        reason = self.database.unavailable()
+        return [reason] if reason else []
+
     def close(self) -> None:
         self.scans.close()
         self.acme.close()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse, Response
 
 from certfleet import __version__
 from certfleet.api import (
@@ -30,7 +31,7 @@ from certfleet.api import (
 from certfleet.api import spiffe as spiffe_routes
 from certfleet.api._body_limit import BodyLimit, BodyLimits
 from certfleet.api._ports import Platform
-from certfleet.api._problems import install_problem_handlers
+from certfleet.api._problems import DATABASE_RETRY_AFTER, _documented, install_problem_handlers, problem
 from certfleet.api.public import create_public_app
 from certfleet.metrics import install_metrics
 from certfleet.web import install_dashboard
@@ -76,9 +77,16 @@ def create_api_app(platform: Platform) -> FastAPI:
     app.include_router(whoami.router)
     app.include_router(scep.router)  # RFC 8894 at /scep, as on the plain-HTTP listener
 
-    @app.get("/healthz", response_class=PlainTextResponse, tags=["health"])
-    def healthz() -> str:
-        return "ok\n"
+    @app.get("/healthz", response_class=PlainTextResponse, tags=["health"], responses=_documented(503))
+    async def healthz() -> Response:
+        """200 ``ok`` while this node can serve; 503 problem+json naming why not (its
+        database out of reach, ...), so a load balancer sends its requests elsewhere."""
+        reasons = await run_in_threadpool(platform.unhealthy_reasons)
+        if reasons:
+            return problem(
+                503, "Service Unavailable", "; ".join(reasons), {"Retry-After": DATABASE_RETRY_AFTER}
+            )
+        return PlainTextResponse("ok\n")
 
     install_metrics(app, platform.metrics)  # /metrics, and ACME request counters and latencies
     install_dashboard(app, platform)  # the web dashboard at "/" (after the API routes)

@@ -15,10 +15,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from certfleet.errors import CertfleetError, Unauthenticated
 
 __all__ = [
+    "DATABASE_RETRY_AFTER",
     "PROBLEM_JSON",
     "PROBLEM_RESPONSES",
     "InvalidToken",
     "Problem",
+    "database_outage",
     "install_problem_handlers",
     "problem",
 ]
@@ -71,6 +73,25 @@ def problem(status: int, title: str, detail: str, headers: dict[str, str] | None
     )
 
 
+# Seconds a client is asked to wait when the database is out of reach (a failover takes some).
+DATABASE_RETRY_AFTER = "5"
+
+
+def database_outage(exc: BaseException) -> str | None:
+    """One line saying the database is out of reach when ``exc`` is a lost or refused
+    connection (SQLAlchemy's OperationalError or InterfaceError, psycopg's own), else None.
+    The node answers 503 then: it issues nothing without its database, never on its own."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        exc = exc.orig if isinstance(exc.orig, BaseException) else exc
+    elif not any(
+        t.__name__ == "OperationalError" and t.__module__.startswith("psycopg") for t in type(exc).__mro__
+    ):
+        return None
+    return "the database is unavailable: " + " ".join(str(exc).split())[:200]
+
+
 def _describe(error: Any) -> str:
     where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
     kind = error.get("type")
@@ -105,6 +126,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        outage = database_outage(exc)
+        if outage is not None:
+            _log.error("request failed: %s", outage)
+            return problem(503, "Service Unavailable", outage, {"Retry-After": DATABASE_RETRY_AFTER})
         # Only the type and message: a traceback or a request body may hold secrets.
         _log.error("unhandled error: %s: %s", type(exc).__name__, exc)
         return problem(500, "Internal error", "the server failed to handle this request")

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
 
 from certfleet.api._auth import get_platform
+from certfleet.api._problems import DATABASE_RETRY_AFTER, database_outage
 from certfleet.protocols.acme import AcmeProblem, AcmeRequest, AcmeResponse, AcmeServer, AcmeUrls, Endpoint
 from certfleet.protocols.acme.responses import problem_response
 
@@ -73,8 +74,13 @@ async def _post(request: Request, endpoint: Endpoint, resource_id: str | None = 
             result = await run_in_threadpool(server.handle, endpoint, acme_request, resource_id)
     except Exception as exc:  # noqa: BLE001 - the outermost request handler: a problem, never a traceback
         _log.error("ACME %s failed: %s: %s", endpoint.value, type(exc).__name__, exc)
-        problem = AcmeProblem("serverInternal", "the server failed to handle this request")
+        outage = database_outage(exc)
+        problem = AcmeProblem("serverInternal", outage or "the server failed to handle this request")
         result = problem_response(problem)
+        if outage is not None:  # RFC 8555 has no type for it: serverInternal, but 503 and retry
+            result.status = 503
+            result.body = {**problem.to_json(), "status": 503}
+            result.headers["Retry-After"] = DATABASE_RETRY_AFTER
     return _response(result)
 
 

@@ -31,6 +31,7 @@ from certfleet.api._body_limit import ASGIApp, BodyLimit, BodyLimits, Receive, S
 from certfleet.api._body_limit import _BodyTooLarge as BodyTooLarge
 from certfleet.api._body_limit import _send_413 as send_413
 from certfleet.api._ports import Platform
+from certfleet.api._problems import DATABASE_RETRY_AFTER
 from certfleet.api.spiffe import PUBLIC_PATHS as SPIFFE_PATHS
 from certfleet.api.spiffe import public_document as spiffe_document
 from certfleet.errors import CertfleetError, NotFound
@@ -192,11 +193,14 @@ class PublicApp:
     async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         try:
-            if path == "/healthz":
-                if self._allow(scope, "GET"):
-                    await _respond(send, 200, b"ok\n", [(b"content-type", b"text/plain; charset=utf-8")])
-                else:
+            if path == "/healthz":  # 503 naming why when this node must not serve (its database lost)
+                if not self._allow(scope, "GET"):
                     await self._not_allowed(send, "GET, HEAD")
+                elif reasons := await anyio.to_thread.run_sync(self._platform.unhealthy_reasons):
+                    retry = [(b"retry-after", DATABASE_RETRY_AFTER.encode())]
+                    await _problem(send, 503, "Service Unavailable", "; ".join(reasons), retry)
+                else:
+                    await _respond(send, 200, b"ok\n", [(b"content-type", b"text/plain; charset=utf-8")])
             elif path == scep.PATH:  # SCEP (RFC 8894): devices enrol before they trust a CA
                 await self._scep(scope, receive, send)
             elif path.startswith("/crl/") or path.startswith("/ca/"):

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -27,6 +29,22 @@ if TYPE_CHECKING:
 __all__ = ["Database"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+
+# PostgreSQL: the advisory lock every ``db upgrade`` (and ``serve``'s start) holds while it
+# migrates, so two nodes of one database never migrate at once; the second waits, then finds
+# nothing left to apply. Any constant works: it only has to be the same for every node.
+_MIGRATION_LOCK = 0x63666D67  # "cfmg"
+_MIGRATION_LOCK_WAIT = "120s"  # another node's migration: wait for it, not for ever
+# While migrating, a DDL statement that waits longer than this for a table lock gives up
+# (and the migration is retried) instead of queueing every live request behind it:
+# PostgreSQL makes later lockers wait behind a waiting ACCESS EXCLUSIVE request.
+MIGRATION_LOCK_TIMEOUT_SECONDS = 2.0
+_MIGRATION_ATTEMPTS = 5
+# A node whose database host vanished fails a new connection in this long, rather than
+# after the kernel's TCP timeout (minutes): health checks and requests answer 503 instead.
+_CONNECT_TIMEOUT_SECONDS = 5
+# /healthz may be polled often by load balancers: one probe of the database per second.
+_HEALTH_PROBE_SECONDS = 1.0
 
 
 # How long a writer of this process waits for another, as SQLite's busy_timeout below.
@@ -181,7 +199,14 @@ class Database:
                 event.listen(self.engine, "connect", _sqlite_connect)
                 event.listen(self.engine, "begin", _sqlite_begin)
             elif url.startswith("postgresql"):
-                self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+                self.engine = create_engine(
+                    url,
+                    echo=echo,
+                    pool_pre_ping=True,
+                    pool_size=10,
+                    max_overflow=20,
+                    connect_args={"connect_timeout": _CONNECT_TIMEOUT_SECONDS},
+                )
             else:
                 raise ConfigurationError(
                     f"unsupported database URL {url.split(':')[0]!r}: use sqlite or postgresql"
@@ -192,6 +217,8 @@ class Database:
         self._read_sessions = sessionmaker(
             self.engine.execution_options(certfleet_read_only=True), expire_on_commit=False
         )
+        self._probe_lock = threading.Lock()
+        self._probed: tuple[float, str | None] = (-_HEALTH_PROBE_SECONDS, None)
 
     @property
     def dialect(self) -> str:
@@ -219,16 +246,51 @@ class Database:
         config.attributes["engine"] = self.engine
         return config
 
-    def upgrade(self) -> list[str]:
-        """Apply pending migrations; return the revisions applied."""
+    def upgrade(self, *, lock_timeout_seconds: float = MIGRATION_LOCK_TIMEOUT_SECONDS) -> list[str]:
+        """Apply pending migrations; return the revisions applied.
+
+        On PostgreSQL the migration holds an advisory lock (two nodes never migrate at once)
+        and runs with ``lock_timeout``: a statement that cannot get its table lock in
+        ``lock_timeout_seconds`` rolls the migration back and it is tried again, up to five
+        times, so live traffic on the old version never queues behind it for long."""
         from alembic import command
 
         before = self.current_revisions()
         try:
-            command.upgrade(self._alembic_config(), "heads")
+            if self.dialect == "postgresql":
+                self._upgrade_locked(lock_timeout_seconds)
+            else:
+                command.upgrade(self._alembic_config(), "heads")
         except OperationalError as exc:
             raise ConfigurationError(f"cannot migrate database: {exc.orig}") from exc
         return sorted(set(self.current_revisions()) - set(before))
+
+    def _upgrade_locked(self, lock_timeout_seconds: float) -> None:
+        from alembic import command
+
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql(f"SET lock_timeout = '{_MIGRATION_LOCK_WAIT}'")
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+            conn.commit()
+            try:
+                conn.exec_driver_sql(f"SET lock_timeout = '{int(lock_timeout_seconds * 1000)}ms'")
+                conn.commit()
+                for attempt in range(1, _MIGRATION_ATTEMPTS + 1):
+                    config = self._alembic_config()
+                    config.attributes["connection"] = conn
+                    try:
+                        command.upgrade(config, "heads")
+                        break
+                    except OperationalError as exc:
+                        conn.rollback()
+                        if attempt == _MIGRATION_ATTEMPTS or getattr(exc.orig, "sqlstate", "") != "55P03":
+                            raise  # 55P03: lock_not_available, the only error worth a retry
+                        time.sleep(0.2 * attempt)  # let the live transactions holding it finish
+            finally:
+                conn.rollback()
+                conn.exec_driver_sql("RESET lock_timeout")
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+                conn.commit()
 
     def current_revisions(self) -> tuple[str, ...]:
         """The applied revisions (one per branch: feature areas add independent branches)."""
@@ -240,10 +302,64 @@ class Database:
         except OperationalError as exc:
             raise ConfigurationError(f"cannot open database: {exc.orig}") from exc
 
+    def branches(self) -> list[tuple[str, str | None]]:
+        """(head, the applied revision on that head's branch) for each Alembic branch of this
+        version's migrations: None when the branch has nothing applied past its branch point
+        (or the database is empty). A revision this version does not know (a newer node
+        migrated) is in :meth:`current_revisions` but on no branch here."""
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(self._alembic_config())
+        current = set(self.current_revisions())
+        found = []
+        for head in sorted(script.get_heads()):
+            line = [r.revision for r in script.iterate_revisions(head, "base")]
+            found.append((head, next((r for r in line if r in current), None)))
+        return found
+
+    def known_revisions(self) -> frozenset[str]:
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(self._alembic_config())
+        return frozenset(r.revision for r in script.walk_revisions())
+
     def head_revisions(self) -> tuple[str, ...]:
         from alembic.script import ScriptDirectory
 
         return tuple(sorted(ScriptDirectory.from_config(self._alembic_config()).get_heads()))
+
+    def clock(self) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+        """(local time before, the database's clock, local time after) one round trip: the
+        database's ``clock_timestamp()`` on PostgreSQL; SQLite has no clock of its own (it
+        reads this machine's), so there the middle value is this machine's time too."""
+        before = dt.datetime.now(dt.UTC)
+        if self.dialect != "postgresql":
+            return before, before, before
+        try:
+            with self.engine.connect() as conn:
+                before = dt.datetime.now(dt.UTC)
+                database_now = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+                after = dt.datetime.now(dt.UTC)
+        except (OperationalError, InterfaceError) as exc:
+            raise ConfigurationError(f"cannot open database: {exc.orig}") from exc
+        return before, database_now.astimezone(dt.UTC), after
+
+    def unavailable(self) -> str | None:
+        """Why this database cannot be reached now (one line), or None when a ``SELECT 1``
+        answers. Probed at most once a second: health checks may come often."""
+        with self._probe_lock:
+            probed_at, reason = self._probed
+            now = time.monotonic()
+            if now - probed_at < _HEALTH_PROBE_SECONDS:
+                return reason
+            try:
+                with self.engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                reason = None
+            except (OperationalError, InterfaceError) as exc:
+                reason = "database unreachable: " + " ".join(str(exc.orig).split())
+            self._probed = (time.monotonic(), reason)
+            return reason
 
     def dispose(self) -> None:
         self.engine.dispose()
