@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     )
     from certfleet.services.agents import AgentService
     from certfleet.services.ca_rotation import CaRotationService
+    from certfleet.services.crypto_report import CryptoReportService
     from certfleet.services.discovery import DiscoveryService
     from certfleet.services.est import EstService
     from certfleet.services.notifications import Notifications
@@ -86,6 +87,7 @@ class Platform:
     scep: ScepService  # SCEP challenges, transactions and approvals
     scep_server: ScepServer  # the SCEP protocol (RFC 8894) over that service and the RA
 
+    crypto: CryptoReportService  # the cryptographic inventory (crypto report, CBOM, exposure)
     def unhealthy_reasons(self) -> list[str]:
         """Why this node must not serve now (empty when healthy): /healthz answers 503 with
         them, so a load balancer stops sending it requests. A node that lost its database
@@ -130,6 +132,7 @@ def open_platform(
     from certfleet.services.background_jobs import background_jobs
     from certfleet.services.ca_rotation import CaRotationService
     from certfleet.services.discovery import DiscoveryService
+    from certfleet.services.crypto_report import CryptoReportService
     from certfleet.services.notifications import Notifications
     from certfleet.services.policy import PolicyService
     from certfleet.services.renewal import RenewalService
@@ -138,6 +141,7 @@ def open_platform(
     from certfleet.services.scan_jobs import ScanJobRunner, ScanQueue
     from certfleet.store import Database, Store, open_secret_box
     from certfleet.store._web import WebQueries
+    from certfleet.store._crypto_read import SqlCryptoInventory
     from certfleet.store._web_metrics import MetricsQueries
     from certfleet.store._web_sessions import SqlWebSessionStore
 
@@ -245,6 +249,7 @@ def server_identity(platform: Platform, extra_names: tuple[str, ...]) -> ServerI
     from certfleet.ca.keys import load_or_create_passphrase
     from certfleet.services.server_identity import ensure_server_identity
 
+        crypto=CryptoReportService(SqlCryptoInventory(database), authorities.hierarchy, clock),
     return ensure_server_identity(
         platform.issuance,
         platform.settings.data_dir.tls,
