@@ -26,6 +26,7 @@ from certfleet.api import (
     scep,
     scep_admin,
     tokens,
+    trust,
     whoami,
 )
 from certfleet.api import spiffe as spiffe_routes
@@ -75,6 +76,7 @@ def create_api_app(platform: Platform) -> FastAPI:
     app.include_router(scep_admin.router)
     app.include_router(est_admin.router)
     app.include_router(whoami.router)
+    app.include_router(trust.router)
     app.include_router(scep.router)  # RFC 8894 at /scep, as on the plain-HTTP listener
 
     @app.get("/healthz", response_class=PlainTextResponse, tags=["health"], responses=_documented(503))

@@ -56,6 +56,7 @@ COMMANDS = {
     ),
     "scan": LazyCommand("certfleet.cli.scan", "app", "Discover certificates on networks and filesystems."),
     "findings": LazyCommand("certfleet.cli.findings", "app", "Findings of discovery scans."),
+    "trust": LazyCommand("certfleet.cli.trust", "app", "Trust stores and CA consolidation."),
     "spiffe": LazyCommand(
         "certfleet.cli.spiffe", "app", "SPIFFE workload identity: trust domain and registration entries."
     ),

@@ -24,6 +24,7 @@ from certfleet.cli._common import (
     FormatOption,
     TakesText,
     converted,
+    die,
     emit,
     require_initialized,
     settings_for,
@@ -248,6 +249,10 @@ def _print_table(report: ScanReport) -> None:
     summary.add_row("certificates", f"{run.certificates_found} ({run.certificates_new} new)")
     for severity in Severity:
         summary.add_row(f"findings {severity.value}", str(by_severity.get(severity.value, 0)))
+    if report.stores is not None:
+        stores = report.stores
+        summary.add_row("trust stores", f"{stores['stores_read']} read, {stores['stores_failed']} unreadable")
+        summary.add_row("trusted roots", f"{stores['roots']} ({stores['roots_new']} new)")
     console.print(summary)
 
 
@@ -340,7 +345,7 @@ def scan_net(
 
 @app.command("files", cls=TakesText)
 def scan_files(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories to search.")],
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or directories to search.")] = None,
     password_file: Annotated[
         Path | None,
         typer.Option("--password-file", help="Passwords to try on PKCS#12 and keystores, one per line."),
@@ -354,15 +359,31 @@ def scan_files(
     expiring_days: ExpiringOption = 30,
     trust: TrustOption = None,
     team: TeamOption = None,
+    trust_stores: Annotated[
+        bool,
+        typer.Option(
+            "--trust-stores",
+            help="Also read the trust stores at their well-known places (system bundles, anchor "
+            "folders, Java cacerts, NSS databases, certifi).",
+        ),
+    ] = False,
+    root: Annotated[
+        Path, typer.Option("--root", help="With --trust-stores: the host's root (a mounted image).")
+    ] = Path("/"),
+    host: Annotated[
+        str | None, typer.Option("--host", help="Whose trust stores these are (default: this host's name).")
+    ] = None,
     fmt: FormatOption = Format.TABLE,
     fail_on: FailOnOption = None,
     quiet: QuietOption = False,
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
-    """Search files for certificates (PEM, DER, PKCS#7, PKCS#12, JKS) and private keys."""
+    """Search files for certificates (PEM, DER, PKCS#7, PKCS#12, JKS) and private keys; the
+    trust stores met (or, with --trust-stores, at their usual places) are read too."""
     # Values as click read them (TakesText): converted here.
-    paths = [Path(p) for p in paths]
+    paths = [Path(p) for p in paths or []]
+    root = converted(root, Path, "--root")
     password_file = converted(password_file, Path, "--password-file")
     max_file_size = converted(max_file_size, int, "--max-file-size")
     expiring_days, trust = _common_options(expiring_days, trust)
@@ -384,9 +405,17 @@ def scan_files(
         expiring_days=expiring_days,
         trust=_trust(trust),
         team=team,
+        trust_stores=bool(trust_stores),
+        root=str(root),
+        host=host,
     )
     server = remote_server()
     if server is not None:  # the server's own disks, as POST /api/v1/scans reads them
+        if trust_stores:
+            die(
+                "--trust-stores reads this host's stores: run it without a remote login "
+                "(or let the agent report them)"
+            )
         body = {
             "kind": "files",
             "targets": [str(p) for p in paths],

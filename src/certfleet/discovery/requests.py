@@ -64,6 +64,11 @@ class FileScanRequest:
     expiring_days: int = 30
     trust: tuple[x509.Certificate, ...] = ()
     team: str | None = None
+    # Also read the trust stores at their well-known places under ``root`` (a host's ``/``
+    # or a mounted image); ``host`` names whose stores they are (default: this host).
+    trust_stores: bool = False
+    root: str = "/"
+    host: str | None = None
 
     def describe(self) -> dict[str, Any]:
         o = self.options  # the passwords themselves are never stored
@@ -73,15 +78,19 @@ class FileScanRequest:
             "passwords": len(o.passwords),
             "expiring_days": self.expiring_days,
             "extra_trust_anchors": len(self.trust),
+            "trust_stores": self.trust_stores,
         }
 
 
 @dataclass(frozen=True)
 class ScanReport:
+    """``stores``: what reading the trust stores met on the walk recorded (file scans)."""
+
     run: ScanRun
     findings: tuple[Finding, ...]
     endpoints: tuple[EndpointOutcome, ...] = ()
     files: tuple[FileOutcome, ...] = ()
+    stores: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         with lenient_parsing():
@@ -121,6 +130,7 @@ class ScanReport:
             )
         return {
             "scan": self.run.to_dict(),
+            **({"trust_stores": self.stores} if self.stores is not None else {}),
             "outcomes": outcomes,
             "findings": [
                 {

@@ -97,7 +97,7 @@ class ScanRecorder:
             for place, chain in observed.certificates.items()
         ]
         with self._uow() as uow:
-            ids, added = self._upsert_certificates(uow, chains, team, now, errors)
+            ids, added = self.upsert_certificates(uow, chains, team, now, errors)
             sightings: list[Sighting] = []
             leaves: set[str] = set()
             for (location, sni), chain in chains:
@@ -177,7 +177,7 @@ class ScanRecorder:
         return ScanReport(run, tuple(sorted(set(findings))), endpoints, files)
 
     @staticmethod
-    def _upsert_certificates(
+    def upsert_certificates(
         uow: UnitOfWork,
         chains: Sequence[tuple[tuple[str, str], Sequence[tuple[x509.Certificate, str]]]],
         team: str | None,

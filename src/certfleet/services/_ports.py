@@ -12,6 +12,7 @@ from certfleet.access import TokenRepository
 from certfleet.agents import AgentRepository
 from certfleet.audit import AuditRepository
 from certfleet.ca import CaRepository
+from certfleet.discovery.anchors import TrustAnchorRepository
 from certfleet.discovery.records import FindingRepository, LocationRepository, ScanRunRepository
 from certfleet.inventory import CertificateRecord, CertificateRepository, SerialRepository
 from certfleet.lifecycle.notifications.events import NotifyUnitOfWork
@@ -65,6 +66,9 @@ class UnitOfWork(Protocol):
 
     @property
     def findings(self) -> FindingRepository: ...
+
+    @property
+    def trust_anchors(self) -> TrustAnchorRepository: ...
 
     @property
     def policies(self) -> PolicyRepository: ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -36,11 +37,15 @@ from certfleet.discovery.records import (
     StoredFinding,
 )
 from certfleet.discovery.requests import FileScanRequest, NetScanRequest, ScanReport, parse_trust_bundle
+from certfleet.discovery.truststores import StoreReading, read_stores, well_known_stores
 from certfleet.errors import NotFound
 from certfleet.inventory import CertificateRecord
+from certfleet.policy import Policy
 from certfleet.services._discovery_judge import ScanJudge
 from certfleet.services._discovery_record import ScanRecorder
 from certfleet.services._ports import UnitOfWorkFactory
+from certfleet.services._trust_record import TrustStoreRecorder, TrustStoresRecorded
+from certfleet.services.trust_report import DEFAULT_HORIZON_DAYS, TrustReport, TrustReportService
 
 __all__ = ["DiscoveryService", "FileScanRequest", "NetScanRequest", "ScanReport", "parse_trust_bundle"]
 
@@ -77,6 +82,8 @@ class DiscoveryService:
         self._clock = clock
         self._judge = ScanJudge(uow, clock, system_anchors)
         self._recorder = ScanRecorder(uow, clock)
+        self._stores = TrustStoreRecorder(uow, clock)
+        self._trust_report = TrustReportService(uow, clock)
 
     # -- running scans -----------------------------------------------------------------
 
@@ -150,14 +157,20 @@ class DiscoveryService:
         observer: ScanObserver | None = None,
         run_id: str | None = None,
     ) -> ScanReport:
+        if request.trust_stores:
+            extra = [str(p) for p in well_known_stores(Path(request.root))]
+            request = replace(request, paths=(*request.paths, *extra))
         if not request.paths:
-            raise BadTarget("no paths given")
+            raise BadTarget(
+                "no paths given"
+                + (f" and no trust store under {request.root}" if request.trust_stores else "")
+            )
         run = self._begin("files", request.paths, request.describe(), actor, request.team, run_id)
         try:
             result = FileScanner(request.options).scan([Path(p) for p in request.paths], observer)
             with lenient_parsing():
                 judged = self._judge.files(run, request, result.outcomes, result.listed, result.files_read)
-                return self._recorder.commit(
+                report = self._recorder.commit(
                     judged.run,
                     request.team,
                     judged.observed,
@@ -165,9 +178,27 @@ class DiscoveryService:
                     judged.errors,
                     files=tuple(result.outcomes),
                 )
+            # The stores met on the walk (recognised by their paths), each read once.
+            readings = read_stores(sorted(result.examined), request.options.passwords)
+            if not readings:
+                return report
+            host = request.host or socket.gethostname()
+            stored = self.record_trust_stores(host, readings, team=request.team, actor=actor)
+            return replace(report, stores=stored.to_dict())
         except Exception as exc:
             self.fail(run.id, f"{type(exc).__name__}: {exc}")
             raise
+
+    def record_trust_stores(
+        self, host: str, readings: Sequence[StoreReading], *, team: str | None, actor: str
+    ) -> TrustStoresRecorded:
+        """Record the roots ``host``'s stores trust (a file scan's, or an agent's report)."""
+        return self._stores.record(host, readings, team=team, actor=actor)
+
+    def trust_report(
+        self, policy: Policy | None, *, horizon_days: int = DEFAULT_HORIZON_DAYS, team: str | None = None
+    ) -> TrustReport:
+        return self._trust_report.report(policy, horizon_days=horizon_days, team=team)
 
     # -- reading -------------------------------------------------------------------------
 

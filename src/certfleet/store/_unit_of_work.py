@@ -25,6 +25,7 @@ from certfleet.store._repositories import (
 )
 from certfleet.store._revocation import SqlBlockedKeyRepository, SqlRevocationRepository, SqlRevocationStore
 from certfleet.store._token_reader import SqlTokenReader
+from certfleet.store._trust_anchors import SqlTrustAnchorRepository
 
 __all__ = ["SqlUnitOfWork", "Store"]
 
@@ -45,6 +46,7 @@ class SqlUnitOfWork:
         self.scans = SqlScanRunRepository(session)
         self.locations = SqlLocationRepository(session)
         self.findings = SqlFindingRepository(session)
+        self.trust_anchors = SqlTrustAnchorRepository(session)
         self.policies = SqlPolicyRepository(session)
         self.outbox = SqlOutboxRepository(session, secrets)
         self.notify_channels = SqlChannelRepository(session, secrets)

@@ -1,0 +1,140 @@
+"""Trust stores on a host, end to end: a host tree with a Debian system bundle, a Java
+cacerts in JKS and one in PKCS#12 (made by keytool), an NSS database (made by certutil) and
+a certifi bundle; ``certfleet scan files`` lists their roots in the inventory with their
+locations, and ``certfleet trust report`` names the roots no discovered leaf chains to."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli
+from tests.discovery.pki import Pki, pem
+from tests.discovery.truststore_fixtures import java_cacerts, nss_database
+
+pytestmark = pytest.mark.integration
+
+
+def _host(root: Path) -> dict[str, Pki]:
+    """Given a host whose leaf chains to Used Root; every other root is trusted somewhere
+    and anchors nothing; Nss Intermediate is in NSS without C/T trust."""
+    pkis = {name: Pki(name) for name in ("Used", "Bundle Only", "Jks", "Pkcs12", "Nss", "Certifi", "Soon")}
+    soon = pkis["Soon"]
+    soon.root.cert = soon._build(  # a root expiring in ten days
+        soon.root.cert.subject,
+        soon.root.cert.subject,
+        soon.root.key.public_key(),
+        soon.root.key,
+        days=10,
+        ca=True,
+        path_length=1,
+    )
+    bundle = root / "etc/ssl/certs/ca-certificates.crt"
+    bundle.parent.mkdir(parents=True)
+    bundle.write_bytes(pem(pkis["Used"].root.cert, pkis["Bundle Only"].root.cert, soon.root.cert))
+    java_cacerts(
+        root / "etc/ssl/certs/java/cacerts", {"used": pkis["Used"].root.cert, "jks": pkis["Jks"].root.cert}
+    )
+    java_cacerts(
+        root / "usr/lib/jvm/java-17/lib/security/cacerts", {"p12": pkis["Pkcs12"].root.cert}, "PKCS12"
+    )
+    nss_database(
+        root / "etc/pki/nssdb",
+        {
+            "Nss Root": (pkis["Nss"].root.cert, "C,,"),
+            "Nss Intermediate": (pkis["Nss"].intermediate.cert, "c,,"),
+        },
+    )
+    certifi = root / "opt/app/lib/python3.11/site-packages/certifi/cacert.pem"
+    certifi.parent.mkdir(parents=True)
+    certifi.write_bytes(pem(pkis["Certifi"].root.cert))
+    used = pkis["Used"]
+    site = root / "srv/tls/site.pem"
+    site.parent.mkdir(parents=True)
+    site.write_bytes(pem(used.leaf(["www.trust.test"]).cert, used.intermediate.cert))
+    return pkis
+
+
+@pytest.fixture(scope="module")
+def host_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Pki]]:
+    """Made once (keytool starts a JVM per store); each test copies it."""
+    root = tmp_path_factory.mktemp("trust") / "host"
+    return root, _host(root)
+
+
+@pytest.fixture
+def host(host_tree: tuple[Path, dict[str, Pki]], tmp_path: Path) -> Path:
+    copy = tmp_path / "host"
+    shutil.copytree(host_tree[0], copy)
+    return copy
+
+
+def _subjects(roots: list[dict[str, object]]) -> set[str]:
+    return {str(r["subject"]).removeprefix("CN=").removesuffix(" Root") for r in roots}
+
+
+def test_a_scan_lists_every_trusted_root_and_the_report_names_the_unused(cli: Cli, host: Path) -> None:
+    assert cli("init").exit_code == 0
+
+    # When the host's tree is scanned like any other, with its name
+    scan = cli("scan", "files", str(host), "--host", "web-1", "--format", "json", "--quiet")
+    assert scan.exit_code == 0, scan.stderr
+    stores = json.loads(scan.stdout)["trust_stores"]
+    assert (stores["host"], stores["stores_read"], stores["stores_failed"]) == ("web-1", 5, 0)
+    assert stores["roots"] == 7  # the Nss Intermediate (trust c,,) is no anchor
+
+    # Then every root is in the inventory, with where it is trusted
+    report = cli("trust", "report", "--format", "json", "--horizon", "30")
+    assert report.exit_code == 0, report.stderr
+    document = json.loads(report.stdout)
+    assert _subjects(document["roots"]) == {"Used", "Bundle Only", "Jks", "Pkcs12", "Nss", "Certifi", "Soon"}
+    used = next(r for r in document["roots"] if r["subject"] == "CN=Used Root")
+    assert used["leaves"] == 1 and used["hosts"] == ["web-1"]
+    assert sorted(loc["store"] for loc in used["locations"]) == ["java", "system"]
+    # And the unused ones are named, the used one is not
+    assert _subjects(document["unused_roots"]) == {"Bundle Only", "Jks", "Pkcs12", "Nss", "Certifi", "Soon"}
+    assert document["issuers"] == [{"team": "(no team)", "issuer": "CN=Used Intermediate", "leaves": 1}]
+    assert _subjects(document["expiring_roots"]) == {"Soon"}
+    assert document["expiring_roots"][0]["hosts"] == ["web-1"]
+    inventory = json.loads(cli("inventory", "list", "--format", "json").stdout)
+    assert {"CN=Nss Root", "CN=Pkcs12 Root", "CN=Certifi Root"} <= {c["subject"] for c in inventory}
+    table = cli("trust", "report")
+    assert "Trusted but never used" in table.stdout and "Bundle Only Root" in table.stdout
+
+
+def test_a_root_taken_out_of_a_store_is_gone_after_the_next_read(
+    cli: Cli, host: Path, host_tree: tuple[Path, dict[str, Pki]]
+) -> None:
+    pkis = host_tree[1]
+    assert cli("init").exit_code == 0
+    assert cli("scan", "files", "--trust-stores", "--root", str(host), "--host", "web-2", "-q").exit_code == 0
+    bundle = host / "etc/ssl/certs/ca-certificates.crt"
+    bundle.write_bytes(pem(pkis["Used"].root.cert))
+    assert cli("scan", "files", "--trust-stores", "--root", str(host), "--host", "web-2", "-q").exit_code == 0
+    document = json.loads(cli("trust", "report", "--format", "json").stdout)
+    bundle_only = {r["subject"] for r in document["roots"]}
+    assert "CN=Bundle Only Root" not in bundle_only and "CN=Jks Root" in bundle_only
+
+
+def test_issuers_policy_does_not_approve_are_named(cli: Cli, host: Path, tmp_path: Path) -> None:
+    assert cli("init").exit_code == 0
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "rules:\n  - name: approved-cas\n    scope: inventory\n    allowed_issuers: [certfleet]\n"
+    )
+    assert cli("policy", "apply", str(policy)).exit_code == 0
+    assert cli("scan", "files", str(host), "-q").exit_code == 0
+    document = json.loads(cli("trust", "report", "--format", "json").stdout)
+    [finding] = document["unapproved_issuers"]
+    assert (finding["issuer"], finding["leaves"]) == ("CN=Used Intermediate", 1)
+    assert finding["reason"].startswith("approved-cas: issuer CN=Used Intermediate is not trusted")
+
+
+def test_bad_report_options_are_one_line(cli: Cli) -> None:
+    assert cli("init").exit_code == 0
+    bad = cli("trust", "report", "--horizon", "-1")
+    assert bad.exit_code == 2 and "horizon must be between 0 and 36500 days" in bad.stderr
+    assert "Traceback" not in bad.stderr
