@@ -98,7 +98,12 @@ def natural_leaf_key(ca_key_type: KeyType, profile: str) -> CertificateIssuerPri
     return leaf_key(ca_key_type)
 
 
-@pytest.fixture(scope="session", params=list(KeyType), ids=[k.value for k in KeyType])
+# The classic key types: these kits go through openssl verify, which Debian 12's OpenSSL 3.0
+# cannot do for ML-DSA; tests/ca/test_pq_hierarchy.py covers ML-DSA with cryptography.
+CLASSIC_KEY_TYPES = [k for k in KeyType if not k.post_quantum]
+
+
+@pytest.fixture(scope="session", params=CLASSIC_KEY_TYPES, ids=[k.value for k in CLASSIC_KEY_TYPES])
 def kit(request: pytest.FixtureRequest) -> CaKit:
     return ca_kit(request.param)
 

@@ -32,7 +32,7 @@ TLS_PROFILES = ["tls-server", "tls-client", "tls-server-client"]  # x509-svid: t
 
 
 def test_profiles_and_their_limits() -> None:
-    assert set(PROFILES) == {"tls-server", "tls-client", "tls-server-client", "x509-svid"}
+    assert set(PROFILES) == {"tls-server", "tls-client", "tls-server-client", "x509-svid", "internal-mtls-pq"}
     for name in TLS_PROFILES:
         assert PROFILES[name].default_validity == dt.timedelta(days=90)
         assert PROFILES[name].max_validity == dt.timedelta(days=398)

@@ -24,6 +24,7 @@ from certfleet.ca._profiles import Profile, get_profile
 from certfleet.ca.errors import ValidityTooLong
 from certfleet.clock import Clock
 from certfleet.x509 import (
+    BadKey,
     BadName,
     KeyDescription,
     SubjectName,
@@ -142,6 +143,10 @@ class Authority:
     def validate(self, request: IssuanceRequest) -> ValidatedRequest:
         profile = get_profile(request.profile)
         key = check_public_key(request.public_key, allow_ed25519=profile.allow_ed25519)
+        if profile.key_types and key.label not in profile.key_types:
+            raise BadKey(
+                f"profile {profile.name} certifies {', '.join(profile.key_types)} keys, not {key.label}"
+            )
         names = parse_names(request.names)
         uris = _check_uris(request, profile)
         common_name = request.common_name.strip() if request.common_name else None

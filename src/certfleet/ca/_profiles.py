@@ -35,6 +35,15 @@ class Profile:
     uri_san: bool = False  # exactly one URI SAN, the identity (X509-SVID); no common name
     key_encipherment: bool = False  # RSA key transport beside signing (a SCEP RA)
     internal: bool = False  # issued by certfleet for itself, never on a requester's behalf
+    # Which hierarchy issues (issue 17: classic and post-quantum chains side by side). ``ca``
+    # names a hierarchy (the name given to ``ca create``/``init``) or a root or issuing CA id;
+    # ``ca_key_type`` takes the hierarchy whose issuing CA has that key type. Neither: the
+    # default hierarchy (the first one created).
+    ca: str | None = None
+    ca_key_type: str | None = None
+    # The subject key types this profile certifies (empty: any key check_public_key takes);
+    # the first is what a server-generated key is.
+    key_types: tuple[str, ...] = ()
 
     @property
     def server_auth(self) -> bool:
@@ -85,6 +94,20 @@ PROFILES: dict[str, Profile] = {
             require_san=False,
             allow_ed25519=False,
             uri_san=True,
+        ),
+        # Internal mutual TLS where both ends are the team's own (issue 17): ML-DSA keys under
+        # the ML-DSA-65 hierarchy (``certfleet ca create --key-type ml-dsa-65``), so neither
+        # the chain nor the leaf is quantum-vulnerable. Browsers and the public web cannot
+        # verify ML-DSA yet: this is for services whose TLS stacks the team controls.
+        Profile(
+            name="internal-mtls-pq",
+            extended_key_usages=(ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH),
+            default_validity=90 * _DAYS,
+            max_validity=398 * _DAYS,
+            require_san=False,
+            allow_ed25519=False,
+            ca_key_type="ml-dsa-65",
+            key_types=("ml-dsa-65", "ml-dsa-44", "ml-dsa-87"),
         ),
     )
 }

@@ -39,7 +39,9 @@ from certfleet.policy.errors import PolicyParseError
 __all__ = ["CHECK_KEYS", "RULE_KEYS", "parse_policy"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_KEY_TYPE = re.compile(r"^(rsa-(1024|2048|3072|4096|6144|8192)|ec-p(256|384|521)|ed25519|ed448)$")
+_KEY_TYPE = re.compile(
+    r"^(rsa-(1024|2048|3072|4096|6144|8192)|ec-p(256|384|521)|ed25519|ed448|ml-dsa-(44|65|87))$"
+)
 _MAX_DOCUMENT_BYTES = 1_000_000
 
 
@@ -107,7 +109,9 @@ def _key_types(value: Any, line: int) -> Check:
     items = [v.lower() for v in _strings(value, "key_types", line)]
     for item in items:
         if not _KEY_TYPE.match(item):
-            raise _Problem(line, f"key_types: unknown key type {item!r} (e.g. ec-p256, rsa-3072, ed25519)")
+            raise _Problem(
+                line, f"key_types: unknown key type {item!r} (e.g. ec-p256, rsa-3072, ed25519, ml-dsa-65)"
+            )
     return KeyTypes(tuple(items))
 
 

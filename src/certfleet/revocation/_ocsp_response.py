@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, mldsa, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
@@ -165,9 +165,12 @@ def _unwrap(response: bytes) -> tuple[_der.Element, _der.Element, _der.Element]:
 
 
 def _sign(key: CertificateIssuerPrivateKeyTypes, data: bytes) -> bytes:
-    """Sign as cryptography does for OCSP: ECDSA or PKCS#1 v1.5 with the key's hash, or EdDSA."""
+    """Sign as cryptography does for OCSP: ECDSA or PKCS#1 v1.5 with the key's hash, EdDSA,
+    or pure ML-DSA with the empty context (RFC 9881 section 3, as X.509 signatures use it)."""
     algorithm = signature_hash_for(key)
     if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+        return key.sign(data)
+    if isinstance(key, mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey | mldsa.MLDSA87PrivateKey):
         return key.sign(data)
     assert algorithm is not None
     if isinstance(key, ec.EllipticCurvePrivateKey):

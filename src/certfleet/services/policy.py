@@ -33,7 +33,7 @@ from certfleet.policy import (
     parse_policy,
 )
 from certfleet.services._ports import UnitOfWorkFactory
-from certfleet.x509 import KeyDescription
+from certfleet.x509 import KeyDescription, describe_public_key
 
 __all__ = [
     "ApplyOutcome",
@@ -151,7 +151,17 @@ def _leaf_signature_algorithm(issuer: x509.Certificate) -> str:
         return _name(SignatureAlgorithmOID.ED25519)
     if isinstance(key, ed448.Ed448PublicKey):
         return _name(SignatureAlgorithmOID.ED448)
+    ml_dsa = _ML_DSA_SIGNATURES.get(describe_public_key(key).label)
+    if ml_dsa is not None:  # pure ML-DSA: the parameter set is the signature algorithm
+        return _name(ml_dsa)
     return _name(SignatureAlgorithmOID.RSA_WITH_SHA256)
+
+
+_ML_DSA_SIGNATURES = {
+    "ml-dsa-44": SignatureAlgorithmOID.ML_DSA_44,
+    "ml-dsa-65": SignatureAlgorithmOID.ML_DSA_65,
+    "ml-dsa-87": SignatureAlgorithmOID.ML_DSA_87,
+}
 
 
 def request_candidate(request: ValidatedRequest, authority: Authority, team: str | None) -> Candidate:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certfleet.x509 import describe_public_key
+from certfleet.x509 import KeyDescription, describe_public_key
 
 __all__ = ["Decoded", "colon_hex", "decode"]
 
@@ -96,6 +96,17 @@ def _extension(ext: x509.Extension[x509.ExtensionType]) -> tuple[str, str]:
     return name, "(present)"
 
 
+def _key_text(key: KeyDescription) -> str:
+    if key.algorithm == "rsa":
+        return f"{key.label} ({key.size} bits)"
+    if key.post_quantum:  # FIPS 204 sizes: what the parameter set costs on the wire
+        return (
+            f"{key.label} ({key.public_key_bytes:,}-byte key, "
+            f"{key.signature_bytes:,}-byte signatures; not quantum-vulnerable)"
+        )
+    return key.label
+
+
 def decode(der: bytes) -> Decoded:
     cert = x509.load_der_x509_certificate(der)
     key = describe_public_key(cert.public_key())
@@ -109,7 +120,8 @@ def decode(der: bytes) -> Decoded:
         ("Issuer", cert.issuer.rfc4514_string()),
         ("Not before", cert.not_valid_before_utc.strftime("%Y-%m-%d %H:%M:%S UTC")),
         ("Not after", cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S UTC")),
-        ("Public key", key.label + (f" ({key.size} bits)" if key.algorithm == "rsa" else "")),
+        ("Public key", _key_text(key)),
+        ("Size", f"{len(der):,} bytes (DER)"),
         (
             "Signature algorithm",
             getattr(cert.signature_algorithm_oid, "_name", cert.signature_algorithm_oid.dotted_string),

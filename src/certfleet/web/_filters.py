@@ -20,7 +20,7 @@ __all__ = ["PAGE_SIZES", "InventoryParams", "parse_day", "parse_inventory"]
 
 PAGE_SIZES = (25, 50, 100, 200)
 MAX_EXPIRING_DAYS = 100 * 366  # "within a century": all active; bounds now + delta
-_KEY = re.compile(r"^(rsa|dsa)-(\d{3,5})$|^ec-p(\d{3})$|^(ed25519|ed448|rsa|ec|dsa)$")
+_KEY = re.compile(r"^(rsa|dsa)-(\d{3,5})$|^ec-p(\d{3})$|^(ed25519|ed448|rsa|ec|dsa|ml-dsa-(?:44|65|87))$")
 FIELDS = (
     "q",
     "status",
@@ -57,7 +57,7 @@ def _choice(kind: type[_E], value: str, name: str) -> _E:
 def _key(value: str) -> tuple[str, int | None]:
     match = _KEY.match(value.lower())
     if not match:
-        raise InvalidInput(f"key must look like rsa-2048, ec-p256 or ed25519, not {value!r}")
+        raise InvalidInput(f"key must look like rsa-2048, ec-p256, ed25519 or ml-dsa-65, not {value!r}")
     if match.group(1):
         return match.group(1), int(match.group(2))
     if match.group(3):

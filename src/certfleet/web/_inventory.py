@@ -23,7 +23,10 @@ __all__ = ["CSV_COLUMNS", "router"]
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
 
 COUNT_CAP = 10_000
-KEY_TYPES = ("ec-p256", "ec-p384", "ec-p521", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519")
+KEY_TYPES = (
+    *("ec-p256", "ec-p384", "ec-p521", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"),
+    *("ml-dsa-44", "ml-dsa-65", "ml-dsa-87"),
+)
 CSV_COLUMNS = (
     "serial",
     "fingerprint_sha256",
