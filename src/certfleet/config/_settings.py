@@ -13,6 +13,7 @@ from certfleet.config._acme import AcmeSettings, parse_acme_section
 from certfleet.config._addresses import parse_bind
 from certfleet.config._lifecycle import LifecycleSettings
 from certfleet.config._metrics import MetricsSettings
+from certfleet.config._oidc import WebSettings, parse_web_section
 from certfleet.config._revocation import RevocationSettings
 from certfleet.config._table import parse_table, refuse_unknown, toml
 from certfleet.errors import ConfigurationError
@@ -87,7 +88,7 @@ class ServerSettings:
 # Every section of config.toml. [acme] has values of its own (CIDR ranges, a resolver
 # address) and its own reader, which refuses unknown keys the same way; the others go
 # through the one table parser.
-SECTION_NAMES = ("server", "acme", "revocation", "lifecycle", "metrics")
+SECTION_NAMES = ("server", "acme", "revocation", "lifecycle", "metrics", "web")
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class Settings:
     revocation: RevocationSettings = field(default_factory=RevocationSettings)
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    web: WebSettings = field(default_factory=WebSettings)  # [web.oidc]: dashboard single sign-on
 
     @property
     def is_sqlite(self) -> bool:
@@ -154,6 +156,7 @@ def load_settings(
         revocation=parse_table(RevocationSettings, raw.get("revocation"), where, "revocation"),
         lifecycle=parse_table(LifecycleSettings, raw.get("lifecycle"), where, "lifecycle"),
         metrics=parse_table(MetricsSettings, raw.get("metrics"), where, "metrics"),
+        web=parse_web_section(raw.get("web"), where),
     )
 
 

@@ -1,4 +1,5 @@
-"""Sessions of signed-in dashboard browsers (table of migration 0009_web)."""
+"""Sessions of signed-in dashboard browsers (migration 0009_web) and pending single sign-on
+attempts (0030_oidc_sessions)."""
 
 from __future__ import annotations
 
@@ -7,24 +8,38 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from certfleet.access import ApiToken
 from certfleet.store._repositories import SqlAuditRepository, SqlTokenRepository
 from certfleet.store._unit_of_work import Store
-from certfleet.store._web_models import WebSessionRow
+from certfleet.store._web_models import OidcLoginRow, WebSessionRow
 
-__all__ = ["SqlWebSessionRepository", "SqlWebSessionStore", "WebSession", "WebSessionUnit"]
+__all__ = ["PendingLogin", "SqlWebSessionRepository", "SqlWebSessionStore", "WebSession", "WebSessionUnit"]
 
 
 @dataclass(frozen=True)
 class WebSession:
+    """A session opened with an API token (``token``), or through single sign-on (``token``
+    None; ``principal_name``, ``team`` and ``scope`` are what the user's groups mapped to)."""
+
     id_sha256: str
-    token: ApiToken
+    token: ApiToken | None
     created_at: dt.datetime
     last_seen_at: dt.datetime
     expires_at: dt.datetime
+    principal_name: str | None = None
+    team: str | None = None
+    scope: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingLogin:
+    browser_sha256: str
+    nonce: str
+    code_verifier: str
+    next_path: str
 
 
 @dataclass
@@ -37,7 +52,17 @@ class SqlWebSessionRepository:
     def __post_init__(self) -> None:
         self._tokens = SqlTokenRepository(self.session)
 
-    def add(self, id_sha256: str, token_id: str, now: dt.datetime, expires_at: dt.datetime) -> None:
+    def add(
+        self,
+        id_sha256: str,
+        token_id: str | None,
+        now: dt.datetime,
+        expires_at: dt.datetime,
+        *,
+        principal: tuple[str, str | None, str] | None = None,
+    ) -> None:
+        """``principal`` (name, team, scope) for a single sign-on session, which has no token."""
+        name, team, scope = principal or (None, None, None)
         self.session.add(
             WebSessionRow(
                 id_sha256=id_sha256,
@@ -45,6 +70,9 @@ class SqlWebSessionRepository:
                 created_at=now,
                 last_seen_at=now,
                 expires_at=expires_at,
+                principal_name=name,
+                team=team,
+                scope=scope,
             )
         )
         self.session.flush()
@@ -53,6 +81,17 @@ class SqlWebSessionRepository:
         row = self.session.get(WebSessionRow, id_sha256)
         if row is None:
             return None
+        if row.token_id is None:
+            return WebSession(
+                row.id_sha256,
+                None,
+                row.created_at,
+                row.last_seen_at,
+                row.expires_at,
+                row.principal_name,
+                row.team,
+                row.scope,
+            )
         token = self._tokens.get(row.token_id)
         if token is None:
             return None
@@ -73,7 +112,44 @@ class SqlWebSessionRepository:
                 (WebSessionRow.expires_at < now) | (WebSessionRow.last_seen_at < idle_before)
             )
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        logins = self.session.execute(delete(OidcLoginRow).where(OidcLoginRow.expires_at < now))
+        return int(getattr(result, "rowcount", 0) or 0) + int(getattr(logins, "rowcount", 0) or 0)
+
+    def add_login(
+        self,
+        state_sha256: str,
+        browser_sha256: str,
+        nonce: str,
+        code_verifier: str,
+        next_path: str,
+        expires_at: dt.datetime,
+    ) -> None:
+        self.session.add(
+            OidcLoginRow(
+                state_sha256=state_sha256,
+                browser_sha256=browser_sha256,
+                nonce=nonce,
+                code_verifier=code_verifier,
+                next_path=next_path,
+                expires_at=expires_at,
+            )
+        )
+        self.session.flush()
+
+    def take_login(self, state_sha256: str, now: dt.datetime) -> PendingLogin | None:
+        """The pending sign-in for ``state``, deleted in the same transaction: of two callbacks
+        racing with one state, only the one whose DELETE removed the row gets it."""
+        row = self.session.execute(
+            select(OidcLoginRow).where(OidcLoginRow.state_sha256 == state_sha256)
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        login = PendingLogin(row.browser_sha256, row.nonce, row.code_verifier, row.next_path)
+        expired = row.expires_at <= now
+        result = self.session.execute(delete(OidcLoginRow).where(OidcLoginRow.state_sha256 == state_sha256))
+        if int(getattr(result, "rowcount", 0) or 0) != 1 or expired:
+            return None
+        return login
 
 
 @dataclass(frozen=True)

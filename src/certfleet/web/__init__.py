@@ -2,8 +2,9 @@
 
 Server-rendered pages (Jinja2 templates shipped in the package), a stylesheet and one small
 script; no front-end build step and nothing fetched from a CDN. Users sign in with an API
-token and then hold a session cookie; every page shows and allows exactly what that token's
-team and scope allow in the REST API.
+token, or through the configured OpenID Connect provider, and then hold a session cookie;
+every page shows and allows exactly what that token's (or the user's mapped groups') team and
+scope allow in the REST API.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from certfleet.web import (
     _discovery_pages,
     _inventory,
     _lifecycle_pages,
+    _oidc_pages,
     _overview,
     _spiffe_pages,
     _static,
@@ -33,6 +35,7 @@ def install_dashboard(app: FastAPI, platform: WebPlatform) -> None:
     app.state.dashboard = Dashboard(platform)
     for module in (
         _auth_pages,
+        _oidc_pages,  # single sign-on with OpenID Connect (issue 18)
         _overview,
         _inventory,
         _certificate,

@@ -1,4 +1,4 @@
-"""Sign in with an API token, and sign out."""
+"""Sign in with an API token (or, when configured, start single sign-on), and sign out."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from certfleet.web._render import HtmlRoute, render
 from certfleet.web._sessions import LOGIN_COOKIE, SESSION_COOKIE, SESSION_LIFETIME, check_csrf
 from certfleet.web._state import current_user, dashboard
 
-__all__ = ["router"]
+__all__ = ["local_path", "router", "set_session_cookie"]
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
 
 
-def _local(target: str | None) -> str:
+def local_path(target: str | None) -> str:
     """Only a path on this site: ``next`` must never send a user elsewhere (open redirect)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
@@ -31,6 +31,10 @@ def _set_cookie(response: Response, name: str, value: str, max_age: int | None) 
     response.set_cookie(name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="strict")
 
 
+def set_session_cookie(response: Response, secret: str) -> None:
+    _set_cookie(response, SESSION_COOKIE, secret, int(SESSION_LIFETIME.total_seconds()))
+
+
 def _login_form(request: Request, error: str | None = None, status: int = 200) -> Response:
     # Login CSRF (signing a victim in as the attacker) is stopped by a double-submit value:
     # a fresh random cookie that the form must echo.
@@ -38,7 +42,13 @@ def _login_form(request: Request, error: str | None = None, status: int = 200) -
     response = render(
         request,
         "login.html",
-        {"user": None, "nonce": nonce, "next": _local(request.query_params.get("next")), "error": error},
+        {
+            "user": None,
+            "nonce": nonce,
+            "next": local_path(request.query_params.get("next")),
+            "error": error,
+            "sso_name": sso.provider_name if (sso := dashboard(request).sso) else None,
+        },
         status,
     )
     _set_cookie(response, LOGIN_COOKIE, nonce, 600)
@@ -60,8 +70,8 @@ async def login(request: Request) -> Response:
         secret = await run_in_threadpool(dashboard(request).sessions.sign_in, form.get("token", ""))
     except Unauthenticated:
         return _login_form(request, "That API token is not valid (unknown, revoked or mistyped).", 401)
-    response = RedirectResponse(_local(form.get("next")), status_code=303)
-    _set_cookie(response, SESSION_COOKIE, secret, int(SESSION_LIFETIME.total_seconds()))
+    response = RedirectResponse(local_path(form.get("next")), status_code=303)
+    set_session_cookie(response, secret)
     response.delete_cookie(LOGIN_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return response
 

@@ -84,18 +84,58 @@ class DashboardQueries(Protocol):
 
 
 class BrowserSession(Protocol):
+    """Opened with an API token, or (``token`` None) through single sign-on with the
+    principal the user's groups mapped to."""
+
     @property
-    def token(self) -> ApiToken: ...
+    def token(self) -> ApiToken | None: ...
+    @property
+    def principal_name(self) -> str | None: ...
+    @property
+    def team(self) -> str | None: ...
+    @property
+    def scope(self) -> str | None: ...
     @property
     def last_seen_at(self) -> dt.datetime: ...
     @property
     def expires_at(self) -> dt.datetime: ...
 
 
+class PendingSignIn(Protocol):
+    """A single sign-on attempt waiting for the provider's callback."""
+
+    @property
+    def browser_sha256(self) -> str: ...
+    @property
+    def nonce(self) -> str: ...
+    @property
+    def code_verifier(self) -> str: ...
+    @property
+    def next_path(self) -> str: ...
+
+
 class SessionRepository(Protocol):
     """Browser sessions keyed by SHA-256 of the cookie's secret, inside one transaction."""
 
-    def add(self, id_sha256: str, token_id: str, now: dt.datetime, expires_at: dt.datetime) -> None: ...
+    def add(
+        self,
+        id_sha256: str,
+        token_id: str | None,
+        now: dt.datetime,
+        expires_at: dt.datetime,
+        *,
+        principal: tuple[str, str | None, str] | None = None,
+    ) -> None: ...
+    def add_login(
+        self,
+        state_sha256: str,
+        browser_sha256: str,
+        nonce: str,
+        code_verifier: str,
+        next_path: str,
+        expires_at: dt.datetime,
+    ) -> None: ...
+    def take_login(self, state_sha256: str, now: dt.datetime) -> PendingSignIn | None: ...
     def get(self, id_sha256: str) -> BrowserSession | None: ...
     def touch(self, id_sha256: str, now: dt.datetime) -> None: ...
     def delete(self, id_sha256: str) -> None: ...

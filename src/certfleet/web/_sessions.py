@@ -6,6 +6,8 @@ the sessions table opens no session. The cookie is ``__Host-`` prefixed, ``Secur
 state-changing form carries a synchronizer token derived from the session's secret (HMAC), so
 it is tied to that one session and needs no storage. What a session may see and do is the
 token's team and scope, read afresh on every request: revoking the token ends its sessions.
+A session opened through single sign-on has no token: it stores the team and scope the user's
+groups mapped to at sign-in, and every page narrows by them exactly as for a team token.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from certfleet.access import Principal
+from certfleet.access import Principal, Scope
 from certfleet.audit import AuditLog
 from certfleet.clock import Clock
 from certfleet.errors import Forbidden
@@ -56,7 +58,7 @@ class User:
 
     principal: Principal
     csrf: str
-    token_id: str
+    token_id: str | None  # None: signed in through single sign-on
 
     @property
     def is_admin(self) -> bool:
@@ -96,6 +98,28 @@ class Sessions:
             )
         return secret
 
+    def sign_in_sso(self, principal: Principal, details: dict[str, object]) -> str:
+        """Open a session for a single sign-on ``principal`` (its team and scope as mapped from
+        the user's groups); return the cookie's secret."""
+        secret = secrets.token_urlsafe(32)
+        now = self._clock.now()
+        with self._store.transaction() as tx:
+            tx.sessions.purge(now - SESSION_IDLE, now)
+            tx.sessions.add(
+                _sha256(secret),
+                None,
+                now,
+                now + SESSION_LIFETIME,
+                principal=(principal.name, principal.team, principal.scope.value),
+            )
+            AuditLog(tx.audit, self._clock).record(
+                principal.name,
+                "web.signed_in",
+                principal.name,
+                {"method": "oidc", "team": principal.team, "scope": principal.scope.value, **details},
+            )
+        return secret
+
     def user(self, secret: str | None) -> User | None:
         """The session's user, or None when the cookie is unknown, expired or idle too long, or
         its token was revoked."""
@@ -109,13 +133,18 @@ class Sessions:
             session is None
             or session.expires_at <= now
             or session.last_seen_at <= now - SESSION_IDLE
-            or session.token.revoked_at is not None
+            or (session.token is not None and session.token.revoked_at is not None)
         ):
             return None
         if now - session.last_seen_at >= _TOUCH_EVERY:
             with self._store.transaction() as tx:
                 tx.sessions.touch(key, now)
         token = session.token
+        if token is None:
+            if session.principal_name is None or session.scope is None:
+                return None
+            principal = Principal(session.principal_name, session.team, Scope(session.scope))
+            return User(principal, csrf_token(secret), None)
         principal = Principal(f"token:{token.id}", token.team, token.scope, token.allow_names)
         return User(principal, csrf_token(secret), token.id)
 

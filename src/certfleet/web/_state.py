@@ -12,6 +12,8 @@ from fastapi import Request
 
 from certfleet.audit import ChainVerdict
 from certfleet.web._compliance import ComplianceCache
+from certfleet.web._oidc import OidcProvider
+from certfleet.web._oidc_flow import SingleSignOn
 from certfleet.web._ports import WebPlatform
 from certfleet.web._render import SignInRequired
 from certfleet.web._sessions import SESSION_COOKIE, Sessions, User
@@ -35,6 +37,14 @@ class Dashboard:
         self.platform = platform
         self.queries = platform.web_queries
         self.sessions = Sessions(platform.web_sessions, platform.tokens, platform.clock)
+        oidc = platform.settings.web.oidc  # [web.oidc]: single sign-on, when configured
+        self.sso = (
+            SingleSignOn(
+                OidcProvider(oidc, platform.clock), platform.web_sessions, self.sessions, platform.clock
+            )
+            if oidc
+            else None
+        )
         self.compliance = ComplianceCache(platform)
         self._lock = threading.Lock()
         self._verified: Verified | None = None
