@@ -208,6 +208,7 @@ def open_platform(
             revocation=revocation,
             notifications=notifications,
             scans=scans,
+            acme_stalled=acme.resolve_stalled,
         ),
     )
     metrics = PlatformMetrics(settings.metrics, MetricsQueries(database), authorities.hierarchy, clock)

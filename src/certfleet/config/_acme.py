@@ -72,6 +72,12 @@ class AcmeSettings:
     )
     validation_timeout_seconds: float = 10.0
     validation_workers: int = 4
+    # An order or challenge still ``processing`` after this was left by a dead process (a
+    # live finalize or validation takes seconds): ``protocols.acme.recovery`` resolves it.
+    stalled_after: dt.timedelta = field(
+        default=dt.timedelta(minutes=5),
+        metadata=toml("stalled_after_seconds", unit=dt.timedelta(seconds=1)),
+    )
     ari_retry_after: dt.timedelta = field(
         default=dt.timedelta(hours=6),
         metadata=toml("ari_retry_after_seconds", unit=dt.timedelta(seconds=1), zero=True),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 from certfleet.lifecycle.scheduler import Job
 from certfleet.services.authorities import AuthorityService
@@ -29,7 +30,13 @@ from certfleet.services.revocation import RevocationService
 from certfleet.services.rotation import RotationService
 from certfleet.services.scan_jobs import ScanQueue
 
-__all__ = ["DISPATCH_INTERVAL", "EXPIRY_SCAN_INTERVAL", "SCAN_START_INTERVAL", "background_jobs"]
+__all__ = [
+    "ACME_STALLED_INTERVAL",
+    "DISPATCH_INTERVAL",
+    "EXPIRY_SCAN_INTERVAL",
+    "SCAN_START_INTERVAL",
+    "background_jobs",
+]
 
 _log = logging.getLogger("certfleet.lifecycle")
 
@@ -39,6 +46,7 @@ DISPATCH_INTERVAL = dt.timedelta(seconds=5)
 EXPIRY_SCAN_INTERVAL = dt.timedelta(hours=1)
 # A submitted scan starts within a second.
 SCAN_START_INTERVAL = dt.timedelta(seconds=1)
+ACME_STALLED_INTERVAL = dt.timedelta(seconds=30)
 
 
 def background_jobs(
@@ -49,6 +57,7 @@ def background_jobs(
     revocation: RevocationService,
     notifications: Notifications,
     scans: ScanQueue,
+    acme_stalled: Callable[[], object] | None = None,
 ) -> list[Job]:
     jobs: list[Job] = []
     lifecycle = renewal.settings
@@ -81,4 +90,8 @@ def background_jobs(
         Job("notifications.dispatch", DISPATCH_INTERVAL, notifications.dispatch_once),
         Job("scans", SCAN_START_INTERVAL, scans.run_pending, per_node=True, per_process=True),
     ]
+    if acme_stalled is not None:
+        # ACME orders and challenges a dead process left processing (protocols.acme.recovery):
+        # one node at a time, often enough that a client polling them still sees the end.
+        jobs.append(Job("acme.stalled", ACME_STALLED_INTERVAL, acme_stalled))
     return jobs

@@ -230,16 +230,28 @@ class SqlOrderRepository:
         *,
         expected: Sequence[OrderStatus],
         error: dict[str, Any] | None = None,
+        at: dt.datetime | None = None,
     ) -> bool:
         values: dict[str, Any] = {"status": to.value}
         if error is not None:
             values["error_json"] = dump_json(error)
+        if to is OrderStatus.PROCESSING:
+            values["processing_since"] = at
         result = self._session.execute(
             update(AcmeOrderRow)
             .where(AcmeOrderRow.id == order_id, AcmeOrderRow.status.in_([s.value for s in expected]))
             .values(**values)
         )
         return rowcount(result) == 1
+
+    def stalled(self, before: dt.datetime) -> Sequence[str]:
+        # NULL: processing before migration 0024 recorded when, so long enough.
+        since = AcmeOrderRow.processing_since
+        return self._session.scalars(
+            select(AcmeOrderRow.id).where(
+                AcmeOrderRow.status == OrderStatus.PROCESSING.value, (since < before) | since.is_(None)
+            )
+        ).all()
 
     def complete(self, order_id: str, serial: str, chain_pem: str) -> bool:
         result = self._session.execute(

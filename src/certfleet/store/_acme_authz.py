@@ -165,15 +165,24 @@ class SqlAuthorizationRepository:
         )
         return {Identifier(t, f"*.{v}" if w else v) for t, v, w in rows}
 
-    def start_challenge(self, challenge_id: str) -> bool:
+    def start_challenge(self, challenge_id: str, at: dt.datetime | None = None) -> bool:
         result = self._session.execute(
             update(AcmeChallengeRow)
             .where(
                 AcmeChallengeRow.id == challenge_id, AcmeChallengeRow.status == ChallengeStatus.PENDING.value
             )
-            .values(status=ChallengeStatus.PROCESSING.value)
+            .values(status=ChallengeStatus.PROCESSING.value, processing_since=at)
         )
         return rowcount(result) == 1
+
+    def stalled_challenges(self, before: dt.datetime) -> Sequence[str]:
+        since = AcmeChallengeRow.processing_since
+        return self._session.scalars(
+            select(AcmeChallengeRow.id).where(
+                AcmeChallengeRow.status == ChallengeStatus.PROCESSING.value,
+                (since < before) | since.is_(None),
+            )
+        ).all()
 
     def finish_challenge(
         self, challenge_id: str, status: ChallengeStatus, at: dt.datetime, error: dict[str, Any] | None

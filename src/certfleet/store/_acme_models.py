@@ -90,6 +90,7 @@ class AcmeChallengeRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     validated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     error_json: Mapped[str | None] = mapped_column(Text)
+    processing_since: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)  # 0024
 
 
 class AcmeOrderRow(Base):
@@ -106,6 +107,7 @@ class AcmeOrderRow(Base):
     error_json: Mapped[str | None] = mapped_column(Text)
     certificate_serial: Mapped[str | None] = mapped_column(String(42), index=True)
     certificate_chain: Mapped[str | None] = mapped_column(Text)
+    processing_since: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)  # 0024
 
     __table_args__ = (Index("ix_acme_orders_account_created", "account_id", "created_at"),)
 

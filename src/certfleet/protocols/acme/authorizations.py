@@ -167,8 +167,13 @@ class AuthorizationRepository(Protocol):
         (wildcard authorizations as ``*.name``)."""
         ...
 
-    def start_challenge(self, challenge_id: str) -> bool:
-        """pending -> processing; False when it was not pending (a concurrent request won)."""
+    def start_challenge(self, challenge_id: str, at: dt.datetime | None = None) -> bool:
+        """pending -> processing (since ``at``); False when it was not pending (a concurrent
+        request won)."""
+        ...
+
+    def stalled_challenges(self, before: dt.datetime) -> Sequence[str]:
+        """Challenges processing since before ``before``: their validation worker died."""
         ...
 
     def finish_challenge(

@@ -75,7 +75,9 @@ class Finalizer:
         authzs = self._valid_authorizations(order)
         self._recheck_caa(authzs, request.urls.account(account.id))
         with self._uow() as uow:
-            won = uow.acme.orders.transition(order.id, OrderStatus.PROCESSING, expected=(OrderStatus.READY,))
+            won = uow.acme.orders.transition(
+                order.id, OrderStatus.PROCESSING, expected=(OrderStatus.READY,), at=self._clock.now()
+            )
         if not won:
             raise AcmeProblem("orderNotReady", "the order is already being finalized")
         # The nonce, the checks and "processing" are committed before the CA is asked (it

@@ -207,7 +207,7 @@ class OrderEndpoints:
             status = authz.effective_status(now)
             if status is AuthzStatus.PENDING and challenge.status is ChallengeStatus.PENDING:
                 with self._uow() as uow:
-                    started = uow.acme.authorizations.start_challenge(challenge.id)
+                    started = uow.acme.authorizations.start_challenge(challenge.id, now)
                 if started:
                     challenge = replace(challenge, status=ChallengeStatus.PROCESSING)
                     # Validation starts as soon as "processing" is visible to other

@@ -104,9 +104,15 @@ class OrderRepository(Protocol):
         *,
         expected: Sequence[OrderStatus],
         error: dict[str, Any] | None = None,
+        at: dt.datetime | None = None,
     ) -> bool:
         """Conditional UPDATE: False when the stored status is not one of ``expected``. This
-        is what makes one finalize win when several race (RFC 8555 section 7.4)."""
+        is what makes one finalize win when several race (RFC 8555 section 7.4). ``at`` is
+        when an order entered ``processing`` (see :meth:`stalled`)."""
+        ...
+
+    def stalled(self, before: dt.datetime) -> Sequence[str]:
+        """Orders processing since before ``before``: their finalize died with its process."""
         ...
 
     def complete(self, order_id: str, serial: str, chain_pem: str) -> bool:

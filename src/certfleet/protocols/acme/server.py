@@ -32,6 +32,7 @@ from certfleet.protocols.acme.networks import NetworkPolicy
 from certfleet.protocols.acme.nonces import NonceService
 from certfleet.protocols.acme.ordering import OFFERED_PROFILES, OrderEndpoints
 from certfleet.protocols.acme.problems import AcmeProblem
+from certfleet.protocols.acme.recovery import StalledWork, StalledWorkOutcome
 from certfleet.protocols.acme.registration import AccountEndpoints
 from certfleet.protocols.acme.renewal import RenewalInfo, RenewNowOutcome
 from certfleet.protocols.acme.resolver import DnsResolver, Resolver
@@ -107,6 +108,7 @@ class AcmeServer:
             authz_lifetime=settings.authz_reuse,
         )
         self.renewal_info = RenewalInfo(tx, clock, settings.ari_retry_after)
+        self._stalled = StalledWork(tx, clock, self.validation, settings.stalled_after)
         self._accounts = AccountEndpoints(tx, clock, self._auth, settings)
         self._orders = OrderEndpoints(tx, clock, self._auth, settings, self.validation, self.renewal_info)
         self._finalizer = Finalizer(tx, clock, self._auth, settings, self._orders, caa, issuer)
@@ -128,6 +130,11 @@ class AcmeServer:
 
     def close(self) -> None:
         self.validation.close()
+
+    def resolve_stalled(self) -> StalledWorkOutcome:
+        """Orders and challenges a dead process left ``processing`` (the ``acme.stalled``
+        background job)."""
+        return self._stalled.resolve()
 
     # -- HTTP-facing -------------------------------------------------------------------------
 

@@ -125,6 +125,11 @@ class ValidationRunner:
             error = problem
         self._finish(challenge_id, error, authz)
 
+    def fail(self, challenge_id: str, error: AcmeProblem) -> None:
+        """Fail a challenge whose validation cannot finish (its worker died: see
+        ``protocols.acme.recovery``), with its authorization and the orders waiting on it."""
+        self._finish(challenge_id, error)
+
     def _finish(
         self, challenge_id: str, error: AcmeProblem | None, authz: Authorization | None = None
     ) -> None:
