@@ -76,7 +76,7 @@ rules:
             "p.yaml:3: rule 'x': unknown key 'key_type' (did you mean 'key_types'?)",
         ),
         ("rules: [\n", "p.yaml:2: invalid YAML"),
-        ("rule:\n  - name: x\n", "p.yaml:1: unknown top-level key 'rule' (expected 'rules')"),
+        ("rule:\n  - name: x\n", "p.yaml:1: unknown top-level key 'rule' (expected 'rules' or 'presets')"),
         (
             "rules:\n  - name: x\n    key_types: [rsa-2047]\n",
             "p.yaml:3: rule 'x': key_types: unknown key type 'rsa-2047'",

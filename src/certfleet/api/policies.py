@@ -5,24 +5,26 @@ take admin, as ``certfleet policy`` beside the data does."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from certfleet.access import Scope
 from certfleet.api._admin import StrictBody, require_admin
 from certfleet.api._auth import CurrentPrincipal, get_platform
 from certfleet.api._ports import Platform
 from certfleet.api._problems import PROBLEM_RESPONSES
+from certfleet.policy.presets import PRESET_NAMES
 from certfleet.services.compliance import ComplianceReport, compliance_report
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/policies", tags=["policies"], responses=PROBLEM_RESPONSES)
 PlatformDep = Annotated[Platform, Depends(get_platform)]
+PresetName = Literal["cabf-tls", "nist-sp800-131a", "nist-sp800-57"]  # PRESET_NAMES
 
 _MAX_DOCUMENT_CHARS = 512 * 1024
 _DOCUMENT_EXAMPLE = "rules:\n  - name: no-rsa-2048\n    key_types: [ec-p256, ec-p384, rsa-3072, rsa-4096]\n"
@@ -36,7 +38,17 @@ _VERSION_EXAMPLE: dict[str, Any] = {
 
 
 class PolicyApply(StrictBody):
-    document: str = Field(min_length=1, max_length=_MAX_DOCUMENT_CHARS, description="The policy (YAML).")
+    document: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=_MAX_DOCUMENT_CHARS,
+        description="The policy (YAML); without it, presets are layered onto the policy in force.",
+    )
+    presets: list[PresetName] = Field(
+        default_factory=list,
+        max_length=len(PRESET_NAMES),
+        description="Shipped compliance presets layered onto the document (the stricter rule wins).",
+    )
     source: str = Field(default="api", max_length=500, description="Where it came from, for the audit log.")
     dry_run: bool = Field(
         default=False, description="Parse, check and say what applying would do; store nothing."
@@ -44,9 +56,18 @@ class PolicyApply(StrictBody):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"document": _DOCUMENT_EXAMPLE, "source": "policy.yaml", "dry_run": True}]
+            "examples": [
+                {"document": _DOCUMENT_EXAMPLE, "source": "policy.yaml", "dry_run": True},
+                {"presets": ["cabf-tls"], "source": "--preset cabf-tls"},
+            ]
         }
     )
+
+    @model_validator(mode="after")
+    def _something(self) -> PolicyApply:
+        if self.document is None and not self.presets:
+            raise ValueError("give a document, presets, or both")
+        return self
 
 
 class PolicyTest(StrictBody):
@@ -91,6 +112,9 @@ class ApplyOut(PolicyVersionOut):
     )
 
 
+assert set(get_args(PresetName)) == set(PRESET_NAMES), "the API's preset names must be the shipped ones"
+
+
 class ViolationRow(BaseModel):
     serial: str
     fingerprint_sha256: str
@@ -107,6 +131,8 @@ class ViolationRow(BaseModel):
     severity: str
     enforce: bool
     reason: str
+    preset: str | None = Field(default=None, description="The shipped preset the rule comes from.")
+    clause: str | None = Field(default=None, description="The preset's clause broken, as cited.")
 
 
 class ComplianceSummary(BaseModel):
@@ -169,11 +195,18 @@ async def apply(
     """Store the document as the next version (admin, audited) and enforce it from the next
     request on. 201 when a version was stored; 200 when unchanged or ``dry_run``."""
     require_admin(principal)
-    outcome = await run_in_threadpool(
-        lambda: platform.policy.apply(
+
+    def applied() -> Any:
+        if body.presets:
+            return platform.policy.apply_presets(
+                body.presets, body.document, source=body.source, actor=principal.name, dry_run=body.dry_run
+            )
+        assert body.document is not None  # the model's validator
+        return platform.policy.apply(
             body.document, source=body.source, actor=principal.name, dry_run=body.dry_run
         )
-    )
+
+    outcome = await run_in_threadpool(applied)
     if not outcome.changed or outcome.dry_run:
         response.status_code = 200
     else:
@@ -182,10 +215,19 @@ async def apply(
 
 
 @router.get("/report", response_model=ReportOut, summary="Policy compliance of the inventory")
-async def report(principal: CurrentPrincipal, platform: PlatformDep) -> Response:
-    """Every active certificate judged by the policy in force (admin): one row per violation."""
+async def report(
+    principal: CurrentPrincipal,
+    platform: PlatformDep,
+    preset: Annotated[
+        list[PresetName] | None,
+        Query(description="Judge by these shipped presets alone (rows cite the clause broken)."),
+    ] = None,
+) -> Response:
+    """Every active certificate judged by the policy in force (admin), or by the named
+    presets: one row per violation."""
     require_admin(principal)
-    return _stream(await run_in_threadpool(compliance_report, platform.policy))
+    presets = list(preset or [])
+    return _stream(await run_in_threadpool(lambda: compliance_report(platform.policy, presets=presets)))
 
 
 @router.post("/test", response_model=ReportOut, summary="Dry-run a policy against the inventory")

@@ -28,6 +28,7 @@ from certfleet.cli._common import (
 from certfleet.cli._listing import listing_rows
 from certfleet.cli._remote import remote_server
 from certfleet.errors import InvalidInput
+from certfleet.policy.presets import PRESET_NAMES
 from certfleet.services.compliance import ComplianceReport, compliance_report, report_json
 
 app = typer.Typer(help="Policies as code: rules every certificate must meet.", no_args_is_help=True)
@@ -43,9 +44,18 @@ REPORT_COLUMNS = [
     "severity",
     "enforce",
     "reason",
+    "preset",
+    "clause",
 ]
 _TABLE_COLUMNS = ["serial", "team", "sans", "rule", "severity", "enforce", "reason"]
 
+PresetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--preset",
+        help=f"A shipped compliance preset ({', '.join(PRESET_NAMES)}); repeat for several.",
+    ),
+]
 ExitCodeOption = Annotated[
     bool, typer.Option("--exit-code", help="Exit 1 when any certificate violates a rule (for CI).")
 ]
@@ -65,7 +75,8 @@ def _read(file: Path) -> bytes:
 
 @app.command("apply")
 def apply(
-    file: Annotated[Path, typer.Argument(help="Policy document (YAML).")],
+    file: Annotated[Path | None, typer.Argument(help="Policy document (YAML).")] = None,
+    preset: PresetOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check FILE and say what applying would do; store nothing.")
     ] = False,
@@ -73,15 +84,32 @@ def apply(
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
-    """Store FILE as the next policy version (audited) and enforce it from now on."""
-    document = _read(file)
+    """Store FILE as the next policy version (audited) and enforce it from now on. With
+    --preset, the preset is layered onto FILE, or without FILE onto the policy in force
+    (whose own rules are kept)."""
+    presets = list(preset or [])
+    if file is None and not presets:
+        raise InvalidInput("give a policy FILE, or --preset NAME, or both")
+    document = _read(file) if file is not None else None
+    source = str(file) if file is not None else "--preset " + ", ".join(presets)
     server = remote_server()
     if server is not None:
-        body = {"document": _text(document), "source": str(file), "dry_run": dry_run}
+        body: dict[str, Any] = {"source": source, "dry_run": dry_run}
+        if document is not None:
+            body["document"] = _text(document)
+        if presets:
+            body["presets"] = presets
         outcome: dict[str, Any] = server.request("POST", "/api/v1/policies", json=body)
     else:
         with platform(data_dir, db) as p:
-            outcome = p.policy.apply(document, source=str(file), actor="cli", dry_run=dry_run).to_dict()
+            if presets:
+                applied = p.policy.apply_presets(
+                    presets, document, source=source, actor="cli", dry_run=dry_run
+                )
+            else:
+                assert document is not None
+                applied = p.policy.apply(document, source=source, actor="cli", dry_run=dry_run)
+            outcome = applied.to_dict()
     if fmt is Format.JSON:
         emit_document(outcome)
         return
@@ -166,13 +194,17 @@ def _write(
         for chunk in report_json(head, rows, summary):
             out.write(chunk)
         return
-    collected = list(rows)
+    collected = sorted(rows, key=lambda r: (r.get("team") or "", r.get("serial") or ""))
+    columns = _TABLE_COLUMNS
+    if any(r.get("clause") for r in collected):
+        # A preset's rows cite their clause: the standard's words, not only the rule's name.
+        columns = [c if c != "rule" else "clause" for c in _TABLE_COLUMNS]
     counts = summary()
     title = (
         f"{counts['violating']} of {counts['certificates']} certificates violate the policy "
         f"({counts['violations']} violations)"
     )
-    emit(collected, _TABLE_COLUMNS, Format.TABLE, title=title)
+    emit(collected, columns, Format.TABLE, title=title)
 
 
 def _local(report: ComplianceReport, fmt: Format, exit_code: bool) -> None:
@@ -191,18 +223,22 @@ def _remote(answer: dict[str, Any], fmt: Format, exit_code: bool) -> None:
 
 @app.command("report")
 def report(
+    preset: PresetOption = None,
     fmt: FormatOption = Format.TABLE,
     exit_code: ExitCodeOption = False,
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
-    """Compliance of every active certificate with the policy in force."""
+    """Compliance of every active certificate with the policy in force, or with the given
+    presets alone (each violation citing the clause it breaks), per team."""
+    presets = list(preset or [])
     server = remote_server()
     if server is not None:
-        _remote(server.request("GET", "/api/v1/policies/report"), fmt, exit_code)
+        params = {"preset": presets} if presets else None
+        _remote(server.request("GET", "/api/v1/policies/report", params=params), fmt, exit_code)
         return
     with platform(data_dir, db) as p:
-        _local(compliance_report(p.policy), fmt, exit_code)
+        _local(compliance_report(p.policy, presets=presets), fmt, exit_code)
 
 
 @app.command("test")

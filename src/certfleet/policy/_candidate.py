@@ -38,3 +38,6 @@ class Candidate:
     ekus: tuple[str, ...] = ()
     label: str = ""
     spiffe_ids: tuple[str, ...] = ()  # the URI SAN of an X509-SVID, or a registration entry
+    # notBefore (aware UTC), for rules selected by issuance date (the CA/B Forum's validity
+    # schedule); None for a registration entry, which no such rule concerns.
+    not_before: dt.datetime | None = None

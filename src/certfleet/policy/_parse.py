@@ -8,10 +8,16 @@
         severity: high               # low | medium | high (default) | critical
         enforce: true                # false: report, never refuse
         scope: all                   # all (default) | issuance | inventory
+        issued_from: 2026-03-15      # only certificates whose notBefore is on or after
+        issued_before: 2027-03-15    # ... and before this day (UTC)
+    presets: [cabf-tls]              # shipped rule packs, layered after these rules
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import datetime as dt
 import difflib
 import re
 from collections.abc import Callable
@@ -35,6 +41,7 @@ from certfleet.policy._checks import (
 from certfleet.policy._matching import NamePattern, parse_network
 from certfleet.policy._rules import Policy, Rule, RuleScope, RuleSeverity
 from certfleet.policy.errors import PolicyParseError
+from certfleet.policy.presets import PRESET_NAMES, preset_document
 
 __all__ = ["CHECK_KEYS", "RULE_KEYS", "parse_policy"]
 
@@ -182,7 +189,32 @@ _CHECKS: dict[str, Callable[[Any, int], Check]] = {
     "spiffe_id_prefixes": lambda v, line: SpiffeIdPrefixes(_spiffe_prefixes(v, line)),
 }
 CHECK_KEYS = tuple(_CHECKS)
-RULE_KEYS = ("name", "description", "severity", "enforce", "scope", "profiles", "team", *CHECK_KEYS)
+RULE_KEYS = (
+    "name",
+    "description",
+    "severity",
+    "enforce",
+    "scope",
+    "profiles",
+    "team",
+    "issued_from",
+    "issued_before",
+    *CHECK_KEYS,
+)
+_TOP_LEVEL_KEYS = ("rules", "presets")
+
+
+def _date(raw: _Located, key: str) -> dt.date | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    # YAML reads an unquoted 2026-03-15 as a date; a quoted one is a string.
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = dt.date.fromisoformat(value)
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise _Problem(raw.key_lines[key], f"{key} must be a date (YYYY-MM-DD), not {value!r}")
+    return value
 
 
 def _choice(value: Any, key: str, line: int, kind: type[RuleSeverity] | type[RuleScope]) -> Any:
@@ -245,10 +277,29 @@ def _build(raw: _Located, name: str) -> Rule:
         profiles=tuple(_strings(raw["profiles"], "profiles", lines["profiles"])) if "profiles" in raw else (),
         teams=tuple(_strings(teams, "team", lines["team"])) if team is not None else (),
         description=description,
+        issued_from=_date(raw, "issued_from"),
+        issued_before=_date(raw, "issued_before"),
     )
 
 
-def _parse(text: str) -> Policy:
+def _presets(value: Any, line: int, seen: set[str]) -> list[Rule]:
+    """The rules of each named preset, after the document's own: a certificate must meet
+    every rule, so layering never loosens a team's rule and the stricter always wins."""
+    rules: list[Rule] = []
+    for name in _strings(value, "presets", line):
+        if name not in PRESET_NAMES:
+            close = difflib.get_close_matches(name, PRESET_NAMES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (one of {', '.join(PRESET_NAMES)})"
+            raise _Problem(line, f"presets: unknown preset {name!r}{hint}")
+        for rule in _parse(preset_document(name), allow_presets=False).rules:
+            if rule.name in seen:
+                raise _Problem(line, f"presets: {name}: rule {rule.name!r} is already defined")
+            seen.add(rule.name)
+            rules.append(dataclasses.replace(rule, preset=name))
+    return rules
+
+
+def _parse(text: str, *, allow_presets: bool = True) -> Policy:
     try:
         document = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
@@ -260,10 +311,12 @@ def _parse(text: str) -> Policy:
     if document is None:
         raise _Problem(None, "empty policy: expected a mapping with 'rules'")
     if not isinstance(document, _Located):
-        raise _Problem(1, "a policy is a mapping with one key, 'rules'")
+        raise _Problem(1, "a policy is a mapping with 'rules' (and 'presets')")
+    allowed = _TOP_LEVEL_KEYS if allow_presets else ("rules",)
     for key in document:
-        if key != "rules":
-            raise _Problem(document.key_lines[key], f"unknown top-level key {key!r} (expected 'rules')")
+        if key not in allowed:
+            expected = " or ".join(repr(k) for k in allowed)
+            raise _Problem(document.key_lines[key], f"unknown top-level key {key!r} (expected {expected})")
     raw_rules = document.get("rules")
     line = document.key_lines.get("rules", 1)
     if raw_rules is None:
@@ -275,6 +328,8 @@ def _parse(text: str) -> Policy:
     for index, raw in enumerate(raw_rules):
         rule_line = raw.line if isinstance(raw, _Located) else line
         rules.append(_rule(raw, index, rule_line, seen))
+    if "presets" in document:
+        rules.extend(_presets(document["presets"], document.key_lines["presets"], seen))
     return Policy(tuple(rules))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,21 +50,31 @@ class Violation:
     severity: RuleSeverity
     enforce: bool
     reason: str
+    preset: str | None = None  # the shipped preset the rule comes from
+    clause: str | None = None  # its citation, e.g. "cabf-tls §validity: max 200 days ..."
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "rule": self.rule,
             "check": self.check,
             "severity": self.severity.value,
             "enforce": self.enforce,
             "reason": self.reason,
         }
+        if self.preset is not None:
+            out |= {"preset": self.preset, "clause": self.clause}
+        return out
 
 
 @dataclass(frozen=True)
 class Rule:
     """A named rule: selectors (``profiles``, ``teams``) say which certificates it concerns,
-    its checks what they must satisfy. ``enforce=False`` reports without refusing."""
+    its checks what they must satisfy. ``enforce=False`` reports without refusing.
+
+    ``issued_from`` and ``issued_before`` select by notBefore (UTC dates, the first
+    inclusive, the second exclusive): the CA/B Forum judges a certificate's validity by the
+    rule in force on its issuance date. ``preset`` names the shipped preset a rule comes from,
+    whose ``description`` is then the clause a report cites."""
 
     name: str
     checks: tuple[Check, ...]
@@ -73,13 +84,28 @@ class Rule:
     profiles: tuple[str, ...] = ()
     teams: tuple[str, ...] = ()
     description: str = ""
+    issued_from: dt.date | None = None
+    issued_before: dt.date | None = None
+    preset: str | None = None
 
     def applies_to(self, candidate: Candidate, context: Context) -> bool:
         if not self.scope.covers(context):
             return False
         if self.profiles and candidate.profile not in self.profiles:
             return False
+        if not self._issued_within(candidate.not_before):
+            return False
         return not self.teams or candidate.team in self.teams
+
+    def _issued_within(self, not_before: dt.datetime | None) -> bool:
+        if self.issued_from is None and self.issued_before is None:
+            return True
+        if not_before is None:
+            return False  # no issuance date (a registration entry): not concerned
+        day = not_before.astimezone(dt.UTC).date()
+        if self.issued_from is not None and day < self.issued_from:
+            return False
+        return self.issued_before is None or day < self.issued_before
 
     def evaluate(self, candidate: Candidate, context: Context) -> Iterator[Violation]:
         if not self.applies_to(candidate, context):
@@ -87,7 +113,10 @@ class Rule:
         for check in self.checks:
             decision = check.evaluate(candidate)
             if decision.reason is not None:
-                yield Violation(self.name, check.kind, self.severity, self.enforce, decision.reason)
+                clause = self.description if self.preset is not None else None
+                yield Violation(
+                    self.name, check.kind, self.severity, self.enforce, decision.reason, self.preset, clause
+                )
 
 
 @dataclass(frozen=True)

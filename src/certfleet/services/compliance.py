@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from certfleet.policy import Policy
+from certfleet.policy.presets import layer_presets
 from certfleet.services.policy import PolicyService, Verdict
 
 __all__ = ["ComplianceCounts", "ComplianceReport", "ComplianceTally", "compliance_report", "report_json"]
@@ -105,10 +106,19 @@ class ComplianceReport:
 
 
 def compliance_report(
-    service: PolicyService, document: str | bytes | None = None, *, source: str = "policy"
+    service: PolicyService,
+    document: str | bytes | None = None,
+    *,
+    source: str = "policy",
+    presets: Sequence[str] = (),
 ) -> ComplianceReport:
     """Judge the active certificates by the policy in force, or (a dry run before applying)
-    by ``document``, which is parsed now so that a bad one is refused before any row."""
+    by ``document``, which is parsed now so that a bad one is refused before any row; or,
+    with ``presets`` and no document, by those shipped presets alone (each row then names
+    the preset and cites the clause broken)."""
+    if document is None and presets:
+        document = layer_presets(None, presets)
+        source = "preset " + ", ".join(presets)
     if document is None:
         version, policy = service.active()
         head: dict[str, Any] = {"policy_version": version}

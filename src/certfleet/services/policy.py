@@ -4,6 +4,7 @@ policy before it is applied)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import threading
@@ -32,6 +33,7 @@ from certfleet.policy import (
     Violation,
     parse_policy,
 )
+from certfleet.policy.presets import layer_presets
 from certfleet.services._ports import UnitOfWorkFactory
 from certfleet.x509 import KeyDescription, describe_public_key
 
@@ -129,6 +131,7 @@ def record_candidate(record: CertificateRecord, *, with_ekus: bool = False) -> C
         signature_algorithm=record.signature_algorithm,
         ekus=_ekus(record.certificate()) if with_ekus else (),
         label=record.serial,
+        not_before=record.not_before,
     )
 
 
@@ -250,6 +253,24 @@ class PolicyService:
             self._fresh = True
         return ApplyOutcome(version, changed=True)
 
+    def apply_presets(
+        self,
+        presets: Sequence[str],
+        document: str | bytes | None = None,
+        *,
+        source: str,
+        actor: str,
+        dry_run: bool = False,
+    ) -> ApplyOutcome:
+        """Layer the shipped ``presets`` onto ``document``, or onto the policy in force (its
+        own rules kept), and apply the result as the next version."""
+        if document is None:
+            current = self.current()
+            base = current.document if current is not None else None
+        else:
+            base = document.decode("utf-8", errors="replace") if isinstance(document, bytes) else document
+        return self.apply(layer_presets(base, presets), source=source, actor=actor, dry_run=dry_run)
+
     def current(self) -> PolicyVersion | None:
         with self._uow(read_only=True) as uow:
             latest = uow.policies.latest_version()
@@ -310,7 +331,8 @@ class PolicyService:
         version, policy = self._enforced()
         if not policy.rules:
             return version
-        candidate = request_candidate(request, authority, team)
+        # Issued now: the date that selects the CA/B Forum's validity rule in force.
+        candidate = dataclasses.replace(request_candidate(request, authority, team), not_before=self.now())
         try:
             found = policy.check_issuance(candidate)
         except RuleViolation as refusal:
