@@ -15,6 +15,7 @@ from certfleet.api import (
     audit,
     authorities,
     certificates,
+    crypto,
     discovery,
     est,
     est_admin,
@@ -77,6 +78,8 @@ def create_api_app(platform: Platform) -> FastAPI:
     app.include_router(est_admin.router)
     app.include_router(whoami.router)
     app.include_router(trust.router)
+    app.include_router(trust.agent_router)
+    app.include_router(crypto.router)
     app.include_router(scep.router)  # RFC 8894 at /scep, as on the plain-HTTP listener
 
     @app.get("/healthz", response_class=PlainTextResponse, tags=["health"], responses=_documented(503))

@@ -74,6 +74,9 @@ COMMANDS = {
     "rotate": LazyCommand(
         "certfleet.cli.rotate", "app", "Mass rotation campaigns: replace every selected certificate."
     ),
+    "crypto": LazyCommand(
+        "certfleet.cli.crypto", "app", "The cryptographic inventory: algorithms, quantum exposure, CBOM."
+    ),
     "est": LazyCommand("certfleet.cli.est", "app", "EST enrolment (RFC 7030): Basic credentials per team."),
     "scep": LazyCommand(
         "certfleet.cli.scep", "app", "SCEP enrolment (RFC 8894): challenge passwords and approvals."

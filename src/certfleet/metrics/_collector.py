@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from certfleet.ca import CaCertificate
 from certfleet.clock import Clock
+from certfleet.inventory.crypto import classify_key, classify_signature
 from certfleet.metrics._ports import InventorySnapshot, MetricsQueries
 
 __all__ = ["ACTION_OUTCOMES", "AuditCounters", "FleetCollector"]
@@ -99,6 +100,7 @@ class FleetCollector(Collector):
             team, lambda: self._queries.snapshot(now, team, EXPIRY_WINDOWS, [ca.id for ca in cas])
         )
         yield from self._inventory(snap)
+        yield self._algorithms(snap)
         yield from self._authorities(snap, cas, now)
         yield from self._discovery(snap)
         yield from self._operations()
@@ -121,6 +123,24 @@ class FleetCollector(Collector):
         for team, days, count in snap.expiring:
             expiring.add_metric([team, str(days)], count)
         yield expiring
+
+    @staticmethod
+    def _algorithms(snap: InventorySnapshot) -> Metric:
+        """In-use certificates per key algorithm (``rsa-2048``, ``ml-dsa-65``) and whether a
+        quantum computer breaks it (key or signature: ``yes``, ``no``, ``unknown``)."""
+        family = GaugeMetricFamily(
+            "certfleet_certificates_by_algorithm",
+            "In-use certificates by key algorithm and quantum vulnerability (key or signature)",
+            labels=["algorithm", "quantum_vulnerable"],
+        )
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        for key_algorithm, key_size, signature, count in snap.algorithms:
+            key = classify_key(key_algorithm, key_size)
+            vulnerable = key.quantum_vulnerable or classify_signature(signature).quantum_vulnerable
+            counts[(key.label, {True: "yes", False: "no", None: "unknown"}[vulnerable])] += count
+        for labels, count in sorted(counts.items()):
+            family.add_metric(list(labels), count)
+        return family
 
     @staticmethod
     def _authorities(snap: InventorySnapshot, cas: list[CaCertificate], now: dt.datetime) -> Iterable[Metric]:

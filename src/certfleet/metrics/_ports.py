@@ -34,6 +34,8 @@ class InventorySnapshot(Protocol):
     def scan_runs(self) -> list[tuple[str, str, int]]: ...  # (kind, status, count)
     @property
     def scan_durations(self) -> list[tuple[str, float]]: ...  # (kind, seconds) of finished scans
+    @property
+    def algorithms(self) -> list[tuple[str, int, str, int]]: ...  # (key alg, size, signature, count)
 
 
 class MetricsQueries(Protocol):

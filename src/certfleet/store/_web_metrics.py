@@ -33,6 +33,7 @@ class InventorySnapshot:
     findings: list[tuple[str, str, int]]  # (severity, code, open count)
     scan_runs: list[tuple[str, str, int]]  # (kind, status, count)
     scan_durations: list[tuple[str, float]]  # (kind, seconds) of finished scans
+    algorithms: list[tuple[str, int, str, int]]  # (key algorithm, key size, signature, in-use count)
 
 
 class MetricsQueries:
@@ -110,6 +111,15 @@ class MetricsQueries:
                     .group_by(ScanRunRow.kind, ScanRunRow.status)
                 ).all()
             ]
+            # One grouped query: the certfleet_certificates_by_algorithm gauge.
+            algorithms = [
+                (str(alg), int(size), str(sig), int(n))
+                for alg, size, sig, n in s.execute(
+                    select(c.key_algorithm, c.key_size, c.signature_algorithm, func.count())
+                    .where(c.status == _ACTIVE, c.not_after >= now, *self._team(c.team, team))
+                    .group_by(c.key_algorithm, c.key_size, c.signature_algorithm)
+                ).all()
+            ]
             finished_runs = s.execute(
                 select(ScanRunRow.kind, ScanRunRow.started_at, ScanRunRow.finished_at).where(
                     ScanRunRow.started_at.is_not(None),
@@ -122,7 +132,9 @@ class MetricsQueries:
             for kind, started, finished in finished_runs
             if started is not None and finished is not None
         ]
-        return InventorySnapshot(certificates, expiring, earliest, crls, oldest, findings, runs, durations)
+        return InventorySnapshot(
+            certificates, expiring, earliest, crls, oldest, findings, runs, durations, algorithms
+        )
 
     def audit_actions(self, after_seq: int) -> tuple[int, list[tuple[str, int]]]:
         """(the newest seq, entries per action after ``after_seq``): the log is append-only,

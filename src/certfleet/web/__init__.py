@@ -15,6 +15,7 @@ from certfleet.web import (
     _audit_pages,
     _auth_pages,
     _certificate,
+    _crypto_pages,
     _discovery_pages,
     _inventory,
     _lifecycle_pages,
@@ -43,6 +44,7 @@ def install_dashboard(app: FastAPI, platform: WebPlatform) -> None:
         _lifecycle_pages,
         _audit_pages,
         _spiffe_pages,  # SPIFFE entries and their live SVIDs (issue 15)
+        _crypto_pages,  # cryptographic exposure by team and algorithm (issue 17)
         _static,
     ):
         app.include_router(module.router)

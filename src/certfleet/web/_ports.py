@@ -16,6 +16,7 @@ from certfleet.config import Settings
 from certfleet.inventory import CertificateRecord
 from certfleet.inventory.search import InventoryFilter, InventoryPage, InventoryRow
 from certfleet.services import AuditService, AuthorityService, InventoryService, TokenService
+from certfleet.services.crypto_report import CryptoReportService
 from certfleet.services.discovery import DiscoveryService
 from certfleet.services.policy import PolicyService
 from certfleet.services.renewal import RenewalService
@@ -180,6 +181,8 @@ class WebPlatform(Protocol):
     def renewal(self) -> RenewalService: ...
     @property
     def rotation(self) -> RotationService: ...
+    @property
+    def crypto(self) -> CryptoReportService: ...
     @property
     def web_queries(self) -> DashboardQueries: ...
     @property
