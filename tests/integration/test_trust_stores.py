@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.agent.peers import CertfleetServer, agent_yaml, certfleet
 from tests.conftest import Cli
 from tests.discovery.pki import Pki, pem
 from tests.discovery.truststore_fixtures import java_cacerts, nss_database
@@ -138,3 +139,54 @@ def test_bad_report_options_are_one_line(cli: Cli) -> None:
     bad = cli("trust", "report", "--horizon", "-1")
     assert bad.exit_code == 2 and "horizon must be between 0 and 36500 days" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_an_agent_reports_its_hosts_stores_to_a_real_server(
+    host: Path, host_tree: tuple[Path, dict[str, Pki]], tmp_path: Path
+) -> None:
+    """Given an enrolled agent with report_trust_stores on, when it runs, the server records
+    the roots of its host's stores under its host name; a store changed is reported again."""
+    server = CertfleetServer(tmp_path / "data")
+    server.start()
+    try:
+        state, tls = tmp_path / "state", tmp_path / "tls"
+        tls.mkdir()
+        server.enroll(server.join_token("db-1", "db-1.trust.test", team="data"), state)
+        config = agent_yaml(
+            tmp_path / "agent.yaml",
+            f"""\
+server: {server.https}
+allowed_dirs: [{tls}]
+report_trust_stores: true
+trust_store_root: {host}
+certificates:
+  - name: db
+    names: [db-1.trust.test]
+    files: {{key: {tls}/db.key, fullchain: {tls}/db.crt}}
+""",
+        )
+        run = ["agent", "run", "--config", str(config), "--once", "--state-dir", str(state)]
+        assert certfleet(*run).returncode == 0
+        report = server.api("/api/v1/trust/report")
+        assert _subjects(report["roots"]) == {
+            "Used",
+            "Bundle Only",
+            "Jks",
+            "Pkcs12",
+            "Nss",
+            "Certifi",
+            "Soon",
+        }
+        assert {h for r in report["roots"] for h in r["hosts"]} == {"db-1"}
+
+        # Then: an unchanged host sends nothing; a root taken out is gone after the next run
+        assert certfleet(*run).returncode == 0
+        (host / "etc/ssl/certs/ca-certificates.crt").write_bytes(pem(host_tree[1]["Used"].root.cert))
+        assert certfleet(*run).returncode == 0
+        after = server.api("/api/v1/trust/report")
+        assert "CN=Bundle Only Root" not in {r["subject"] for r in after["roots"]}
+        entries = server.api("/api/v1/audit?limit=1000")["items"]
+        reports = [e for e in entries if e["action"] == "discovery.trust-stores"]
+        assert [e["actor"] for e in reports] == ["agent:db-1", "agent:db-1"]  # three runs, two changes
+    finally:
+        server.stop()

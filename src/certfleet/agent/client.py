@@ -170,6 +170,10 @@ class ServerClient:
         result: dict[str, Any] = self._call("POST", "/api/v1/agent/deployments", body)
         return result
 
+    def report_trust_stores(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/api/v1/agent/trust-stores", body)
+        return result
+
     def instructions(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/api/v1/agent/instructions")
         return result

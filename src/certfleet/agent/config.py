@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
+from certfleet.agent._trust_config import TRUST_KEYS, TrustSettings, parse_trust
 from certfleet.agent.errors import AgentConfigError
 from certfleet.errors import CertfleetError
 from certfleet.spiffe import TrustDomain
@@ -131,6 +132,7 @@ class AgentConfig:
     state_dir: Path | None = None
     interval_seconds: int = DEFAULT_INTERVAL_SECONDS
     spiffe: SpiffeEndpoint | None = None
+    trust: TrustSettings = field(default_factory=TrustSettings)
 
 
 class _Where:
@@ -369,8 +371,9 @@ def _spiffe(value: object, where: _Where) -> SpiffeEndpoint:
 
 def parse_config(data: object, source: str) -> AgentConfig:
     top = _Where(source)
-    keys = {"server", "allowed_dirs", "certificates", "state_dir", "interval_seconds", "spiffe"}
+    keys = {"server", "allowed_dirs", "certificates", "state_dir", "interval_seconds", "spiffe", *TRUST_KEYS}
     spec = _mapping(data, top, keys)
+    trust = parse_trust(spec, lambda key, message: (top / key).error(message))
     spiffe = _spiffe(spec["spiffe"], top / "spiffe") if "spiffe" in spec else None
     server = None
     if "server" in spec:
@@ -406,6 +409,7 @@ def parse_config(data: object, source: str) -> AgentConfig:
         certificates=certificates,
         state_dir=_absolute(spec["state_dir"], top / "state_dir") if "state_dir" in spec else None,
         spiffe=spiffe,
+        trust=trust,
         interval_seconds=int(
             _number(
                 spec.get("interval_seconds", DEFAULT_INTERVAL_SECONDS), top / "interval_seconds", 10, 86400

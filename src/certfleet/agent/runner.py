@@ -35,6 +35,7 @@ from certfleet.agent.health import wait_for_certificate
 from certfleet.agent.reload import run_reload
 from certfleet.agent.state import AgentState, RetryState
 from certfleet.agent.targets import Material, render_all
+from certfleet.agent.trust_stores import TrustStoreReporter
 from certfleet.clock import Clock, iso
 from certfleet.errors import CertfleetError
 from certfleet.x509 import (
@@ -95,6 +96,7 @@ class Runner:
                     # refuse the old one (a campaign revokes it once its successor is used).
                     body = self._client.instructions()
                 instructions = {i["name"]: i for i in body.get("certificates", [])}
+                self._report_trust_stores()
             except ServerUnreachable as exc:
                 _log.warning("%s; renewing on the local schedule", exc.detail)
         outcomes = []
@@ -113,6 +115,17 @@ class Runner:
             )
             outcomes.append(outcome)
         return outcomes
+
+    def _report_trust_stores(self) -> None:
+        """The host's trust stores, when asked for and changed since the last report."""
+        if self._client is None or not self._config.trust.report:
+            return
+        reporter = TrustStoreReporter(self._state.root, self._config.trust.root)
+        pending = reporter.pending()
+        if pending is not None:
+            body, digest = pending
+            self._client.report_trust_stores(body)
+            reporter.sent(digest)
 
     def run_forever(self, stop: threading.Event) -> None:
         """Run, then sleep until the next interval or the next retry due, until ``stop``."""

@@ -5,20 +5,26 @@ nothing (its roots are not known to be gone)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
 
 from certfleet.audit import AuditLog
 from certfleet.clock import Clock
 from certfleet.discovery import fingerprint
 from certfleet.discovery.anchors import AnchorSighting, StorePlace
 from certfleet.discovery.records import ScanError
-from certfleet.discovery.truststores import StoreReading
+from certfleet.discovery.truststores import StoreKind, StoreReading
+from certfleet.errors import InvalidInput
 from certfleet.services._discovery_record import ScanRecorder
 from certfleet.services._ports import UnitOfWorkFactory
 
-__all__ = ["TrustStoreRecorder", "TrustStoresRecorded"]
+__all__ = ["TrustStoreRecorder", "TrustStoresRecorded", "agent_readings"]
 
 
 @dataclass(frozen=True)
@@ -85,3 +91,38 @@ class TrustStoreRecorder:
         return TrustStoresRecorded(
             host, len(good), len(readings) - len(good), roots, len(added), gone, tuple(errors)
         )
+
+
+def agent_readings(roots: Mapping[str, str], stores: Sequence[Mapping[str, Any]]) -> list[StoreReading]:
+    """An agent's report (``certfleet.agent.trust_stores.stores_body``) as store readings;
+    every root is checked against the fingerprint it is sent under."""
+    certificates: dict[str, x509.Certificate] = {}
+    for fp, der_b64 in roots.items():
+        try:
+            cert = x509.load_der_x509_certificate(base64.b64decode(der_b64, validate=True))
+        except (ValueError, binascii.Error):
+            raise InvalidInput(f"root {fp[:16]}... is not a base64 DER certificate") from None
+        if fingerprint(cert) != fp.lower():
+            raise InvalidInput(f"root {fp[:16]}... does not have the SHA-256 fingerprint it is sent under")
+        certificates[fp.lower()] = cert
+    readings: list[StoreReading] = []
+    for index, store in enumerate(stores):
+        try:
+            kind = StoreKind(store["kind"])
+        except ValueError:
+            raise InvalidInput(f"stores[{index}]: unknown store kind {store['kind']!r}") from None
+        missing = [fp for fp in store["roots"] if fp.lower() not in certificates]
+        if missing:
+            raise InvalidInput(
+                f"stores[{index}] lists root {missing[0][:16]}... that the report does not carry"
+            )
+        readings.append(
+            StoreReading(
+                kind,
+                store["path"],
+                store.get("format") or "",
+                tuple(certificates[fp.lower()] for fp in store["roots"]),
+                store.get("error"),
+            )
+        )
+    return readings

@@ -44,10 +44,17 @@ from certfleet.policy import Policy
 from certfleet.services._discovery_judge import ScanJudge
 from certfleet.services._discovery_record import ScanRecorder
 from certfleet.services._ports import UnitOfWorkFactory
-from certfleet.services._trust_record import TrustStoreRecorder, TrustStoresRecorded
+from certfleet.services._trust_record import TrustStoreRecorder, TrustStoresRecorded, agent_readings
 from certfleet.services.trust_report import DEFAULT_HORIZON_DAYS, TrustReport, TrustReportService
 
-__all__ = ["DiscoveryService", "FileScanRequest", "NetScanRequest", "ScanReport", "parse_trust_bundle"]
+__all__ = [
+    "DiscoveryService",
+    "FileScanRequest",
+    "NetScanRequest",
+    "ScanReport",
+    "agent_readings",
+    "parse_trust_bundle",
+]
 
 
 def _pending(
