@@ -6,11 +6,18 @@ contract step that follows a release which stopped using it."""
 from __future__ import annotations
 
 import ast
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from alembic import command
 
-from certfleet.store import _database
+from certfleet.errors import ConfigurationError
+from certfleet.store import Database, _database
+from tests.services.snapshot import private_database
 
 VERSIONS = Path(_database.__file__).parent / "migrations" / "versions"
 
@@ -158,3 +165,62 @@ def test_the_rule_sees_each_contracting_operation(body: str, expected: list[str]
 
 def test_the_rule_lets_expanding_operations_and_any_downgrade_through() -> None:
     assert contracting_calls(EXPANDING) == []
+
+
+# On PostgreSQL, how ``db upgrade`` shares the database with live nodes and other migrators.
+
+
+@pytest.fixture
+def fresh_pg(pg_database_url: str, tmp_path: Path) -> Iterator[str]:
+    with private_database("postgresql", tmp_path, pg_database_url) as url:
+        yield url
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://").split("?", 1)[0]
+
+
+def test_two_migrators_never_run_at_once(fresh_pg: str) -> None:
+    database = Database(fresh_pg)
+    outcome: list[object] = []
+    with psycopg.connect(_plain(fresh_pg), autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (_database._MIGRATION_LOCK,))  # another node migrating
+        migrator = threading.Thread(target=lambda: outcome.append(database.upgrade()), daemon=True)
+        migrator.start()
+        deadline = time.monotonic() + 60
+        while not other.execute(
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = %s",
+            (_database._MIGRATION_LOCK,),
+        ).fetchone():
+            assert time.monotonic() < deadline and migrator.is_alive(), (
+                f"the migrator did not wait: {outcome}"
+            )
+            time.sleep(0.02)
+        assert database.current_revisions() == ()  # it waits, having applied nothing
+        other.execute("SELECT pg_advisory_unlock(%s)", (_database._MIGRATION_LOCK,))
+    migrator.join(60)
+    try:
+        assert outcome and outcome[0] == sorted(database.head_revisions())
+        assert database.current_revisions() == database.head_revisions()
+    finally:
+        database.dispose()
+
+
+def test_a_migration_gives_up_a_table_lock_live_traffic_holds_then_succeeds(fresh_pg: str) -> None:
+    database = Database(fresh_pg)
+    try:
+        database.upgrade()
+        command.downgrade(database._alembic_config(), "0007_lifecycle")  # 0016 alters two tables
+        schema = fresh_pg.split("search_path%3D", 1)[1]
+        with psycopg.connect(_plain(fresh_pg)) as reader:  # a live, long read transaction
+            reader.execute(f'LOCK TABLE "{schema}".rotation_campaigns IN ACCESS SHARE MODE')
+            with pytest.raises(ConfigurationError, match="lock timeout"):
+                database.upgrade(lock_timeout_seconds=0.05)
+            # rolled back whole: the lifecycle branch is still where it was, nothing half-applied
+            assert "0007_lifecycle" in dict(database.branches()).values()
+            reader.rollback()
+        database.upgrade()
+        assert "0007_lifecycle" not in dict(database.branches()).values()
+        assert database.current_revisions() == database.head_revisions()
+    finally:
+        database.dispose()
