@@ -391,3 +391,15 @@ def test_the_client_secret_is_read_from_its_file_and_never_kept_in_settings(tmp_
     oidc = load_settings({}, data_dir=tmp_path).web.oidc
     assert oidc is not None and oidc.read_client_secret() == "top-secret"
     assert "top-secret" not in repr(oidc)
+
+
+@pytest.mark.parametrize(
+    "target", ["//evil.example/x", "/\t/evil.example/x", "/\n/evil.example", "https://evil.example"]
+)
+def test_next_after_single_sign_on_never_leaves_the_site(
+    sso_platform: Platform, idp: FakeProvider, target: str
+) -> None:
+    browser = sso_browser(sso_platform, idp)
+    started = browser.get("/login/oidc", params={"next": target})
+    landed = browser.get(idp.approve(started.headers["location"], PAYMENTS))
+    assert landed.status_code == 200 and 'content="0;url=/"' in landed.text

@@ -22,6 +22,9 @@ router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
 
 def local_path(target: str | None) -> str:
     """Only a path on this site: ``next`` must never send a user elsewhere (open redirect)."""
+    # Browsers drop tabs and newlines from URLs ("/\t/evil.test" would become "//evil.test").
+    if any(c < " " or c == "\x7f" for c in target or ""):
+        return "/"
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
