@@ -19,6 +19,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# node and npm for the single sign-on tests (tests/integration/test_oidc_browser.py runs
+# oidc-provider after `npm ci`). NodeSource's nodejs package ships npm and conflicts with
+# Debian's npm package, so install them only when no npm is on the machine at all.
+if ! command -v npm >/dev/null && [ "$(id -u)" -eq 0 ]; then
+  echo "installing: nodejs npm"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
 
 # PostgreSQL: the Debian cluster, started if it is not running.
 version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
