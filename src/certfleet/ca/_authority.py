@@ -31,8 +31,8 @@ from certfleet.x509 import (
     check_public_key,
     key_usage,
     parse_names,
-    signature_hash_for,
 )
+from certfleet.x509.signing import sign_certificate
 
 __all__ = ["Authority", "IssuanceRequest", "IssuedCertificate", "ValidatedRequest"]
 
@@ -230,5 +230,5 @@ class Authority:
                 x509.CertificatePolicies([x509.PolicyInformation(oid, None) for oid in profile.policy_oids]),
                 critical=False,
             )
-        cert = builder.sign(self._key, signature_hash_for(self._key))  # type: ignore[arg-type]
+        cert = sign_certificate(builder, self._key)  # in-process or in an HSM (x509.signing)
         return IssuedCertificate(cert, self._chain, self.issuer.id, profile.name)

@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from certfleet.ca._serials import new_serial_number
-from certfleet.x509 import key_usage, signature_hash_for, spki_sha256
+from certfleet.x509 import key_usage, spki_sha256
+from certfleet.x509.signing import sign_certificate
 
 __all__ = [
     "INTERMEDIATE_LIFETIME",
@@ -114,7 +115,7 @@ def build_root(ca_name: str, key: CertificateIssuerPrivateKeyTypes, now: dt.date
         .add_extension(_ca_key_usage(), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
     )
-    return builder.sign(key, signature_hash_for(key))  # type: ignore[arg-type]
+    return sign_certificate(builder, key)
 
 
 def build_intermediate(
@@ -130,7 +131,7 @@ def build_intermediate(
     builder = intermediate_builder(
         _name(f"{ca_name} Issuing CA {generation}", ca_name), key, root, root_id, urls, now
     )
-    return builder.sign(root_key, signature_hash_for(root_key))  # type: ignore[arg-type]
+    return sign_certificate(builder, root_key)
 
 
 def intermediate_builder(

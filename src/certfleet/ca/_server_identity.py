@@ -28,7 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certfleet.ca._hierarchy import CaUrls, intermediate_builder
-from certfleet.x509 import is_ca, signature_hash_for, signed_by
+from certfleet.x509 import is_ca, signed_by
+from certfleet.x509.signing import sign_certificate
 
 __all__ = [
     "SERVER_IDENTITY_ROLE",
@@ -66,7 +67,7 @@ def build_server_identity_ca(
     builder = intermediate_builder(subject, key, root, root_id, urls, now).add_extension(
         x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
     )
-    return builder.sign(root_key, signature_hash_for(root_key))  # type: ignore[arg-type]
+    return sign_certificate(builder, root_key)
 
 
 def is_server_identity_ca(certificate: x509.Certificate, root: x509.Certificate) -> bool:

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certfleet.ca._hierarchy import CaUrls, intermediate_builder
-from certfleet.x509 import signature_hash_for
+from certfleet.x509.signing import sign_certificate
 
 __all__ = ["SPIFFE_ROLE", "build_spiffe_ca"]
 
@@ -60,4 +60,4 @@ def build_spiffe_ca(
             critical=False,
         )
     )
-    return builder.sign(root_key, signature_hash_for(root_key))  # type: ignore[arg-type]
+    return sign_certificate(builder, root_key)

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from certfleet.errors import ConfigurationError, InvalidInput
+from certfleet.errors import CertfleetError, ConfigurationError, InvalidInput
 
-__all__ = ["CaKeyError", "UnknownProfile", "ValidityTooLong"]
+__all__ = ["CaKeyError", "KeyBackendUnavailable", "UnknownProfile", "ValidityTooLong"]
 
 
 class UnknownProfile(InvalidInput):
@@ -15,3 +15,8 @@ class ValidityTooLong(InvalidInput):
 
 class CaKeyError(ConfigurationError):
     """A CA key cannot be stored or loaded (missing file, wrong passphrase)."""
+
+
+class KeyBackendUnavailable(CertfleetError, http_status=503, title="Key backend unavailable"):
+    """The CA keys cannot be used now (an HSM token removed, its module failing, its login
+    refused): nothing is signed and nothing falls back to another key; retry later."""

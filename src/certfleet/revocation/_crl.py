@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certfleet.revocation._reasons import RevocationReason
-from certfleet.x509 import signature_hash_for
+from certfleet.x509.signing import sign_crl
 
 __all__ = ["CrlKind", "RevokedEntry", "build_crl"]
 
@@ -103,5 +103,5 @@ def build_crl(
             crl_issuer=None,
         )
         builder = builder.add_extension(x509.FreshestCRL([point]), critical=False)
-    crl = builder.sign(key, signature_hash_for(key))  # type: ignore[arg-type]
+    crl = sign_crl(builder, key)  # in-process or in an HSM (x509.signing)
     return crl.public_bytes(Encoding.DER)

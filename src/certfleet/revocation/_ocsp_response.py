@@ -17,6 +17,7 @@ from certfleet.revocation._issuers import CertId
 from certfleet.revocation._reasons import RevocationReason
 from certfleet.x509 import der as _der
 from certfleet.x509 import signature_hash_for
+from certfleet.x509.signing import sign_ocsp_response
 
 __all__ = ["CertStatus", "ResponseSigner", "SingleAnswer", "build_response", "error_response"]
 
@@ -126,7 +127,7 @@ def _single(
     if nonce is not None:
         # RFC 8954 section 2.1: the response echoes the request's nonce unchanged.
         builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-    response = builder.sign(signer.key, signature_hash_for(signer.key))
+    response = sign_ocsp_response(builder, signer.key)  # in-process or in an HSM
     return response.public_bytes(Encoding.DER)
 
 

@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certfleet.revocation._issuers import IssuingCa
-from certfleet.x509 import key_usage, signature_hash_for
+from certfleet.x509 import key_usage
+from certfleet.x509.signing import sign_certificate
 
 __all__ = ["RESPONDER_BACKDATE", "build_responder_certificate", "rotation_due"]
 
@@ -70,7 +71,7 @@ def build_responder_certificate(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski), critical=False
         )
     )
-    return builder.sign(ca_key, signature_hash_for(ca_key))  # type: ignore[arg-type]
+    return sign_certificate(builder, ca_key)
 
 
 def rotation_due(certificate: x509.Certificate, now: dt.datetime, response_validity: dt.timedelta) -> bool:

@@ -23,3 +23,8 @@ class KeyBackend(Protocol):
     def load(self, key_ref: str) -> CertificateIssuerPrivateKeyTypes:
         """Return a handle able to sign with the referenced key."""
         ...
+
+    def unavailable(self) -> str | None:
+        """Why the keys cannot sign now (an HSM token gone), or None when they can: what
+        ``/healthz`` and the ``certfleet_key_backend_up`` gauge report."""
+        ...

@@ -67,5 +67,8 @@ class SoftwareKeyBackend:
             raise CaKeyError(f"cannot decrypt CA key {path}: wrong passphrase or damaged file") from exc
         return key  # type: ignore[return-value]
 
+    def unavailable(self) -> str | None:
+        return None  # a damaged key file is a configuration error, reported on load
+
     def delete(self, key_ref: str) -> None:
         self._path(key_ref).unlink(missing_ok=True)
