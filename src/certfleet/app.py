@@ -169,6 +169,7 @@ def open_platform(
         policy=policy,
         server_authority=authorities.server_identity_authority,  # the listener's own, only
         refresh_authority=authorities.refresh,  # a CA retired by another process is dropped
+        authority_for=authorities.authority_for,  # a profile's own hierarchy (issue 17)
     )
     revocation = RevocationService(
         uow,
@@ -346,6 +347,7 @@ def _issuance_as(
         policy=policy,
         refresh_authority=authorities.refresh,
         source=source,
+        authority_for=authorities.authority_for,
     )
 
 

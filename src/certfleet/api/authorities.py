@@ -17,7 +17,7 @@ from certfleet.api._ports import Platform
 from certfleet.api._problems import PROBLEM_RESPONSES
 from certfleet.errors import InvalidInput
 from certfleet.lifecycle.planning import parse_duration
-from certfleet.services.ca_listing import ca_detail, ca_rows
+from certfleet.services.ca_listing import ca_detail, ca_row, ca_rows
 from certfleet.x509 import KeyType
 
 __all__ = ["router"]
@@ -84,6 +84,15 @@ class RotateIn(_Strict):
 
     key_type: str | None = Field(
         default=None, max_length=20, description="Key type of the new CA (default: the current one's)."
+    )
+
+
+class CreateIn(_Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "PQ Root", "key_type": "ml-dsa-65"}]})
+
+    name: str = Field(min_length=1, max_length=50, description="The new hierarchy's name.")
+    key_type: str = Field(
+        default="ml-dsa-65", max_length=20, description="Key type of its root and issuing CA."
     )
 
 
@@ -170,6 +179,20 @@ async def list_cas(principal: CurrentPrincipal, platform: PlatformDep) -> list[d
 async def show_ca(ca_id: str, principal: CurrentPrincipal, platform: PlatformDep) -> dict[str, Any]:
     principal.require(Scope.READ)
     return await run_in_threadpool(ca_detail, platform.authorities, ca_id)
+
+
+@router.post("", response_model=list[CaOut], status_code=201, summary="Create a parallel hierarchy (admin)")
+async def create_ca(
+    body: CreateIn, principal: CurrentPrincipal, platform: PlatformDep
+) -> list[dict[str, Any]]:
+    """A second hierarchy beside the first, with its own root and issuing CA (as ``certfleet
+    ca create``): classic and post-quantum chains coexist; profiles choose theirs."""
+    actor = _admin(principal)
+    key_type = KeyType.parse(body.key_type)
+    created = await run_in_threadpool(
+        lambda: platform.authorities.create_hierarchy(body.name, key_type, actor=actor)
+    )
+    return [ca_row(ca) for ca in created]
 
 
 @router.post("/rotate", response_model=CaRotationOut, summary="Rotate the issuing CA (admin)")

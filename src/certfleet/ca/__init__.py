@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from certfleet.ca._authority import Authority, IssuanceRequest, IssuedCertificate, ValidatedRequest
 from certfleet.ca._hierarchy import (
+    BACKDATE,
     INTERMEDIATE_LIFETIME,
     ROOT_LIFETIME,
     CaCertificate,
@@ -26,6 +27,7 @@ from certfleet.ca._spiffe_ca import SPIFFE_ROLE, build_spiffe_ca
 from certfleet.ca.errors import CaKeyError, UnknownProfile, ValidityTooLong
 
 __all__ = [
+    "BACKDATE",
     "INTERMEDIATE_LIFETIME",
     "PROFILES",
     "ROOT_LIFETIME",

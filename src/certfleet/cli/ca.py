@@ -86,3 +86,32 @@ def root(data_dir: DataDirOption = None, db: DbOption = None) -> None:
 
 app.command("rotate")(rotate)
 app.command("compromise")(compromise)
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Option("--name", help="The new hierarchy's name (its root's organisation).")],
+    key_type: Annotated[
+        str,
+        typer.Option("--key-type", help="ec-p256, ec-p384, rsa-2048/3072/4096, ed25519, ml-dsa-44/65/87."),
+    ] = "ml-dsa-65",
+    fmt: FormatOption = Format.TABLE,
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+) -> None:
+    """Create a second, parallel hierarchy (its own root and issuing CA) beside the existing
+    one: classic and post-quantum chains coexist during a migration. Profiles choose it by
+    name or key type (internal-mtls-pq takes the ML-DSA-65 one)."""
+    server = remote_server()
+    if server is not None:
+        rows: list[dict[str, Any]] = server.request(
+            "POST", "/api/v1/cas", json={"name": name, "key_type": key_type}
+        )
+    else:
+        from certfleet.services.ca_listing import ca_row
+        from certfleet.x509 import KeyType
+
+        parsed = KeyType.parse(key_type)  # refuse a bad key type before touching anything
+        with platform(data_dir, db) as p:
+            rows = [ca_row(ca) for ca in p.authorities.create_hierarchy(name, parsed, actor="cli")]
+    emit(rows, _COLUMNS, fmt, title="CAs created")

@@ -13,6 +13,7 @@ from cryptography.x509.oid import NameOID
 
 from certfleet.audit import AuditLog
 from certfleet.ca import (
+    BACKDATE,
     SERVER_IDENTITY_ROLE,
     Authority,
     CaCertificate,
@@ -22,10 +23,12 @@ from certfleet.ca import (
     build_server_identity_ca,
     ca_id_for,
     chain_below_root,
+    get_profile,
 )
 from certfleet.ca.keys import KeyBackend
 from certfleet.clock import Clock
 from certfleet.errors import ConfigurationError, Conflict, InvalidInput
+from certfleet.services._hierarchies import default_root, hierarchy_name, issuer_under, root_for_profile
 from certfleet.services._ports import UnitOfWorkFactory
 from certfleet.x509 import KeyType, describe_public_key, serial_hex
 
@@ -62,6 +65,11 @@ def _record_created(log: AuditLog, actor: str, ca: CaCertificate, key_type: KeyT
     log.record(actor, "ca.created", ca.id, details)
 
 
+def _issuer_id(cas: list[CaCertificate], root: CaCertificate) -> str | None:
+    issuer = issuer_under(cas, root)
+    return issuer.id if issuer is not None else None
+
+
 class AuthorityService:
     def __init__(self, uow: UnitOfWorkFactory, keys: KeyBackend, urls: CaUrls, clock: Clock) -> None:
         self._uow = uow
@@ -71,6 +79,7 @@ class AuthorityService:
         self._lock = threading.Lock()
         self._server_lock = threading.Lock()
         self._authority: Authority | None = None
+        self._by_root: dict[str, Authority] = {}  # parallel hierarchies' issuers (issue 17)
 
     def is_initialized(self) -> bool:
         with self._uow(read_only=True) as uow:
@@ -85,9 +94,37 @@ class AuthorityService:
             raise InvalidInput("CA name must be 1 to 50 characters")
         if self.is_initialized():
             raise Conflict("this data directory already has a CA; refusing to create another")
-        now = self._clock.now()
-        root_ref = self._keys.create("root", key_type)
-        inter_ref = self._keys.create("issuing-1", key_type)
+        return self._new_hierarchy(name, key_type, self._clock.now(), actor=actor, first=True)
+
+    def create_hierarchy(
+        self, ca_name: str, key_type: KeyType, *, actor: str
+    ) -> tuple[CaCertificate, CaCertificate]:
+        """A second (third, ...) hierarchy beside the existing one, with its own root and
+        issuing CA: classic and post-quantum chains coexist during a migration (issue 17).
+        Profiles choose it by ``ca`` (this name) or ``ca_key_type``; the first hierarchy stays
+        the default for everything else."""
+        name = ca_name.strip()
+        if not name or len(name) > 50:
+            raise InvalidInput("CA name must be 1 to 50 characters")
+        cas = self.hierarchy()
+        if not cas:
+            raise ConfigurationError("no CA yet: run 'certfleet init' first")
+        roots = [ca for ca in cas if ca.role == "root"]
+        if any(hierarchy_name(root).casefold() == name.casefold() for root in roots):
+            raise Conflict(f"a CA hierarchy named {name!r} already exists")
+        # Each new root starts strictly after the others (X.509 times have one-second
+        # resolution), so "the oldest root" names the default hierarchy without a doubt.
+        now = self._clock.now().replace(microsecond=0)
+        latest = max(root.not_before for root in roots) + BACKDATE
+        now = max(now, latest + dt.timedelta(seconds=1))
+        return self._new_hierarchy(name, key_type, now, actor=actor, first=False)
+
+    def _new_hierarchy(
+        self, name: str, key_type: KeyType, now: dt.datetime, *, actor: str, first: bool
+    ) -> tuple[CaCertificate, CaCertificate]:
+        prefix = "" if first else f"{len([ca for ca in self.hierarchy() if ca.role == 'root'])}-"
+        root_ref = self._keys.create(f"{prefix}root", key_type)
+        inter_ref = self._keys.create(f"{prefix}issuing-1", key_type)
         try:
             root_key = self._keys.load(root_ref)
             root_cert = build_root(name, root_key, now)
@@ -108,8 +145,14 @@ class AuthorityService:
                 True,
             )
             with self._uow() as uow:
-                if uow.cas.list():
+                if first and uow.cas.list():
                     raise Conflict("this data directory already has a CA; refusing to create another")
+                if not first and any(
+                    hierarchy_name(ca).casefold() == name.casefold()
+                    for ca in uow.cas.list()
+                    if ca.role == "root"
+                ):
+                    raise Conflict(f"a CA hierarchy named {name!r} already exists")
                 uow.cas.add(root)
                 uow.cas.add(inter)
                 log = AuditLog(uow.audit, self._clock)
@@ -160,10 +203,11 @@ class AuthorityService:
             return list(uow.cas.list())
 
     def root(self) -> CaCertificate:
-        for ca in self.hierarchy():
-            if ca.role == "root" and ca.active:
-                return ca
-        raise ConfigurationError("no CA yet: run 'certfleet init' first")
+        """The default hierarchy's root (the first created; see ``create_hierarchy``)."""
+        root = default_root(self.hierarchy())
+        if root is None:
+            raise ConfigurationError("no CA yet: run 'certfleet init' first")
+        return root
 
     def issuing_authority(self) -> Authority:
         """The active intermediate as an :class:`Authority`, built once and cached."""
@@ -172,12 +216,23 @@ class AuthorityService:
                 self._authority = self._build()
             return self._authority
 
-    def _build(self) -> Authority:
+    def authority_for(self, profile: str) -> Authority:
+        """The issuing authority of the hierarchy ``profile`` chooses (``ca``/``ca_key_type``),
+        or the default one; built once per hierarchy and cached."""
+        root = root_for_profile(self.hierarchy(), get_profile(profile))
+        if root is None:
+            return self.issuing_authority()
+        with self._lock:
+            if root.id not in self._by_root:
+                self._by_root[root.id] = self._build(root)
+            return self._by_root[root.id]
+
+    def _build(self, root: CaCertificate | None = None) -> Authority:
         cas = self.hierarchy()
-        issuers = [ca for ca in cas if ca.role == "intermediate" and ca.active]
-        if not issuers:
+        root = root or default_root(cas)
+        issuer = issuer_under(cas, root) if root is not None else None
+        if issuer is None:
             raise ConfigurationError("no CA yet: run 'certfleet init' first")
-        issuer = max(issuers, key=lambda ca: ca.not_before)
         chain = chain_below_root(cas, issuer.id)
         return Authority(issuer, self._keys.load(issuer.key_ref), chain, self._urls, self._clock)
 
@@ -186,11 +241,20 @@ class AuthorityService:
     def refresh(self) -> bool:
         """Drop the cached issuing authority when another intermediate took over (a CA
         rotation in this or another process). Returns True when it changed."""
-        issuers = [ca for ca in self.hierarchy() if ca.role == "intermediate" and ca.active]
-        newest = max(issuers, key=lambda ca: ca.not_before) if issuers else None
+        cas = self.hierarchy()
+        root = default_root(cas)
+        newest = issuer_under(cas, root) if root is not None else None
+        by_id = {ca.id: ca for ca in cas}
         with self._lock:
+            stale = [
+                root_id
+                for root_id, authority in self._by_root.items()
+                if root_id not in by_id or _issuer_id(cas, by_id[root_id]) != authority.issuer.id
+            ]
+            for root_id in stale:
+                del self._by_root[root_id]
             if self._authority is None:
-                return False
+                return bool(stale)
             if newest is not None and newest.id == self._authority.issuer.id:
                 return False
             self._authority = None
@@ -202,7 +266,8 @@ class AuthorityService:
         publishing CRLs and OCSP for what they issued. ``key_type`` defaults to the current
         issuing CA's. Returns the new CA and the ids retired."""
         root = self.root()
-        current = [ca for ca in self.hierarchy() if ca.role == "intermediate"]
+        # The default hierarchy's intermediates only: a parallel hierarchy keeps its own.
+        current = [ca for ca in self.hierarchy() if ca.role == "intermediate" and ca.parent_id == root.id]
         if key_type is None:
             newest = max((ca for ca in current if ca.active), key=lambda ca: ca.not_before, default=None)
             key = (newest or root).certificate.public_key()

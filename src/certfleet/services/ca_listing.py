@@ -11,13 +11,14 @@ from certfleet.errors import NotFound
 from certfleet.services.authorities import AuthorityService
 from certfleet.x509 import describe_public_key, fingerprint_sha256, serial_hex, to_pem
 
-__all__ = ["CA_COLUMNS", "ca_detail", "ca_rows"]
+__all__ = ["CA_COLUMNS", "ca_detail", "ca_row", "ca_rows"]
 
 CA_COLUMNS = ["id", "role", "name", "parent", "key", "not_before", "not_after", "active"]
 """The columns of the table and CSV; JSON carries every key of :func:`ca_rows`."""
 
 
-def _row(ca: CaCertificate) -> dict[str, Any]:
+def ca_row(ca: CaCertificate) -> dict[str, Any]:
+    """One CA as ``ca list`` shows it (``ca create`` prints the two it made)."""
     return {
         "id": ca.id,
         "role": ca.role,
@@ -33,7 +34,7 @@ def _row(ca: CaCertificate) -> dict[str, Any]:
 
 def ca_rows(authorities: AuthorityService) -> list[dict[str, Any]]:
     """Every CA of the hierarchy (retired and revoked ones too), in storage order."""
-    return [_row(ca) for ca in authorities.hierarchy()]
+    return [ca_row(ca) for ca in authorities.hierarchy()]
 
 
 def ca_detail(authorities: AuthorityService, ca_id: str) -> dict[str, Any]:
@@ -43,7 +44,7 @@ def ca_detail(authorities: AuthorityService, ca_id: str) -> dict[str, Any]:
     for ca in authorities.hierarchy():
         if ca.id == wanted:
             return {
-                **_row(ca),
+                **ca_row(ca),
                 "serial": serial_hex(ca.certificate.serial_number),
                 "fingerprint_sha256": fingerprint_sha256(ca.certificate),
                 "certificate_pem": to_pem([ca.certificate]),

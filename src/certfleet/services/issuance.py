@@ -102,10 +102,13 @@ class IssuanceService:
         server_authority: Callable[[], Authority] | None = None,
         refresh_authority: Callable[[], object] | None = None,
         source: Source = Source.ISSUED,
+        authority_for: Callable[[str], Authority] | None = None,
     ) -> None:
         self._uow = uow
         self._source = source  # what its records are in the inventory (SPIFFE: ``spiffe``)
         self._authority = authority
+        # A profile may choose its CA (a parallel post-quantum hierarchy, issue 17).
+        self._authority_for = authority_for
         self._refresh_authority = refresh_authority
         self._clock = clock
         self._policy = policy
@@ -173,14 +176,17 @@ class IssuanceService:
         private_key: CertificateIssuerPrivateKeyTypes | None,
     ) -> IssuanceResult:
         try:
-            return self._issue(self._authority(), request, actor, team, principal, tags, private_key)
+            return self._issue(self._pick(request), request, actor, team, principal, tags, private_key)
         except _IssuerRetired:
             # Another process (``ca rotate``/``ca compromise`` from the CLI, another node)
             # retired the cached intermediate: never sign with it again, take the new one.
             if self._refresh_authority is None:
                 raise ConfigurationError("the issuing CA was retired and cannot be refreshed") from None
             self._refresh_authority()
-            return self._issue(self._authority(), request, actor, team, principal, tags, private_key)
+            return self._issue(self._pick(request), request, actor, team, principal, tags, private_key)
+
+    def _pick(self, request: IssuanceRequest) -> Authority:
+        return self._authority() if self._authority_for is None else self._authority_for(request.profile)
 
     def issue_server_identity(self, request: IssuanceRequest, *, actor: str) -> IssuanceResult:
         """The HTTPS listener's own certificate, from the dedicated server-identity CA (the

@@ -45,7 +45,7 @@ class _MlDsaSize:
 
 # FIPS 204 section 4, table 2: public key and signature sizes in bytes. A certificate carries
 # one of each (the subject's key, the issuer's signature): an ML-DSA-65 leaf under an
-# ML-DSA-65 CA is about 5.3 KB of DER, against about 0.5 KB for ECDSA P-256.
+# ML-DSA-65 CA is about 5.8 KB of DER with its extensions, against under 1 KB for ECDSA P-256.
 ML_DSA_SIZES: dict[str, _MlDsaSize] = {
     "ml-dsa-44": _MlDsaSize(1312, 2420, 2),
     "ml-dsa-65": _MlDsaSize(1952, 3309, 3),

@@ -35,6 +35,7 @@ __all__ = ["OFFERED_PROFILES", "OrderEndpoints", "order_response"]
 OFFERED_PROFILES = {
     "tls-server": "TLS server certificate (serverAuth), 90 days",
     "tls-server-client": "TLS server and client certificate (serverAuth, clientAuth), 90 days",
+    "internal-mtls-pq": "Internal mutual TLS with ML-DSA keys from the ML-DSA-65 hierarchy, 90 days",
 }
 _NEW_ORDER_FIELDS = {"identifiers", "notBefore", "notAfter", "profile", "replaces"}
 
