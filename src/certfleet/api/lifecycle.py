@@ -48,6 +48,7 @@ class CampaignIn(BaseModel):
     select: str = Field(min_length=1, max_length=2000, description="e.g. key=rsa-2048,issuer=<ca-id>")
     to_key_type: str | None = None
     to_ca: str | None = None
+    to_profile: str | None = Field(default=None, description="Reissue under this profile and its CA.")
     revoke_old_after: str | None = Field(default=None, description="A duration such as 7d; null: never.")
     dry_run: bool = False
 
@@ -126,6 +127,7 @@ def _create(platform: Platform, body: CampaignIn, principal: Principal) -> tuple
         Selection.parse(body.select),
         to_key_type=KeyType.parse(body.to_key_type) if body.to_key_type else None,
         to_ca=body.to_ca,
+        to_profile=body.to_profile,
         revoke_old_after=parse_duration(body.revoke_old_after) if body.revoke_old_after else None,
     )
     if body.dry_run:

@@ -97,6 +97,13 @@ def rotate(
     to_ca: Annotated[
         str | None, typer.Option("--to-ca", help="The issuing CA to move to (the current one).")
     ] = None,
+    to_profile: Annotated[
+        str | None,
+        typer.Option(
+            "--to-profile",
+            help="Reissue under this profile and the CA it names, e.g. internal-mtls-pq (ML-DSA).",
+        ),
+    ] = None,
     revoke_old_after: Annotated[
         str | None,
         typer.Option("--revoke-old-after", help="Revoke each old certificate this long after (e.g. 7d)."),
@@ -127,6 +134,7 @@ def rotate(
         if generate_keys is not None:
             die("--generate-keys writes new private keys beside the data directory: it does not run remotely")
         body: dict[str, Any] = {"select": select, "to_key_type": to_key_type, "to_ca": to_ca}
+        body |= {"to_profile": to_profile} if to_profile else {}
         body |= {"revoke_old_after": revoke_old_after, "dry_run": dry_run}
         _remote_create(server, body, fmt)
         return
@@ -134,6 +142,7 @@ def rotate(
         Selection.parse(select),
         to_key_type=KeyType.parse(to_key_type) if to_key_type else None,
         to_ca=to_ca,
+        to_profile=to_profile,
         revoke_old_after=parse_duration(revoke_old_after) if revoke_old_after is not None else None,
         generate_dir=generate_keys,
     )
@@ -150,6 +159,18 @@ def rotate(
             _print_report(p.rotation.report(campaign.id), fmt)
             return
         run_with_progress(p, campaign.id, fmt=fmt)
+        if to_profile is not None:
+            _remaining_exposure(p, request.selection.single("team"), out)
+
+
+def _remaining_exposure(p: Platform, team: str | None, out: Any) -> None:
+    """After a migration: what is still quantum-vulnerable (the crypto report's count)."""
+    summary = p.crypto.report(team).summary()
+    scope = f"team {team}" if team else "every team"
+    out.write(
+        f"remaining exposure ({scope}): {summary['quantum_vulnerable']} quantum-vulnerable of "
+        f"{summary['certificates']} certificates ('certfleet crypto report' lists them)\n"
+    )
 
 
 def _remote_create(server: RemoteServer, body: dict[str, Any], fmt: Format) -> None:

@@ -70,6 +70,7 @@ class Campaign:
     total: int
     to_key_type: str | None = None
     to_ca_id: str | None = None
+    to_profile: str | None = None  # reissue under this profile (and its CA), not each one's own
     revoke_old_after: dt.timedelta | None = None
     revoke_reason: str = "superseded"
     generate_dir: str | None = None
@@ -90,6 +91,7 @@ class Campaign:
             "total": self.total,
             "to_key_type": self.to_key_type,
             "to_ca": self.to_ca_id,
+            "to_profile": self.to_profile,
             "revoke_old_after_seconds": (
                 int(self.revoke_old_after.total_seconds()) if self.revoke_old_after is not None else None
             ),

@@ -178,11 +178,14 @@ class CampaignRequest:
     """What ``certfleet rotate`` asks for. ``to_ca`` must be the current issuing CA (a
     campaign issues from it; ``certfleet ca rotate`` makes a new one); ``generate_dir`` makes
     certfleet generate the new keys there (an explicit export of private keys); ``deadline``
-    after the start, whatever is not replaced yet is revoked anyway."""
+    after the start, whatever is not replaced yet is revoked anyway. ``to_profile``: every
+    successor is issued under that profile, so from the hierarchy it names (``--to-profile
+    internal-mtls-pq``: the post-quantum one), with a key of its key type."""
 
     selection: Selection
     to_key_type: KeyType | None = None
     to_ca: str | None = None
+    to_profile: str | None = None
     revoke_old_after: dt.timedelta | None = None
     generate_dir: Path | None = None
     kind: str = "rotation"

@@ -4,7 +4,7 @@ Terms are ``field=value`` separated by commas or spaces. Different fields must a
 one field given twice matches either value (``key=rsa-2048,key=rsa-3072``). Fields:
 
 ========================  ================================================================
-``key``                   key type (``rsa-2048``, ``ec-p256``) or algorithm (``rsa``, ``ec``)
+``key`` (``key_type``)    key type (``rsa-2048``, ``ec-p256``, ``ml-dsa-65``) or algorithm (``rsa``)
 ``key-size``              key size in bits (curve size for EC)
 ``issuer``                issuing CA id, or a substring of the issuer DN (case-insensitive)
 ``ca``                    issuing CA id exactly
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from certfleet.errors import InvalidInput
 from certfleet.inventory import CertificateRecord
+from certfleet.inventory.crypto import classify_key
 from certfleet.lifecycle.planning import parse_duration
 from certfleet.x509 import KeyDescription
 
@@ -47,7 +48,8 @@ FIELDS = (
     "serial",
 )
 _ALIASES = {"signature": "sig", "key-type": "key", "issuer-ca": "ca", "expires": "expires-within"}
-_TERM = re.compile(r"^([a-z-]+)=(.+)$")
+# Field names are spelled with hyphens or underscores (``key_type=rsa-2048``).
+_TERM = re.compile(r"^([a-z_-]+)=(.+)$")
 
 
 def _parse_date(text: str) -> dt.datetime:
@@ -83,7 +85,8 @@ class Selection:
             match = _TERM.match(piece)
             if not match:
                 raise InvalidInput(f"bad selection term {piece!r}: expected field=value")
-            field = _ALIASES.get(match.group(1), match.group(1))
+            name = match.group(1).replace("_", "-")
+            field = _ALIASES.get(name, name)
             if field not in FIELDS:
                 raise InvalidInput(
                     f"unknown selection field {match.group(1)!r}: expected one of {', '.join(FIELDS)}"
@@ -112,8 +115,10 @@ class Selection:
 def _match(field: str, value: str, record: CertificateRecord, now: dt.datetime) -> bool:
     lowered = value.lower()
     if field == "key":
+        # The inventory's classification names ML-DSA whatever the record stored for it.
+        algorithm = classify_key(record.key_algorithm, record.key_size)
         label = KeyDescription(record.key_algorithm, record.key_size).label
-        return lowered in (label, record.key_algorithm)
+        return lowered in (label, record.key_algorithm, algorithm.label, algorithm.family)
     if field == "key-size":
         return record.key_size == int(value)
     if field == "issuer":

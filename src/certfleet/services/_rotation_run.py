@@ -131,6 +131,8 @@ class CampaignRunner:
     def _satisfies(self, record: CertificateRecord, campaign: Campaign, target_ca: str) -> bool:
         if campaign.to_key_type is not None and key_label(record) != campaign.to_key_type:
             return False
+        if campaign.to_profile is not None:  # the profile chooses the CA (its hierarchy)
+            return record.profile == campaign.to_profile and record.first_seen >= campaign.created_at
         return (
             record.issuer_ca_id == (campaign.to_ca_id or target_ca)
             and record.first_seen >= campaign.created_at
@@ -172,9 +174,10 @@ class CampaignRunner:
             actor=f"campaign:{campaign.id}",
             since=campaign.created_at,
             claim=claim,
-            expected_ca=target_ca,
+            expected_ca=None if campaign.to_profile else target_ca,
             public_key=key.public_key() if key is not None else None,
             campaign_id=campaign.id,
+            profile=campaign.to_profile,
         )
         if key is not None:
             write_files(campaign, item, new, self._renewal.issuing_chain(new))

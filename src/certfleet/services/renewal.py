@@ -250,9 +250,11 @@ class RenewalService:
         public_key: CertificatePublicKeyTypes | None = None,
         private_key: CertificateIssuerPrivateKeyTypes | None = None,
         campaign_id: str | None = None,
+        profile: str | None = None,
     ) -> CertificateRecord:
-        """Issue the successor of ``record``: its names, profile, lifetime, team and tags, and
-        its public key unless another is given. A replacement a crashed attempt issued since
+        """Issue the successor of ``record``: its names, profile (``profile`` instead, when a
+        campaign moves to another), lifetime, team and tags, and its public key unless another
+        is given. A replacement a crashed attempt issued since
         ``since`` is adopted instead of issuing again. One transaction then records the
         lineage (the old certificate becomes superseded), runs ``claim`` (the caller's lease
         check: False rolls back) and emits the ``renewed`` event."""
@@ -263,7 +265,7 @@ class RenewalService:
         adopted = new is not None
         if new is None:
             request = IssuanceRequest(
-                record.profile, key, tuple(record.sans), record.common_name, validity_days(record)
+                profile or record.profile, key, tuple(record.sans), record.common_name, validity_days(record)
             )
             new = (
                 (issuance or self._issuance)

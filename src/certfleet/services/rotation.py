@@ -16,11 +16,13 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from certfleet.access import Principal
 from certfleet.audit import AuditLog
+from certfleet.ca import get_profile
 from certfleet.clock import Clock
-from certfleet.errors import InvalidInput, NotFound
+from certfleet.errors import CertfleetError, InvalidInput, NotFound
 from certfleet.inventory import CertificateRecord
 from certfleet.lifecycle.campaigns import (
     Campaign,
@@ -42,6 +44,7 @@ from certfleet.services._rotation_milestones import Milestones, announce
 from certfleet.services._rotation_run import CampaignRunner, Progress, get_campaign
 from certfleet.services.authorities import AuthorityService
 from certfleet.services.renewal import RenewalService, Revoker
+from certfleet.x509 import KeyType
 
 __all__ = ["RotationService", "ari_window"]
 
@@ -83,7 +86,7 @@ class RotationService:
 
     def preview(self, request: CampaignRequest) -> list[PlannedItem]:
         """What a campaign would do (``--dry-run``): one line per selected certificate."""
-        self._check(request)
+        request = self._check(request)
         now = self._clock.now()
         selection = request.selection
         hints = {f: v for f in ("team", "ca", "key", "key-size") if (v := selection.single(f)) is not None}
@@ -101,7 +104,25 @@ class RotationService:
             assert page[-1][0].id is not None
             after = page[-1][0].id
 
-    def _check(self, request: CampaignRequest) -> None:
+    def _check(self, request: CampaignRequest) -> CampaignRequest:
+        """Refuse what cannot run; a ``to_profile`` that certifies only some key types
+        (``internal-mtls-pq``: ML-DSA) sets ``to_key_type`` to its first when none was given."""
+        if request.to_profile is not None:
+            if request.to_ca is not None:
+                raise InvalidInput(
+                    "--to-profile chooses the CA (its hierarchy): give it or --to-ca, not both"
+                )
+            try:
+                profile = get_profile(request.to_profile)
+            except CertfleetError as exc:
+                raise InvalidInput(f"--to-profile: {exc.detail}") from exc
+            key_types = profile.key_types
+            if request.to_key_type is not None and key_types and request.to_key_type.value not in key_types:
+                raise InvalidInput(
+                    f"profile {profile.name} certifies {', '.join(key_types)} keys, not {request.to_key_type}"
+                )
+            if request.to_key_type is None and key_types:
+                request = replace(request, to_key_type=KeyType.parse(key_types[0]))
         if request.to_ca is not None:
             current = self._current_ca()
             if request.to_ca != current:
@@ -111,6 +132,7 @@ class RotationService:
                 )
         if request.generate_dir is not None and request.to_key_type is None:
             raise InvalidInput("--generate-keys needs --to-key-type")
+        return request
 
     def _current_ca(self) -> str:
         self._authorities.refresh()
@@ -119,6 +141,7 @@ class RotationService:
     def create(self, request: CampaignRequest, *, actor: str) -> Campaign:
         """Record the campaign and one item per selected managed certificate, in one
         transaction; ARI windows of items waiting for a client move (see :func:`ari_window`)."""
+        request = self._check(request)
         planned = [p for p in self.preview(request) if p.action is not None]
         if not planned:
             raise NotFound(f"no managed certificate matches {request.selection}")
@@ -135,6 +158,7 @@ class RotationService:
             total=len(planned),
             to_key_type=request.to_key_type.value if request.to_key_type else None,
             to_ca_id=request.to_ca,
+            to_profile=request.to_profile,
             revoke_old_after=request.revoke_old_after,
             revoke_reason=request.revoke_reason,
             generate_dir=str(request.generate_dir.resolve()) if request.generate_dir else None,

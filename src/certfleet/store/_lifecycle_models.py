@@ -68,6 +68,7 @@ class CampaignRow(Base):
     total: Mapped[int] = mapped_column(Integer)
     to_key_type: Mapped[str | None] = mapped_column(String(20))
     to_ca_id: Mapped[str | None] = mapped_column(String(32))
+    to_profile: Mapped[str | None] = mapped_column(String(60))  # 0026_crypto
     revoke_after_seconds: Mapped[int | None] = mapped_column(BigInteger)
     revoke_reason: Mapped[str] = mapped_column(String(40))
     generate_dir: Mapped[str | None] = mapped_column(Text)

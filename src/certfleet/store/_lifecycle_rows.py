@@ -53,6 +53,7 @@ def campaign_of(row: CampaignRow) -> Campaign:
         status=CampaignStatus(row.status),
         total=row.total,
         to_key_type=row.to_key_type,
+        to_profile=row.to_profile,
         to_ca_id=row.to_ca_id,
         revoke_old_after=(
             dt.timedelta(seconds=row.revoke_after_seconds) if row.revoke_after_seconds is not None else None
