@@ -278,6 +278,8 @@ def test_a_user_in_no_mapped_group_gets_403_and_no_session(sso_platform: Platfor
     assert refused.status_code == 403 and "in no group that certfleet maps" in refused.text
     assert SESSION_COOKIE not in browser.client.cookies
     assert browser.get("/").status_code == 303  # still sent to sign in
+    refusal = [e for e in sso_platform.audit.entries() if e.action == "web.sign_in_refused"]
+    assert [e.actor for e in refusal] == ["oidc:una@example.test"]
 
 
 def test_an_admin_group_sees_every_team(sso_platform: Platform, idp: FakeProvider) -> None:

@@ -14,6 +14,7 @@ import secrets
 
 from fastapi import Request
 
+from certfleet.audit import AuditLog
 from certfleet.clock import Clock
 from certfleet.web._oidc import OidcProvider, map_groups
 from certfleet.web._oidc_tokens import SignInRefused, pkce_challenge, pkce_verifier
@@ -83,7 +84,15 @@ class SingleSignOn:
             raise SignInRefused("the provider's answer has no authorization code")
         identity = self.provider.redeem(code, login.code_verifier, redirect_uri, login.nonce)
         settings = self.provider.settings
-        principal = map_groups(identity, settings.groups, settings.groups_claim)
+        try:
+            principal = map_groups(identity, settings.groups, settings.groups_claim)
+        except SignInRefused as exc:
+            # A verified person the mapping turns away: the security team wants to see it.
+            with self._store.transaction() as tx:
+                AuditLog(tx.audit, self._clock).record(
+                    identity.actor, "web.sign_in_refused", identity.actor, {"reason": exc.detail}
+                )
+            raise
         secret = self._sessions.sign_in_sso(
             principal, {"subject": identity.subject, "issuer": settings.issuer}
         )
