@@ -13,6 +13,9 @@ values for the one scheduler the composition root builds.
   accepted (:mod:`certfleet.services.scan_jobs`; they carry keystore passwords that are never
   stored, so no other node or worker could run them).
 
+* ``audit.siem`` (exclusive, ``[audit.siem] interval_seconds``): stream the audit log after
+  the SIEM cursor to the collector (:mod:`certfleet.services.siem`); only when configured.
+
 ``[lifecycle] scheduler = false`` leaves out the renewal and campaign jobs, as before.
 """
 
@@ -29,6 +32,7 @@ from certfleet.services.renewal import RenewalService
 from certfleet.services.revocation import RevocationService
 from certfleet.services.rotation import RotationService
 from certfleet.services.scan_jobs import ScanQueue
+from certfleet.services.siem import SiemSender
 
 __all__ = [
     "ACME_STALLED_INTERVAL",
@@ -58,6 +62,7 @@ def background_jobs(
     notifications: Notifications,
     scans: ScanQueue,
     acme_stalled: Callable[[], object] | None = None,
+    siem: SiemSender | None = None,
 ) -> list[Job]:
     jobs: list[Job] = []
     lifecycle = renewal.settings
@@ -94,4 +99,7 @@ def background_jobs(
         # ACME orders and challenges a dead process left processing (protocols.acme.recovery):
         # one node at a time, often enough that a client polling them still sees the end.
         jobs.append(Job("acme.stalled", ACME_STALLED_INTERVAL, acme_stalled))
+    if siem is not None:
+        # One node sends at a time (the job's lease); the cursor row keeps the order.
+        jobs.append(Job("audit.siem", siem.interval, siem.deliver_once))
     return jobs

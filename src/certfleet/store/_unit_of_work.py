@@ -24,6 +24,7 @@ from certfleet.store._repositories import (
     SqlTokenRepository,
 )
 from certfleet.store._revocation import SqlBlockedKeyRepository, SqlRevocationRepository, SqlRevocationStore
+from certfleet.store._siem import SqlSiemCursor
 from certfleet.store._token_reader import SqlTokenReader
 from certfleet.store._trust_anchors import SqlTrustAnchorRepository
 
@@ -85,3 +86,7 @@ class Store:
     def job_leases(self) -> SqlJobLeases:
         """The scheduler's named-job leases (short transactions of their own)."""
         return SqlJobLeases(self.database)
+
+    def siem_cursor(self) -> SqlSiemCursor:
+        """The SIEM stream's delivered-up-to cursor (short transactions of its own)."""
+        return SqlSiemCursor(self.database)

@@ -1,0 +1,205 @@
+"""Audit entries streamed to a SIEM collector, in order and at least once.
+
+The audit log is the outbox: entries have a gap-free ``seq`` (appends hold the chain's head
+locked), and a cursor row records the last one delivered. Each round (the ``audit.siem``
+background job, exclusive: one node sends at a time) reads the entries after the cursor,
+writes them to the collector over TLS and moves the cursor, which a conditional update
+never sets back. A collector outage leaves the cursor where it was; the next round connects
+again and resumes after it.
+
+TCP has no acknowledgement from the collector's application: bytes the kernel accepted may
+still die in socket buffers with the collector. So every new connection first sends again
+the last ``replay_entries`` entries before the cursor, and a collector may see an entry
+twice (same seq and hash): delivery is at least once, never at most once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+import select
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from certfleet.audit import AuditEntry
+from certfleet.audit._syslog import format_entry
+from certfleet.clock import Clock
+from certfleet.config._siem import SiemSettings
+from certfleet.errors import CertfleetError
+from certfleet.services._ports import UnitOfWorkFactory
+
+__all__ = [
+    "SiemConnection",
+    "SiemCursor",
+    "SiemRound",
+    "SiemSender",
+    "SiemUnavailable",
+    "tls_connector",
+]
+
+
+class SiemUnavailable(CertfleetError, title="SIEM collector unavailable"):
+    """The collector could not be reached or the connection broke; nothing was lost."""
+
+
+class SiemCursor(Protocol):
+    def position(self) -> int: ...
+
+    def advance(self, expected: int, delivered: int, now: dt.datetime) -> bool: ...
+
+    def backlog(self) -> int: ...
+
+
+class SiemConnection(Protocol):
+    def alive(self) -> bool:
+        """False when the collector closed the connection (it never sends anything)."""
+        ...
+
+    def send(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _TlsConnection:
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self._sock = sock
+
+    def alive(self) -> bool:
+        readable, _, _ = select.select([self._sock], [], [], 0)
+        if not readable:
+            return True
+        # Readable: a TLS 1.3 session ticket (still alive), or the end of the connection.
+        timeout = self._sock.gettimeout()
+        self._sock.setblocking(False)
+        try:
+            return bool(self._sock.recv(1))  # b"": closed (close_notify or FIN)
+        except ssl.SSLWantReadError:
+            return True  # only TLS records without application data
+        except OSError:
+            return False
+        finally:
+            self._sock.settimeout(timeout)
+
+    def send(self, data: bytes) -> None:
+        self._sock.sendall(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+
+def tls_connector(settings: SiemSettings) -> Callable[[], SiemConnection]:
+    """Connections to the collector of ``settings``: TLS 1.2 or later, the server's
+    certificate checked against ``ca_file`` and its name; a client certificate if given."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=settings.ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if settings.client_cert is not None and settings.client_key is not None:
+        context.load_cert_chain(settings.client_cert, settings.client_key)
+    server_name = settings.server_name or settings.host
+
+    def connect() -> SiemConnection:
+        raw = socket.create_connection(
+            (settings.host, settings.port), timeout=settings.connect_timeout_seconds
+        )
+        try:
+            return _TlsConnection(context.wrap_socket(raw, server_hostname=server_name))
+        except BaseException:
+            raw.close()
+            raise
+
+    return connect
+
+
+@dataclass(frozen=True)
+class SiemRound:
+    """What one round did: entries written (replayed ones included) and the cursor after."""
+
+    sent: int
+    delivered_seq: int
+    reconnected: bool
+
+
+class SiemSender:
+    """Sends the audit log after the cursor; keeps one connection between rounds."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        cursor: SiemCursor,
+        settings: SiemSettings,
+        clock: Clock,
+        *,
+        connect: Callable[[], SiemConnection] | None = None,
+    ) -> None:
+        self._uow = uow
+        self._cursor = cursor
+        self._settings = settings
+        self._clock = clock
+        self._connect = connect or tls_connector(settings)
+        self._hostname = settings.hostname or socket.gethostname()
+        self._connection: SiemConnection | None = None
+
+    @property
+    def interval(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self._settings.interval_seconds)
+
+    def backlog(self) -> int:
+        """Entries not yet delivered (the gauge ``certfleet_siem_undelivered_entries``)."""
+        return self._cursor.backlog()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _read(self, after_seq: int, limit: int) -> list[AuditEntry]:
+        with self._uow(read_only=True) as uow:
+            return list(itertools.islice(uow.audit.entries(after_seq=after_seq), limit))
+
+    def _open(self) -> SiemConnection:
+        try:
+            return self._connect()
+        except OSError as exc:  # ssl.SSLError included
+            where = f"{self._settings.host}:{self._settings.port}"
+            raise SiemUnavailable(f"SIEM collector {where} unreachable: {exc}") from exc
+
+    def deliver_once(self) -> SiemRound:
+        """Send every entry after the cursor, batch by batch, moving the cursor after each.
+        Raises :class:`SiemUnavailable` when the collector cannot be reached or the
+        connection breaks; the cursor then stays at the last batch written."""
+        sent = 0
+        reconnected = False
+        position = self._cursor.position()
+        while True:
+            start = position
+            if self._connection is not None and not self._connection.alive():
+                self.close()
+            if self._connection is None:
+                self._connection = self._open()
+                reconnected = True
+                start = max(0, position - self._settings.replay_entries)
+            limit = self._settings.batch_size + (position - start)
+            entries = self._read(start, limit)
+            if not entries:
+                return SiemRound(sent, position, reconnected)
+            fmt = self._settings.format
+            data = b"".join(format_entry(e, fmt, hostname=self._hostname) for e in entries)
+            try:
+                self._connection.send(data)
+            except OSError as exc:
+                self.close()
+                where = f"{self._settings.host}:{self._settings.port}"
+                raise SiemUnavailable(f"SIEM collector {where}: connection lost: {exc}") from exc
+            sent += len(entries)
+            last = entries[-1].seq
+            if last > position:
+                if not self._cursor.advance(position, last, self._clock.now()):
+                    # Another sender moved the cursor (a lease that changed hands): stop here.
+                    return SiemRound(sent, self._cursor.position(), reconnected)
+                position = last
+            if len(entries) < limit:
+                return SiemRound(sent, position, reconnected)
