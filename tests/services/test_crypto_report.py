@@ -14,8 +14,11 @@ from cyclonedx.validation.json import JsonStrictValidator
 
 from certfleet.app import Platform
 from certfleet.inventory.crypto import classify_key, classify_signature
+from certfleet.services.agents import DeploymentReport, DeploymentStatus
 from certfleet.services.crypto_cbom import cbom
 from certfleet.services.crypto_report import migration_command
+from certfleet.x509 import KeyType, generate_private_key, to_pem
+from tests.agent.csrs import csr_for
 from tests.conftest import FakeClock
 from tests.services.crypto_fleet import MixedFleet, mixed_fleet
 from tests.services.snapshot import rows
@@ -176,3 +179,29 @@ def test_a_team_cbom_validates_and_names_the_team(platform: Platform, tmp_path: 
     document = _validated_cbom(platform, "legacy")
     kinds = sorted(c["cryptoProperties"]["assetType"] for c in document["components"])  # type: ignore[attr-defined]
     assert kinds == ["algorithm", "algorithm", "certificate", "related-crypto-material"]
+
+
+def test_an_agent_deployment_is_a_location(platform: Platform) -> None:
+    # Given an agent of team web that deployed an RSA-2048 certificate to nginx
+    minted = platform.agents.create_join_token(
+        "web1.example.test", team="web", ttl=dt.timedelta(hours=1), actor="test", allow_names=["*.web.test"]
+    )
+    enrolment = platform.agents.enroll(minted.token, csr_for(generate_private_key(KeyType.EC_P256)).encode())
+    key = generate_private_key(KeyType.RSA_2048)
+    issued = platform.agents.issue(
+        enrolment.agent, "www", csr_for(key, ["www.web.test"]).encode(), profile="tls-server"
+    )
+    files = {"key": "/etc/nginx/tls/www.key", "fullchain": "/etc/nginx/tls/www.crt"}
+    report = DeploymentReport(
+        "www", DeploymentStatus.DEPLOYED, to_pem([issued.issued.certificate]).encode(), files
+    )
+    platform.agents.report(enrolment.agent, report)
+    # Then the report places it on the agent's host, at each file it wrote
+    [entry] = [
+        c for c in platform.crypto.report("web").to_dict()["certificates"] if c["algorithm"] == "rsa-2048"
+    ]
+    assert entry["team"] == "web"
+    assert {(p["kind"], p["location"]) for p in entry["locations"]} >= {
+        ("agent", "web1.example.test:/etc/nginx/tls/www.crt"),
+        ("agent", "web1.example.test:/etc/nginx/tls/www.key"),
+    }
