@@ -124,6 +124,9 @@ class IssuanceLoad:
     base_url: str
     token: str
     threads: int = 4
+    # Longer than any bounded wait on the server (SQLite's 30 s busy timeout and the queue
+    # behind it): a client that gave up first would never see the server's answer.
+    timeout_seconds: float = 150
     issued: list[str] = field(default_factory=list)
     failures: list[tuple[int, str, str]] = field(default_factory=list)  # status, content type, body
     connection_errors: int = 0
@@ -144,7 +147,7 @@ class IssuanceLoad:
 
     def _run(self, index: int) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
-        with httpx.Client(verify=False, headers=headers, timeout=30) as client:
+        with httpx.Client(verify=False, headers=headers, timeout=self.timeout_seconds) as client:
             n = 0
             while not self._stop.is_set():
                 n += 1

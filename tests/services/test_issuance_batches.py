@@ -62,6 +62,9 @@ class _HeldLedger:
         self._hold("claims")
         return self.inner.claim_serials(claims)
 
+    def caused_by_items(self, error: BaseException) -> bool:
+        return self.inner.caused_by_items(error)
+
     def record_issued(self, entries: Sequence[IssuedEntry]) -> Sequence[CertificateRecord]:
         self.batch_sizes["records"].append(len(entries))
         self._hold("records")
@@ -251,3 +254,42 @@ def test_a_lone_caller_commits_at_once_and_errors_reach_only_their_caller() -> N
     with pytest.raises(ValueError, match="13 is refused"):
         committer.submit(13)
     assert seen == [[4], [13]]
+
+
+def test_an_error_no_item_caused_fails_its_batch_once_not_item_by_item() -> None:
+    """A database locked by another process or unreachable: retried item by item, each caller
+    would wait out the same outage again (N+1 waits for a batch of N)."""
+    seen: list[list[int]] = []
+    leader_in, release = threading.Event(), threading.Event()
+
+    def commit(batch: Sequence[int]) -> list[int]:
+        seen.append(list(batch))
+        if batch == [0]:
+            leader_in.set()
+            release.wait(30)
+            return [0]
+        raise ConnectionError("the database is unavailable")
+
+    committer: GroupCommitter[int, int] = GroupCommitter(
+        commit, isolate=lambda error: not isinstance(error, ConnectionError)
+    )
+    outcomes: dict[int, object] = {}
+
+    def call(n: int) -> None:
+        try:
+            outcomes[n] = committer.submit(n)
+        except ConnectionError as exc:
+            outcomes[n] = exc
+
+    callers = [threading.Thread(target=call, args=(n,)) for n in range(4)]
+    callers[0].start()
+    assert leader_in.wait(30)
+    for caller in callers[1:]:
+        caller.start()
+    _wait_until(lambda: committer.pending == 3)  # queued behind the leader's commit
+    release.set()
+    for caller in callers:
+        caller.join(30)
+    assert seen == [[0], [1, 2, 3]]
+    assert outcomes[0] == 0
+    assert all(isinstance(outcomes[n], ConnectionError) for n in (1, 2, 3))

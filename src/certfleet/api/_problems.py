@@ -124,6 +124,22 @@ def install_problem_handlers(app: FastAPI) -> None:
         title = HTTPStatus(exc.status_code).phrase
         return problem(exc.status_code, title, str(exc.detail), dict(exc.headers or {}))
 
+    async def _outage(_: Request, exc: Exception) -> JSONResponse:
+        # sqlite3's own (the write gate's bounded wait) is not one database_outage names
+        outage = database_outage(exc) or "the database is unavailable: " + " ".join(str(exc).split())[:200]
+        _log.error("request failed: %s", outage)
+        return problem(503, "Service Unavailable", outage, {"Retry-After": DATABASE_RETRY_AFTER})
+
+    # A database outage by its own types too: what reaches the Exception handler below is
+    # answered and then re-raised by Starlette, and uvicorn logs its traceback; an outage
+    # (a locked SQLite file, a restarting PostgreSQL) is one log line, not a crash report.
+    import sqlite3
+
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    for outage_type in (OperationalError, InterfaceError, sqlite3.OperationalError):
+        app.add_exception_handler(outage_type, _outage)
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         outage = database_outage(exc)

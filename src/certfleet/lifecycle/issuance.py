@@ -66,3 +66,8 @@ class IssuanceLedger(Protocol):
         """Store every entry; the stored records (with their ids), in order. Audit entries are
         chained under a lock on the chain head held in the database, not in this process."""
         ...
+
+    def caused_by_items(self, error: BaseException) -> bool:
+        """False when ``error`` is the database's own (unreachable, locked, out of space),
+        which no item of a batch caused: its batch then fails whole, not item by item."""
+        ...

@@ -8,7 +8,10 @@ batching costs no latency, it only happens when callers would otherwise queue on
 database's write lock anyway.
 
 A batch that fails is retried one item at a time, so one bad item (a duplicate, a constraint
-it breaks) gives its own caller its own error and never loses or fails the others.
+it breaks) gives its own caller its own error and never loses or fails the others. An error
+that no item caused (the database unreachable or locked by another process: ``isolate`` says
+which) fails the whole batch at once: retried item by item, each would wait out the same
+outage again, and a batch of N callers would wait N+1 times as long for the same answer.
 """
 
 from __future__ import annotations
@@ -37,8 +40,15 @@ class GroupCommitter(Generic[_T, _R]):
     """``commit`` takes a batch and returns one result per item, in order, or raises for the
     whole batch (its transaction rolled back)."""
 
-    def __init__(self, commit: Callable[[Sequence[_T]], Sequence[_R]], *, max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        commit: Callable[[Sequence[_T]], Sequence[_R]],
+        *,
+        max_batch: int = 256,
+        isolate: Callable[[BaseException], bool] = lambda error: True,
+    ) -> None:
         self._commit = commit
+        self._isolate = isolate
         self._max_batch = max_batch
         self._condition = threading.Condition()
         self._queue: list[_Slot[_T, _R]] = []
@@ -78,8 +88,9 @@ class GroupCommitter(Generic[_T, _R]):
         try:
             self._attempt(batch)
         except BaseException as exc:  # noqa: BLE001  # delivered to the callers, never lost
-            if len(batch) == 1:
-                batch[0].error = exc
+            if len(batch) == 1 or not self._isolate(exc):
+                for slot in batch:
+                    slot.error = exc
             else:
                 for slot in batch:  # isolate the culprit: each item alone, its own error
                     try:

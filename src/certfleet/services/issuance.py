@@ -113,8 +113,12 @@ class IssuanceService:
         self._clock = clock
         self._policy = policy
         self._server_authority = server_authority
-        self._claims: GroupCommitter[SerialClaim, ClaimResult] = GroupCommitter(ledger.claim_serials)
-        self._records: GroupCommitter[IssuedEntry, CertificateRecord] = GroupCommitter(ledger.record_issued)
+        self._claims: GroupCommitter[SerialClaim, ClaimResult] = GroupCommitter(
+            ledger.claim_serials, isolate=ledger.caused_by_items
+        )
+        self._records: GroupCommitter[IssuedEntry, CertificateRecord] = GroupCommitter(
+            ledger.record_issued, isolate=ledger.caused_by_items
+        )
 
     @property
     def transactions(self) -> int:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from certfleet.audit import GENESIS_HASH, extend_chain
@@ -91,6 +92,17 @@ class SqlIssuanceLedger:
             finally:
                 if raw is not None:
                     raw.execute("PRAGMA synchronous=NORMAL")
+
+    @staticmethod
+    def caused_by_items(error: BaseException) -> bool:
+        """An OperationalError (SQLAlchemy's, sqlite3's, psycopg's: the database locked by
+        another process, unreachable, restarting, out of space) or a lost connection is the
+        database's, not an item's."""
+        if isinstance(error, DBAPIError):
+            if error.connection_invalidated or isinstance(error, OperationalError | InterfaceError):
+                return False
+            error = error.orig if isinstance(error.orig, BaseException) else error
+        return not any(t.__name__ in ("OperationalError", "InterfaceError") for t in type(error).__mro__)
 
     # -- before signing ------------------------------------------------------------------
 
