@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,6 +73,16 @@ def host(host_tree: tuple[Path, dict[str, Pki]], tmp_path: Path) -> Path:
     copy = tmp_path / "host"
     shutil.copytree(host_tree[0], copy)
     return copy
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertfleetServer]:
+    running = CertfleetServer(tmp_path_factory.mktemp("trust-server") / "data")
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 def _subjects(roots: list[dict[str, object]]) -> set[str]:
@@ -142,19 +154,16 @@ def test_bad_report_options_are_one_line(cli: Cli) -> None:
 
 
 def test_an_agent_reports_its_hosts_stores_to_a_real_server(
-    host: Path, host_tree: tuple[Path, dict[str, Pki]], tmp_path: Path
+    server: CertfleetServer, host: Path, host_tree: tuple[Path, dict[str, Pki]], tmp_path: Path
 ) -> None:
     """Given an enrolled agent with report_trust_stores on, when it runs, the server records
     the roots of its host's stores under its host name; a store changed is reported again."""
-    server = CertfleetServer(tmp_path / "data")
-    server.start()
-    try:
-        state, tls = tmp_path / "state", tmp_path / "tls"
-        tls.mkdir()
-        server.enroll(server.join_token("db-1", "db-1.trust.test", team="data"), state)
-        config = agent_yaml(
-            tmp_path / "agent.yaml",
-            f"""\
+    state, tls = tmp_path / "state", tmp_path / "tls"
+    tls.mkdir()
+    server.enroll(server.join_token("db-1", "db-1.trust.test", team="data"), state)
+    config = agent_yaml(
+        tmp_path / "agent.yaml",
+        f"""\
 server: {server.https}
 allowed_dirs: [{tls}]
 report_trust_stores: true
@@ -164,29 +173,82 @@ certificates:
     names: [db-1.trust.test]
     files: {{key: {tls}/db.key, fullchain: {tls}/db.crt}}
 """,
-        )
-        run = ["agent", "run", "--config", str(config), "--once", "--state-dir", str(state)]
-        assert certfleet(*run).returncode == 0
-        report = server.api("/api/v1/trust/report")
-        assert _subjects(report["roots"]) == {
-            "Used",
-            "Bundle Only",
-            "Jks",
-            "Pkcs12",
-            "Nss",
-            "Certifi",
-            "Soon",
-        }
-        assert {h for r in report["roots"] for h in r["hosts"]} == {"db-1"}
+    )
+    run = ["agent", "run", "--config", str(config), "--once", "--state-dir", str(state)]
+    assert certfleet(*run).returncode == 0
+    report = server.api("/api/v1/trust/report")
+    assert _subjects(report["roots"]) == {
+        "Used",
+        "Bundle Only",
+        "Jks",
+        "Pkcs12",
+        "Nss",
+        "Certifi",
+        "Soon",
+    }
+    assert {h for r in report["roots"] for h in r["hosts"]} == {"db-1"}
 
-        # Then: an unchanged host sends nothing; a root taken out is gone after the next run
-        assert certfleet(*run).returncode == 0
-        (host / "etc/ssl/certs/ca-certificates.crt").write_bytes(pem(host_tree[1]["Used"].root.cert))
-        assert certfleet(*run).returncode == 0
-        after = server.api("/api/v1/trust/report")
-        assert "CN=Bundle Only Root" not in {r["subject"] for r in after["roots"]}
-        entries = server.api("/api/v1/audit?limit=1000")["items"]
-        reports = [e for e in entries if e["action"] == "discovery.trust-stores"]
-        assert [e["actor"] for e in reports] == ["agent:db-1", "agent:db-1"]  # three runs, two changes
-    finally:
-        server.stop()
+    # Then: an unchanged host sends nothing; a root taken out is gone after the next run
+    assert certfleet(*run).returncode == 0
+    (host / "etc/ssl/certs/ca-certificates.crt").write_bytes(pem(host_tree[1]["Used"].root.cert))
+    assert certfleet(*run).returncode == 0
+    after = server.api("/api/v1/trust/report")
+    assert "CN=Bundle Only Root" not in {r["subject"] for r in after["roots"]}
+    entries = server.api("/api/v1/audit?limit=1000")["items"]
+    reports = [e for e in entries if e["action"] == "discovery.trust-stores"]
+    assert [e["actor"] for e in reports] == ["agent:db-1", "agent:db-1"]  # three runs, two changes
+
+
+def test_an_agent_with_trust_store_system_trusts_certfleets_root_before_deploying_from_it(
+    server: CertfleetServer, tmp_path: Path
+) -> None:
+    """Given an agent with trust_store: system (the real update-ca-certificates, pointed at
+    the test's own tree), when it runs, certfleet's root is in the host's bundle and the
+    deployed certificate verifies against that bundle alone; after `ca rotate` the leaf from
+    the new intermediate verifies against the same bundle (the root it pre-distributed)."""
+    etc, local = tmp_path / "etc/ssl/certs", tmp_path / "local-anchors"
+    for folder in (etc, local, tmp_path / "dist", tmp_path / "hooks"):
+        folder.mkdir(parents=True)
+    (tmp_path / "ca-certificates.conf").write_text("# none\n")
+    update = [
+        "update-ca-certificates", "--fresh", "--certsconf", str(tmp_path / "ca-certificates.conf"),
+        "--certsdir", str(tmp_path / "dist"), "--localcertsdir", str(local),
+        "--etccertsdir", str(etc), "--hooksdir", str(tmp_path / "hooks"),
+    ]  # fmt: skip
+    state, tls = tmp_path / "state", tmp_path / "tls"
+    tls.mkdir()
+    server.enroll(server.join_token("app-1", "app-1.trust.test", team="app"), state)
+    config = agent_yaml(
+        tmp_path / "agent.yaml",
+        f"""\
+server: {server.https}
+allowed_dirs: [{tls}]
+trust_store: system
+trust_anchors_dir: {local}
+trust_update_command: {json.dumps(update)}
+certificates:
+  - name: app
+    names: [app-1.trust.test]
+    files: {{key: {tls}/app.key, cert: {tls}/app.crt, chain: {tls}/chain.pem}}
+""",
+    )
+
+    def verifies() -> subprocess.CompletedProcess[str]:
+        argv = ["openssl", "verify", "-CAfile", str(etc / "ca-certificates.crt"), "-untrusted",
+                str(tls / "chain.pem"), str(tls / "app.crt")]  # fmt: skip
+        return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+    run = ["agent", "run", "--config", str(config), "--once", "--state-dir", str(state)]
+    assert certfleet(*run).returncode == 0
+    [anchor] = [p.name for p in local.iterdir()]
+    assert (
+        anchor.startswith("certfleet-") and anchor[len("certfleet-") :][:16] == server.root_fingerprint()[:16]
+    )
+    assert verifies().returncode == 0, verifies().stdout + verifies().stderr
+
+    before = (tls / "chain.pem").read_bytes()
+    server.cli("ca", "rotate")
+    assert certfleet(*run, "--force").returncode == 0
+    assert (tls / "chain.pem").read_bytes() != before  # issued by the new intermediate
+    assert [p.name for p in local.iterdir()] == [anchor]
+    assert verifies().returncode == 0, verifies().stdout + verifies().stderr

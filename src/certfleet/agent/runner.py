@@ -34,6 +34,7 @@ from certfleet.agent.errors import (
 from certfleet.agent.health import wait_for_certificate
 from certfleet.agent.reload import run_reload
 from certfleet.agent.state import AgentState, RetryState
+from certfleet.agent.system_trust import SystemTrustStore, TrustStoreUpdateFailed
 from certfleet.agent.targets import Material, render_all
 from certfleet.agent.trust_stores import TrustStoreReporter
 from certfleet.clock import Clock, iso
@@ -99,6 +100,7 @@ class Runner:
                 self._report_trust_stores()
             except ServerUnreachable as exc:
                 _log.warning("%s; renewing on the local schedule", exc.detail)
+        self._sync_system_trust()
         outcomes = []
         for spec in self._config.certificates:
             forced = force is True or (not isinstance(force, bool) and spec.name in force)
@@ -116,16 +118,37 @@ class Runner:
             outcomes.append(outcome)
         return outcomes
 
+    def _sync_system_trust(self) -> None:
+        """``trust_store: system``: certfleet's root (the pinned one) in the host's store,
+        before any certificate it signed is deployed."""
+        if not self._config.trust.system:
+            return
+        roots = [c for c in self._state.ca_certificates() if signed_by(c, c)]
+        try:
+            synced = SystemTrustStore(self._config.trust).sync(roots)
+        except TrustStoreUpdateFailed as exc:
+            _log.error("system trust store not updated: %s", exc.detail)
+            return
+        if synced.changed:
+            _log.info("system trust store: added %s, removed %s", synced.added, synced.removed)
+
     def _report_trust_stores(self) -> None:
         """The host's trust stores, when asked for and changed since the last report."""
         if self._client is None or not self._config.trust.report:
             return
         reporter = TrustStoreReporter(self._state.root, self._config.trust.root)
         pending = reporter.pending()
-        if pending is not None:
-            body, digest = pending
+        if pending is None:
+            return
+        body, digest = pending
+        try:
             self._client.report_trust_stores(body)
-            reporter.sent(digest)
+        except ServerUnreachable:
+            raise
+        except CertfleetError as exc:  # a refused report must not keep certificates from renewing
+            _log.warning("trust stores not reported: %s", exc.detail)
+            return
+        reporter.sent(digest)
 
     def run_forever(self, stop: threading.Event) -> None:
         """Run, then sleep until the next interval or the next retry due, until ``stop``."""

@@ -118,8 +118,8 @@ def classify(path: str | Path) -> tuple[StoreKind, Path] | None:
 
 
 def well_known_stores(root: Path = Path("/")) -> list[Path]:
-    """The stores of a host (or of an image mounted at ``root``) that exist: files, and
-    folders for anchors and NSS, in a stable order."""
+    """The stores of a host (or of an image mounted at ``root``) that exist, in a stable
+    order: files, anchor folders, and each NSS database by its ``cert9.db``."""
     found: list[Path] = []
     for tail in (*_SYSTEM_BUNDLES, *_ANCHOR_FOLDERS, *_JAVA_STORES):
         candidate = root / tail
@@ -128,7 +128,7 @@ def well_known_stores(root: Path = Path("/")) -> list[Path]:
     for pattern in (*_JAVA_GLOBS, *_CERTIFI_GLOBS):
         found.extend(sorted(root.glob(pattern)))
     for pattern in _NSS_FOLDERS:
-        found.extend(p for p in sorted(root.glob(pattern)) if (p / "cert9.db").exists())
+        found.extend(p / "cert9.db" for p in sorted(root.glob(pattern)) if (p / "cert9.db").exists())
     unique: dict[str, Path] = {}
     for path in found:
         unique.setdefault(str(path.resolve()), path)
@@ -216,21 +216,18 @@ def read_store(kind: StoreKind, path: Path, passwords: Iterable[bytes] = ()) -> 
 
 
 def read_stores(paths: Iterable[str | Path], passwords: Iterable[bytes] = ()) -> list[StoreReading]:
-    """Each distinct store among ``paths`` (paths a walk met, or :func:`well_known_stores`;
-    an anchors folder or an NSS folder stands for what is in it), read once."""
+    """Each distinct store among ``paths`` (every path a walk met, or
+    :func:`well_known_stores`; an anchors folder stands for the files in it), read once."""
     targets: dict[tuple[StoreKind, str], Path] = {}
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            if (path / "cert9.db").is_file():
-                targets.setdefault((StoreKind.NSS, str(path)), path)
-                continue
-            members = sorted(p for p in path.iterdir() if p.is_file()) if classify(path / "x") else []
-            for member in members:
-                targets.setdefault((StoreKind.ANCHORS, str(member)), member)
-            continue
         found = classify(path)
-        if found is not None and (found[0] is StoreKind.NSS or path.is_file()):
-            targets.setdefault((found[0], str(found[1])), found[1])
+        if found is not None:
+            # Only the few paths named like a store are looked at again (a walk passes all).
+            if found[0] is StoreKind.NSS or path.is_file():
+                targets.setdefault((found[0], str(found[1])), found[1])
+        elif classify(path / "member") is not None and path.is_dir():
+            for member in sorted(p for p in path.iterdir() if p.is_file()):
+                targets.setdefault((StoreKind.ANCHORS, str(member)), member)
     secrets = tuple(passwords)
     return [read_store(kind, path, secrets) for (kind, _), path in targets.items()]

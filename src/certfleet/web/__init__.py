@@ -23,6 +23,7 @@ from certfleet.web import (
     _overview,
     _spiffe_pages,
     _static,
+    _trust_pages,
 )
 from certfleet.web._ports import WebPlatform
 from certfleet.web._sessions import LOGIN_COOKIE, SESSION_COOKIE
@@ -45,6 +46,7 @@ def install_dashboard(app: FastAPI, platform: WebPlatform) -> None:
         _audit_pages,
         _spiffe_pages,  # SPIFFE entries and their live SVIDs (issue 15)
         _crypto_pages,  # cryptographic exposure by team and algorithm (issue 17)
+        _trust_pages,  # trust stores and CA consolidation (issue 18)
         _static,
     ):
         app.include_router(module.router)
