@@ -20,9 +20,10 @@ from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 
 from certfleet.app import Platform
 from certfleet.config import load_settings
+from certfleet.config._oidc import GroupGrant, OidcSettings
 from certfleet.errors import ConfigurationError
-from certfleet.web._oidc import OidcProvider
-from certfleet.web._oidc_tokens import SignInRefused, pkce_challenge, verify_id_token
+from certfleet.web._oidc import OidcProvider, map_groups
+from certfleet.web._oidc_tokens import IdToken, SignInRefused, pkce_challenge, verify_id_token
 from certfleet.web._sessions import SESSION_COOKIE
 from certfleet.x509 import KeyType
 from tests.conftest import FakeClock, make_platform
@@ -154,7 +155,7 @@ class FakeProvider:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
-        if path == "/.well-known/openid-configuration":
+        if path.endswith("/.well-known/openid-configuration"):
             return httpx.Response(
                 200,
                 json={
@@ -405,3 +406,53 @@ def test_next_after_single_sign_on_never_leaves_the_site(
     started = browser.get("/login/oidc", params={"next": target})
     landed = browser.get(idp.approve(started.headers["location"], PAYMENTS))
     assert landed.status_code == 200 and 'content="0;url=/"' in landed.text
+
+
+# --- groups to a principal ------------------------------------------------------------------
+
+GRANTS = {
+    "pki-admins": GroupGrant("admin", None),
+    "team-payments": GroupGrant("read", "payments"),
+    "payments-operators": GroupGrant("revoke", "payments"),
+    "team-ops": GroupGrant("read", "ops"),
+}
+
+
+def person(*groups: str) -> IdToken:
+    return IdToken("s-1", "p@example.test", {"sub": "s-1", "groups": list(groups)})
+
+
+@pytest.mark.parametrize(
+    ("groups", "team", "scope"),
+    [
+        (("staff", "team-payments"), "payments", "read"),
+        (("team-payments", "payments-operators"), "payments", "revoke"),
+        (("team-ops", "pki-admins"), None, "admin"),
+    ],
+)
+def test_groups_map_to_one_team_and_the_strongest_role(
+    groups: tuple[str, ...], team: str | None, scope: str
+) -> None:
+    principal = map_groups(person(*groups), GRANTS, "groups")
+    assert (principal.name, principal.team, principal.scope.value) == ("oidc:p@example.test", team, scope)
+
+
+@pytest.mark.parametrize(
+    ("groups", "message"),
+    [((), "in no group"), (("staff",), "in no group"), (("team-payments", "team-ops"), "several teams")],
+)
+def test_groups_that_map_to_nothing_or_to_two_teams_are_refused(
+    groups: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(SignInRefused, match=message):
+        map_groups(person(*groups), GRANTS, "groups")
+
+
+def test_a_discovery_document_for_another_issuer_is_refused(provider_keys: KeySet, tmp_path: Path) -> None:
+    (tmp_path / "s").write_text(SECRET)
+    settings = OidcSettings(ISSUER + "/realm", CLIENT, str(tmp_path / "s"))
+    provider = OidcProvider(
+        settings, FakeClock(NOW), transport=httpx.MockTransport(FakeProvider(provider_keys))
+    )
+    with pytest.raises(SignInRefused, match="discovery document names issuer"):
+        provider.authorization_url("https://certfleet.test/cb", "s", "n", "c")
