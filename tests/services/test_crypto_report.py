@@ -113,7 +113,14 @@ def test_exposure_counts_per_team_with_the_path_to_migrate(platform: Platform, t
     }
     assert lines[("web", "rsa-2048", False)] == (1, True, migration_command("rsa-2048", "web"))
     assert lines[("pq", "ml-dsa-65", False)] == (1, False, None)
-    assert lines[("legacy", "rsa-1024", True)][0] == 1
+    # Imported: no campaign can replace it, so no command is offered
+    assert lines[("legacy", "rsa-1024", True)] == (1, True, None)
+    # Team web: the issued RSA and P-256 are managed; the discovered leaf and intermediate not
+    assert {(e.algorithm, e.weak, e.count, e.managed) for e in platform.crypto.exposure("web")} == {
+        ("rsa-2048", False, 1, 1),
+        ("ec-p256", False, 2, 1),
+        ("ec-p256", True, 1, 0),
+    }
     assert migration_command("rsa-2048", "web") == (
         "certfleet rotate --select 'key_type=rsa-2048,team=web' --to-profile internal-mtls-pq"
     )

@@ -36,6 +36,7 @@ def test_the_page_counts_by_team_and_algorithm_with_the_migration(
         and "migration" not in sections["pq"].split('data-algorithm="ml-dsa-65"')[1]
     )
     assert 'data-algorithm="rsa-1024" class="weak"' in sections["legacy"]
+    assert 'data-testid="unmanaged"' in sections["legacy"] and "migration" not in sections["legacy"]
 
 
 def test_a_team_session_sees_its_team_only(browser: Browser, platform: Platform, tmp_path: Path) -> None:

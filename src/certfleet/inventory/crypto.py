@@ -168,13 +168,15 @@ class CryptoCertificate:
 
 @dataclass(frozen=True)
 class AlgorithmCount:
-    """In-use certificates of one team with one key and signature algorithm."""
+    """In-use certificates of one team with one key and signature algorithm; ``managed`` of
+    them certfleet's CA issued (what a rotation campaign can replace)."""
 
     team: str | None
     key_algorithm: str
     key_size: int
     signature_algorithm: str
     count: int
+    managed: int = 0
 
 
 class CryptoInventoryReader(Protocol):

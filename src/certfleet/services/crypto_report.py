@@ -190,17 +190,22 @@ def report_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class ExposureCount:
-    """The dashboard's line: a team's in-use certificates of one key algorithm."""
+    """The dashboard's line: a team's in-use certificates of one key algorithm, ``managed``
+    of them issued by certfleet's CA (a campaign replaces those; the others, imported or
+    discovered, are replaced where they came from)."""
 
     team: str | None
     algorithm: str
     quantum_vulnerable: bool | None
     weak: bool
     count: int
+    managed: int = 0
 
     @property
     def migration(self) -> str | None:
-        return migration_command(self.algorithm, self.team) if self.quantum_vulnerable else None
+        if not self.quantum_vulnerable or not self.managed:
+            return None
+        return migration_command(self.algorithm, self.team)
 
 
 def _ca_certificate(ca: CaCertificate) -> CryptoCertificate:
@@ -267,13 +272,15 @@ class CryptoReportService:
         """In-use certificates per team and key algorithm (one grouped query): quantum-
         vulnerable and weak first, then the largest counts."""
         merged: Counter[tuple[str | None, str, bool | None, bool]] = Counter()
+        managed: Counter[tuple[str | None, str, bool | None, bool]] = Counter()
         for row in self._reader.algorithm_counts(self._clock.now(), team):
             key = classify_key(row.key_algorithm, row.key_size)
             signature = classify_signature(row.signature_algorithm)
             vulnerable = key.quantum_vulnerable or signature.quantum_vulnerable
             weak = bool(key.weakness or signature.weakness)
             merged[(row.team, key.label, vulnerable, weak)] += row.count
-        counts = [ExposureCount(t, a, v, w, n) for (t, a, v, w), n in merged.items()]
+            managed[(row.team, key.label, vulnerable, weak)] += row.managed
+        counts = [ExposureCount(t, a, v, w, n, managed[(t, a, v, w)]) for (t, a, v, w), n in merged.items()]
         counts.sort(
             key=lambda e: (e.team or "", not e.weak, e.quantum_vulnerable is not True, -e.count, e.algorithm)
         )

@@ -11,9 +11,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, case, func, select
 
-from certfleet.inventory import Status
+from certfleet.inventory import Source, Status
 from certfleet.inventory.crypto import AlgorithmCount, CryptoCertificate, CryptoPlace
 from certfleet.store._agent_models import AgentDeploymentRow
 from certfleet.store._database import Database
@@ -122,13 +122,16 @@ class SqlCryptoInventory:
         return found
 
     def algorithm_counts(self, now: dt.datetime, team: str | None) -> Sequence[AlgorithmCount]:
+        # Managed as rotation campaigns select: issued by certfleet's own CA.
+        issued = (_C.source == Source.ISSUED.value) & _C.issuer_ca_id.is_not(None)
+        managed = func.sum(case((issued, 1), else_=0))
         stmt = (
-            select(_C.team, _C.key_algorithm, _C.key_size, _C.signature_algorithm, func.count())
+            select(_C.team, _C.key_algorithm, _C.key_size, _C.signature_algorithm, func.count(), managed)
             .where(*_in_use(now, team))
             .group_by(_C.team, _C.key_algorithm, _C.key_size, _C.signature_algorithm)
         )
         with self._database.session(read_only=True) as s:
             return [
-                AlgorithmCount(t, str(alg), int(size), str(sig), int(n))
-                for t, alg, size, sig, n in s.execute(stmt).all()
+                AlgorithmCount(t, str(alg), int(size), str(sig), int(n), int(m or 0))
+                for t, alg, size, sig, n, m in s.execute(stmt).all()
             ]
