@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.peers import CertfleetServer, agent_yaml, certfleet
+from tests.agent.peers import CERTFLEET, CertfleetServer, agent_yaml, certfleet, clean_env
 from tests.conftest import Cli
 from tests.discovery.pki import Pki, pem
 from tests.discovery.truststore_fixtures import java_cacerts, nss_database
@@ -197,6 +197,22 @@ certificates:
     entries = server.api("/api/v1/audit?limit=1000")["items"]
     reports = [e for e in entries if e["action"] == "discovery.trust-stores"]
     assert [e["actor"] for e in reports] == ["agent:db-1", "agent:db-1"]  # three runs, two changes
+
+    # And a logged-in client's `trust report` is the server's report
+    (tmp_path / "token").write_text(server.admin_token)
+    env = clean_env(XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    login = [CERTFLEET, "login", server.https, "--ca-fingerprint", server.root_fingerprint(),
+             "--token-file", str(tmp_path / "token")]  # fmt: skip
+    assert subprocess.run(login, env=env, capture_output=True, check=False).returncode == 0
+    remote = subprocess.run(
+        [CERTFLEET, "trust", "report", "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert remote.returncode == 0, remote.stderr
+    assert json.loads(remote.stdout)["roots"] == after["roots"]
 
 
 def test_an_agent_with_trust_store_system_trusts_certfleets_root_before_deploying_from_it(
