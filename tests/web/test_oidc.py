@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -234,7 +234,7 @@ def idp(provider_keys: KeySet) -> FakeProvider:
     return FakeProvider(provider_keys)
 
 
-def sso_browser(platform: Platform, idp: FakeProvider) -> Browser:
+def sso_browser(platform: Platform, idp: Callable[[httpx.Request], httpx.Response]) -> Browser:
     b = Browser(platform)
     app = b.client._transport.app  # type: ignore[attr-defined]
     sso = app.state.dashboard.sso
@@ -456,3 +456,12 @@ def test_a_discovery_document_for_another_issuer_is_refused(provider_keys: KeySe
     )
     with pytest.raises(SignInRefused, match="discovery document names issuer"):
         provider.authorization_url("https://certfleet.test/cb", "s", "n", "c")
+
+
+def test_an_unreachable_provider_is_a_502_page_not_a_trace(sso_platform: Platform) -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    browser = sso_browser(sso_platform, down)
+    page = browser.get("/login/oidc")
+    assert page.status_code == 502 and "identity provider is unreachable (discovery document)" in page.text

@@ -28,6 +28,7 @@ from certfleet.clock import Clock
 from certfleet.config._oidc import GroupGrant, OidcSettings
 from certfleet.web._oidc_tokens import (
     IdToken,
+    ProviderUnavailable,
     SignInRefused,
     decode_json,
     key_ids,
@@ -103,11 +104,11 @@ class OidcProvider:
         try:
             response = self._client.get(url, headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
-            raise SignInRefused(
+            raise ProviderUnavailable(
                 f"the identity provider is unreachable ({what}): {type(exc).__name__}"
             ) from exc
         if response.status_code != 200:
-            raise SignInRefused(f"the identity provider answered {response.status_code} for its {what}")
+            raise ProviderUnavailable(f"the identity provider answered {response.status_code} for its {what}")
         return decode_json(response.content, what)
 
     def metadata(self) -> ProviderMetadata:
@@ -186,7 +187,7 @@ class OidcProvider:
         try:
             response = self._client.post(self.metadata().token_endpoint, data=form, auth=auth)
         except httpx.HTTPError as exc:
-            raise SignInRefused(
+            raise ProviderUnavailable(
                 f"the identity provider's token endpoint is unreachable: {type(exc).__name__}"
             ) from exc
         answer = decode_json(response.content, "token response")

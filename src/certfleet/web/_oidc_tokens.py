@@ -25,6 +25,7 @@ from certfleet.errors import CertfleetError
 __all__ = [
     "ALGORITHMS",
     "IdToken",
+    "ProviderUnavailable",
     "SignInRefused",
     "key_ids",
     "pkce_challenge",
@@ -39,6 +40,10 @@ ALGORITHMS = ("RS256", "ES256")
 
 class SignInRefused(CertfleetError, http_status=403, title="Sign-in refused"):
     """The identity provider's answer broke a rule; the user is not signed in."""
+
+
+class ProviderUnavailable(SignInRefused, http_status=502, title="Identity provider unavailable"):
+    """The provider could not be reached or answered with an error page: try again later."""
 
 
 @dataclass(frozen=True)
