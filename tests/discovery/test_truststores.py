@@ -175,3 +175,9 @@ def test_nss_listing_parses_nicknames_with_spaces() -> None:
 def test_a_listing_line_without_flags_is_named() -> None:
     with pytest.raises(NssError, match=r"certutil listing line 2 has no trust flags: 'what is this'"):
         parse_listing("\nwhat is this\n")
+
+
+def test_this_pythons_certifi_is_a_well_known_store() -> None:
+    import certifi
+
+    assert Path(certifi.where()).resolve() in {p.resolve() for p in well_known_stores()}

@@ -21,6 +21,7 @@ Reading a store never raises for its content: a store that does not parse is a
 from __future__ import annotations
 
 import enum
+import site
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -129,6 +130,11 @@ def well_known_stores(root: Path = Path("/")) -> list[Path]:
         found.extend(sorted(root.glob(pattern)))
     for pattern in _NSS_FOLDERS:
         found.extend(p / "cert9.db" for p in sorted(root.glob(pattern)) if (p / "cert9.db").exists())
+    if root == Path("/"):  # and the certifi of the Python running this (a virtualenv's too)
+        for folder in dict.fromkeys([*site.getsitepackages(), site.getusersitepackages()]):
+            candidate = Path(folder, "certifi", "cacert.pem")
+            if candidate.is_file():
+                found.append(candidate)
     unique: dict[str, Path] = {}
     for path in found:
         unique.setdefault(str(path.resolve()), path)
