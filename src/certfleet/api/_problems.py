@@ -133,11 +133,20 @@ def install_problem_handlers(app: FastAPI) -> None:
     # A database outage by its own types too: what reaches the Exception handler below is
     # answered and then re-raised by Starlette, and uvicorn logs its traceback; an outage
     # (a locked SQLite file, a restarting PostgreSQL) is one log line, not a crash report.
+    # psycopg's and sqlite3's own as well: the token reader and the SQLite write gate raise them
+    # unwrapped.
     import sqlite3
 
+    import psycopg
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    for outage_type in (OperationalError, InterfaceError, sqlite3.OperationalError):
+    for outage_type in (
+        OperationalError,
+        InterfaceError,
+        sqlite3.OperationalError,
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+    ):
         app.add_exception_handler(outage_type, _outage)
 
     @app.exception_handler(Exception)
