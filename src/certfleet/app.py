@@ -83,17 +83,19 @@ class Platform:
     web_queries: WebQueries  # the dashboard's read side
     web_sessions: SqlWebSessionStore  # signed-in browsers
     metrics: PlatformMetrics  # one registry per platform, shared by every listener
+    keys: KeyBackend  # where CA keys live (files or an HSM); /healthz reports it
     est: EstService  # EST enrolment (RFC 7030): credentials, through the issuance service
     scep: ScepService  # SCEP challenges, transactions and approvals
     scep_server: ScepServer  # the SCEP protocol (RFC 8894) over that service and the RA
 
     crypto: CryptoReportService  # the cryptographic inventory (crypto report, CBOM, exposure)
+
     def unhealthy_reasons(self) -> list[str]:
         """Why this node must not serve now (empty when healthy): /healthz answers 503 with
         them, so a load balancer stops sending it requests. A node that lost its database
         stops issuing rather than acting alone."""
-        reason = self.database.unavailable()
-        return [reason] if reason else []
+        reasons = (self.database.unavailable(), self.keys.unavailable())
+        return [reason for reason in reasons if reason]
 
     def close(self) -> None:
         self.scans.close()
@@ -116,7 +118,7 @@ def open_platform(
     made whenever it is missing and nothing in the database is sealed yet.
     """
     from certfleet.ca import CaUrls
-    from certfleet.ca.keys import SoftwareKeyBackend, load_or_create_passphrase
+    from certfleet.ca.keys import load_or_create_passphrase, open_key_backend
     from certfleet.lifecycle.scheduler import Scheduler
     from certfleet.metrics import PlatformMetrics
     from certfleet.protocols.acme import AcmeServer
@@ -131,8 +133,8 @@ def open_platform(
     )
     from certfleet.services.background_jobs import background_jobs
     from certfleet.services.ca_rotation import CaRotationService
-    from certfleet.services.discovery import DiscoveryService
     from certfleet.services.crypto_report import CryptoReportService
+    from certfleet.services.discovery import DiscoveryService
     from certfleet.services.notifications import Notifications
     from certfleet.services.policy import PolicyService
     from certfleet.services.renewal import RenewalService
@@ -140,8 +142,8 @@ def open_platform(
     from certfleet.services.rotation import RotationService
     from certfleet.services.scan_jobs import ScanJobRunner, ScanQueue
     from certfleet.store import Database, Store, open_secret_box
-    from certfleet.store._web import WebQueries
     from certfleet.store._crypto_read import SqlCryptoInventory
+    from certfleet.store._web import WebQueries
     from certfleet.store._web_metrics import MetricsQueries
     from certfleet.store._web_sessions import SqlWebSessionStore
 
@@ -158,7 +160,7 @@ def open_platform(
     secrets = open_secret_box(settings.data_dir.keys / SECRETS_KEY_FILE_NAME, database)
     store = Store(database, secrets)
     uow = store.unit_of_work
-    keys = SoftwareKeyBackend(settings.data_dir.keys, passphrase)
+    keys = open_key_backend(settings.keys, settings.data_dir.keys, passphrase)  # files or an HSM
     authorities = AuthorityService(uow, keys, CaUrls(settings.public_base_url), clock)
     policy = PolicyService(uow, clock)
     issuance = IssuanceService(
@@ -212,7 +214,13 @@ def open_platform(
             acme_stalled=acme.resolve_stalled,
         ),
     )
-    metrics = PlatformMetrics(settings.metrics, MetricsQueries(database), authorities.hierarchy, clock)
+    metrics = PlatformMetrics(
+        settings.metrics,
+        MetricsQueries(database),
+        authorities.hierarchy,
+        clock,
+        key_backend=(keys.name, keys.unavailable),
+    )
     return Platform(
         settings=settings,
         clock=clock,
@@ -240,8 +248,10 @@ def open_platform(
         web_queries=WebQueries(database),
         web_sessions=SqlWebSessionStore(store),
         metrics=metrics,
+        keys=keys,
         est=_est_service(settings, store, policy, authorities, clock, metrics, passphrase),
         **_scep(settings, store, authorities, revocation, policy, passphrase, clock, metrics, issuance),
+        crypto=CryptoReportService(SqlCryptoInventory(database), authorities.hierarchy, clock),
     )
 
 
@@ -251,7 +261,6 @@ def server_identity(platform: Platform, extra_names: tuple[str, ...]) -> ServerI
     from certfleet.ca.keys import load_or_create_passphrase
     from certfleet.services.server_identity import ensure_server_identity
 
-        crypto=CryptoReportService(SqlCryptoInventory(database), authorities.hierarchy, clock),
     return ensure_server_identity(
         platform.issuance,
         platform.settings.data_dir.tls,

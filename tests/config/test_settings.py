@@ -123,7 +123,7 @@ def test_a_wrong_value_is_one_line_naming_file_section_and_key(
 
 
 def test_the_sections_are_the_fields_of_settings() -> None:
-    section_fields = {"server", "acme", "revocation", "lifecycle", "metrics"}
+    section_fields = {"server", "acme", "revocation", "lifecycle", "metrics", "web", "keys"}
     assert set(SECTION_NAMES) == section_fields
     assert section_fields <= set(Settings.__dataclass_fields__)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from certfleet.config._acme import AcmeSettings, parse_acme_section
 from certfleet.config._addresses import parse_bind
+from certfleet.config._keys import KeySettings
 from certfleet.config._lifecycle import LifecycleSettings
 from certfleet.config._metrics import MetricsSettings
 from certfleet.config._oidc import WebSettings, parse_web_section
@@ -88,7 +89,7 @@ class ServerSettings:
 # Every section of config.toml. [acme] has values of its own (CIDR ranges, a resolver
 # address) and its own reader, which refuses unknown keys the same way; the others go
 # through the one table parser.
-SECTION_NAMES = ("server", "acme", "revocation", "lifecycle", "metrics", "web")
+SECTION_NAMES = ("server", "acme", "revocation", "lifecycle", "metrics", "web", "keys")
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class Settings:
     revocation: RevocationSettings = field(default_factory=RevocationSettings)
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    keys: KeySettings = field(default_factory=KeySettings)  # [keys]: software files or an HSM
     web: WebSettings = field(default_factory=WebSettings)  # [web.oidc]: dashboard single sign-on
 
     @property
@@ -156,6 +158,7 @@ def load_settings(
         revocation=parse_table(RevocationSettings, raw.get("revocation"), where, "revocation"),
         lifecycle=parse_table(LifecycleSettings, raw.get("lifecycle"), where, "lifecycle"),
         metrics=parse_table(MetricsSettings, raw.get("metrics"), where, "metrics"),
+        keys=parse_table(KeySettings, raw.get("keys"), where, "keys"),
         web=parse_web_section(raw.get("web"), where),
     )
 

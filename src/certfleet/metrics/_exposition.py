@@ -14,6 +14,7 @@ from certfleet.ca import CaCertificate
 from certfleet.clock import Clock
 from certfleet.metrics._collector import AuditCounters, FleetCollector
 from certfleet.metrics._counters import RequestMetrics
+from certfleet.metrics._key_backend import KeyBackendCollector
 from certfleet.metrics._ports import MetricsQueries
 from certfleet.metrics._settings import MetricsSettings
 
@@ -38,15 +39,19 @@ class PlatformMetrics:
         queries: MetricsQueries,
         hierarchy: Callable[[], Sequence[CaCertificate]],
         clock: Clock,
+        key_backend: tuple[str, Callable[[], str | None]] | None = None,
     ) -> None:
         self.settings = settings
         self.requests = RequestMetrics()
+        self._keys = KeyBackendCollector(*key_backend) if key_backend else None
         self.fleet = FleetCollector(queries, AuditCounters(queries), hierarchy, clock, settings.cache_seconds)
 
     def registry(self, team: str | None) -> CollectorRegistry:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_TeamView(self.fleet, team))
         registry.register(self.requests)
+        if self._keys is not None:
+            registry.register(self._keys)
         return registry
 
     def exposition(self, team: str | None) -> bytes:

@@ -13,7 +13,9 @@ same key serves again when the token returns.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import secrets
 import threading
 import time
@@ -207,8 +209,14 @@ class Pkcs11KeyBackend:
             raise KeyBackendUnavailable(f"HSM token {self._token.label!r} is unavailable: {self.last_error}")
         try:
             if self._lib is None:
-                self._lib = pkcs11.lib(str(self._token.module))
-            self._lib.reinitialize()  # drop stale handles and rescan the slots
+                # python-pkcs11 keeps one loaded library per path string: the real path,
+                # so a symlink and its target never load (and C_Initialize) it twice.
+                self._lib = pkcs11.lib(os.path.realpath(self._token.module))
+            # Drop stale handles and rescan the slots; a failed C_Initialize (or another
+            # backend's C_Finalize in this process) leaves the library finalised already.
+            with contextlib.suppress(pkcs11.PKCS11Error):
+                self._lib.finalize()
+            self._lib.initialize()
             token = self._lib.get_token(token_label=self._token.label)
             self._session = token.open(user_pin=self._token.pin, rw=True)
         except (pkcs11.PKCS11Error, RuntimeError, OSError) as exc:
