@@ -90,8 +90,9 @@ def test_a_walk_reads_each_store_once(tmp_path: Path, pkis: tuple[Pki, Pki]) -> 
     anchors.mkdir(parents=True)
     (anchors / "alpha.crt").write_bytes(pem(alpha.root.cert))
     nss_database(tmp_path / "etc/pki/nssdb", {"Beta": (beta.root.cert, "CT,C,C")})
+    nss_database(tmp_path / "home/ann/.mozilla/firefox/abcd.default", {"Alpha": (alpha.root.cert, "C,,")})
     readings = read_stores(well_known_stores(tmp_path))
-    assert sorted((r.kind.value, len(r.roots)) for r in readings) == [("anchors", 1), ("nss", 1)]
+    assert sorted((r.kind.value, len(r.roots)) for r in readings) == [("anchors", 1), ("nss", 1), ("nss", 1)]
     db = tmp_path / "etc/pki/nssdb"
     again = read_stores([db / "cert9.db", db / "key4.db", db / "pkcs11.txt", db])
     assert [r.kind for r in again] == [StoreKind.NSS]

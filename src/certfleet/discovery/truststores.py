@@ -54,9 +54,19 @@ _SYSTEM_BUNDLES = (
     "etc/pki/ca-trust/extracted/openssl/ca-bundle.trust.crt",
 )
 _ANCHOR_FOLDERS = ("usr/local/share/ca-certificates", "etc/pki/ca-trust/source/anchors")
-_JAVA_STORES = ("etc/ssl/certs/java/cacerts", "etc/pki/ca-trust/extracted/java/cacerts")
+_JAVA_STORES = (
+    "etc/ssl/certs/java/cacerts",
+    "etc/pki/ca-trust/extracted/java/cacerts",
+    "etc/pki/java/cacerts",
+)
 _JAVA_GLOBS = ("usr/lib/jvm/*/lib/security/cacerts",)
-_NSS_FOLDERS = ("etc/pki/nssdb", "root/.pki/nssdb", "home/*/.pki/nssdb")
+_NSS_FOLDERS = (
+    "etc/pki/nssdb",
+    "root/.pki/nssdb",
+    "home/*/.pki/nssdb",  # Chromium's
+    "root/.mozilla/firefox/*",  # Firefox profiles
+    "home/*/.mozilla/firefox/*",
+)
 _CERTIFI_GLOBS = (
     "usr/lib/python3*/site-packages/certifi/cacert.pem",
     "usr/lib/python3/dist-packages/certifi/cacert.pem",
