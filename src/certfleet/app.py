@@ -141,6 +141,7 @@ def open_platform(
     from certfleet.services.revocation import RevocationService
     from certfleet.services.rotation import RotationService
     from certfleet.services.scan_jobs import ScanJobRunner, ScanQueue
+    from certfleet.services.siem import SiemSender
     from certfleet.store import Database, Store, open_secret_box
     from certfleet.store._crypto_read import SqlCryptoInventory
     from certfleet.store._web import WebQueries
@@ -201,6 +202,9 @@ def open_platform(
     )
     discovery = DiscoveryService(uow, clock)
     scans = ScanQueue(ScanJobRunner(discovery))
+    # [audit.siem]: the audit log streamed to a collector by the scheduler's audit.siem job
+    siem_settings = settings.audit.siem
+    siem = SiemSender(uow, store.siem_cursor(), siem_settings, clock) if siem_settings else None
     scheduler = Scheduler(
         store.job_leases(),
         clock,
@@ -212,6 +216,7 @@ def open_platform(
             notifications=notifications,
             scans=scans,
             acme_stalled=acme.resolve_stalled,
+            siem=siem,
         ),
     )
     metrics = PlatformMetrics(
@@ -220,6 +225,7 @@ def open_platform(
         authorities.hierarchy,
         clock,
         key_backend=(keys.name, keys.unavailable),
+        siem_backlog=siem.backlog if siem is not None else None,
     )
     return Platform(
         settings=settings,

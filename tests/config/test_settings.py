@@ -88,7 +88,7 @@ def test_the_public_url_defaults_to_the_http_listener(tmp_path: Path) -> None:
         ("[acme]\nresolvr = '1.1.1.1'\n", "unknown key [acme] resolvr; did you mean resolver?"),
         ("publc_base_url = 'http://x.test'\n", "unknown key publc_base_url; did you mean public_base_url?"),
         ("[lifecycel]\nbatch_size = 3\n", "unknown section [lifecycel]; did you mean [lifecycle]?"),
-        ("[smtp]\nhost = 'x'\n", "unknown section [smtp]; known: acme, ca_passphrase_file,"),
+        ("[smtp]\nhost = 'x'\n", "unknown section [smtp]; known: acme, audit, ca_passphrase_file,"),
     ],
 )
 def test_unknown_keys_and_sections_are_refused_with_a_suggestion(
@@ -123,7 +123,7 @@ def test_a_wrong_value_is_one_line_naming_file_section_and_key(
 
 
 def test_the_sections_are_the_fields_of_settings() -> None:
-    section_fields = {"server", "acme", "revocation", "lifecycle", "metrics", "web", "keys"}
+    section_fields = {"server", "acme", "revocation", "lifecycle", "metrics", "web", "keys", "audit"}
     assert set(SECTION_NAMES) == section_fields
     assert section_fields <= set(Settings.__dataclass_fields__)
 

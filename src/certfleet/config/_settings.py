@@ -14,6 +14,7 @@ from certfleet.config._addresses import parse_bind
 from certfleet.config._keys import KeySettings
 from certfleet.config._lifecycle import LifecycleSettings
 from certfleet.config._metrics import MetricsSettings
+from certfleet.config._siem import AuditSettings, parse_audit_section
 from certfleet.config._oidc import WebSettings, parse_web_section
 from certfleet.config._revocation import RevocationSettings
 from certfleet.config._table import parse_table, refuse_unknown, toml
@@ -89,7 +90,7 @@ class ServerSettings:
 # Every section of config.toml. [acme] has values of its own (CIDR ranges, a resolver
 # address) and its own reader, which refuses unknown keys the same way; the others go
 # through the one table parser.
-SECTION_NAMES = ("server", "acme", "revocation", "lifecycle", "metrics", "web", "keys")
+SECTION_NAMES = ("server", "acme", "revocation", "lifecycle", "metrics", "web", "keys", "audit")
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     keys: KeySettings = field(default_factory=KeySettings)  # [keys]: software files or an HSM
     web: WebSettings = field(default_factory=WebSettings)  # [web.oidc]: dashboard single sign-on
+    audit: AuditSettings = field(default_factory=AuditSettings)  # [audit.siem]: the SIEM stream
 
     @property
     def is_sqlite(self) -> bool:
@@ -159,6 +161,7 @@ def load_settings(
         lifecycle=parse_table(LifecycleSettings, raw.get("lifecycle"), where, "lifecycle"),
         metrics=parse_table(MetricsSettings, raw.get("metrics"), where, "metrics"),
         keys=parse_table(KeySettings, raw.get("keys"), where, "keys"),
+        audit=parse_audit_section(raw.get("audit"), where),
         web=parse_web_section(raw.get("web"), where),
     )
 

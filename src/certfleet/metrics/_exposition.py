@@ -17,6 +17,7 @@ from certfleet.metrics._counters import RequestMetrics
 from certfleet.metrics._key_backend import KeyBackendCollector
 from certfleet.metrics._ports import MetricsQueries
 from certfleet.metrics._settings import MetricsSettings
+from certfleet.metrics._siem import SiemBacklogCollector
 
 __all__ = ["PlatformMetrics"]
 
@@ -40,10 +41,12 @@ class PlatformMetrics:
         hierarchy: Callable[[], Sequence[CaCertificate]],
         clock: Clock,
         key_backend: tuple[str, Callable[[], str | None]] | None = None,
+        siem_backlog: Callable[[], int] | None = None,
     ) -> None:
         self.settings = settings
         self.requests = RequestMetrics()
         self._keys = KeyBackendCollector(*key_backend) if key_backend else None
+        self._siem = SiemBacklogCollector(siem_backlog) if siem_backlog else None
         self.fleet = FleetCollector(queries, AuditCounters(queries), hierarchy, clock, settings.cache_seconds)
 
     def registry(self, team: str | None) -> CollectorRegistry:
@@ -52,6 +55,8 @@ class PlatformMetrics:
         registry.register(self.requests)
         if self._keys is not None:
             registry.register(self._keys)
+        if self._siem is not None:
+            registry.register(self._siem)
         return registry
 
     def exposition(self, team: str | None) -> bytes:
