@@ -14,9 +14,9 @@ from certfleet.config._addresses import parse_bind
 from certfleet.config._keys import KeySettings
 from certfleet.config._lifecycle import LifecycleSettings
 from certfleet.config._metrics import MetricsSettings
-from certfleet.config._siem import AuditSettings, parse_audit_section
 from certfleet.config._oidc import WebSettings, parse_web_section
 from certfleet.config._revocation import RevocationSettings
+from certfleet.config._siem import AuditSettings, parse_audit_section
 from certfleet.config._table import parse_table, refuse_unknown, toml
 from certfleet.errors import ConfigurationError
 
