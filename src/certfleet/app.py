@@ -145,6 +145,7 @@ def open_platform(
     from certfleet.store import Database, Store, open_secret_box
     from certfleet.store._crypto_read import SqlCryptoInventory
     from certfleet.store._web import WebQueries
+    from certfleet.store._nodes import NodeHeartbeats
     from certfleet.store._web_metrics import MetricsQueries
     from certfleet.store._web_sessions import SqlWebSessionStore
 
@@ -216,6 +217,7 @@ def open_platform(
             notifications=notifications,
             scans=scans,
             acme_stalled=acme.resolve_stalled,
+            heartbeat=NodeHeartbeats(database).beat,  # version and clock skew: db check lists every node
             siem=siem,
         ),
     )

@@ -17,6 +17,7 @@ from alembic import command
 from sqlalchemy import text
 
 from certfleet.store import Database
+from certfleet.store._nodes import NodeHeartbeats
 from tests.conftest import Cli
 from tests.services.snapshot import private_database
 
@@ -151,9 +152,49 @@ def test_a_node_clock_off_warns_then_fails(pg_database_url: str, tmp_path: Path)
     assert warned.returncode == 0, warned.stderr
     clock = json.loads(warned.stdout)["clock"]
     assert clock["status"] == "warn"
-    assert -3.5 < clock["skew_seconds"] < -2.5  # this node is ahead: the database is 3 s behind it
+    assert 2.5 < clock["skew_seconds"] < 3.5  # this node's clock is 3 s ahead of the database's
     assert failed.returncode == 1, failed.stderr
     report = json.loads(failed.stdout)
     assert report["status"] == report["clock"]["status"] == "fail"
-    assert 29.5 < report["clock"]["skew_seconds"] < 30.5
+    assert -30.5 < report["clock"]["skew_seconds"] < -29.5
     assert allowed.returncode == 0 and json.loads(allowed.stdout)["clock"]["status"] == "warn"
+
+
+def _beat_with_clock_off(offset: str, url: str, node_id: str) -> None:
+    """One heartbeat written by a process whose clock runs ``offset`` from the machine's."""
+    faketime = shutil.which("faketime")
+    assert faketime
+    code = (
+        "import sys; from certfleet.store import Database; from certfleet.store._nodes import "
+        "NodeHeartbeats; d = Database(sys.argv[1]); NodeHeartbeats(d, node_id=sys.argv[2]).beat()"
+    )
+    subprocess.run(
+        [faketime, "-f", offset, sys.executable, "-c", code, url, node_id], check=True, timeout=120
+    )
+
+
+def test_every_node_is_listed_with_its_clock_skew(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, pg_database_url: str
+) -> None:
+    with private_database("postgresql", tmp_path, pg_database_url) as url:
+        database = Database(url)
+        try:
+            database.upgrade()
+            NodeHeartbeats(database, node_id="node-a:1").beat()
+        finally:
+            database.dispose()
+        _beat_with_clock_off("+3s", url, "node-b:2")
+        cli = Cli(capsys, tmp_path / "data", url)
+
+        result = cli("db", "check", "--format", "json")
+        table = cli("db", "check").stdout
+
+    report = json.loads(result.stdout)
+    nodes = {n["node"]: n for n in report["nodes"]}
+    assert set(nodes) == {"node-a:1", "node-b:2"}
+    assert nodes["node-a:1"]["status"] == "ok" and abs(nodes["node-a:1"]["clock_skew_seconds"]) < 1
+    assert nodes["node-b:2"]["status"] == "warn"
+    assert 2.5 < nodes["node-b:2"]["clock_skew_seconds"] < 3.5
+    assert all(0 <= n["last_seen_seconds_ago"] < 30 for n in nodes.values())
+    assert report["status"] == "warn" and result.exit_code == 0  # another node's clock: a warning
+    assert "node         warn  node-b:2" in table

@@ -41,9 +41,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
+from certfleet import __version__
+from certfleet.store import Database
+from certfleet.store._nodes import NodeBeat, node_beats
 from certfleet.x509 import KeyType, generate_private_key
 from tests.conftest import FakeClock, _pg_admin_url, make_platform
-from tests.integration.test_renewal_two_servers import NamedServer, _query
+from tests.integration.test_renewal_two_servers import NamedServer, _processes, _query
 from tests.integration.test_serve import certfleet, free_port
 from tests.lifecycle.fleet import issue
 
@@ -343,6 +346,25 @@ def test_acme_works_whichever_node_each_request_reaches(nodes: Cluster) -> None:
         assert count == 1
 
 
+def test_every_node_records_its_heartbeat_and_clock(nodes: Cluster) -> None:
+    """What ``certfleet db check`` lists (its output is tested in tests/cli/test_db_check.py)."""
+
+    def listed() -> dict[str, NodeBeat]:
+        database = Database(nodes.url)
+        try:
+            return {beat.node_id.rsplit(":", 1)[1]: beat for beat in node_beats(database)}
+        finally:
+            database.dispose()
+
+    # Each node's first heartbeat is written when its scheduler starts.
+    wait_until(lambda: all(_processes(n.server) & set(listed()) for n in nodes.nodes), "both nodes listed")
+    seen = listed()
+    for node in nodes.nodes:
+        [pid] = _processes(node.server) & set(seen)
+        assert abs(seen[pid].clock_skew_seconds) < 1  # one machine, one clock
+        assert seen[pid].version == __version__
+
+
 def _ocsp(base: str, leaf: x509.Certificate, issuer: x509.Certificate) -> ocsp.OCSPCertStatus:
     request = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hashes.SHA1()).build()
     response = httpx.post(
@@ -492,7 +514,7 @@ def _due_renewals(cluster: Cluster, count: int) -> list[int]:
 
 
 def test_kill_9_of_a_node_under_load(nodes: Cluster) -> None:
-    a, b = nodes.nodes
+    a = nodes.a
     acme = _acme_client(nodes)
     order, _ = _order_validated(nodes, acme)  # begun across both nodes, not finalized
     due = _due_renewals(nodes, 30)
@@ -548,22 +570,12 @@ def test_kill_9_of_a_node_under_load(nodes: Cluster) -> None:
     assert sorted(n for _, n in per_old) == [1] * len(due)
     assert held, "a held no lease when stopped"
     for certificate_id, lease_end in held:
-        [(attempts,)] = _query(
-            nodes.url, f"SELECT attempts FROM renewal_jobs WHERE certificate_id = {certificate_id}"
-        )
-        [(first_seen,)] = _query(
+        [(attempts, state, finished)] = _query(
             nodes.url,
-            "SELECT c.first_seen FROM certificate_lineage l JOIN certificates c ON c.id = l.certificate_id "
-            f"WHERE l.supersedes_id = {certificate_id}",
+            f"SELECT attempts, state, updated_at FROM renewal_jobs WHERE certificate_id = {certificate_id}",
         )
-        assert attempts == 2  # a's lease, then b's once it expired
-        assert first_seen >= lease_end  # type: ignore[operator]
-    workers = {
-        str(r[0])
-        for r in _query(
-            nodes.url,
-            "SELECT details_json FROM audit_log WHERE action = 'certificate.renewal' AND details_json LIKE "
-            f"'%:{b.pid()}:%'",
-        )
-    }
-    assert len(workers) >= len(held)
+        # b leased it again only once a's lease had expired, and finished it (a may have issued
+        # the successor just before it was stopped: then b found it and issued none, which the
+        # exactly-once count above shows).
+        assert (attempts, state) == (2, "done")
+        assert finished >= lease_end  # type: ignore[operator]

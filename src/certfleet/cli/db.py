@@ -84,7 +84,7 @@ def _schema(database: Database) -> dict[str, Any]:
 def _clock(database: Database, warn: float, limit: float) -> dict[str, Any]:
     before, database_now, after = database.clock()
     round_trip = (after - before).total_seconds()
-    skew = (database_now - (before + (after - before) / 2)).total_seconds()
+    skew = ((before + (after - before) / 2) - database_now).total_seconds()  # > 0: this node is ahead
     status = "fail" if abs(skew) > limit else "warn" if abs(skew) > warn else "ok"
     return {
         "status": status,
@@ -94,6 +94,37 @@ def _clock(database: Database, warn: float, limit: float) -> dict[str, Any]:
         "warn_seconds": warn,
         "limit_seconds": limit,
     }
+
+
+def _nodes(database: Database, warn: float, limit: float) -> list[dict[str, Any]]:
+    """Every node's last heartbeat (``nodes.heartbeat`` job): seen how long ago by the
+    database's clock, and its skew then. A node silent for three beats is ``stale``."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from certfleet.store._nodes import STALE_AFTER_SECONDS, node_beats
+
+    if "0031_nodes" not in database.current_revisions():
+        return []  # not migrated yet: no node has beaten
+    try:
+        beats = node_beats(database)
+        _, database_now, _ = database.clock()
+    except SQLAlchemyError:
+        return []
+    listed = []
+    for beat in beats:
+        age = (database_now - beat.last_seen_at).total_seconds()
+        skew = abs(beat.clock_skew_seconds)
+        status = "fail" if skew > limit else "warn" if skew > warn else "ok"
+        listed.append(
+            {
+                "node": beat.node_id,
+                "version": beat.version,
+                "last_seen_seconds_ago": round(age, 1),
+                "clock_skew_seconds": round(beat.clock_skew_seconds, 6),
+                "status": "stale" if age > STALE_AFTER_SECONDS else status,
+            }
+        )
+    return listed
 
 
 def _report(database: Database, warn: float, limit: float) -> dict[str, Any]:
@@ -108,7 +139,9 @@ def _report(database: Database, warn: float, limit: float) -> dict[str, Any]:
     report["database"]["status"] = "ok"
     report["schema"] = _schema(database)
     report["clock"] = _clock(database, warn, limit)
+    report["nodes"] = _nodes(database, warn, limit)
     statuses = {report["database"]["status"], report["schema"]["status"], report["clock"]["status"]}
+    statuses |= {"warn" for n in report["nodes"] if n["status"] in ("warn", "fail")}  # another node's clock
     report["status"] = next(s for s in ("fail", "warn", "ok") if s in statuses)
     return report
 
@@ -132,6 +165,11 @@ def _table(report: dict[str, Any]) -> str:
             f"(round trip {clock['round_trip_seconds'] * 1000:.1f} ms; "
             f"warn above {clock['warn_seconds']:g} s, fail above {clock['limit_seconds']:g} s)"
         )
+        for node in report["nodes"]:
+            lines.append(
+                f"node         {node['status']:<5} {node['node']} {node['version']}: skew "
+                f"{node['clock_skew_seconds']:+.3f} s, seen {node['last_seen_seconds_ago']:g} s ago"
+            )
     lines.append(f"status       {report['status']}")
     return "\n".join(lines) + "\n"
 

@@ -12,6 +12,8 @@ values for the one scheduler the composition root builds.
 * ``scans`` (per node and per serving process, every second): start the scans this process
   accepted (:mod:`certfleet.services.scan_jobs`; they carry keystore passwords that are never
   stored, so no other node or worker could run them).
+* ``nodes.heartbeat`` (per node, every 10 s): this node's version and clock skew against the
+  database's clock, for ``certfleet db check`` (:mod:`certfleet.store._nodes`).
 
 * ``audit.siem`` (exclusive, ``[audit.siem] interval_seconds``): stream the audit log after
   the SIEM cursor to the collector (:mod:`certfleet.services.siem`); only when configured.
@@ -38,6 +40,7 @@ __all__ = [
     "ACME_STALLED_INTERVAL",
     "DISPATCH_INTERVAL",
     "EXPIRY_SCAN_INTERVAL",
+    "HEARTBEAT_INTERVAL",
     "SCAN_START_INTERVAL",
     "background_jobs",
 ]
@@ -51,6 +54,8 @@ EXPIRY_SCAN_INTERVAL = dt.timedelta(hours=1)
 # A submitted scan starts within a second.
 SCAN_START_INTERVAL = dt.timedelta(seconds=1)
 ACME_STALLED_INTERVAL = dt.timedelta(seconds=30)
+# db check calls a node stale after three missed beats.
+HEARTBEAT_INTERVAL = dt.timedelta(seconds=10)
 
 
 def background_jobs(
@@ -62,6 +67,7 @@ def background_jobs(
     notifications: Notifications,
     scans: ScanQueue,
     acme_stalled: Callable[[], object] | None = None,
+    heartbeat: Callable[[], object] | None = None,
     siem: SiemSender | None = None,
 ) -> list[Job]:
     jobs: list[Job] = []
@@ -99,6 +105,8 @@ def background_jobs(
         # ACME orders and challenges a dead process left processing (protocols.acme.recovery):
         # one node at a time, often enough that a client polling them still sees the end.
         jobs.append(Job("acme.stalled", ACME_STALLED_INTERVAL, acme_stalled))
+    if heartbeat is not None:
+        jobs.append(Job("nodes.heartbeat", HEARTBEAT_INTERVAL, heartbeat, per_node=True))
     if siem is not None:
         # One node sends at a time (the job's lease); the cursor row keeps the order.
         jobs.append(Job("audit.siem", siem.interval, siem.deliver_once))
