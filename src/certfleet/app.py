@@ -87,7 +87,6 @@ class Platform:
     est: EstService  # EST enrolment (RFC 7030): credentials, through the issuance service
     scep: ScepService  # SCEP challenges, transactions and approvals
     scep_server: ScepServer  # the SCEP protocol (RFC 8894) over that service and the RA
-
     crypto: CryptoReportService  # the cryptographic inventory (crypto report, CBOM, exposure)
 
     def unhealthy_reasons(self) -> list[str]:
@@ -144,8 +143,8 @@ def open_platform(
     from certfleet.services.siem import SiemSender
     from certfleet.store import Database, Store, open_secret_box
     from certfleet.store._crypto_read import SqlCryptoInventory
-    from certfleet.store._web import WebQueries
     from certfleet.store._nodes import NodeHeartbeats
+    from certfleet.store._web import WebQueries
     from certfleet.store._web_metrics import MetricsQueries
     from certfleet.store._web_sessions import SqlWebSessionStore
 
