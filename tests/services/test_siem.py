@@ -25,7 +25,7 @@ from tests.discovery.pki import Pki, key_pem, pem
 class JsonCollector:
     """A TLS server on loopback that keeps every line it reads (a collector of JSON lines)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, client_ca: Path | None = None) -> None:
         pki = Pki("JSON collector")
         server = pki.leaf(["localhost", "127.0.0.1"], issuer=pki.root)
         self.ca_file = workdir / "collector-ca.pem"
@@ -34,6 +34,10 @@ class JsonCollector:
         (workdir / "collector.key").write_bytes(key_pem(server.key))
         self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._context.load_cert_chain(workdir / "collector.pem", workdir / "collector.key")
+        if client_ca is not None:  # mutual TLS: only senders with a certificate from client_ca
+            self._context.verify_mode = ssl.CERT_REQUIRED
+            self._context.load_verify_locations(client_ca)
+        self.peers: list[object] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self.lines: list[bytes] = []
@@ -47,7 +51,13 @@ class JsonCollector:
                 raw, _ = self._listener.accept()
             except OSError:
                 return
-            with self._context.wrap_socket(raw, server_side=True) as conn, conn.makefile("rb") as lines:
+            try:
+                conn = self._context.wrap_socket(raw, server_side=True)
+            except (OSError, ssl.SSLError):
+                raw.close()
+                continue
+            self.peers.append(conn.getpeercert())
+            with conn, conn.makefile("rb") as lines:
                 for line in lines:
                     with self._changed:
                         self.lines.append(line)
@@ -120,3 +130,29 @@ def test_a_stale_sender_never_sets_the_cursor_back(
         assert cursor.position() == head and first.backlog() == 0
     finally:
         first.close()
+
+
+def test_a_client_certificate_is_presented_when_configured(platform: Platform, tmp_path: Path) -> None:
+    clients = Pki("SIEM clients")
+    client = clients.leaf(["certfleet-node-a"], issuer=clients.root)
+    (tmp_path / "clients-ca.pem").write_bytes(pem(clients.root.cert))
+    (tmp_path / "client.pem").write_bytes(pem(client.cert))
+    (tmp_path / "client.key").write_bytes(key_pem(client.key))
+    server = JsonCollector(tmp_path, client_ca=tmp_path / "clients-ca.pem")
+    settings = SiemSettings(
+        host="localhost",
+        port=server.port,
+        ca_file=str(server.ca_file),
+        client_cert=str(tmp_path / "client.pem"),
+        client_key=str(tmp_path / "client.key"),
+        format="json",
+    )
+    sender = SiemSender(platform.store.unit_of_work, platform.store.siem_cursor(), settings, platform.clock)
+    try:
+        sender.deliver_once()
+        assert len(server.wait_for(len(_entries(platform)))) == len(_entries(platform))
+        (peer,) = server.peers
+        assert peer["subject"] == ((("commonName", "certfleet-node-a"),),)  # type: ignore[index]
+    finally:
+        sender.close()
+        server.close()
