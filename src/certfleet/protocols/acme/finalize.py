@@ -187,4 +187,6 @@ def _refusal(exc: CertfleetError) -> AcmeProblem:
     if isinstance(exc, InvalidInput):
         return AcmeProblem("badCSR", exc.detail)
     _log.error("issuance failed: %s: %s", type(exc).__name__, exc)
+    if exc.http_status == 503:  # e.g. the CA's HSM token is away: retry the finalize later
+        return AcmeProblem("serverUnavailable", f"issuance failed: {exc.detail}")
     return AcmeProblem("serverInternal", f"issuance failed: {exc.detail}")

@@ -58,6 +58,9 @@ _KINDS: dict[str, _Kind] = {
     "notFound": _Kind(_URN + "malformed", 404),
     "methodNotAllowed": _Kind(_URN + "malformed", 405),
     "conflict": _Kind(_URN + "malformed", 409),
+    # RFC 8555 has no type for "try again later": serverInternal with 503 (the CA's keys
+    # are unavailable, an HSM token removed); the order stays ready for a retried finalize.
+    "serverUnavailable": _Kind(_URN + "serverInternal", 503),
     "payloadTooLarge": _Kind(_URN + "malformed", 413),
     "unsupportedMediaType": _Kind(_URN + "malformed", 415),
 }
