@@ -95,6 +95,24 @@ def test_key_types(key_type: str, cabf: list[str], nist: list[str]) -> None:
     assert _broken(candidate, "nist-sp800-131a") == nist
 
 
+@pytest.mark.parametrize(
+    ("key_type", "not_after", "broken"),
+    [
+        ("rsa-2048", "2030-12-31", []),
+        ("rsa-2048", "2031-01-01", ["nist-sp800-57.strength-after-2030"]),
+        ("rsa-3072", "2035-01-01", []),
+        ("ec-p256", "2035-01-01", []),
+    ],
+)
+def test_sp800_57_wants_128_bits_for_protection_after_2030(
+    key_type: str, not_after: str, broken: list[str]
+) -> None:
+    start = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    end = dt.datetime.fromisoformat(not_after).replace(tzinfo=dt.UTC)
+    candidate = _candidate("2026-06-01", (end - start) / dt.timedelta(days=1), key_type)
+    assert _broken(candidate, "nist-sp800-57") == broken
+
+
 def test_sha1_signatures_break_every_preset() -> None:
     sha1 = Candidate(
         names=("a.example.test",),

@@ -42,6 +42,7 @@ FLEET: dict[str, tuple[str, str, int]] = {
     "over-2029-48d.example.test": ("web", "2029-03-20", 48),
     "ok-2029-47d.example.test": ("db", "2029-03-20", 47),
     "rsa2048.example.test": ("db", "2026-02-15", 90),
+    "rsa2048-2031.example.test": ("db", "2026-02-20", 1900),  # notAfter 2031-05-05
 }
 SHA1 = "sha1.example.test"  # team web, signed with SHA-1 by openssl
 
@@ -54,7 +55,7 @@ def fleet(platform: Platform, clock: FakeClock, tmp_path: Path) -> Platform:
         key = None
         if name.startswith("rsa1024"):
             key = rsa_key(1024)
-        elif name.startswith("rsa2048"):
+        elif name.startswith("rsa2048"):  # both RSA-2048 keys
             key = rsa_key(2048)
         elif name.startswith("ed25519"):
             key = ed25519.Ed25519PrivateKey.generate()
@@ -84,16 +85,18 @@ def test_cabf_tls_names_each_certificate_beyond_the_validity_of_its_issuance_dat
         ("web", "over-2026-04-398d.example.test", "cabf-tls.validity-200"),
         ("db", "over-2027-101d.example.test", "cabf-tls.validity-100"),
         ("web", "over-2029-48d.example.test", "cabf-tls.validity-47"),
+        ("db", "rsa2048-2031.example.test", "cabf-tls.validity-398"),
     }
 
 
-def test_nist_presets_name_the_weak_key_and_the_sha1_signature_only(fleet: Platform) -> None:
+def test_nist_presets_name_the_weak_keys_and_the_sha1_signature_only(fleet: Platform) -> None:
     assert _broken(fleet, "nist-sp800-131a") == {
         ("web", "rsa1024.example.test", "nist-sp800-131a.key-sizes"),
         ("web", SHA1, "nist-sp800-131a.sha1-signatures"),
     }
     assert _broken(fleet, "nist-sp800-57") == {
         ("web", "rsa1024.example.test", "nist-sp800-57.security-strength"),
+        ("db", "rsa2048-2031.example.test", "nist-sp800-57.strength-after-2030"),
         ("web", SHA1, "nist-sp800-57.hash-strength"),
     }
 
@@ -107,7 +110,7 @@ def test_the_report_cites_the_clause_and_counts_per_team(fleet: Platform) -> Non
     assert over["reason"] == "validity of 398 days exceeds the maximum of 200 days"
     web, db = report.tally.counts("web"), report.tally.counts("db")
     assert (web.certificates, web.violating) == (7, 4)
-    assert (db.certificates, db.violating) == (6, 3)
+    assert (db.certificates, db.violating) == (7, 4)
 
 
 def test_a_preset_layers_onto_the_teams_own_rules_and_the_stricter_wins(fleet: Platform) -> None:
@@ -116,7 +119,7 @@ def test_a_preset_layers_onto_the_teams_own_rules_and_the_stricter_wins(fleet: P
 
     outcome = fleet.policy.apply_presets(["cabf-tls"], source="--preset cabf-tls", actor="alice")
 
-    assert (outcome.changed, outcome.version.version, outcome.version.rule_count) == (True, 2, 7)
+    assert (outcome.changed, outcome.version.version, outcome.version.rule_count) == (True, 2, 7)  # 1 + 6
     assert outcome.version.document == own + "presets: [cabf-tls]\n"
     found = {(r["sans"][0], r["rule"]) for r in compliance_report(fleet.policy).rows}
     # 250 days in February 2026 meets the CA/B Forum's 398 but not the team's 240 ...

@@ -10,6 +10,7 @@
         scope: all                   # all (default) | issuance | inventory
         issued_from: 2026-03-15      # only certificates whose notBefore is on or after
         issued_before: 2027-03-15    # ... and before this day (UTC)
+        expires_from: 2031-01-01     # only certificates whose notAfter is on or after
     presets: [cabf-tls]              # shipped rule packs, layered after these rules
 """
 
@@ -199,6 +200,7 @@ RULE_KEYS = (
     "team",
     "issued_from",
     "issued_before",
+    "expires_from",
     *CHECK_KEYS,
 )
 _TOP_LEVEL_KEYS = ("rules", "presets")
@@ -279,6 +281,7 @@ def _build(raw: _Located, name: str) -> Rule:
         description=description,
         issued_from=_date(raw, "issued_from"),
         issued_before=_date(raw, "issued_before"),
+        expires_from=_date(raw, "expires_from"),
     )
 
 

@@ -73,8 +73,10 @@ class Rule:
 
     ``issued_from`` and ``issued_before`` select by notBefore (UTC dates, the first
     inclusive, the second exclusive): the CA/B Forum judges a certificate's validity by the
-    rule in force on its issuance date. ``preset`` names the shipped preset a rule comes from,
-    whose ``description`` is then the clause a report cites."""
+    rule in force on its issuance date. ``expires_from`` selects by notAfter (on or after):
+    SP 800-57 allows 112-bit keys only for protection applied through 2030. ``preset`` names
+    the shipped preset a rule comes from, whose ``description`` is then the clause a report
+    cites."""
 
     name: str
     checks: tuple[Check, ...]
@@ -86,6 +88,7 @@ class Rule:
     description: str = ""
     issued_from: dt.date | None = None
     issued_before: dt.date | None = None
+    expires_from: dt.date | None = None
     preset: str | None = None
 
     def applies_to(self, candidate: Candidate, context: Context) -> bool:
@@ -95,7 +98,15 @@ class Rule:
             return False
         if not self._issued_within(candidate.not_before):
             return False
+        if self.expires_from is not None and not self._expires_from(candidate):
+            return False
         return not self.teams or candidate.team in self.teams
+
+    def _expires_from(self, candidate: Candidate) -> bool:
+        if candidate.not_before is None or self.expires_from is None:
+            return False
+        not_after = candidate.not_before + candidate.validity
+        return not_after.astimezone(dt.UTC).date() >= self.expires_from
 
     def _issued_within(self, not_before: dt.datetime | None) -> bool:
         if self.issued_from is None and self.issued_before is None:
