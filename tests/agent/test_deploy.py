@@ -217,6 +217,14 @@ def test_a_full_disk_leaves_the_deployed_files_untouched(tiny_filesystem: Path, 
     assert leftovers == []
     empty = [p for p in tiny_filesystem.rglob("*") if p.is_file() and p.stat().st_size == 0]
     assert empty == []
+    # When space returns, the same deployment goes through, and can still be rolled back
+    (tiny_filesystem / "filler").unlink()
+    new = ca.issue()
+    switch = store.deploy(render_all(store.spec, new), "new")
+    assert store.current_version() != version
+    assert deployed_pair(tiny_filesystem / "www.key", tiny_filesystem / "www.crt") == (new.fingerprint, True)
+    store.rollback(switch)
+    assert deployed_pair(tiny_filesystem / "www.key", tiny_filesystem / "www.crt") == (old.fingerprint, True)
 
 
 def test_every_visible_state_of_a_deployment_is_a_matching_pair(
