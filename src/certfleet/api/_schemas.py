@@ -28,7 +28,8 @@ class IssueRequest(BaseModel):
     key_type: str | None = Field(
         default=None,
         description="Generate a key of this type instead (ec-p256, ec-p384, rsa-2048, rsa-3072, "
-        "rsa-4096, ed25519); the private key is returned once, unencrypted.",
+        "rsa-4096, ed25519, ml-dsa-44, ml-dsa-65, ml-dsa-87); the private key is returned once, "
+        "unencrypted.",
     )
     common_name: str | None = None
     sans: list[str] = Field(default_factory=list, max_length=1000, description="DNS names and IPs.")

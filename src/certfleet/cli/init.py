@@ -70,7 +70,8 @@ def init(
     data_dir: DataDirOption = None,
     db: DbOption = None,
     key_type: Annotated[
-        str, typer.Option("--key-type", help="ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096 or ed25519.")
+        str,
+        typer.Option("--key-type", help="ec-p256, ec-p384, rsa-2048/3072/4096, ed25519 or ml-dsa-44/65/87."),
     ] = "ec-p256",
     ca_name: Annotated[
         str, typer.Option("--ca-name", help="Name of the CA (its subject O and CN).")

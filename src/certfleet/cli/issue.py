@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
+from cryptography.hazmat.primitives.asymmetric import ed448, ed25519, mldsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from rich.console import Console
 
@@ -95,6 +95,7 @@ def issue(
 
 
 _FILES = {"certificate": "cert.pem", "chain": "chain.pem", "fullchain": "fullchain.pem"}
+_ML_DSA = mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey | mldsa.MLDSA87PrivateKey
 
 
 def _csr_for(private_key: CertificateIssuerPrivateKeyTypes | None) -> x509.CertificateSigningRequest:
@@ -102,7 +103,8 @@ def _csr_for(private_key: CertificateIssuerPrivateKeyTypes | None) -> x509.Certi
     (as the local issuance takes them), so its subject stays empty."""
     assert private_key is not None
     builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
-    unhashed = isinstance(private_key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey)
+    # EdDSA and ML-DSA sign the message itself (RFC 8410, RFC 9881): no hash to name.
+    unhashed = isinstance(private_key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey | _ML_DSA)
     algorithm = None if unhashed else hashes.SHA256()
     return builder.sign(private_key, algorithm)
 
