@@ -3,6 +3,7 @@ parameters refused as problems."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,3 +48,18 @@ def test_the_report_names_unused_roots_and_scopes_leaves_to_the_team(api: ApiCli
     assert api.get("/api/v1/trust/report", token=payments, params={"team": "web"}).status_code == 403
     bad = api.get("/api/v1/trust/report", token=admin, params={"horizon_days": -1})
     assert bad.status_code == 422
+
+
+def test_a_rest_file_scan_can_read_the_servers_own_trust_stores(api: ApiClient) -> None:
+    admin = api.token("ops", "admin")
+    empty = api.post("/api/v1/scans", token=admin, json={"kind": "files", "targets": []})
+    assert empty.status_code == 400 and empty.json()["detail"] == "give at least one target"
+    started = api.post("/api/v1/scans", token=admin, json={"kind": "files", "trust_stores": True})
+    assert started.status_code == 202, started.text
+    assert started.json()["options"]["trust_stores"] is True
+    api.platform.scheduler.tick()
+    api.platform.scans.close()  # wait for the scan the job started
+    run = api.get(f"/api/v1/scans/{started.json()['id']}", token=admin).json()
+    assert run["status"] == "completed" and run["certificates_found"] > 0
+    roots = api.get("/api/v1/trust/report", token=admin).json()["roots"]
+    assert roots and {h for r in roots for h in r["hosts"]} == {socket.gethostname()}

@@ -26,7 +26,7 @@ from certfleet.discovery import (
     parse_ports,
 )
 from certfleet.discovery.records import FindingQuery
-from certfleet.errors import Forbidden
+from certfleet.errors import Forbidden, InvalidInput
 from certfleet.inventory import MAX_PAGE_SIZE, decode_cursor, encode_cursor
 from certfleet.services.discovery import FileScanRequest, NetScanRequest, parse_trust_bundle
 
@@ -41,7 +41,7 @@ class ScanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["net", "files"] = "net"
-    targets: list[str] = Field(min_length=1, max_length=10_000)
+    targets: list[str] = Field(default_factory=list, max_length=10_000)
     ports: list[int] = Field(default_factory=lambda: [443], min_length=1, max_length=1000)
     sni: list[str] = Field(default_factory=list, max_length=100)
     timeout_seconds: float = Field(default=5.0, gt=0, le=300)
@@ -56,6 +56,9 @@ class ScanIn(BaseModel):
     follow_symlinks: bool = False
     passwords: list[str] = Field(
         default_factory=list, max_length=100, description="Tried on PKCS#12 and keystores; never stored."
+    )
+    trust_stores: bool = Field(
+        default=False, description="Files: also read the server's trust stores at their well-known places."
     )
 
 
@@ -132,6 +135,8 @@ class LocationsOut(BaseModel):
 
 
 def _requests(body: ScanIn, team: str | None) -> NetScanRequest | FileScanRequest:
+    if not body.targets and not (body.kind == "files" and body.trust_stores):
+        raise InvalidInput("give at least one target")
     trust = parse_trust_bundle(body.trust_pem.encode(), "trust_pem") if body.trust_pem else ()
     if body.kind == "files":
         options = FileScanOptions(
@@ -139,7 +144,9 @@ def _requests(body: ScanIn, team: str | None) -> NetScanRequest | FileScanReques
             follow_symlinks=body.follow_symlinks,
             passwords=tuple(p.encode() for p in body.passwords),
         )
-        return FileScanRequest(tuple(body.targets), options, body.expiring_days, trust, team)
+        return FileScanRequest(
+            tuple(body.targets), options, body.expiring_days, trust, team, trust_stores=body.trust_stores
+        )
     request = NetScanRequest(
         targets=tuple(body.targets),
         ports=parse_ports(body.ports),

@@ -411,17 +411,15 @@ def scan_files(
     )
     server = remote_server()
     if server is not None:  # the server's own disks, as POST /api/v1/scans reads them
-        if trust_stores:
-            die(
-                "--trust-stores reads this host's stores: run it without a remote login "
-                "(or let the agent report them)"
-            )
+        if root != Path("/") or host is not None:
+            die("--root and --host describe this host's stores: the server reads its own (drop them)")
         body = {
             "kind": "files",
             "targets": [str(p) for p in paths],
             "max_file_size": max_file_size,
             "follow_symlinks": follow_symlinks,
             "passwords": [p.decode("utf-8", "replace") for p in passwords],
+            "trust_stores": bool(trust_stores),
         }
         run_remote_scan(server, {**body, **_shared(expiring_days, trust, team)}, fmt, threshold)
         return
