@@ -82,6 +82,9 @@ class UnitOfWork(Protocol):
     @property
     def lifecycle(self) -> LifecycleRepositories: ...
 
+    @property
+    def agents(self) -> AgentRepository: ...  # a campaign reads its holders' deployment reports
+
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self, *, read_only: bool = False) -> AbstractContextManager[UnitOfWork]:

@@ -14,7 +14,14 @@ from typing import Any
 from certfleet.clock import Clock, iso
 from certfleet.errors import CertfleetError, Conflict, InvalidInput
 from certfleet.inventory import CertificateRecord, Status
-from certfleet.lifecycle.campaigns import Campaign, CampaignCounts, CampaignItem, CampaignReport, ItemState
+from certfleet.lifecycle.campaigns import (
+    Campaign,
+    CampaignCounts,
+    CampaignItem,
+    CampaignReport,
+    ItemState,
+    key_label,
+)
 from certfleet.lifecycle.jobs import AGENT_IDENTITY_TAG
 from certfleet.lifecycle.lineage import LineageKind, LineageLink
 from certfleet.lifecycle.selection import Selection
@@ -142,6 +149,8 @@ class Milestones:
             return
         if item.successor_id is None or item.reissued_at is None:
             return
+        if item.holder is not None and item.deployed_at is None:
+            self._note_failed_deployment(campaign, item)
         present = {(k, loc, sni) for k, loc, sni, here in places.get(item.successor_id, set()) if here}
         old = {(k, loc, sni) for k, loc, sni, _ in places.get(item.certificate_id, set())}
         marks: list[str] = []
@@ -162,6 +171,28 @@ class Milestones:
             with self._uow() as uow:
                 for milestone in marks:
                     uow.lifecycle.campaigns.mark(campaign.id, item.certificate_id, milestone, now)
+
+    def _note_failed_deployment(self, campaign: Campaign, item: CampaignItem) -> None:
+        """The holder's last report on the successor says it could not put it in place (an
+        endpoint whose TLS stack cannot present the new key type: nginx on OpenSSL 3.0 and
+        ML-DSA): kept as the item's outcome. The campaign goes on; the item waits for a
+        deployment (or its deadline)."""
+        assert item.holder is not None
+        with self._uow(read_only=True) as uow:
+            reports = [
+                d for d in uow.agents.latest_deployments(item.holder) if d.certificate_id == item.successor_id
+            ]
+            successor = uow.lifecycle.lineage.certificate(item.successor_id or 0)
+        failed = [d for d in reports if d.status.value != "deployed"]
+        if not failed or successor is None:
+            return
+        report = failed[0]
+        key = key_label(successor)
+        cause = f"endpoint cannot present {key}" if key.startswith("ml-dsa") else "not put in place"
+        outcome = f"issued; {report.status.value} on {item.holder} ({report.name}): {cause}: {report.detail}"
+        if item.last_error != outcome[:2000]:
+            with self._uow() as uow:
+                uow.lifecycle.campaigns.note(campaign.id, item.certificate_id, outcome[:2000])
 
     def link(self, campaign: Campaign, item: CampaignItem) -> bool:
         """Record the replacement an item's client (ACME, agent) obtained, if there is one."""
@@ -218,8 +249,11 @@ class Milestones:
                 and set(candidate.sans) == set(old.sans)
                 and candidate.team == old.team
                 # from the campaign's CA (never the compromised one a stale process still
-                # issued from), and an identity only for an identity
+                # issued from), under its profile and of its key type when it names them
+                # (a client renewing as before is no migration), an identity only for one
                 and campaign.to_ca_id in (None, candidate.issuer_ca_id)
+                and campaign.to_profile in (None, candidate.profile)
+                and (campaign.to_profile is None or campaign.to_key_type in (None, key_label(candidate)))
                 and (AGENT_IDENTITY_TAG in candidate.tags) == identity
             ):
                 now = self._clock.now()
