@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ipaddress
+import json
 import os
 import secrets
 import shutil
@@ -461,6 +462,69 @@ def test_a_node_that_loses_the_database_stops_issuing_and_recovers(nodes: Cluste
     wait_until(lambda: _health(a.server.http) == 200, "a healthy again")
     again = nodes.issue(a.server.https, "back.multinode.example.test")
     assert again.status_code == 201, again.text
+
+
+class Receiver:
+    """A webhook receiver: the event ids (the body's ``id``) it was sent, each time."""
+
+    def __init__(self) -> None:
+        received: list[int] = []
+        self.received = received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                received.append(int(json.loads(body)["id"]))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_each_notification_is_sent_once_by_one_node(nodes: Cluster) -> None:
+    receiver = Receiver()
+    with nodes.api() as api:
+        channel = api.post(
+            f"{nodes.balanced}/api/v1/notifications/channels",
+            json={
+                "type": "webhook",
+                "name": f"hook-{secrets.token_hex(3)}",
+                "options": {"url": receiver.url},
+                "events": ["revoked"],
+            },
+        )
+        assert channel.status_code == 201, channel.text
+        try:
+            serials = []
+            for index, node in enumerate(nodes.nodes * 3):  # issued and revoked on both nodes
+                issued = nodes.issue(node.server.https, f"notice{index}.multinode.example.test")
+                assert issued.status_code == 201, issued.text
+                serial = issued.headers["location"].rsplit("/", 1)[1]
+                revoked = api.post(
+                    f"{node.server.https}/api/v1/certificates/{serial}/revoke", json={"reason": "superseded"}
+                )
+                assert revoked.status_code == 200, revoked.text
+                serials.append(serial)
+
+            def settled() -> bool:
+                mine = [
+                    d
+                    for d in api.get(f"{nodes.balanced}/api/v1/notifications/deliveries").json()
+                    if d["channel"] == channel.json()["id"]
+                ]
+                return len(mine) == len(serials) and all(d["state"] == "delivered" for d in mine)
+
+            wait_until(settled, "every revocation notice delivered")  # the dispatch job runs every 5 s
+        finally:
+            api.delete(f"{nodes.balanced}/api/v1/notifications/channels/{channel.json()['id']}")
+    assert len(receiver.received) == len(serials)
+    assert len(set(receiver.received)) == len(serials)  # each event once, by whichever node held the job
+    receiver.server.shutdown()
 
 
 @dataclass
