@@ -82,13 +82,14 @@ def test_report_formats_and_exit_code(platform: Platform, cli: Cli, tmp_path: Pa
         ("weak.example.test", "strong-keys", "critical", True),
     ]
     assert data["policy_version"] == 1
-    assert data["summary"] == {
+    counts = {
         "certificates": 3,
         "compliant": 1,
         "violating": 2,
         "violations": 2,
         "by_rule": {"prefer-short": 1, "strong-keys": 1},
     }
+    assert data["summary"] == {**counts, "by_team": {"": counts}}  # issued without a team
     table = cli("policy", "report")
     assert "2 of 3 certificates violate the policy" in table.stdout and "strong-keys" in table.stdout
     lines = list(csv.DictReader(io.StringIO(cli("policy", "report", "--format", "csv").stdout)))

@@ -108,9 +108,15 @@ def test_the_report_cites_the_clause_and_counts_per_team(fleet: Platform) -> Non
     over = rows["over-2026-04-398d.example.test"]
     assert over["clause"] == "cabf-tls §6.3.2 validity: max 200 days for notBefore ≥ 2026-03-15 (SC-081)"
     assert over["reason"] == "validity of 398 days exceeds the maximum of 200 days"
-    web, db = report.tally.counts("web"), report.tally.counts("db")
-    assert (web.certificates, web.violating) == (7, 4)
-    assert (db.certificates, db.violating) == (7, 4)
+    by_team = report.summary()["by_team"]
+    assert set(by_team) == {"web", "db"}
+    assert (by_team["web"]["certificates"], by_team["web"]["violating"]) == (7, 4)
+    assert by_team["db"]["by_rule"] == {
+        "cabf-tls.key-types": 1,
+        "cabf-tls.validity-100": 1,
+        "cabf-tls.validity-398": 2,
+    }
+    assert (by_team["db"]["certificates"], by_team["db"]["violating"]) == (7, 4)
 
 
 def test_a_preset_layers_onto_the_teams_own_rules_and_the_stricter_wins(fleet: Platform) -> None:

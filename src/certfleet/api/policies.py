@@ -19,6 +19,7 @@ from certfleet.api._ports import Platform
 from certfleet.api._problems import PROBLEM_RESPONSES
 from certfleet.policy.presets import PRESET_NAMES
 from certfleet.services.compliance import ComplianceReport, compliance_report
+from certfleet.services.policy import ApplyOutcome
 
 __all__ = ["router"]
 
@@ -135,12 +136,18 @@ class ViolationRow(BaseModel):
     clause: str | None = Field(default=None, description="The preset's clause broken, as cited.")
 
 
-class ComplianceSummary(BaseModel):
+class TeamCompliance(BaseModel):
     certificates: int
     compliant: int
     violating: int
     violations: int
     by_rule: dict[str, int]
+
+
+class ComplianceSummary(TeamCompliance):
+    by_team: dict[str, TeamCompliance] = Field(
+        default_factory=dict, description='The same counts per team ("": certificates of no team).'
+    )
 
 
 class ReportOut(BaseModel):
@@ -196,7 +203,7 @@ async def apply(
     request on. 201 when a version was stored; 200 when unchanged or ``dry_run``."""
     require_admin(principal)
 
-    def applied() -> Any:
+    def applied() -> ApplyOutcome:
         if body.presets:
             return platform.policy.apply_presets(
                 body.presets, body.document, source=body.source, actor=principal.name, dry_run=body.dry_run

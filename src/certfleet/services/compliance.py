@@ -99,7 +99,10 @@ class ComplianceReport:
     tally: ComplianceTally
 
     def summary(self) -> dict[str, Any]:
-        return self.tally.counts().to_dict()
+        """The totals, and the same per team ("" for certificates of no team): which rules
+        (a preset's clauses included) each team's certificates break."""
+        teams = {team: self.tally.counts(team).to_dict() for team in sorted(self.tally.evaluated)}
+        return {**self.tally.counts().to_dict(), "by_team": teams}
 
     def json_chunks(self) -> Iterator[str]:
         return report_json(self.head, self.rows, self.summary)
