@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 
-from certfleet.ca import CaUrls, build_intermediate, build_root, ca_id_for
+from certfleet.ca import CaUrls, build_intermediate, build_root, build_spiffe_ca, ca_id_for
 from certfleet.ca.errors import CaKeyError, KeyBackendUnavailable
 from certfleet.ca.keys.pkcs11 import Pkcs11KeyBackend, read_pin
 from certfleet.revocation import CertId, CertStatus, ResponseSigner, SingleAnswer, build_crl, build_response
@@ -96,6 +96,17 @@ def test_a_hierarchy_signed_in_the_token_verifies(token: Token, key_type: KeyTyp
     assert inter.signature_hash_algorithm is not None
     expected = "sha384" if key_type is KeyType.EC_P384 else "sha256"
     assert inter.signature_hash_algorithm.name == expected
+
+
+def test_the_spiffe_ca_is_signed_by_a_root_in_the_token(token: Token) -> None:
+    root_key = token.backend.load(token.backend.create("root", KeyType.EC_P384))
+    spiffe_key = token.backend.load(token.backend.create("spiffe-1", KeyType.EC_P256))
+    root = build_root("HSM Test", root_key, NOW)
+    urls = CaUrls("http://pki.example.com")
+    trust_domain = "spiffe://example.org"
+    spiffe_ca = build_spiffe_ca("HSM Test", trust_domain, spiffe_key, root, root_key, "r", urls, NOW)
+    spiffe_ca.verify_directly_issued_by(root)
+    assert spiffe_ca.public_key() == spiffe_key.public_key()
 
 
 def test_crl_and_ocsp_responses_signed_in_the_token_verify(token: Token) -> None:
