@@ -3,7 +3,8 @@
 replacement under the target profile and key type (an agent renewing RSA as before is no
 migration), and when the agent reports that its endpoint could not put the ML-DSA
 certificate in place, keeps that as the item's outcome without aborting the campaign. The
-agent's side (renewing with the profile and key type the server names) is not built yet."""
+agent is told the profile and key type in its instructions; renewing with them is the
+agent's part, not built yet."""
 
 from __future__ import annotations
 
@@ -56,6 +57,15 @@ def test_an_agent_certificate_moves_to_ml_dsa_and_a_failed_deployment_is_its_out
     campaign = platform.rotation.create(request, actor="test")
     [item] = platform.rotation.items(campaign.id, after_id=0, limit=10)
     assert (item.action, item.state, item.holder) == (ItemAction.ARI, ItemState.AWAITING_CLIENT, agent.name)
+    # and the agent is told to renew under internal-mtls-pq with a new ML-DSA-65 key
+    [told] = platform.agents.instructions(agent)
+    assert (told.name, told.serial, told.profile, told.key_type) == (
+        "www",
+        old.record.serial,
+        "internal-mtls-pq",
+        "ml-dsa-65",
+    )
+    assert told.renew_from <= platform.clock.now()  # its ARI window moved to now
     # Then an RSA renewal under the old profile does not count as the migration
     stray = platform.agents.issue(
         agent,

@@ -137,6 +137,10 @@ class InstructionOut(BaseModel):
     status: str
     renew_from: str | None = Field(description="Renew at a random time between this and renew_by.")
     renew_by: str | None
+    profile: str | None = Field(
+        default=None, description="Renew under this profile (a rotation campaign moving the certificate)."
+    )
+    key_type: str | None = Field(default=None, description="With a new key of this type, e.g. ml-dsa-65.")
 
 
 class InstructionsOut(BaseModel):
@@ -155,6 +159,8 @@ def _instruction_out(i: Instruction) -> InstructionOut:
         status=i.status,
         renew_from=iso(i.renew_from),
         renew_by=iso(i.renew_by),
+        profile=i.profile,
+        key_type=i.key_type,
     )
 
 

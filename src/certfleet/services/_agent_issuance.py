@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography import x509
 
@@ -23,6 +23,7 @@ from certfleet.services._agent_reports import (
     renewal_instruction,
 )
 from certfleet.services._ports import (
+    AgentUnitOfWork,
     AgentUnitOfWorkFactory,
     RenewalWindowOf,
 )
@@ -125,8 +126,33 @@ class AgentIssuance:
                 if deployment.status is DeploymentStatus.DEPLOYED:
                     fingerprints[deployment.name] = deployment.fingerprint_sha256
             records = {n: uow.certificates.get_by_fingerprint(fp) for n, fp in fingerprints.items()}
+            moving = self._campaign_targets(uow, agent.name)
         now = self._clock.now()
-        return [renewal_instruction(n, r, self._window, now) for n, r in sorted(records.items()) if r]
+        found = [renewal_instruction(n, r, self._window, now) for n, r in sorted(records.items()) if r]
+        by_serial = {r.serial: r.id for r in records.values() if r is not None}
+        return [
+            replace(i, profile=target[0], key_type=target[1])
+            if (target := moving.get(by_serial.get(i.serial) or 0))
+            else i
+            for i in found
+        ]
+
+    @staticmethod
+    def _campaign_targets(uow: AgentUnitOfWork, agent_name: str) -> dict[int, tuple[str, str | None]]:
+        """Certificate id -> (profile, key type) an open campaign waits for this agent to
+        renew to (``rotate --to-profile``)."""
+        targets: dict[int, tuple[str, str | None]] = {}
+        campaigns: dict[str, tuple[str | None, str | None]] = {}
+        for item in uow.lifecycle.campaigns.awaiting_client(agent_name, 1000):
+            if item.campaign_id not in campaigns:
+                campaign = uow.lifecycle.campaigns.get(item.campaign_id)
+                campaigns[item.campaign_id] = (
+                    (campaign.to_profile, campaign.to_key_type) if campaign else (None, None)
+                )
+            profile, key_type = campaigns[item.campaign_id]
+            if profile is not None:
+                targets[item.certificate_id] = (profile, key_type)
+        return targets
 
     def identity_instruction(self, certificate_der: bytes) -> Instruction | None:
         """When to renew the identity the agent presented (a campaign moves its window into

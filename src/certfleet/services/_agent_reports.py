@@ -55,6 +55,10 @@ class Instruction:
     status: str
     renew_from: dt.datetime
     renew_by: dt.datetime
+    # A rotation campaign moving this certificate to another profile (``--to-profile``,
+    # issue 17) asks for the renewal under that profile, with a new key of that type.
+    profile: str | None = None
+    key_type: str | None = None
 
 
 def default_renewal_window(record: CertificateRecord) -> tuple[dt.datetime, dt.datetime]:

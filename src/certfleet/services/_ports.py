@@ -100,6 +100,9 @@ class AgentUnitOfWork(NotifyUnitOfWork, Protocol):
     @property
     def agents(self) -> AgentRepository: ...
 
+    @property
+    def lifecycle(self) -> LifecycleRepositories: ...  # campaigns waiting for an agent
+
 
 AgentUnitOfWorkFactory = Callable[[], AbstractContextManager[AgentUnitOfWork]]
 RenewalWindowOf = Callable[[CertificateRecord], tuple[dt.datetime, dt.datetime]]
