@@ -206,7 +206,10 @@ def test_the_platform_schedules_every_background_job(bare_platform: Platform) ->
         "notifications.expiry",
         "notifications.dispatch",
         "scans",
+        "nodes.heartbeat",
+        "acme.stalled",
     }
+    assert not jobs["acme.stalled"].per_node  # one node at a time resolves what a dead one left
     assert jobs["scans"].per_node  # a scan runs on the node that accepted it (its passwords stay there)
     assert jobs["renewal"].per_node  # renewal jobs are leased row by row: every node takes a share
     assert jobs["renewal"].interval == dt.timedelta(seconds=bare_platform.renewal.settings.interval_seconds)
