@@ -17,9 +17,10 @@ BASE: dict[str, Any] = {
 }
 
 
-def test_defaults_report_nothing_and_manage_nothing() -> None:
+def test_defaults_report_the_hosts_stores_and_manage_nothing() -> None:
     trust = parse_config(BASE, "agent.yaml").trust
-    assert (trust.report, trust.system, trust.root) == (False, False, Path("/"))
+    assert (trust.report, trust.system, trust.root) == (True, False, Path("/"))
+    assert parse_config({**BASE, "report_trust_stores": False}, "agent.yaml").trust.report is False
     assert trust.anchors_dir == Path("/usr/local/share/ca-certificates")
     assert trust.update_command == ("update-ca-certificates",)
 

@@ -1,13 +1,19 @@
 """The agent.yaml keys about trust stores (parsed here: ``config.py`` keeps the rest)::
 
-    report_trust_stores: true     # read the host's stores each run and report them
+    report_trust_stores: true     # (default) read the host's stores each run, report changes
     trust_store_root: /           # where the host's file system starts (an image, a test)
     trust_store: system           # keep certfleet's roots in the system store
     trust_anchors_dir: /usr/local/share/ca-certificates
     trust_update_command: [update-ca-certificates]
 
-``report_trust_stores`` is off unless asked: turning it on adds every root the host trusts
-(about 150 on a stock Debian) to the inventory under the agent's host.
+``report_trust_stores`` is on unless agent.yaml turns it off: the agent reports its host's
+stores each run, sending them only when they changed since the last report accepted. A
+stock Debian adds about 150 roots, deduplicated by fingerprint on the server (one row per
+root, one location per host). A ``TrustSettings`` built in code (tests, embedders) reports
+only when asked.
+
+``trust_store: system`` also writes certfleet's other active roots (learned only over the
+authenticated channel, see trust_anchors.py) beside the pinned one.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ class TrustSettings:
 
 def parse_trust(spec: Mapping[str, Any], error: Callable[[str, str], Exception]) -> TrustSettings:
     """``error(key, message)`` makes the configuration error naming the key."""
-    report = spec.get("report_trust_stores", False)
+    report = spec.get("report_trust_stores", True)
     if not isinstance(report, bool):
         raise error("report_trust_stores", "must be true or false")
     paths: dict[str, Path] = {}
