@@ -54,6 +54,14 @@ class FakeServer:
             ]
         }
 
+    def trust_anchors(self) -> dict[str, Any]:
+        self._check()
+        return {"roots": [{"certificate_pem": to_pem([self.ca.certificate])}]}
+
+    def report_trust_stores(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._check()
+        return {}
+
     def renew_identity(self, csr_pem: str) -> dict[str, Any]:
         self._check()
         cert = sign_csr(self.ca, csr_pem, dt.timedelta(days=30))

@@ -178,6 +178,11 @@ class ServerClient:
         result: dict[str, Any] = self._call("GET", "/api/v1/agent/instructions")
         return result
 
+    def trust_anchors(self) -> dict[str, Any]:
+        """Every active certfleet root, over this authenticated channel only (trust_anchors.py)."""
+        result: dict[str, Any] = self._call("GET", "/api/v1/agent/trust-anchors")
+        return result
+
     # -- SPIFFE (the Workload API's source; certfleet.agent.workload.remote) ---------------
 
     def spiffe_entries(self) -> dict[str, Any]:

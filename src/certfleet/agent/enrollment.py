@@ -15,8 +15,7 @@ import re
 from collections.abc import Sequence
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
@@ -25,7 +24,7 @@ from certfleet.agent.errors import UntrustedServer
 from certfleet.agent.state import AgentState, Enrolment
 from certfleet.agent.trust import verify_bundle
 from certfleet.errors import InvalidInput
-from certfleet.x509 import KeyType, generate_private_key, load_certificates
+from certfleet.x509 import KeyType, generate_private_key, load_certificates, signature_hash_for
 
 __all__ = ["build_csr", "enroll", "identity_due", "parse_fingerprint", "renew_identity"]
 
@@ -53,8 +52,9 @@ def build_csr(key: CertificateIssuerPrivateKeyTypes, names: Sequence[str]) -> st
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
     )
     builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
-    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    csr = builder.sign(key, algorithm)
+    # EdDSA and ML-DSA sign the message itself (no hash): a campaign to internal-mtls-pq
+    # asks the agent for an ML-DSA-65 key.
+    csr = builder.sign(key, signature_hash_for(key))  # type: ignore[arg-type]
     return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 

@@ -36,6 +36,7 @@ from certfleet.agent.reload import run_reload
 from certfleet.agent.state import AgentState, RetryState
 from certfleet.agent.system_trust import SystemTrustStore, TrustStoreUpdateFailed
 from certfleet.agent.targets import Material, render_all
+from certfleet.agent.trust_anchors import TrustAnchors, parse_anchors
 from certfleet.agent.trust_stores import TrustStoreReporter
 from certfleet.clock import Clock, iso
 from certfleet.errors import CertfleetError
@@ -97,6 +98,7 @@ class Runner:
                     # refuse the old one (a campaign revokes it once its successor is used).
                     body = self._client.instructions()
                 instructions = {i["name"]: i for i in body.get("certificates", [])}
+                self._learn_trust_anchors()
                 self._report_trust_stores()
             except ServerUnreachable as exc:
                 _log.warning("%s; renewing on the local schedule", exc.detail)
@@ -118,12 +120,28 @@ class Runner:
             outcomes.append(outcome)
         return outcomes
 
+    def _learn_trust_anchors(self) -> None:
+        """``trust_store: system``: certfleet's other roots, from the authenticated channel
+        only (see trust_anchors.py); refused ones leave the previous anchors in place."""
+        if self._client is None or not self._config.trust.system:
+            return
+        try:
+            roots = parse_anchors(self._client.trust_anchors())
+        except ServerUnreachable:
+            raise
+        except CertfleetError as exc:  # an older server (404), a refused list: keep what we have
+            _log.warning("trust anchors not updated: %s", exc.detail)
+            return
+        if TrustAnchors(self._state.root).save(roots):
+            _log.info("trust anchors: %s", ", ".join(r.subject.rfc4514_string() for r in roots))
+
     def _sync_system_trust(self) -> None:
-        """``trust_store: system``: certfleet's root (the pinned one) in the host's store,
-        before any certificate it signed is deployed."""
+        """``trust_store: system``: certfleet's roots (the pinned one, then the anchors the
+        server listed) in the host's store, before any certificate they signed is deployed."""
         if not self._config.trust.system:
             return
         roots = [c for c in self._state.ca_certificates() if signed_by(c, c)]
+        roots += [c for c in TrustAnchors(self._state.root).load() if c not in roots]
         try:
             synced = SystemTrustStore(self._config.trust).sync(roots)
         except TrustStoreUpdateFailed as exc:

@@ -21,7 +21,7 @@ from certfleet.ca import SERVER_IDENTITY_ROLE
 from certfleet.clock import iso
 from certfleet.errors import Forbidden, Unauthenticated
 from certfleet.services.agents import Agent, Deployment, DeploymentReport, DeploymentStatus, Instruction
-from certfleet.x509 import to_pem
+from certfleet.x509 import fingerprint_sha256, to_pem
 
 __all__ = ["admin_router", "agent_router"]
 
@@ -304,6 +304,39 @@ async def instructions(agent: CurrentAgent, platform: PlatformDep, request: Requ
         host=agent.name,
         certificates=[_instruction_out(i) for i in found],
         identity=_instruction_out(identity) if identity is not None else None,
+    )
+
+
+class TrustAnchorOut(BaseModel):
+    subject: str
+    fingerprint_sha256: str
+    not_after: str
+    certificate_pem: str
+
+
+class TrustAnchorsOut(BaseModel):
+    roots: list[TrustAnchorOut]
+
+
+@agent_router.get("/trust-anchors", response_model=TrustAnchorsOut)
+async def trust_anchors(agent: CurrentAgent, platform: PlatformDep) -> TrustAnchorsOut:
+    """Every active certfleet root (the default hierarchy's and any other, e.g. a post-quantum
+    one made by ``certfleet ca create``), for agents with ``trust_store: system`` to put in
+    their host's store before a leaf chaining to one is deployed. Only here, behind mTLS:
+    the unauthenticated ``ca.pem`` never teaches an agent a root."""
+    cas = await run_in_threadpool(platform.authorities.hierarchy)
+    now = platform.clock.now()
+    return TrustAnchorsOut(
+        roots=[
+            TrustAnchorOut(
+                subject=ca.certificate.subject.rfc4514_string(),
+                fingerprint_sha256=fingerprint_sha256(ca.certificate),
+                not_after=iso(ca.not_after) or "",
+                certificate_pem=to_pem([ca.certificate]),
+            )
+            for ca in cas
+            if ca.role == "root" and ca.active and ca.not_after > now
+        ]
     )
 
 
