@@ -40,12 +40,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import NameOID
 
 from certfleet import __version__
 from certfleet.store import Database
 from certfleet.store._nodes import NodeBeat, node_beats
 from certfleet.x509 import KeyType, generate_private_key
+from tests.api.conftest import make_csr
 from tests.conftest import FakeClock, _pg_admin_url, make_platform
 from tests.integration.test_renewal_two_servers import NamedServer, _processes, _query
 from tests.integration.test_serve import certfleet, free_port
@@ -199,14 +199,7 @@ class Cluster:
         )
 
     def issue(self, base: str, name: str) -> httpx.Response:
-        key = ec.generate_private_key(ec.SECP256R1())
-        csr = (
-            x509.CertificateSigningRequestBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        pem = csr.public_bytes(serialization.Encoding.PEM).decode()
+        pem = make_csr((name,), common_name=name)
         with self.api() as api:
             return api.post(f"{base}/api/v1/certificates", json={"csr": pem, "validity_days": 30})
 

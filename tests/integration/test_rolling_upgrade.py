@@ -29,11 +29,10 @@ import psycopg
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import NameOID
 
 from certfleet.store import Database
+from tests.api.conftest import make_csr
 from tests.conftest import _pg_admin_url
 from tests.integration.test_serve import CERTFLEET, _env, free_port
 
@@ -127,13 +126,7 @@ class Traffic:
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def issue(self, name: str) -> tuple[x509.Certificate, x509.Certificate] | None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        csr = (
-            x509.CertificateSigningRequestBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .sign(key, hashes.SHA256())
-        )
+        pem = make_csr((name,), common_name=name)
         with httpx.Client(
             verify=ssl.create_default_context(cafile=self.root),
             headers={"Authorization": f"Bearer {self.token}"},
@@ -141,7 +134,7 @@ class Traffic:
         ) as api:
             response = api.post(
                 f"{self.https}/api/v1/certificates",
-                json={"csr": csr.public_bytes(serialization.Encoding.PEM).decode(), "validity_days": 30},
+                json={"csr": pem, "validity_days": 30},
             )
         if response.status_code != 201:
             self.failures.append(f"issue {response.status_code}: {response.text[:200]}")
