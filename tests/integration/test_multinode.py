@@ -443,6 +443,16 @@ def test_a_node_that_loses_the_database_stops_issuing_and_recovers(nodes: Cluste
         f"{a.server.https}/acme/new-nonce", verify=ssl.create_default_context(cafile=nodes.root)
     )
     assert nonce.status_code == 503 and "replay-nonce" not in nonce.headers
+    order = httpx.post(
+        f"{a.server.https}/acme/new-order",
+        content=b'{"protected": "", "payload": "", "signature": ""}',
+        headers={"Content-Type": "application/jose+json"},
+        verify=ssl.create_default_context(cafile=nodes.root),
+    )
+    assert order.status_code == 503, order.text  # RFC 8555 has no type for it: serverInternal
+    assert order.headers["content-type"] == "application/problem+json" and order.headers["retry-after"]
+    assert order.json()["type"] == "urn:ietf:params:acme:error:serverInternal"
+    assert "database is unavailable" in order.json()["detail"]
     # b is unaffected
     assert _health(b.server.http) == 200
     served = nodes.issue(b.server.https, "meanwhile.multinode.example.test")
