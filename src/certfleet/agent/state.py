@@ -7,6 +7,8 @@
     STATE/server-ca.pem               the server-identity CAs: the only TLS anchors for the
                                       server (see trust.py)
     STATE/identity.pem        0600    the identity certificate, its chain and its key
+    STATE/trust-anchors.pem           certfleet's active roots, learned over mTLS only and
+                                      written to the system store (see trust_anchors.py)
     STATE/certs/NAME/pending.key 0600 a key generated for a renewal not yet deployed
     STATE/certs/NAME/pending.pem      the certificate issued for it (kept across a failure,
                                       so a retry deploys it instead of issuing again)
