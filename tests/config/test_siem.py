@@ -21,6 +21,18 @@ def test_absent_means_nothing_is_streamed(tmp_path: Path) -> None:
     assert _load(tmp_path, "[audit]\n") is None
 
 
+def test_relp_is_chosen_by_transport_with_its_acknowledgement_timeout(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("x")
+    common = f'host = "siem.example.test"\nca_file = "{tmp_path / "ca.pem"}"\n'
+    plain = _load(tmp_path, "[audit.siem]\n" + common)
+    assert plain is not None and (plain.transport, plain.ack_timeout_seconds) == ("tcp", 30.0)
+    relp = _load(
+        tmp_path, f'[audit.siem]\n{common}transport = "relp"\nport = 2514\nack_timeout_seconds = 5\n'
+    )
+    assert relp is not None
+    assert (relp.transport, relp.port, relp.ack_timeout_seconds) == ("relp", 2514, 5.0)
+
+
 def test_a_collector_with_its_ca_and_a_client_certificate(tmp_path: Path) -> None:
     for name in ("ca.pem", "client.pem", "client.key"):
         (tmp_path / name).write_text("x")
@@ -61,6 +73,14 @@ format = "json"
         ('host = "h"\nca_file = "CA"\nclient_cert = "CA"\n', "client_cert and client_key go together"),
         ('host = "h"\nca_file = "CA"\nport = 70000\n', "audit.siem.port must be from 1 to 65535"),
         ("port = 6514\n", "[audit.siem] needs host, port and ca_file"),
+        (
+            'host = "h"\nca_file = "CA"\ntransport = "udp"\n',
+            "audit.siem.transport must be one of 'tcp', 'relp'",
+        ),
+        (
+            'host = "h"\nca_file = "CA"\ntransport = "relp"\nack_timeout_seconds = 0\n',
+            "audit.siem.ack_timeout_seconds must be from 0.1 to 3600",
+        ),
     ],
 )
 def test_mistakes_are_refused_with_the_file_and_key(tmp_path: Path, body: str, message: str) -> None:

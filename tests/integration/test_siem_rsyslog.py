@@ -1,6 +1,8 @@
-"""The audit log streamed to a real rsyslog (Debian's, with rsyslog-gnutls) over TLS with
-octet-counting frames: every entry arrives exactly as sent, in order, at least once, even
-when the collector is frozen with entries in its socket buffers, killed, and restarted."""
+"""The audit log streamed to a real rsyslog (Debian's, with rsyslog-gnutls and rsyslog-relp)
+over TLS, with octet-counting frames or with RELP: every entry arrives exactly as sent, in
+order, at least once, even when the collector is frozen with entries in its socket buffers,
+killed, and restarted; with RELP the cursor never passes an entry rsyslog did not
+acknowledge."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from certfleet.services.siem import SiemSender, SiemUnavailable
 from tests.discovery.pki import Pki, key_pem, pem
 
 RSYSLOGD = Path("/usr/sbin/rsyslogd")
+IMRELP = Path("/usr/lib/x86_64-linux-gnu/rsyslog/imrelp.so")
 HOSTNAME = "certfleet-test-node"
 pytestmark = [
     pytest.mark.integration,
@@ -39,12 +42,15 @@ def _free_port() -> int:
 
 
 class Rsyslog:
-    """rsyslogd as a child process: imtcp with the gtls stream driver on loopback, every
-    message's raw text (header, structured data, BOM and all) one line in a file."""
+    """rsyslogd as a child process: imtcp with the gtls stream driver on loopback (and, when
+    rsyslog-relp is installed, imrelp over TLS that admits only the client certificate
+    ``client.pem``), every message's raw text (header, structured data, BOM and all) one line
+    in a file."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.port = _free_port()
+        self.relp_port = _free_port() if IMRELP.exists() else None
         self.output = workdir / "received.log"
         pki = Pki("SIEM collector")
         server = pki.leaf(["localhost", "127.0.0.1"], issuer=pki.root)
@@ -52,7 +58,21 @@ class Rsyslog:
         (workdir / "server.pem").write_bytes(pem(server.cert))
         (workdir / "server.key").write_bytes(key_pem(server.key))
         (workdir / "server.key").chmod(0o600)
+        client = pki.leaf(["certfleet-node"], issuer=pki.root)
+        (workdir / "client.pem").write_bytes(pem(client.cert))
+        (workdir / "client.key").write_bytes(key_pem(client.key))
+        (workdir / "client.key").chmod(0o600)
         (workdir / "spool").mkdir()
+        relp = ""
+        if self.relp_port is not None:
+            # imrelp's TLS (librelp 1.11, GnuTLS by default): the collector's certificate and,
+            # with authMode "name", only peers whose certificate names certfleet-node.
+            relp = f"""module(load="imrelp")
+input(type="imrelp" address="127.0.0.1" port="{self.relp_port}" tls="on"
+      tls.caCert="{workdir / "ca.pem"}" tls.myCert="{workdir / "server.pem"}"
+      tls.myPrivKey="{workdir / "server.key"}" tls.authMode="name"
+      tls.permittedPeer=["certfleet-node"])
+"""
         self.conf = workdir / "rsyslog.conf"
         self.conf.write_text(
             f"""
@@ -64,7 +84,7 @@ global(workDirectory="{workdir / "spool"}"
        maxMessageSize="64k")
 module(load="imtcp" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")
 input(type="imtcp" address="127.0.0.1" port="{self.port}")
-template(name="raw" type="string" string="%rawmsg%\\n")
+{relp}template(name="raw" type="string" string="%rawmsg%\\n")
 action(type="omfile" file="{self.output}" template="raw")
 """
         )
@@ -79,16 +99,17 @@ action(type="omfile" file="{self.output}" template="raw")
             stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 15
-        while True:  # listening once a TCP connection is accepted
-            if self.process.poll() is not None:
-                raise RuntimeError(f"rsyslogd exited: {self.process.stderr.read().decode()}")  # type: ignore[union-attr]
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        for port in (self.port, self.relp_port):
+            while port is not None:  # listening once a TCP connection is accepted
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"rsyslogd exited: {self.process.stderr.read().decode()}")  # type: ignore[union-attr]
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
 
     def freeze(self) -> None:
         """SIGSTOP: the kernel still accepts bytes into the socket, nobody reads them."""
@@ -195,3 +216,65 @@ def test_every_audit_entry_reaches_rsyslog_in_order_across_a_collector_crash(
     # each connection's stream is in order: a seq only goes down where a reconnect replayed
     drops = [i for i in range(1, len(received)) if received[i][0] <= received[i - 1][0]]
     assert len(drops) <= 1
+
+
+@pytest.mark.skipif(not IMRELP.exists(), reason="rsyslog-relp is not installed")
+def test_with_relp_the_cursor_moves_only_over_entries_rsyslog_acknowledged(
+    platform: Platform, rsyslog: Rsyslog
+) -> None:
+    if rsyslog.process is not None:  # still running from another test's run
+        rsyslog.kill()
+    rsyslog.output.unlink(missing_ok=True)
+    rsyslog.start()
+    assert rsyslog.relp_port is not None
+    settings = SiemSettings(
+        host="localhost",
+        transport="relp",
+        port=rsyslog.relp_port,
+        ca_file=str(rsyslog.workdir / "ca.pem"),
+        client_cert=str(rsyslog.workdir / "client.pem"),
+        client_key=str(rsyslog.workdir / "client.key"),
+        hostname=HOSTNAME,
+        batch_size=16,
+        ack_timeout_seconds=0.5,  # test-only: how long a frozen collector is given
+    )
+    sender = SiemSender(platform.store.unit_of_work, platform.store.siem_cursor(), settings, platform.clock)
+    try:
+        # Given entries delivered and acknowledged while the collector is up
+        _record(platform, 30, "before")
+        first = sender.deliver_once()
+        assert first.delivered_seq == _entries(platform)[-1].seq and sender.backlog() == 0
+        rsyslog.wait_for({e.seq for e in _entries(platform)})
+
+        # When the collector freezes with entries in its socket buffers: no acknowledgement,
+        # so the cursor stays before every one of them (plain TCP moved past them here)
+        rsyslog.freeze()
+        _record(platform, 25, "into the void")
+        with pytest.raises(SiemUnavailable, match=r"no acknowledgement within 0\.5 s"):
+            sender.deliver_once()
+        assert sender.backlog() == 25  # exactly the unacknowledged ones
+
+        # and dies, and more entries are written during the outage
+        rsyslog.kill()
+        _record(platform, 10, "during the outage")
+        with pytest.raises(SiemUnavailable, match="unreachable"):
+            sender.deliver_once()
+        assert sender.backlog() == 35
+
+        # Then after a restart every entry arrives, from the first unacknowledged one
+        rsyslog.start()
+        _record(platform, 5, "after")
+        resumed = sender.deliver_once()
+        entries = _entries(platform)
+        assert resumed.reconnected and resumed.delivered_seq == entries[-1].seq
+        assert resumed.sent == 40  # no replay window: only what was never acknowledged
+        assert sender.backlog() == 0
+        lines = rsyslog.wait_for({e.seq for e in entries})
+    finally:
+        sender.close()
+
+    sent = {e.seq: format_rfc5424(e, hostname=HOSTNAME) for e in entries}
+    received = [(int(m.group(1)), line) for line in lines if (m := _SEQ.search(line))]
+    for seq, line in received:
+        assert line == sent[seq], f"entry {seq} arrived altered"  # byte for byte
+    assert list(dict.fromkeys(seq for seq, _ in received)) == sorted(sent)  # every one, in order

@@ -3,8 +3,9 @@
 ::
 
     [audit.siem]
+    transport = "relp"                # recommended: every entry acknowledged (default "tcp")
     host = "siem.example.net"
-    port = 6514                       # syslog over TLS (RFC 5425)
+    port = 2514                       # the collector's imrelp port (6514: syslog over TLS)
     ca_file = "/etc/certfleet/siem-ca.pem"
     client_cert = "/etc/certfleet/siem-client.pem"   # optional, with client_key
     client_key = "/etc/certfleet/siem-client.key"
@@ -29,10 +30,17 @@ class SiemSettings:
     """A collector reached over TCP with TLS; the server's certificate is checked against
     ``ca_file`` and ``host`` (the name it must carry, unless ``server_name`` says another).
 
+    * ``transport``: ``relp`` (RELP over TLS, rsyslog's imrelp: the collector acknowledges
+      every entry and the cursor moves only past acknowledged ones; recommended) or ``tcp``
+      (the default, syslog over TLS, RFC 5425: no acknowledgement, hence ``replay_entries``).
     * ``format``: ``rfc5424`` (octet-counted frames, RFC 5425) or ``json`` (JSON lines).
     * ``hostname``: the HOSTNAME of each message (default: this machine's name).
-    * ``batch_size`` (default 500): entries sent between two cursor updates.
-    * ``replay_entries`` (default 1000): after every new connection the last entries sent
+    * ``batch_size`` (default 500): entries sent between two cursor updates; with RELP also
+      the window of entries sent before their acknowledgements are awaited.
+    * ``ack_timeout_seconds`` (default 30, RELP only): how long a window's acknowledgements
+      may take; past it the connection is dropped and the unacknowledged entries are sent
+      again on the next one.
+    * ``replay_entries`` (default 1000, tcp only): after every new connection the last entries sent
       before it are sent again. TCP acknowledges bytes to the kernel, not to the collector:
       what sat in socket buffers when a collector died is lost unless resent, so delivery is
       at least once and a collector may see an entry twice (same seq and hash).
@@ -40,6 +48,7 @@ class SiemSettings:
     """
 
     host: str
+    transport: Literal["tcp", "relp"] = "tcp"
     port: int = 6514
     ca_file: str = ""
     client_cert: str | None = None
@@ -51,6 +60,7 @@ class SiemSettings:
     replay_entries: int = 1000
     interval_seconds: float = 2.0
     connect_timeout_seconds: float = 10.0
+    ack_timeout_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -75,6 +85,8 @@ class SiemSettings:
             raise ConfigurationError("audit.siem.interval_seconds must be from 0.05 to 3600")
         if not 0.1 <= self.connect_timeout_seconds <= 300:
             raise ConfigurationError("audit.siem.connect_timeout_seconds must be from 0.1 to 300")
+        if not 0.1 <= self.ack_timeout_seconds <= 3600:
+            raise ConfigurationError("audit.siem.ack_timeout_seconds must be from 0.1 to 3600")
 
 
 @dataclass(frozen=True)

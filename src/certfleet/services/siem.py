@@ -7,10 +7,18 @@ writes them to the collector over TLS and moves the cursor, which a conditional 
 never sets back. A collector outage leaves the cursor where it was; the next round connects
 again and resumes after it.
 
-TCP has no acknowledgement from the collector's application: bytes the kernel accepted may
-still die in socket buffers with the collector. So every new connection first sends again
-the last ``replay_entries`` entries before the cursor, and a collector may see an entry
-twice (same seq and hash): delivery is at least once, never at most once.
+With ``transport = "relp"`` (recommended) each entry is a RELP ``syslog`` command
+(:mod:`certfleet.audit._relp`) that the collector acknowledges once it has queued it; a
+window of ``batch_size`` entries is pipelined, and the cursor moves only over the entries
+acknowledged, in seq order. A connection that breaks or whose acknowledgements do not come
+within ``ack_timeout_seconds`` is dropped, and the next one starts again at the first entry
+not acknowledged: no entry is ever counted delivered on the kernel's word.
+
+Plain TCP (``transport = "tcp"``) has no acknowledgement from the collector's application:
+bytes the kernel accepted may still die in socket buffers with the collector. So every new
+connection first sends again the last ``replay_entries`` entries before the cursor. With
+either transport a collector may see an entry twice (same seq and hash): delivery is at
+least once, never at most once.
 """
 
 from __future__ import annotations
@@ -21,12 +29,14 @@ import itertools
 import select
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from certfleet.audit import AuditEntry
-from certfleet.audit._syslog import format_entry
+from certfleet.audit._relp import RelpClient, RelpError
+from certfleet.audit._syslog import format_entry, format_json_line, format_rfc5424
 from certfleet.clock import Clock
 from certfleet.config._siem import SiemSettings
 from certfleet.errors import CertfleetError
@@ -61,6 +71,10 @@ class SiemConnection(Protocol):
 
     def send(self, data: bytes) -> None: ...
 
+    def receive(self, timeout_seconds: float) -> bytes | None:
+        """What the collector sent (b"" once it closed), or None if nothing within the time."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -86,6 +100,16 @@ class _TlsConnection:
 
     def send(self, data: bytes) -> None:
         self._sock.sendall(data)
+
+    def receive(self, timeout_seconds: float) -> bytes | None:
+        timeout = self._sock.gettimeout()
+        self._sock.settimeout(max(timeout_seconds, 0.001))
+        try:
+            return self._sock.recv(65536)
+        except TimeoutError:
+            return None
+        finally:
+            self._sock.settimeout(timeout)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -142,6 +166,7 @@ class SiemSender:
         self._connect = connect or tls_connector(settings)
         self._hostname = settings.hostname or socket.gethostname()
         self._connection: SiemConnection | None = None
+        self._relp: RelpClient | None = None  # the RELP session on _connection
 
     @property
     def interval(self) -> dt.timedelta:
@@ -152,9 +177,19 @@ class SiemSender:
         return self._cursor.backlog()
 
     def close(self) -> None:
+        if self._connection is not None and self._relp is not None and self._relp.opened:
+            with contextlib.suppress(OSError):  # a courtesy: the collector may be gone
+                self._connection.send(self._relp.close())
+        self._drop()
+
+    def _drop(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        self._relp = None
+
+    def _where(self) -> str:
+        return f"SIEM collector {self._settings.host}:{self._settings.port}"
 
     def _read(self, after_seq: int, limit: int) -> list[AuditEntry]:
         with self._uow(read_only=True) as uow:
@@ -168,9 +203,15 @@ class SiemSender:
             raise SiemUnavailable(f"SIEM collector {where} unreachable: {exc}") from exc
 
     def deliver_once(self) -> SiemRound:
-        """Send every entry after the cursor, batch by batch, moving the cursor after each.
-        Raises :class:`SiemUnavailable` when the collector cannot be reached or the
-        connection breaks; the cursor then stays at the last batch written."""
+        """Send every entry after the cursor, batch by batch, moving the cursor after each
+        (with RELP, over the entries acknowledged). Raises :class:`SiemUnavailable` when the
+        collector cannot be reached, refuses, or the connection breaks; the cursor then
+        stays at the last batch written (RELP: the last entry acknowledged)."""
+        if self._settings.transport == "relp":
+            return self._deliver_relp()
+        return self._deliver_tcp()
+
+    def _deliver_tcp(self) -> SiemRound:
         sent = 0
         reconnected = False
         position = self._cursor.position()
@@ -202,4 +243,100 @@ class SiemSender:
                     return SiemRound(sent, self._cursor.position(), reconnected)
                 position = last
             if len(entries) < limit:
+                return SiemRound(sent, position, reconnected)
+
+    # RELP: the cursor moves only over acknowledged entries.
+
+    def _relp_message(self, entry: AuditEntry) -> bytes:
+        if self._settings.format == "json":
+            return format_json_line(entry, hostname=self._hostname).rstrip(b"\n")
+        return format_rfc5424(entry, hostname=self._hostname)
+
+    def _await(
+        self, session: RelpClient, acknowledged: set[int], done: Callable[[RelpClient], bool], timeout: float
+    ) -> None:
+        """Read the collector's answers into ``acknowledged`` until ``done(session)``; raises
+        :class:`SiemUnavailable` when they stop coming, the connection ends or the collector
+        refuses (the tags it acknowledged before are in ``acknowledged`` all the same)."""
+        assert self._connection is not None
+        deadline = time.monotonic() + timeout
+        while not done(session):
+            try:
+                data = self._connection.receive(deadline - time.monotonic())
+            except OSError as exc:
+                raise SiemUnavailable(f"{self._where()}: connection lost: {exc}") from exc
+            if data is None:
+                waiting = len(session.unacknowledged) or "the open"
+                raise SiemUnavailable(
+                    f"{self._where()}: no acknowledgement within {timeout:g} s ({waiting} awaited)"
+                )
+            if not data:
+                raise SiemUnavailable(f"{self._where()}: the collector closed the connection")
+            try:
+                acknowledged.update(session.receive(data))
+            except RelpError as exc:
+                acknowledged.update(exc.acknowledged)
+                raise SiemUnavailable(f"{self._where()}: {exc.detail}") from exc
+
+    def _open_relp(self) -> tuple[RelpClient, bool]:
+        """The open RELP session (and whether it is new), or :class:`SiemUnavailable`."""
+        if self._connection is not None and self._relp is not None:
+            # Between rounds nothing is awaited: anything the collector sent (serverclose,
+            # or the end of the connection) means this session is over.
+            try:
+                idle = self._connection.receive(0)
+            except OSError:
+                idle = b""
+            if idle is None:
+                return self._relp, False
+        self._drop()
+        self._connection = self._open()
+        session = self._relp = RelpClient(software="certfleet")
+        try:
+            self._connection.send(session.open())
+            self._await(session, set(), lambda s: s.opened, self._settings.connect_timeout_seconds)
+        except (OSError, SiemUnavailable) as exc:
+            self._drop()
+            if isinstance(exc, SiemUnavailable):
+                raise
+            raise SiemUnavailable(f"{self._where()}: connection lost: {exc}") from exc
+        return session, True
+
+    def _deliver_relp(self) -> SiemRound:
+        sent = 0
+        reconnected = False
+        position = self._cursor.position()
+        while True:
+            session, fresh = self._open_relp()
+            reconnected = reconnected or fresh
+            assert self._connection is not None
+            entries = self._read(position, self._settings.batch_size)
+            if not entries:
+                return SiemRound(sent, position, reconnected)
+            acknowledged: set[int] = set()
+            failure: SiemUnavailable | None = None
+            try:
+                # The window: every entry of the batch sent before any answer is awaited.
+                self._connection.send(b"".join(session.syslog(self._relp_message(e), e.seq) for e in entries))
+                sent += len(entries)
+                timeout = self._settings.ack_timeout_seconds
+                self._await(session, acknowledged, lambda s: not s.unacknowledged, timeout)
+            except OSError as exc:
+                failure = SiemUnavailable(f"{self._where()}: connection lost: {exc}")
+            except SiemUnavailable as exc:
+                failure = exc
+            delivered = position  # the acknowledged prefix, in seq order: never past a gap
+            for entry in entries:
+                if entry.seq not in acknowledged:
+                    break
+                delivered = entry.seq
+            if delivered > position:
+                if not self._cursor.advance(position, delivered, self._clock.now()):
+                    self._drop()  # another sender moved the cursor: stop here
+                    return SiemRound(sent, self._cursor.position(), reconnected)
+                position = delivered
+            if failure is not None:
+                self._drop()  # the next connection resends from the first unacknowledged
+                raise failure
+            if len(entries) < self._settings.batch_size:
                 return SiemRound(sent, position, reconnected)
