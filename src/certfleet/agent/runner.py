@@ -32,6 +32,8 @@ from certfleet.agent.errors import (
     WriteFailed,
 )
 from certfleet.agent.health import wait_for_certificate
+from certfleet.agent.migration import Migrations, endpoint_error
+from certfleet.agent.recognition import issued_by_certfleet
 from certfleet.agent.reload import run_reload
 from certfleet.agent.state import AgentState, RetryState
 from certfleet.agent.system_trust import SystemTrustStore, TrustStoreUpdateFailed
@@ -80,6 +82,7 @@ class Runner:
         self._state = state
         self._clock = clock
         self._client = client
+        self._migrations = Migrations(state)
 
     # -- the run --------------------------------------------------------------------------
 
@@ -121,9 +124,10 @@ class Runner:
         return outcomes
 
     def _learn_trust_anchors(self) -> None:
-        """``trust_store: system``: certfleet's other roots, from the authenticated channel
-        only (see trust_anchors.py); refused ones leave the previous anchors in place."""
-        if self._client is None or not self._config.trust.system:
+        """certfleet's other roots, from the authenticated channel only (see trust_anchors.py);
+        refused ones leave the previous anchors in place. Learned with or without ``trust_store:
+        system``: they also tell certfleet's certificates (a PQ hierarchy's; recognition.py)."""
+        if self._client is None:
             return
         try:
             roots = parse_anchors(self._client.trust_anchors())
@@ -211,6 +215,7 @@ class Runner:
     def _run_certificate(
         self, spec: CertificateSpec, instruction: dict[str, Any] | None, forced: bool
     ) -> Outcome:
+        configured, spec = spec, self._migrations.effective(spec, instruction)  # migration.py
         with self._state.lock(spec.name):
             now = self._clock.now()
             store = VersionStore(spec, self._config.allowed_dirs, now)
@@ -226,6 +231,7 @@ class Runner:
                 outcome = self._converge(spec, store, instruction, forced)
             except CertfleetError as exc:
                 outcome = Outcome(spec.name, "failed", exc.detail)
+            self._migrations.settle(configured, spec, outcome.status)
             if outcome.failed:
                 self._state.save_retry(spec.name, retry.after_failure(now, outcome.detail))
             elif outcome.status == "deployed" or retry.failures:
@@ -272,7 +278,8 @@ class Runner:
             return "names changed"
         if describe_public_key(cert.public_key()).label != spec.key_type.value:
             return "key type changed"
-        if spec.acme is None and not self._issued_by_certfleet(deployed):
+        known = [*self._state.ca_certificates(), *TrustAnchors(self._state.root).load()]
+        if spec.acme is None and not issued_by_certfleet(deployed.certificate, deployed.chain, known):
             return "not issued by certfleet"
         if cert.not_valid_after_utc <= now:
             return "expired"
@@ -288,19 +295,6 @@ class Runner:
         if window_reached(start, end, deployed.fingerprint, now):
             return f"renewal window reached ({source})"
         return None
-
-    def _issued_by_certfleet(self, deployed: Material) -> bool:
-        """Signed by a CA of the enrolment bundle, or by the first CA of its own chain when
-        that one is (an issuing CA made after enrolment, as by a CA rotation or compromise)."""
-        known = self._state.ca_certificates()
-        if any(signed_by(deployed.certificate, ca) for ca in known):
-            return True
-        issuer = deployed.chain[0] if deployed.chain else None
-        return (
-            issuer is not None
-            and signed_by(deployed.certificate, issuer)
-            and any(signed_by(issuer, ca) for ca in known)
-        )
 
     def _converge(
         self, spec: CertificateSpec, store: VersionStore, instruction: dict[str, Any] | None, forced: bool
@@ -361,6 +355,8 @@ class Runner:
             self._state.clear_pending(spec.name)
             self._report(spec, material.fullchain_pem, "deployed", reason)
             return Outcome(spec.name, "deployed", reason, material.fingerprint)
+        previous = store.leaf(switch.previous) if switch.previous else None
+        error = endpoint_error(previous, material.certificate, error)  # ML-DSA on OpenSSL 3.0
         return self._roll_back(spec, store, switch, material, error)
 
     def _verify(self, spec: CertificateSpec, material: Material) -> str | None:
