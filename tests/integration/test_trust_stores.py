@@ -156,7 +156,7 @@ def test_bad_report_options_are_one_line(cli: Cli) -> None:
 def test_an_agent_reports_its_hosts_stores_to_a_real_server(
     server: CertfleetServer, host: Path, host_tree: tuple[Path, dict[str, Pki]], tmp_path: Path
 ) -> None:
-    """Given an enrolled agent with report_trust_stores on, when it runs, the server records
+    """Given an enrolled agent (report_trust_stores is on by default), when it runs, the server records
     the roots of its host's stores under its host name; a store changed is reported again."""
     state, tls = tmp_path / "state", tmp_path / "tls"
     tls.mkdir()
@@ -166,7 +166,6 @@ def test_an_agent_reports_its_hosts_stores_to_a_real_server(
         f"""\
 server: {server.https}
 allowed_dirs: [{tls}]
-report_trust_stores: true
 trust_store_root: {host}
 certificates:
   - name: db
