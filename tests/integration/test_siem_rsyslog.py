@@ -245,6 +245,10 @@ def test_with_relp_the_cursor_moves_only_over_entries_rsyslog_acknowledged(
         first = sender.deliver_once()
         assert first.delivered_seq == _entries(platform)[-1].seq and sender.backlog() == 0
         rsyslog.wait_for({e.seq for e in _entries(platform)})
+        _record(platform, 3, "same session")
+        again = sender.deliver_once()  # the RELP session (and its TLS connection) is kept
+        assert not again.reconnected and again.sent == 3 and sender.backlog() == 0
+        rsyslog.wait_for({e.seq for e in _entries(platform)})
 
         # When the collector freezes with entries in its socket buffers: no acknowledgement,
         # so the cursor stays before every one of them (plain TCP moved past them here)

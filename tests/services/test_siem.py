@@ -15,8 +15,9 @@ import pytest
 
 from certfleet.app import Platform
 from certfleet.audit import AuditLog
+from certfleet.audit._relp import FrameDecoder, RelpFrame, encode_frame
 from certfleet.config._siem import SiemSettings
-from certfleet.services.siem import SiemSender
+from certfleet.services.siem import SiemSender, SiemUnavailable
 from certfleet.x509 import KeyType
 from tests.conftest import FakeClock, make_platform
 from tests.discovery.pki import Pki, key_pem, pem
@@ -156,3 +157,107 @@ def test_a_client_certificate_is_presented_when_configured(platform: Platform, t
     finally:
         sender.close()
         server.close()
+
+
+class FakeRelpCollector:
+    """A RELP collector in memory (hand-written, behind the sender's ``connect`` seam): it
+    answers open, acknowledges each syslog command in order, and refuses (``500``) the
+    entries whose seq is in ``refuse``, as rsyslog does when its queue cannot take them."""
+
+    def __init__(self) -> None:
+        self.refuse: set[int] = set()
+        self.received: list[int] = []  # seqs acknowledged, in the order they came
+        self.connections: list[_FakeRelpConnection] = []
+
+    def connect(self) -> _FakeRelpConnection:
+        self.connections.append(_FakeRelpConnection(self))
+        return self.connections[-1]
+
+
+class _FakeRelpConnection:
+    def __init__(self, collector: FakeRelpCollector) -> None:
+        self._collector = collector
+        self._decoder = FrameDecoder()
+        self._answers = bytearray()
+        self.closed = False
+
+    def alive(self) -> bool:
+        return not self.closed
+
+    def send(self, data: bytes) -> None:
+        for frame in self._decoder.feed(data):
+            if frame.command == "open":
+                answer = b"200 OK\nrelp_version=0\nrelp_software=fake\ncommands=syslog"
+            elif frame.command == "syslog":
+                seq = int(json.loads(frame.data)["seq"])
+                if seq in self._collector.refuse:
+                    answer = b"500 queue full"
+                else:
+                    self._collector.received.append(seq)
+                    answer = b"200 OK"
+            else:
+                answer = b""
+            self._answers += encode_frame(RelpFrame(frame.txnr, "rsp", answer))
+
+    def server_close(self) -> None:
+        self._answers += b"0 serverclose 0\n"
+
+    def receive(self, timeout_seconds: float) -> bytes | None:
+        answers, self._answers = bytes(self._answers), bytearray()
+        return answers or None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _relp_sender(platform: Platform, tmp_path: Path, collector: FakeRelpCollector) -> SiemSender:
+    (tmp_path / "ca.pem").write_text("unused: the fake connection has no TLS")
+    settings = SiemSettings(
+        host="localhost", transport="relp", port=2514, ca_file=str(tmp_path / "ca.pem"), format="json"
+    )
+    cursor = platform.store.siem_cursor()
+    return SiemSender(
+        platform.store.unit_of_work, cursor, settings, platform.clock, connect=collector.connect
+    )
+
+
+def test_relp_the_cursor_stops_before_a_refused_entry_though_later_ones_were_acknowledged(
+    platform: Platform, tmp_path: Path
+) -> None:
+    with platform.store.unit_of_work() as uow:
+        log = AuditLog(uow.audit, platform.clock)
+        for i in range(6):
+            log.record("alice", "policy.applied", f"v{i}", {})
+    seqs = [int(str(e["seq"])) for e in _entries(platform)]
+    refused = seqs[-4]
+    collector = FakeRelpCollector()
+    collector.refuse = {refused}
+    sender = _relp_sender(platform, tmp_path, collector)
+
+    with pytest.raises(SiemUnavailable, match=r"refused txnr \d+: 500 queue full"):
+        sender.deliver_once()
+    assert collector.received == [s for s in seqs if s != refused]  # the later ones acknowledged
+    assert platform.store.siem_cursor().position() == refused - 1  # but never passed the gap
+    assert sender.backlog() == 4
+
+    collector.refuse = set()
+    resumed = sender.deliver_once()
+    assert resumed.reconnected and resumed.sent == 4 and resumed.delivered_seq == seqs[-1]
+    assert collector.received[-4:] == seqs[-4:]  # again from the first unacknowledged
+    # The window behind the refused entry was already in flight: those arrive twice, and the
+    # refused one after them (every message carries its seq for the collector to order by).
+    assert collector.received == [s for s in seqs if s != refused] + seqs[-4:]
+    assert len(collector.connections) == 2 and collector.connections[0].closed
+
+
+def test_relp_a_serverclose_between_rounds_means_a_new_session(platform: Platform, tmp_path: Path) -> None:
+    collector = FakeRelpCollector()
+    sender = _relp_sender(platform, tmp_path, collector)
+    assert sender.deliver_once().sent == len(_entries(platform))
+    collector.connections[-1].server_close()  # rsyslog shutting down between two rounds
+    with platform.store.unit_of_work() as uow:
+        AuditLog(uow.audit, platform.clock).record("alice", "policy.applied", "later", {})
+
+    later = sender.deliver_once()
+    assert later.reconnected and later.sent == 1 and sender.backlog() == 0
+    assert collector.received == [int(str(e["seq"])) for e in _entries(platform)]

@@ -12,7 +12,9 @@ With ``transport = "relp"`` (recommended) each entry is a RELP ``syslog`` comman
 window of ``batch_size`` entries is pipelined, and the cursor moves only over the entries
 acknowledged, in seq order. A connection that breaks or whose acknowledgements do not come
 within ``ack_timeout_seconds`` is dropped, and the next one starts again at the first entry
-not acknowledged: no entry is ever counted delivered on the kernel's word.
+not acknowledged: no entry is ever counted delivered on the kernel's word. (Should the
+collector refuse one entry, which imrelp does only when it cannot queue it, the entries
+already in flight behind it arrive before it and again after it: each carries its seq.)
 
 Plain TCP (``transport = "tcp"``) has no acknowledgement from the collector's application:
 bytes the kernel accepted may still die in socket buffers with the collector. So every new
