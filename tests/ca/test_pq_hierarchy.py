@@ -10,13 +10,14 @@ import datetime as dt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import mldsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp, verification
 from cryptography.x509.oid import SignatureAlgorithmOID
 
 from certfleet.app import Platform
 from certfleet.ca import IssuanceRequest
-from certfleet.errors import ConfigurationError, Conflict
+from certfleet.errors import ConfigurationError, Conflict, InvalidInput
 from certfleet.services import IssuanceResult
 from certfleet.x509 import BadKey, KeyType, describe_public_key, generate_private_key
 from tests.conftest import FakeClock
@@ -136,7 +137,9 @@ def test_revocation_is_signed_with_ml_dsa_by_crl_and_ocsp(platform: Platform) ->
     (responder,) = answer.certificates
     responder.verify_directly_issued_by(issuing)
     assert describe_public_key(responder.public_key()).label == "ml-dsa-65"
-    responder.public_key().verify(answer.signature, answer.tbs_response_bytes)  # type: ignore[call-arg]
+    responder_key = responder.public_key()
+    assert isinstance(responder_key, mldsa.MLDSA65PublicKey)
+    responder_key.verify(answer.signature, answer.tbs_response_bytes)
 
 
 def test_renewal_reissues_from_the_pq_hierarchy_with_the_same_key_type(
@@ -217,3 +220,14 @@ def test_the_pq_keys_are_encrypted_at_rest(platform: Platform) -> None:
         assert b"ENCRYPTED PRIVATE KEY" in path.read_bytes()
         with pytest.raises(TypeError):
             serialization.load_pem_private_key(path.read_bytes(), None)
+
+
+def test_the_compromise_playbook_refuses_a_parallel_hierarchys_issuing_ca(platform: Platform) -> None:
+    _, issuing = _pq(platform)
+    pq_issuer = next(ca for ca in platform.authorities.hierarchy() if ca.certificate == issuing)
+    before = platform.authorities.hierarchy()
+
+    with pytest.raises(InvalidInput, match="belongs to a parallel hierarchy"):
+        platform.ca_rotation.compromise(pq_issuer.id, actor="test")
+
+    assert platform.authorities.hierarchy() == before

@@ -28,6 +28,7 @@ from certfleet.errors import Conflict, InvalidInput, NotFound
 from certfleet.lifecycle.ca_health import CaWarning, expiry_warnings
 from certfleet.lifecycle.campaigns import Campaign, CampaignRequest
 from certfleet.lifecycle.selection import Selection
+from certfleet.services._hierarchies import default_root, issuer_under
 from certfleet.services.authorities import AuthorityService
 from certfleet.services.rotation import RotationService
 from certfleet.x509 import KeyType, serial_hex
@@ -99,8 +100,10 @@ class CaRotationService:
         return CaRotation(new, retired, self.warnings())
 
     def _current(self) -> CaCertificate | None:
-        issuers = [ca for ca in self._authorities.hierarchy() if ca.role == "intermediate" and ca.active]
-        return max(issuers, key=lambda ca: ca.not_before) if issuers else None
+        """The default hierarchy's issuing CA (a parallel one, issue 17, is not rotated here)."""
+        cas = self._authorities.hierarchy()
+        root = default_root(cas)
+        return issuer_under(cas, root) if root is not None else None
 
     def compromise(
         self,
@@ -123,6 +126,14 @@ class CaRotationService:
             raise InvalidInput(
                 f"{ca_id} is the root: a root cannot be revoked; create a new root and distribute it "
                 "to every trust store"
+            )
+        root = default_root(list(by_id.values()))
+        if ca.role == "intermediate" and root is not None and ca.parent_id != root.id:
+            # Its replacement would have to come from its own (e.g. post-quantum) hierarchy;
+            # add_intermediate rotates the default one only.
+            raise InvalidInput(
+                f"{ca_id} belongs to a parallel hierarchy: the compromise playbook covers the "
+                "default hierarchy's issuing CAs only"
             )
         retired: list[str] = []
         current = self._current()
