@@ -64,7 +64,7 @@ def test_an_ml_dsa_csr_is_read_and_its_signature_checked(key_type: KeyType) -> N
     csr = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "svc.example.test")]))
-        .sign(key, None)  # type: ignore[arg-type]
+        .sign(key, None)
     )
     loaded = load_csr(csr.public_bytes(Encoding.PEM))
 
