@@ -20,7 +20,13 @@ from typing import Any
 from certfleet import __version__
 from certfleet.clock import iso
 from certfleet.inventory.crypto import Algorithm, SignatureAlgorithm
-from certfleet.services.crypto_report import CryptoEntry, CryptoReport
+from certfleet.services.crypto_report import (
+    AGENT_IDENTITY_OWNER,
+    AGENT_IDENTITY_REASON,
+    AGENT_IDENTITY_SOURCE,
+    CryptoEntry,
+    CryptoReport,
+)
 
 __all__ = ["cbom"]
 
@@ -96,6 +102,9 @@ def _certificate(entry: CryptoEntry, ref: str, key_ref: str) -> dict[str, Any]:
     ]
     if c.team:
         properties.append({"name": "certfleet:team", "value": c.team})
+    if c.source == AGENT_IDENTITY_SOURCE:  # certfleet's plumbing, not the agent's team's
+        properties.append({"name": "certfleet:owner", "value": AGENT_IDENTITY_OWNER})
+        properties.append({"name": "certfleet:note", "value": AGENT_IDENTITY_REASON})
     if entry.chain:
         properties.append({"name": "certfleet:ca-chain", "value": " > ".join(entry.chain)})
     component: dict[str, Any] = {

@@ -6,7 +6,13 @@ One report feeds ``certfleet crypto report`` (table, JSON, CSV, CycloneDX), ``GE
 /api/v1/crypto/report`` and the dashboard's "Cryptographic exposure" page; the exposure
 counts (:meth:`CryptoReportService.exposure`) are one grouped query, cheap enough for a page
 view. A team's report holds that team's certificates only (certfleet's CAs are shared and
-listed in the unscoped report)."""
+listed in the unscoped report).
+
+Each agent's own mTLS identity (EC P-256) is certfleet's plumbing like its CAs, not the
+agent's team's certificate: the channel between agent and server runs on Python's ssl, i.e.
+the host's OpenSSL (3.0 on Debian 12), which cannot do ML-DSA, so no campaign can move it
+yet. It is listed in the unscoped report and CBOM with the owner "certfleet (agent
+identity)" and that reason, and left out of every team's report and exposure counts."""
 
 from __future__ import annotations
 
@@ -30,6 +36,9 @@ from certfleet.inventory.crypto import (
 from certfleet.x509 import CertificateFacts
 
 __all__ = [
+    "AGENT_IDENTITY_OWNER",
+    "AGENT_IDENTITY_REASON",
+    "AGENT_IDENTITY_SOURCE",
     "CA_SOURCE",
     "CryptoEntry",
     "CryptoReport",
@@ -40,6 +49,12 @@ __all__ = [
 ]
 
 CA_SOURCE = "ca"  # an entry for one of certfleet's own CA certificates
+AGENT_IDENTITY_SOURCE = "agent-identity"  # an agent's mTLS identity (store/_crypto_read.py)
+AGENT_IDENTITY_OWNER = "certfleet (agent identity)"
+AGENT_IDENTITY_REASON = (
+    "certfleet's own agent-server channel (Python's ssl on OpenSSL 3.0, which cannot do ML-DSA); "
+    "not counted in a team's exposure"
+)
 # The built-in post-quantum profile a migration moves to (the issue's first user of ML-DSA).
 PQ_PROFILE = "internal-mtls-pq"
 ROW_COLUMNS = [
@@ -106,13 +121,18 @@ class CryptoEntry:
             "weak": bool(self.weaknesses),
             "weaknesses": list(self.weaknesses),
             "team": c.team,
+            "owner": _OWNERS.get(c.source, c.team),
             "source": c.source,
+            "note": AGENT_IDENTITY_REASON if c.source == AGENT_IDENTITY_SOURCE else None,
             "profile": c.profile,
             "not_before": iso(c.not_before),
             "not_after": iso(c.not_after),
             "locations": [{"kind": p.kind, "location": p.location, "sni": p.sni} for p in c.places],
             "chain": list(self.chain),
         }
+
+
+_OWNERS = {CA_SOURCE: "certfleet", AGENT_IDENTITY_SOURCE: AGENT_IDENTITY_OWNER}
 
 
 @dataclass(frozen=True)
@@ -145,10 +165,12 @@ class CryptoReport:
         ]
 
     def summary(self) -> dict[str, int]:
-        leaves = [e for e in self.entries if e.certificate.source != CA_SOURCE]
+        leaves = [e for e in self.entries if e.certificate.source not in _OWNERS]
+        identities = sum(1 for e in self.entries if e.certificate.source == AGENT_IDENTITY_SOURCE)
         return {
             "certificates": len(leaves),
-            "ca_certificates": len(self.entries) - len(leaves),
+            "ca_certificates": len(self.entries) - len(leaves) - identities,
+            "agent_identities": identities,
             "quantum_vulnerable": sum(1 for e in leaves if e.quantum_vulnerable),
             "quantum_safe": sum(1 for e in leaves if e.quantum_vulnerable is False),
             "weak": sum(1 for e in leaves if e.weaknesses),
@@ -178,7 +200,7 @@ def report_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
                 "signature_algorithm": c["signature_algorithm"],
                 "quantum_vulnerable": spelled[c["quantum_vulnerable"]],
                 "subject": c["subject"],
-                "team": c["team"] or "",
+                "team": c["team"] or c.get("owner") or "",
                 "source": c["source"],
                 "locations": "; ".join(places),
                 "not_after": c["not_after"],

@@ -1,7 +1,11 @@
 """The cryptographic inventory's reads (:class:`certfleet.inventory.crypto.CryptoInventoryReader`):
 three Core statements in one read transaction, whatever the inventory's size: the in-use
 certificates' columns, their discovery locations not gone, and the agents' latest successful
-deployments. No ORM objects, and the DER only when the CBOM asks for it."""
+deployments. No ORM objects, and the DER only when the CBOM asks for it.
+
+Agents' own mTLS identities are certfleet's plumbing, not a team's certificates: a team's
+reads and the exposure counts leave them out; the unscoped list shows them without a team
+and with the source ``agent-identity`` (see services/crypto_report.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from sqlalchemy import ColumnElement, case, func, select
 
 from certfleet.inventory import Source, Status
 from certfleet.inventory.crypto import AlgorithmCount, CryptoCertificate, CryptoPlace
+from certfleet.lifecycle.jobs import AGENT_IDENTITY_TAG
 from certfleet.store._agent_models import AgentDeploymentRow
 from certfleet.store._database import Database
 from certfleet.store._discovery_models import CertificateLocationRow
@@ -25,13 +30,18 @@ __all__ = ["SqlCryptoInventory"]
 _C = CertificateRow.__table__.c
 _L = CertificateLocationRow.__table__.c
 _D = AgentDeploymentRow.__table__.c
+AGENT_IDENTITY_SOURCE = "agent-identity"
+# tags_json is a JSON list of strings: the quoted tag matches that tag only.
+_IDENTITY = _C.tags_json.like(f'%"{AGENT_IDENTITY_TAG}"%')
 
 
-def _in_use(now: dt.datetime, team: str | None) -> list[ColumnElement[bool]]:
+def _in_use(now: dt.datetime, team: str | None, *, identities: bool = False) -> list[ColumnElement[bool]]:
     # In use: stored active and notAfter not passed (RFC 5280 4.1.2.5: notAfter inclusive).
     where: list[ColumnElement[bool]] = [_C.status == Status.ACTIVE.value, _C.not_after >= now]
     if team is not None:
         where.append(_C.team == team)
+    if team is not None or not identities:
+        where.append(~_IDENTITY)
     return where
 
 
@@ -54,7 +64,7 @@ class SqlCryptoInventory:
     def certificates(
         self, now: dt.datetime, team: str | None, *, with_der: bool = False
     ) -> Sequence[CryptoCertificate]:
-        where = _in_use(now, team)
+        where = _in_use(now, team, identities=True)
         columns = [
             _C.id,
             _C.serial,
@@ -71,6 +81,7 @@ class SqlCryptoInventory:
             _C.source,
             _C.status,
             _C.team,
+            _IDENTITY.label("identity"),
         ]
         if with_der:
             columns.append(_C.der)
@@ -112,9 +123,9 @@ class SqlCryptoInventory:
                     key_size=int(m["key_size"]),
                     signature_algorithm=m["signature_algorithm"],
                     profile=m["profile"],
-                    source=m["source"],
+                    source=AGENT_IDENTITY_SOURCE if m["identity"] else m["source"],
                     status=m["status"],
-                    team=m["team"],
+                    team=None if m["identity"] else m["team"],
                     places=tuple(dict.fromkeys(places.get(cert_id, ()))),
                     der=bytes(m["der"]) if with_der else None,
                 )
