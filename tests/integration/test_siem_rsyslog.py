@@ -23,6 +23,8 @@ from certfleet.audit import AuditEntry, AuditLog
 from certfleet.audit._syslog import format_rfc5424
 from certfleet.config._siem import SiemSettings
 from certfleet.services.siem import SiemSender, SiemUnavailable
+from certfleet.x509 import KeyType
+from tests.conftest import FakeClock, make_platform
 from tests.discovery.pki import Pki, key_pem, pem
 
 RSYSLOGD = Path("/usr/sbin/rsyslogd")
@@ -282,3 +284,36 @@ def test_with_relp_the_cursor_moves_only_over_entries_rsyslog_acknowledged(
     for seq, line in received:
         assert line == sent[seq], f"entry {seq} arrived altered"  # byte for byte
     assert list(dict.fromkeys(seq for seq, _ in received)) == sorted(sent)  # every one, in order
+
+
+@pytest.mark.skipif(not IMRELP.exists(), reason="rsyslog-relp is not installed")
+def test_serve_configured_for_relp_streams_to_rsyslog_from_its_scheduler(
+    data_dir: Path, db_url: str, clock: FakeClock, rsyslog: Rsyslog
+) -> None:
+    if rsyslog.process is not None:  # a fresh output: only this test's lines
+        rsyslog.kill()
+    rsyslog.output.unlink(missing_ok=True)
+    rsyslog.start()
+    assert rsyslog.relp_port is not None
+    (data_dir / "config.toml").write_text(
+        f"""[audit.siem]
+transport = "relp"
+host = "localhost"
+port = {rsyslog.relp_port}
+ca_file = "{rsyslog.workdir / "ca.pem"}"
+client_cert = "{rsyslog.workdir / "client.pem"}"
+client_key = "{rsyslog.workdir / "client.key"}"
+hostname = "{HOSTNAME}-serve"
+"""
+    )
+    platform = make_platform(data_dir, db_url, clock)
+    try:
+        platform.authorities.initialize("Test", KeyType.EC_P256, actor="test")
+        assert "audit.siem" in platform.scheduler.tick()
+        entries = _entries(platform)
+        assert "certfleet_siem_undelivered_entries 0.0" in platform.metrics.exposition(None).decode()
+        lines = rsyslog.wait_for({e.seq for e in entries})
+    finally:
+        platform.close()
+    audit_lines = [line for line in lines if _SEQ.search(line)]  # not rsyslog's own messages
+    assert audit_lines == [format_rfc5424(e, hostname=f"{HOSTNAME}-serve") for e in entries]

@@ -142,7 +142,8 @@ def tls_connector(settings: SiemSettings) -> Callable[[], SiemConnection]:
 
 @dataclass(frozen=True)
 class SiemRound:
-    """What one round did: entries written (replayed ones included) and the cursor after."""
+    """What one round did: entries written (replayed or resent ones included) and the cursor
+    after."""
 
     sent: int
     delivered_seq: int
