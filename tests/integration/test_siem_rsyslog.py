@@ -317,3 +317,29 @@ hostname = "{HOSTNAME}-serve"
         platform.close()
     audit_lines = [line for line in lines if _SEQ.search(line)]  # not rsyslog's own messages
     assert audit_lines == [format_rfc5424(e, hostname=f"{HOSTNAME}-serve") for e in entries]
+
+
+@pytest.mark.skipif(not IMRELP.exists(), reason="rsyslog-relp is not installed")
+def test_relp_without_the_permitted_client_certificate_delivers_nothing(
+    platform: Platform, rsyslog: Rsyslog
+) -> None:
+    if rsyslog.process is None:
+        rsyslog.start()
+    assert rsyslog.relp_port is not None
+    settings = SiemSettings(
+        host="localhost",
+        transport="relp",
+        port=rsyslog.relp_port,
+        ca_file=str(rsyslog.workdir / "ca.pem"),
+        connect_timeout_seconds=5,
+    )
+    sender = SiemSender(platform.store.unit_of_work, platform.store.siem_cursor(), settings, platform.clock)
+    _record(platform, 3, "anonymous")
+    backlog = sender.backlog()
+    try:
+        with pytest.raises(SiemUnavailable) as caught:
+            sender.deliver_once()  # imrelp (authMode name) ends the session: no open answer
+    finally:
+        sender.close()
+    assert "RELP session not opened" in caught.value.detail, caught.value.detail
+    assert sender.backlog() == backlog == len(_entries(platform))

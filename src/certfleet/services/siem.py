@@ -300,9 +300,13 @@ class SiemSender:
             self._await(session, set(), lambda s: s.opened, self._settings.connect_timeout_seconds)
         except (OSError, SiemUnavailable) as exc:
             self._drop()
-            if isinstance(exc, SiemUnavailable):
-                raise
-            raise SiemUnavailable(f"{self._where()}: connection lost: {exc}") from exc
+            # A collector that does not permit this client's certificate ends here too.
+            reason = (
+                exc.detail.removeprefix(f"{self._where()}: ")
+                if isinstance(exc, SiemUnavailable)
+                else str(exc)
+            )
+            raise SiemUnavailable(f"{self._where()}: RELP session not opened: {reason}") from exc
         return session, True
 
     def _deliver_relp(self) -> SiemRound:
