@@ -189,7 +189,8 @@ class Milestones:
         report = failed[0]
         key = key_label(successor)
         cause = f"endpoint cannot present {key}" if key.startswith("ml-dsa") else "not put in place"
-        outcome = f"issued; {report.status.value} on {item.holder} ({report.name}): {cause}: {report.detail}"
+        detail = report.detail.removeprefix(f"{cause}: ")  # the agent names it itself (agent/migration.py)
+        outcome = f"issued; {report.status.value} on {item.holder} ({report.name}): {cause}: {detail}"
         if item.last_error != outcome[:2000]:
             with self._uow() as uow:
                 uow.lifecycle.campaigns.note(campaign.id, item.certificate_id, outcome[:2000])
