@@ -44,11 +44,6 @@ from tests.agent.peers import (
 pytestmark = pytest.mark.integration
 
 WEB, EDGE = "svc1.web.test", "edge1.edge.test"
-# The host's trust stores (about 165 public roots here) would be reported as discovered
-# certificates of the first reporting agent's team and counted in its exposure: roots the
-# team trusts, not identities it owns or a campaign can move. Kept out of this test; see
-# the issue-17 report (the crypto report should list them apart, as it does certfleet's CAs).
-NO_TRUST_STORES = "report_trust_stores: false"
 
 
 class PqServer(CertfleetServer):
@@ -120,7 +115,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             f"""\
 server: {server.https}
 allowed_dirs: [{files}]
-{NO_TRUST_STORES}
 certificates:
   - name: client
     names: [svc.web.test]
@@ -138,7 +132,6 @@ certificates:
             f"""\
 server: {server.https}
 allowed_dirs: [{nginx.tls}]
-{NO_TRUST_STORES}
 certificates:
   - name: web
     names: [localhost]
@@ -175,7 +168,7 @@ def test_a_campaign_moves_rsa_2048_to_ml_dsa_65_and_team_web_exposure_falls_to_z
     key = serialization.load_pem_private_key((fleet.files / "client.key").read_bytes(), None)
     assert isinstance(key, rsa.RSAPrivateKey)
     before = server.json("crypto", "report", "--team", "web")["summary"]
-    assert before["quantum_vulnerable"] == 1
+    assert (before["certificates"], before["quantum_vulnerable"]) == (1, 1)
     # When the campaign moves every RSA-2048 certificate to internal-mtls-pq
     created = server.cli("rotate", "--select", "key_type=rsa-2048", "--to-profile", "internal-mtls-pq")
     campaign = created.stdout.split()[1].rstrip(":")
@@ -207,11 +200,17 @@ def test_a_campaign_moves_rsa_2048_to_ml_dsa_65_and_team_web_exposure_falls_to_z
     assert outcome.count("cannot present") == 1 and "[emerg]" in outcome and "serving again" in outcome
     assert outcomes[WEB]["state"] == "reissued" and outcomes[WEB]["last_error"] is None
     assert status["status"] == "completed", status
-    # And team web's exposure is zero; its agent's EC identity is certfleet's, listed apart
+    # And team web's exposure is zero. Listed apart in the unscoped report: its agent's EC
+    # identity (certfleet's plumbing) and the public roots of the hosts' trust stores, which
+    # the agents report by default (about 150 on Debian 12), none of them a team's
     after = server.json("crypto", "report", "--team", "web")["summary"]
-    assert (after["quantum_vulnerable"], after["quantum_safe"]) == (0, 1)
-    everything = server.json("crypto", "report")["certificates"]
-    owners = {c["owner"] for c in everything if c["source"] == "agent-identity"}
-    assert owners == {"certfleet (agent identity)"}
+    assert (after["certificates"], after["quantum_vulnerable"], after["quantum_safe"]) == (1, 0, 1)
+    everything = server.json("crypto", "report")
+    owners = {(c["source"], c["owner"], c["team"]) for c in everything["certificates"] if c["note"]}
+    assert owners == {
+        ("agent-identity", "certfleet (agent identity)", None),
+        ("trust-anchor", "its CA (in hosts' trust stores)", None),
+    }
+    assert everything["summary"]["agent_identities"] == 2 and everything["summary"]["trust_anchors"] > 100
     # And the next runs keep ML-DSA for team web and RSA on nginx
     assert "client: unchanged" in fleet.web.run().stdout

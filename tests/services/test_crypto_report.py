@@ -57,6 +57,7 @@ def test_the_report_lists_every_certificate_weak_first(platform: Platform, tmp_p
         "certificates": 7,
         "ca_certificates": 2,
         "agent_identities": 0,
+        "trust_anchors": 0,
         "quantum_vulnerable": 6,
         "quantum_safe": 1,
         "weak": 2,

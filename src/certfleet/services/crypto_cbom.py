@@ -20,13 +20,7 @@ from typing import Any
 from certfleet import __version__
 from certfleet.clock import iso
 from certfleet.inventory.crypto import Algorithm, SignatureAlgorithm
-from certfleet.services.crypto_report import (
-    AGENT_IDENTITY_OWNER,
-    AGENT_IDENTITY_REASON,
-    AGENT_IDENTITY_SOURCE,
-    CryptoEntry,
-    CryptoReport,
-)
+from certfleet.services.crypto_report import APART, CryptoEntry, CryptoReport
 
 __all__ = ["cbom"]
 
@@ -102,9 +96,10 @@ def _certificate(entry: CryptoEntry, ref: str, key_ref: str) -> dict[str, Any]:
     ]
     if c.team:
         properties.append({"name": "certfleet:team", "value": c.team})
-    if c.source == AGENT_IDENTITY_SOURCE:  # certfleet's plumbing, not the agent's team's
-        properties.append({"name": "certfleet:owner", "value": AGENT_IDENTITY_OWNER})
-        properties.append({"name": "certfleet:note", "value": AGENT_IDENTITY_REASON})
+    owner, note = APART.get(c.source, (None, None))  # not a team's: an agent identity, a root
+    if owner and note:
+        properties.append({"name": "certfleet:owner", "value": owner})
+        properties.append({"name": "certfleet:note", "value": note})
     if entry.chain:
         properties.append({"name": "certfleet:ca-chain", "value": " > ".join(entry.chain)})
     component: dict[str, Any] = {

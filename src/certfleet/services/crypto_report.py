@@ -39,6 +39,7 @@ __all__ = [
     "AGENT_IDENTITY_OWNER",
     "AGENT_IDENTITY_REASON",
     "AGENT_IDENTITY_SOURCE",
+    "APART",
     "CA_SOURCE",
     "CryptoEntry",
     "CryptoReport",
@@ -55,6 +56,15 @@ AGENT_IDENTITY_REASON = (
     "certfleet's own agent-server channel (Python's ssl on OpenSSL 3.0, which cannot do ML-DSA); "
     "not counted in a team's exposure"
 )
+TRUST_ANCHOR_SOURCE = "trust-anchor"  # a root seen only in hosts' trust stores
+TRUST_ANCHOR_OWNER = "its CA (in hosts' trust stores)"
+TRUST_ANCHOR_REASON = "a root the hosts trust, not a team's certificate: no campaign replaces it"
+# source -> (owner, why it is not in a team's exposure); certfleet's CAs have no note
+APART = {
+    CA_SOURCE: ("certfleet", None),
+    AGENT_IDENTITY_SOURCE: (AGENT_IDENTITY_OWNER, AGENT_IDENTITY_REASON),
+    TRUST_ANCHOR_SOURCE: (TRUST_ANCHOR_OWNER, TRUST_ANCHOR_REASON),
+}
 # The built-in post-quantum profile a migration moves to (the issue's first user of ML-DSA).
 PQ_PROFILE = "internal-mtls-pq"
 ROW_COLUMNS = [
@@ -121,18 +131,15 @@ class CryptoEntry:
             "weak": bool(self.weaknesses),
             "weaknesses": list(self.weaknesses),
             "team": c.team,
-            "owner": _OWNERS.get(c.source, c.team),
+            "owner": APART[c.source][0] if c.source in APART else c.team,
             "source": c.source,
-            "note": AGENT_IDENTITY_REASON if c.source == AGENT_IDENTITY_SOURCE else None,
+            "note": APART[c.source][1] if c.source in APART else None,
             "profile": c.profile,
             "not_before": iso(c.not_before),
             "not_after": iso(c.not_after),
             "locations": [{"kind": p.kind, "location": p.location, "sni": p.sni} for p in c.places],
             "chain": list(self.chain),
         }
-
-
-_OWNERS = {CA_SOURCE: "certfleet", AGENT_IDENTITY_SOURCE: AGENT_IDENTITY_OWNER}
 
 
 @dataclass(frozen=True)
@@ -165,12 +172,13 @@ class CryptoReport:
         ]
 
     def summary(self) -> dict[str, int]:
-        leaves = [e for e in self.entries if e.certificate.source not in _OWNERS]
-        identities = sum(1 for e in self.entries if e.certificate.source == AGENT_IDENTITY_SOURCE)
+        leaves = [e for e in self.entries if e.certificate.source not in APART]
+        apart = Counter(e.certificate.source for e in self.entries if e.certificate.source in APART)
         return {
             "certificates": len(leaves),
-            "ca_certificates": len(self.entries) - len(leaves) - identities,
-            "agent_identities": identities,
+            "ca_certificates": apart[CA_SOURCE],
+            "agent_identities": apart[AGENT_IDENTITY_SOURCE],
+            "trust_anchors": apart[TRUST_ANCHOR_SOURCE],
             "quantum_vulnerable": sum(1 for e in leaves if e.quantum_vulnerable),
             "quantum_safe": sum(1 for e in leaves if e.quantum_vulnerable is False),
             "weak": sum(1 for e in leaves if e.weaknesses),

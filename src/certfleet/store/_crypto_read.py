@@ -3,9 +3,10 @@ three Core statements in one read transaction, whatever the inventory's size: th
 certificates' columns, their discovery locations not gone, and the agents' latest successful
 deployments. No ORM objects, and the DER only when the CBOM asks for it.
 
-Agents' own mTLS identities are certfleet's plumbing, not a team's certificates: a team's
-reads and the exposure counts leave them out; the unscoped list shows them without a team
-and with the source ``agent-identity`` (see services/crypto_report.py)."""
+Listed apart, never a team's: agents' own mTLS identities (certfleet's plumbing, source
+``agent-identity``) and the public roots the hosts' trust stores hold (discovered only
+there, source ``trust-anchor``). A team's reads and the exposure counts leave them out; the
+unscoped list shows them without a team (see services/crypto_report.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from certfleet.lifecycle.jobs import AGENT_IDENTITY_TAG
 from certfleet.store._agent_models import AgentDeploymentRow
 from certfleet.store._database import Database
 from certfleet.store._discovery_models import CertificateLocationRow
+from certfleet.store._trust_anchors import TrustAnchorLocationRow
 from certfleet.store.models import CertificateRow
 
 __all__ = ["SqlCryptoInventory"]
@@ -30,18 +32,26 @@ __all__ = ["SqlCryptoInventory"]
 _C = CertificateRow.__table__.c
 _L = CertificateLocationRow.__table__.c
 _D = AgentDeploymentRow.__table__.c
+_T = TrustAnchorLocationRow.__table__.c
 AGENT_IDENTITY_SOURCE = "agent-identity"
+TRUST_ANCHOR_SOURCE = "trust-anchor"
 # tags_json is a JSON list of strings: the quoted tag matches that tag only.
 _IDENTITY = _C.tags_json.like(f'%"{AGENT_IDENTITY_TAG}"%')
+_ANCHOR = (_C.source == Source.DISCOVERED.value) & _C.id.in_(
+    select(_T.certificate_id).where(_T.gone_at.is_(None))
+)
 
 
-def _in_use(now: dt.datetime, team: str | None, *, identities: bool = False) -> list[ColumnElement[bool]]:
+_APART = {(True, False): AGENT_IDENTITY_SOURCE, (False, True): TRUST_ANCHOR_SOURCE}
+
+
+def _in_use(now: dt.datetime, team: str | None, *, apart: bool = False) -> list[ColumnElement[bool]]:
     # In use: stored active and notAfter not passed (RFC 5280 4.1.2.5: notAfter inclusive).
     where: list[ColumnElement[bool]] = [_C.status == Status.ACTIVE.value, _C.not_after >= now]
     if team is not None:
         where.append(_C.team == team)
-    if team is not None or not identities:
-        where.append(~_IDENTITY)
+    if team is not None or not apart:  # the ones listed apart (module docstring)
+        where += [~_IDENTITY, ~_ANCHOR]
     return where
 
 
@@ -64,7 +74,7 @@ class SqlCryptoInventory:
     def certificates(
         self, now: dt.datetime, team: str | None, *, with_der: bool = False
     ) -> Sequence[CryptoCertificate]:
-        where = _in_use(now, team, identities=True)
+        where = _in_use(now, team, apart=True)
         columns = [
             _C.id,
             _C.serial,
@@ -82,6 +92,7 @@ class SqlCryptoInventory:
             _C.status,
             _C.team,
             _IDENTITY.label("identity"),
+            _ANCHOR.label("anchor"),
         ]
         if with_der:
             columns.append(_C.der)
@@ -123,9 +134,9 @@ class SqlCryptoInventory:
                     key_size=int(m["key_size"]),
                     signature_algorithm=m["signature_algorithm"],
                     profile=m["profile"],
-                    source=AGENT_IDENTITY_SOURCE if m["identity"] else m["source"],
+                    source=_APART.get((bool(m["identity"]), bool(m["anchor"])), m["source"]),
                     status=m["status"],
-                    team=None if m["identity"] else m["team"],
+                    team=None if m["identity"] or m["anchor"] else m["team"],
                     places=tuple(dict.fromkeys(places.get(cert_id, ()))),
                     der=bytes(m["der"]) if with_der else None,
                 )
