@@ -30,6 +30,11 @@ lint: $(VENV)/.test-installed
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Two workers (pytest-xdist): the integration tests mostly wait on real servers and clients,
+# so a second worker overlaps that waiting; worksteal keeps both busy to the end (plain
+# load scheduling left one idle behind the other's queue of long tests).
+PYTEST_ARGS ?= -n 2 --dist worksteal
+
 unit: $(VENV)/.test-installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
