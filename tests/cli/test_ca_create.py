@@ -57,6 +57,9 @@ def test_refusals_are_one_line_with_exit_2_and_change_nothing(cli: Cli) -> None:
 def test_init_makes_an_ml_dsa_hierarchy(cli: Cli) -> None:
     assert cli("init", "--key-type", "ml-dsa-65").exit_code == 0
     listed = json.loads(cli("ca", "list", "--format", "json").stdout)
-    assert [c["key"] for c in listed] == ["ml-dsa-65", "ml-dsa-65"]
+    hierarchy = [c["key"] for c in listed if c["role"] in ("root", "intermediate")]
+    assert hierarchy == ["ml-dsa-65", "ml-dsa-65"]
+    # and the HTTPS listener's classic root (tests/cli/test_init.py, test_listener_root.py)
+    assert [c["key"] for c in listed if c["role"] == "tls-root"] == ["ec-p256"]
     root = x509.load_pem_x509_certificate(cli("ca", "root").stdout.encode())
     assert root.signature_algorithm_oid == SignatureAlgorithmOID.ML_DSA_65

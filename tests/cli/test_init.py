@@ -51,7 +51,22 @@ def test_every_key_type(capsys: pytest.CaptureFixture[str], tmp_path: Path, key_
     cli = Cli(capsys, data_dir, f"sqlite:///{data_dir / 'certfleet.db'}")
     assert cli("init", "--key-type", key_type.value.upper()).exit_code == 0
     listed = json.loads(cli("ca", "list", "--format", "json").stdout)
-    assert [c["key"] for c in listed] == [key_type.value, key_type.value]
+    hierarchy = [c["key"] for c in listed if c["role"] in ("root", "intermediate")]
+    assert hierarchy == [key_type.value, key_type.value]
+    # Over an ML-DSA root the HTTPS listener gets a classic root of its own (OpenSSL 3.0
+    # cannot load an ML-DSA chain); a classic hierarchy gets nothing more.
+    listener = [(c["role"], c["key"]) for c in listed if c["role"] not in ("root", "intermediate")]
+    assert listener == ([("tls-root", "ec-p256")] if key_type.post_quantum else [])
+
+
+def test_an_ml_dsa_init_prints_both_fingerprints_and_which_one_to_pin(cli: Cli) -> None:
+    out = cli("init", "--key-type", "ml-dsa-65").stdout
+    listed = json.loads(cli("ca", "list", "--format", "json").stdout)
+    pems = {c["role"]: json.loads(cli("ca", "show", c["id"], "--format", "json").stdout) for c in listed}
+
+    assert f"Root SHA-256:   {pems['root']['fingerprint_sha256']} (ml-dsa-65" in out
+    assert f"TLS root SHA-256: {pems['tls-root']['fingerprint_sha256']}" in out
+    assert "Pin the TLS root (agent enrol --ca-fingerprint, certfleet login --ca-fingerprint)" in out
 
 
 def test_init_twice_refuses_and_changes_nothing(cli: Cli) -> None:

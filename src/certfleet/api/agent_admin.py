@@ -91,7 +91,8 @@ async def create_join_token(
             actor=principal.name,
         )
     )
-    root = await run_in_threadpool(platform.authorities.root)
+    # The root agents pin: the listener's classic root over an ML-DSA default root.
+    root = await run_in_threadpool(lambda: platform.authorities.tls_root() or platform.authorities.root())
     response.headers["Cache-Control"] = "no-store"
     return JoinTokenOut(**minted.to_dict(), ca_fingerprint=fingerprint_sha256(root.certificate))
 

@@ -204,13 +204,17 @@ def ca_pem(platform: PlatformDep) -> Response:
     """The root, the issuing chain, then the server-identity CAs. An enrolling agent reads
     this before it trusts the server: it keeps it only if the root's SHA-256 is the
     fingerprint it was given and every other certificate is a CA signed by that root, and it
-    then accepts the server only through a server-identity CA (see certfleet.agent.trust)."""
-    root = platform.authorities.root()
-    chain = platform.authorities.issuing_authority().chain
+    then accepts the server only through a server-identity CA (see certfleet.agent.trust).
+    Over an ML-DSA default root the pinned root is the classic listener root instead: the
+    bundle is that root and its server-identity CAs (the ML-DSA chain, which it did not sign,
+    is left out; agents learn that root from /trust-anchors)."""
+    default = platform.authorities.root()
+    root = platform.authorities.tls_root() or default
+    chain = platform.authorities.issuing_authority().chain if root.id == default.id else ()
     server_cas = [
         ca.certificate
         for ca in platform.authorities.hierarchy()
-        if ca.role == SERVER_IDENTITY_ROLE and ca.active
+        if ca.role == SERVER_IDENTITY_ROLE and ca.active and ca.parent_id == root.id
     ]
     return Response(to_pem([root.certificate, *chain, *server_cas]), media_type="application/x-pem-file")
 

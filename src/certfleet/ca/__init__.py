@@ -18,10 +18,13 @@ from certfleet.ca._profiles import PROFILES, SCEP_RA_PROFILE, Profile, get_profi
 from certfleet.ca._registry import CaRepository
 from certfleet.ca._serials import SERIAL_BITS, new_serial_number
 from certfleet.ca._server_identity import (
+    LISTENER_ROOT_ROLE,
     SERVER_IDENTITY_ROLE,
     SERVER_IDENTITY_UNIT,
     build_server_identity_ca,
     is_server_identity_ca,
+    listener_root_name,
+    tls_stack_can_use,
 )
 from certfleet.ca._spiffe_ca import SPIFFE_ROLE, build_spiffe_ca
 from certfleet.ca.errors import CaKeyError, UnknownProfile, ValidityTooLong
@@ -29,6 +32,7 @@ from certfleet.ca.errors import CaKeyError, UnknownProfile, ValidityTooLong
 __all__ = [
     "BACKDATE",
     "INTERMEDIATE_LIFETIME",
+    "LISTENER_ROOT_ROLE",
     "PROFILES",
     "ROOT_LIFETIME",
     "SCEP_RA_PROFILE",
@@ -55,5 +59,7 @@ __all__ = [
     "chain_below_root",
     "get_profile",
     "is_server_identity_ca",
+    "listener_root_name",
     "new_serial_number",
+    "tls_stack_can_use",
 ]

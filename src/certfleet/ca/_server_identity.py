@@ -17,6 +17,13 @@ Why not a private certificate-policy OID: an unregistered OID has to live under 
 (2.25.<128-bit integer>), and Go before 1.22 (lego, Debian's pebble) refuses to parse any
 certificate with an OID arc over 31 bits ("x509: invalid certificate policies"), so every Go
 client would refuse the listener. A standard name attribute parses everywhere.
+
+When the default root's key is one the TLS stack cannot use (ML-DSA: Debian 12's OpenSSL 3.0,
+hence Python's ssl, uvicorn, agents and curl, refuses a chain holding its signature with
+``CA_MD_TOO_WEAK``), the server-identity CA hangs under a classic EC P-256 *listener root*
+instead (role :data:`LISTENER_ROOT_ROLE`, named "<name> TLS Root CA"): the root agents and
+``certfleet login`` pin. It signs server-identity CAs and nothing else, is never a profile's
+root, and the ML-DSA root reaches agents over the authenticated channel (trust anchors).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import mldsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -32,16 +40,35 @@ from certfleet.x509 import is_ca, signed_by
 from certfleet.x509.signing import sign_certificate
 
 __all__ = [
+    "LISTENER_ROOT_ROLE",
     "SERVER_IDENTITY_ROLE",
     "SERVER_IDENTITY_UNIT",
     "build_server_identity_ca",
     "is_server_identity_ca",
+    "listener_root_name",
+    "tls_stack_can_use",
 ]
+
+_ML_DSA_PUBLIC = (mldsa.MLDSA44PublicKey, mldsa.MLDSA65PublicKey, mldsa.MLDSA87PublicKey)
 
 SERVER_IDENTITY_ROLE = "server-identity"
 # The organizationalUnitName that marks a server-identity CA; no other CA certfleet makes has
 # an OU at all.
 SERVER_IDENTITY_UNIT = "certfleet server identity"
+# A classic root that signs only server-identity CAs, made when the default root's key cannot
+# sign for the TLS stack (see the module docstring).
+LISTENER_ROOT_ROLE = "tls-root"
+
+
+def tls_stack_can_use(root: x509.Certificate) -> bool:
+    """False when OpenSSL 3.0 cannot load a chain signed by ``root``'s key (ML-DSA)."""
+    return not isinstance(root.public_key(), _ML_DSA_PUBLIC)
+
+
+def listener_root_name(ca_name: str) -> str:
+    """The ``ca_name`` :func:`build_root` takes for the listener root: its subject becomes
+    O=<name> TLS, CN=<name> TLS Root CA, never the name of a profile's hierarchy."""
+    return f"{ca_name} TLS"
 
 
 def build_server_identity_ca(

@@ -83,7 +83,8 @@ def token_create(
             minted = p.agents.create_join_token(
                 host, team=team, ttl=parse_duration(ttl), allow_names=allow_names or [], actor="cli"
             )
-            root = p.authorities.root()
+            # The root agents pin: the listener's classic root over an ML-DSA default root.
+            root = p.authorities.tls_root() or p.authorities.root()
         created = {**minted.to_dict(), "ca_fingerprint": fingerprint_sha256(root.certificate)}
     if fmt is Format.JSON:
         emit_document(created)

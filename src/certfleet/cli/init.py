@@ -9,7 +9,7 @@ from rich.console import Console
 from certfleet.app import Platform
 from certfleet.cli._common import DataDirOption, DbOption, die, platform, settings_for
 from certfleet.cli._remote import local_only
-from certfleet.x509 import KeyType
+from certfleet.x509 import KeyType, fingerprint_sha256
 
 if TYPE_CHECKING:
     from certfleet.config import Settings
@@ -25,6 +25,20 @@ def initialize(p: Platform, key_type: str, ca_name: str) -> None:
     console.print(f"Root CA:        {root.name} ({root.id}), valid until {root.not_after:%Y-%m-%d}")
     console.print(f"Issuing CA:     {inter.name} ({inter.id}), valid until {inter.not_after:%Y-%m-%d}")
     console.print(f"CA keys:        {root.key_backend}")
+    tls_root = p.authorities.ensure_tls_root(actor="cli")
+    if tls_root.id != root.id:
+        # OpenSSL 3.0 (Python's ssl, uvicorn, agents, curl) cannot load an ML-DSA chain: the
+        # HTTPS listener's chain starts from a classic root of its own (see ca._server_identity).
+        console.print(f"Root SHA-256:   {fingerprint_sha256(root.certificate)} ({key_type}, issues leaves)")
+        console.print(
+            f"TLS root:       {tls_root.name} ({tls_root.id}), valid until {tls_root.not_after:%Y-%m-%d}"
+        )
+        console.print(f"TLS root SHA-256: {fingerprint_sha256(tls_root.certificate)}")
+        console.print(
+            "Pin the TLS root (agent enrol --ca-fingerprint, certfleet login --ca-fingerprint): the "
+            f"HTTPS listener chains to it, since OpenSSL 3.0 cannot verify {key_type}. It signs only "
+            "the listener's CA; agents learn the root above over the authenticated channel."
+        )
 
 
 def _keys_values(module: Path | None, token_label: str | None, pin_file: Path | None) -> dict[str, str]:

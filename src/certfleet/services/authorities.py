@@ -14,6 +14,7 @@ from cryptography.x509.oid import NameOID
 from certfleet.audit import AuditLog
 from certfleet.ca import (
     BACKDATE,
+    LISTENER_ROOT_ROLE,
     SERVER_IDENTITY_ROLE,
     Authority,
     CaCertificate,
@@ -24,6 +25,8 @@ from certfleet.ca import (
     ca_id_for,
     chain_below_root,
     get_profile,
+    listener_root_name,
+    tls_stack_can_use,
 )
 from certfleet.ca.keys import KeyBackend
 from certfleet.clock import Clock
@@ -299,13 +302,60 @@ class AuthorityService:
 
     # -- the server-identity CA: the HTTPS listener's own issuer, and nothing else's ----------
 
+    def tls_root(self) -> CaCertificate | None:
+        """The root the listener's chain starts from, which agents and ``certfleet login`` pin:
+        the default root when the TLS stack can use its key, else the newest active listener
+        root (None until :meth:`ensure_tls_root` makes it)."""
+        cas = self.hierarchy()
+        root = default_root(cas)
+        if root is None:
+            raise ConfigurationError("no CA yet: run 'certfleet init' first")
+        if tls_stack_can_use(root.certificate):
+            return root
+        listeners = (ca for ca in cas if ca.role == LISTENER_ROOT_ROLE and ca.active)
+        return max(listeners, key=lambda ca: ca.not_before, default=None)
+
+    def ensure_tls_root(self, *, actor: str) -> CaCertificate:
+        """:meth:`tls_root`, creating the EC P-256 listener root when the default root is
+        ML-DSA and there is none yet (``init``, or the first ``serve`` of an older directory).
+        A classic default hierarchy never gets one."""
+        current = self.tls_root()
+        if current is not None:
+            return current
+        name = hierarchy_name(self.root())
+        count = sum(1 for ca in self.hierarchy() if ca.role == LISTENER_ROOT_ROLE)
+        with self._fresh_key(f"tls-root-{count + 1}", KeyType.EC_P256) as ref:
+            cert = build_root(listener_root_name(name), self._keys.load(ref), self._clock.now())
+            ca = CaCertificate(
+                ca_id_for(cert),
+                f"{name} TLS Root CA",
+                LISTENER_ROOT_ROLE,
+                None,
+                cert,
+                self._keys.name,
+                ref,
+                True,
+            )
+            with self._uow() as uow:
+                uow.cas.add(ca)
+                _record_created(AuditLog(uow.audit, self._clock), actor, ca, KeyType.EC_P256)
+        return ca
+
     def server_identity_ca(self) -> CaCertificate | None:
         """The server-identity CA to sign the listener's next certificate with: the newest
         active one that is not revoked and outlives a leaf, or None when a new one is due."""
         now = self._clock.now()
-        root = self.root()
+        root = self.tls_root()
+        if root is None:
+            return None
         candidates = sorted(
-            (ca for ca in self.hierarchy() if ca.role == SERVER_IDENTITY_ROLE and ca.active),
+            (
+                ca
+                for ca in self.hierarchy()
+                # Under the pinned root only: one an ML-DSA root signed (a failed start before
+                # the listener root existed) is one the TLS stack cannot load.
+                if ca.role == SERVER_IDENTITY_ROLE and ca.active and ca.parent_id == root.id
+            ),
             key=lambda ca: ca.not_before,
             reverse=True,
         )
@@ -329,7 +379,7 @@ class AuthorityService:
             current = self.server_identity_ca()
             if current is not None:
                 return current
-            root = self.root()
+            root = self.ensure_tls_root(actor=actor)
             key_type = KeyType.parse(describe_public_key(root.certificate.public_key()).label)
             generation = 1 + sum(1 for ca in self.hierarchy() if ca.role == SERVER_IDENTITY_ROLE)
             with self._fresh_key(f"server-identity-{generation}", key_type) as ref:

@@ -1,0 +1,104 @@
+"""The listener root (issue 17): over an ML-DSA default root, the HTTPS listener's chain starts
+from a classic EC P-256 root of its own, since OpenSSL 3.0 refuses to load a chain holding an
+ML-DSA signature (CA_MD_TOO_WEAK); a classic default hierarchy gets no such root."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, mldsa
+
+from certfleet.app import Platform
+from certfleet.ca import LISTENER_ROOT_ROLE, SERVER_IDENTITY_ROLE, is_server_identity_ca
+from certfleet.services.server_identity import ServerIdentity, ensure_server_identity
+from certfleet.x509 import KeyType
+from tests.conftest import FakeClock
+
+PASSWORD = b"test-passphrase"
+
+
+@pytest.fixture
+def pq_platform(bare_platform: Platform) -> Platform:
+    """An ML-DSA-65 default hierarchy as ``AuthorityService.initialize`` makes it (the state of
+    a directory from before the listener root existed: no such root yet)."""
+    bare_platform.authorities.initialize("PQ", KeyType.ML_DSA_65, actor="test")
+    return bare_platform
+
+
+def _ensure(platform: Platform, tmp_path: Path, clock: FakeClock) -> ServerIdentity:
+    return ensure_server_identity(platform.issuance, tmp_path / "tls", (), PASSWORD, clock)
+
+
+def _listener_roots(platform: Platform) -> list[x509.Certificate]:
+    return [ca.certificate for ca in platform.authorities.hierarchy() if ca.role == LISTENER_ROOT_ROLE]
+
+
+def test_a_classic_default_root_is_its_own_tls_root_and_gets_no_new_row(
+    platform: Platform, tmp_path: Path, clock: FakeClock
+) -> None:
+    before = {ca.id for ca in platform.authorities.hierarchy()}
+
+    tls_root = platform.authorities.ensure_tls_root(actor="test")
+
+    assert tls_root.id == platform.authorities.root().id
+    assert {ca.id for ca in platform.authorities.hierarchy()} == before
+    _ensure(platform, tmp_path, clock)
+    assert not _listener_roots(platform)
+
+
+def test_an_ml_dsa_default_root_serves_through_a_classic_listener_root(
+    pq_platform: Platform, tmp_path: Path, clock: FakeClock
+) -> None:
+    identity = _ensure(pq_platform, tmp_path, clock)
+
+    # What failed at 'serve' start before: OpenSSL loading the listener's chain.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(identity.certificate_file, identity.key_file, PASSWORD)
+    (listener_root,) = _listener_roots(pq_platform)
+    assert isinstance(listener_root.public_key(), ec.EllipticCurvePublicKey)
+    assert listener_root.subject == listener_root.issuer
+    assert "TLS Root CA" in listener_root.subject.rfc4514_string()
+    server_ca = x509.load_pem_x509_certificates(identity.certificate_file.read_bytes())[1]
+    assert is_server_identity_ca(server_ca, listener_root)
+
+
+def test_the_listener_root_is_never_the_default_nor_a_profiles_root(
+    pq_platform: Platform, tmp_path: Path, clock: FakeClock
+) -> None:
+    _ensure(pq_platform, tmp_path, clock)
+    tls_root = pq_platform.authorities.ensure_tls_root(actor="test")
+
+    root = pq_platform.authorities.root()
+    assert root.id != tls_root.id
+    assert isinstance(root.certificate.public_key(), mldsa.MLDSA65PublicKey)
+    for profile in ("tls-server", "internal-mtls-pq"):
+        issuer = pq_platform.authorities.authority_for(profile).issuer
+        assert issuer.parent_id == root.id
+
+
+def test_a_second_start_reuses_the_listener_root_and_certificate(
+    pq_platform: Platform, tmp_path: Path, clock: FakeClock
+) -> None:
+    first = _ensure(pq_platform, tmp_path, clock)
+
+    again = _ensure(pq_platform, tmp_path, clock)
+
+    assert first.reissued and not again.reissued
+    assert len(_listener_roots(pq_platform)) == 1
+    assert sum(1 for ca in pq_platform.authorities.hierarchy() if ca.role == SERVER_IDENTITY_ROLE) == 1
+
+
+def test_ca_rotate_on_an_ml_dsa_default_root_rotates_that_hierarchy_and_leaves_the_listener(
+    pq_platform: Platform, tmp_path: Path, clock: FakeClock
+) -> None:
+    _ensure(pq_platform, tmp_path, clock)
+    root = pq_platform.authorities.root()
+
+    inter, retired = pq_platform.authorities.add_intermediate(None, actor="test")
+
+    assert inter.parent_id == root.id and retired
+    assert isinstance(inter.certificate.public_key(), mldsa.MLDSA65PublicKey)
+    assert not _ensure(pq_platform, tmp_path, clock).reissued
