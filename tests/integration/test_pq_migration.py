@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import stat
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +30,10 @@ from cryptography.x509.verification import PolicyBuilder, Store
 
 from certfleet.x509 import load_certificates
 from tests.agent.peers import (
-    CERTFLEET,
-    START_DEADLINE_SECONDS,
     CertfleetServer,
     Nginx,
     agent_yaml,
     certfleet,
-    clean_env,
     deployed,
 )
 
@@ -48,25 +44,12 @@ WEB, EDGE = "svc1.web.test", "edge1.edge.test"
 
 class PqServer(CertfleetServer):
     """``certfleet init`` and ``ca create --key-type ml-dsa-65`` on the data directory, then
-    ``certfleet serve`` on it (both hierarchies exist before the server starts)."""
+    ``certfleet serve --init`` on it (both hierarchies exist before the server starts)."""
 
     def start(self) -> None:
         self.cli("init")
         self.cli("ca", "create", "--key-type", "ml-dsa-65", "--name", "PQ Root")
-        out, err = self.data_dir.parent / "serve.out", self.data_dir.parent / "serve.err"
-        argv = [
-            CERTFLEET, "serve",
-            "--https", f"127.0.0.1:{self.https_port}", "--http", f"127.0.0.1:{self.http_port}",
-            "--data-dir", str(self.data_dir),
-        ]  # fmt: skip
-        with out.open("wb") as stdout, err.open("wb") as stderr:
-            self.process = subprocess.Popen(argv, stdout=stdout, stderr=stderr, env=clean_env())
-        deadline = time.monotonic() + START_DEADLINE_SECONDS
-        while "certfleet API:" not in out.read_text():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.process.kill()
-                raise AssertionError(f"certfleet serve did not start: {err.read_text()}")
-            time.sleep(0.05)
+        super().start()  # serve --init on it: its first start mints the admin token only
 
     def json(self, *args: str) -> Any:
         return json.loads(self.cli(*args, "--format", "json").stdout)
