@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from certfleet.config._table import parse_table, refuse_unknown
+from certfleet.config._table import only_subtable, parse_table, refuse_unknown
 from certfleet.errors import ConfigurationError
 
 __all__ = ["GroupGrant", "OidcSettings", "WebSettings", "parse_web_section"]
@@ -120,16 +120,9 @@ def _grant(name: str, raw: object, where: str) -> GroupGrant:
 
 
 def parse_web_section(raw: object, where: str) -> WebSettings:
-    if raw is None:
-        return WebSettings()
-    if not isinstance(raw, Mapping):
-        raise ConfigurationError(f"{where}: [web] must be a table")
-    refuse_unknown(raw, ("oidc",), where, "web")
-    oidc = raw.get("oidc")
+    oidc = only_subtable(raw, where, "web", "oidc")
     if oidc is None:
         return WebSettings()
-    if not isinstance(oidc, Mapping):
-        raise ConfigurationError(f"{where}: [web.oidc] must be a table")
     groups = oidc.get("groups", {})
     if not isinstance(groups, Mapping):
         raise ConfigurationError(f"{where}: [web.oidc.groups] must be a table")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from certfleet.config._table import parse_table, refuse_unknown
+from certfleet.config._table import only_subtable, parse_table
 from certfleet.errors import ConfigurationError
 
 __all__ = ["AuditSettings", "SiemSettings", "parse_audit_section"]
@@ -97,14 +97,9 @@ class AuditSettings:
 
 
 def parse_audit_section(raw: object, file: str) -> AuditSettings:
-    if raw is None:
-        return AuditSettings()
-    if not isinstance(raw, dict):
-        raise ConfigurationError(f"{file}: [audit] must be a table")
-    refuse_unknown(raw, ("siem",), file, "audit")
-    siem = raw.get("siem")
+    siem = only_subtable(raw, file, "audit", "siem")
     if siem is None:
         return AuditSettings()
-    if not isinstance(siem, dict) or "host" not in siem:
+    if "host" not in siem:
         raise ConfigurationError(f"{file}: [audit.siem] needs host, port and ca_file")
     return AuditSettings(parse_table(SiemSettings, siem, file, "audit.siem"))

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from certfleet.errors import ConfigurationError
 
-__all__ = ["parse_table", "refuse_unknown", "toml"]
+__all__ = ["only_subtable", "parse_table", "refuse_unknown", "toml"]
 
 T = TypeVar("T")
 _META = "certfleet.config"
@@ -86,6 +86,20 @@ def refuse_unknown(
         hint = f"; did you mean {suggestion}?" if close else f"; known: {', '.join(sorted(known))}"
         where = f"section [{key}]" if is_section else f"key [{section}] {key}" if section else f"key {key}"
         raise ConfigurationError(f"{file}: unknown {where}{hint}")
+
+
+def only_subtable(raw: object, file: str, section: str, key: str) -> Mapping[str, object] | None:
+    """The ``[section.key]`` table of a ``[section]`` that holds nothing else (``[web.oidc]``,
+    ``[audit.siem]``); None when either is absent."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(f"{file}: [{section}] must be a table")
+    refuse_unknown(raw, (key,), file, section)
+    inner = raw.get(key)
+    if inner is not None and not isinstance(inner, Mapping):
+        raise ConfigurationError(f"{file}: [{section}.{key}] must be a table")
+    return inner
 
 
 def parse_table(kind: type[T], raw: object, file: str, section: str) -> T:

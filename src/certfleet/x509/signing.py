@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
@@ -27,6 +29,8 @@ from cryptography.x509 import ocsp
 
 from certfleet.x509 import der as _der
 from certfleet.x509.keys import signature_hash_for
+
+_S = TypeVar("_S", x509.Certificate, x509.CertificateRevocationList)
 
 __all__ = ["ExternalKey", "sign_bytes", "sign_certificate", "sign_crl", "sign_ocsp_response"]
 
@@ -53,22 +57,27 @@ def sign_bytes(key: CertificateIssuerPrivateKeyTypes, data: bytes) -> bytes:
     raise ValueError(f"cannot sign with a {type(key).__name__}")
 
 
+def _sign_signed_object(
+    builder: Any, key: CertificateIssuerPrivateKeyTypes, load: Callable[[bytes], _S]
+) -> _S:
+    """A certificate or CRL: both are SEQUENCE { tbs, signatureAlgorithm, signature }."""
+    if not isinstance(key, ExternalKey):
+        signed: _S = builder.sign(key, signature_hash_for(key))
+        return signed
+    draft = builder.sign(_stand_in(key), signature_hash_for(key))
+    return load(_resign(draft.public_bytes(Encoding.DER), key))
+
+
 def sign_certificate(
     builder: x509.CertificateBuilder, key: CertificateIssuerPrivateKeyTypes
 ) -> x509.Certificate:
-    if not isinstance(key, ExternalKey):
-        return builder.sign(key, signature_hash_for(key))  # type: ignore[arg-type]
-    draft = builder.sign(_stand_in(key), signature_hash_for(key))  # type: ignore[arg-type]
-    return x509.load_der_x509_certificate(_resign(draft.public_bytes(Encoding.DER), key))
+    return _sign_signed_object(builder, key, x509.load_der_x509_certificate)
 
 
 def sign_crl(
     builder: x509.CertificateRevocationListBuilder, key: CertificateIssuerPrivateKeyTypes
 ) -> x509.CertificateRevocationList:
-    if not isinstance(key, ExternalKey):
-        return builder.sign(key, signature_hash_for(key))  # type: ignore[arg-type]
-    draft = builder.sign(_stand_in(key), signature_hash_for(key))  # type: ignore[arg-type]
-    return x509.load_der_x509_crl(_resign(draft.public_bytes(Encoding.DER), key))
+    return _sign_signed_object(builder, key, x509.load_der_x509_crl)
 
 
 def sign_ocsp_response(
