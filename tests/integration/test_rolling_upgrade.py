@@ -52,9 +52,14 @@ def previous_version(into: Path) -> Path:
     newest earlier commit whose sources compile (several people commit to main at once, and
     a commit may hold a half-made file another one completes)."""
     try:
+        if _git("rev-parse", "--is-shallow-repository").strip() == b"true":
+            # A CI checkout may be shallow: fetch the history this test needs (best effort).
+            subprocess.run(
+                ["git", "-C", str(REPOSITORY), "fetch", "-q", "--unshallow"], capture_output=True, timeout=120
+            )
         newest = _git("log", "--diff-filter=A", "-1", "--format=%H", "--", VERSIONS).decode().strip()
         shallow = _git("rev-parse", "--is-shallow-repository").strip() == b"true"
-    except (OSError, subprocess.CalledProcessError) as exc:
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         pytest.skip(f"no git history to take the previous version from: {exc}")
     if not newest or shallow:
         pytest.skip("a shallow clone: the previous version is not in it")
