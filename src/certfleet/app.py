@@ -173,6 +173,7 @@ def open_platform(
         server_authority=authorities.server_identity_authority,  # the listener's own, only
         refresh_authority=authorities.refresh,  # a CA retired by another process is dropped
         authority_for=authorities.authority_for,  # a profile's own hierarchy (issue 17)
+        agent_identity_authority=authorities.agent_identity_authority,  # under an ML-DSA root
     )
     revocation = RevocationService(
         uow,

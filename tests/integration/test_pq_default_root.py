@@ -5,7 +5,8 @@ Given ``certfleet init --key-type ml-dsa-65`` (the real executable), which print
 root's and the classic TLS root's SHA-256, when ``certfleet serve`` runs on that directory,
 then the handshake verifies against the TLS root alone, REST issues an ML-DSA-65 leaf whose
 chain verifies with ``cryptography`` up to the ML-DSA root, and ``certfleet login`` pins the
-TLS root's fingerprint and refuses any other."""
+TLS root's fingerprint and refuses any other, and an agent enrolled the same way deploys a
+leaf of the ML-DSA hierarchy."""
 
 from __future__ import annotations
 
@@ -163,3 +164,35 @@ def test_login_pins_the_tls_root_and_refuses_another(pq_server: PqServer, tmp_pa
     status = subprocess.run([CERTFLEET, "status"], capture_output=True, text=True, env=env, timeout=120)
     assert status.returncode == 0, status.stderr
     assert pq_server.url in status.stdout
+
+
+def test_an_agent_pins_the_tls_root_and_deploys_a_leaf_of_the_ml_dsa_hierarchy(
+    pq_server: PqServer, tmp_path: Path
+) -> None:
+    """Its own identity comes from the clientAuth CA under the TLS root (OpenSSL 3.0 could not
+    present an ML-DSA-signed one); the ML-DSA root reaches it over the authenticated channel."""
+    data = str(pq_server.data_dir)
+    token = certfleet(
+        "agent", "token", "create", "--host", "h1", "--team", "web", "--allow-names", "*.pq.test",
+        "--data-dir", data,
+    ).stdout.strip()  # fmt: skip
+    state, out = tmp_path / "state", tmp_path / "out"
+    out.mkdir()
+    enrol = ["agent", "enroll", "--server", pq_server.url, "--token", token, "--state-dir", str(state)]
+    refused = certfleet(*enrol, "--ca-fingerprint", pq_server.root_fingerprint, check=False)
+    assert refused.returncode != 0 and not (state / "identity.pem").exists()
+    certfleet(*enrol, "--ca-fingerprint", pq_server.tls_fingerprint)
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        f"server: {pq_server.url}\nallowed_dirs: [{out}]\ncertificates:\n  - name: app\n"
+        f"    names: [app.pq.test]\n    files: {{key: {out}/app.key, fullchain: {out}/app.crt}}\n"
+    )
+
+    certfleet("agent", "run", "--once", "--config", str(config), "--state-dir", str(state))
+
+    anchors = load_certificates((state / "trust-anchors.pem").read_bytes())
+    assert pq_server.root_fingerprint in {fingerprint_sha256(c) for c in anchors}
+    leaf, *chain = load_certificates((out / "app.crt").read_bytes())
+    pq_root = [c for c in anchors if fingerprint_sha256(c) == pq_server.root_fingerprint]
+    verifier = PolicyBuilder().store(Store(pq_root)).build_server_verifier(x509.DNSName("app.pq.test"))
+    assert fingerprint_sha256(verifier.verify(leaf, chain)[-1]) == pq_server.root_fingerprint

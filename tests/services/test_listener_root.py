@@ -10,9 +10,16 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, mldsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certfleet.app import Platform
-from certfleet.ca import LISTENER_ROOT_ROLE, SERVER_IDENTITY_ROLE, is_server_identity_ca
+from certfleet.ca import (
+    AGENT_IDENTITY_ROLE,
+    LISTENER_ROOT_ROLE,
+    SERVER_IDENTITY_ROLE,
+    IssuanceRequest,
+    is_server_identity_ca,
+)
 from certfleet.services.server_identity import ServerIdentity, ensure_server_identity
 from certfleet.x509 import KeyType
 from tests.conftest import FakeClock
@@ -102,3 +109,37 @@ def test_ca_rotate_on_an_ml_dsa_default_root_rotates_that_hierarchy_and_leaves_t
     assert inter.parent_id == root.id and retired
     assert isinstance(inter.certificate.public_key(), mldsa.MLDSA65PublicKey)
     assert not _ensure(pq_platform, tmp_path, clock).reissued
+
+
+def _agent_identity(platform: Platform) -> x509.Certificate:
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = IssuanceRequest("tls-client", key.public_key(), ("h1",), "h1", 30)
+    result = platform.issuance.issue_agent_identity(
+        request, actor="test", team="web", tags=("certfleet-agent-identity",)
+    )
+    return result.issued.certificate
+
+
+def test_agent_identities_under_an_ml_dsa_root_come_from_a_client_auth_ca_under_the_listener_root(
+    pq_platform: Platform,
+) -> None:
+    identity = _agent_identity(pq_platform)
+
+    (listener_root,) = _listener_roots(pq_platform)
+    by_role = {ca.role: ca for ca in pq_platform.authorities.hierarchy()}
+    agent_ca = by_role[AGENT_IDENTITY_ROLE]
+    identity.verify_directly_issued_by(agent_ca.certificate)
+    agent_ca.certificate.verify_directly_issued_by(listener_root)
+    usage = agent_ca.certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+    assert not is_server_identity_ca(agent_ca.certificate, listener_root)
+    _agent_identity(pq_platform)  # the same CA again, no second one
+    assert sum(1 for ca in pq_platform.authorities.hierarchy() if ca.role == AGENT_IDENTITY_ROLE) == 1
+
+
+def test_agent_identities_under_a_classic_root_still_come_from_the_issuing_ca(platform: Platform) -> None:
+    identity = _agent_identity(platform)
+
+    issuer = platform.authorities.issuing_authority().issuer
+    identity.verify_directly_issued_by(issuer.certificate)
+    assert not any(ca.role == AGENT_IDENTITY_ROLE for ca in platform.authorities.hierarchy())

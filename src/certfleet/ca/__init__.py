@@ -18,9 +18,11 @@ from certfleet.ca._profiles import PROFILES, SCEP_RA_PROFILE, Profile, get_profi
 from certfleet.ca._registry import CaRepository
 from certfleet.ca._serials import SERIAL_BITS, new_serial_number
 from certfleet.ca._server_identity import (
+    AGENT_IDENTITY_ROLE,
     LISTENER_ROOT_ROLE,
     SERVER_IDENTITY_ROLE,
     SERVER_IDENTITY_UNIT,
+    build_agent_identity_ca,
     build_server_identity_ca,
     is_server_identity_ca,
     listener_root_name,
@@ -30,6 +32,7 @@ from certfleet.ca._spiffe_ca import SPIFFE_ROLE, build_spiffe_ca
 from certfleet.ca.errors import CaKeyError, UnknownProfile, ValidityTooLong
 
 __all__ = [
+    "AGENT_IDENTITY_ROLE",
     "BACKDATE",
     "INTERMEDIATE_LIFETIME",
     "LISTENER_ROOT_ROLE",
@@ -51,6 +54,7 @@ __all__ = [
     "UnknownProfile",
     "ValidatedRequest",
     "ValidityTooLong",
+    "build_agent_identity_ca",
     "build_intermediate",
     "build_root",
     "build_server_identity_ca",

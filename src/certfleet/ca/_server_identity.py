@@ -23,7 +23,9 @@ hence Python's ssl, uvicorn, agents and curl, refuses a chain holding its signat
 ``CA_MD_TOO_WEAK``), the server-identity CA hangs under a classic EC P-256 *listener root*
 instead (role :data:`LISTENER_ROOT_ROLE`, named "<name> TLS Root CA"): the root agents and
 ``certfleet login`` pin. It signs server-identity CAs and nothing else, is never a profile's
-root, and the ML-DSA root reaches agents over the authenticated channel (trust anchors).
+root, and the ML-DSA root reaches agents over the authenticated channel (trust anchors). For
+the same reason agents' own mTLS identities then come from a clientAuth-only CA under that root
+(role :data:`AGENT_IDENTITY_ROLE`), not from the ML-DSA issuing CA.
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ from certfleet.x509 import is_ca, signed_by
 from certfleet.x509.signing import sign_certificate
 
 __all__ = [
+    "AGENT_IDENTITY_ROLE",
     "LISTENER_ROOT_ROLE",
     "SERVER_IDENTITY_ROLE",
     "SERVER_IDENTITY_UNIT",
+    "build_agent_identity_ca",
     "build_server_identity_ca",
     "is_server_identity_ca",
     "listener_root_name",
@@ -58,6 +62,7 @@ SERVER_IDENTITY_UNIT = "certfleet server identity"
 # A classic root that signs only server-identity CAs, made when the default root's key cannot
 # sign for the TLS stack (see the module docstring).
 LISTENER_ROOT_ROLE = "tls-root"
+AGENT_IDENTITY_ROLE = "agent-identity"
 
 
 def tls_stack_can_use(root: x509.Certificate) -> bool:
@@ -93,6 +98,30 @@ def build_server_identity_ca(
     )
     builder = intermediate_builder(subject, key, root, root_id, urls, now).add_extension(
         x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+    )
+    return sign_certificate(builder, root_key)
+
+
+def build_agent_identity_ca(
+    ca_name: str,
+    key: CertificateIssuerPrivateKeyTypes,
+    root: x509.Certificate,
+    root_key: CertificateIssuerPrivateKeyTypes,
+    root_id: str,
+    urls: CaUrls,
+    now: dt.datetime,
+    generation: int = 1,
+) -> x509.Certificate:
+    """The agents' identity CA under a listener root: no server-identity mark and limited to
+    clientAuth, so nothing it signs can pass as the server."""
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, ca_name),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{ca_name} Agent Identity CA {generation}"),
+        ]
+    )
+    builder = intermediate_builder(subject, key, root, root_id, urls, now).add_extension(
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
     )
     return sign_certificate(builder, root_key)
 

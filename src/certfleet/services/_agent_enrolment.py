@@ -110,7 +110,7 @@ class AgentEnrolment:
         self, host: str, team: str | None, public_key: CertificatePublicKeyTypes, actor: str
     ) -> IssuedCertificate:
         request = IssuanceRequest("tls-client", public_key, (host,), host, IDENTITY_VALIDITY_DAYS)
-        result = self._issuance.issue(
+        result = self._issuance.issue_agent_identity(
             request, actor=actor, team=team, tags=("certfleet-agent-identity", f"agent:{host}")
         )
         return result.issued

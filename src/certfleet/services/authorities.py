@@ -13,12 +13,14 @@ from cryptography.x509.oid import NameOID
 
 from certfleet.audit import AuditLog
 from certfleet.ca import (
+    AGENT_IDENTITY_ROLE,
     BACKDATE,
     LISTENER_ROOT_ROLE,
     SERVER_IDENTITY_ROLE,
     Authority,
     CaCertificate,
     CaUrls,
+    build_agent_identity_ca,
     build_intermediate,
     build_root,
     build_server_identity_ca,
@@ -341,9 +343,10 @@ class AuthorityService:
                 _record_created(AuditLog(uow.audit, self._clock), actor, ca, KeyType.EC_P256)
         return ca
 
-    def server_identity_ca(self) -> CaCertificate | None:
-        """The server-identity CA to sign the listener's next certificate with: the newest
-        active one that is not revoked and outlives a leaf, or None when a new one is due."""
+    def server_identity_ca(self, role: str = SERVER_IDENTITY_ROLE) -> CaCertificate | None:
+        """The server-identity CA (or agent-identity CA, ``role``) to sign the next certificate
+        with: the newest active one that is not revoked and outlives a leaf, or None when a new
+        one is due."""
         now = self._clock.now()
         root = self.tls_root()
         if root is None:
@@ -354,7 +357,7 @@ class AuthorityService:
                 for ca in self.hierarchy()
                 # Under the pinned root only: one an ML-DSA root signed (a failed start before
                 # the listener root existed) is one the TLS stack cannot load.
-                if ca.role == SERVER_IDENTITY_ROLE and ca.active and ca.parent_id == root.id
+                if ca.role == role and ca.active and ca.parent_id == root.id
             ),
             key=lambda ca: ca.not_before,
             reverse=True,
@@ -402,4 +405,31 @@ class AuthorityService:
         renewal or rotation path can select this CA (they all use :meth:`issuing_authority`,
         which takes only ``intermediate`` CAs)."""
         ca = self.ensure_server_identity_ca(actor="system:serve")
+        return Authority(ca, self._keys.load(ca.key_ref), (ca.certificate,), self._urls, self._clock)
+
+    def agent_identity_authority(self) -> Authority | None:
+        """None under a classic default root (agents' identities come from the issuing CA, as
+        ever); under an ML-DSA one, a clientAuth CA under the listener root (created when due),
+        since the agent's OpenSSL cannot present a chain holding an ML-DSA signature."""
+        if tls_stack_can_use(self.root().certificate):
+            return None
+        with self._server_lock:
+            ca = self.server_identity_ca(AGENT_IDENTITY_ROLE)
+            if ca is None:
+                root = self.ensure_tls_root(actor="system:agents")
+                generation = 1 + sum(1 for c in self.hierarchy() if c.role == AGENT_IDENTITY_ROLE)
+                with self._fresh_key(f"agent-identity-{generation}", KeyType.EC_P256) as ref:
+                    ca = self._signed_by_root(
+                        root,
+                        ref,
+                        build_agent_identity_ca,
+                        AGENT_IDENTITY_ROLE,
+                        "Agent Identity CA",
+                        generation,
+                    )
+                    with self._uow() as uow:
+                        uow.cas.add(ca)
+                        _record_created(
+                            AuditLog(uow.audit, self._clock), "system:agents", ca, KeyType.EC_P256
+                        )
         return Authority(ca, self._keys.load(ca.key_ref), (ca.certificate,), self._urls, self._clock)

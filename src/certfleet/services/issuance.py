@@ -103,6 +103,7 @@ class IssuanceService:
         refresh_authority: Callable[[], object] | None = None,
         source: Source = Source.ISSUED,
         authority_for: Callable[[str], Authority] | None = None,
+        agent_identity_authority: Callable[[], Authority | None] | None = None,
     ) -> None:
         self._uow = uow
         self._source = source  # what its records are in the inventory (SPIFFE: ``spiffe``)
@@ -113,6 +114,7 @@ class IssuanceService:
         self._clock = clock
         self._policy = policy
         self._server_authority = server_authority
+        self._agent_identity_authority = agent_identity_authority
         self._claims: GroupCommitter[SerialClaim, ClaimResult] = GroupCommitter(
             ledger.claim_serials, isolate=ledger.caused_by_items
         )
@@ -162,6 +164,16 @@ class IssuanceService:
             # certfleet's own certificates (the SCEP RA) are never issued on request.
             raise UnknownProfile(f"unknown profile {request.profile!r}")
         return self._issue_retrying(request, actor, team, principal, tags, private_key)
+
+    def issue_agent_identity(
+        self, request: IssuanceRequest, *, actor: str, team: str | None, tags: tuple[str, ...]
+    ) -> IssuanceResult:
+        """An agent's own mTLS identity: from the agent-identity CA when there is one (under an
+        ML-DSA default root, whose chain the agent's OpenSSL cannot present), else as ``issue``."""
+        authority = self._agent_identity_authority() if self._agent_identity_authority else None
+        if authority is None:
+            return self.issue(request, actor=actor, team=team, tags=tags)
+        return self._issue(authority, request, actor, team, None, tags, None)
 
     def issue_registration_authority(self, request: IssuanceRequest, *, actor: str) -> IssuanceResult:
         """The SCEP RA's certificate (profile ``scep-ra``), tagged ``certfleet-scep-ra``: the
