@@ -67,6 +67,13 @@ def test_an_ml_dsa_init_prints_both_fingerprints_and_which_one_to_pin(cli: Cli) 
     assert f"Root SHA-256:   {pems['root']['fingerprint_sha256']} (ml-dsa-65" in out
     assert f"TLS root SHA-256: {pems['tls-root']['fingerprint_sha256']}" in out
     assert "Pin the TLS root (agent enrol --ca-fingerprint, certfleet login --ca-fingerprint)" in out
+    assert cli("ca", "root", "--tls").stdout == pems["tls-root"]["certificate_pem"]
+    assert cli("ca", "root").stdout == pems["root"]["certificate_pem"]
+
+
+def test_ca_root_tls_over_a_classic_root_is_that_root(cli: Cli) -> None:
+    cli("init")
+    assert cli("ca", "root", "--tls").stdout == cli("ca", "root").stdout
 
 
 def test_init_twice_refuses_and_changes_nothing(cli: Cli) -> None:

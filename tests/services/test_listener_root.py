@@ -20,6 +20,7 @@ from certfleet.ca import (
     IssuanceRequest,
     is_server_identity_ca,
 )
+from certfleet.errors import InvalidInput
 from certfleet.services.server_identity import ServerIdentity, ensure_server_identity
 from certfleet.x509 import KeyType
 from tests.conftest import FakeClock
@@ -143,3 +144,40 @@ def test_agent_identities_under_a_classic_root_still_come_from_the_issuing_ca(pl
     issuer = platform.authorities.issuing_authority().issuer
     identity.verify_directly_issued_by(issuer.certificate)
     assert not any(ca.role == AGENT_IDENTITY_ROLE for ca in platform.authorities.hierarchy())
+
+
+def test_crls_of_the_ml_dsa_hierarchy_stay_ml_dsa_and_the_listener_root_publishes_its_own(
+    pq_platform: Platform, tmp_path: Path, clock: FakeClock
+) -> None:
+    identity = _ensure(pq_platform, tmp_path, clock)
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = pq_platform.issuance.issue(
+        IssuanceRequest("tls-server", key.public_key(), ("crl.pq.test",), "crl.pq.test"), actor="test"
+    ).issued.certificate
+    pq_platform.revocation.revoke_serial(format(leaf.serial_number, "x"), "keyCompromise", actor="test")
+    server_ca = x509.load_pem_x509_certificates(identity.certificate_file.read_bytes())[1]
+    pq_platform.revocation.revoke_serial(format(server_ca.serial_number, "x"), "caCompromise", actor="test")
+    by_role = {ca.role: ca for ca in pq_platform.authorities.hierarchy()}
+
+    issuing = by_role["intermediate"]
+    crl = x509.load_der_x509_crl(pq_platform.revocation.crl(issuing.id).der)
+    assert crl.is_signature_valid(issuing.certificate.public_key())  # type: ignore[arg-type]
+    assert crl.get_revoked_certificate_by_serial_number(leaf.serial_number) is not None
+    listener = by_role[LISTENER_ROOT_ROLE]
+    root_crl = x509.load_der_x509_crl(pq_platform.revocation.crl(listener.id).der)
+    assert root_crl.is_signature_valid(listener.certificate.public_key())  # type: ignore[arg-type]
+    assert root_crl.get_revoked_certificate_by_serial_number(server_ca.serial_number) is not None
+    # and the next start replaces the revoked server-identity CA under the same listener root
+    assert _ensure(pq_platform, tmp_path, clock).reissued
+    assert len(_listener_roots(pq_platform)) == 1
+
+
+def test_ca_compromise_refuses_the_listener_root_and_rotates_nothing(pq_platform: Platform) -> None:
+    pq_platform.authorities.ensure_tls_root(actor="test")
+    listener = next(ca for ca in pq_platform.authorities.hierarchy() if ca.role == LISTENER_ROOT_ROLE)
+    before = pq_platform.authorities.hierarchy()
+
+    with pytest.raises(InvalidInput, match="is the root: a root cannot be revoked"):
+        pq_platform.ca_rotation.compromise(listener.id, actor="test")
+
+    assert pq_platform.authorities.hierarchy() == before

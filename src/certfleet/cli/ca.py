@@ -67,16 +67,32 @@ def show(
 
 
 @app.command("root")
-def root(data_dir: DataDirOption = None, db: DbOption = None) -> None:
+def root(
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            help="The root HTTPS clients, agents and 'certfleet login' pin (over an ML-DSA default "
+            "root: the classic TLS root; otherwise the same root).",
+        ),
+    ] = False,
+) -> None:
     """Print the root certificate as PEM."""
     server = remote_server()
     if server is None:
         from certfleet.x509 import to_pem
 
         with platform(data_dir, db) as p:
-            sys.stdout.write(to_pem([p.authorities.root().certificate]))
+            chosen = (p.authorities.tls_root() if tls else None) or p.authorities.root()
+            sys.stdout.write(to_pem([chosen.certificate]))
         return
-    roots = [r for r in server.request("GET", "/api/v1/cas") if r["role"] == "root" and r["active"]]
+    from certfleet.ca import LISTENER_ROOT_ROLE
+
+    cas = [r for r in server.request("GET", "/api/v1/cas") if r["active"]]
+    tls_roots = [r for r in cas if r["role"] == LISTENER_ROOT_ROLE] if tls else []
+    roots = tls_roots or [r for r in cas if r["role"] == "root"]
     if not roots:
         die("no CA yet: run 'certfleet init' first")
     sys.stdout.write(

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from certfleet.ca import INTERMEDIATE_LIFETIME, PROFILES, CaCertificate
+from certfleet.ca import INTERMEDIATE_LIFETIME, LISTENER_ROOT_ROLE, PROFILES, CaCertificate
 from certfleet.clock import Clock, iso
 from certfleet.errors import Conflict, InvalidInput, NotFound
 from certfleet.lifecycle.ca_health import CaWarning, expiry_warnings
@@ -122,7 +122,7 @@ class CaRotationService:
         ca = by_id.get(ca_id)
         if ca is None:
             raise NotFound(f"no CA with id {ca_id!r}")
-        if ca.role == "root":
+        if ca.role in ("root", LISTENER_ROOT_ROLE):
             raise InvalidInput(
                 f"{ca_id} is the root: a root cannot be revoked; create a new root and distribute it "
                 "to every trust store"
