@@ -12,17 +12,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, mldsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from certfleet.agent.trust import verify_bundle
+from certfleet.api.agents import ca_pem
 from certfleet.app import Platform
 from certfleet.ca import (
     AGENT_IDENTITY_ROLE,
     LISTENER_ROOT_ROLE,
     SERVER_IDENTITY_ROLE,
     IssuanceRequest,
+    build_server_identity_ca,
     is_server_identity_ca,
 )
 from certfleet.errors import InvalidInput
 from certfleet.services.server_identity import ServerIdentity, ensure_server_identity
-from certfleet.x509 import KeyType
+from certfleet.x509 import KeyType, fingerprint_sha256
 from tests.conftest import FakeClock
 
 PASSWORD = b"test-passphrase"
@@ -181,3 +184,29 @@ def test_ca_compromise_refuses_the_listener_root_and_rotates_nothing(pq_platform
         pq_platform.ca_rotation.compromise(listener.id, actor="test")
 
     assert pq_platform.authorities.hierarchy() == before
+
+
+def test_a_server_identity_ca_the_ml_dsa_root_signed_before_the_fix_is_left_out(
+    pq_platform: Platform, tmp_path: Path, clock: FakeClock
+) -> None:
+    """What a failed 'serve' of an older release left: a server-identity CA under the ML-DSA
+    root. It is neither used nor offered in the agents' bundle (which it would spoil: every CA
+    there must be signed by the pinned root)."""
+    authorities = pq_platform.authorities
+    root = authorities.root()
+    with authorities._fresh_key("server-identity-1", KeyType.ML_DSA_65) as ref:
+        stale = authorities._signed_by_root(
+            root, ref, build_server_identity_ca, SERVER_IDENTITY_ROLE, "Server Identity CA", 1
+        )
+        with authorities._uow() as uow:
+            uow.cas.add(stale)
+
+    identity = _ensure(pq_platform, tmp_path, clock)
+
+    used = x509.load_pem_x509_certificates(identity.certificate_file.read_bytes())[1]
+    assert used != stale.certificate
+    bundle = x509.load_pem_x509_certificates(bytes(ca_pem(pq_platform).body))
+    (listener_root,) = _listener_roots(pq_platform)
+    assert bundle[0] == listener_root
+    assert stale.certificate not in bundle and used in bundle
+    assert verify_bundle(bundle, fingerprint_sha256(listener_root)).server_cas == (used,)
