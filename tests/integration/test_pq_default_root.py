@@ -40,6 +40,7 @@ class PqServer:
     root_fingerprint: str  # the ML-DSA default root
     tls_fingerprint: str  # the classic listener root, the pin target
     init_output: str
+    serve_out: Path
 
 
 def _printed(output: str, label: str) -> str:
@@ -77,6 +78,7 @@ def pq_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PqServer]:
             _printed(init.stdout, "Root SHA-256"),
             _printed(init.stdout, "TLS root SHA-256"),
             init.stdout,
+            out,
         )
     finally:
         process.terminate()
@@ -94,6 +96,7 @@ def _tls_root(server: PqServer) -> x509.Certificate:
 def test_init_prints_both_roots_and_says_which_one_to_pin(pq_server: PqServer) -> None:
     assert pq_server.root_fingerprint != pq_server.tls_fingerprint
     assert "Pin the TLS root" in pq_server.init_output
+    assert f"TLS root (pin):      sha256 {pq_server.tls_fingerprint}" in pq_server.serve_out.read_text()
     join = certfleet("agent", "token", "create", "--host", "h1", "--data-dir", str(pq_server.data_dir))
     assert f"--ca-fingerprint {pq_server.tls_fingerprint}" in join.stderr + join.stdout
 

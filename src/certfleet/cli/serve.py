@@ -40,6 +40,18 @@ def _first_admin_token(p: Platform) -> str | None:
     return minted.token if minted is not None else None
 
 
+def _print_tls_root(p: Platform) -> None:
+    """Over an ML-DSA default root the listener chains to a classic TLS root of its own: say
+    which root HTTPS clients pin (``root.pem`` below is the one leaves chain to)."""
+    from certfleet.x509 import fingerprint_sha256
+
+    pin = p.authorities.tls_root()
+    if pin is not None and pin.id != p.authorities.root().id:
+        print(
+            f"TLS root (pin):      sha256 {fingerprint_sha256(pin.certificate)} ('certfleet ca root --tls')"
+        )
+
+
 class _Banner:
     """What a first start prints once both listeners accept connections. The token is printed
     even if serving then fails: it was minted and will never be shown again."""
@@ -134,6 +146,7 @@ def serve(
                     die("no CA yet: run 'certfleet init' first (or 'certfleet serve --init')")
                 initialize(p, "ec-p256", "certfleet")
             identity = server_identity(p, tuple(server_name or ()))
+            _print_tls_root(p)
             token = _first_admin_token(p) if init else None
             if count == 1:
                 _serve_here(p, identity, (https_socket, http_socket), _Banner(https_bind, http_bind, token))
