@@ -33,12 +33,12 @@ from __future__ import annotations
 import datetime as dt
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import mldsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certfleet.ca._hierarchy import CaUrls, intermediate_builder
-from certfleet.x509 import is_ca, signed_by
+from certfleet.x509 import describe_public_key, is_ca, signed_by
+from certfleet.x509.keys import ML_DSA_SIZES
 from certfleet.x509.signing import sign_certificate
 
 __all__ = [
@@ -53,8 +53,6 @@ __all__ = [
     "tls_stack_can_use",
 ]
 
-_ML_DSA_PUBLIC = (mldsa.MLDSA44PublicKey, mldsa.MLDSA65PublicKey, mldsa.MLDSA87PublicKey)
-
 SERVER_IDENTITY_ROLE = "server-identity"
 # The organizationalUnitName that marks a server-identity CA; no other CA certfleet makes has
 # an OU at all.
@@ -67,7 +65,7 @@ AGENT_IDENTITY_ROLE = "agent-identity"
 
 def tls_stack_can_use(root: x509.Certificate) -> bool:
     """False when OpenSSL 3.0 cannot load a chain signed by ``root``'s key (ML-DSA)."""
-    return not isinstance(root.public_key(), _ML_DSA_PUBLIC)
+    return describe_public_key(root.public_key()).label not in ML_DSA_SIZES
 
 
 def listener_root_name(ca_name: str) -> str:
