@@ -107,6 +107,9 @@ class _LedgerFailingAfterTheInserts:
 
         return self._inner.record_issued([IssuedEntry(e.record, e.audit, disk_full) for e in entries])
 
+    def caused_by_items(self, error: BaseException) -> bool:
+        return self._inner.caused_by_items(error)
+
 
 def test_serial_stays_on_record_when_the_write_after_signing_fails(
     platform: Platform, clock: FakeClock, monkeypatch: pytest.MonkeyPatch

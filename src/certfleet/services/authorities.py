@@ -224,7 +224,11 @@ class AuthorityService:
     def authority_for(self, profile: str) -> Authority:
         """The issuing authority of the hierarchy ``profile`` chooses (``ca``/``ca_key_type``),
         or the default one; built once per hierarchy and cached."""
-        root = root_for_profile(self.hierarchy(), get_profile(profile))
+        chosen = get_profile(profile)
+        if chosen.ca is None and chosen.ca_key_type is None:
+            # The default hierarchy: no read of the CA table on the issuance hot path.
+            return self.issuing_authority()
+        root = root_for_profile(self.hierarchy(), chosen)
         if root is None:
             return self.issuing_authority()
         with self._lock:
