@@ -235,8 +235,9 @@ class SqlOrderRepository:
         values: dict[str, Any] = {"status": to.value}
         if error is not None:
             values["error_json"] = dump_json(error)
-        if to is OrderStatus.PROCESSING:
-            values["processing_since"] = at
+        # When it entered processing, for the stalled-order job; cleared when it leaves (a
+        # refused finalize puts the order back to ready exactly as it was).
+        values["processing_since"] = at if to is OrderStatus.PROCESSING else None
         result = self._session.execute(
             update(AcmeOrderRow)
             .where(AcmeOrderRow.id == order_id, AcmeOrderRow.status.in_([s.value for s in expected]))
@@ -257,7 +258,12 @@ class SqlOrderRepository:
         result = self._session.execute(
             update(AcmeOrderRow)
             .where(AcmeOrderRow.id == order_id, AcmeOrderRow.status == OrderStatus.PROCESSING.value)
-            .values(status=OrderStatus.VALID.value, certificate_serial=serial, certificate_chain=chain_pem)
+            .values(
+                status=OrderStatus.VALID.value,
+                certificate_serial=serial,
+                certificate_chain=chain_pem,
+                processing_since=None,
+            )
         )
         return rowcount(result) == 1
 
