@@ -150,6 +150,13 @@ class CertificateRevocation:
             record = self._find_record(
                 uow, serial, index, issuer_ca_id, principal, certificate, signed_by, now
             )
+            if record is None:
+                # The cached index reloads at most once a second: a CA made a moment ago (a
+                # rotation or compromise in another process) may be missing from it.
+                index = self._cas.fresh_index()
+                record = self._find_record(
+                    uow, serial, index, issuer_ca_id, principal, certificate, signed_by, now
+                )
             if record is None and (require_record or principal is not None):
                 raise NotFound(f"no certificate with serial {serial} in the inventory")
             if principal is not None and record is not None:
@@ -157,9 +164,6 @@ class CertificateRevocation:
             status = uow.revocations.serial_status(serial)
             if status is not None and status.revocation is not None:
                 raise AlreadyRevoked(f"certificate {serial} is already revoked", serial)
-            if record is None and status is None and signed_by is None:
-                # Only a CA certificate is left to match; the cached index may predate it.
-                index = self._cas.fresh_index()
             ca_id, expires_at = self._issuer_of(
                 uow, serial, record, status, signed_by, certificate, index, now
             )
@@ -192,7 +196,7 @@ class CertificateRevocation:
                     serial,
                     record.issuer
                     if record is not None
-                    else next(c.certificate.subject.rfc4514_string() for c in index.cas() if c.id == ca_id),
+                    else self._cas.ca(ca_id).certificate.subject.rfc4514_string(),
                 ).subject,
                 {
                     "reason": reason.value,

@@ -68,6 +68,12 @@ class SqlTokenReader:
                 return cursor.fetchone()
             finally:
                 cursor.close()
+        except Exception:
+            # A raw connection skips SQLAlchemy's disconnect handling: a connection that failed
+            # (the database restarted) must leave the pool, not be reset and handed out again
+            # (the reset fails too, and the pool logs it with a traceback).
+            connection.invalidate()
+            raise
         finally:
             connection.close()
 
