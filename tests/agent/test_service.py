@@ -311,7 +311,8 @@ def test_a_failed_deployment_is_recorded_but_is_no_location(platform: Platform) 
         assert issued.record.id is not None
         assert not uow.locations.for_certificate(issued.record.id)
         # ... and it becomes a notification event, written with the report.
-        [event] = [e for e in uow.outbox.unrouted(100) if e.kind == "renewal-failed"]
+        newest = uow.outbox.newest_event_id()
+        [event] = [e for e in uow.outbox.unrouted(100, newest) if e.kind == "renewal-failed"]
         row = uow.session.get(NotificationEventRow, event.id)
         assert row is not None
         subject, payload = row.subject, json.loads(row.payload_json)

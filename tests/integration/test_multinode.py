@@ -515,22 +515,30 @@ def test_each_notification_is_sent_once_by_one_node(nodes: Cluster) -> None:
                 assert revoked.status_code == 200, revoked.text
                 serials.append(serial)
 
+            seen: list[dict[str, object]] = []
+
             def settled() -> bool:
-                mine = [
+                seen[:] = [
                     d
                     for d in api.get(f"{nodes.balanced}/api/v1/notifications/deliveries").json()
                     if d["channel"] == channel.json()["id"]
                 ]
-                return len(mine) == len(serials) and all(d["state"] == "delivered" for d in mine)
+                return len(seen) == len(serials) and all(d["state"] == "delivered" for d in seen)
 
             # The dispatch job runs every 5 s on whichever node holds its lease; when a test
             # before killed the node that held it (tests may run in any order on a worker),
             # the lease moves only when it expires: scheduler.MIN_LEASE later.
-            wait_until(
-                settled,
-                "every revocation notice delivered",
-                timeout=TIMEOUT + MIN_LEASE.total_seconds(),
-            )
+            try:
+                wait_until(
+                    settled,
+                    "every revocation notice delivered",
+                    timeout=TIMEOUT + MIN_LEASE.total_seconds(),
+                )
+            except AssertionError as timed_out:
+                jobs = _query(
+                    nodes.url, "SELECT name, lease_owner, lease_until, failures FROM scheduled_jobs"
+                )
+                raise AssertionError(f"{timed_out}; deliveries {seen}; jobs {jobs}") from None
         finally:
             api.delete(f"{nodes.balanced}/api/v1/notifications/channels/{channel.json()['id']}")
     assert len(receiver.received) == len(serials)

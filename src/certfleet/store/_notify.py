@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, delete, insert, or_, select, update
+from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from certfleet.errors import ConfigurationError, Conflict
@@ -146,10 +146,13 @@ class SqlOutboxRepository:
             )
         return found
 
-    def unrouted(self, limit: int) -> Sequence[UnroutedEvent]:
+    def newest_event_id(self) -> int:
+        return int(self._session.scalar(select(func.max(_E.id))) or 0)
+
+    def unrouted(self, limit: int, up_to: int) -> Sequence[UnroutedEvent]:
         stmt = (
             select(_E.id, _E.kind, _E.team, _E.occurred_at)
-            .where(_E.routed_at.is_(None))
+            .where(_E.routed_at.is_(None), _E.id <= up_to)
             .order_by(_E.id)
             .limit(limit)
         )
@@ -178,8 +181,10 @@ class SqlOutboxRepository:
             chunk = ids[start : start + 500]
             self._session.execute(update(_E).where(_E.id.in_(chunk)).values(routed_at=now))
 
-    def route_all_unrouted(self, now: dt.datetime) -> int:
-        result = self._session.execute(update(_E).where(_E.routed_at.is_(None)).values(routed_at=now))
+    def route_all_unrouted(self, now: dt.datetime, up_to: int) -> int:
+        result = self._session.execute(
+            update(_E).where(_E.routed_at.is_(None), _E.id <= up_to).values(routed_at=now)
+        )
         return int(getattr(result, "rowcount", 0) or 0)
 
     def claim(

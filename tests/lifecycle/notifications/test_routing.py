@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from certfleet.app import Platform
 from certfleet.lifecycle.notifications.events import Event, EventKind
 from certfleet.store import Database
+from certfleet.store._notify import SqlChannelRepository
+from certfleet.x509 import KeyType
+from tests.conftest import FakeClock, make_platform, truncate_all
 from tests.services.snapshot import rows
 
 EVENTS = 60
@@ -97,3 +102,42 @@ def test_events_after_a_channel_appears_are_delivered_to_it(platform: Platform) 
     assert rows(
         platform.database, "SELECT count(*) FROM notification_deliveries WHERE channel_id = :c", c=channel
     ) == [(2,)]
+
+
+@pytest.fixture
+def pg_platform(pg_database_url: str, tmp_path: Path) -> Iterator[Platform]:
+    truncate_all(pg_database_url)
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    platform = make_platform(data, pg_database_url, FakeClock())
+    platform.authorities.initialize("Test", KeyType.EC_P256, actor="test")
+    yield platform
+    platform.close()
+
+
+def test_an_event_committed_after_the_channel_read_is_left_for_the_next_pass(
+    pg_platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a dispatcher on PostgreSQL that has just read an empty channel list when another
+    # node adds a channel, then an event that channel wants (both committed mid-pass)
+    platform = pg_platform
+    added: list[str] = []
+    read_channels = SqlChannelRepository.list
+
+    def read_then_another_node_writes(self: SqlChannelRepository, team: str | None = None) -> Any:
+        found = read_channels(self, team)
+        if not added:
+            added.append(_channel(platform, "a"))
+            _events(platform, 1, "a")
+        return found
+
+    monkeypatch.setattr(SqlChannelRepository, "list", read_then_another_node_writes)
+    # When that pass routes (no channel seen: the backlog is marked in one statement)
+    platform.notifications.dispatcher._route(platform.clock.now())
+    monkeypatch.undo()
+    # Then the new event is not marked past the channel: the next pass gives it its delivery
+    assert _unrouted(platform) == 1
+    assert platform.notifications.dispatcher._route(platform.clock.now()) == 1
+    assert rows(
+        platform.database, "SELECT count(*) FROM notification_deliveries WHERE channel_id = :c", c=added[0]
+    ) == [(1,)]

@@ -113,14 +113,20 @@ class Dispatcher:
         event no channel wants costs a four-column read and its id in one UPDATE, and with
         no channel enabled at all the whole backlog is marked in one statement without
         being read. Deliveries are inserted in the same transaction as the marks, so an
-        event is either routed with all its deliveries or not at all (at least once)."""
+        event is either routed with all its deliveries or not at all (at least once).
+
+        Only events already committed when the channels are read are routed in a pass: on
+        PostgreSQL (read committed) each statement sees what committed before it, so a
+        channel added, then an event it wants, both between the channel read and the event
+        read, would otherwise route that event past the channel, with no delivery."""
         routed = 0
         while True:
             with self._uow() as uow:
+                up_to = uow.outbox.newest_event_id()
                 channels = [c for c in uow.notify_channels.list() if c.enabled]
                 if not channels:
-                    return routed + uow.outbox.route_all_unrouted(now)
-                events = uow.outbox.unrouted(self.settings.route_batch)
+                    return routed + uow.outbox.route_all_unrouted(now, up_to)
+                events = uow.outbox.unrouted(self.settings.route_batch, up_to)
                 if not events:
                     return routed
                 routes = []

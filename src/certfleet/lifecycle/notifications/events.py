@@ -251,8 +251,13 @@ class OutboxRepository(Protocol):
         """Which of these dedup keys are taken."""
         ...
 
-    def unrouted(self, limit: int) -> Sequence[UnroutedEvent]:
-        """Oldest events without deliveries yet, locked against other dispatchers."""
+    def newest_event_id(self) -> int:
+        """The highest event id committed so far (0 when there is none)."""
+        ...
+
+    def unrouted(self, limit: int, up_to: int) -> Sequence[UnroutedEvent]:
+        """Oldest events without deliveries yet, none newer than ``up_to``, locked against
+        other dispatchers."""
         ...
 
     def route(self, routes: Sequence[Route], now: dt.datetime) -> None:
@@ -260,9 +265,9 @@ class OutboxRepository(Protocol):
         statements whatever their number (an event no channel wants only gets its mark)."""
         ...
 
-    def route_all_unrouted(self, now: dt.datetime) -> int:
-        """Mark every unrouted event routed, with no delivery, in one statement; for when no
-        channel is enabled. Returns how many."""
+    def route_all_unrouted(self, now: dt.datetime, up_to: int) -> int:
+        """Mark every unrouted event up to id ``up_to`` routed, with no delivery, in one
+        statement; for when no channel is enabled. Returns how many."""
         ...
 
     def claim(
