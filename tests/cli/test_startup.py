@@ -1,6 +1,7 @@
 """What the command line imports and touches before it does anything: `certfleet --help` and
-`certfleet version` load typer and nothing of the platform, and open no database; a command
-loads its own module and what that needs, not every other command's.
+`certfleet version`, even with global options (which typer parses), load nothing of the
+platform and open no database; a command loads its own module and what that needs, not every
+other command's. (Without global options they do not even load typer: test_fast_path.py.)
 
 Each case runs in a fresh interpreter (an in-process run would find the modules other tests
 imported): a small wrapper runs the real entry point, then prints which of the watched
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from certfleet.cli.main import COMMANDS, _click_command
+from certfleet.cli._app import _click_command
+from certfleet.cli.main import COMMANDS
 from tests.conftest import Cli
 
 # The web stack, the database stack, templates and the ACME libraries; pydantic (typer checks
@@ -78,6 +80,8 @@ def test_help_and_version_load_nothing_of_the_platform(
         "certfleet.errors",
         "certfleet.cli",
         "certfleet.cli.main",
+        "certfleet.cli._app",
+        "certfleet.cli._fast",
         "certfleet.cli._common",
         "certfleet.cli._lazy",
         "certfleet.cli._table",

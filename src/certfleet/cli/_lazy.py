@@ -1,26 +1,28 @@
-"""Subcommands named up front and imported on first use, so that ``certfleet --help`` and
-``certfleet version`` import typer and nothing of the platform (no web framework, no
-SQLAlchemy, no cryptography), and ``certfleet inventory list`` imports the inventory command's
-module and not the ACME server's.
+"""Subcommands named up front and imported on first use, so that ``certfleet inventory list``
+imports the inventory command's module and not the ACME server's, and a command's ``--help``
+imports that command only.
 
 Typer builds a click command from a function's type hints, so the function, and every type
 its options name, must be imported to build it; :class:`LazyGroup` defers that to the moment
 the command is looked up. Its listing in ``--help`` comes from the one-line help kept beside
-the module's name (tests check that it matches what the loaded command says)."""
+the module's name (:class:`certfleet.cli.main.LazyCommand`; tests check that it matches what
+the loaded command says)."""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import typer
 from typer._click import Context, HelpFormatter
 from typer._coercion import RuntimeParam
 from typer.core import TyperGroup
 
-__all__ = ["LazyCommand", "LazyGroup", "pass_verbatim"]
+if TYPE_CHECKING:
+    from certfleet.cli.main import LazyCommand
+
+__all__ = ["LazyGroup", "load_command", "pass_verbatim"]
 
 
 class _Verbatim(RuntimeParam):
@@ -44,27 +46,18 @@ def _pass_help_verbatim(command: Any) -> None:
     pass_verbatim(command.get_help_option(typer.Context(command)))
 
 
-@dataclass(frozen=True)
-class LazyCommand:
-    """``attribute`` of ``module``: a ``typer.Typer`` (a command group) or a command function.
-    ``help`` is its first paragraph of help, shown in the parent's command list."""
-
-    module: str
-    attribute: str
-    help: str
-
-    def load(self, name: str, settings: Mapping[str, Any]) -> Any:
-        """The click command, built as ``app.add_typer``/``app.command`` would have built it
-        under a parent Typer made with ``settings``."""
-        target = getattr(importlib.import_module(self.module), self.attribute)
-        parent = typer.Typer(**settings)
-        if isinstance(target, typer.Typer):
-            parent.add_typer(target, name=name)
-        else:
-            parent.command(name)(target)
-        command = typer.main.get_group(parent).commands[name]
-        _pass_help_verbatim(command)
-        return command
+def load_command(entry: LazyCommand, name: str, settings: Mapping[str, Any]) -> Any:
+    """The click command of ``entry``, built as ``app.add_typer``/``app.command`` would have
+    built it under a parent Typer made with ``settings``."""
+    target = getattr(importlib.import_module(entry.module), entry.attribute)
+    parent = typer.Typer(**settings)
+    if isinstance(target, typer.Typer):
+        parent.add_typer(target, name=name)
+    else:
+        parent.command(name)(target)
+    command = typer.main.get_group(parent).commands[name]
+    _pass_help_verbatim(command)
+    return command
 
 
 class _Commands(MutableMapping[str, Any]):
@@ -80,7 +73,8 @@ class _Commands(MutableMapping[str, Any]):
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._loaded:
-            self._loaded[name] = self._lazy[name].load(name, self._settings)  # KeyError: no such command
+            entry = self._lazy[name]  # KeyError: no such command
+            self._loaded[name] = load_command(entry, name, self._settings)
         return self._loaded[name]
 
     def __setitem__(self, name: str, command: Any) -> None:
