@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,11 @@ def _kept_help() -> dict[str, str]:
     return {name: entry.help for name, entry in COMMANDS.items()}
 
 
-def _run(capsys: pytest.CaptureFixture[str], entry: object, args: list[str]) -> tuple[int, str, str]:
+def _run(
+    capsys: pytest.CaptureFixture[str], entry: Callable[[list[str]], int | None], args: list[str]
+) -> tuple[int | None, str, str]:
     capsys.readouterr()
-    code = entry(list(args))  # type: ignore[operator]
+    code = entry(list(args))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -73,7 +76,7 @@ def test_the_fast_answers_are_the_documented_ones(capsys: pytest.CaptureFixture[
     assert err.startswith("Usage: certfleet")
 
 
-def test_the_root_options_are_typers(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_root_options_are_typers() -> None:
     # The rows the fast help lists, beside typer's own: a precise message when one drifts.
     import typer
 
