@@ -35,7 +35,6 @@ from certfleet.discovery import (
     DEFAULT_MAX_FILE_SIZE,
     EndpointOutcome,
     FileOutcome,
-    FileScanOptions,
     NetScanOptions,
     ScanObserver,
     Severity,
@@ -396,6 +395,8 @@ def scan_files(
         except OSError as exc:
             raise InvalidInput(f"cannot read --password-file {password_file}: {exc.strerror}") from None
         passwords = tuple(line for line in raw.splitlines() if line)
+    from certfleet.discovery.files import FileScanOptions
+
     options = FileScanOptions(
         max_file_size=max_file_size, follow_symlinks=follow_symlinks, passwords=passwords
     )

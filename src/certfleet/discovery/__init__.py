@@ -9,51 +9,56 @@ records outcomes in the inventory.
 
 from __future__ import annotations
 
-from certfleet.discovery._lenient import lenient_parsing
-from certfleet.discovery.errors import BadTarget
-from certfleet.discovery.files import DEFAULT_MAX_FILE_SIZE, FileScanner, FileScanOptions, FileScanResult
-from certfleet.discovery.findings import (
-    SEVERITY,
-    EvaluationPolicy,
-    Finding,
-    FindingCode,
-    KeyUse,
-    Severity,
-    endpoint_findings,
-    file_findings,
-    hostname_matches,
-    key_reuse_findings,
-)
-from certfleet.discovery.keystores import MAX_KDF_ITERATIONS
-from certfleet.discovery.observers import NullObserver, ScanObserver
-from certfleet.discovery.outcomes import (
-    EndpointOutcome,
-    FileOutcome,
-    FileStatus,
-    FoundKey,
-    HstsCheck,
-    NetStatus,
-    RedirectCheck,
-    TlsObservation,
-)
-from certfleet.discovery.scanner import NetScanOptions, NetworkScanner
-from certfleet.discovery.targets import (
-    DEFAULT_PORTS,
-    Endpoint,
-    Target,
-    expand_endpoints,
-    parse_ports,
-    read_targets,
-)
-from certfleet.discovery.trust import (
-    CertificatePool,
-    ChainAnalyzer,
-    ChainVerdict,
-    fingerprint,
-    is_self_signed,
-    load_system_anchors,
-    spki_sha256,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from certfleet.discovery._lenient import lenient_parsing
+    from certfleet.discovery._limits import DEFAULT_MAX_FILE_SIZE
+    from certfleet.discovery.errors import BadTarget
+    from certfleet.discovery.files import FileScanner, FileScanOptions, FileScanResult
+    from certfleet.discovery.findings import (
+        SEVERITY,
+        EvaluationPolicy,
+        Finding,
+        FindingCode,
+        KeyUse,
+        Severity,
+        endpoint_findings,
+        file_findings,
+        hostname_matches,
+        key_reuse_findings,
+    )
+    from certfleet.discovery.keystores import MAX_KDF_ITERATIONS
+    from certfleet.discovery.observers import NullObserver, ScanObserver
+    from certfleet.discovery.outcomes import (
+        EndpointOutcome,
+        FileOutcome,
+        FileStatus,
+        FoundKey,
+        HstsCheck,
+        NetStatus,
+        RedirectCheck,
+        TlsObservation,
+    )
+    from certfleet.discovery.scanner import NetScanOptions, NetworkScanner
+    from certfleet.discovery.targets import (
+        DEFAULT_PORTS,
+        Endpoint,
+        Target,
+        expand_endpoints,
+        parse_ports,
+        read_targets,
+    )
+    from certfleet.discovery.trust import (
+        CertificatePool,
+        ChainAnalyzer,
+        ChainVerdict,
+        fingerprint,
+        is_self_signed,
+        load_system_anchors,
+        spki_sha256,
+    )
 
 __all__ = [
     "DEFAULT_MAX_FILE_SIZE",
@@ -99,3 +104,68 @@ __all__ = [
     "read_targets",
     "spki_sha256",
 ]
+
+# Imported when first named (PEP 562): a network scan (``certfleet scan net``) loads the
+# scanner, targets, trust and findings, not the file scanner with its formats and keystores
+# (issue 11: the scan CLI's start-up).
+_HOMES = {
+    "BadTarget": "certfleet.discovery.errors",
+    "CertificatePool": "certfleet.discovery.trust",
+    "ChainAnalyzer": "certfleet.discovery.trust",
+    "ChainVerdict": "certfleet.discovery.trust",
+    "DEFAULT_MAX_FILE_SIZE": "certfleet.discovery._limits",
+    "DEFAULT_PORTS": "certfleet.discovery.targets",
+    "Endpoint": "certfleet.discovery.targets",
+    "EndpointOutcome": "certfleet.discovery.outcomes",
+    "EvaluationPolicy": "certfleet.discovery.findings",
+    "FileOutcome": "certfleet.discovery.outcomes",
+    "FileScanOptions": "certfleet.discovery.files",
+    "FileScanResult": "certfleet.discovery.files",
+    "FileScanner": "certfleet.discovery.files",
+    "FileStatus": "certfleet.discovery.outcomes",
+    "Finding": "certfleet.discovery.findings",
+    "FindingCode": "certfleet.discovery.findings",
+    "FoundKey": "certfleet.discovery.outcomes",
+    "HstsCheck": "certfleet.discovery.outcomes",
+    "KeyUse": "certfleet.discovery.findings",
+    "MAX_KDF_ITERATIONS": "certfleet.discovery.keystores",
+    "NetScanOptions": "certfleet.discovery.scanner",
+    "NetStatus": "certfleet.discovery.outcomes",
+    "NetworkScanner": "certfleet.discovery.scanner",
+    "NullObserver": "certfleet.discovery.observers",
+    "RedirectCheck": "certfleet.discovery.outcomes",
+    "SEVERITY": "certfleet.discovery.findings",
+    "ScanObserver": "certfleet.discovery.observers",
+    "Severity": "certfleet.discovery.findings",
+    "Target": "certfleet.discovery.targets",
+    "TlsObservation": "certfleet.discovery.outcomes",
+    "endpoint_findings": "certfleet.discovery.findings",
+    "expand_endpoints": "certfleet.discovery.targets",
+    "file_findings": "certfleet.discovery.findings",
+    "fingerprint": "certfleet.discovery.trust",
+    "hostname_matches": "certfleet.discovery.findings",
+    "is_self_signed": "certfleet.discovery.trust",
+    "key_reuse_findings": "certfleet.discovery.findings",
+    "lenient_parsing": "certfleet.discovery._lenient",
+    "load_system_anchors": "certfleet.discovery.trust",
+    "parse_ports": "certfleet.discovery.targets",
+    "read_targets": "certfleet.discovery.targets",
+    "spki_sha256": "certfleet.discovery.trust",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        module = importlib.import_module(home)
+    except AttributeError as exc:
+        # Python reports an AttributeError raised while importing as "cannot import name":
+        # say what failed instead.
+        raise ImportError(f"importing {home} failed: {exc}") from exc
+    return getattr(module, name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

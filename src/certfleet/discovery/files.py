@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from certfleet.discovery._lenient import lenient_parsing
+from certfleet.discovery._limits import DEFAULT_MAX_FILE_SIZE
 from certfleet.discovery.errors import BadTarget
 from certfleet.discovery.formats import read_material
 from certfleet.discovery.keystores import (
@@ -37,7 +38,6 @@ from certfleet.discovery.outcomes import FileOutcome, FileStatus
 
 __all__ = ["DEFAULT_MAX_FILE_SIZE", "FileScanOptions", "FileScanResult", "FileScanner"]
 
-DEFAULT_MAX_FILE_SIZE = 5 * 1024 * 1024
 _KINDS = (
     (stat.S_ISFIFO, "FIFO"),
     (stat.S_ISCHR, "character device"),

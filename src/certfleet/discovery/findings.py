@@ -137,28 +137,35 @@ def certificate_findings(
 ) -> list[Finding]:
     """Findings that depend on the certificate alone: validity, key and signature."""
     fp = fingerprint(cert)
-    label = _label(cert)
     out: list[Finding] = []
+    named: list[str] = []
+
+    def label() -> str:
+        # The subject as RFC 4514 text names the certificate in a finding's detail: most
+        # certificates raise none, so it is written only for those that do.
+        if not named:
+            named.append(_label(cert))
+        return named[0]
 
     def add(code: FindingCode, detail: str) -> None:
         out.append(Finding(code, location, sni, fp, detail))
 
     not_after = cert.not_valid_after_utc
     if not_after <= policy.now:
-        add(FindingCode.EXPIRED, f"{label} expired on {not_after:%Y-%m-%d %H:%M}Z")
+        add(FindingCode.EXPIRED, f"{label()} expired on {not_after:%Y-%m-%d %H:%M}Z")
     elif not_after <= policy.now + policy.expiring_within:
         days = (not_after - policy.now).days
-        add(FindingCode.EXPIRING, f"{label} expires on {not_after:%Y-%m-%d} (in {days} days)")
+        add(FindingCode.EXPIRING, f"{label()} expires on {not_after:%Y-%m-%d} (in {days} days)")
     weak = _weak_key(cert)
     if weak:
-        add(FindingCode.WEAK_KEY, f"{label}: {weak}")
+        add(FindingCode.WEAK_KEY, f"{label()}: {weak}")
     weak_hash = _WEAK_SIGNATURES.get(cert.signature_algorithm_oid)
     if weak_hash and not self_signed:
-        add(FindingCode.WEAK_SIGNATURE, f"{label} is signed with {weak_hash}")
+        add(FindingCode.WEAK_SIGNATURE, f"{label()} is signed with {weak_hash}")
     if not is_ca(cert):
         lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
         if lifetime > MAX_VALIDITY:
-            add(FindingCode.LONG_VALIDITY, f"{label} is valid for {lifetime.days} days (over 398)")
+            add(FindingCode.LONG_VALIDITY, f"{label()} is valid for {lifetime.days} days (over 398)")
     return out
 
 

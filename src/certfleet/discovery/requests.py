@@ -4,19 +4,21 @@ the CLI and the REST API."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
 from certfleet.discovery._lenient import lenient_parsing
 from certfleet.discovery.errors import BadTarget
-from certfleet.discovery.files import FileScanOptions
 from certfleet.discovery.findings import Finding
 from certfleet.discovery.outcomes import EndpointOutcome, FileOutcome
 from certfleet.discovery.records import ScanRun
 from certfleet.discovery.scanner import NetScanOptions
 from certfleet.discovery.targets import Endpoint, expand_endpoints, read_targets
 from certfleet.discovery.trust import fingerprint, load_pem_bundle
+
+if TYPE_CHECKING:
+    from certfleet.discovery.files import FileScanOptions
 
 __all__ = ["FileScanRequest", "NetScanRequest", "ScanReport", "parse_trust_bundle"]
 
@@ -57,10 +59,17 @@ class NetScanRequest:
         }
 
 
+def _default_file_options() -> FileScanOptions:
+    # The file scanner (formats, keystores) is imported by file scans only.
+    from certfleet.discovery.files import FileScanOptions
+
+    return FileScanOptions()
+
+
 @dataclass(frozen=True)
 class FileScanRequest:
     paths: tuple[str, ...]
-    options: FileScanOptions = field(default_factory=FileScanOptions)
+    options: FileScanOptions = field(default_factory=_default_file_options)
     expiring_days: int = 30
     trust: tuple[x509.Certificate, ...] = ()
     team: str | None = None

@@ -58,6 +58,12 @@ def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
+@lru_cache(maxsize=2048)
+def _spki_of(cert: x509.Certificate) -> str:
+    """:func:`spki_sha256` of the certificate's key, remembered like :func:`fingerprint`."""
+    return spki_sha256(cert.public_key())
+
+
 # Legacy algorithms ``signature_algorithm_parameters`` no longer describes (it answers None
 # or raises for them), mapped to the hash they sign with.
 _LEGACY_HASHES: dict[x509.ObjectIdentifier, type[hashes.HashAlgorithm]] = {
@@ -170,7 +176,6 @@ class CertificatePool:
     def __init__(self, certificates: Iterable[x509.Certificate] = ()) -> None:
         self._by_subject: dict[x509.Name, list[x509.Certificate]] = {}
         self._fingerprints: set[str] = set()
-        self._identities: set[tuple[x509.Name, str]] = set()
         for cert in certificates:
             self.add(cert)
 
@@ -179,18 +184,23 @@ class CertificatePool:
         if fp in self._fingerprints:
             return
         self._fingerprints.add(fp)
-        self._identities.add((cert.subject, spki_sha256(cert.public_key())))
         self._by_subject.setdefault(cert.subject, []).append(cert)
 
     def with_subject(self, name: x509.Name) -> Sequence[x509.Certificate]:
         return self._by_subject.get(name, ())
 
     def holds(self, cert: x509.Certificate) -> bool:
-        """The same certificate, or one with the same subject and key (a re-issued root)."""
-        return (
-            fingerprint(cert) in self._fingerprints
-            or (cert.subject, spki_sha256(cert.public_key())) in self._identities
-        )
+        """The same certificate, or one with the same subject and key (a re-issued root).
+        Keys are compared only between certificates that share a subject: most asked about
+        (leaves, intermediates against the system's anchors) share none, and hashing each
+        anchor's key up front cost more than judging a fleet's chains."""
+        if fingerprint(cert) in self._fingerprints:
+            return True
+        namesakes = self._by_subject.get(cert.subject)
+        if not namesakes:
+            return False
+        key = _spki_of(cert)
+        return any(_spki_of(other) == key for other in namesakes)
 
     def __len__(self) -> int:
         return len(self._fingerprints)

@@ -32,8 +32,8 @@ from certfleet.discovery.records import (
 )
 from certfleet.discovery.requests import ScanReport
 from certfleet.inventory import CertificateRecord, Source
+from certfleet.lifecycle.notifications.events import Event, EventKind
 from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
-from certfleet.services.notifications import Event, EventKind
 from certfleet.x509 import CertificateFacts, is_ca
 
 __all__ = ["MAX_STORED_ERRORS", "Judgement", "Observed", "ScanRecorder"]

@@ -4,24 +4,27 @@ domain packages (each package owns its port; ``certfleet.store`` implements them
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from certfleet.access import TokenRepository
-from certfleet.agents import AgentRepository
-from certfleet.audit import AuditRepository
-from certfleet.ca import CaRepository
-from certfleet.discovery.anchors import TrustAnchorRepository
-from certfleet.discovery.records import FindingRepository, LocationRepository, ScanRunRepository
-from certfleet.inventory import CertificateRecord, CertificateRepository, SerialRepository
-from certfleet.lifecycle.notifications.events import NotifyUnitOfWork
-from certfleet.lifecycle.repositories import LifecycleRepositories
-from certfleet.policy import PolicyRepository
-from certfleet.revocation import BlockedKeyRepository, RevocationRepository
-
+# The domain packages' ports are named in annotations only (strings at run time): a service
+# that needs a few of them (discovery, for ``certfleet scan``) does not import every domain
+# package by importing this module (issue 11: the scan CLI's start-up).
 if TYPE_CHECKING:
+    from certfleet.access import TokenRepository
+    from certfleet.agents import AgentRepository
+    from certfleet.audit import AuditRepository
+    from certfleet.ca import CaRepository
+    from certfleet.discovery.anchors import TrustAnchorRepository
+    from certfleet.discovery.records import FindingRepository, LocationRepository, ScanRunRepository
+    from certfleet.inventory import CertificateRecord, CertificateRepository, SerialRepository
     from certfleet.lifecycle.notifications.events import ChannelRepository, OutboxRepository
+    from certfleet.lifecycle.repositories import LifecycleRepositories
+    from certfleet.policy import PolicyRepository
+    from certfleet.revocation import BlockedKeyRepository, RevocationRepository
+    from certfleet.services._agent_ports import AgentUnitOfWork, AgentUnitOfWorkFactory
 
 __all__ = [
     "AgentUnitOfWork",
@@ -93,18 +96,17 @@ class UnitOfWorkFactory(Protocol):
         ...
 
 
-class AgentUnitOfWork(NotifyUnitOfWork, Protocol):
-    """The repositories the agent services use, in one transaction (notifications' view,
-    whose outbox takes the failure events, plus the agents)."""
-
-    @property
-    def agents(self) -> AgentRepository: ...
-
-    @property
-    def lifecycle(self) -> LifecycleRepositories: ...  # campaigns waiting for an agent
+# The agents' unit of work extends notifications' (a protocol class, so its base is needed
+# at run time): defined beside the agent services' other ports and loaded when first named.
+_LAZY = {"AgentUnitOfWork", "AgentUnitOfWorkFactory"}
 
 
-AgentUnitOfWorkFactory = Callable[[], AbstractContextManager[AgentUnitOfWork]]
-RenewalWindowOf = Callable[[CertificateRecord], tuple[dt.datetime, dt.datetime]]
-CertificateRevoker = Callable[[str, str], object]  # (serial, actor)
-IdentityInUse = Callable[[int, str], bool]  # (identity's certificate id, agent): ask again later?
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module("certfleet.services._agent_ports"), name)
+
+
+RenewalWindowOf: TypeAlias = Callable[["CertificateRecord"], tuple[dt.datetime, dt.datetime]]
+CertificateRevoker: TypeAlias = Callable[[str, str], object]  # (serial, actor)
+IdentityInUse: TypeAlias = Callable[[int, str], bool]  # (identity's certificate id, agent): ask again later?

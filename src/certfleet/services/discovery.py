@@ -14,20 +14,12 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
-from certfleet.access import Principal
 from certfleet.clock import Clock
-from certfleet.discovery import (
-    BadTarget,
-    FileScanner,
-    NetworkScanner,
-    ScanObserver,
-    lenient_parsing,
-    load_system_anchors,
-)
+from certfleet.discovery import BadTarget, NetworkScanner, ScanObserver, lenient_parsing, load_system_anchors
 from certfleet.discovery.records import (
     CertificateLocation,
     FindingQuery,
@@ -37,15 +29,22 @@ from certfleet.discovery.records import (
     StoredFinding,
 )
 from certfleet.discovery.requests import FileScanRequest, NetScanRequest, ScanReport, parse_trust_bundle
-from certfleet.discovery.truststores import StoreReading, read_stores, well_known_stores
 from certfleet.errors import NotFound
-from certfleet.inventory import CertificateRecord
-from certfleet.policy import Policy
 from certfleet.services._discovery_judge import ScanJudge
 from certfleet.services._discovery_record import ScanRecorder
-from certfleet.services._ports import UnitOfWorkFactory
-from certfleet.services._trust_record import TrustStoreRecorder, TrustStoresRecorded, agent_readings
-from certfleet.services.trust_report import DEFAULT_HORIZON_DAYS, TrustReport, TrustReportService
+
+if TYPE_CHECKING:
+    from certfleet.access import Principal
+    from certfleet.discovery.truststores import StoreReading
+    from certfleet.inventory import CertificateRecord
+    from certfleet.policy import Policy
+    from certfleet.services._ports import UnitOfWorkFactory
+    from certfleet.services._trust_record import TrustStoresRecorded, agent_readings
+    from certfleet.services.trust_report import TrustReport
+
+# A network scan (``certfleet scan net``) imports neither the file scanner (its formats and
+# keystores), the trust-store readers and recorder nor the trust report (the policy engine):
+# each is imported by the method that uses it (issue 11: the scan CLI's start-up).
 
 __all__ = [
     "DiscoveryService",
@@ -89,8 +88,6 @@ class DiscoveryService:
         self._clock = clock
         self._judge = ScanJudge(uow, clock, system_anchors)
         self._recorder = ScanRecorder(uow, clock)
-        self._stores = TrustStoreRecorder(uow, clock)
-        self._trust_report = TrustReportService(uow, clock)
 
     # -- running scans -----------------------------------------------------------------
 
@@ -164,6 +161,9 @@ class DiscoveryService:
         observer: ScanObserver | None = None,
         run_id: str | None = None,
     ) -> ScanReport:
+        from certfleet.discovery.files import FileScanner
+        from certfleet.discovery.truststores import read_stores, well_known_stores
+
         if request.trust_stores:
             extra = [str(p) for p in well_known_stores(Path(request.root))]
             request = replace(request, paths=(*request.paths, *extra))
@@ -200,12 +200,18 @@ class DiscoveryService:
         self, host: str, readings: Sequence[StoreReading], *, team: str | None, actor: str
     ) -> TrustStoresRecorded:
         """Record the roots ``host``'s stores trust (a file scan's, or an agent's report)."""
-        return self._stores.record(host, readings, team=team, actor=actor)
+        from certfleet.services._trust_record import TrustStoreRecorder
+
+        return TrustStoreRecorder(self._uow, self._clock).record(host, readings, team=team, actor=actor)
 
     def trust_report(
-        self, policy: Policy | None, *, horizon_days: int = DEFAULT_HORIZON_DAYS, team: str | None = None
+        self, policy: Policy | None, *, horizon_days: int | None = None, team: str | None = None
     ) -> TrustReport:
-        return self._trust_report.report(policy, horizon_days=horizon_days, team=team)
+        """``horizon_days`` defaults to the trust report's own (DEFAULT_HORIZON_DAYS)."""
+        from certfleet.services.trust_report import DEFAULT_HORIZON_DAYS, TrustReportService
+
+        horizon = DEFAULT_HORIZON_DAYS if horizon_days is None else horizon_days
+        return TrustReportService(self._uow, self._clock).report(policy, horizon_days=horizon, team=team)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -226,3 +232,12 @@ class DiscoveryService:
         assert record.id is not None
         with self._uow() as uow:
             return uow.locations.for_certificate(record.id)
+
+
+def __getattr__(name: str) -> Any:
+    # agent_readings (the REST API's trust-store reports) lives with the trust-store recorder.
+    if name == "agent_readings":
+        from certfleet.services._trust_record import agent_readings
+
+        return agent_readings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
