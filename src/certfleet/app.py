@@ -142,6 +142,7 @@ def open_platform(
     from certfleet.services.scan_jobs import ScanJobRunner, ScanQueue
     from certfleet.services.siem import SiemSender
     from certfleet.store import Database, Store, open_secret_box
+    from certfleet.store._acme_nonces import node_nonce_store
     from certfleet.store._crypto_read import SqlCryptoInventory
     from certfleet.store._nodes import NodeHeartbeats
     from certfleet.store._web import WebQueries
@@ -185,7 +186,14 @@ def open_platform(
         clock,
     )
     # revokeCert goes through the revocation service, whose keyCompromise blocks the key.
-    acme = AcmeServer(settings.acme, uow, clock, ServiceIssuer(issuance), ServiceRevoker(revocation.revoke))
+    acme = AcmeServer(
+        settings.acme,
+        uow,
+        clock,
+        ServiceIssuer(issuance),
+        ServiceRevoker(revocation.revoke),
+        node_nonces=node_nonce_store(database),  # SQLite: nonces off the write lock
+    )
     notifications = Notifications(uow, clock)
 
     # Renewal and campaigns issue through the same issuance service (policy included) and

@@ -58,6 +58,14 @@ class SqlNonceRepository:
         )
         return rowcount(result) == 1
 
+    def rotate(self, value: str, replacement: str, expires_at: dt.datetime, now: dt.datetime) -> bool:
+        result = self._session.execute(
+            update(_NONCES)
+            .where(_NONCES.c.value == value, _NONCES.c.expires_at > now)
+            .values(value=replacement, expires_at=expires_at)
+        )
+        return rowcount(result) == 1
+
     def purge_expired(self, now: dt.datetime) -> int:
         return rowcount(self._session.execute(delete(AcmeNonceRow).where(AcmeNonceRow.expires_at <= now)))
 

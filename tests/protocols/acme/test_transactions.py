@@ -220,3 +220,41 @@ def test_only_a_read_commits_without_waiting_for_the_disk(platform: Platform) ->
     relaxed = "SET LOCAL synchronous_commit TO OFF"
     assert relaxed not in written
     assert (relaxed in read) is (platform.database.dialect == "postgresql")
+
+
+def test_nonces_cost_a_request_one_statement_on_postgresql_and_none_on_sqlite(platform: Platform) -> None:
+    # Given an account, and an order request signed with a fresh nonce
+    key = ec_key()
+    kid = _new_account(platform, key)
+    payload = {"identifiers": [{"type": "dns", "value": "poll.tx.example.test"}]}
+    request = _request(platform, URLS.new_order(), payload, key, kid=kid)
+    # When the order is made, then its authorization and the order polled (POST-as-GET)
+    with _statements_on_this_thread(platform) as ordering:
+        order = platform.acme.handle(Endpoint.NEW_ORDER, request)
+    assert isinstance(order.body, dict), order.body
+    polls = [
+        (_request(platform, url, b"", key, kid=kid), endpoint, url.rsplit("/", 1)[-1])
+        for url, endpoint in (
+            (order.body["authorizations"][0], Endpoint.AUTHZ),
+            (order.headers["Location"], Endpoint.ORDER),
+        )
+    ]
+    with _statements_on_this_thread(platform) as polling:
+        for poll, endpoint, resource in polls:
+            polled = platform.acme.handle(endpoint, poll, resource)
+            assert polled.status == 200, polled.body
+            assert polled.headers["Replay-Nonce"]
+    written = [s for s in polling if s.split()[0].upper() in {"INSERT", "UPDATE", "DELETE"}]
+    if platform.database.dialect == "sqlite":
+        # Then on SQLite (one host: the node's processes share a nonce file) the polls are
+        # read-only transactions: no write lock (BEGIN IMMEDIATE), no statement that writes,
+        # and newOrder writes no nonce row either
+        assert not any(s.startswith("BEGIN IMMEDIATE") for s in polling)
+        assert written == []
+        assert not any("acme_nonces" in s for s in ordering + polling)
+    else:
+        # On PostgreSQL (several nodes share the table) each request replaces the nonce it
+        # used by its answer's in one UPDATE (it was a DELETE and an INSERT)
+        assert [s.split()[0].upper() for s in ordering if "acme_nonces" in s] == ["UPDATE"]
+        assert [s.split()[0].upper() for s in written] == ["UPDATE", "UPDATE"]
+        assert all("acme_nonces" in s for s in written)

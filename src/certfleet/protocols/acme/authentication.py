@@ -54,6 +54,9 @@ class Authenticator:
     def verify(self, request: AcmeRequest, mode: KeyMode, *, allow_inactive: bool = False) -> Verified:
         check_content_type(request.content_type)
         message = parse_jws(request.body, max_bytes=MAX_BODY_BYTES)
+        if message.is_post_as_get:
+            # Before the account is read: a read's transaction may then be read-only.
+            self._uow.reading()
         if mode is KeyMode.JWK and message.kid is not None:
             raise AcmeProblem("malformed", "this request must be signed with a 'jwk' header, not 'kid'")
         if mode is KeyMode.KID and message.jwk is not None:
@@ -79,8 +82,6 @@ class Authenticator:
                 "malformed", f"JWS 'url' {message.url!r} is not the request URL {request.url!r}"
             )
         self._nonces.consume(message.nonce)
-        if message.is_post_as_get:
-            self._uow.reading()
         if account is not None and account.status is not AccountStatus.VALID and not allow_inactive:
             raise AcmeProblem("unauthorized", f"account is {account.status.value}")
         return Verified(message, key, account)

@@ -29,7 +29,7 @@ from certfleet.protocols.acme.eab import EabKey, MintedEabKey, mint_eab_key
 from certfleet.protocols.acme.finalize import Finalizer
 from certfleet.protocols.acme.jws import MAX_BODY_BYTES
 from certfleet.protocols.acme.networks import NetworkPolicy
-from certfleet.protocols.acme.nonces import NonceService
+from certfleet.protocols.acme.nonces import NodeNonceStore, NonceService
 from certfleet.protocols.acme.ordering import OFFERED_PROFILES, OrderEndpoints
 from certfleet.protocols.acme.problems import AcmeProblem
 from certfleet.protocols.acme.recovery import StalledWork, StalledWorkOutcome
@@ -83,7 +83,10 @@ class AcmeServer:
         issuer: Issuer,
         revoker: Revoker | None = None,
         resolver: Resolver | None = None,
+        node_nonces: NodeNonceStore | None = None,
     ) -> None:
+        """``node_nonces``: where nonces live when every server process of this database is
+        on one host (SQLite); ``None`` keeps them in the database (PostgreSQL: many nodes)."""
         self.settings = settings
         self._uow = uow
         self._clock = clock
@@ -91,7 +94,7 @@ class AcmeServer:
         timeout = settings.validation_timeout_seconds
         # Every component joins the current request's transaction through this factory.
         self.transactions = tx = RequestTransactions(uow)
-        self.nonces = NonceService(tx, clock, settings.nonce_lifetime)
+        self.nonces = NonceService(tx, clock, settings.nonce_lifetime, node_nonces)
         self._auth = Authenticator(tx, self.nonces)
         caa = CaaChecker(resolver, settings.caa_identities)
         networks = NetworkPolicy.from_settings(settings)
@@ -130,6 +133,7 @@ class AcmeServer:
 
     def close(self) -> None:
         self.validation.close()
+        self.nonces.close()
 
     def resolve_stalled(self) -> StalledWorkOutcome:
         """Orders and challenges a dead process left ``processing`` (the ``acme.stalled``
@@ -168,15 +172,24 @@ class AcmeServer:
         rolled-back request had consumed)."""
         handler = self._handlers[endpoint]
         scope = None
+        # Nonces outside the database: a POST-as-GET of a reading endpoint writes nothing, so
+        # its transaction is read-only (on SQLite it never queues for the write lock).
+        outside = self.nonces.outside_database
         try:
-            with self.transactions.request() as scope:
+            with self.transactions.request(reads_read_only=outside and endpoint in _READS) as scope:
                 response = handler(request) if resource_id is None else handler(request, resource_id)
-                with self.transactions() as uow:
-                    if scope.post_as_get and endpoint in _READS:
-                        # Polling reads are most requests: their commit, which only
-                        # moves nonces, does not wait for the disk.
-                        uow.acme.nonces.relax_durability()
-                    response.headers["Replay-Nonce"] = self.nonces.issue_in(uow)
+                if not outside:
+                    reading = scope.post_as_get and endpoint in _READS
+                    prepared = scope.prepared_nonce  # put in place of the one consumed
+                    if prepared is not None and not reading:
+                        response.headers["Replay-Nonce"] = prepared
+                    else:
+                        with self.transactions() as uow:
+                            if reading:
+                                # Polling reads are most requests: their commit, which
+                                # only moves nonces, does not wait for the disk.
+                                uow.acme.nonces.relax_durability()
+                            response.headers["Replay-Nonce"] = prepared or self.nonces.issue_in(uow)
         except AcmeProblem as problem:
             response = problem_response(problem)
         except CertfleetError as exc:
@@ -184,9 +197,14 @@ class AcmeServer:
             kind = "malformed" if isinstance(exc, InvalidInput) else "serverInternal"
             response = problem_response(AcmeProblem(kind, exc.detail))
         if "Replay-Nonce" not in response.headers:
-            burn = scope.uncommitted_nonce if scope is not None else None
-            with self.transactions() as uow:
-                response.headers["Replay-Nonce"] = self.nonces.issue_in(uow, burn=burn)
+            if outside:
+                # Issued once the request committed; a refused request's nonce was used up
+                # in the node store when it was consumed.
+                response.headers["Replay-Nonce"] = self.nonces.issue()
+            else:
+                burn = scope.uncommitted_nonce if scope is not None else None
+                with self.transactions() as uow:
+                    response.headers["Replay-Nonce"] = self.nonces.issue_in(uow, burn=burn)
         return self._link(response, request.urls)
 
     def decorate(self, response: AcmeResponse, urls: AcmeUrls) -> AcmeResponse:

@@ -16,9 +16,18 @@ request, and the CA's own transaction would wait on ours). Work that must only s
 the request's changes are visible to other connections (a validation job reading the
 challenge it was given) is registered with :meth:`RequestTransactions.after_commit`.
 
-A request that fails rolls its transaction back, including the nonce it consumed; the
-server then burns that nonce in the transaction that issues the problem's ``Replay-Nonce``
+With nonces in the database, consuming one replaces it by the next in one statement (an
+UPDATE of its row, :attr:`RequestScope.prepared_nonce`), handed out as the answer's
+``Replay-Nonce`` when that transaction commits. A request that fails rolls its transaction
+back, including the nonce it consumed and its replacement; the server then burns that nonce
+in the transaction that issues the problem's ``Replay-Nonce``
 (:attr:`RequestScope.uncommitted_nonce`), so a nonce is single use whatever the outcome.
+
+When nonces live outside the database (a node store, on SQLite), a POST-as-GET to an
+endpoint that only reads writes nothing at all: :meth:`RequestTransactions.request` is then
+told ``reads_read_only`` and, once the request has said it is such a read
+(:meth:`RequestTransactions.reading`, before its first block), its transaction is read-only
+(on SQLite a deferred BEGIN that neither waits for the writer nor makes it wait).
 
 The scope is per thread: a request runs on one thread from start to finish, and any other
 thread (a validation worker) opens transactions of its own.
@@ -49,9 +58,14 @@ class RequestScope:
     after_commit: list[Callable[[], object]] = field(default_factory=list)
     # A nonce consumed in the open transaction: burnt again if that transaction rolls back.
     uncommitted_nonce: str | None = None
+    # The nonce that replaced it in the same statement (rotation): the answer's
+    # Replay-Nonce once its transaction commits, forgotten if it rolls back.
+    prepared_nonce: str | None = None
     transactions: int = 0
     # The request was a POST-as-GET (RFC 8555 section 6.3): a read.
     post_as_get: bool = False
+    # Such a read writes nothing (its endpoint only reads and its nonces are elsewhere).
+    reads_read_only: bool = False
 
 
 class RequestTransactions:
@@ -73,18 +87,19 @@ class RequestTransactions:
                 yield uow
             return
         if scope.uow is None:
-            scope.current = self._factory()
+            scope.current = self._factory(read_only=scope.reads_read_only and scope.post_as_get)
             scope.uow = scope.current.__enter__()
             scope.transactions += 1
         yield scope.uow
 
     @contextmanager
-    def request(self) -> Iterator[RequestScope]:
+    def request(self, *, reads_read_only: bool = False) -> Iterator[RequestScope]:
         """The request's scope: what is still open when the block ends normally is
-        committed; an exception rolls it back and propagates."""
+        committed; an exception rolls it back and propagates. ``reads_read_only``: a
+        POST-as-GET of this request writes nothing (see the module doc)."""
         if self._scope() is not None:
             raise RuntimeError("an ACME request scope is already open on this thread")
-        scope = RequestScope()
+        scope = RequestScope(reads_read_only=reads_read_only)
         self._local.scope = scope
         try:
             yield scope
@@ -112,16 +127,19 @@ class RequestTransactions:
             scope.after_commit.append(action)
 
     def reading(self) -> None:
-        """Note that the request is a POST-as-GET."""
+        """Note that the request is a POST-as-GET (before its first block, so that a read's
+        transaction can be read-only)."""
         scope = self._scope()
         if scope is not None:
             scope.post_as_get = True
 
-    def consuming_nonce(self, value: str) -> None:
-        """Note a nonce consumed in the request's open transaction (see the module doc)."""
+    def consuming_nonce(self, value: str, replacement: str) -> None:
+        """Note a nonce consumed in the request's open transaction and the one that took
+        its place (see the module doc)."""
         scope = self._scope()
         if scope is not None and scope.uow is not None:
             scope.uncommitted_nonce = value
+            scope.prepared_nonce = replacement
 
     @staticmethod
     def _commit(scope: RequestScope) -> None:
@@ -137,6 +155,8 @@ class RequestTransactions:
     def _rollback(scope: RequestScope) -> None:
         current = scope.current
         scope.current, scope.uow, scope.after_commit = None, None, []
+        if current is not None:
+            scope.prepared_nonce = None  # it was written in the transaction rolled back
         if current is not None:
             with suppress(_Rollback):
                 current.__exit__(_Rollback, _Rollback(), None)
