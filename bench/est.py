@@ -12,11 +12,14 @@ One ``certfleet serve`` (SQLite data directory, default workers: one per core), 
 Both issue through the issuance service (policy gate, serial committed before signing,
 inventory record, audit entry, outbox event); EST also checks its credential (one indexed
 read and a SHA-256) where REST checks a token (the same). The rounds alternate REST and EST
-so drift on the shared machine falls on both. Printed per level: the EST/REST ratio of
-requests per second of each round and their median (target 0.9), and the server's CPU time
-per certificate (user + system of ``serve`` and its workers, from /proc), which a machine
-shared with other work disturbs far less than wall-clock rates. After the run every
-certificate a client got must be in the inventory with source ``est`` or ``issued``.
+so drift on the shared machine falls on both, REST first in rounds 1, 3, ... and EST first in
+rounds 2, 4, ... so a load that rises or falls through a run favours neither. Printed per
+level: the EST/REST ratio of requests per second of each round and their median (target
+0.9), and the server's CPU time per certificate (user + system of ``serve`` and its
+workers, from /proc), which a machine shared with other work disturbs far less than
+wall-clock rates. After the run every certificate a client got must be in the inventory
+with source ``est`` or ``issued``. The load average is printed before and after: above
+the core count, read the CPU figures.
 Run: ``.venv/bin/python bench/est.py [--seconds 10] [--connections 8 64] [--rounds 3]``.
 """
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import shutil
 import sqlite3
 import statistics
@@ -127,19 +131,21 @@ def main() -> None:
             rest_body,
             {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
         )
-        runs: list[Run] = []
+        runs: list[tuple[int, Run]] = []  # (round, run)
         served = {"EST simpleenroll": 0, "REST issue": 0}
         with running(argv, log, lambda: "certfleet API:" in log.read_text(), "certfleet serve") as serve:
             for name, url, body, headers in (rest, est):
                 warm = wrk(serve.pid, name, url, body, headers, args.connections[0], WARMUP_SECONDS, work)
                 served[name] += warm.ok
                 print(f"warm-up {name}: {warm.ok} ok, {warm.failed} failed", flush=True)
+            load_before = os.getloadavg()
             for level in args.connections:
-                for _ in range(args.rounds):
-                    for name, url, body, headers in (rest, est):
+                for round_ in range(args.rounds):
+                    for name, url, body, headers in (rest, est) if round_ % 2 == 0 else (est, rest):
                         run = wrk(serve.pid, name, url, body, headers, level, args.seconds, work)
                         served[name] += run.ok
-                        runs.append(run)
+                        runs.append((round_, run))
+            load_after = os.getloadavg()
         with sqlite3.connect(data / "certfleet.db") as db:
             stored = dict(db.execute("SELECT source, count(*) FROM certificates GROUP BY source").fetchall())
 
@@ -148,15 +154,16 @@ def main() -> None:
         f"{'system':<18} {'conns':>5} {'ok':>7} {'failed':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'server CPU ms/cert':>19}"
     )
-    for run in runs:
+    for _, run in runs:
         print(
             f"{run.system:<18} {run.connections:>5} {run.ok:>7} {run.failed:>6} {run.rate:>8.0f} "
             f"{run.p50_ms:>8.1f} {run.p99_ms:>8.1f} {run.cpu_ms_per_cert or float('nan'):>19.1f}"
         )
     print()
     for level in args.connections:
-        at = [r for r in runs if r.connections == level]
-        pairs = list(zip(at[0::2], at[1::2], strict=True))  # (REST, EST) of each round
+        at = [r for _, r in runs if r.connections == level]
+        by_round = {(i, r.system): r for i, r in runs if r.connections == level}
+        pairs = [(by_round[i, "REST issue"], by_round[i, "EST simpleenroll"]) for i in range(args.rounds)]
         ratios = [est_run.rate / rest_run.rate for rest_run, est_run in pairs if rest_run.ok and est_run.ok]
         cpu = {
             name: 1000
@@ -172,6 +179,10 @@ def main() -> None:
             f"EST {cpu['EST simpleenroll']:.1f} ms, REST {cpu['REST issue']:.1f} ms, "
             f"REST/EST {cpu['REST issue'] / cpu['EST simpleenroll']:.2f}x"
         )
+    print(
+        f"load average (1, 5, 15 min) before {' '.join(f'{x:.2f}' for x in load_before)}, "
+        f"after {' '.join(f'{x:.2f}' for x in load_after)}, on {os.cpu_count()} cores"
+    )
     print(
         f"inventory: {served['EST simpleenroll']} EST and {served['REST issue']} REST certificates received; "
         f"stored with source est {stored.get('est', 0)}, issued {stored.get('issued', 0)} "
