@@ -65,7 +65,7 @@ print(elapsed, sum(1 for o in outcomes if o.ok and len(o.observation.chain) == 2
 _PHASES = """
 import os, sys, time
 from pathlib import Path
-from certfleet.app import open_platform
+from certfleet.app import open_discovery
 from certfleet.config import load_settings
 from certfleet.discovery import NetScanOptions, NetworkScanner, parse_ports
 from certfleet.services import _discovery_judge, _discovery_record
@@ -87,7 +87,7 @@ def timed(owner, name, label):
 timed(NetworkScanner, "run", "scan")
 timed(_discovery_judge.ScanJudge, "network", "judge")
 timed(_discovery_record.ScanRecorder, "commit", "write")
-platform = open_platform(load_settings(os.environ, data_dir=Path(data)))
+platform = open_discovery(load_settings(os.environ, data_dir=Path(data)))  # as the CLI opens it
 request = NetScanRequest(
     targets=("@" + targets,),
     ports=parse_ports("443"),
@@ -190,6 +190,7 @@ def run(work: Path, count: int, repeat: int, peer_repeat: int, skip: set[str]) -
     targets.write_text("".join(f"{h}:{p}\n" for h, p in listens))
     nginx = Nginx(work / "nginx", servers, listens)
     nginx.start(timeout_seconds=60)
+    load_at_start = _loadavg()
     # name -> (seconds, endpoints with their chain or None, note)
     results: dict[str, tuple[float, int | None, str]] = {}
 
@@ -298,12 +299,22 @@ def run(work: Path, count: int, repeat: int, peer_repeat: int, skip: set[str]) -
             print("  command:", " ".join(argv).replace(str(work), "$WORK"))
     finally:
         nginx.stop()
-    report(count, results)
+    report(count, results, (load_at_start, _loadavg()))
 
 
-def report(count: int, results: dict[str, tuple[float, int | None, str]]) -> None:
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def report(count: int, results: dict[str, tuple[float, int | None, str]], load: tuple[str, str]) -> None:
     peer = results.get("sslyze --certinfo")
     print()
+    print(
+        f"load average at start {load[0]}, at end {load[1]} (2 cores: above ~1.5 wall figures are inflated)"
+    )
     print(f"{count} TLS endpoints (nginx on 127.0.0.1, ECDSA P-256 leaf + intermediate each)")
     header = f"{'tool':58} {'chains':>6} {'seconds':>8} {'endpoints/s':>11} {'vs sslyze':>9}  notes"
     print(header)
@@ -319,6 +330,22 @@ def report(count: int, results: dict[str, tuple[float, int | None, str]]) -> Non
             f"certfleet CLI (start-up, scan and inventory write) is {peer[0] / cli[0]:.1f}x as fast as "
             "sslyze --certinfo (issue 11 target: 10x)"
         )
+        cpu_cli, cpu_peer = _cpu_seconds(cli[2]), _cpu_seconds(peer[2])
+        if cpu_cli and cpu_peer:
+            print(
+                f"by CPU seconds (steadier on a shared machine): {cpu_cli:.2f} s against sslyze's "
+                f"{cpu_peer:.2f} s, {cpu_peer / cpu_cli:.1f}x; sslyze's wall time includes its waits"
+            )
+
+
+def _cpu_seconds(note: str) -> float | None:
+    _, found, rest = note.partition("cpu ")
+    if not found:
+        return None
+    try:
+        return float(rest.split()[0])
+    except (ValueError, IndexError):
+        return None
 
 
 if __name__ == "__main__":

@@ -51,6 +51,18 @@ class NetScanOptions:
             raise BadTarget("HTTP port must be between 1 and 65535")
 
 
+def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when it is installed (it is, with certfleet's server), else asyncio's.
+    Its TLS transport costs about a quarter less CPU per handshake than asyncio's
+    (bench/scan.py, scanner only: 0.37 against 0.49 CPU seconds for 300 endpoints); the
+    handshakes, the chains read and the outcomes are the same."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a dependency; absent on platforms it lacks
+        return None
+    return uvloop.new_event_loop
+
+
 TlsProbe = Callable[..., Awaitable[TlsObservation]]
 RedirectProbe = Callable[[str, int, str, float], Coroutine[Any, Any, RedirectCheck]]
 
@@ -71,7 +83,8 @@ class NetworkScanner:
         self, endpoints: Iterable[Endpoint], observer: ScanObserver | None = None
     ) -> list[EndpointOutcome]:
         """Scan from synchronous code (the CLI, a background job): its own event loop."""
-        return asyncio.run(self.scan(endpoints, observer))
+        with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+            return runner.run(self.scan(endpoints, observer))
 
     async def scan(
         self, endpoints: Iterable[Endpoint], observer: ScanObserver | None = None
