@@ -2,13 +2,15 @@
 
 Starts ``init`` and ``serve --workers N`` on a new SQLite data directory, drives REST issuance
 with wrk (``-t2 -c8``, P-256 CSR, ``--seconds`` long), then reads every process of the server
-(the supervisor and its workers) from /proc: RSS, and PSS (shared pages divided among the
-processes that share them: the workers are forked from a parent that has already imported the
-application, so much of their RSS is the same pages). Figures in MiB, beside the target of
-300 MiB for two workers.
+(the supervisor and its workers) from /proc: threads, the MALLOC_ARENA_MAX a process started
+with, RSS when idle and after the load, its anonymous part (heap, not files mapped), and PSS
+(shared pages divided among the processes that share them). Figures in MiB, beside the
+target of 300 MiB RSS summed over the processes of a two-worker node.
 
-    .venv/bin/python bench/memory.py [--workers 2] [--seconds 20]
-"""
+    .venv/bin/python bench/memory.py [--workers 2] [--seconds 20] [--arena-max N]
+
+``--arena-max 16`` runs the server with glibc's own default on 2 cores (8 arenas a core),
+to see what ``serve``'s ``MALLOC_ARENA_MAX=2`` for its workers saves."""
 
 from __future__ import annotations
 
@@ -52,6 +54,16 @@ def _kib(pid: int, field: str, source: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+def _field(pid: int, name: str) -> str:
+    match = re.search(rf"^{name}:\s+(\S+)", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE)
+    return match.group(1) if match else "?"
+
+
+def _environ(pid: int) -> dict[str, str]:
+    entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(e.decode(errors="replace").partition("=")[::2] for e in entries if b"=" in e)
+
+
 def _tree(pid: int) -> list[int]:
     children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     return [pid, *children]
@@ -63,8 +75,15 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument(
+        "--arena-max",
+        help="MALLOC_ARENA_MAX for the server (default: serve's own choice for its workers; "
+        "16 is glibc's default on 2 cores)",
+    )
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTFLEET_")}
+    if args.arena_max:
+        env["MALLOC_ARENA_MAX"] = args.arena_max
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         subprocess.run([CERTFLEET, "init", "--data-dir", str(data)], check=True, env=env, capture_output=True)
@@ -132,22 +151,29 @@ def main() -> None:
             rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
             pids = _tree(server.pid)
             rss = {pid: _kib(pid, "VmRSS", "status") for pid in pids}
+            anon = {pid: _kib(pid, "RssAnon", "status") for pid in pids}
             pss = {pid: _kib(pid, "Pss", "smaps_rollup") for pid in pids}
+            threads = {pid: _field(pid, "Threads") for pid in pids}
+            arenas = {pid: _environ(pid).get("MALLOC_ARENA_MAX", "default") for pid in pids}
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
+    loadavg = Path("/proc/loadavg").read_text().split()[0]
     print(
         f"serve --workers {args.workers}, after {args.seconds} s of wrk -t2 -c8 issuance "
-        f"({rate.group(1) if rate else '?'} certs/s)"
+        f"({rate.group(1) if rate else '?'} certs/s); load average {loadavg}"
     )
-    print(f"{'process':12} {'pid':>8} {'RSS idle':>9} {'RSS':>8} {'PSS':>8}  (MiB)")
+    heads = ("threads", "arenas", "RSS idle", "RSS", "anon", "PSS")
+    print(f"{'process':12} {'pid':>8} " + " ".join(f"{h:>8}" for h in heads) + "  (MiB)")
     for index, pid in enumerate(pids):
         role = "supervisor" if index == 0 else f"worker {index - 1}"
         print(
-            f"{role:12} {pid:8d} {idle.get(pid, 0) / 1024:9.1f} {rss[pid] / 1024:8.1f} {pss[pid] / 1024:8.1f}"
+            f"{role:12} {pid:8d} {threads[pid]:>8} {arenas[pid]:>8} {idle.get(pid, 0) / 1024:8.1f} "
+            f"{rss[pid] / 1024:8.1f} {anon[pid] / 1024:8.1f} {pss[pid] / 1024:8.1f}"
         )
     total_rss, total_pss = sum(rss.values()) / 1024, sum(pss.values()) / 1024
-    print(f"{'total':12} {'':8} {'':9} {total_rss:8.1f} {total_pss:8.1f}")
+    total_anon = sum(anon.values()) / 1024
+    print(f"{'total':12} {'':8} {'':8} {'':8} {'':8} {total_rss:8.1f} {total_anon:8.1f} {total_pss:8.1f}")
     rss_ratio, pss_ratio = total_rss / TARGET_MIB, total_pss / TARGET_MIB
     print(f"target {TARGET_MIB} MiB: RSS sum {rss_ratio:.2f}x of it, PSS sum {pss_ratio:.2f}x")
 

@@ -193,6 +193,39 @@ def test_the_https_api_answers_from_every_worker(node: Node) -> None:
         assert response.json()["common_name"] == "read.example.test"
 
 
+def mapped_files(pid: int) -> set[str]:
+    """The files (shared objects above all) mapped into ``pid``'s memory."""
+    lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    return {line.split(maxsplit=5)[5] for line in lines if len(line.split(maxsplit=5)) == 6}
+
+
+def environment(pid: int) -> dict[str, str]:
+    entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(e.decode().partition("=")[::2] for e in entries if b"=" in e)
+
+
+# Compiled extensions the application loads (pydantic_core for FastAPI, SQLAlchemy's, the
+# cryptography bindings, uvloop and httptools for serving).
+APPLICATION_EXTENSIONS = ("pydantic_core", "sqlalchemy", "cryptography", "uvloop", "httptools")
+
+
+def test_the_supervisor_never_loads_the_application_and_the_workers_do(node: Node) -> None:
+    assert node.server.process is not None
+    supervisor = mapped_files(node.server.process.pid)
+    loaded = sorted(f for f in supervisor if any(name in f for name in APPLICATION_EXTENSIONS))
+    assert loaded == []
+    for worker in workers_of(node.server):  # the same check sees them where they are loaded
+        assert any("pydantic_core" in f for f in mapped_files(worker))
+        assert any("uvloop" in f for f in mapped_files(worker))
+
+
+def test_workers_run_with_two_malloc_arenas(node: Node) -> None:
+    # Unless the environment chose for itself: glibc reads MALLOC_ARENA_MAX at process start.
+    expected = os.environ.get("MALLOC_ARENA_MAX", "2")
+    for worker in workers_of(node.server):
+        assert environment(worker).get("MALLOC_ARENA_MAX") == expected
+
+
 def test_a_dead_worker_is_replaced_and_sigterm_stops_them_all(node: Node) -> None:
     before = workers_of(node.server)
     os.kill(before[0], signal.SIGKILL)
@@ -250,6 +283,37 @@ def test_two_nodes_on_postgresql_see_a_revocation_in_every_worker(tmp_path: Path
         for n in (a, b):
             if n.server.process is not None and n.server.process.poll() is None:
                 n.server.stop()
+
+
+def test_a_first_start_refusal_is_one_line_and_starts_no_worker(tmp_path: Path) -> None:
+    # The first start's work runs in a child of the CLI: its refusal still reads as the CLI's.
+    data_dir = tmp_path / "data"
+    certfleet("init", "--data-dir", str(data_dir))
+    server = Server(data_dir, extra=["--workers", "2"])
+    result = subprocess.run(
+        [
+            CERTFLEET,
+            "serve",
+            "--https",
+            f"127.0.0.1:{server.https_port}",
+            "--http",
+            f"127.0.0.1:{server.http_port}",
+            "--workers",
+            "2",
+            "--server-name",
+            "bad name!",
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=_env(),
+    )
+    assert result.returncode == 2
+    assert result.stderr == "error: name 'bad name!' has illegal characters in label 'bad name!'\n"
+    assert result.stdout == ""
 
 
 def test_a_worker_that_cannot_start_stops_the_node_with_its_reason(tmp_path: Path) -> None:

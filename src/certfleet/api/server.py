@@ -23,31 +23,11 @@ from certfleet.api._peer_certificate import PeerCertificateProtocol, write_clien
 from certfleet.api._ports import Platform
 from certfleet.services.server_identity import ServerIdentity
 
-__all__ = ["listen", "run_servers"]
+__all__ = ["run_servers"]
 
 # After SIGTERM, requests in flight get this long to finish before their tasks are cancelled,
 # so a stuck client can never hold a shutdown (systemd's own stop timeout is 90 s).
 GRACEFUL_SHUTDOWN_SECONDS = 10
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """Bind a listening TCP socket. Done before anything else at start-up, so a port in use is
-    reported at once, before a first start creates a CA or mints its one-time admin token."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise OSError(f"cannot resolve listen address {host!r}: {exc.strerror}") from exc
-    family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    return sock
 
 
 class _Server(uvicorn.Server):

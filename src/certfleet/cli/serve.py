@@ -7,13 +7,23 @@ The application (FastAPI, uvicorn, the services) is imported inside the command,
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import pickle
 import socket
 import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from certfleet.cli._common import DataDirOption, DbOption, die, log_internal_error, platform, settings_for
+from certfleet.cli._common import (
+    DataDirOption,
+    DbOption,
+    die,
+    platform,
+    require_initialized,
+    settings_for,
+)
 from certfleet.cli._remote import local_only
 from certfleet.cli.acme import (
     AcmeHttp01PortOption,
@@ -23,8 +33,6 @@ from certfleet.cli.acme import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from certfleet.app import Platform
     from certfleet.config import Settings
     from certfleet.services.server_identity import ServerIdentity
@@ -72,22 +80,28 @@ class _Banner:
         if address is not None:
             self._metrics = f"http://{_host(address[0])}:{address[1]}/metrics"
 
-    def _show_token(self) -> None:
-        if self._token:
-            print(f"Admin API token (shown once): {self._token}")
-            self._token = None
-        sys.stdout.flush()
+    def started_text(self) -> str:
+        return (
+            f"Dashboard:           {self._https}/\n"
+            f"certfleet API:       {self._https}/api/v1/ (OpenAPI: {self._https}/api/v1/openapi.json)\n"
+            f"Metrics:             {self._metrics or self._https + '/metrics'}\n"
+            f"CA material:         {self._http}/ca/root.pem\n"
+            f"Root CA certificate: curl -o root.pem {self._http}/ca/root.pem\n"
+        ) + self.failed_text()
+
+    def failed_text(self) -> str:
+        return f"Admin API token (shown once): {self._token}\n" if self._token else ""
 
     def started(self) -> None:
-        print(f"Dashboard:           {self._https}/")
-        print(f"certfleet API:       {self._https}/api/v1/ (OpenAPI: {self._https}/api/v1/openapi.json)")
-        print(f"Metrics:             {self._metrics or self._https + '/metrics'}")
-        print(f"CA material:         {self._http}/ca/root.pem")
-        print(f"Root CA certificate: curl -o root.pem {self._http}/ca/root.pem")
-        self._show_token()
+        self._show(self.started_text())
 
     def failed(self) -> None:
-        self._show_token()
+        self._show(self.failed_text())
+
+    def _show(self, text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        self._token = None
 
 
 def serve(
@@ -122,9 +136,7 @@ def serve(
 ) -> None:
     """Serve the REST API over HTTPS and CA material over HTTP until SIGTERM."""
     local_only("serve")
-    from certfleet.api.server import listen
-    from certfleet.app import server_identity
-    from certfleet.cli.init import initialize
+    from certfleet.cli._supervisor import listen
     from certfleet.config import parse_bind
 
     settings = with_acme_options(
@@ -133,26 +145,33 @@ def serve(
     https_bind = parse_bind(https) if https else settings.server.https_bind
     http_bind = parse_bind(http) if http else settings.server.http_bind
     count = workers or settings.server.worker_count()
+    names = tuple(server_name or ())
     with contextlib.ExitStack() as stack:
         try:
             # Bind first: a port in use must fail before a first start creates its CA or token.
-            https_socket = stack.enter_context(listen(*https_bind))
-            http_socket = stack.enter_context(listen(*http_bind))
+            sockets = (stack.enter_context(listen(*https_bind)), stack.enter_context(listen(*http_bind)))
         except OSError as exc:
             die(f"cannot start server: {exc}")
-        with platform(data_dir, db, create=init, settings=settings) as p:
-            if not p.authorities.is_initialized():
-                if not init:
-                    die("no CA yet: run 'certfleet init' first (or 'certfleet serve --init')")
-                initialize(p, "ec-p256", "certfleet")
-            identity = server_identity(p, tuple(server_name or ()))
-            _print_tls_root(p)
-            token = _first_admin_token(p) if init else None
-            if count == 1:
-                _serve_here(p, identity, (https_socket, http_socket), _Banner(https_bind, http_bind, token))
-                return
-        # Several workers: this platform is closed (no connection, no thread) before the fork.
-        _serve_forked(settings, identity, (https_socket, http_socket), count, (https_bind, http_bind, token))
+        if count == 1:
+            with platform(data_dir, db, create=init, settings=settings) as p:
+                identity, token = _first_start(p, init, names)
+                _serve_here(p, identity, sockets, _Banner(https_bind, http_bind, token))
+            return
+        _serve_forked(settings, init, names, sockets, count, (https_bind, http_bind))
+
+
+def _first_start(p: Platform, init: bool, names: tuple[str, ...]) -> tuple[ServerIdentity, str | None]:
+    """The CA (``--init``), the listener's certificate and the first admin token."""
+    from certfleet.app import server_identity
+    from certfleet.cli.init import initialize
+
+    if not p.authorities.is_initialized():
+        if not init:
+            die("no CA yet: run 'certfleet init' first (or 'certfleet serve --init')")
+        initialize(p, "ec-p256", "certfleet")
+    identity = server_identity(p, names)
+    _print_tls_root(p)
+    return identity, _first_admin_token(p) if init else None
 
 
 def _serve_here(
@@ -180,56 +199,49 @@ def _serve_here(
             die(f"cannot start server: {exc}")
 
 
+def _prepare(
+    settings: Settings, init: bool, names: tuple[str, ...]
+) -> tuple[bytes, str | None, dict[str, str]]:
+    """In a child of the supervisor (:func:`certfleet.cli._supervisor.in_child`): the first
+    start's work, and what the workers start with: the settings and the server identity,
+    pickled here (unpickling a ServerIdentity would import the services into the
+    supervisor), and the environment (request counters shared across them in the data
+    directory, emptied here once per start)."""
+    from certfleet.metrics import count_across_processes
+
+    with platform(None, None, create=init, settings=settings) as p:
+        identity, token = _first_start(p, init, names)
+    count_across_processes(settings.data_dir.root / "metrics")
+    return pickle.dumps((settings, identity)), token, dict(os.environ)
+
+
 def _serve_forked(
     settings: Settings,
-    identity: ServerIdentity,
+    init: bool,
+    names: tuple[str, ...],
     sockets: tuple[socket.socket, socket.socket],
     count: int,
-    banner_args: tuple[tuple[str, int], tuple[str, int], str | None],
+    binds: tuple[tuple[str, int], tuple[str, int]],
 ) -> None:
-    """``count`` forked workers (:mod:`certfleet.cli._supervisor`); worker 0 also runs the
-    node's background jobs and the ``[metrics] listen`` listener."""
-    from certfleet.api.server import run_servers
-    from certfleet.app import open_platform
-    from certfleet.cli._supervisor import WorkerFailed, supervise
-    from certfleet.metrics import count_across_processes, metrics_listener
+    """``count`` worker processes under a supervisor that never imports the application: the
+    first start's work runs in a child, then this process becomes the supervisor
+    (:mod:`certfleet.cli._supervisor`), which starts the workers
+    (:mod:`certfleet.cli._serve_worker`)."""
+    from certfleet.cli._supervisor import ChildExited, WorkerProgram, become_supervisor, in_child
 
-    https_bind, http_bind, token = banner_args
-    count_across_processes(settings.data_dir.root / "metrics")
-    banner = _Banner(https_bind, http_bind, token)
+    if not init:
+        require_initialized(settings)  # here, not in the child: the message is the parent's
+    try:
+        payload, token, env = in_child(functools.partial(_prepare, settings, init, names))
+    except ChildExited as exc:
+        raise typer.Exit(exc.code) from None
+    banner = _Banner(*binds, token)
     if settings.metrics.listen is not None:
         banner.metrics(settings.metrics.listen)
-
-    def work(index: int, ready: Callable[[], None]) -> None:
-        try:
-            serve_worker(index, ready)
-        except (typer.Exit, OSError) as exc:
-            if isinstance(exc, OSError):
-                die(f"cannot start server: worker {index}: {exc}")
-            raise
-        except Exception as exc:  # noqa: BLE001 - a worker's outermost frame: one line, traceback logged
-            where = log_internal_error(exc, str(settings.data_dir.root))
-            die(f"internal error in worker {index}: {type(exc).__name__}: {exc} (details in {where})", 70)
-
-    def serve_worker(index: int, ready: Callable[[], None]) -> None:
-        p = open_platform(settings, migrate=False)
-        try:
-            # Per-process jobs (scans this worker accepted) in every worker; the node's
-            # jobs once, in worker 0 (and leased across nodes as always).
-            scheduler = p.scheduler if index == 0 else p.scheduler.restricted(lambda job: job.per_process)
-            with contextlib.ExitStack() as stack:
-                if index == 0:
-                    try:
-                        stack.enter_context(metrics_listener(p.metrics))
-                    except OSError as exc:
-                        die(f"cannot start the metrics listener: {exc}")
-                stack.enter_context(scheduler.running())
-                run_servers(p, identity, *sockets, on_started=ready)
-        finally:
-            p.close()
-
-    try:
-        supervise(count, work, banner.started)
-    except WorkerFailed as exc:
-        banner.failed()
-        die(f"cannot start server: {exc}")
+    program = WorkerProgram(
+        argv=[sys.executable, "-m", "certfleet.cli._serve_worker"],
+        env=env,
+        payload=payload,
+        socket_fds=[sock.fileno() for sock in sockets],
+    )
+    become_supervisor(count, program, banner.started_text(), banner.failed_text())
