@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from certfleet.ca import CaUrls
     from certfleet.ca.keys import KeyBackend
     from certfleet.inventory import Source
+    from certfleet.lifecycle.issuance import IssuanceLedger
     from certfleet.lifecycle.scheduler import Scheduler
     from certfleet.metrics import PlatformMetrics
     from certfleet.protocols.acme import AcmeServer
@@ -358,17 +359,23 @@ def _agent_service(
 
 
 def _issuance_as(
-    source: Source, store: Store, authorities: AuthorityService, policy: PolicyService, clock: Clock
+    source: Source,
+    store: Store,
+    authorities: AuthorityService,
+    policy: PolicyService,
+    clock: Clock,
+    ledger: IssuanceLedger | None = None,
 ) -> IssuanceService:
     """The one issuance path (same CA, policy and ledger) for an enrolment protocol whose
-    inventory records say ``source``."""
+    inventory records say ``source``; ``ledger``: one that also writes the protocol's rows
+    in issuance's transactions (SCEP)."""
     from certfleet.services import IssuanceService
 
     return IssuanceService(
         store.unit_of_work,
         authorities.issuing_authority,
         clock,
-        ledger=store.issuance_ledger(),
+        ledger=ledger or store.issuance_ledger(),
         policy=policy,
         refresh_authority=authorities.refresh,
         source=source,
@@ -427,8 +434,11 @@ def _scep(
     from certfleet.services._scep_ra import RegistrationAuthority
     from certfleet.services.scep import ScepService
     from certfleet.store._scep import SqlScepStore
+    from certfleet.store._scep_ledger import SqlScepLedger
 
-    scep_issuance = _issuance_as(Source.SCEP, store, authorities, policy, clock)
+    scep_issuance = _issuance_as(
+        Source.SCEP, store, authorities, policy, clock, SqlScepLedger(store.database)
+    )
 
     def chain() -> tuple[x509.Certificate, ...]:
         return _ca_certificates(authorities)

@@ -13,9 +13,13 @@ from typing import Any, Literal, Protocol
 from certfleet.errors import InvalidInput
 
 __all__ = [
+    "CHALLENGE_USED_UP",
+    "REPLAYED",
     "EnrolmentRefused",
     "Refusal",
     "ScepChallenge",
+    "ScepClaim",
+    "ScepIssued",
     "ScepStore",
     "ScepTransaction",
     "TransactionStatus",
@@ -98,6 +102,37 @@ class ScepTransaction:
         }
 
 
+# What a SCEP enrolment writes inside issuance's own two transactions (the annexes of
+# ``services.issuance.LedgerAnnex``, written by ``store._scep_ledger.SqlScepLedger``) instead
+# of transactions of its own: with the serial, before signing, its transaction row (the
+# primary key lets one request per transactionID through) and the challenge's use; with the
+# certificate, after signing, the row's result. The reasons the ledger gives when it writes
+# nothing (``AnnexRefused.reason``):
+REPLAYED = "transactionID already on record"
+CHALLENGE_USED_UP = "challenge expired or used up"
+
+
+@dataclass(frozen=True)
+class ScepClaim:
+    """Insert ``transaction`` (REPLAYED if its ID exists) and, with ``spend_use_of``, spend
+    one use of that challenge if it has one left and has not expired at the transaction's
+    ``created_at`` (CHALLENGE_USED_UP otherwise, and the row is not kept)."""
+
+    transaction: ScepTransaction
+    spend_use_of: str | None
+
+
+@dataclass(frozen=True)
+class ScepIssued:
+    """Move the transaction from ``expected`` to ISSUED with its certificate."""
+
+    transaction_id: str
+    expected: TransactionStatus
+    serial: str
+    chain_pem: str
+    at: dt.datetime
+
+
 class ScepStore(Protocol):
     def add_challenge(self, challenge: ScepChallenge) -> None: ...
     def challenge(self, challenge_id: str) -> ScepChallenge | None: ...
@@ -131,3 +166,7 @@ class ScepStore(Protocol):
         chain_pem: str | None = None,
     ) -> bool: ...
     def forget(self, transaction_id: str) -> None: ...
+    def abandon(self, transaction_id: str, *, give_back: bool) -> None:
+        """Drop a row still ISSUING (its certificate was not recorded) and, with
+        ``give_back``, return the use its challenge spent, in one transaction."""
+        ...

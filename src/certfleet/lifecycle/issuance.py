@@ -23,6 +23,7 @@ class ClaimOutcome(enum.Enum):
     KEY_BLOCKED = "key-blocked"  # the public key was revoked for keyCompromise
     ISSUER_RETIRED = "issuer-retired"  # another process retired the (cached) issuing CA
     POLICY_CHANGED = "policy-changed"  # checked against an older policy version: check again
+    ANNEX_REFUSED = "annex-refused"  # the claim's annex could not be written (nothing was)
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,16 @@ class SerialClaim:
     at: dt.datetime
     policy_checked: bool = False  # the request passed the policy gate...
     policy_version: int | None = None  # ...as of this version (None: no policy applied yet)
+    # Rows an enrolment protocol writes in this same transaction, only if the serial is
+    # reserved (SCEP: its transaction row and the challenge's use); None on other paths.
+    annex: object | None = None
 
 
 @dataclass(frozen=True)
 class ClaimResult:
     outcome: ClaimOutcome
     policy_version: int | None = None  # the version in force, read in the claim's transaction
+    refusal: str | None = None  # ANNEX_REFUSED: why (the annex's ledger names it)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class IssuedEntry:
     record: CertificateRecord
     audit: AuditDraft
     event: Callable[[CertificateRecord], Event]
+    annex: object | None = None  # written in the same transaction (SCEP: the result row)
 
 
 class IssuanceLedger(Protocol):

@@ -40,7 +40,14 @@ from certfleet.services._ports import UnitOfWorkFactory
 from certfleet.services.policy import IssuanceGate
 from certfleet.x509 import CertificateFacts, serial_hex
 
-__all__ = ["RESERVED_TAGS", "IssuanceResult", "IssuanceService", "check_caller_tags"]
+__all__ = [
+    "RESERVED_TAGS",
+    "AnnexRefused",
+    "IssuanceResult",
+    "IssuanceService",
+    "LedgerAnnex",
+    "check_caller_tags",
+]
 
 _SERIAL_ATTEMPTS = 3
 _POLICY_RECHECKS = 3  # a policy applied between judging and reserving: judge again
@@ -67,6 +74,28 @@ def check_caller_tags(tags: Sequence[str]) -> tuple[str, ...]:
                 f"tag {tag!r} is reserved: certfleet sets it on its own server and agent certificates"
             )
     return tuple(tags)
+
+
+@dataclass(frozen=True)
+class LedgerAnnex:
+    """Rows an enrolment protocol writes inside issuance's own two transactions instead of
+    transactions of its own (SCEP: its transaction row and the challenge's use with the
+    serial, before signing; the row's result with the record, after). ``claim`` (None:
+    nothing before signing) is written only if the serial is reserved; ``record`` builds
+    what is written with the certificate. The ledger must know both (``SqlScepLedger``)."""
+
+    claim: object | None
+    record: Callable[[IssuedCertificate], object]
+
+
+class AnnexRefused(Conflict):
+    """The ledger could not write the claim's annex (``reason``, named by that ledger): no
+    serial was reserved and nothing was written. Not a refusal of the request, so not
+    audited as one: the protocol decides what it means (SCEP: a replay, a used-up challenge)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the enrolment could not be recorded: {reason}")
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -153,6 +182,7 @@ class IssuanceService:
         principal: Principal | None = None,
         tags: tuple[str, ...] = (),
         private_key: CertificateIssuerPrivateKeyTypes | None = None,
+        annex: LedgerAnnex | None = None,
     ) -> IssuanceResult:
         """Issue a certificate. A refusal raises and records nothing but its audit entry.
 
@@ -163,7 +193,7 @@ class IssuanceService:
         if get_profile(request.profile).internal:
             # certfleet's own certificates (the SCEP RA) are never issued on request.
             raise UnknownProfile(f"unknown profile {request.profile!r}")
-        return self._issue_retrying(request, actor, team, principal, tags, private_key)
+        return self._issue_retrying(request, actor, team, principal, tags, private_key, annex)
 
     def issue_agent_identity(
         self, request: IssuanceRequest, *, actor: str, team: str | None, tags: tuple[str, ...]
@@ -190,16 +220,17 @@ class IssuanceService:
         principal: Principal | None,
         tags: tuple[str, ...],
         private_key: CertificateIssuerPrivateKeyTypes | None,
+        annex: LedgerAnnex | None = None,
     ) -> IssuanceResult:
         try:
-            return self._issue(self._pick(request), request, actor, team, principal, tags, private_key)
+            return self._issue(self._pick(request), request, actor, team, principal, tags, private_key, annex)
         except _IssuerRetired:
             # Another process (``ca rotate``/``ca compromise`` from the CLI, another node)
             # retired the cached intermediate: never sign with it again, take the new one.
             if self._refresh_authority is None:
                 raise ConfigurationError("the issuing CA was retired and cannot be refreshed") from None
             self._refresh_authority()
-            return self._issue(self._pick(request), request, actor, team, principal, tags, private_key)
+            return self._issue(self._pick(request), request, actor, team, principal, tags, private_key, annex)
 
     def _pick(self, request: IssuanceRequest) -> Authority:
         return self._authority() if self._authority_for is None else self._authority_for(request.profile)
@@ -227,14 +258,17 @@ class IssuanceService:
         principal: Principal | None,
         tags: tuple[str, ...],
         private_key: CertificateIssuerPrivateKeyTypes | None,
+        annex: LedgerAnnex | None = None,
     ) -> IssuanceResult:
         try:
             validated = authority.validate(request)
             if principal is not None:
                 principal.authorize_names(validated.names)
-            serial_number = self._reserve_serial(authority, validated, team, actor)
+            serial_number = self._reserve_serial(
+                authority, validated, team, actor, None if annex is None else annex.claim
+            )
         except CertfleetError as exc:
-            if not isinstance(exc, _SerialsExhausted):
+            if not isinstance(exc, _SerialsExhausted | AnnexRefused):
                 self._refuse(actor, request, exc)
             raise
         fault_point("issuance.after_serial_reserved")
@@ -278,11 +312,17 @@ class IssuanceService:
             )
 
         fault_point("issuance.before_final_write")
-        stored = self._records.submit(IssuedEntry(record, audit, event))
+        entry = IssuedEntry(record, audit, event, None if annex is None else annex.record(issued))
+        stored = self._records.submit(entry)
         return IssuanceResult(issued, stored, private_key)
 
     def _reserve_serial(
-        self, authority: Authority, validated: ValidatedRequest, team: str | None, actor: str
+        self,
+        authority: Authority,
+        validated: ValidatedRequest,
+        team: str | None,
+        actor: str,
+        annex: object | None = None,
     ) -> int:
         """Judge the request, then reserve a fresh serial in the batch's transaction, which
         also refuses a blocked key (revoked for keyCompromise: never certified again) and
@@ -302,10 +342,13 @@ class IssuanceService:
                 at=self._clock.now(),
                 policy_checked=self._policy is not None,
                 policy_version=version,
+                annex=annex,
             )
             result = self._claims.submit(claim)
             if result.outcome is ClaimOutcome.RESERVED:
                 return serial_number
+            if result.outcome is ClaimOutcome.ANNEX_REFUSED:
+                raise AnnexRefused(result.refusal or "refused")
             if result.outcome is ClaimOutcome.KEY_BLOCKED:
                 raise KeyBlocked("this public key was revoked for keyCompromise and cannot be certified")
             if result.outcome is ClaimOutcome.ISSUER_RETIRED:

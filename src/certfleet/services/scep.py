@@ -17,20 +17,24 @@ from cryptography.hazmat.primitives import serialization
 
 from certfleet.access import NamePattern, Principal, Scope, hash_secret
 from certfleet.access.scep import (
+    CHALLENGE_USED_UP,
+    REPLAYED,
     EnrolmentRefused,
     Refusal,
     ScepChallenge,
+    ScepClaim,
+    ScepIssued,
     ScepStore,
     ScepTransaction,
     TransactionStatus,
 )
 from certfleet.audit import AuditLog
-from certfleet.ca import CaCertificate, IssuanceRequest, get_profile
+from certfleet.ca import CaCertificate, IssuanceRequest, IssuedCertificate, get_profile
 from certfleet.clock import Clock
 from certfleet.errors import CertfleetError, Conflict, InvalidInput, NotFound
 from certfleet.inventory import CertificateRecord, Status
 from certfleet.services._ports import UnitOfWorkFactory
-from certfleet.services.issuance import IssuanceService
+from certfleet.services.issuance import AnnexRefused, IssuanceService, LedgerAnnex
 from certfleet.x509 import csr_public_key, names_from_csr, parse_names, serial_hex, signed_by, to_pem
 
 __all__ = ["MintedChallenge", "ScepService", "renewal_transaction_id"]
@@ -179,15 +183,16 @@ class ScepService:
             transaction_id, status, challenge.team, challenge.profile, challenge.id, None,
             csr.public_bytes(serialization.Encoding.DER), None, None, now, now,
         )  # fmt: skip
+        if not challenge.manual_approval:
+            # The row and the use are written with the serial, in issuance's transaction.
+            return self._issue(transaction, csr, challenge, claim=ScepClaim(transaction, challenge.id))
         raced = self._store.begin_transaction(transaction, spend_use_of=challenge.id)
         if raced is False:
             raise EnrolmentRefused(Refusal.CHALLENGE, f"challenge {challenge.id} expired or used up")
         if raced is not None:
             return raced
-        if challenge.manual_approval:
-            self._audit(f"scep:{challenge.id}", "scep.pending", transaction_id, {"team": challenge.team})
-            return transaction
-        return self._issue(transaction, csr, challenge, give_back=True)
+        self._audit(f"scep:{challenge.id}", "scep.pending", transaction_id, {"team": challenge.team})
+        return transaction
 
     def _renew(
         self, csr: x509.CertificateSigningRequest, transaction_id: str, signer: x509.Certificate
@@ -207,10 +212,7 @@ class ScepService:
             transaction_id, TransactionStatus.ISSUING, record.team, record.profile or DEFAULT_PROFILE, None,
             record.serial, csr.public_bytes(serialization.Encoding.DER), None, None, now, now,
         )  # fmt: skip
-        raced = self._store.begin_transaction(transaction)
-        if raced is not None and raced is not False:  # False only when spending a use
-            return raced
-        return self._issue(transaction, csr, None, give_back=False)
+        return self._issue(transaction, csr, None, claim=ScepClaim(transaction, None))
 
     def _current_record(self, signer: x509.Certificate) -> CertificateRecord:
         """The inventory record of the certificate a RenewalReq is signed with: one this CA
@@ -239,44 +241,68 @@ class ScepService:
         csr: x509.CertificateSigningRequest,
         challenge: ScepChallenge | None,
         *,
-        give_back: bool,
+        claim: ScepClaim | None,
     ) -> ScepTransaction:
+        """Issue through the one issuance service. With ``claim`` (a new transaction) its row
+        and challenge use are written with the serial; without (an approved one), the row
+        exists. Either way the row's result is written with the certificate."""
         common_name, names = _requested_names(csr)
         principal = None
         if challenge is not None and challenge.allow_names:
             patterns = tuple(NamePattern.parse(p) for p in challenge.allow_names)
             principal = Principal(f"scep:{challenge.id}", challenge.team, Scope.ISSUE, patterns)
         actor = f"scep:{challenge.id}" if challenge else f"scep:renewal:{transaction.renews_serial}"
+        issued: list[ScepIssued] = []
+
+        def record(certificate: IssuedCertificate) -> ScepIssued:
+            issued.append(
+                ScepIssued(
+                    transaction.transaction_id,
+                    transaction.status,
+                    serial_hex(certificate.certificate.serial_number),
+                    to_pem(certificate.fullchain),
+                    self._clock.now(),
+                )
+            )
+            return issued[-1]
+
         try:
             request = IssuanceRequest(transaction.profile, csr_public_key(csr), names, common_name)
-            result = self._issuance.issue(request, actor=actor, team=transaction.team, principal=principal)
-        except CertfleetError as exc:
-            if give_back and challenge is not None:
-                self._store.give_back_use(challenge.id)
-            self._store.forget(transaction.transaction_id)
-            raise EnrolmentRefused(Refusal.POLICY, exc.detail) from None
-        chain_pem = to_pem(result.issued.fullchain)
-        now = self._clock.now()
-        serial = result.record.serial
-        if self._store.move(
-            transaction.transaction_id,
-            transaction.status,
-            TransactionStatus.ISSUED,
-            now,
-            serial=serial,
-            chain_pem=chain_pem,
-        ):
-            # What was just written: no second read of the row on every enrolment.
-            return dataclasses.replace(
-                transaction,
-                status=TransactionStatus.ISSUED,
-                serial=serial,
-                chain_pem=chain_pem,
-                updated_at=now,
+            self._issuance.issue(
+                request,
+                actor=actor,
+                team=transaction.team,
+                principal=principal,
+                annex=LedgerAnnex(claim, record),
             )
-        stored = self._store.transaction(transaction.transaction_id)
-        assert stored is not None
-        return stored
+        except AnnexRefused as refused:
+            stored = self._store.transaction(transaction.transaction_id)
+            if refused.reason == REPLAYED and stored is not None:
+                # The same transactionID won the race: its result (ISSUING answers PENDING).
+                return stored
+            if refused.reason == CHALLENGE_USED_UP and challenge is not None:
+                raise EnrolmentRefused(
+                    Refusal.CHALLENGE, f"challenge {challenge.id} expired or used up"
+                ) from None
+            raise EnrolmentRefused(Refusal.POLICY, refused.detail) from None
+        except CertfleetError as exc:
+            if claim is None:  # an approved transaction: its row was moved to ISSUING for us
+                self._store.forget(transaction.transaction_id)
+            elif issued:
+                # Signed but not recorded (the record's write failed): the row and the use
+                # claimed with the serial are undone. Refused before the serial: nothing of
+                # the transaction was written.
+                self._store.abandon(transaction.transaction_id, give_back=challenge is not None)
+            raise EnrolmentRefused(Refusal.POLICY, exc.detail) from None
+        done = issued[-1]
+        # What was just written: no second read of the row on every enrolment.
+        return dataclasses.replace(
+            transaction,
+            status=TransactionStatus.ISSUED,
+            serial=done.serial,
+            chain_pem=done.chain_pem,
+            updated_at=done.at,
+        )
 
     # -- polling, approval, lookups -----------------------------------------------------------
 
@@ -299,7 +325,7 @@ class ScepService:
         self._audit(actor, "scep.approved", transaction_id, {"team": transaction.team})
         csr = x509.load_der_x509_csr(transaction.csr_der)
         claimed = dataclasses.replace(transaction, status=TransactionStatus.ISSUING)
-        return self._issue(claimed, csr, challenge, give_back=False)
+        return self._issue(claimed, csr, challenge, claim=None)
 
     def reject(self, transaction_id: str, *, actor: str) -> None:
         self._pending(transaction_id)

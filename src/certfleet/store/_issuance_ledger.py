@@ -129,6 +129,9 @@ class SqlIssuanceLedger:
                 outcome = ClaimOutcome.POLICY_CHANGED
             elif claim.serial in taken:
                 outcome = ClaimOutcome.TAKEN
+            elif claim.annex is not None and (refusal := self._claim_annex(conn, claim)) is not None:
+                results.append(ClaimResult(ClaimOutcome.ANNEX_REFUSED, policy_version, refusal))
+                continue
             else:
                 outcome = ClaimOutcome.RESERVED
                 taken.add(claim.serial)
@@ -145,6 +148,12 @@ class SqlIssuanceLedger:
         if rows:
             conn.execute(insert(_SERIALS), rows)
         return results
+
+    def _claim_annex(self, conn: Connection, claim: SerialClaim) -> str | None:
+        """Write ``claim.annex`` in the claim's transaction, or say why not (and write
+        nothing). A ledger that knows annexes (``SqlScepLedger``) overrides this and
+        ``_record``; this one knows none, and an annex it cannot write is a wiring error."""
+        raise TypeError(f"{type(self).__name__} cannot write a {type(claim.annex).__name__}")
 
     @staticmethod
     def _look_up(
@@ -234,8 +243,16 @@ class SqlIssuanceLedger:
                 for ev in events
             ],
         )
+        if any(e.annex is not None for e in entries):
+            self._record_annexes(conn, entries, stored)
         fault_point("issuance.before_commit")  # every row written, none committed
         return stored
+
+    def _record_annexes(
+        self, conn: Connection, entries: Sequence[IssuedEntry], stored: Sequence[CertificateRecord]
+    ) -> None:
+        """Write the entries' annexes in the record transaction (see ``_claim_annex``)."""
+        raise TypeError(f"{type(self).__name__} cannot write annexes")
 
     def _lock_head(self, conn: Connection) -> tuple[int, str]:
         """The chain head, locked until commit: ``FOR UPDATE`` on PostgreSQL; on SQLite the

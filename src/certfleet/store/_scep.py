@@ -34,7 +34,7 @@ from certfleet.store._database import Database
 from certfleet.store._sql import rowcount
 from certfleet.store.models import Base, UtcDateTime
 
-__all__ = ["ScepChallengeRow", "ScepTransactionRow", "SqlScepStore"]
+__all__ = ["SPEND_USE", "ScepChallengeRow", "ScepTransactionRow", "SqlScepStore"]
 
 
 class ScepChallengeRow(Base):
@@ -73,7 +73,7 @@ _CHALLENGES = cast(Table, ScepChallengeRow.__table__)
 _TRANSACTIONS = cast(Table, ScepTransactionRow.__table__)
 _GET_CHALLENGE = select(_CHALLENGES).where(_CHALLENGES.c.id == bindparam("b_id"))
 _GET_TRANSACTION = select(_TRANSACTIONS).where(_TRANSACTIONS.c.transaction_id == bindparam("b_id"))
-_SPEND_USE = (
+SPEND_USE = (
     update(_CHALLENGES)
     .where(
         _CHALLENGES.c.id == bindparam("b_id"),
@@ -199,7 +199,7 @@ class SqlScepStore:
                 # The insert first: an existing ID fails it before any use is spent.
                 conn.execute(insert(_TRANSACTIONS), row)
                 if spend_use_of is not None:
-                    spent = conn.execute(_SPEND_USE, {"b_id": spend_use_of, "b_now": transaction.created_at})
+                    spent = conn.execute(SPEND_USE, {"b_id": spend_use_of, "b_now": transaction.created_at})
                     if rowcount(spent) != 1:
                         raise _UsedUp
             return None
@@ -257,6 +257,27 @@ class SqlScepStore:
                 },
             )
             return rowcount(result) == 1
+
+    def abandon(self, transaction_id: str, *, give_back: bool) -> None:
+        """A transaction claimed with its serial whose certificate was then not recorded:
+        the row goes and, with ``give_back``, its challenge gets back the use it spent, in
+        one transaction (a row another request already moved on is left alone)."""
+        with self._engine.begin() as conn:
+            row = conn.execute(_GET_TRANSACTION, {"b_id": transaction_id}).first()
+            if row is None or row.status != TransactionStatus.ISSUING.value:
+                return
+            gone = conn.execute(
+                delete(_TRANSACTIONS).where(
+                    _TRANSACTIONS.c.transaction_id == transaction_id,
+                    _TRANSACTIONS.c.status == TransactionStatus.ISSUING.value,
+                )
+            )
+            if give_back and rowcount(gone) == 1 and row.challenge_id is not None:
+                conn.execute(
+                    update(_CHALLENGES)
+                    .where(_CHALLENGES.c.id == row.challenge_id)
+                    .values(uses_left=_CHALLENGES.c.uses_left + 1)
+                )
 
     def forget(self, transaction_id: str) -> None:
         """A transaction refused before any certificate: nothing of it stays on record."""

@@ -5,7 +5,10 @@ renewal, and bad input that records nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -362,3 +365,54 @@ def test_a_pkcs_req_signed_by_the_current_certificate_renews_as_certmonger_sends
     (renewed,) = reply.certificates(device.key, current)
     assert renewed.public_key() == new_key.public_key()
     assert _scep_certificates(platform) == [("scep", "ops"), ("scep", "ops")]
+
+
+def _at_once(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """``work(i)`` on ``count`` threads released together (request threads of a worker)."""
+    start = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(index: int) -> None:
+        start.wait()
+        results[index] = work(index)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_one_message_sent_twice_at_once_issues_one_certificate_and_a_re_poll_returns_it(
+    platform: Platform, ra: x509.Certificate
+) -> None:
+    device = Device.new()
+    message = _pkcs_req(ra, device, _challenge(platform, uses=5), "twice.example.test")
+    der = message.build()
+    replies = _at_once(2, lambda _: _send(platform, ra, der))
+    # The second answers with the first's certificate, or PENDING while the first signs.
+    assert sorted(r.status for r in replies) in ([SUCCESS, SUCCESS], [SUCCESS, PENDING])
+    issued = {tuple(r.certificates(device.key, device.signer)) for r in replies if r.status == SUCCESS}
+    assert len(issued) == 1
+    assert len(_scep_certificates(platform)) == 1
+    again = _send(platform, ra, message.build())
+    assert again.status == SUCCESS and tuple(again.certificates(device.key, device.signer)) in issued
+    assert rows(platform.database, "SELECT uses_left FROM scep_challenges") == [(4,)]
+
+
+def test_a_challenges_uses_taken_by_more_requests_at_once_issue_exactly_that_many(
+    platform: Platform, ra: x509.Certificate
+) -> None:
+    password = _challenge(platform, uses=2)
+    messages = [_pkcs_req(ra, Device.new(), password, f"d{i}.example.test").build() for i in range(4)]
+    replies = _at_once(4, lambda i: _send(platform, ra, messages[i]))
+    assert sorted((r.status, r.fail_info) for r in replies) == [
+        (SUCCESS, None),
+        (SUCCESS, None),
+        (FAILURE, BAD_REQUEST),
+        (FAILURE, BAD_REQUEST),
+    ]
+    assert len(_scep_certificates(platform)) == 2
+    assert rows(platform.database, "SELECT uses_left FROM scep_challenges") == [(0,)]
+    assert rows(platform.database, "SELECT count(*) FROM scep_transactions") == [(2,)]
