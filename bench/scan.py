@@ -12,7 +12,8 @@ work that still fetches the certificate:
 2. The same scan in-process (``DiscoveryService.scan_network``, no interpreter start-up),
    split into scan, judging and the inventory write, so the write's cost is visible alone.
 3. certfleet's scanner alone, in-process (no database): the ceiling of the CLI.
-4. ``certfleet version``: the CLI's start-up alone.
+4. ``certfleet version``: the CLI's start-up alone; and ``certfleet scan net`` of one closed
+   port: what a scan costs besides its handshakes (imports, the database, the run's records).
 5. sslyze (PyPI, its own virtualenv: it pins ``cryptography<47``): ``--certinfo
    --mozilla_config disable``; its CLI has no concurrency knob (10 servers at once).
 6. sslscan (Debian): every ``--no-*`` switch it has, ``--show-certificate``, one
@@ -260,6 +261,14 @@ def run(work: Path, count: int, repeat: int, peer_repeat: int, skip: set[str]) -
             startups = [timed([str(CERTFLEET), "version"]) for _ in range(repeat)]
             done = statistics.median_low(startups)
             results["certfleet version (CLI start-up alone)"] = (done.seconds, None, _note(done))
+            # What a scan pays before and after its handshakes: imports, settings, the
+            # database opened, the run recorded as running then completed, one refused port.
+            data = fresh_data_dir("startup")
+            closed = f"127.0.0.1:{free_ports(1)[0]}"
+            scan_one = [str(CERTFLEET), "scan", "net", closed, "--timeout", "1", "--quiet"]
+            scan_one += ["--format", "json", "--data-dir", str(data)]
+            done = statistics.median_low([timed(scan_one) for _ in range(repeat)])
+            results["certfleet scan net, one closed port (scan start-up)"] = (done.seconds, None, _note(done))
         if "sslyze" not in skip:
             out_json = work / "sslyze.json"
             argv = [

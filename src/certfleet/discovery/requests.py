@@ -110,6 +110,15 @@ class ScanReport:
         for f in self.findings:
             codes.setdefault((f.location, f.sni or ""), []).append(f.code.value)
         outcomes: list[dict[str, Any]] = []
+        # A fleet presents the same intermediates hundreds of times: each certificate is
+        # described once per report (names as RFC 4514 text cost more than the rest).
+        described: dict[x509.Certificate, dict[str, Any]] = {}
+
+        def describe(cert: x509.Certificate) -> dict[str, Any]:
+            if cert not in described:
+                described[cert] = _cert_dict(cert)
+            return dict(described[cert])
+
         for e in self.endpoints:
             obs = e.observation
             outcomes.append(
@@ -120,7 +129,7 @@ class ScanReport:
                     "reason": e.reason,
                     "tls_version": obs.tls_version if obs else None,
                     "cipher": obs.cipher if obs else None,
-                    "chain": [_cert_dict(c) for c in obs.chain] if obs else [],
+                    "chain": [describe(c) for c in obs.chain] if obs else [],
                     "findings": sorted(set(codes.get((e.location, e.endpoint.sni or ""), []))),
                 }
             )
@@ -131,7 +140,7 @@ class ScanReport:
                     "status": file.status.value,
                     "reason": file.reason,
                     "format": file.format,
-                    "certificates": [_cert_dict(c) for c in file.certificates],
+                    "certificates": [describe(c) for c in file.certificates],
                     "private_keys": len(file.keys),
                     "notes": list(file.notes),
                     "findings": sorted(set(codes.get((file.path, ""), []))),
