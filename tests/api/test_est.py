@@ -9,6 +9,7 @@ import base64
 import email
 import email.policy
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ from certfleet.ca import IssuanceRequest
 from certfleet.inventory import CertificateRecord, Source
 from certfleet.x509 import serial_hex
 from tests.api.conftest import CERTS, ApiClient, make_csr, stored_rows
+from tests.conftest import FakeClock, make_platform
 from tests.protocols.est.test_key_package import ASYMMETRIC_DECRYPT_KEY_ID, DECRYPT_KEY_ID, open_key_package
 from tests.services.snapshot import audit_actions
 
@@ -224,6 +226,24 @@ def test_a_revoked_credential_is_refused(platform: Platform, est: EstClient) -> 
     platform.est.revoke_credential(basic.split(":")[0], actor="test")
     refused(est.post(f"{EST}/simpleenroll", csr_body(), basic=basic), 401, "revoked")
     nothing_recorded(platform)
+
+
+def test_a_credential_revoked_by_another_node_is_refused_by_the_next_request(
+    platform: Platform, est: EstClient, data_dir: Path, db_url: str, clock: FakeClock
+) -> None:
+    # Given a credential this server has just accepted (its request threads keep a SQLite
+    # connection each for the credential read)
+    basic = credential(platform)
+    assert len(certificates_of(est.post(f"{EST}/simpleenroll", csr_body(), basic=basic))) == 1
+    # When another worker or node on the same database revokes it
+    other = make_platform(data_dir, db_url, clock)
+    try:
+        other.est.revoke_credential(basic.split(":")[0], actor="test")
+    finally:
+        other.close()
+    # Then this server refuses the very next request with it, and issues nothing more
+    refused(est.post(f"{EST}/simpleenroll", csr_body(), basic=basic), 401, "revoked")
+    assert stored_rows(platform, "certificates") == 1
 
 
 @pytest.mark.parametrize(
