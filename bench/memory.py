@@ -9,8 +9,8 @@ target of 300 MiB RSS summed over the processes of a two-worker node.
 
     .venv/bin/python bench/memory.py [--workers 2] [--seconds 20] [--arena-max N]
 
-``--arena-max 16`` runs the server with glibc's own default on 2 cores (8 arenas a core),
-to see what ``serve``'s ``MALLOC_ARENA_MAX=2`` for its workers saves."""
+``--arena-max N`` runs the server with ``MALLOC_ARENA_MAX=N`` (glibc's default on 2 cores is
+16, 8 a core) to see what capping malloc's per-thread arenas would save."""
 
 from __future__ import annotations
 
@@ -77,8 +77,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument(
         "--arena-max",
-        help="MALLOC_ARENA_MAX for the server (default: serve's own choice for its workers; "
-        "16 is glibc's default on 2 cores)",
+        help="MALLOC_ARENA_MAX for the server (default: unset, glibc's 8 arenas a core)",
     )
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTFLEET_")}

@@ -199,11 +199,6 @@ def mapped_files(pid: int) -> set[str]:
     return {line.split(maxsplit=5)[5] for line in lines if len(line.split(maxsplit=5)) == 6}
 
 
-def environment(pid: int) -> dict[str, str]:
-    entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    return dict(e.decode().partition("=")[::2] for e in entries if b"=" in e)
-
-
 # Compiled extensions the application loads (pydantic_core for FastAPI, SQLAlchemy's, the
 # cryptography bindings, uvloop and httptools for serving).
 APPLICATION_EXTENSIONS = ("pydantic_core", "sqlalchemy", "cryptography", "uvloop", "httptools")
@@ -217,13 +212,6 @@ def test_the_supervisor_never_loads_the_application_and_the_workers_do(node: Nod
     for worker in workers_of(node.server):  # the same check sees them where they are loaded
         assert any("pydantic_core" in f for f in mapped_files(worker))
         assert any("uvloop" in f for f in mapped_files(worker))
-
-
-def test_workers_run_with_two_malloc_arenas(node: Node) -> None:
-    # Unless the environment chose for itself: glibc reads MALLOC_ARENA_MAX at process start.
-    expected = os.environ.get("MALLOC_ARENA_MAX", "2")
-    for worker in workers_of(node.server):
-        assert environment(worker).get("MALLOC_ARENA_MAX") == expected
 
 
 def test_a_dead_worker_is_replaced_and_sigterm_stops_them_all(node: Node) -> None:

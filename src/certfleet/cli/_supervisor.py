@@ -10,10 +10,9 @@ a 12 MiB single-threaded process (no database, no jobs) instead of a 120 MiB cop
 worker, and no connection, lock, thread or page of its heap reaches a worker. The kernel
 spreads connections over the workers accepting on the shared sockets.
 
-Workers start with ``MALLOC_ARENA_MAX=2`` (unless the environment sets it): glibc reads it when
-a process starts, and otherwise gives each new thread (the request thread pool, the group
-committers, the scheduler) an arena of its own, up to eight per core, each holding on to its
-freed memory. Under the GIL two arenas cost no measurable throughput (``bench/memory.py``).
+Workers keep glibc's default malloc arenas: ``MALLOC_ARENA_MAX=2`` made no measurable
+difference after the issuance benchmark (``bench/memory.py --arena-max``), a worker running
+only a handful of threads.
 
 A worker that dies after it started serving is replaced; one that dies before it ever served
 stops the node (a broken configuration would only crash again). SIGTERM or SIGINT is passed
@@ -53,21 +52,19 @@ _log = logging.getLogger("certfleet.serve")
 
 _T = TypeVar("_T")
 
-# glibc's default is 8 arenas per core; two keep threads from contending on one lock while
-# bounding what freed memory the arenas keep.
-MALLOC_ARENA_MAX = "2"
-
 
 class WorkerFailed(Exception):
     """A worker exited before it ever served: the node stops."""
 
 
 class ChildExited(Exception):
-    """The child of :func:`in_child` exited with ``code`` (having said why on stderr)."""
+    """The child of :func:`in_child` exited with ``code``: having said why on stderr, or, when
+    it died without a word (a signal), with ``reason`` for the parent to say."""
 
-    def __init__(self, code: int) -> None:
-        super().__init__(f"exited with status {code}")
+    def __init__(self, code: int, reason: str | None = None) -> None:
+        super().__init__(reason or f"exited with status {code}")
         self.code = code
+        self.reason = reason
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -132,9 +129,10 @@ def in_child(work: Callable[[], _T]) -> _T:
     with os.fdopen(read_fd, "rb") as inp:
         data = inp.read()
     _, status = os.waitpid(pid, 0)
-    # From our own child, over a pipe nothing else holds: trusted.
     if not data:  # killed before it could answer
-        raise ChildExited(os.waitstatus_to_exitcode(status) or 1)
+        code = os.waitstatus_to_exitcode(status)
+        raise ChildExited(128 - code if code < 0 else code or 1, f"the first-start process died ({code})")
+    # From our own child, over a pipe nothing else holds: trusted.
     kind, value = pickle.loads(data)  # noqa: S301
     if kind == "raised":
         raise cast("BaseException", value)
@@ -197,7 +195,6 @@ class _Spawner:
         self._argv = [*program.argv]
         self._fds = [str(fd) for fd in inherited]
         self._env = dict(program.env)
-        self._env.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENA_MAX)
 
     def spawn(self, index: int) -> _Worker:
         argv = [*self._argv, str(index), *self._fds]

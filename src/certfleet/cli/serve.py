@@ -234,6 +234,8 @@ def _serve_forked(
     try:
         payload, token, env = in_child(functools.partial(_prepare, settings, init, names))
     except ChildExited as exc:
+        if exc.reason is not None:
+            die(f"cannot start server: {exc.reason}", exc.code)
         raise typer.Exit(exc.code) from None
     banner = _Banner(*binds, token)
     if settings.metrics.listen is not None:
