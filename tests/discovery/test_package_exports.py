@@ -46,7 +46,7 @@ def test_what_a_network_scan_imports_leaves_the_file_scanner_out() -> None:
 @pytest.mark.parametrize("name", certfleet.discovery.__all__)
 def test_every_exported_name_is_its_home_modules_object(name: str) -> None:
     exported = getattr(certfleet.discovery, name)
-    home = importlib.import_module(certfleet.discovery._HOMES[name])
+    home = importlib.import_module(certfleet.discovery._EXPORTS.home_of(name))
 
     assert exported is getattr(home, name)
     assert name in dir(certfleet.discovery)

@@ -39,7 +39,7 @@ def test_importing_the_package_or_one_service_loads_no_other_service() -> None:
 @pytest.mark.parametrize("name", certfleet.services.__all__)
 def test_every_exported_name_is_its_home_modules_object(name: str) -> None:
     exported = getattr(certfleet.services, name)
-    home = importlib.import_module(certfleet.services._HOMES[name])
+    home = importlib.import_module(certfleet.services._EXPORTS.home_of(name))
 
     assert exported is getattr(home, name)
     namespace: dict[str, object] = {}

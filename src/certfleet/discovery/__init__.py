@@ -9,8 +9,9 @@ records outcomes in the inventory.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from certfleet._exports import LazyExports
 
 if TYPE_CHECKING:
     from certfleet.discovery._lenient import lenient_parsing
@@ -108,63 +109,57 @@ __all__ = [
 # Imported when first named (PEP 562): a network scan (``certfleet scan net``) loads the
 # scanner, targets, trust and findings, not the file scanner with its formats and keystores
 # (issue 11: the scan CLI's start-up).
-_HOMES = {
-    "BadTarget": "certfleet.discovery.errors",
-    "CertificatePool": "certfleet.discovery.trust",
-    "ChainAnalyzer": "certfleet.discovery.trust",
-    "ChainVerdict": "certfleet.discovery.trust",
-    "DEFAULT_MAX_FILE_SIZE": "certfleet.discovery._limits",
-    "DEFAULT_PORTS": "certfleet.discovery.targets",
-    "Endpoint": "certfleet.discovery.targets",
-    "EndpointOutcome": "certfleet.discovery.outcomes",
-    "EvaluationPolicy": "certfleet.discovery.findings",
-    "FileOutcome": "certfleet.discovery.outcomes",
-    "FileScanOptions": "certfleet.discovery.files",
-    "FileScanResult": "certfleet.discovery.files",
-    "FileScanner": "certfleet.discovery.files",
-    "FileStatus": "certfleet.discovery.outcomes",
-    "Finding": "certfleet.discovery.findings",
-    "FindingCode": "certfleet.discovery.findings",
-    "FoundKey": "certfleet.discovery.outcomes",
-    "HstsCheck": "certfleet.discovery.outcomes",
-    "KeyUse": "certfleet.discovery.findings",
-    "MAX_KDF_ITERATIONS": "certfleet.discovery.keystores",
-    "NetScanOptions": "certfleet.discovery.scanner",
-    "NetStatus": "certfleet.discovery.outcomes",
-    "NetworkScanner": "certfleet.discovery.scanner",
-    "NullObserver": "certfleet.discovery.observers",
-    "RedirectCheck": "certfleet.discovery.outcomes",
-    "SEVERITY": "certfleet.discovery.findings",
-    "ScanObserver": "certfleet.discovery.observers",
-    "Severity": "certfleet.discovery.findings",
-    "Target": "certfleet.discovery.targets",
-    "TlsObservation": "certfleet.discovery.outcomes",
-    "endpoint_findings": "certfleet.discovery.findings",
-    "expand_endpoints": "certfleet.discovery.targets",
-    "file_findings": "certfleet.discovery.findings",
-    "fingerprint": "certfleet.discovery.trust",
-    "hostname_matches": "certfleet.discovery.findings",
-    "is_self_signed": "certfleet.discovery.trust",
-    "key_reuse_findings": "certfleet.discovery.findings",
-    "lenient_parsing": "certfleet.discovery._lenient",
-    "load_system_anchors": "certfleet.discovery.trust",
-    "parse_ports": "certfleet.discovery.targets",
-    "read_targets": "certfleet.discovery.targets",
-    "spki_sha256": "certfleet.discovery.trust",
-}
+_EXPORTS = LazyExports(
+    __name__,
+    {
+        "BadTarget": "certfleet.discovery.errors",
+        "CertificatePool": "certfleet.discovery.trust",
+        "ChainAnalyzer": "certfleet.discovery.trust",
+        "ChainVerdict": "certfleet.discovery.trust",
+        "DEFAULT_MAX_FILE_SIZE": "certfleet.discovery._limits",
+        "DEFAULT_PORTS": "certfleet.discovery.targets",
+        "Endpoint": "certfleet.discovery.targets",
+        "EndpointOutcome": "certfleet.discovery.outcomes",
+        "EvaluationPolicy": "certfleet.discovery.findings",
+        "FileOutcome": "certfleet.discovery.outcomes",
+        "FileScanOptions": "certfleet.discovery.files",
+        "FileScanResult": "certfleet.discovery.files",
+        "FileScanner": "certfleet.discovery.files",
+        "FileStatus": "certfleet.discovery.outcomes",
+        "Finding": "certfleet.discovery.findings",
+        "FindingCode": "certfleet.discovery.findings",
+        "FoundKey": "certfleet.discovery.outcomes",
+        "HstsCheck": "certfleet.discovery.outcomes",
+        "KeyUse": "certfleet.discovery.findings",
+        "MAX_KDF_ITERATIONS": "certfleet.discovery.keystores",
+        "NetScanOptions": "certfleet.discovery.scanner",
+        "NetStatus": "certfleet.discovery.outcomes",
+        "NetworkScanner": "certfleet.discovery.scanner",
+        "NullObserver": "certfleet.discovery.observers",
+        "RedirectCheck": "certfleet.discovery.outcomes",
+        "SEVERITY": "certfleet.discovery.findings",
+        "ScanObserver": "certfleet.discovery.observers",
+        "Severity": "certfleet.discovery.findings",
+        "Target": "certfleet.discovery.targets",
+        "TlsObservation": "certfleet.discovery.outcomes",
+        "endpoint_findings": "certfleet.discovery.findings",
+        "expand_endpoints": "certfleet.discovery.targets",
+        "file_findings": "certfleet.discovery.findings",
+        "fingerprint": "certfleet.discovery.trust",
+        "hostname_matches": "certfleet.discovery.findings",
+        "is_self_signed": "certfleet.discovery.trust",
+        "key_reuse_findings": "certfleet.discovery.findings",
+        "lenient_parsing": "certfleet.discovery._lenient",
+        "load_system_anchors": "certfleet.discovery.trust",
+        "parse_ports": "certfleet.discovery.targets",
+        "read_targets": "certfleet.discovery.targets",
+        "spki_sha256": "certfleet.discovery.trust",
+    },
+)
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        module = importlib.import_module(home)
-    except AttributeError as exc:
-        # Python reports an AttributeError raised while importing as "cannot import name":
-        # say what failed instead.
-        raise ImportError(f"importing {home} failed: {exc}") from exc
-    return getattr(module, name)
+    return _EXPORTS.get(name)
 
 
 def __dir__() -> list[str]:

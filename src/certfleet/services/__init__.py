@@ -11,8 +11,9 @@ there."""
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from certfleet._exports import LazyExports
 
 if TYPE_CHECKING:
     from certfleet.services._ports import UnitOfWork, UnitOfWorkFactory
@@ -37,30 +38,24 @@ __all__ = [
 # Imported when first named (PEP 562): importing one service (``services.discovery`` for
 # ``certfleet scan``) runs this package's __init__ first, and it must not load every other
 # service, their domain packages and the ACME protocol with it (issue 11: a scan's start-up).
-_HOMES = {
-    "AuditService": "certfleet.services.audit",
-    "AuthorityService": "certfleet.services.authorities",
-    "ImportOutcome": "certfleet.services.inventory",
-    "InventoryService": "certfleet.services.inventory",
-    "IssuanceResult": "certfleet.services.issuance",
-    "IssuanceService": "certfleet.services.issuance",
-    "TokenService": "certfleet.services.tokens",
-    "UnitOfWork": "certfleet.services._ports",
-    "UnitOfWorkFactory": "certfleet.services._ports",
-}
+_EXPORTS = LazyExports(
+    __name__,
+    {
+        "AuditService": "certfleet.services.audit",
+        "AuthorityService": "certfleet.services.authorities",
+        "ImportOutcome": "certfleet.services.inventory",
+        "InventoryService": "certfleet.services.inventory",
+        "IssuanceResult": "certfleet.services.issuance",
+        "IssuanceService": "certfleet.services.issuance",
+        "TokenService": "certfleet.services.tokens",
+        "UnitOfWork": "certfleet.services._ports",
+        "UnitOfWorkFactory": "certfleet.services._ports",
+    },
+)
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        module = importlib.import_module(home)
-    except AttributeError as exc:
-        # Python reports an AttributeError raised while importing as "cannot import name":
-        # say what failed instead.
-        raise ImportError(f"importing {home} failed: {exc}") from exc
-    return getattr(module, name)
+    return _EXPORTS.get(name)
 
 
 def __dir__() -> list[str]:

@@ -8,8 +8,9 @@ import-linter contract says so)."""
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from certfleet._exports import LazyExports
 
 if TYPE_CHECKING:
     from certfleet.store._database import Database
@@ -30,24 +31,18 @@ __all__ = [
 # Imported when first named (PEP 562): a command that only reads the inventory
 # (`certfleet inventory list`) loads the database and the certificate repository, not every
 # repository (the ACME one pulls josepy) nor Alembic.
-_HOMES = {
-    "Database": "certfleet.store._database",
-    "SqlCertificateRepository": "certfleet.store._repositories",
-    "SqlUnitOfWork": "certfleet.store._unit_of_work",
-    "Store": "certfleet.store._unit_of_work",
-    "open_secret_box": "certfleet.store._sealed_rows",
-    "read_summaries": "certfleet.store._inventory_read",  # inventory list without the ORM
-}
+_EXPORTS = LazyExports(
+    __name__,
+    {
+        "Database": "certfleet.store._database",
+        "SqlCertificateRepository": "certfleet.store._repositories",
+        "SqlUnitOfWork": "certfleet.store._unit_of_work",
+        "Store": "certfleet.store._unit_of_work",
+        "open_secret_box": "certfleet.store._sealed_rows",
+        "read_summaries": "certfleet.store._inventory_read",  # inventory list without the ORM
+    },
+)
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        module = importlib.import_module(home)
-    except AttributeError as exc:
-        # Python would report an AttributeError raised while importing as "cannot import
-        # name": say what failed instead.
-        raise ImportError(f"importing {home} failed: {exc}") from exc
-    return getattr(module, name)
+    return _EXPORTS.get(name)
