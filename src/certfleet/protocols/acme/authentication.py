@@ -65,7 +65,7 @@ class Authenticator:
         if message.kid is not None:
             account_id = request.urls.account_id_of(message.kid)
             if account_id is not None:
-                with self._uow() as uow:
+                with self._uow(read_only=True) as uow:
                     account = uow.acme.accounts.get(account_id)
             if account is None:
                 raise AcmeProblem("accountDoesNotExist", f"no account {message.kid!r} on this server")

@@ -137,6 +137,8 @@ class Finalizer:
     def _valid_authorizations(self, order: Order) -> list[Authorization]:
         now = self._clock.now()
         found: list[Authorization] = []
+        # In the transaction that then moves the order to processing (an authorization
+        # deactivated meanwhile is seen or waits for it).
         with self._uow() as uow:
             for authz_id in order.authz_ids:
                 authz = uow.acme.authorizations.get(authz_id)

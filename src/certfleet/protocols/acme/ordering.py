@@ -151,7 +151,7 @@ class OrderEndpoints:
         return order_response(order, request.urls, self._clock.now())
 
     def owned_order(self, account: Account, order_id: str) -> Order:
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             order = uow.acme.orders.get(order_id)
         if order is None:
             raise AcmeProblem("notFound", f"no order {order_id!r}")

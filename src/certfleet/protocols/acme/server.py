@@ -176,7 +176,8 @@ class AcmeServer:
         # its transaction is read-only (on SQLite it never queues for the write lock).
         outside = self.nonces.outside_database
         try:
-            with self.transactions.request(reads_read_only=outside and endpoint in _READS) as scope:
+            reads = outside and endpoint in _READS
+            with self.transactions.request(reads_read_only=reads, read_first=outside) as scope:
                 response = handler(request) if resource_id is None else handler(request, resource_id)
                 if not outside:
                     reading = scope.post_as_get and endpoint in _READS

@@ -66,6 +66,8 @@ class RequestScope:
     post_as_get: bool = False
     # Such a read writes nothing (its endpoint only reads and its nonces are elsewhere).
     reads_read_only: bool = False
+    # Nonces are elsewhere: read-only blocks before the first write run on their own.
+    read_first: bool = False
 
 
 class RequestTransactions:
@@ -79,12 +81,20 @@ class RequestTransactions:
 
     @contextmanager
     def __call__(self, *, read_only: bool = False) -> Iterator[AcmeUnitOfWork]:
-        """Within a request, its transaction (``read_only`` is then moot: the request
-        writes its nonces); outside one, a transaction of its own."""
+        """Within a request, its transaction; outside one, a transaction of its own.
+
+        ``read_only`` (the block only reads) matters in a request only when its nonces are
+        outside the database (``read_first``): a read-only block before the request's first
+        other block is then a read-only transaction of its own, so the write transaction
+        that follows (SQLite's one writer at a time) is not held across the account's
+        look-up and the JWS signature check. Whatever such a block read is checked again
+        by the write that depends on it (a conditional UPDATE), as across requests."""
         scope = self._scope()
-        if scope is None:
+        if scope is None or (read_only and scope.read_first and scope.uow is None and not scope.post_as_get):
             with self._factory(read_only=read_only) as uow:
                 yield uow
+            if scope is not None:
+                scope.transactions += 1
             return
         if scope.uow is None:
             scope.current = self._factory(read_only=scope.reads_read_only and scope.post_as_get)
@@ -93,13 +103,14 @@ class RequestTransactions:
         yield scope.uow
 
     @contextmanager
-    def request(self, *, reads_read_only: bool = False) -> Iterator[RequestScope]:
+    def request(self, *, reads_read_only: bool = False, read_first: bool = False) -> Iterator[RequestScope]:
         """The request's scope: what is still open when the block ends normally is
         committed; an exception rolls it back and propagates. ``reads_read_only``: a
-        POST-as-GET of this request writes nothing (see the module doc)."""
+        POST-as-GET of this request writes nothing; ``read_first``: its nonces are outside
+        the database (see the module doc and :meth:`__call__`)."""
         if self._scope() is not None:
             raise RuntimeError("an ACME request scope is already open on this thread")
-        scope = RequestScope(reads_read_only=reads_read_only)
+        scope = RequestScope(reads_read_only=reads_read_only, read_first=read_first)
         self._local.scope = scope
         try:
             yield scope
