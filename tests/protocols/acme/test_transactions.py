@@ -65,10 +65,15 @@ def _transactions_on_this_thread(platform: Platform) -> Iterator[list[int]]:
         event.remove(engine, "begin", on_begin)
 
 
+def _order_request(
+    platform: Platform, key: JWK, kid: str, name: str, *, nonce: str | None = None
+) -> AcmeRequest:
+    payload = {"identifiers": [{"type": "dns", "value": name}]}
+    return _request(platform, URLS.new_order(), payload, key, kid=kid, nonce=nonce)
+
+
 def _order(platform: Platform, key: JWK, kid: str, name: str) -> tuple[AcmeRequest, list[int], AcmeResponse]:
-    request = _request(
-        platform, URLS.new_order(), {"identifiers": [{"type": "dns", "value": name}]}, key, kid=kid
-    )
+    request = _order_request(platform, key, kid, name)
     with _transactions_on_this_thread(platform) as begins:
         response = platform.acme.handle(Endpoint.NEW_ORDER, request)
     return request, begins, response
@@ -78,13 +83,7 @@ def test_new_order_is_one_write_transaction(platform: Platform) -> None:
     # Given an account and a nonce
     key = ec_key()
     kid = _new_account(platform, key)
-    request = _request(
-        platform,
-        URLS.new_order(),
-        {"identifiers": [{"type": "dns", "value": "one.tx.example.test"}]},
-        key,
-        kid=kid,
-    )
+    request = _order_request(platform, key, kid, "one.tx.example.test")
     # When it orders a certificate
     with _transactions_on_this_thread(platform) as begins, _statements_on_this_thread(platform) as statements:
         response = platform.acme.handle(Endpoint.NEW_ORDER, request)
@@ -144,14 +143,7 @@ def test_a_nonce_from_one_server_process_is_accepted_once_by_another(
         # When a nonce issued by the first signs a request sent to the second
         _, _, first = _order(platform, key, kid, "a.two.example.test")
         nonce = first.headers["Replay-Nonce"]
-        request = _request(
-            other,
-            URLS.new_order(),
-            {"identifiers": [{"type": "dns", "value": "b.two.example.test"}]},
-            key,
-            kid=kid,
-            nonce=nonce,
-        )
+        request = _order_request(other, key, kid, "b.two.example.test", nonce=nonce)
         accepted = other.acme.handle(Endpoint.NEW_ORDER, request)
         # Then the second accepts it, and neither accepts it again
         assert accepted.status == 201, accepted.body
@@ -243,8 +235,7 @@ def test_nonces_cost_a_request_one_statement_on_postgresql_and_none_on_sqlite(pl
     # Given an account, and an order request signed with a fresh nonce
     key = ec_key()
     kid = _new_account(platform, key)
-    payload = {"identifiers": [{"type": "dns", "value": "poll.tx.example.test"}]}
-    request = _request(platform, URLS.new_order(), payload, key, kid=kid)
+    request = _order_request(platform, key, kid, "poll.tx.example.test")
     # When the order is made, then its authorization and the order polled (POST-as-GET)
     with _statements_on_this_thread(platform) as ordering:
         order = platform.acme.handle(Endpoint.NEW_ORDER, request)
@@ -291,16 +282,14 @@ def test_on_sqlite_a_nonce_from_before_a_restart_is_refused_and_the_client_retri
     # When the restarted server gets a request signed with it
     after = make_platform(data_dir, url, clock)
     try:
-        payload = {"identifiers": [{"type": "dns", "value": "restart.tx.example.test"}]}
-        refused = after.acme.handle(
-            Endpoint.NEW_ORDER, _request(after, URLS.new_order(), payload, key, kid=kid, nonce=stale)
-        )
+        name = "restart.tx.example.test"
+        refused = after.acme.handle(Endpoint.NEW_ORDER, _order_request(after, key, kid, name, nonce=stale))
         # Then it is refused with badNonce (a new run has a new nonce key), and the fresh
         # Replay-Nonce of that answer works
         assert isinstance(refused.body, dict) and refused.body["type"] == URN + "badNonce"
         retried = after.acme.handle(
             Endpoint.NEW_ORDER,
-            _request(after, URLS.new_order(), payload, key, kid=kid, nonce=refused.headers["Replay-Nonce"]),
+            _order_request(after, key, kid, name, nonce=refused.headers["Replay-Nonce"]),
         )
         assert retried.status == 201, retried.body
     finally:
