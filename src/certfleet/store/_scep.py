@@ -34,7 +34,7 @@ from certfleet.store._database import Database
 from certfleet.store._sql import rowcount
 from certfleet.store.models import Base, UtcDateTime
 
-__all__ = ["SPEND_USE", "ScepChallengeRow", "ScepTransactionRow", "SqlScepStore"]
+__all__ = ["SPEND_USE", "ScepChallengeRow", "ScepTransactionRow", "SqlScepStore", "transaction_row"]
 
 
 class ScepChallengeRow(Base):
@@ -131,6 +131,23 @@ def _transaction(row: Any) -> ScepTransaction:  # a ScepTransactionRow or a Core
     )
 
 
+def transaction_row(transaction: ScepTransaction) -> dict[str, Any]:
+    """The row a new transaction is inserted as (no certificate yet)."""
+    return {
+        "transaction_id": transaction.transaction_id,
+        "status": transaction.status.value,
+        "team": transaction.team,
+        "profile": transaction.profile,
+        "challenge_id": transaction.challenge_id,
+        "renews_serial": transaction.renews_serial,
+        "csr_der": transaction.csr_der,
+        "serial": None,
+        "chain_pem": None,
+        "created_at": transaction.created_at,
+        "updated_at": transaction.updated_at,
+    }
+
+
 class SqlScepStore:
     """Implements ``certfleet.access.scep.ScepStore``."""
 
@@ -181,19 +198,7 @@ class SqlScepStore:
         change nothing (the primary key decides a race between two identical requests).
         ``spend_use_of``: one use of that challenge, spent in the same transaction (False,
         and nothing written, when it has none left or expired)."""
-        row = {
-            "transaction_id": transaction.transaction_id,
-            "status": transaction.status.value,
-            "team": transaction.team,
-            "profile": transaction.profile,
-            "challenge_id": transaction.challenge_id,
-            "renews_serial": transaction.renews_serial,
-            "csr_der": transaction.csr_der,
-            "serial": None,
-            "chain_pem": None,
-            "created_at": transaction.created_at,
-            "updated_at": transaction.updated_at,
-        }
+        row = transaction_row(transaction)
         try:
             with self._engine.begin() as conn:
                 # The insert first: an existing ID fails it before any use is spent.

@@ -7,7 +7,7 @@ twice is decided where the serial is: in one transaction, before anything is sig
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Connection, Table, bindparam, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,7 +17,7 @@ from certfleet.inventory import CertificateRecord
 from certfleet.lifecycle.issuance import IssuedEntry, SerialClaim
 from certfleet.store._database import Database
 from certfleet.store._issuance_ledger import SqlIssuanceLedger
-from certfleet.store._scep import SPEND_USE, ScepChallengeRow, ScepTransactionRow
+from certfleet.store._scep import SPEND_USE, ScepChallengeRow, ScepTransactionRow, transaction_row
 from certfleet.store._sql import rowcount
 
 __all__ = ["SqlScepLedger"]
@@ -60,21 +60,8 @@ class SqlScepLedger(SqlIssuanceLedger):
         if not isinstance(annex, ScepClaim):
             return super()._claim_annex(conn, claim)
         transaction = annex.transaction
-        row: dict[str, Any] = {
-            "transaction_id": transaction.transaction_id,
-            "status": transaction.status.value,
-            "team": transaction.team,
-            "profile": transaction.profile,
-            "challenge_id": transaction.challenge_id,
-            "renews_serial": transaction.renews_serial,
-            "csr_der": transaction.csr_der,
-            "serial": None,
-            "chain_pem": None,
-            "created_at": transaction.created_at,
-            "updated_at": transaction.updated_at,
-        }
         # The row first: a replay is refused before it could spend a use.
-        if conn.execute(self._insert, row).first() is None:
+        if conn.execute(self._insert, transaction_row(transaction)).first() is None:
             return REPLAYED
         if annex.spend_use_of is not None:
             spent = conn.execute(SPEND_USE, {"b_id": annex.spend_use_of, "b_now": transaction.created_at})
