@@ -273,12 +273,10 @@ def test_two_nodes_on_postgresql_see_a_revocation_in_every_worker(tmp_path: Path
                 n.server.stop()
 
 
-def test_a_first_start_refusal_is_one_line_and_starts_no_worker(tmp_path: Path) -> None:
-    # The first start's work runs in a child of the CLI: its refusal still reads as the CLI's.
-    data_dir = tmp_path / "data"
-    certfleet("init", "--data-dir", str(data_dir))
-    server = Server(data_dir, extra=["--workers", "2"])
-    result = subprocess.run(
+def serve_until_it_exits(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``serve --workers 2`` on free ports, for a start that must fail."""
+    server = Server(data_dir)
+    return subprocess.run(
         [
             CERTFLEET,
             "serve",
@@ -288,10 +286,9 @@ def test_a_first_start_refusal_is_one_line_and_starts_no_worker(tmp_path: Path) 
             f"127.0.0.1:{server.http_port}",
             "--workers",
             "2",
-            "--server-name",
-            "bad name!",
             "--data-dir",
             str(data_dir),
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -299,6 +296,13 @@ def test_a_first_start_refusal_is_one_line_and_starts_no_worker(tmp_path: Path) 
         check=False,
         env=_env(),
     )
+
+
+def test_a_first_start_refusal_is_one_line_and_starts_no_worker(tmp_path: Path) -> None:
+    # The first start's work runs in a child of the CLI: its refusal still reads as the CLI's.
+    data_dir = tmp_path / "data"
+    certfleet("init", "--data-dir", str(data_dir))
+    result = serve_until_it_exits(data_dir, "--server-name", "bad name!")
     assert result.returncode == 2
     assert result.stderr == "error: name 'bad name!' has illegal characters in label 'bad name!'\n"
     assert result.stdout == ""
@@ -312,26 +316,7 @@ def test_a_worker_that_cannot_start_stops_the_node_with_its_reason(tmp_path: Pat
         taken.listen()
         port = taken.getsockname()[1]
         (data_dir / "config.toml").write_text(f'[metrics]\nlisten = "127.0.0.1:{port}"\n')
-        server = Server(data_dir, extra=["--workers", "2"])
-        result = subprocess.run(
-            [
-                CERTFLEET,
-                "serve",
-                "--https",
-                f"127.0.0.1:{server.https_port}",
-                "--http",
-                f"127.0.0.1:{server.http_port}",
-                "--workers",
-                "2",
-                "--data-dir",
-                str(data_dir),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env=_env(),
-        )
+        result = serve_until_it_exits(data_dir)
     assert result.returncode != 0
     assert "cannot start the metrics listener" in result.stderr
     assert "worker 0 exited" in result.stderr
