@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -186,6 +187,14 @@ def scep_records(data: Path) -> int:
     return int(count)
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: on a shared machine, what the figures ran beside."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100, help="enrolments per server and round")
@@ -211,6 +220,7 @@ def main() -> None:
     for tool in ("scepclient", "scepserver", "unshare", "ip"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed (apt-get install scep iproute2 util-linux)")
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="bench-scep-") as tmp:
         work = Path(tmp)
         data = work / "data"
@@ -245,6 +255,11 @@ def main() -> None:
             f"server CPU per enrolment: certfleet {1000 * cpu_ours / max(done_ours, 1):.1f} ms,"
             f" scepserver {1000 * cpu_theirs / max(done_theirs, 1):.1f} ms"
         )
+        print(
+            "  (user + system CPU of the server's processes per enrolment: GetCACert, GetCACaps and"
+            " PKIOperation, plus its background jobs meanwhile; steadier than enrol/s on a busy machine)"
+        )
+        print(f"load average: {load_before} before, {load_average()} after ({os.cpu_count()} cores)")
         expected = sum(r.enrolments for r in rounds if r.system == "certfleet")
         recorded = scep_records(data)
         print(f"inventory: {recorded} certificates with source scep for {expected} enrolments")
