@@ -20,13 +20,13 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_pem_private_key,
 )
-from sqlalchemy import select, text, update
+from sqlalchemy import inspect, text, update
 
 from certfleet.access import Scope
 from certfleet.app import Platform
 from certfleet.audit import CHECKPOINT_KEY_FILE, Checkpoint, entry_hash
 from certfleet.store import Database
-from certfleet.store.models import AuditHeadRow, AuditRow, Base
+from certfleet.store.models import AuditHeadRow, AuditRow
 from tests.conftest import Cli
 
 
@@ -112,8 +112,10 @@ def _dump_database(url: str) -> str:
     try:
         parts: list[str] = []
         with database.engine.connect() as conn:
-            for table in Base.metadata.sorted_tables:
-                for row in conn.execute(select(table)):
+            # Every table the database has, not only the models this process happens to
+            # have imported (repositories are imported on first use).
+            for table in inspect(conn).get_table_names():
+                for row in conn.execute(text(f'SELECT * FROM "{table}"')):
                     for value in row:
                         parts.append(value.hex() if isinstance(value, bytes) else str(value))
         return "\n".join(parts)
