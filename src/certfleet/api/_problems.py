@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from http import HTTPStatus
 from typing import Any
 
@@ -134,19 +135,18 @@ def install_problem_handlers(app: FastAPI) -> None:
     # answered and then re-raised by Starlette, and uvicorn logs its traceback; an outage
     # (a locked SQLite file, a restarting PostgreSQL) is one log line, not a crash report.
     # psycopg's and sqlite3's own as well: the token reader and the SQLite write gate raise them
-    # unwrapped.
+    # unwrapped. psycopg only where it is loaded: the engine imports it when it connects to
+    # PostgreSQL (before the application is built); a SQLite node never raises its errors and
+    # need not carry it (about 9 MiB a worker).
     import sqlite3
 
-    import psycopg
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    for outage_type in (
-        OperationalError,
-        InterfaceError,
-        sqlite3.OperationalError,
-        psycopg.OperationalError,
-        psycopg.InterfaceError,
-    ):
+    outage_types: list[type[Exception]] = [OperationalError, InterfaceError, sqlite3.OperationalError]
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        outage_types += [psycopg.OperationalError, psycopg.InterfaceError]
+    for outage_type in outage_types:
         app.add_exception_handler(outage_type, _outage)
 
     @app.exception_handler(Exception)

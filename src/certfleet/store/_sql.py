@@ -7,7 +7,6 @@ import json
 from typing import Any, TypeVar
 
 from sqlalchemy import Select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 __all__ = [
@@ -60,8 +59,15 @@ def for_update(session: Session, stmt: _S) -> _S:
 
 
 def dialect_insert(session: Session, table: Any) -> Any:
-    """The INSERT of the session's dialect, for ``on_conflict_do_*`` (both dialects have it)."""
-    return postgresql.insert(table) if _postgresql(session) else sqlite.insert(table)
+    """The INSERT of the session's dialect, for ``on_conflict_do_*`` (both dialects have it).
+    Each dialect's module is imported where it is used: a SQLite CLI loads no PostgreSQL."""
+    if _postgresql(session):
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
 
 
 def rowcount(result: object) -> int:

@@ -1,9 +1,11 @@
-"""Channel types by name. Built-in types register on import; third-party ones through the
+"""Channel types by name. Built-in types register when their module is imported, which the
+first look-up here does; third-party ones through the
 ``certfleet.notification_channels`` entry-point group. An unknown type is tolerated: its
 deliveries wait (and say why) until the plugin is installed."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 from importlib.metadata import entry_points
 
@@ -15,6 +17,7 @@ ENTRY_POINT_GROUP = "certfleet.notification_channels"
 _log = logging.getLogger("certfleet.notifications")
 _TYPES: dict[str, type[Channel]] = {}
 _loaded_entry_points = False
+_BUILT_IN = ("webhook", "email", "slack")
 
 
 def register(channel: type[Channel]) -> type[Channel]:
@@ -27,6 +30,8 @@ def _load_entry_points() -> None:
     global _loaded_entry_points
     if _loaded_entry_points:
         return
+    for module in _BUILT_IN:  # each registers its type on import (before any plugin)
+        importlib.import_module(f"certfleet.lifecycle.notifications.{module}")
     _loaded_entry_points = True
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         try:
