@@ -66,8 +66,11 @@ class RequestScope:
     post_as_get: bool = False
     # Such a read writes nothing (its endpoint only reads and its nonces are elsewhere).
     reads_read_only: bool = False
-    # Nonces are elsewhere: read-only blocks before the first write run on their own.
+    # Nonces are elsewhere: read-only blocks before the first other one share a read-only
+    # transaction of their own (``reader``), committed when the writing one opens.
     read_first: bool = False
+    reader_cm: AbstractContextManager[AcmeUnitOfWork] | None = None
+    reader: AcmeUnitOfWork | None = None
 
 
 class RequestTransactions:
@@ -84,18 +87,25 @@ class RequestTransactions:
         """Within a request, its transaction; outside one, a transaction of its own.
 
         ``read_only`` (the block only reads) matters in a request only when its nonces are
-        outside the database (``read_first``): a read-only block before the request's first
-        other block is then a read-only transaction of its own, so the write transaction
-        that follows (SQLite's one writer at a time) is not held across the account's
-        look-up and the JWS signature check. Whatever such a block read is checked again
-        by the write that depends on it (a conditional UPDATE), as across requests."""
+        outside the database (``read_first``): the read-only blocks before the request's
+        first other block then share a read-only transaction, committed before the next
+        one opens, so the write transaction (SQLite's one writer at a time) is not held
+        across the account's look-up and the JWS signature check. Whatever they read is
+        checked again by the write that depends on it (a conditional UPDATE), as across
+        requests."""
         scope = self._scope()
-        if scope is None or (read_only and scope.read_first and scope.uow is None and not scope.post_as_get):
+        if scope is None:
             with self._factory(read_only=read_only) as uow:
                 yield uow
-            if scope is not None:
-                scope.transactions += 1
             return
+        if read_only and scope.read_first and scope.uow is None and not scope.post_as_get:
+            if scope.reader is None:
+                scope.reader_cm = self._factory(read_only=True)
+                scope.reader = scope.reader_cm.__enter__()
+                scope.transactions += 1
+            yield scope.reader
+            return
+        self._end_reading(scope)
         if scope.uow is None:
             scope.current = self._factory(read_only=scope.reads_read_only and scope.post_as_get)
             scope.uow = scope.current.__enter__()
@@ -153,7 +163,19 @@ class RequestTransactions:
             scope.prepared_nonce = replacement
 
     @staticmethod
-    def _commit(scope: RequestScope) -> None:
+    def _end_reading(scope: RequestScope, exc: BaseException | None = None) -> None:
+        reader = scope.reader_cm
+        scope.reader_cm, scope.reader = None, None
+        if reader is not None:
+            if exc is None:
+                reader.__exit__(None, None, None)
+            else:
+                with suppress(_Rollback):
+                    reader.__exit__(_Rollback, exc, None)
+
+    @classmethod
+    def _commit(cls, scope: RequestScope) -> None:
+        cls._end_reading(scope)
         current, actions = scope.current, scope.after_commit
         scope.current, scope.uow, scope.after_commit = None, None, []
         if current is not None:
@@ -162,12 +184,12 @@ class RequestTransactions:
         for action in actions:
             action()
 
-    @staticmethod
-    def _rollback(scope: RequestScope) -> None:
+    @classmethod
+    def _rollback(cls, scope: RequestScope) -> None:
+        cls._end_reading(scope, _Rollback())
         current = scope.current
         scope.current, scope.uow, scope.after_commit = None, None, []
         if current is not None:
             scope.prepared_nonce = None  # it was written in the transaction rolled back
-        if current is not None:
             with suppress(_Rollback):
                 current.__exit__(_Rollback, _Rollback(), None)
