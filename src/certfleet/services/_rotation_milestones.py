@@ -145,8 +145,18 @@ class Milestones:
     ) -> None:
         now = self._clock.now()
         if item.state is ItemState.AWAITING_CLIENT:
-            self.link(campaign, item)
-            return
+            if not self.link(campaign, item):
+                return
+            # Linked now: follow its replacement in this same pass (a holder's failed
+            # deployment report is noted by the pass that links it, not one round later).
+            with self._uow(read_only=True) as uow:
+                linked = uow.lifecycle.campaigns.following(campaign.id, item.certificate_id - 1, 1)
+                if not linked or linked[0].certificate_id != item.certificate_id:
+                    return
+                item = linked[0]
+                places = uow.lifecycle.campaigns.places(
+                    [item.certificate_id] + ([item.successor_id] if item.successor_id else [])
+                )
         if item.successor_id is None or item.reissued_at is None:
             return
         if item.holder is not None and item.deployed_at is None:
