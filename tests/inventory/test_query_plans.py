@@ -9,11 +9,15 @@ would show up as a scan.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import json
 import re
 import secrets
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,7 @@ from sqlalchemy import event, text
 from certfleet.inventory import MAX_PAGE_SIZE, CertificateQuery, Status
 from certfleet.store import Database
 from certfleet.store._repositories import SqlCertificateRepository
+from tests.conftest import _pg_admin_url
 from tests.inventory.synthetic import TABLES, load_postgresql, load_sqlite
 
 ROWS = 1_000_000
@@ -31,17 +36,15 @@ NOW = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
 
 
 class _PostgresLoad:
-    """Loads the PostgreSQL copy, into a schema of its own in the session's test database,
-    in a thread: the work happens in the server process, so it overlaps with the SQLite load
-    running in this one. (A schema, not a database: dropping a database forces a checkpoint
-    that writes out everything just loaded.)"""
+    """Loads the PostgreSQL copy, into a schema of its own, in a thread: the work happens in
+    the server process, so it overlaps with the SQLite load running in this one. (A schema,
+    not a database: dropping a database forces a checkpoint that writes out everything just
+    loaded.)"""
 
-    def __init__(self, pg_url: str) -> None:
-        self.admin = pg_url.replace("postgresql+psycopg://", "postgresql://")
-        self.schema = f"million_{secrets.token_hex(4)}"
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{self.schema}"')
-        self.database = Database(f"{pg_url}?options=-csearch_path%3D{self.schema}")
+    def __init__(self, pg_url: str, schema: str) -> None:
+        self.database = _schema_database(pg_url, schema)
+        with psycopg.connect(_plain(pg_url), autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
         # Migrate here, not in the thread: Alembic keeps its migration context in module
         # globals, so two migrations must never run at once.
         self.database.upgrade()
@@ -55,42 +58,94 @@ class _PostgresLoad:
         except BaseException as exc:  # re-raised in the test thread by result()
             self._error = exc
 
-    def result(self) -> Database:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self.database
-
-    def drop(self) -> None:
+    def result(self) -> None:
         self._thread.join()
         self.database.dispose()
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+        if self._error is not None:
+            raise self._error
 
 
-@pytest.fixture(scope="module")
-def million_databases(pg_database_url: str) -> Iterator[dict[str, Database]]:
-    """Both databases with a million certificates each (their own, not the shared test ones).
+def _plain(pg_url: str) -> str:
+    return pg_url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _schema_database(pg_url: str, schema: str) -> Database:
+    return Database(f"{pg_url}?options=-csearch_path%3D{schema}")
+
+
+def _drop(pg_url: str, schema: str, scratch: Path) -> None:
+    with psycopg.connect(_plain(pg_url), autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _build(pg_url: str) -> dict[str, str]:
+    """Both databases with a million certificates each; returns where they are.
 
     The SQLite file goes to a memory file system where there is one: the planner is the
     same, and 900 MB need not be written to disk and deleted again.
     """
-    postgresql = _PostgresLoad(pg_database_url)  # starts loading in the background
     shm = Path("/dev/shm")
+    scratch = Path(tempfile.mkdtemp(prefix="million-", dir=shm if shm.is_dir() else None))
+    schema = f"million_{secrets.token_hex(4)}"
     try:
-        with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as scratch:
-            path = Path(scratch) / "certfleet.db"
+        postgresql = _PostgresLoad(pg_url, schema)  # starts loading in the background
+        try:
+            path = scratch / "certfleet.db"
             migrated = Database(f"sqlite:///{path}")
             migrated.upgrade()
             migrated.dispose()
             load_sqlite(path, ROWS, NOW)
-            sqlite = Database(f"sqlite:///{path}")
-            try:
-                yield {"sqlite": sqlite, "postgresql": postgresql.result()}
-            finally:
-                sqlite.dispose()
+        finally:
+            postgresql.result()
+    except BaseException:
+        _drop(pg_url, schema, scratch)
+        raise
+    return {"sqlite": str(path), "schema": schema, "scratch": str(scratch)}
+
+
+@contextmanager
+def _shared_state(directory: Path) -> Iterator[dict[str, Any]]:
+    """The shared build's record, read and written under an exclusive lock (held until the
+    block ends, so a second worker waits for a build in progress instead of starting one)."""
+    with (directory / "million.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = directory / "million.json"
+        state: dict[str, Any] = json.loads(record.read_text()) if record.exists() else {}
+        yield state
+        record.write_text(json.dumps(state))
+
+
+@pytest.fixture(scope="session")
+def million_databases(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Database]]:
+    """Both databases with a million certificates each (their own, not the shared test ones),
+    built once per test run: loading them is most of this file's time. Under pytest-xdist
+    the workers share one build through the run's common temporary directory: whichever
+    worker needs it first builds it, the other uses it, and the last one to finish drops it.
+    The PostgreSQL copy therefore lives in a schema of the suite's PostgreSQL database that
+    every worker can reach, rather than in one worker's session database."""
+    base = tmp_path_factory.getbasetemp()
+    directory = base.parent if hasattr(request.config, "workerinput") else base
+    pg_url = _pg_admin_url()
+    with _shared_state(directory) as state:
+        if not state.get("users"):  # the first to need it, or the last user has dropped it
+            state.clear()
+            state.update(_build(pg_url))
+        state["users"] = state.get("users", 0) + 1
+        sqlite, schema, scratch = state["sqlite"], state["schema"], Path(state["scratch"])
+    databases = {"sqlite": Database(f"sqlite:///{sqlite}"), "postgresql": _schema_database(pg_url, schema)}
+    try:
+        yield databases
     finally:
-        postgresql.drop()
+        for database in databases.values():
+            database.dispose()
+        with _shared_state(directory) as state:
+            state["users"] -= 1
+            if state["users"] == 0:
+                _drop(pg_url, schema, scratch)
+                state.clear()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
