@@ -5,19 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from certfleet.clock import Clock, SystemClock
 from certfleet.config import Settings
 
 if TYPE_CHECKING:
-    from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from certfleet.ca import CaUrls
     from certfleet.ca.keys import KeyBackend
-    from certfleet.inventory import Source
-    from certfleet.lifecycle.issuance import IssuanceLedger
     from certfleet.lifecycle.scheduler import Scheduler
     from certfleet.metrics import PlatformMetrics
     from certfleet.protocols.acme import AcmeServer
@@ -117,6 +114,7 @@ def open_platform(
     applies pending database migrations, as ``init`` and ``serve`` do. The secrets key is
     made whenever it is missing and nothing in the database is sealed yet.
     """
+    from certfleet._enrolment_wiring import est_service, scep_services
     from certfleet.ca import CaUrls
     from certfleet.ca.keys import load_or_create_passphrase, open_key_backend
     from certfleet.lifecycle.scheduler import Scheduler
@@ -238,6 +236,9 @@ def open_platform(
         key_backend=(keys.name, keys.unavailable),
         siem_backlog=siem.backlog if siem is not None else None,
     )
+    scep, scep_server = scep_services(
+        settings, store, authorities, revocation, policy, passphrase, clock, metrics, issuance
+    )
     return Platform(
         settings=settings,
         clock=clock,
@@ -266,8 +267,9 @@ def open_platform(
         web_sessions=SqlWebSessionStore(store),
         metrics=metrics,
         keys=keys,
-        est=_est_service(settings, store, policy, authorities, clock, metrics, passphrase),
-        **_scep(settings, store, authorities, revocation, policy, passphrase, clock, metrics, issuance),
+        est=est_service(settings, store, policy, authorities, clock, metrics, passphrase),
+        scep=scep,
+        scep_server=scep_server,
         crypto=CryptoReportService(SqlCryptoInventory(database), authorities.hierarchy, clock),
     )
 
@@ -356,115 +358,6 @@ def _agent_service(
         # an agent's first request with a renewed identity: a campaign may revoke the old one
         identity_in_use=lambda certificate_id, agent: rotation.replacement_in_use(certificate_id, agent),
     )
-
-
-def _issuance_as(
-    source: Source,
-    store: Store,
-    authorities: AuthorityService,
-    policy: PolicyService,
-    clock: Clock,
-    ledger: IssuanceLedger | None = None,
-) -> IssuanceService:
-    """The one issuance path (same CA, policy and ledger) for an enrolment protocol whose
-    inventory records say ``source``; ``ledger``: one that also writes the protocol's rows
-    in issuance's transactions (SCEP)."""
-    from certfleet.services import IssuanceService
-
-    return IssuanceService(
-        store.unit_of_work,
-        authorities.issuing_authority,
-        clock,
-        ledger=ledger or store.issuance_ledger(),
-        policy=policy,
-        refresh_authority=authorities.refresh,
-        source=source,
-        authority_for=authorities.authority_for,
-    )
-
-
-def _ca_certificates(authorities: AuthorityService) -> tuple[x509.Certificate, ...]:
-    """What an enrolling device is given to trust: the issuing chain and the root."""
-    return (*authorities.issuing_authority().chain, authorities.root().certificate)
-
-
-def _est_service(
-    settings: Settings,
-    store: Store,
-    policy: PolicyService,
-    authorities: AuthorityService,
-    clock: Clock,
-    metrics: PlatformMetrics,
-    passphrase: bytes,
-) -> EstService:
-    """EST issues through an issuance service whose records say ``est`` (same CA, policy and
-    ledger, as SCEP's); /cacerts serves the issuing chain and the root."""
-    from certfleet.inventory import Source
-    from certfleet.services.est import EstService, listener_identity
-    from certfleet.store._est import SqlEstCredentialReader
-
-    return EstService(
-        store.unit_of_work,
-        _issuance_as(Source.EST, store, authorities, policy, clock),
-        lambda: _ca_certificates(authorities),
-        clock,
-        count=lambda outcome: metrics.requests.count_enrolment("est", outcome),
-        # serverkeygen's encrypted key packages are signed by the listener's identity
-        signing_identity=lambda: listener_identity(settings.data_dir.tls, passphrase),
-        lookup=SqlEstCredentialReader(store.database),  # one statement per request
-    )
-
-
-def _scep(
-    settings: Settings,
-    store: Store,
-    authorities: AuthorityService,
-    revocation: RevocationService,
-    policy: PolicyService,
-    passphrase: bytes,
-    clock: Clock,
-    metrics: PlatformMetrics,
-    issuance: IssuanceService,
-) -> dict[str, Any]:
-    """SCEP issues through an issuance service whose records say ``scep`` (same CA, policy
-    and ledger); the RA key is encrypted under the CA passphrase in the keys directory."""
-    from certfleet.inventory import Source
-    from certfleet.protocols.scep import ScepServer
-    from certfleet.protocols.scep.bindings import ServiceBackend
-    from certfleet.services._scep_ra import RegistrationAuthority
-    from certfleet.services.scep import ScepService
-    from certfleet.store._scep import SqlScepStore
-    from certfleet.store._scep_ledger import SqlScepLedger
-
-    scep_issuance = _issuance_as(
-        Source.SCEP, store, authorities, policy, clock, SqlScepLedger(store.database)
-    )
-
-    def chain() -> tuple[x509.Certificate, ...]:
-        return _ca_certificates(authorities)
-
-    service = ScepService(
-        SqlScepStore(store.database),
-        store.unit_of_work,
-        scep_issuance,
-        authorities.hierarchy,
-        lambda ca_id: revocation.crl(ca_id).der,
-        clock,
-    )
-    ra = RegistrationAuthority(
-        issuance,
-        settings.data_dir.keys,
-        lambda: passphrase,
-        lambda: authorities.issuing_authority().issuer.certificate,
-        chain,
-        clock,
-    )
-    server = ScepServer(
-        ServiceBackend(service, ra),
-        clock,
-        observe=lambda message, outcome: metrics.requests.count_enrolment("scep", outcome),
-    )
-    return {"scep": service, "scep_server": server}
 
 
 def _window(window: RenewalWindow) -> tuple[dt.datetime, dt.datetime]:

@@ -5,7 +5,6 @@ request threads read through connections of their own, never the pool."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from certfleet.access import EstCredential
 from certfleet.app import Platform
 from certfleet.store._est import SqlEstCredentialReader
 from tests.conftest import FakeClock, make_platform
+from tests.store._threads import run_together
 
 
 def test_the_reader_returns_the_stored_credential_and_sees_its_revocation_at_once(platform: Platform) -> None:
@@ -28,29 +28,6 @@ def test_the_reader_returns_the_stored_credential_and_sees_its_revocation_at_onc
     revoked = reader.get(minted.record.id)
     assert revoked is not None and revoked.revoked_at == platform.clock.now()
     assert [c.revoked_at for c in platform.est.list_credentials()] == [revoked.revoked_at]
-
-
-def _in_threads(count: int, work: Callable[[], Any]) -> tuple[list[Any], set[int]]:
-    """``work`` run once on each of ``count`` threads started together; their results and
-    thread idents."""
-    results: list[Any] = []
-    idents: set[int] = set()
-    start = threading.Barrier(count)
-    lock = threading.Lock()
-
-    def run() -> None:
-        start.wait()
-        result = work()
-        with lock:
-            results.append(result)
-            idents.add(threading.get_ident())
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, idents
 
 
 def test_many_request_threads_read_a_credential_without_the_pool_on_a_sqlite_file(
@@ -68,11 +45,11 @@ def test_many_request_threads_read_a_credential_without_the_pool_on_a_sqlite_fil
 
     event.listen(platform.database.engine, "checkout", checked_out)
     try:
-        results, idents = _in_threads(32, lambda: reader.get(minted.record.id))
+        together = run_together(32, lambda: reader.get(minted.record.id))
     finally:
         event.remove(platform.database.engine, "checkout", checked_out)
-    assert results == [minted.record] * 32
-    on_request_threads = [ident for ident in checkouts if ident in idents]
+    assert together.results == [minted.record] * 32
+    on_request_threads = [ident for ident in checkouts if ident in together.idents]
     if platform.database.dialect == "sqlite":
         assert on_request_threads == []
     else:  # PostgreSQL: a network round trip on a pooled connection, one per read

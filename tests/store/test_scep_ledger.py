@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import threading
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -19,6 +16,7 @@ from certfleet.lifecycle.issuance import ClaimOutcome, ClaimResult, SerialClaim
 from certfleet.store._issuance_ledger import SqlIssuanceLedger
 from certfleet.store._scep_ledger import SqlScepLedger
 from tests.services.snapshot import rows
+from tests.store._threads import run_together
 
 
 def _challenge(platform: Platform, uses: int) -> str:
@@ -82,27 +80,6 @@ def test_a_challenges_last_use_claimed_twice_in_a_batch_issues_once_and_keeps_no
     assert rows(platform.database, "SELECT transaction_id FROM scep_transactions") == [("tx-a",)]
 
 
-def _on_two_connections(work: Callable[[], Any]) -> list[Any]:
-    """``work`` on two threads released together, each with a ledger (and so connections) of
-    its own, as two serving processes would run it."""
-    start = threading.Barrier(2)
-    results: list[Any] = []
-    lock = threading.Lock()
-
-    def run() -> None:
-        start.wait()
-        result = work()
-        with lock:
-            results.append(result)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 @pytest.mark.parametrize("same_transaction", [True, False], ids=["replay", "last-use"])
 def test_two_connections_racing_for_one_transaction_id_or_the_last_use_reserve_one_serial(
     platform: Platform, same_transaction: bool
@@ -116,7 +93,9 @@ def test_two_connections_racing_for_one_transaction_id_or_the_last_use_reserve_o
         )
         return result
 
-    results = _on_two_connections(claim)
+    # Two threads, each with a ledger (and so connections) of its own, as two serving
+    # processes would run it.
+    results = run_together(2, claim).results
     refusal = REPLAYED if same_transaction else CHALLENGE_USED_UP
     assert _outcomes(results) == [(ClaimOutcome.RESERVED, None), (ClaimOutcome.ANNEX_REFUSED, refusal)]
     assert _state(platform, challenge) == (0, 1, 1)

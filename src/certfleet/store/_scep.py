@@ -34,7 +34,7 @@ from certfleet.store._database import Database
 from certfleet.store._sql import rowcount
 from certfleet.store.models import Base, UtcDateTime
 
-__all__ = ["SPEND_USE", "ScepChallengeRow", "ScepTransactionRow", "SqlScepStore", "transaction_row"]
+__all__ = ["MOVE", "SPEND_USE", "ScepChallengeRow", "ScepTransactionRow", "SqlScepStore", "transaction_row"]
 
 
 class ScepChallengeRow(Base):
@@ -82,7 +82,9 @@ SPEND_USE = (
     )
     .values(uses_left=_CHALLENGES.c.uses_left - 1)
 )
-_MOVE = (
+# A transaction's move from ``b_expected`` to ``b_status`` (an approval, or issuance's record
+# transaction moving it to ISSUED in store._scep_ledger): nothing if another request moved it first.
+MOVE = (
     update(_TRANSACTIONS)
     .where(
         _TRANSACTIONS.c.transaction_id == bindparam("b_id"),
@@ -251,7 +253,7 @@ class SqlScepStore:
         """Change the status if it is still ``expected`` (approval races a second approval)."""
         with self._engine.begin() as conn:
             result = conn.execute(
-                _MOVE,
+                MOVE,
                 {
                     "b_id": transaction_id,
                     "b_expected": expected.value,

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, update
+from sqlalchemy import Connection, Table, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
-from certfleet.access.scep import CHALLENGE_USED_UP, REPLAYED, ScepClaim, ScepIssued
+from certfleet.access.scep import CHALLENGE_USED_UP, REPLAYED, ScepClaim, ScepIssued, TransactionStatus
 from certfleet.inventory import CertificateRecord
 from certfleet.lifecycle.issuance import IssuedEntry, SerialClaim
 from certfleet.store._database import Database
 from certfleet.store._issuance_ledger import SqlIssuanceLedger
-from certfleet.store._scep import SPEND_USE, ScepChallengeRow, ScepTransactionRow, transaction_row
+from certfleet.store._scep import MOVE, SPEND_USE, ScepChallengeRow, ScepTransactionRow, transaction_row
 from certfleet.store._sql import rowcount
 
 __all__ = ["SqlScepLedger"]
@@ -35,19 +35,6 @@ _INSERT = {
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 _DROP = delete(_TRANSACTIONS).where(_TRANSACTIONS.c.transaction_id == bindparam("b_id"))
-_ISSUED = (
-    update(_TRANSACTIONS)
-    .where(
-        _TRANSACTIONS.c.transaction_id == bindparam("b_id"),
-        _TRANSACTIONS.c.status == bindparam("b_expected"),
-    )
-    .values(
-        status="issued",
-        serial=bindparam("b_serial"),
-        chain_pem=bindparam("b_chain_pem"),
-        updated_at=bindparam("b_now"),
-    )
-)
 
 
 class SqlScepLedger(SqlIssuanceLedger):
@@ -77,11 +64,12 @@ class SqlScepLedger(SqlIssuanceLedger):
         if not all(isinstance(a, ScepIssued) for a in issued):
             super()._record_annexes(conn, entries, stored)
         conn.execute(
-            _ISSUED,
+            MOVE,
             [
                 {
                     "b_id": a.transaction_id,
                     "b_expected": a.expected.value,
+                    "b_status": TransactionStatus.ISSUED.value,
                     "b_serial": a.serial,
                     "b_chain_pem": a.chain_pem,
                     "b_now": a.at,
