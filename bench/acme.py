@@ -180,6 +180,33 @@ class Server:
     stop: Any
     transport: httpx.BaseTransport | None = None
     platform: Any = None  # in-process only: its database's transactions are counted
+    pid: int | None = None  # a server process: its CPU and its children's is counted
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and its live descendants, from /proc.
+
+    Read before and after a run: serve's supervisor and its worker processes live for the
+    whole run, so the difference is what the server spent on that run's certificates."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times.get(member, 0.0) for member in tree)
 
 
 class InProcessTransport(httpx.BaseTransport):
@@ -320,7 +347,7 @@ def start_certfleet(
         proc.wait(timeout=30)
         log.close()
 
-    return Server(label, url, verify, stop)
+    return Server(label, url, verify, stop, pid=proc.pid)
 
 
 def start_pebble(tmp: Path, dns: str, http01: int) -> Server:
@@ -388,7 +415,7 @@ def start_pebble(tmp: Path, dns: str, http01: int) -> Server:
         proc.wait(timeout=30)
         log.close()
 
-    return Server("pebble 2.4 (in memory)", url, verify, stop)
+    return Server("pebble 2.4 (in memory)", url, verify, stop, pid=proc.pid)
 
 
 def measure(server: Server, responder: Responder, concurrency: int, count: int) -> float:
@@ -413,10 +440,13 @@ def measure(server: Server, responder: Responder, concurrency: int, count: int) 
             begins[0] += 1
 
         event.listen(server.platform.database.engine, "begin", count)
+    cpu_before = process_tree_cpu(server.pid) if server.pid is not None else 0.0
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         done = sum(pool.map(work, range(concurrency)))
     rate = done / (time.perf_counter() - started)
+    if server.pid is not None:
+        CPU_MS[(server.label, concurrency)] = (process_tree_cpu(server.pid) - cpu_before) * 1000 / done
     if server.platform is not None:
         event.remove(server.platform.database.engine, "begin", count)
         TRANSACTIONS[(server.label, concurrency)] = begins[0] / done
@@ -424,6 +454,11 @@ def measure(server: Server, responder: Responder, concurrency: int, count: int) 
 
 
 TRANSACTIONS: dict[tuple[str, int], float] = {}
+CPU_MS: dict[tuple[str, int], float] = {}
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def pg_database() -> tuple[str, Any]:
@@ -460,6 +495,7 @@ def main() -> int:
         if not shutil.which(tool):
             print(f"{tool} is not installed (Debian package pebble)", file=sys.stderr)
             return 2
+    load_before = load_average()
     responder = Responder()
     dns, dns_proc = start_challtestsrv()
     results: dict[tuple[str, int], float] = {}
@@ -505,14 +541,20 @@ def main() -> int:
         f"end-to-end issuance (order, http-01, finalize, download); "
         f"{args.count_1} certs at concurrency 1, {args.count_8} at 8"
     )
-    print(f"{'server':28} {'conc':>4} {'certs/s':>8} {'vs pebble':>10} {'transactions/cert':>18}")
+    print(f"load average before: {load_before}, after: {load_average()}")
+    header = f"{'server':28} {'conc':>4} {'certs/s':>8} {'vs pebble':>10} {'server CPU ms/cert':>19}"
+    print(f"{header} {'transactions/cert':>18}")
     for label in labels:
         for concurrency in (1, 8):
             rate = results[(label, concurrency)]
             base = results[(labels[0], concurrency)]
             per_cert = TRANSACTIONS.get((label, concurrency))
             tx = f"{per_cert:18.1f}" if per_cert is not None else f"{'':18}"
-            print(f"{label:28} {concurrency:>4} {rate:>8.2f} {rate / base:>9.2f}x {tx}")
+            cpu_ms = CPU_MS.get((label, concurrency))
+            cpu = f"{cpu_ms:19.1f}" if cpu_ms is not None else f"{'':19}"
+            print(f"{label:28} {concurrency:>4} {rate:>8.2f} {rate / base:>9.2f}x {cpu} {tx}")
+    print("server CPU ms/cert: user + system CPU of the server's processes (serve's supervisor and")
+    print("workers; pebble) from /proc over the run, per certificate; the client harness is not in it")
     print("in-process: AcmeServer called without HTTP (protocol, database, CA); transactions")
     print("per certificate include issuance's own and the validation worker's")
     return 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import replace
-from functools import partial
 
 from certfleet.access import NamePattern
 from certfleet.clock import Clock
@@ -17,6 +16,7 @@ from certfleet.protocols.acme.authentication import AcmeRequest, Authenticator, 
 from certfleet.protocols.acme.authorizations import (
     Authorization,
     AuthzStatus,
+    Challenge,
     ChallengeStatus,
     new_authorization,
 )
@@ -210,12 +210,28 @@ class OrderEndpoints:
                 with self._uow() as uow:
                     started = uow.acme.authorizations.start_challenge(challenge.id, now)
                 if started:
-                    challenge = replace(challenge, status=ChallengeStatus.PROCESSING)
-                    # Validation starts as soon as "processing" is visible to other
-                    # connections: its worker reads the challenge in a transaction of its own.
-                    account_url = request.urls.account(account.id)
-                    self._uow.after_commit(partial(self._validation.submit, challenge.id, account_url))
+                    challenge = self._validated(
+                        replace(challenge, status=ChallengeStatus.PROCESSING),
+                        request.urls.account(account.id),
+                    )
             elif status is not AuthzStatus.VALID and challenge.status is ChallengeStatus.PENDING:
                 raise AcmeProblem("malformed", f"the authorization is {status.value}: it cannot be validated")
         response = AcmeResponse.json(challenge.to_json(request.urls.challenge(challenge.id)))
         return response.link(request.urls.authz(authz.id), "up")
+
+    def _validated(self, challenge: Challenge, account_url: str) -> Challenge:
+        """Start the validation of a challenge just moved to ``processing`` and wait a
+        moment for it: the answer then carries the result (RFC 8555 7.5.1 answers with the
+        challenge as it is; "valid" or "invalid" are as good as "processing"), so the client's
+        next read of the authorization settles it instead of a round of polls, each a signed
+        request. A validation slower than ``answer_wait_seconds`` is answered "processing" and
+        goes on in the background, as before."""
+        # Validation starts once "processing" is visible to other connections: its worker
+        # reads the challenge in a transaction of its own.
+        self._uow.commit()
+        if not self._validation.finished(self._validation.submit(challenge.id, account_url)):
+            return challenge
+        with self._uow(read_only=True) as uow:
+            authz = uow.acme.authorizations.get_by_challenge(challenge.id)
+        done = authz.challenge(challenge.id) if authz is not None else None
+        return done or challenge

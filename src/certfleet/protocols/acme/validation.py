@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 
 from certfleet.clock import Clock
 from certfleet.protocols.acme._ports import AcmeUnitOfWork, AcmeUnitOfWorkFactory
@@ -66,6 +66,7 @@ class ValidationRunner:
         *,
         workers: int,
         authz_lifetime: dt.timedelta,
+        answer_wait_seconds: float = 1.0,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -76,12 +77,26 @@ class ValidationRunner:
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.on_done: Callable[[str], None] | None = None  # tests observe completions
+        # How long a challenge's answer waits for its validation (see
+        # ``OrderEndpoints._validated``): long enough for a validation over a local network
+        # or a nearby resolver (tens of milliseconds), short enough that a request thread is
+        # never held for a slow one.
+        self.answer_wait_seconds = answer_wait_seconds
 
     def submit(self, challenge_id: str, account_url: str) -> Future[None]:
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="acme-validate")
             return self._executor.submit(self._run, challenge_id, account_url)
+
+    def finished(self, validation: Future[None]) -> bool:
+        """Wait up to ``answer_wait_seconds`` for a submitted validation; true when it has
+        finished (its result committed)."""
+        try:
+            validation.result(timeout=self.answer_wait_seconds)
+        except (TimeoutError, CancelledError):  # slow, or the runner is closing
+            return False
+        return True
 
     def close(self) -> None:
         with self._lock:
