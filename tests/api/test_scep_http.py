@@ -16,7 +16,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certfleet.api import create_api_app, create_public_app
+from certfleet.api import create_api_app, create_public_app, scep
 from certfleet.app import Platform
 from tests.protocols.scep.client import (
     Message,
@@ -102,3 +102,20 @@ def test_enrolments_are_counted_by_protocol_and_outcome(scep_http: Client, platf
     exposition = platform.metrics.exposition(None).decode()
     assert 'certfleet_enrolments_total{outcome="issued",protocol="scep"} 1.0' in exposition
     assert 'certfleet_enrolments_total{outcome="malformed",protocol="scep"} 1.0' in exposition
+
+
+def test_get_ca_cert_waits_for_the_ra_once_then_is_answered_without_a_worker_thread(
+    scep_http: Client, platform: Platform
+) -> None:
+    # Before the RA is loaded (its files read, or it is issued) GetCACert needs the disk
+    # and the database: no answer on the event loop, the worker thread answers it.
+    assert scep.answer_at_once(platform.scep_server, {"operation": "GetCACert"}) is None
+    first = scep_http("GET", "operation=GetCACert")
+    at_once = scep.answer_at_once(platform.scep_server, {"operation": "GetCACert"})
+    assert at_once is not None and (at_once.status, at_once.body) == (200, first.content)
+    again = scep_http("GET", "operation=GetCACert")
+    assert (again.content, again.headers["content-type"]) == (first.content, "application/x-x509-ca-ra-cert")
+    caps = scep.answer_at_once(platform.scep_server, {"operation": "GetCACaps"})
+    assert caps is not None and caps.body == scep_http("GET", "operation=GetCACaps").content
+    # A PKIOperation is never answered on the event loop.
+    assert scep.answer_at_once(platform.scep_server, {"operation": "PKIOperation", "message": "x"}) is None

@@ -147,13 +147,6 @@ class ScepStore(Protocol):
         ...
 
     def transaction(self, transaction_id: str) -> ScepTransaction | None: ...
-    def look_up(
-        self, transaction_id: str, challenge_id: str | None
-    ) -> tuple[ScepTransaction | None, ScepChallenge | None]:
-        """The transaction of that ID and the challenge of that ID (None: not asked or not
-        found), read together: what every PKCSReq needs before anything else."""
-        ...
-
     def transactions(self, status: TransactionStatus | None = None) -> Sequence[ScepTransaction]: ...
     def move(
         self,

@@ -354,7 +354,9 @@ class PublicApp:
                     break
         parameters = scep.query_parameters(scope.get("query_string", b""))
         server = self._platform.scep_server
-        result = await anyio.to_thread.run_sync(scep.answer, server, method, parameters, body)
+        result = scep.answer_at_once(server, parameters)  # no thread hop for what needs none
+        if result is None:
+            result = await anyio.to_thread.run_sync(scep.answer, server, method, parameters, body)
         await _respond(send, result.status, result.body, [(b"content-type", result.media_type.encode())])
 
     # -- CRLs and CA certificates -----------------------------------------------------------

@@ -23,7 +23,7 @@ from certfleet.api._auth import get_platform
 from certfleet.api._ports import Platform
 from certfleet.protocols.scep import MalformedMessage, ScepServer
 
-__all__ = ["ScepAnswer", "answer", "query_parameters", "router"]
+__all__ = ["ScepAnswer", "answer", "answer_at_once", "query_parameters", "router"]
 
 _log = logging.getLogger("certfleet.scep")
 PATH = "/scep"
@@ -54,6 +54,18 @@ def query_parameters(raw_query: bytes) -> dict[str, str]:
         if name and name not in parameters:
             parameters[unquote(name)] = unquote(value)
     return parameters
+
+
+def answer_at_once(server: ScepServer, parameters: dict[str, str]) -> ScepAnswer | None:
+    """What needs no database, file or signature, for the event loop to answer without a
+    thread hop: GetCACaps, and GetCACert once the RA is loaded (each enrolment of
+    scepclient asks for both before its PKIOperation). None: call :func:`answer`."""
+    operation = parameters.get("operation", "")
+    if operation == "GetCACaps":
+        return ScepAnswer(200, _TEXT, server.capabilities())
+    if operation == "GetCACert" and (certificates := server.loaded_ca_certificates()) is not None:
+        return ScepAnswer(200, _CA_RA_CERT, certificates)
+    return None
 
 
 def answer(server: ScepServer, method: str, parameters: dict[str, str], body: bytes) -> ScepAnswer:
@@ -90,5 +102,8 @@ router = APIRouter(tags=["scep"], include_in_schema=False)
 async def scep(request: Request, platform: Annotated[Platform, Depends(get_platform)]) -> Response:
     body = await request.body() if request.method == "POST" else b""
     parameters = query_parameters(request.scope.get("query_string", b""))
-    result = await run_in_threadpool(answer, platform.scep_server, request.method, parameters, body)
+    server = platform.scep_server
+    result = answer_at_once(server, parameters)
+    if result is None:
+        result = await run_in_threadpool(answer, server, request.method, parameters, body)
     return Response(result.body, status_code=result.status, media_type=result.media_type)

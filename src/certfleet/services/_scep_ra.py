@@ -70,6 +70,12 @@ class RegistrationAuthority:
             self._cached = self._load_or_issue()
             return self._cached
 
+    def loaded(self) -> RaMaterial | None:
+        """The RA this process holds if it is still the one to use, else None: never reads a
+        file or issues (the event loop may call it)."""
+        cached = self._cached
+        return cached if cached is not None and self._fresh(cached) else None
+
     def _fresh(self, material: RaMaterial) -> bool:
         cert = material.certificate
         lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc

@@ -42,6 +42,7 @@ __all__ = ["MintedChallenge", "ScepService", "renewal_transaction_id"]
 CHALLENGE_PASSWORD = x509.ObjectIdentifier("1.2.840.113549.1.9.7")
 DEFAULT_TTL = dt.timedelta(days=7)
 DEFAULT_PROFILE = "tls-client"  # routers, phones and laptops mostly authenticate as clients
+_KNOWN_CHALLENGES = 1024  # challenges a worker keeps (a fleet enrols through a few)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class ScepService:
         self._hierarchy = hierarchy
         self._crl = crl
         self._clock = clock
+        self._challenges: dict[str, ScepChallenge] = {}  # see _known_challenge
 
     # -- challenges ---------------------------------------------------------------------------
 
@@ -159,16 +161,25 @@ class ScepService:
             # 3.2.1.1), so renewing with the same key repeats the enrolment's ID: a renewal
             # is one transaction per (ID, certificate renewed).
             transaction_id = renewal_transaction_id(transaction_id, signer)
-        challenge_id, _, secret = ("" if renewal else _challenge_password(csr) or "").strip().partition("-")
-        existing, stored_challenge = self._store.look_up(
-            transaction_id, challenge_id if challenge_id and secret else None
-        )
-        if existing is not None:
+            existing = self._store.transaction(transaction_id)
+            return existing if existing is not None else self._renew(csr, transaction_id, signer)
+        try:
+            return self._enrol_new(csr, transaction_id)
+        except EnrolmentRefused:
+            # A transaction ID on record answers with its first result whatever refuses a new
+            # one now (the one-time challenge it spent, a policy changed since). Looked up only
+            # here: an ID replayed after issuance is found by the claim, with the serial.
+            existing = self._store.transaction(transaction_id)
+            if existing is None:
+                raise
             return existing
-        if renewal:
-            return self._renew(csr, transaction_id, signer)
-        challenge = self._challenge_for(challenge_id, secret, stored_challenge)
-        common_name, names = _requested_names(csr)
+
+    def _enrol_new(self, csr: x509.CertificateSigningRequest, transaction_id: str) -> ScepTransaction:
+        challenge_id, _, secret = (_challenge_password(csr) or "").strip().partition("-")
+        stored = self._known_challenge(challenge_id) if challenge_id and secret else None
+        challenge = self._challenge_for(challenge_id, secret, stored)
+        requested_names = _requested_names(csr)
+        common_name, names = requested_names
         patterns = tuple(NamePattern.parse(p) for p in challenge.allow_names)
         requested = parse_names([*names, *([common_name] if common_name else [])])
         if patterns:
@@ -185,7 +196,8 @@ class ScepService:
         )  # fmt: skip
         if not challenge.manual_approval:
             # The row and the use are written with the serial, in issuance's transaction.
-            return self._issue(transaction, csr, challenge, claim=ScepClaim(transaction, challenge.id))
+            claim = ScepClaim(transaction, challenge.id)
+            return self._issue(transaction, csr, challenge, claim=claim, requested_names=requested_names)
         raced = self._store.begin_transaction(transaction, spend_use_of=challenge.id)
         if raced is False:
             raise EnrolmentRefused(Refusal.CHALLENGE, f"challenge {challenge.id} expired or used up")
@@ -193,6 +205,22 @@ class ScepService:
             return raced
         self._audit(f"scep:{challenge.id}", "scep.pending", transaction_id, {"team": challenge.team})
         return transaction
+
+    def _known_challenge(self, challenge_id: str) -> ScepChallenge | None:
+        """The challenge as this process last read it. What the service checks of it (secret
+        hash, team, profile, names, expiry) never changes, so a worker keeps the ones with
+        uses left; their ``uses_left`` is then only a hint: the claim's guarded UPDATE
+        spends the use in issuance's transaction, or refuses (CHALLENGE_USED_UP) when
+        another worker spent the last one."""
+        known = self._challenges.get(challenge_id)
+        if known is not None:
+            return known
+        challenge = self._store.challenge(challenge_id)
+        if challenge is not None and challenge.uses_left > 0:
+            if len(self._challenges) >= _KNOWN_CHALLENGES:
+                self._challenges.clear()
+            self._challenges[challenge_id] = challenge
+        return challenge
 
     def _renew(
         self, csr: x509.CertificateSigningRequest, transaction_id: str, signer: x509.Certificate
@@ -242,11 +270,13 @@ class ScepService:
         challenge: ScepChallenge | None,
         *,
         claim: ScepClaim | None,
+        requested_names: tuple[str | None, tuple[str, ...]] | None = None,
     ) -> ScepTransaction:
         """Issue through the one issuance service. With ``claim`` (a new transaction) its row
         and challenge use are written with the serial; without (an approved one), the row
-        exists. Either way the row's result is written with the certificate."""
-        common_name, names = _requested_names(csr)
+        exists. Either way the row's result is written with the certificate.
+        ``requested_names``: the CSR's, when the caller has read them already."""
+        common_name, names = requested_names or _requested_names(csr)
         principal = None
         if challenge is not None and challenge.allow_names:
             patterns = tuple(NamePattern.parse(p) for p in challenge.allow_names)

@@ -220,19 +220,6 @@ class SqlScepStore:
             row = conn.execute(_GET_TRANSACTION, {"b_id": transaction_id}).first()
         return None if row is None else _transaction(row)
 
-    def look_up(
-        self, transaction_id: str, challenge_id: str | None
-    ) -> tuple[ScepTransaction | None, ScepChallenge | None]:
-        with self._reader.connect() as conn:  # one connection and snapshot for both
-            found = conn.execute(_GET_TRANSACTION, {"b_id": transaction_id}).first()
-            challenge = None
-            if challenge_id is not None:
-                challenge = conn.execute(_GET_CHALLENGE, {"b_id": challenge_id}).first()
-        return (
-            None if found is None else _transaction(found),
-            None if challenge is None else _challenge(challenge),
-        )
-
     def transactions(self, status: TransactionStatus | None = None) -> Sequence[ScepTransaction]:
         with self._database.session(read_only=True) as session:
             query = select(ScepTransactionRow).order_by(ScepTransactionRow.created_at)

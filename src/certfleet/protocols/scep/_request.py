@@ -119,14 +119,15 @@ def _signer_certificate(signed: cms.SignedData, signer_info: cms.SignerInfo) -> 
     raise MalformedMessage("the message does not carry its signer's certificate")
 
 
-def _verify(signer: x509.Certificate, signer_info: cms.SignerInfo, content: bytes) -> None:
+def _verify(
+    signer: x509.Certificate, signer_info: cms.SignerInfo, attrs: dict[str, list[Any]], content: bytes
+) -> None:
     """RFC 5652 section 5.4: the signature covers the DER SET OF the signed attributes, whose
     messageDigest must be the digest of the content."""
     digest_name = signer_info["digest_algorithm"]["algorithm"].native
     hash_type = _HASHES.get(digest_name)
     if hash_type is None:
         raise ScepFailure(FailInfo.BAD_ALG, f"unsupported digest algorithm {digest_name}")
-    attrs = _signed_attributes(signer_info)
     digest = _attribute(attrs, "1.2.840.113549.1.9.4")
     if digest is None:
         raise ScepFailure(FailInfo.BAD_MESSAGE_CHECK, "no messageDigest attribute")
@@ -178,7 +179,8 @@ def parse_pki_message(der: bytes) -> ParsedMessage:
         sender_nonce = bytes(core.OctetString.load(nonce_value.dump()).native)
         kind_text = _text(kind, MESSAGE_TYPE)
         content = signed["encap_content_info"]["content"]
-        envelope = bytes(content.native) if content.native is not None else b""
+        envelope_value = content.native
+        envelope = bytes(envelope_value) if envelope_value is not None else b""
     except (ValueError, TypeError, KeyError) as exc:
         raise MalformedMessage(f"not a SCEP pkiMessage: {exc}") from None
     if not (0 < len(transaction_id) <= _MAX_TRANSACTION_ID) or not (
@@ -187,7 +189,7 @@ def parse_pki_message(der: bytes) -> ParsedMessage:
         raise MalformedMessage("transactionID or senderNonce of an impossible length")
     reply_to = ReplyTo(transaction_id, sender_nonce, signer)
     try:
-        _verify(signer, signer_info, envelope)
+        _verify(signer, signer_info, attrs, envelope)
         try:
             message_type = MessageType(kind_text)
         except ValueError:

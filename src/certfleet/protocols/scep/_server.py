@@ -30,6 +30,7 @@ CAPABILITIES = ("AES", "GetNextCACert", "POSTPKIOperation", "Renewal", "SCEPStan
 # RFC 8894 leaves "sufficiently close" to the server: a day tolerates devices that enrol
 # before their clock is set by NTP in the wrong time zone, and still refuses stale replays.
 DEFAULT_MAX_SKEW = dt.timedelta(days=1)
+_CAPABILITIES = "".join(f"{cap}\n" for cap in CAPABILITIES).encode()
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class Enrolment:
 class ScepBackend(Protocol):
     def signer(self) -> RaSigner:
         """The RA that decrypts requests and signs replies, with the CA chain."""
+        ...
+
+    def loaded_signer(self) -> RaSigner | None:
+        """``signer()`` if this process holds it already, else None (no file, no database:
+        callable from an event loop)."""
         ...
 
     def enrol(
@@ -124,16 +130,28 @@ class ScepServer:
         self._clock = clock
         self._observe = observe
         self._max_skew = max_skew
+        self._ca_certificates: tuple[RaSigner, bytes] | None = None
 
     @staticmethod
     def capabilities() -> bytes:
-        return "".join(f"{cap}\n" for cap in CAPABILITIES).encode()
+        return _CAPABILITIES
 
     def ca_certificates(self) -> bytes:
         """GetCACert with an RA (RFC 8894 section 4.2.1.2): the RA and CA certificates as a
         degenerate PKCS#7, ``application/x-x509-ca-ra-cert``."""
-        signer = self._backend.signer()
-        return certificates_only(list(signer.chain))
+        return self._ca_certificates_of(self._backend.signer())
+
+    def loaded_ca_certificates(self) -> bytes | None:
+        """GetCACert if the RA is loaded in this process (no file, no database, no signature:
+        an HTTP server answers it on its event loop), else None."""
+        signer = self._backend.loaded_signer()
+        return None if signer is None else self._ca_certificates_of(signer)
+
+    def _ca_certificates_of(self, signer: RaSigner) -> bytes:
+        cached = self._ca_certificates  # encoded once per RA, not on every enrolment
+        if cached is None or cached[0] is not signer:
+            cached = self._ca_certificates = (signer, certificates_only(list(signer.chain)))
+        return cached[1]
 
     def next_ca_certificates(self) -> bytes:
         """GetNextCACert (RFC 8894 section 4.7): the certificates clients should use next,

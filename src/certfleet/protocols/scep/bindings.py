@@ -46,7 +46,13 @@ class ServiceBackend:
         self._signer: tuple[RaMaterial, RaSigner] | None = None
 
     def signer(self) -> RaSigner:
-        material = self._ra.current()
+        return self._signer_of(self._ra.current())
+
+    def loaded_signer(self) -> RaSigner | None:
+        material = self._ra.loaded()
+        return None if material is None else self._signer_of(material)
+
+    def _signer_of(self, material: RaMaterial) -> RaSigner:
         cached = self._signer
         if cached is None or cached[0] is not material:
             cached = self._signer = (material, RaSigner(material.certificate, material.key, material.chain))
