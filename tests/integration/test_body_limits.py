@@ -104,7 +104,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, P
     base = tmp_path_factory.mktemp("limits")
     data_dir = base / "data"
     certfleet("init", "--data-dir", str(data_dir))
-    served = Server(data_dir)
+    # One process that serves: the RSS measured below is the serving process's own (with
+    # several workers the pid would be the supervisor's, which never reads a body).
+    served = Server(data_dir, extra=["--workers", "1"])
     served.start()
     try:
         yield served, served.root_pem(base / "root.pem")

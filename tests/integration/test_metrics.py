@@ -45,7 +45,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     data_dir.mkdir(mode=0o700)
     port = free_port()
     (data_dir / "config.toml").write_text(f'[metrics]\nlisten = "127.0.0.1:{port}"\ncache_seconds = 0\n')
-    server = Server(data_dir, extra=["--init"])
+    server = Server(data_dir, extra=["--init", "--workers", "1"])
     server.start()
     try:
         token = TOKEN_LINE.search(server.stdout)

@@ -162,7 +162,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     base = tmp_path_factory.mktemp("revocation")
     data_dir = base / "data"
     data_dir.mkdir(mode=0o700)
-    server = Server(data_dir)
+    server = Server(data_dir, extra=["--workers", "1"])
     # The CRL distribution points and the OCSP URL in every certificate name this listener.
     (data_dir / "config.toml").write_text(f'public_base_url = "{server.http}"\n')
     certfleet("init", "--data-dir", str(data_dir))

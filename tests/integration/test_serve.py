@@ -188,8 +188,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     finally:
         platform.close()
     prepared = x509.load_pem_x509_certificates(old.certificate_file.read_bytes())[0]
-    # One process here (listeners and jobs together); tests/integration/test_serve_workers.py
-    # and every other suite run the default, one worker per core.
+    # One process here (listeners and jobs together), as in every suite that does not test
+    # workers: tests/integration/test_serve_workers.py, test_est_clients.py and the SCEP
+    # server (scep_serve.py) run several.
     server = Server(data_dir, extra=["--server-name", "cf.example.test", "--workers", "1"])
     server.start()
     token = certfleet("token", "create", "--team", "ops", "--scope", "admin", "--data-dir", str(data_dir))
@@ -370,7 +371,7 @@ def test_sigterm_exits_cleanly_and_a_restart_reuses_or_reissues_the_certificate(
 def test_serve_init_prints_urls_and_a_token_on_first_start_only(
     data_dir: Path, db_url: str, tmp_path: Path
 ) -> None:
-    server = Server(data_dir, extra=["--init", "--db", db_url])
+    server = Server(data_dir, extra=["--init", "--db", db_url, "--workers", "1"])
     server.start()
     try:
         first = server.stdout
