@@ -141,6 +141,7 @@ def open_platform(
     from certfleet.services.scan_jobs import ScanJobRunner, ScanQueue
     from certfleet.services.siem import SiemSender
     from certfleet.store import Database, Store, open_secret_box
+    from certfleet.store._acme_ledger import acme_issuance_ledger
     from certfleet.store._acme_nonces import node_nonce_store
     from certfleet.store._crypto_read import SqlCryptoInventory
     from certfleet.store._nodes import NodeHeartbeats
@@ -168,7 +169,8 @@ def open_platform(
         uow,
         authorities.issuing_authority,
         clock,
-        ledger=store.issuance_ledger(),  # the hot path's two batched writes (group commit)
+        # The hot path's two batched writes (group commit); ACME's finalize moves its order in them.
+        ledger=acme_issuance_ledger(database),
         policy=policy,
         server_authority=authorities.server_identity_authority,  # the listener's own, only
         refresh_authority=authorities.refresh,  # a CA retired by another process is dropped

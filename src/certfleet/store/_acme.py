@@ -239,6 +239,7 @@ class SqlOrderRepository:
         expected: Sequence[OrderStatus],
         error: dict[str, Any] | None = None,
         at: dt.datetime | None = None,
+        processing_since: dt.datetime | None = None,
     ) -> bool:
         values: dict[str, Any] = {"status": to.value}
         if error is not None:
@@ -246,12 +247,12 @@ class SqlOrderRepository:
         # When it entered processing, for the stalled-order job; cleared when it leaves (a
         # refused finalize puts the order back to ready exactly as it was).
         values["processing_since"] = at if to is OrderStatus.PROCESSING else None
-        result = self._session.execute(
-            update(AcmeOrderRow)
-            .where(AcmeOrderRow.id == order_id, AcmeOrderRow.status.in_([s.value for s in expected]))
-            .values(**values)
+        statement = update(AcmeOrderRow).where(
+            AcmeOrderRow.id == order_id, AcmeOrderRow.status.in_([s.value for s in expected])
         )
-        return rowcount(result) == 1
+        if processing_since is not None:
+            statement = statement.where(AcmeOrderRow.processing_since == processing_since)
+        return rowcount(self._session.execute(statement.values(**values))) == 1
 
     def stalled(self, before: dt.datetime) -> Sequence[str]:
         # NULL: processing before migration 0024 recorded when, so long enough.

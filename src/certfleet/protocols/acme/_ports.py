@@ -24,9 +24,11 @@ __all__ = [
     "AcmeRepositories",
     "AcmeUnitOfWork",
     "AcmeUnitOfWorkFactory",
+    "FinalizeClaim",
     "IssueOrder",
     "IssuedChain",
     "Issuer",
+    "OrderIssued",
     "Revoker",
 ]
 
@@ -72,9 +74,32 @@ class AcmeUnitOfWorkFactory(Protocol):
 
 
 @dataclass(frozen=True)
+class FinalizeClaim:
+    """Finalize's move of its order from ``ready`` to ``processing`` (``processing_since`` =
+    ``at``), written by the issuance ledger in the transaction that reserves the
+    certificate's serial, before signing, and only while every authorization of the order is
+    still valid and the order unexpired. Of concurrent finalizes of one order exactly one
+    reserves a serial; the others are refused with nothing written."""
+
+    order_id: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class OrderIssued:
+    """The order's move from ``processing`` to ``valid`` with its certificate (the serial is
+    the inventory record's), written in the transaction that records the certificate."""
+
+    order_id: str
+    chain_pem: str
+
+
+@dataclass(frozen=True)
 class IssueOrder:
     """What finalize asks the CA for. ``allow_names`` is ``None`` for an account without a
-    team binding (its names are proven by validation alone), else the team's patterns."""
+    team binding (its names are proven by validation alone), else the team's patterns.
+    ``claim``: the order's own move to processing and then valid, written in issuance's two
+    transactions (``None``: the caller moves the order itself)."""
 
     csr: x509.CertificateSigningRequest
     names: tuple[str, ...]
@@ -83,6 +108,7 @@ class IssueOrder:
     team: str | None
     allow_names: tuple[str, ...] | None
     actor: str
+    claim: FinalizeClaim | None = None
 
 
 @dataclass(frozen=True)

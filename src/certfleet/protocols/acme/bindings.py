@@ -11,8 +11,10 @@ from typing import Any
 
 from certfleet.access import NamePattern, Principal, Scope
 from certfleet.ca import IssuanceRequest
-from certfleet.protocols.acme._ports import IssuedChain, IssueOrder
+from certfleet.protocols.acme._ports import IssuedChain, IssueOrder, OrderIssued
+from certfleet.protocols.acme.problems import AcmeProblem
 from certfleet.services import IssuanceService
+from certfleet.services.issuance import AnnexRefused, LedgerAnnex
 from certfleet.x509 import csr_public_key, to_pem
 
 __all__ = ["ServiceIssuer", "ServiceRevoker"]
@@ -32,9 +34,18 @@ class ServiceIssuer:
             # A team-bound account issues under its team's name policy, like an issue token.
             patterns = tuple(NamePattern.parse(p) for p in order.allow_names)
             principal = Principal(order.actor, order.team, Scope.ISSUE, patterns)
-        result = self._issuance.issue(
-            request, actor=order.actor, team=order.team, principal=principal, tags=("acme",)
-        )
+        annex = None
+        if order.claim is not None:
+            # The order moves with the serial (before signing) and with the record (after):
+            # issuance's two transactions, not two more of finalize's own.
+            order_id = order.claim.order_id
+            annex = LedgerAnnex(order.claim, lambda issued: OrderIssued(order_id, to_pem(issued.fullchain)))
+        try:
+            result = self._issuance.issue(
+                request, actor=order.actor, team=order.team, principal=principal, tags=("acme",), annex=annex
+            )
+        except AnnexRefused as exc:
+            raise AcmeProblem("orderNotReady", exc.reason) from exc
         issued = result.issued
         return IssuedChain(
             serial=result.record.serial,

@@ -2,19 +2,23 @@
 
 Every check that can refuse the request runs before the order changes: the CSR, its names,
 its key, the authorizations and a stale CAA record. Only then does a conditional UPDATE move
-the order from ``ready`` to ``processing``; of several concurrent finalizes exactly one wins
-it, so an order never yields two certificates. A refusal by the CA moves it back.
+the order from ``ready`` to ``processing``, in the issuance transaction that reserves the
+certificate's serial (``FinalizeClaim``); of several concurrent finalizes exactly one wins
+it, so an order never yields two certificates. The order becomes ``valid`` in the
+transaction that records the certificate. A refusal by the CA after the claim moves it back.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from dataclasses import replace
 
 from certfleet.clock import Clock
 from certfleet.config import AcmeSettings
 from certfleet.errors import CertfleetError, Forbidden, InvalidInput
 from certfleet.policy import RuleViolation
-from certfleet.protocols.acme._ports import IssueOrder, Issuer
+from certfleet.protocols.acme._ports import FinalizeClaim, IssueOrder, Issuer
 from certfleet.protocols.acme.accounts import Account
 from certfleet.protocols.acme.authentication import AcmeRequest, Authenticator, KeyMode
 from certfleet.protocols.acme.authorizations import Authorization, AuthzStatus, ChallengeStatus
@@ -74,32 +78,40 @@ class Finalizer:
         issue = self._check_csr(payload["csr"], order, account)
         authzs = self._valid_authorizations(order)
         self._recheck_caa(authzs, request.urls.account(account.id))
-        with self._uow() as uow:
-            won = uow.acme.orders.transition(
-                order.id, OrderStatus.PROCESSING, expected=(OrderStatus.READY,), at=self._clock.now()
-            )
-        if not won:
-            raise AcmeProblem("orderNotReady", "the order is already being finalized")
-        # The nonce, the checks and "processing" are committed before the CA is asked (it
-        # opens transactions of its own); the certificate and the next nonce share the next.
+        # The nonce and the checks are committed before the CA is asked (it opens
+        # transactions of its own). The order moves to processing in the transaction that
+        # reserves the serial, re-checking there that it is still ready with every
+        # authorization valid (of concurrent finalizes one wins, the others are refused with
+        # nothing written), and to valid in the one that records the certificate.
         self._uow.commit()
+        claimed_at = self._clock.now()
         try:
-            issued = self._issuer.issue(issue)
+            issued = self._issuer.issue(replace(issue, claim=FinalizeClaim(order.id, claimed_at)))
+        except AcmeProblem as problem:
+            if problem.kind != "orderNotReady":  # else the claim was refused: nothing to undo
+                self._back_to_ready(order.id, claimed_at)
+            raise
         except CertfleetError as exc:
-            self._back_to_ready(order.id)
+            self._back_to_ready(order.id, claimed_at)
             raise _refusal(exc) from exc
         except BaseException:
-            self._back_to_ready(order.id)
+            self._back_to_ready(order.id, claimed_at)
             raise
-        with self._uow() as uow:
-            uow.acme.orders.complete(order.id, issued.serial, issued.chain_pem)
-            done = uow.acme.orders.get(order.id)
-        assert done is not None
+        done = replace(
+            order,
+            status=OrderStatus.VALID,
+            certificate_serial=issued.serial,
+            certificate_chain=issued.chain_pem,
+        )
         return order_response(done, request.urls, self._clock.now())
 
-    def _back_to_ready(self, order_id: str) -> None:
+    def _back_to_ready(self, order_id: str, claimed_at: dt.datetime) -> None:
+        """Undo this finalize's claim when the CA refused or failed after it (if the claim
+        was written at all: a refusal before the serial leaves the order ready)."""
         with self._uow() as uow:
-            uow.acme.orders.transition(order_id, OrderStatus.READY, expected=(OrderStatus.PROCESSING,))
+            uow.acme.orders.transition(
+                order_id, OrderStatus.READY, expected=(OrderStatus.PROCESSING,), processing_since=claimed_at
+            )
         self._uow.commit()  # kept although the request then fails
 
     def _check_csr(self, raw: object, order: Order, account: Account) -> IssueOrder:
@@ -137,9 +149,9 @@ class Finalizer:
     def _valid_authorizations(self, order: Order) -> list[Authorization]:
         now = self._clock.now()
         found: list[Authorization] = []
-        # In the transaction that then moves the order to processing (an authorization
-        # deactivated meanwhile is seen or waits for it).
-        with self._uow() as uow:
+        # For a precise refusal; the claim that moves the order to processing checks them
+        # again in the serial's transaction (store._acme_ledger).
+        with self._uow(read_only=True) as uow:
             for authz_id in order.authz_ids:
                 authz = uow.acme.authorizations.get(authz_id)
                 if authz is None or authz.effective_status(now) is not AuthzStatus.VALID:

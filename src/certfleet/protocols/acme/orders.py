@@ -105,10 +105,13 @@ class OrderRepository(Protocol):
         expected: Sequence[OrderStatus],
         error: dict[str, Any] | None = None,
         at: dt.datetime | None = None,
+        processing_since: dt.datetime | None = None,
     ) -> bool:
         """Conditional UPDATE: False when the stored status is not one of ``expected``. This
         is what makes one finalize win when several race (RFC 8555 section 7.4). ``at`` is
-        when an order entered ``processing`` (see :meth:`stalled`)."""
+        when an order entered ``processing`` (see :meth:`stalled`); ``processing_since``:
+        only if it entered ``processing`` then (a finalize undoing its own claim, never
+        another's)."""
         ...
 
     def stalled(self, before: dt.datetime) -> Sequence[str]:
