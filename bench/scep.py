@@ -11,11 +11,14 @@ micromdm's own ``scepserver``, in the same run, with the ratio (target: at least
 
 Each enrolment is one ``scepclient`` process (GetCACert, GetCACaps, PKIOperation by POST)
 with an RSA-2048 key made beforehand (key generation is the client's cost, not the
-server's), ``--concurrency`` of them at a time; rounds alternate the two servers so drift on
-the shared machine falls on both. After the run every certfleet enrolment must be in the
-inventory with source ``scep``. Each round also reports the server's CPU per enrolment (user +
-system of its processes, from /proc), which a loaded machine disturbs far less than the
-enrolments per second. Run: ``.venv/bin/python bench/scep.py [--count 100]
+server's), ``--concurrency`` of them at a time, the same client, keys and concurrency for
+both servers (scepserver's CA key is RSA-2048 like certfleet's RA); rounds alternate the two
+servers, in flipped order every other round, so drift on the shared machine falls on both.
+Before its measured round each server has loaded its signing key (certfleet's workers read
+the RA on a first GetCACert; scepserver reads its CA at start). After the run every
+certfleet enrolment must be in the inventory with source ``scep``. Each round also reports
+the server's CPU per enrolment (user + system of its processes, from /proc), which a loaded
+machine disturbs far less than the enrolments per second. Run: ``.venv/bin/python bench/scep.py [--count 100]
 [--concurrency 4] [--rounds 1]``; needs root for ``unshare -n``.
 """
 
@@ -111,6 +114,13 @@ def ra_fingerprint(url: str) -> str:
     raise SystemExit("GetCACert returned no RA certificate")
 
 
+def warm_up(url: str, connections: int = 8) -> None:
+    """GetCACert on fresh connections, so each serve worker has loaded the RA (its key file
+    decrypted) before the measured round, as scepserver loads its CA key before it listens."""
+    for _ in range(connections):
+        httpx.get(url, params={"operation": "GetCACert"}, timeout=30).raise_for_status()
+
+
 def http_ready(url: str) -> bool:
     try:
         return httpx.get(url, params={"operation": "GetCACaps"}, timeout=2).status_code == 200
@@ -136,6 +146,7 @@ def bench_certfleet(work: Path, keys: list[Path], concurrency: int, data: Path) 
             "scep", "challenge", "create", "--team", "bench", "--uses", str(len(keys)), data=data
         )
         fingerprint = ra_fingerprint(url)
+        warm_up(url)
         cpu = server_cpu_seconds(server.pid)
         result = enrol_all(url, challenge.strip(), fingerprint, keys, concurrency)
         cpu = server_cpu_seconds(server.pid) - cpu
@@ -227,7 +238,9 @@ def main() -> None:
         certfleet_cli("init", data=data)
         rounds: list[Round] = []
         for number in range(args.rounds):
-            for system in ("certfleet", "scepserver"):
+            # The order flips every round (A B, B A, ...): drift on a shared machine falls on both.
+            order = ("certfleet", "scepserver") if number % 2 == 0 else ("scepserver", "certfleet")
+            for system in order:
                 round_dir = work / f"{system}-{number}"
                 keys = make_keys(round_dir, args.count)
                 if system == "certfleet":
