@@ -14,6 +14,7 @@ import pytest
 
 from certfleet.x509 import fingerprint_sha256, load_certificates
 from tests.agent.peers import CertfleetServer, Nginx, Pebble, agent_yaml, certfleet, deployed
+from tests.integration.one_worker import one_worker
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +33,7 @@ class Setup:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     base = tmp_path_factory.mktemp("agent-pebble")
-    server = CertfleetServer(base / "data")
+    server = CertfleetServer(one_worker(base / "data"))
     pebble = Pebble(base / "pebble")
     nginx = Nginx(base / "nginx")
     try:

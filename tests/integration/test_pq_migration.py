@@ -36,6 +36,7 @@ from tests.agent.peers import (
     certfleet,
     deployed,
 )
+from tests.integration.one_worker import one_worker
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +84,7 @@ def _enrolled(server: PqServer, base: Path, host: str, team: str, config: str, *
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     base = tmp_path_factory.mktemp("pq-migration")
-    server = PqServer(base / "data")
+    server = PqServer(one_worker(base / "data"))
     nginx = Nginx(base / "nginx")
     files = base / "svc"
     files.mkdir()

@@ -16,13 +16,14 @@ import pytest
 
 from certfleet.x509 import describe_public_key, fingerprint_sha256, load_certificates
 from tests.agent.peers import CertfleetServer, agent_yaml, certfleet
+from tests.integration.one_worker import one_worker
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertfleetServer]:
-    running = CertfleetServer(tmp_path_factory.mktemp("anchors-server") / "data")
+    running = CertfleetServer(one_worker(tmp_path_factory.mktemp("anchors-server") / "data"))
     running.start()
     try:
         yield running
