@@ -121,12 +121,16 @@ class ResponderCertificates:
     def retire(self, ca: CaCertificate, now: dt.datetime) -> None:
         if self._settings.delegated:
             self.signer(ca)  # creates the first one, or the next when rotation is due
-        with self._uow() as uow:
+        # Read first: this runs every maintenance round (2 s) and nearly always finds nothing,
+        # so it takes no write lock (on SQLite, the one writer every request queues for).
+        with self._uow(read_only=True) as uow:
             expired = [
                 r for r in uow.revocations.responders(ca.id) if r.certificate.not_valid_after_utc <= now
             ]
-            for responder in expired:
-                uow.revocations.drop_responder(responder.key_ref)
+        if expired:
+            with self._uow() as uow:
+                for responder in expired:
+                    uow.revocations.drop_responder(responder.key_ref)
         delete = getattr(self._keys, "delete", None)
         for responder in expired:
             if delete is not None:
