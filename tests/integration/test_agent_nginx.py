@@ -27,6 +27,7 @@ from tests.agent.peers import (
     deployed,
     wait_for,
 )
+from tests.integration.one_worker import one_worker
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +72,7 @@ certificates:
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     base = tmp_path_factory.mktemp("agent-nginx")
-    server = CertfleetServer(base / "data")
+    server = CertfleetServer(one_worker(base / "data"))
     server.start()
     nginx = Nginx(base / "nginx")
     try:

@@ -32,6 +32,7 @@ from certfleet.agent.trust import SERVER_CA_FILE
 from certfleet.ca import build_root
 from certfleet.x509 import KeyType, generate_private_key, load_certificates, to_pem
 from tests.agent.peers import CertfleetServer, certfleet
+from tests.integration.one_worker import one_worker
 
 pytestmark = pytest.mark.integration
 
@@ -187,7 +188,7 @@ def _mallory() -> Mallory:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertfleetServer]:
-    server = CertfleetServer(tmp_path_factory.mktemp("trust") / "data")
+    server = CertfleetServer(one_worker(tmp_path_factory.mktemp("trust") / "data"))
     server.start()
     yield server
     server.stop()

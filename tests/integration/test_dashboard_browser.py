@@ -80,7 +80,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     data_dir = tmp_path_factory.mktemp("dashboard") / "data"
-    server = Server(data_dir, extra=["--init"])
+    server = Server(data_dir, extra=["--init", "--workers", "1"])
     server.start()
     try:
         admin = TOKEN_LINE.search(server.stdout)

@@ -109,7 +109,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     install = npm_ci(folder)
     data_dir = root / "data"
     data_dir.mkdir(mode=0o700)
-    server = Server(data_dir, extra=["--init"])
+    server = Server(data_dir, extra=["--init", "--workers", "1"])
     secret_file = root / "client-secret"
     secret_file.write_text("test secret: not for production\n")
     secret_file.chmod(0o600)

@@ -22,6 +22,7 @@ import yaml
 
 from tests.agent.peers import CERTFLEET, CertfleetServer, clean_env, wait_for
 from tests.agent.workload.workloads import OTHER_UID, line, needs_root, started, workload
+from tests.integration.one_worker import one_worker
 
 pytestmark = [pytest.mark.integration, needs_root]
 
@@ -50,7 +51,7 @@ def _entry(server: CertfleetServer, path: str, *selectors: str, ttl: str = "1h")
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     work = tmp_path_factory.mktemp("spiffe")
-    server = CertfleetServer(work / "data")
+    server = CertfleetServer(one_worker(work / "data"))
     server.start()
     # The socket's directory must be reachable by other uids (pytest's tmp is 0700).
     public = Path(tempfile.mkdtemp(prefix="certfleet-spiffe-it-"))

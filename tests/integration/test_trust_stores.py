@@ -17,6 +17,7 @@ from tests.agent.peers import CERTFLEET, CertfleetServer, agent_yaml, certfleet,
 from tests.conftest import Cli
 from tests.discovery.pki import Pki, pem
 from tests.discovery.truststore_fixtures import java_cacerts, nss_database
+from tests.integration.one_worker import one_worker
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +78,7 @@ def host(host_tree: tuple[Path, dict[str, Pki]], tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertfleetServer]:
-    running = CertfleetServer(tmp_path_factory.mktemp("trust-server") / "data")
+    running = CertfleetServer(one_worker(tmp_path_factory.mktemp("trust-server") / "data"))
     running.start()
     try:
         yield running
