@@ -142,7 +142,8 @@ def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drill]:
         dns,
         http01_port=http01_port,
         tlsalpn01_port=free_port(),
-        acme_config="[lifecycle]\ninterval_seconds = 0.5\n",
+        # One serving process: no worker is under test here.
+        acme_config="[lifecycle]\ninterval_seconds = 0.5\n[server]\nworkers = 1\n",
     )
     nginx = Nginx(base / "nginx")
     try:

@@ -85,7 +85,11 @@ def pq(
     tmp_path_factory: pytest.TempPathFactory, dns: ChallTestSrv, responder: Http01Responder
 ) -> Iterator[Pq]:
     serve = CertfleetServe(
-        tmp_path_factory.mktemp("pq"), dns, http01_port=responder.port, tlsalpn01_port=free_port()
+        tmp_path_factory.mktemp("pq"),
+        dns,
+        http01_port=responder.port,
+        tlsalpn01_port=free_port(),
+        acme_config="[server]\nworkers = 1\n",  # one serving process: no worker is under test
     )
     try:
         made = serve.cli("token", "create", "--team", "ops", "--scope", "admin")
