@@ -7,6 +7,10 @@ Accounts are created before the clock starts. Run at concurrency 1 and 8 (thread
 kept-alive HTTPS connection each). pebble runs with PEBBLE_VA_NOSLEEP=1 and
 PEBBLE_WFE_NONCEREJECT=0; DNS for both comes from pebble-challtestsrv (every name: 127.0.0.1).
 
+Each row also shows the server's CPU per certificate: user + system time of the server's
+processes (``certfleet serve``'s supervisor and workers, or pebble) read from /proc before and
+after the run, so a ratio measured on a loaded machine comes with the cost that explains it.
+
 Beside the HTTP figures, the same client drives ``AcmeServer`` in-process (no HTTP server:
 what the protocol, the database and the CA cost on their own) and counts the database
 transactions (BEGINs) per certificate there, issuance's own included.
