@@ -153,7 +153,7 @@ def open_platform(
     root = settings.data_dir.root
     if create:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, lock_wait_seconds=settings.server.sqlite_lock_wait_seconds)
     if migrate:
         database.upgrade()
     passphrase = load_or_create_passphrase(settings.passphrase_file, create=create)
@@ -385,6 +385,6 @@ def open_discovery(settings: Settings, *, clock: Clock | None = None) -> Discove
     from certfleet.services.discovery import DiscoveryService
     from certfleet.store import Database, Store
 
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, lock_wait_seconds=settings.server.sqlite_lock_wait_seconds)
     store = Store(database)
     return DiscoveryRuntime(database, DiscoveryService(store.unit_of_work, clock or SystemClock()))

@@ -21,6 +21,7 @@ import pytest
 from certfleet.cli.main import main as cli_main
 from tests.agent.peers import CertfleetServer
 from tests.conftest import CliResult
+from tests.integration.one_worker import one_worker
 
 __all__ = ["RemoteCli", "RemoteServerFixture", "remote_cli", "remote_server"]
 
@@ -41,7 +42,7 @@ class RemoteServerFixture:
 def remote_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteServerFixture]:
     """``certfleet serve --init`` (one worker) on loopback ports, for the whole session."""
     base = tmp_path_factory.mktemp("remote-server")
-    server = CertfleetServer(base / "data")
+    server = CertfleetServer(one_worker(base / "data"))
     server.start()
     try:
         root = base / "root.pem"

@@ -43,6 +43,7 @@ public_base_url = "http://pki.example.test:8080/"
 [server]
 https = "[::1]:9443"
 server_names = ["pki.example.test"]
+sqlite_lock_wait_seconds = 5
 [acme]
 http01_port = 5002
 [revocation]
@@ -62,6 +63,7 @@ cache_seconds = 0
         ("::1", 9443),
         ("pki.example.test",),
     )
+    assert settings.server.sqlite_lock_wait_seconds == 5.0
     assert settings.acme.http01_port == 5002
     assert settings.revocation.crl_validity == dt.timedelta(days=3) and not settings.revocation.delegated
     assert settings.lifecycle == LifecycleSettings(scheduler=False, interval_seconds=5.0)
@@ -109,6 +111,10 @@ def test_unknown_keys_and_sections_are_refused_with_a_suggestion(
         ),
         ("[metrics]\nscope = 'root'\n", "metrics.scope must be one of 'read', 'issue', 'revoke', 'admin'"),
         ("[server]\nmax_body_bytes = true\n", "server.max_body_bytes must be an integer"),
+        (
+            "[server]\nsqlite_lock_wait_seconds = 0\n",
+            "server.sqlite_lock_wait_seconds must be a number from 0.1 to 3600",
+        ),
         ("lifecycle = 3\n", "[lifecycle] must be a table"),
         ("database_url = 3\n", "database_url must be a string"),
     ],

@@ -133,3 +133,34 @@ def test_writers_in_other_processes_queue_on_the_lock_file(database: Database, t
             child.kill()
     with database.session(read_only=True) as session:
         assert sorted(session.execute(text("SELECT v FROM t")).scalars()) == [1, 7]
+
+
+def test_the_lock_wait_is_the_configured_one_for_the_gate_and_sqlite(tmp_path: Path) -> None:
+    # [server] sqlite_lock_wait_seconds reaches both bounds: the gate's wait for this process's
+    # writers and SQLite's busy_timeout for another process's (a backup tool's) lock.
+    db = Database(f"sqlite:///{tmp_path / 'wait.db'}", lock_wait_seconds=0.25)
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 250
+        assert conn.connection.dbapi_connection.gate.wait_seconds == 0.25  # type: ignore[union-attr]
+    default = Database(f"sqlite:///{tmp_path / 'default.db'}")
+    with default.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 30000
+
+
+def test_a_writer_behind_a_lock_held_past_the_wait_fails_as_locked(tmp_path: Path) -> None:
+    path = tmp_path / "held.db"
+    db = Database(f"sqlite:///{path}", lock_wait_seconds=0.2)
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (v INTEGER)"))
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(Exception, match="database is locked"), db.session() as session:
+            session.execute(text("INSERT INTO t VALUES (1)"))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with db.session() as session:  # and the next write goes once the lock is gone
+        session.execute(text("INSERT INTO t VALUES (2)"))
+    with db.session(read_only=True) as session:
+        assert session.execute(text("SELECT v FROM t")).scalars().all() == [2]

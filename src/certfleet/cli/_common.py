@@ -293,7 +293,7 @@ def reading(data_dir: Path | None, db: str | None) -> Iterator[tuple[Session, Cl
 
     settings = settings_for(data_dir, db)
     require_initialized(settings)
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, lock_wait_seconds=settings.server.sqlite_lock_wait_seconds)
     try:
         with database.session(read_only=True) as session:
             yield session, system_clock()

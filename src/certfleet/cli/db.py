@@ -41,7 +41,7 @@ def _open(settings: Settings) -> Database:
     if settings.is_sqlite:
         settings.data_dir.root.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
-        return Database(settings.database_url)
+        return Database(settings.database_url, lock_wait_seconds=settings.server.sqlite_lock_wait_seconds)
     except ConfigurationError as exc:
         die(exc.detail)
 

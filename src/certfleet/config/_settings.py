@@ -75,12 +75,19 @@ class ServerSettings:
     max_body_bytes: int = 1024 * 1024
     # Serving processes; 0 means one per CPU core (``serve --workers`` overrides it).
     workers: int = 0
+    # How long a write on a SQLite data directory waits for another writer (another serving
+    # process, the CLI, a backup tool holding the file) before it fails as "database
+    # unavailable" (503 on the API, one line on the CLI). Every process reading this
+    # config.toml uses it.
+    sqlite_lock_wait_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if not 1024 <= self.max_body_bytes <= 2**31:
             raise ConfigurationError(f"server.max_body_bytes must be an integer from 1024 to {2**31}")
         if not 0 <= self.workers <= MAX_WORKERS:
             raise ConfigurationError(f"server.workers must be an integer from 0 to {MAX_WORKERS}")
+        if not 0.1 <= self.sqlite_lock_wait_seconds <= 3600:
+            raise ConfigurationError("server.sqlite_lock_wait_seconds must be a number from 0.1 to 3600")
 
     def worker_count(self) -> int:
         """The serving processes to run: ``workers``, or one per CPU core when it is 0."""

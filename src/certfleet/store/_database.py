@@ -47,8 +47,9 @@ _CONNECT_TIMEOUT_SECONDS = 5
 _HEALTH_PROBE_SECONDS = 1.0
 
 
-# How long a writer of this process waits for another, as SQLite's busy_timeout below.
-_WRITE_WAIT_SECONDS = 30.0
+# How long a writer waits for another (the write gate's thread lock and SQLite's
+# busy_timeout): ``[server] sqlite_lock_wait_seconds``, this by default.
+DEFAULT_LOCK_WAIT_SECONDS = 30.0
 
 
 class _WriteGate:
@@ -60,9 +61,10 @@ class _WriteGate:
     SQLite's lock still guards the file: the gate only orders the writers that queue for it.
     Written by hand because neither SQLAlchemy nor sqlite3 offers a waiting writer queue."""
 
-    def __init__(self, lock_file: Path | None) -> None:
+    def __init__(self, lock_file: Path | None, wait_seconds: float) -> None:
         self._threads = threading.Lock()
         self._lock_file = lock_file
+        self.wait_seconds = wait_seconds
         self._fd: int | None = None
         self._pid = 0
 
@@ -70,7 +72,7 @@ class _WriteGate:
         return self._threads.locked()
 
     def acquire(self) -> None:
-        if not self._threads.acquire(timeout=_WRITE_WAIT_SECONDS):
+        if not self._threads.acquire(timeout=self.wait_seconds):
             raise sqlite3.OperationalError("database is locked")
         try:
             fd = self._file()
@@ -147,10 +149,12 @@ class _GatedConnection(sqlite3.Connection):
 def _sqlite_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
     # Let SQLAlchemy's "begin" hook issue BEGIN itself (see _sqlite_begin).
     dbapi_connection.isolation_level = None
+    gate = getattr(dbapi_connection, "gate", None)
+    wait = gate.wait_seconds if isinstance(gate, _WriteGate) else DEFAULT_LOCK_WAIT_SECONDS
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={round(wait * 1000)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -178,7 +182,9 @@ def _sqlite_begin(conn: Any) -> None:
 class Database:
     """One database: SQLite (embedded, WAL) or PostgreSQL (``postgresql+psycopg://``)."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS
+    ) -> None:
         self.url = url
         self._gate: _WriteGate | None = None  # SQLite only
         try:
@@ -188,7 +194,9 @@ class Database:
                 )
                 database_file = self.engine.url.database
                 in_memory = not database_file or database_file == ":memory:"
-                gate = _WriteGate(None if in_memory else Path(f"{database_file}-writer.lock"))
+                gate = _WriteGate(
+                    None if in_memory else Path(f"{database_file}-writer.lock"), lock_wait_seconds
+                )
                 self._gate = gate
 
                 def give_gate(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
