@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from certfleet.errors import ConfigurationError
+from certfleet.store._pool_log import quiet_lost_connections
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -215,6 +216,7 @@ class Database:
                     max_overflow=20,
                     connect_args={"connect_timeout": _CONNECT_TIMEOUT_SECONDS},
                 )
+                quiet_lost_connections()
             else:
                 raise ConfigurationError(
                     f"unsupported database URL {url.split(':')[0]!r}: use sqlite or postgresql"
