@@ -105,6 +105,7 @@ class FakeStore:
     crls: dict[tuple[str, CrlKind], StoredCrl] = field(default_factory=dict)
     states: dict[str, CrlState] = field(default_factory=dict)
     saves: int = 0
+    writer_busy: bool = False  # another writer holds the database: a no-wait save is refused
     revocation_generation: int = 0
     reads: int = 0  # database reads a real store would make: cached responses and statuses
 
@@ -177,10 +178,13 @@ class FakeStore:
             )
         return True
 
-    def save_responses(self, responses: list[CachedResponse]) -> None:
+    def save_responses(self, responses: list[CachedResponse], *, wait: bool = True) -> bool:
+        if not wait and self.writer_busy:
+            return False
         self.saves += len(responses)
         for response in responses:
             self.responses[(response.ca_id, response.serial, response.hash_algorithm)] = response
+        return True
 
 
 @pytest.fixture

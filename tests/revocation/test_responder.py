@@ -92,6 +92,20 @@ def test_an_issued_serial_is_good_and_then_served_from_the_cache(
     assert again.der == first.der and store.saves == 1
 
 
+def test_an_answer_is_given_even_when_a_writer_keeps_it_out_of_the_shared_cache(
+    responder: OcspResponder[CaCertificate], store: FakeStore, pki: Pki, now: dt.datetime
+) -> None:
+    # Issuance or a CRL build holds the database: the relying party does not wait for it.
+    store.issue(pki.issuing.id, 0x5A, now)
+    store.writer_busy = True
+    first = responder.respond(_request(pki.issuing.certificate, 0x5A))
+    assert _status(first.der).certificate_status is ocsp.OCSPCertStatus.GOOD
+    assert store.saves == 0 and not store.responses
+    # This process still remembers it: no second signature while nothing changed.
+    again = responder.respond(_request(pki.issuing.certificate, 0x5A))
+    assert again.der == first.der
+
+
 def test_a_cached_good_answer_is_never_served_after_a_revocation(
     responder: OcspResponder[CaCertificate], store: FakeStore, pki: Pki, now: dt.datetime
 ) -> None:

@@ -4,6 +4,8 @@ wait for it."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import stat
 import subprocess
@@ -16,6 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from certfleet.store import Database
+from certfleet.store._database import WriterBusy
 
 
 @pytest.fixture
@@ -164,3 +167,54 @@ def test_a_writer_behind_a_lock_held_past_the_wait_fails_as_locked(tmp_path: Pat
         session.execute(text("INSERT INTO t VALUES (2)"))
     with db.session(read_only=True) as session:
         assert session.execute(text("SELECT v FROM t")).scalars().all() == [2]
+
+
+def _hold_lock_file(tmp_path: Path, name: str) -> int:
+    """Another process's writer, as the kernel sees it: its own open file, locked."""
+    fd = os.open(tmp_path / f"{name}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def test_a_write_that_may_not_wait_is_refused_while_another_writes(
+    database: Database, tmp_path: Path
+) -> None:
+    first = database.engine.connect()
+    transaction = first.begin()
+    first.execute(text("INSERT INTO t VALUES (1)"))
+    with pytest.raises(WriterBusy), database.session(wait=False) as session:  # this process
+        session.execute(text("INSERT INTO t VALUES (2)"))
+    transaction.commit()
+    first.close()
+    other = _hold_lock_file(tmp_path, "gate.db")
+    try:
+        with pytest.raises(WriterBusy), database.session(wait=False) as session:  # another one
+            session.execute(text("INSERT INTO t VALUES (3)"))
+    finally:
+        os.close(other)
+    with database.session(wait=False) as session:  # nobody writing: it goes
+        session.execute(text("INSERT INTO t VALUES (4)"))
+    with database.session(read_only=True) as session:
+        assert sorted(session.execute(text("SELECT v FROM t")).scalars()) == [1, 4]
+
+
+def test_the_wait_for_another_process_is_bounded_and_leaves_no_lock_behind(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'bounded.db'}", lock_wait_seconds=0.2)
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (v INTEGER)"))
+    other = _hold_lock_file(tmp_path, "bounded.db")
+    try:
+        with pytest.raises(Exception, match="database is locked"), db.session() as session:
+            session.execute(text("INSERT INTO t VALUES (1)"))
+    finally:
+        os.close(other)  # the given-up wait gets the lock now, and gives it straight back
+    with db.session() as session:
+        session.execute(text("INSERT INTO t VALUES (2)"))
+    again = os.open(tmp_path / "bounded.db-writer.lock", os.O_RDWR)
+    try:
+        fcntl.flock(again, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nothing of ours still holds it
+    finally:
+        os.close(again)
+    with db.session(read_only=True) as session:
+        assert session.execute(text("SELECT v FROM t")).scalars().all() == [2]
+    db.dispose()

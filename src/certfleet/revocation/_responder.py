@@ -116,8 +116,11 @@ class OcspResponder(Generic[CaT]):
         response = self.sign(ca, answers, request.nonce)
         known = all(a.status is not CertStatus.UNKNOWN for a in answers)
         if cacheable and known:
-            # Unknown answers are not cached: random serials must not fill the table.
-            self._store.save_responses([response])
+            # Unknown answers are not cached: random serials must not fill the table. A
+            # relying party never waits for the writers (issuance, a CRL build) to share its
+            # answer: when one is writing, the answer is kept in this process's memory only
+            # and signed again by the next process asked.
+            self._store.save_responses([response], wait=False)
         refresh = min(refresh_at(response.this_update, validity), response.next_update)
         return Published(
             response.der,

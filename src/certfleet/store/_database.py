@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import os
@@ -9,6 +10,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
 # Alembic is imported by the methods that migrate (about 0.1 s: a command that only reads
 # does without it).
 
-__all__ = ["Database"]
+__all__ = ["Database", "WriterBusy"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -53,6 +56,11 @@ _HEALTH_PROBE_SECONDS = 1.0
 DEFAULT_LOCK_WAIT_SECONDS = 30.0
 
 
+class WriterBusy(sqlite3.OperationalError):
+    """A write that was asked not to wait found another writer at the gate (see
+    :meth:`Database.session`'s ``wait``)."""
+
+
 class _WriteGate:
     """The door every SQLite write transaction of this database passes, one at a time: a
     lock for this process's threads, then an exclusive ``flock`` on ``<database>-writer.lock``
@@ -60,6 +68,8 @@ class _WriteGate:
     the moment the previous one commits or rolls back; SQLite's own busy handler, which the
     writers met before, polls with sleeps of 1 to 100 ms and lets a freed lock sit unnoticed.
     SQLite's lock still guards the file: the gate only orders the writers that queue for it.
+    Both waits together are bounded by ``wait_seconds``; a writer that must not wait at all
+    (``acquire(wait=False)``) is refused at once with :class:`WriterBusy`.
     Written by hand because neither SQLAlchemy nor sqlite3 offers a waiting writer queue."""
 
     def __init__(self, lock_file: Path | None, wait_seconds: float) -> None:
@@ -68,20 +78,51 @@ class _WriteGate:
         self.wait_seconds = wait_seconds
         self._fd: int | None = None
         self._pid = 0
+        # flock() cannot time out: a wait for another process runs in this one thread, and
+        # the writer waits on its result for as long as it may. A wait given up on (its
+        # writer refused as locked) is still queued there: the lock it gets later is given
+        # back at once, and until then every writer queues behind it in the same thread, so
+        # no writer ever takes the lock on this process's descriptor beside it.
+        self._waiter: ThreadPoolExecutor | None = None
+        self._abandoned: Future[None] | None = None
 
     def locked(self) -> bool:
         return self._threads.locked()
 
-    def acquire(self) -> None:
-        if not self._threads.acquire(timeout=self.wait_seconds):
-            raise sqlite3.OperationalError("database is locked")
+    def acquire(self, *, wait: bool = True) -> None:
+        started = time.monotonic()
+        if not self._threads.acquire(timeout=self.wait_seconds if wait else 0):
+            raise sqlite3.OperationalError("database is locked") if wait else WriterBusy("writer busy")
         try:
             fd = self._file()
             if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # blocks without the GIL; the holder is mid-commit
+                self._lock(fd, self.wait_seconds - (time.monotonic() - started) if wait else None)
         except BaseException:
             self._threads.release()
             raise
+
+    def _lock(self, fd: int, wait_seconds: float | None) -> None:
+        """``flock`` ``fd`` (called holding the thread lock); ``wait_seconds`` None: no wait."""
+        if self._abandoned is None or self._abandoned.done():
+            self._abandoned = None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+        if wait_seconds is None:
+            raise WriterBusy("writer busy")
+        if self._waiter is None:
+            self._waiter = ThreadPoolExecutor(1, thread_name_prefix="certfleet-write-gate")
+        waiting = self._waiter.submit(fcntl.flock, fd, fcntl.LOCK_EX)  # without the GIL
+        try:
+            waiting.result(timeout=max(wait_seconds, 0.0))
+        except FutureTimeout:
+            # Given up on: a lock it gets later is released in the waiting thread, before the
+            # next writer's wait starts there (a callback added after it is done runs here).
+            waiting.add_done_callback(lambda done: _unlock_if_locked(fd, done))
+            self._abandoned = waiting
+            raise sqlite3.OperationalError("database is locked") from None
 
     def release(self) -> None:
         try:
@@ -102,12 +143,22 @@ class _WriteGate:
                 self._lock_file = None
                 return None
             self._pid = os.getpid()
+            self._waiter, self._abandoned = None, None  # a forked child has no such thread
         return self._fd
 
     def close(self) -> None:
         if self._fd is not None and self._pid == os.getpid():
+            if self._waiter is not None:
+                self._waiter.shutdown(wait=False, cancel_futures=True)
             os.close(self._fd)
         self._fd = None
+        self._waiter, self._abandoned = None, None
+
+
+def _unlock_if_locked(fd: int, waited: Future[None]) -> None:
+    if not waited.cancelled() and waited.exception() is None:
+        with contextlib.suppress(OSError):  # the descriptor closed meanwhile: nothing held
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class _GatedConnection(sqlite3.Connection):
@@ -117,10 +168,10 @@ class _GatedConnection(sqlite3.Connection):
     gate: _WriteGate | None = None
     holding = False
 
-    def enter_write(self) -> None:
+    def enter_write(self, *, wait: bool = True) -> None:
         if self.gate is None:
             return
-        self.gate.acquire()
+        self.gate.acquire(wait=wait)
         self.holding = True
 
     def leave_write(self) -> None:
@@ -165,13 +216,14 @@ def _sqlite_begin(conn: Any) -> None:
     # then writes can fail at once with SQLITE_BUSY when another writer got there first,
     # ignoring busy_timeout. Read-only sessions use a deferred BEGIN: under WAL they never
     # wait for the writer, so API reads do not queue behind issuance.
-    if conn.get_execution_options().get("certfleet_read_only"):
+    options = conn.get_execution_options()
+    if options.get("certfleet_read_only"):
         conn.exec_driver_sql("BEGIN")
         return
     raw = conn.connection.dbapi_connection
     gated = raw if isinstance(raw, _GatedConnection) else None
     if gated is not None:
-        gated.enter_write()
+        gated.enter_write(wait=not options.get("certfleet_no_wait"))
     try:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     except BaseException:
@@ -227,6 +279,9 @@ class Database:
         self._read_sessions = sessionmaker(
             self.engine.execution_options(certfleet_read_only=True), expire_on_commit=False
         )
+        self._no_wait_sessions = sessionmaker(
+            self.engine.execution_options(certfleet_no_wait=True), expire_on_commit=False
+        )
         self._probe_lock = threading.Lock()
         self._probed: tuple[float, str | None] = (-_HEALTH_PROBE_SECONDS, None)
 
@@ -235,12 +290,18 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def session(self, *, read_only: bool = False) -> Iterator[Session]:
+    def session(self, *, read_only: bool = False, wait: bool = True) -> Iterator[Session]:
         """A transaction: committed when the block ends normally, rolled back otherwise.
 
         ``read_only`` is a promise the block only reads; on SQLite it avoids the write lock.
+        ``wait=False``: on SQLite, a write that would queue behind another writer raises
+        :class:`WriterBusy` instead, for writes a reader may skip (an OCSP answer put in the
+        shared cache); on PostgreSQL, where writers of different rows do not queue, no change.
         """
-        session = (self._read_sessions if read_only else self._sessions)()
+        if read_only:
+            session = self._read_sessions()
+        else:
+            session = (self._sessions if wait else self._no_wait_sessions)()
         try:
             with session.begin():
                 yield session

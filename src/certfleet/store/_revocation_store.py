@@ -24,7 +24,7 @@ from certfleet.revocation import (
     StoredCrl,
 )
 from certfleet.store._crl_state import ensure_state, increment
-from certfleet.store._database import Database
+from certfleet.store._database import Database, WriterBusy
 from certfleet.store._revocation_generation import GenerationReader
 from certfleet.store._revocation_models import (
     CrlRow,
@@ -299,7 +299,11 @@ class SqlRevocationStore:
         with self._database.session() as session:
             return _save_crl(session, crl, new_base)
 
-    def save_responses(self, responses: Sequence[CachedResponse]) -> None:
-        with self._database.session() as session:
-            for response in responses:
-                _save_response(session, response)
+    def save_responses(self, responses: Sequence[CachedResponse], *, wait: bool = True) -> bool:
+        try:
+            with self._database.session(wait=wait) as session:
+                for response in responses:
+                    _save_response(session, response)
+        except WriterBusy:
+            return False
+        return True
