@@ -1,15 +1,12 @@
-"""ACME and OCSP request counters and latency histograms, taken by an ASGI middleware on the
-HTTPS and plain-HTTP apps (the protocol code stays untouched)."""
+"""The endpoint label of an ACME request. The ACME app (``certfleet.api.acme``) and the
+plain-HTTP listener (OCSP) count and time their own requests into :class:`RequestMetrics`:
+both are bare ASGI callables, so no middleware stands in front of them."""
 
 from __future__ import annotations
 
-import time
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from certfleet.metrics._counters import RequestMetrics
 
-__all__ = ["RequestMetrics", "RequestMetricsMiddleware", "classify"]
+__all__ = ["RequestMetrics", "acme_endpoint"]
 
 # RFC 8555 resources by their first path segment below /acme; anything else is "other", so
 # a scanner probing random paths cannot blow up the label set.
@@ -32,47 +29,13 @@ _ACME_ENDPOINTS = frozenset(
 )
 
 
-def classify(path: str) -> tuple[str, str] | None:
-    """(protocol, endpoint) for an ACME or OCSP request path, else None."""
-    if path == "/ocsp" or path.startswith("/ocsp/"):
-        return "ocsp", "ocsp"
-    if not path.startswith("/acme/"):
-        return None
+def acme_endpoint(path: str) -> str:
+    """The ``endpoint`` label of ``certfleet_acme_requests_total`` for a path below
+    ``/acme/``: the resource (``finalize`` and ``orders`` apart from ``order`` and ``acct``)."""
     parts = path.split("/")
-    endpoint = parts[2] if parts[2] in _ACME_ENDPOINTS else "other"
+    endpoint = parts[2] if len(parts) > 2 and parts[2] in _ACME_ENDPOINTS else "other"
     if endpoint == "order" and parts[-1] == "finalize":
-        endpoint = "finalize"
-    elif endpoint == "acct" and parts[-1] == "orders":
-        endpoint = "orders"
-    return "acme", endpoint
-
-
-class RequestMetricsMiddleware:
-    """Pure ASGI (no response buffering, streaming untouched): times ACME and OCSP requests
-    from the first byte received to the response start, and counts them by status."""
-
-    def __init__(self, app: ASGIApp, metrics: RequestMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = classify(scope.get("path", "")) if scope["type"] == "http" else None
-        if kind is None:
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # an exception before the response started is a server error
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            protocol, endpoint = kind
-            self.metrics.observe(
-                protocol, endpoint, scope.get("method", "GET"), status, time.perf_counter() - started
-            )
+        return "finalize"
+    if endpoint == "acct" and parts[-1] == "orders":
+        return "orders"
+    return endpoint
