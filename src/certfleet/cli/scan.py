@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 import resource
+import signal
 import sys
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from certfleet.app import DiscoveryRuntime, open_discovery
 from certfleet.cli._common import (
     DataDirOption,
     DbOption,
@@ -30,13 +32,12 @@ from certfleet.cli._common import (
     settings_for,
 )
 from certfleet.cli._remote import remote_server
+from certfleet.cli._scan_child import ChildScan
+from certfleet.cli._scan_progress import progress_bar, wants_progress
 from certfleet.cli._scan_remote import expand_target_files, run_remote_scan
 from certfleet.discovery import (
     DEFAULT_MAX_FILE_SIZE,
-    EndpointOutcome,
-    FileOutcome,
     NetScanOptions,
-    ScanObserver,
     Severity,
     parse_ports,
 )
@@ -44,12 +45,17 @@ from certfleet.discovery.requests import FileScanRequest, NetScanRequest, ScanRe
 from certfleet.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from cryptography import x509
-    from rich.console import Console
+
+    from certfleet.app import DiscoveryRuntime
 
 # Rich (about 65 ms to import) only draws the progress bar and the tables: a scan piped into
 # a file or run with --format json|csv never imports it. Options are converted by the
-# commands (TakesText): typer's checks would import pydantic.
+# commands (TakesText): typer's checks would import pydantic. ``scan net`` starts its
+# handshakes in a child interpreter (cli._scan_child) before this process imports the store
+# and opens the database, so certfleet.app is imported only once the child runs.
 
 app = typer.Typer(help="Discover certificates on networks and filesystems.", no_args_is_help=True)
 
@@ -71,84 +77,37 @@ TeamOption = Annotated[
 OUTCOME_COLUMNS = ["target", "sni", "status", "reason", "tls_version", "subject", "not_after", "findings"]
 
 
-class _Progress:
-    """A live bar on stderr: endpoints done, certificates found, errors."""
-
-    def __init__(self, console: Console, label: str) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn(label),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("certificates {task.fields[certificates]}  errors {task.fields[errors]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        )
-        self._task = self._progress.add_task(label, total=None, certificates=0, errors=0)
-        self._certificates = 0
-        self._errors = 0
-
-    def __enter__(self) -> _Progress:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-    def on_start(self, total: int | None) -> None:
-        self._progress.update(self._task, total=total)
-
-    def on_target_start(self, target: str) -> None:
-        pass
-
-    def on_outcome(self, outcome: EndpointOutcome | FileOutcome) -> None:
-        if isinstance(outcome, EndpointOutcome):
-            found = len(outcome.observation.chain) if outcome.observation else 0
-        else:
-            found = len(outcome.certificates)
-        self._certificates += found
-        self._errors += 0 if outcome.ok else 1
-        self._progress.update(self._task, advance=1, certificates=self._certificates, errors=self._errors)
-
-
-def _observer(quiet: bool, label: str) -> _Progress | None:
-    # Only for a person watching: hidden when stdout is piped or redirected, or asked.
-    if quiet or not sys.stdout.isatty() or not sys.stderr.isatty():
-        return None
-    from rich.console import Console
-
-    return _Progress(Console(emoji=False, stderr=True), label)
-
-
 def _execute(
-    data_dir: Path | None,
-    db: str | None,
-    quiet: bool,
-    label: str,
-    scan: Callable[[DiscoveryRuntime, ScanObserver | None], ScanReport],
+    data_dir: Path | None, db: str | None, scan: Callable[[DiscoveryRuntime], ScanReport]
 ) -> ScanReport:
     # Only the discovery service: a scan's start-up is part of what a user waits for.
+    from certfleet.app import open_discovery
+
     settings = settings_for(data_dir, db)
     require_initialized(settings)
     p = open_discovery(settings)
     try:
-        progress = _observer(quiet, label)
-        if progress is None:
-            return scan(p, None)
-        with progress:
-            return scan(p, progress)
+        return scan(p)
     finally:
         p.close()
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM ends a scan as Ctrl-C does: the child scanner stopped and reaped, the run
+    marked failed ('interrupted'), nothing of its results written; exit 143."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only (a scan run from a worker thread)
+        return
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _trust(files: list[Path] | None) -> tuple[x509.Certificate, ...]:
@@ -331,14 +290,14 @@ def scan_net(
         }
         run_remote_scan(server, {**body, **_shared(expiring_days, trust, team)}, fmt, threshold)
         return
-    _raise_fd_limit(min(concurrency, len(endpoints)) * 2 + 256)
-    report = _execute(
-        data_dir,
-        db,
-        quiet,
-        "endpoints",
-        lambda p, seen: p.discovery.scan_network(request, actor="cli", observer=seen),
-    )
+    _raise_fd_limit(min(concurrency, len(endpoints)) * 2 + 256)  # inherited by the child
+    label = "endpoints" if wants_progress(quiet) else None
+    with _sigterm_interrupts(), ChildScan.start(endpoints, options, progress=label) as child:
+        report = _execute(
+            data_dir,
+            db,
+            lambda p: p.discovery.scan_network(request, actor="cli", scanner=child.run),
+        )
     _finish(report, fmt, threshold)
 
 
@@ -424,11 +383,13 @@ def scan_files(
         }
         run_remote_scan(server, {**body, **_shared(expiring_days, trust, team)}, fmt, threshold)
         return
-    report = _execute(
-        data_dir,
-        db,
-        quiet,
-        "files",
-        lambda p, seen: p.discovery.scan_files(request, actor="cli", observer=seen),
-    )
+
+    def scan(p: DiscoveryRuntime) -> ScanReport:
+        if not wants_progress(quiet):
+            return p.discovery.scan_files(request, actor="cli")
+        with progress_bar("files") as bar:
+            return p.discovery.scan_files(request, actor="cli", observer=bar)
+
+    with _sigterm_interrupts():
+        report = _execute(data_dir, db, scan)
     _finish(report, fmt, threshold)

@@ -35,12 +35,16 @@ from certfleet.services._discovery_record import ScanRecorder
 
 if TYPE_CHECKING:
     from certfleet.access import Principal
+    from certfleet.discovery import Endpoint, EndpointOutcome
     from certfleet.discovery.truststores import StoreReading
     from certfleet.inventory import CertificateRecord
     from certfleet.policy import Policy
     from certfleet.services._ports import UnitOfWorkFactory
     from certfleet.services._trust_record import TrustStoresRecorded, agent_readings
     from certfleet.services.trust_report import TrustReport
+
+    # Probes endpoints as NetworkScanner.run does: one outcome per endpoint, in their order.
+    EndpointScanner = Callable[[Sequence[Endpoint], ScanObserver | None], list[EndpointOutcome]]
 
 # A network scan (``certfleet scan net``) imports neither the file scanner (its formats and
 # keystores), the trust-store readers and recorder nor the trust report (the policy engine):
@@ -54,6 +58,15 @@ __all__ = [
     "agent_readings",
     "parse_trust_bundle",
 ]
+
+
+def _failure(exc: BaseException) -> str:
+    """Why a run failed, as its record says: a Ctrl-C or SIGTERM is not a bug, but the run
+    it stopped is over all the same (it must not stay 'running'), and nothing of its
+    results was written (the recording transaction rolled back)."""
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        return "interrupted"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _pending(
@@ -134,11 +147,16 @@ class DiscoveryService:
         actor: str,
         observer: ScanObserver | None = None,
         run_id: str | None = None,
+        scanner: EndpointScanner | None = None,
     ) -> ScanReport:
+        """``scanner`` probes the endpoints (default: a :class:`NetworkScanner` with the
+        request's options); the CLI passes one whose handshakes started in a child process
+        before the database was opened (``certfleet.cli._scan_child``)."""
         endpoints = request.endpoints()  # a bad target is refused before anything is recorded
         run = self._begin("net", request.targets, request.describe(), actor, request.team, run_id)
         try:
-            outcomes = NetworkScanner(request.options).run(endpoints, observer)
+            scan = scanner or NetworkScanner(request.options).run
+            outcomes = scan(endpoints, observer)
             with lenient_parsing():
                 judged = self._judge.network(run, request, outcomes)
                 return self._recorder.commit(
@@ -149,8 +167,8 @@ class DiscoveryService:
                     judged.errors,
                     endpoints=tuple(outcomes),
                 )
-        except Exception as exc:
-            self.fail(run.id, f"{type(exc).__name__}: {exc}")
+        except BaseException as exc:
+            self.fail(run.id, _failure(exc))
             raise
 
     def scan_files(
@@ -192,8 +210,8 @@ class DiscoveryService:
             host = request.host or socket.gethostname()
             stored = self.record_trust_stores(host, readings, team=request.team, actor=actor)
             return replace(report, stores=stored.to_dict())
-        except Exception as exc:
-            self.fail(run.id, f"{type(exc).__name__}: {exc}")
+        except BaseException as exc:
+            self.fail(run.id, _failure(exc))
             raise
 
     def record_trust_stores(

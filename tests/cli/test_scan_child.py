@@ -1,0 +1,149 @@
+"""`certfleet scan net` runs its handshakes in a child interpreter (cli._scan_child) while it
+imports the store and opens the database (issue 11). What that may never leave behind: a
+child process, a run stuck 'running', half of a scan's results. Real processes, a real port
+that never answers and the real database; no test here measures time."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from certfleet.cli._scan_child import _Unpickler
+from tests.agent.peers import wait_for
+from tests.conftest import Cli
+
+CERTFLEET = str(Path(sys.executable).with_name("certfleet"))
+
+
+def _scan_children(parent: int) -> list[int]:
+    """The scanner processes whose parent is ``parent``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+        ppid = int(stat.rpartition(")")[2].split()[1])
+        if ppid == parent and b"certfleet.cli._scan_child" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _runs(db_url: str) -> list[tuple[str, str | None]]:
+    engine = sqlalchemy.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return [
+                (row[0], row[1])
+                for row in conn.execute(sqlalchemy.text("SELECT status, error FROM scan_runs"))
+            ]
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[str]:
+    """A port whose connections are accepted (by the kernel) and never answered: a scan of
+    it lasts until its timeout."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield f"127.0.0.1:{server.getsockname()[1]}"
+
+
+def _start(cli: Cli, target: str) -> subprocess.Popen[str]:
+    command = [CERTFLEET, "scan", "net", target, "--timeout", "120", "--quiet", "--format", "json"]
+    command += ["--data-dir", str(cli.data_dir), "--db", cli.db_url]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
+def _under_way(cli: Cli, process: subprocess.Popen[str]) -> int:
+    """Wait until the scan is under way (its run recorded, its child scanning): the child's pid."""
+    wait_for(lambda: _runs(cli.db_url) == [("running", None)], what="the run recorded as running")
+    [child] = wait_for(lambda: _scan_children(process.pid), what="the scanner process")
+    return child
+
+
+@pytest.mark.parametrize(("how", "code"), [("ctrl-c", 130), ("sigterm", 143)])
+def test_an_interrupted_scan_leaves_no_process_and_no_running_run(
+    initialized: Cli, silent_port: str, how: str, code: int
+) -> None:
+    process = _start(initialized, silent_port)
+    try:
+        # Given a scan under way
+        child = _under_way(initialized, process)
+
+        # When it is interrupted: Ctrl-C reaches the whole foreground group, SIGTERM the command
+        if how == "ctrl-c":
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    # Then the command ends at once, its scanner with it, and the run says what happened
+    assert process.returncode == code, err
+    assert "Traceback" not in err, err
+    assert not _running(child)
+    assert _runs(initialized.db_url) == [("failed", "interrupted")]
+    listed = initialized("inventory", "list", "--format", "json")
+    assert json.loads(listed.stdout) == []
+
+
+def test_the_scanner_does_not_outlive_a_killed_command(initialized: Cli, silent_port: str) -> None:
+    process = _start(initialized, silent_port)
+    try:
+        child = _under_way(initialized, process)
+
+        process.kill()  # nothing runs in the command after SIGKILL: the child must notice
+        process.wait()
+
+        wait_for(lambda: not _running(child), what="the scanner process to exit")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_a_database_that_cannot_be_opened_stops_the_scanner(cli: Cli, silent_port: str) -> None:
+    assert cli("init").exit_code == 0
+    nowhere = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+
+    result = cli.raw(
+        "scan", "net", silent_port, "--timeout", "120", "--data-dir", str(cli.data_dir), "--db", nowhere
+    )
+
+    assert result.exit_code != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert _scan_children(os.getpid()) == []
+    assert _runs(cli.db_url) == []
+
+
+def test_the_protocol_builds_only_what_it_carries() -> None:
+    with pytest.raises(pickle.UnpicklingError, match=r"no posix\.system"):
+        _Unpickler(io.BytesIO(pickle.dumps(os.system))).load()
