@@ -5,23 +5,29 @@ that never answers and the real database; no test here measures time."""
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
 import pickle
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy
 
-from certfleet.cli._scan_child import _Unpickler
+from certfleet.cli._scan_child import ChildScan, _Unpickler
+from certfleet.discovery import Endpoint, NetScanOptions
 from tests.agent.peers import wait_for
 from tests.conftest import Cli
+from tests.discovery.pki import Pki, key_pem, pem
+from tests.discovery.servers import tls
 
 CERTFLEET = str(Path(sys.executable).with_name("certfleet"))
 
@@ -147,3 +153,35 @@ def test_a_database_that_cannot_be_opened_stops_the_scanner(cli: Cli, silent_por
 def test_the_protocol_builds_only_what_it_carries() -> None:
     with pytest.raises(pickle.UnpicklingError, match=r"no posix\.system"):
         _Unpickler(io.BytesIO(pickle.dumps(os.system))).load()
+
+
+def _unread(pipe: int) -> int:
+    return int(struct.unpack("i", fcntl.ioctl(pipe, termios.FIONREAD, b"\0\0\0\0"))[0])
+
+
+def test_outcomes_larger_than_the_pipe_arrive_whole(tmp_path: Path) -> None:
+    """The child's answer outgrows the pipe (64 KiB) while the command is still busy opening
+    the database: the child must wait for the reader, not drop the rest (it did, after
+    uvloop had run in it)."""
+    pki = Pki("Pipe")
+    leaf = pki.leaf(["127.0.0.1"])
+    (tmp_path / "chain.pem").write_bytes(pem(leaf.cert, pki.intermediate.cert))
+    (tmp_path / "key.pem").write_bytes(key_pem(leaf.key))
+    server = tls(tmp_path / "chain.pem", tmp_path / "key.pem")
+    endpoints = [Endpoint("127.0.0.1", server.port, f"n{i}.pipe.test") for i in range(120)]
+    options = NetScanOptions(concurrency=16, per_host=16, timeout_seconds=60)
+    try:
+        with ChildScan.start(endpoints, options, progress=None) as scan:
+            # Given a command that reads nothing until the pipe is full
+            pipe = scan._process.stdout
+            assert pipe is not None
+            wait_for(lambda: _unread(pipe.fileno()) >= 65536, what="a full pipe")
+
+            # When it reads
+            outcomes = scan.run(endpoints)
+    finally:
+        server.stop()
+
+    # Then every outcome is there, in order, with its chain
+    assert [o.endpoint for o in outcomes] == endpoints
+    assert all(o.observation is not None and len(o.observation.chain) == 2 for o in outcomes), outcomes[0]

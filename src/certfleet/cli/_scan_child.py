@@ -235,9 +235,18 @@ def _child() -> None:
                 reply = ("ok", scanner.run(endpoints, bar))
     except Exception as exc:  # noqa: BLE001 - the child's outermost handler: the parent reports it
         reply = ("error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
-    out = sys.stdout.buffer
-    _Pickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(reply)
-    out.flush()
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(reply)
+    _write_all(sys.stdout.fileno(), buffer.getbuffer())
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    """Every byte, with ``os.write``: after uvloop has run in this process, a large write
+    through ``sys.stdout.buffer`` into a full pipe returned having written 64 KiB of it and
+    dropped the rest (seen with a parent still importing; the pickle came out corrupt)."""
+    os.set_blocking(fd, True)
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 if __name__ == "__main__":
