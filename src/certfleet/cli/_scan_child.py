@@ -36,7 +36,6 @@ import io
 import os
 import pickle
 import signal
-import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +45,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from certfleet.errors import CertfleetError
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Iterable, Sequence
     from types import FrameType, TracebackType
 
@@ -113,6 +113,8 @@ class ChildScan:
     ) -> ChildScan:
         """Start scanning ``endpoints`` now; ``progress`` is the label of a progress bar the
         child draws on stderr (``None``: none)."""
+        import subprocess
+
         request = pickle.dumps(
             ([(e.host, e.port, e.sni) for e in endpoints], vars(options).copy(), progress),
             protocol=pickle.HIGHEST_PROTOCOL,
@@ -162,6 +164,8 @@ class ChildScan:
 
     def close(self) -> None:
         """Stop the child if it still runs, and reap it."""
+        import subprocess
+
         process = self._process
         if process.poll() is None:
             process.terminate()

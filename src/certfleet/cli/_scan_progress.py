@@ -7,12 +7,10 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from certfleet.discovery.outcomes import EndpointOutcome
-
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from certfleet.discovery.outcomes import FileOutcome
+    from certfleet.discovery.outcomes import EndpointOutcome, FileOutcome
 
 __all__ = ["Progress", "progress_bar", "wants_progress"]
 
@@ -61,6 +59,8 @@ class Progress:
         pass
 
     def on_outcome(self, outcome: EndpointOutcome | FileOutcome) -> None:
+        from certfleet.discovery.outcomes import EndpointOutcome  # imported by then
+
         if isinstance(outcome, EndpointOutcome):
             found = len(outcome.observation.chain) if outcome.observation else 0
         else:

@@ -34,14 +34,14 @@ from certfleet.cli._common import (
 from certfleet.cli._remote import remote_server
 from certfleet.cli._scan_child import ChildScan
 from certfleet.cli._scan_progress import progress_bar, wants_progress
-from certfleet.cli._scan_remote import expand_target_files, run_remote_scan
 from certfleet.discovery import (
     DEFAULT_MAX_FILE_SIZE,
     NetScanOptions,
     Severity,
+    expand_endpoints,
     parse_ports,
+    read_targets,
 )
-from certfleet.discovery.requests import FileScanRequest, NetScanRequest, ScanReport, parse_trust_bundle
 from certfleet.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from cryptography import x509
 
     from certfleet.app import DiscoveryRuntime
+    from certfleet.discovery.requests import NetScanRequest, ScanReport
 
 # Rich (about 65 ms to import) only draws the progress bar and the tables: a scan piped into
 # a file or run with --format json|csv never imports it. Options are converted by the
@@ -110,13 +111,21 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _trust(files: list[Path] | None) -> tuple[x509.Certificate, ...]:
-    anchors: list[x509.Certificate] = []
+def _read_trust(files: list[Path] | None) -> list[tuple[Path, bytes]]:
+    read: list[tuple[Path, bytes]] = []
     for path in files or []:
         try:
-            data = path.read_bytes()
+            read.append((path, path.read_bytes()))
         except OSError as exc:
             raise InvalidInput(f"cannot read --trust file {path}: {exc.strerror}") from None
+    return read
+
+
+def _parse_trust(read: list[tuple[Path, bytes]]) -> tuple[x509.Certificate, ...]:
+    from certfleet.discovery.requests import parse_trust_bundle
+
+    anchors: list[x509.Certificate] = []
+    for path, data in read:
         anchors.extend(parse_trust_bundle(data, str(path)))
     return tuple(anchors)
 
@@ -265,40 +274,62 @@ def scan_net(
         http_checks=http_checks,
         http_port=http_port,
     )
-    request = NetScanRequest(
+    port_list = parse_ports(ports)
+    trust_read = _read_trust(trust)
+    # Bad targets are refused before anything starts (the request reads them again).
+    endpoints = expand_endpoints(read_targets(targets), port_list, tuple(sni or ()))
+    server = remote_server()
+    if server is None:
+        _raise_fd_limit(min(concurrency, len(endpoints)) * 2 + 256)  # inherited by the child
+        label = "endpoints" if wants_progress(quiet) else None
+        # The handshakes start now; this process meanwhile reads the trust files, imports
+        # the store and opens the database (cli._scan_child).
+        with _sigterm_interrupts(), ChildScan.start(endpoints, options, progress=label) as child:
+            request = _net_request(targets, port_list, sni, options, expiring_days, trust_read, team)
+            report = _execute(
+                data_dir,
+                db,
+                lambda p: p.discovery.scan_network(request, actor="cli", scanner=child.run),
+            )
+        _finish(report, fmt, threshold)
+        return
+    from certfleet.cli._scan_remote import expand_target_files, run_remote_scan
+
+    _parse_trust(trust_read)  # refused here rather than by the server
+    body = {
+        "kind": "net",
+        "targets": expand_target_files(targets),
+        "ports": list(port_list),
+        "sni": list(sni or ()),
+        "timeout_seconds": timeout,
+        "concurrency": concurrency,
+        "per_host": per_host,
+        "http_checks": http_checks,
+        "http_port": http_port,
+    }
+    run_remote_scan(server, {**body, **_shared(expiring_days, trust, team)}, fmt, threshold)
+
+
+def _net_request(
+    targets: list[str],
+    ports: tuple[int, ...],
+    sni: list[str] | None,
+    options: NetScanOptions,
+    expiring_days: int,
+    trust_read: list[tuple[Path, bytes]],
+    team: str | None,
+) -> NetScanRequest:
+    from certfleet.discovery.requests import NetScanRequest
+
+    return NetScanRequest(
         targets=tuple(targets),
-        ports=parse_ports(ports),
+        ports=ports,
         snis=tuple(sni or ()),
         options=options,
         expiring_days=expiring_days,
-        trust=_trust(trust),
+        trust=_parse_trust(trust_read),
         team=team,
     )
-    endpoints = request.endpoints()  # refuse bad targets before opening anything
-    server = remote_server()
-    if server is not None:
-        body = {
-            "kind": "net",
-            "targets": expand_target_files(targets),
-            "ports": list(request.ports),
-            "sni": list(sni or ()),
-            "timeout_seconds": timeout,
-            "concurrency": concurrency,
-            "per_host": per_host,
-            "http_checks": http_checks,
-            "http_port": http_port,
-        }
-        run_remote_scan(server, {**body, **_shared(expiring_days, trust, team)}, fmt, threshold)
-        return
-    _raise_fd_limit(min(concurrency, len(endpoints)) * 2 + 256)  # inherited by the child
-    label = "endpoints" if wants_progress(quiet) else None
-    with _sigterm_interrupts(), ChildScan.start(endpoints, options, progress=label) as child:
-        report = _execute(
-            data_dir,
-            db,
-            lambda p: p.discovery.scan_network(request, actor="cli", scanner=child.run),
-        )
-    _finish(report, fmt, threshold)
 
 
 @app.command("files", cls=TakesText)
@@ -355,6 +386,7 @@ def scan_files(
             raise InvalidInput(f"cannot read --password-file {password_file}: {exc.strerror}") from None
         passwords = tuple(line for line in raw.splitlines() if line)
     from certfleet.discovery.files import FileScanOptions
+    from certfleet.discovery.requests import FileScanRequest
 
     options = FileScanOptions(
         max_file_size=max_file_size, follow_symlinks=follow_symlinks, passwords=passwords
@@ -363,7 +395,7 @@ def scan_files(
         paths=tuple(str(p) for p in paths),
         options=options,
         expiring_days=expiring_days,
-        trust=_trust(trust),
+        trust=_parse_trust(_read_trust(trust)),
         team=team,
         trust_stores=bool(trust_stores),
         root=str(root),
@@ -381,6 +413,8 @@ def scan_files(
             "passwords": [p.decode("utf-8", "replace") for p in passwords],
             "trust_stores": bool(trust_stores),
         }
+        from certfleet.cli._scan_remote import run_remote_scan
+
         run_remote_scan(server, {**body, **_shared(expiring_days, trust, team)}, fmt, threshold)
         return
 

@@ -12,10 +12,10 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from certfleet.discovery.errors import BadTarget
+from certfleet.discovery._net_options import NetScanOptions
 from certfleet.discovery.observers import NullObserver, ScanObserver
 from certfleet.discovery.outcomes import EndpointOutcome, NetStatus, RedirectCheck, TlsObservation
 from certfleet.discovery.probes.http import check_redirect
@@ -23,32 +23,6 @@ from certfleet.discovery.probes.tls import ProbeFailure, probe_tls
 from certfleet.discovery.targets import Endpoint
 
 __all__ = ["NetScanOptions", "NetworkScanner"]
-
-MAX_CONCURRENCY = 10_000
-MAX_TIMEOUT_SECONDS = 300.0
-
-
-@dataclass(frozen=True)
-class NetScanOptions:
-    """``concurrency`` bounds connections in flight overall and ``per_host`` to one host
-    (a busy server is not a reason to open 500 sockets to it); ``timeout_seconds`` is the
-    deadline of each connection, name resolution and the whole handshake included."""
-
-    timeout_seconds: float = 5.0
-    concurrency: int = 500
-    per_host: int = 32
-    http_checks: bool = False
-    http_port: int = 80
-
-    def __post_init__(self) -> None:
-        if not 0 < self.timeout_seconds <= MAX_TIMEOUT_SECONDS:
-            raise BadTarget(f"timeout must be above 0 and at most {MAX_TIMEOUT_SECONDS:g} seconds")
-        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
-            raise BadTarget(f"concurrency must be between 1 and {MAX_CONCURRENCY}")
-        if not 1 <= self.per_host <= MAX_CONCURRENCY:
-            raise BadTarget(f"per-host concurrency must be between 1 and {MAX_CONCURRENCY}")
-        if not 0 < self.http_port < 65536:
-            raise BadTarget("HTTP port must be between 1 and 65535")
 
 
 def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

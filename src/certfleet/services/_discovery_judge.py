@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from cryptography import x509
@@ -34,9 +34,19 @@ from certfleet.services._discovery_record import Judgement, Observed
 from certfleet.services._ports import UnitOfWorkFactory
 from certfleet.x509 import is_ca
 
-__all__ = ["MAX_POOL", "ScanJudge"]
+__all__ = ["MAX_POOL", "KnownTrust", "ScanJudge"]
 
 MAX_POOL = 5_000
+
+
+@dataclass(frozen=True)
+class KnownTrust:
+    """The anchors a scan's chains are judged against (the system's, our CAs, the request's
+    extra ones) and the intermediates met by earlier scans (at most MAX_POOL), which may
+    complete a chain a server sends incomplete."""
+
+    anchors: CertificatePool
+    intermediates: tuple[x509.Certificate, ...]
 
 
 class ScanJudge:
@@ -54,21 +64,27 @@ class ScanJudge:
         self._system_anchors = system_anchors
         self._system: tuple[x509.Certificate, ...] | None = None
 
-    def _analyzer(
-        self, extra_trust: Sequence[x509.Certificate], seen_cas: Sequence[x509.Certificate]
-    ) -> ChainAnalyzer:
+    def trust(self, extra_trust: Sequence[x509.Certificate]) -> KnownTrust:
+        """What judging needs besides the scan's outcomes; :meth:`network` reads it itself
+        when not given it (the discovery service reads it while the handshakes run)."""
         if self._system is None:
             self._system = tuple(self._system_anchors())
         with self._uow() as uow:
             ours = [ca.certificate for ca in uow.cas.list()]
             known = uow.locations.known_intermediates(MAX_POOL)
-        pool = CertificatePool(seen_cas)
+        intermediates: list[x509.Certificate] = []
         for der in known:
             try:
-                pool.add(x509.load_der_x509_certificate(der))
+                intermediates.append(x509.load_der_x509_certificate(der))
             except ValueError:
                 continue
-        return ChainAnalyzer(CertificatePool([*self._system, *ours, *extra_trust]), pool)
+        return KnownTrust(CertificatePool([*self._system, *ours, *extra_trust]), tuple(intermediates))
+
+    def _analyzer(self, trust: KnownTrust, seen_cas: Sequence[x509.Certificate]) -> ChainAnalyzer:
+        pool = CertificatePool(seen_cas)
+        for cert in trust.intermediates:
+            pool.add(cert)
+        return ChainAnalyzer(trust.anchors, pool)
 
     def _policy(self, expiring_days: int) -> EvaluationPolicy:
         if not 0 <= expiring_days <= 3650:
@@ -76,11 +92,15 @@ class ScanJudge:
         return EvaluationPolicy(self._clock.now(), dt.timedelta(days=expiring_days))
 
     def network(
-        self, run: ScanRun, request: NetScanRequest, outcomes: Sequence[EndpointOutcome]
+        self,
+        run: ScanRun,
+        request: NetScanRequest,
+        outcomes: Sequence[EndpointOutcome],
+        trust: KnownTrust | None = None,
     ) -> Judgement:
         policy = self._policy(request.expiring_days)
         seen_cas = [c for o in outcomes if o.observation for c in o.observation.chain[1:]]
-        analyzer = self._analyzer(request.trust, seen_cas)
+        analyzer = self._analyzer(trust or self.trust(request.trust), seen_cas)
         findings: list[Finding] = []
         observed = Observed(LocationKind.ENDPOINT)
         errors: list[ScanError] = []
@@ -113,7 +133,7 @@ class ScanJudge:
     ) -> Judgement:
         policy = self._policy(request.expiring_days)
         seen_cas = [c for o in outcomes for c in o.certificates if is_ca(c)]
-        analyzer = self._analyzer(request.trust, seen_cas)
+        analyzer = self._analyzer(self.trust(request.trust), seen_cas)
         findings = file_findings(outcomes, analyzer, policy)
         observed = Observed(LocationKind.FILE)
         errors: list[ScanError] = []

@@ -155,10 +155,14 @@ class DiscoveryService:
         endpoints = request.endpoints()  # a bad target is refused before anything is recorded
         run = self._begin("net", request.targets, request.describe(), actor, request.team, run_id)
         try:
+            # Read before the handshakes' outcomes are awaited: a scanner already running
+            # (the CLI's child process) scans meanwhile.
+            with lenient_parsing():
+                trust = self._judge.trust(request.trust)
             scan = scanner or NetworkScanner(request.options).run
             outcomes = scan(endpoints, observer)
             with lenient_parsing():
-                judged = self._judge.network(run, request, outcomes)
+                judged = self._judge.network(run, request, outcomes, trust)
                 return self._recorder.commit(
                     judged.run,
                     request.team,
