@@ -8,7 +8,7 @@ from typing import Any
 
 from certfleet.inventory import CertificateRecord
 
-__all__ = ["certificate_row"]
+__all__ = ["CERTIFICATE_COLUMNS", "certificate_row"]
 
 
 def certificate_row(record: CertificateRecord) -> dict[str, Any]:
@@ -36,3 +36,11 @@ def certificate_row(record: CertificateRecord) -> dict[str, Any]:
         "revocation_reason": record.revocation_reason,
         "der": record.der,
     }
+
+
+# The columns ``certificate_row`` fills: every column of ``certificates`` but its id.
+CERTIFICATE_COLUMNS = (
+    "serial", "fingerprint_sha256", "subject", "common_name", "sans_json", "issuer", "issuer_ca_id",
+    "not_before", "not_after", "key_algorithm", "key_size", "signature_algorithm", "profile", "source",
+    "status", "team", "tags_json", "first_seen", "last_seen", "revoked_at", "revocation_reason", "der",
+)  # fmt: skip

@@ -34,7 +34,15 @@ from certfleet.store._database import Database
 from certfleet.store._sql import rowcount
 from certfleet.store.models import Base, UtcDateTime
 
-__all__ = ["MOVE", "SPEND_USE", "ScepChallengeRow", "ScepTransactionRow", "SqlScepStore", "transaction_row"]
+__all__ = [
+    "MOVE",
+    "SPEND_USE",
+    "TRANSACTION_COLUMNS",
+    "ScepChallengeRow",
+    "ScepTransactionRow",
+    "SqlScepStore",
+    "transaction_row",
+]
 
 
 class ScepChallengeRow(Base):
@@ -131,6 +139,12 @@ def _transaction(row: Any) -> ScepTransaction:  # a ScepTransactionRow or a Core
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+TRANSACTION_COLUMNS = (
+    "transaction_id", "status", "team", "profile", "challenge_id", "renews_serial", "csr_der", "serial",
+    "chain_pem", "created_at", "updated_at",
+)  # fmt: skip
 
 
 def transaction_row(transaction: ScepTransaction) -> dict[str, Any]:

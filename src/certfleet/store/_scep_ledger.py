@@ -9,16 +9,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
-from sqlalchemy import Connection, Table, bindparam, delete
+from sqlalchemy import Connection, Dialect, Table, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from certfleet.access.scep import CHALLENGE_USED_UP, REPLAYED, ScepClaim, ScepIssued, TransactionStatus
 from certfleet.inventory import CertificateRecord
 from certfleet.lifecycle.issuance import IssuedEntry, SerialClaim
 from certfleet.store._database import Database
-from certfleet.store._issuance_ledger import SqlIssuanceLedger
-from certfleet.store._scep import MOVE, SPEND_USE, ScepChallengeRow, ScepTransactionRow, transaction_row
-from certfleet.store._sql import rowcount
+from certfleet.store._issuance_ledger import DriverStatement, SqlIssuanceLedger, compiled_once
+from certfleet.store._scep import (
+    MOVE,
+    SPEND_USE,
+    TRANSACTION_COLUMNS,
+    ScepChallengeRow,
+    ScepTransactionRow,
+    transaction_row,
+)
 
 __all__ = ["SqlScepLedger"]
 
@@ -37,10 +43,19 @@ _INSERT = {
 _DROP = delete(_TRANSACTIONS).where(_TRANSACTIONS.c.transaction_id == bindparam("b_id"))
 
 
+class _Statements:
+    """SCEP's annex statements for one dialect, run on the driver like the ledger's own."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.insert = DriverStatement(_INSERT[dialect.name], dialect, TRANSACTION_COLUMNS)
+        self.spend_use = DriverStatement(SPEND_USE, dialect)
+        self.move = DriverStatement(MOVE, dialect)
+
+
 class SqlScepLedger(SqlIssuanceLedger):
     def __init__(self, database: Database) -> None:
         super().__init__(database)
-        self._insert = _INSERT["postgresql" if self._postgresql else "sqlite"]
+        self._scep = compiled_once(_Statements, self._engine.dialect)
 
     def _claim_annex(self, conn: Connection, claim: SerialClaim) -> str | None:
         annex = claim.annex
@@ -48,11 +63,13 @@ class SqlScepLedger(SqlIssuanceLedger):
             return super()._claim_annex(conn, claim)
         transaction = annex.transaction
         # The row first: a replay is refused before it could spend a use.
-        if conn.execute(self._insert, transaction_row(transaction)).first() is None:
+        if not self._scep.insert.execute(conn, transaction_row(transaction)).fetchall():
             return REPLAYED
         if annex.spend_use_of is not None:
-            spent = conn.execute(SPEND_USE, {"b_id": annex.spend_use_of, "b_now": transaction.created_at})
-            if rowcount(spent) != 1:
+            spent = self._scep.spend_use.execute(
+                conn, {"b_id": annex.spend_use_of, "b_now": transaction.created_at}
+            )
+            if spent.rowcount != 1:
                 conn.execute(_DROP, {"b_id": transaction.transaction_id})
                 return CHALLENGE_USED_UP
         return None
@@ -63,8 +80,8 @@ class SqlScepLedger(SqlIssuanceLedger):
         issued = [e.annex for e in entries if e.annex is not None]
         if not all(isinstance(a, ScepIssued) for a in issued):
             super()._record_annexes(conn, entries, stored)
-        conn.execute(
-            MOVE,
+        self._scep.move.execute_many(
+            conn,
             [
                 {
                     "b_id": a.transaction_id,
