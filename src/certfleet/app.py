@@ -382,8 +382,15 @@ def open_discovery(settings: Settings, *, clock: Clock | None = None) -> Discove
     of the platform (every service, the web stack, the ACME server: about 1.5 s to import).
     Nothing is migrated: ``certfleet db upgrade``, ``init`` and ``serve`` do that. Discovery
     stores no sealed secret, so the secrets key is not opened either."""
+    import importlib
+
     from certfleet.services.discovery import DiscoveryService
     from certfleet.store import Database, Store
+
+    # The outbox's repository (with the sealing it imports) is the last one a scan's write
+    # asks for: imported now, while `scan net`'s handshakes run in its child process, it is
+    # not imported after the outcomes arrive (about 30 ms of the write's tail).
+    importlib.import_module("certfleet.store._notify")
 
     database = Database(settings.database_url, lock_wait_seconds=settings.server.sqlite_lock_wait_seconds)
     store = Store(database)
