@@ -185,3 +185,20 @@ def test_outcomes_larger_than_the_pipe_arrive_whole(tmp_path: Path) -> None:
     # Then every outcome is there, in order, with its chain
     assert [o.endpoint for o in outcomes] == endpoints
     assert all(o.observation is not None and len(o.observation.chain) == 2 for o in outcomes), outcomes[0]
+
+
+def test_the_working_directory_cannot_stand_in_for_the_scanner(initialized: Cli, tmp_path: Path) -> None:
+    """The child is started with ``python -P -m``: a folder named ``certfleet`` where the
+    command runs is not imported in its place."""
+    (tmp_path / "certfleet").mkdir()
+    (tmp_path / "certfleet" / "__init__.py").write_text('raise SystemExit("not certfleet")\n')
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        target = f"127.0.0.1:{closed.getsockname()[1]}"
+    command = [CERTFLEET, "scan", "net", target, "--timeout", "5", "--quiet", "--format", "json"]
+    command += ["--data-dir", str(initialized.data_dir), "--db", initialized.db_url]
+
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120)
+
+    assert done.returncode == 0, done.stderr
+    [outcome] = json.loads(done.stdout)["outcomes"]
+    assert outcome["status"] == "refused", outcome

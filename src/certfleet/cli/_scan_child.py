@@ -119,8 +119,10 @@ class ChildScan:
             ([(e.host, e.port, e.sni) for e in endpoints], vars(options).copy(), progress),
             protocol=pickle.HIGHEST_PROTOCOL,
         )
+        # -P: the working directory is not put on the child's path, so a folder there named
+        # like a package cannot stand in for certfleet's own modules.
         process = subprocess.Popen(
-            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            [sys.executable, "-P", "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
         scan = cls(process, len(endpoints))
         assert process.stdin is not None
