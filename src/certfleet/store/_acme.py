@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, delete, insert, select, text, update
+from sqlalchemy import Row, Table, bindparam, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,6 +43,17 @@ _NONCES = cast(Table, AcmeNonceRow.__table__)
 _ACCOUNTS = cast(Table, AcmeAccountRow.__table__)
 _ORDERS = cast(Table, AcmeOrderRow.__table__)
 _ORDER_AUTHZ = cast(Table, AcmeOrderAuthorizationRow.__table__)
+# The reads of every signed request (its account) and of every order poll, built once with
+# bound parameters: see _acme_authz._BY_ID.
+_ACCOUNT_BY_ID = select(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("account_id"))
+# The order and its authorizations' ids in one round trip (every client polls it).
+_ORDER_WITH_AUTHZ_IDS = (
+    select(_ORDERS, _ORDER_AUTHZ.c.authz_id.label("joined_authz_id"))
+    .outerjoin(_ORDER_AUTHZ, _ORDER_AUTHZ.c.order_id == _ORDERS.c.id)
+    .where(_ORDERS.c.id == bindparam("order_id"))
+    .order_by(_ORDER_AUTHZ.c.position)
+)
+_ORDERS_OF_AUTHZ = select(_ORDER_AUTHZ.c.order_id).where(_ORDER_AUTHZ.c.authz_id == bindparam("authz_id"))
 
 
 class SqlNonceRepository:
@@ -117,7 +128,7 @@ class SqlAccountRepository:
             raise Conflict("this key already has an account") from exc
 
     def get(self, account_id: str) -> Account | None:
-        row = self._session.execute(select(_ACCOUNTS).where(_ACCOUNTS.c.id == account_id)).first()
+        row = self._session.execute(_ACCOUNT_BY_ID, {"account_id": account_id}).first()
         return _account(row) if row else None
 
     def get_by_thumbprint(self, thumbprint: str) -> Account | None:
@@ -201,13 +212,7 @@ class SqlOrderRepository:
                 for_update(self._session, select(_ORDERS).where(_ORDERS.c.id == order_id))
             ).first()
             return self._build(row) if row else None
-        # The order and its authorizations' ids in one round trip (every client polls it).
-        rows = self._session.execute(
-            select(_ORDERS, _ORDER_AUTHZ.c.authz_id.label("joined_authz_id"))
-            .outerjoin(_ORDER_AUTHZ, _ORDER_AUTHZ.c.order_id == _ORDERS.c.id)
-            .where(_ORDERS.c.id == order_id)
-            .order_by(_ORDER_AUTHZ.c.position)
-        ).all()
+        rows = self._session.execute(_ORDER_WITH_AUTHZ_IDS, {"order_id": order_id}).all()
         if not rows:
             return None
         return _order(rows[0], tuple(r.joined_authz_id for r in rows if r.joined_authz_id is not None))
@@ -223,13 +228,7 @@ class SqlOrderRepository:
         )
 
     def ids_for_authorization(self, authz_id: str) -> Sequence[str]:
-        return list(
-            self._session.scalars(
-                select(AcmeOrderAuthorizationRow.order_id).where(
-                    AcmeOrderAuthorizationRow.authz_id == authz_id
-                )
-            )
-        )
+        return list(self._session.scalars(_ORDERS_OF_AUTHZ, {"authz_id": authz_id}))
 
     def transition(
         self,
