@@ -8,11 +8,12 @@ compiled (cached) statement each, and rows turned straight into the domain's val
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import Row, Table, Update, bindparam, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,6 +54,21 @@ _ORDER_WITH_AUTHZ_IDS = (
     .where(_ORDERS.c.id == bindparam("order_id"))
     .order_by(_ORDER_AUTHZ.c.position)
 )
+
+
+@functools.cache
+def _transition(with_error: bool, only_since: bool) -> Update:
+    """An order's status change, built once per shape with bound parameters; the table's
+    UPDATE, not the mapped class's (see _acme_authz._START_CHALLENGE)."""
+    statement = update(_ORDERS).where(
+        _ORDERS.c.id == bindparam("b_id"), _ORDERS.c.status.in_(bindparam("b_expected", expanding=True))
+    )
+    if only_since:
+        statement = statement.where(_ORDERS.c.processing_since == bindparam("b_since"))
+    columns = ["status", "processing_since", *(["error_json"] if with_error else [])]
+    return statement.values({column: bindparam(f"b_{column}") for column in columns})
+
+
 _ORDERS_OF_AUTHZ = select(_ORDER_AUTHZ.c.order_id).where(_ORDER_AUTHZ.c.authz_id == bindparam("authz_id"))
 
 
@@ -240,18 +256,17 @@ class SqlOrderRepository:
         at: dt.datetime | None = None,
         processing_since: dt.datetime | None = None,
     ) -> bool:
-        values: dict[str, Any] = {"status": to.value}
+        values: dict[str, Any] = {"b_id": order_id, "b_expected": [s.value for s in expected]}
+        values["b_status"] = to.value
         if error is not None:
-            values["error_json"] = dump_json(error)
+            values["b_error_json"] = dump_json(error)
         # When it entered processing, for the stalled-order job; cleared when it leaves (a
         # refused finalize puts the order back to ready exactly as it was).
-        values["processing_since"] = at if to is OrderStatus.PROCESSING else None
-        statement = update(AcmeOrderRow).where(
-            AcmeOrderRow.id == order_id, AcmeOrderRow.status.in_([s.value for s in expected])
-        )
+        values["b_processing_since"] = at if to is OrderStatus.PROCESSING else None
         if processing_since is not None:
-            statement = statement.where(AcmeOrderRow.processing_since == processing_since)
-        return rowcount(self._session.execute(statement.values(**values))) == 1
+            values["b_since"] = processing_since
+        statement = _transition(error is not None, processing_since is not None)
+        return rowcount(self._session.execute(statement, values)) == 1
 
     def stalled(self, before: dt.datetime) -> Sequence[str]:
         # NULL: processing before migration 0024 recorded when, so long enough.

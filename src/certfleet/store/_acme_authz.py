@@ -5,11 +5,12 @@ polls its authorizations: no ORM unit of work or identity map on that path)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, insert, select, update
+from sqlalchemy import Row, Table, Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from certfleet.protocols.acme import (
@@ -39,6 +40,36 @@ _WITH_CHALLENGES = (
 # statement built per call is hashed into SQLAlchemy's compiled cache on every execution
 # (about 40 us of CPU a statement here, a few percent of a certificate's).
 _BY_ID = _WITH_CHALLENGES.where(_AUTHZ.c.id == bindparam("authz_id"))
+# Table (Core) statements, not the mapped class's: an UPDATE of a mapped class goes through
+# the ORM's bulk-update path (synchronising a session that holds no objects here).
+_START_CHALLENGE = (
+    update(_CHALLENGES)
+    .where(
+        _CHALLENGES.c.id == bindparam("challenge_id"), _CHALLENGES.c.status == ChallengeStatus.PENDING.value
+    )
+    .values(status=ChallengeStatus.PROCESSING.value, processing_since=bindparam("b_since"))
+)
+_FINISH_CHALLENGE = (
+    update(_CHALLENGES)
+    .where(_CHALLENGES.c.id == bindparam("challenge_id"))
+    .values(
+        status=bindparam("b_status"),
+        validated_at=bindparam("b_validated_at"),
+        error_json=bindparam("b_error"),
+    )
+)
+
+
+@functools.cache
+def _set_status(columns: tuple[str, ...]) -> Update:
+    """An authorization's status change setting ``columns``, built once per shape."""
+    return (
+        update(_AUTHZ)
+        .where(_AUTHZ.c.id == bindparam("b_id"), _AUTHZ.c.status.in_(bindparam("b_expected", expanding=True)))
+        .values({column: bindparam(f"b_{column}") for column in columns})
+    )
+
+
 _BY_CHALLENGE = _WITH_CHALLENGES.where(
     _AUTHZ.c.id
     == select(_CHALLENGES.c.authz_id).where(_CHALLENGES.c.id == bindparam("challenge_id")).scalar_subquery()
@@ -173,13 +204,7 @@ class SqlAuthorizationRepository:
         return {Identifier(t, f"*.{v}" if w else v) for t, v, w in rows}
 
     def start_challenge(self, challenge_id: str, at: dt.datetime | None = None) -> bool:
-        result = self._session.execute(
-            update(AcmeChallengeRow)
-            .where(
-                AcmeChallengeRow.id == challenge_id, AcmeChallengeRow.status == ChallengeStatus.PENDING.value
-            )
-            .values(status=ChallengeStatus.PROCESSING.value, processing_since=at)
-        )
+        result = self._session.execute(_START_CHALLENGE, {"challenge_id": challenge_id, "b_since": at})
         return rowcount(result) == 1
 
     def stalled_challenges(self, before: dt.datetime) -> Sequence[str]:
@@ -195,13 +220,13 @@ class SqlAuthorizationRepository:
         self, challenge_id: str, status: ChallengeStatus, at: dt.datetime, error: dict[str, Any] | None
     ) -> None:
         self._session.execute(
-            update(AcmeChallengeRow)
-            .where(AcmeChallengeRow.id == challenge_id)
-            .values(
-                status=status.value,
-                validated_at=at if status is ChallengeStatus.VALID else None,
-                error_json=dump_json(error),
-            )
+            _FINISH_CHALLENGE,
+            {
+                "challenge_id": challenge_id,
+                "b_status": status.value,
+                "b_validated_at": at if status is ChallengeStatus.VALID else None,
+                "b_error": dump_json(error),
+            },
         )
 
     def set_status(
@@ -214,20 +239,16 @@ class SqlAuthorizationRepository:
         expires_at: dt.datetime | None = None,
         caa_checked_at: dt.datetime | None = None,
     ) -> bool:
-        values: dict[str, Any] = {"status": status.value}
-        if validated_at is not None:
-            values["validated_at"] = validated_at
-        if expires_at is not None:
-            values["expires_at"] = expires_at
-        if caa_checked_at is not None:
-            values["caa_checked_at"] = caa_checked_at
+        changes = {
+            "status": status.value,
+            "validated_at": validated_at,
+            "expires_at": expires_at,
+            "caa_checked_at": caa_checked_at,
+        }
+        values = {f"b_{column}": value for column, value in changes.items() if value is not None}
+        statement = _set_status(tuple(column for column, value in changes.items() if value is not None))
         result = self._session.execute(
-            update(AcmeAuthorizationRow)
-            .where(
-                AcmeAuthorizationRow.id == authz_id,
-                AcmeAuthorizationRow.status.in_([s.value for s in expected]),
-            )
-            .values(**values)
+            statement, {"b_id": authz_id, "b_expected": [s.value for s in expected], **values}
         )
         return rowcount(result) == 1
 
