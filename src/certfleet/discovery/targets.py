@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certfleet.discovery.errors import BadTarget
-from certfleet.x509 import BadName, SubjectName
+
+# certfleet.x509 (all of cryptography's key types) is imported by the two functions that
+# check names: `scan net`'s scanner process uses Endpoint and never parses a target.
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -132,6 +134,8 @@ def parse_target(raw: str) -> Target:
     except ValueError:
         if ":" in host:
             raise BadTarget(f"bad IPv6 address {host!r} in target {raw!r}") from None
+    from certfleet.x509 import BadName, SubjectName
+
     try:
         name = SubjectName.parse(host)
     except BadName as exc:
@@ -205,6 +209,8 @@ def parse_ports(raw: str | Sequence[int] | None) -> tuple[int, ...]:
 
 
 def _check_sni(raw: str) -> str:
+    from certfleet.x509 import BadName, SubjectName
+
     try:
         name = SubjectName.parse(raw)
     except BadName as exc:
