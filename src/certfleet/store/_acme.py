@@ -70,6 +70,17 @@ def _transition(with_error: bool, only_since: bool) -> Update:
 
 
 _ORDERS_OF_AUTHZ = select(_ORDER_AUTHZ.c.order_id).where(_ORDER_AUTHZ.c.authz_id == bindparam("authz_id"))
+# Nonces in the database (PostgreSQL): every signed request rotates one, every new-nonce and
+# every problem adds one; built once (see _ACCOUNT_BY_ID).
+_ADD_NONCE = insert(_NONCES).values(value=bindparam("b_value"), expires_at=bindparam("b_expires_at"))
+_CONSUME_NONCE = delete(_NONCES).where(
+    _NONCES.c.value == bindparam("b_value"), _NONCES.c.expires_at > bindparam("b_now")
+)
+_ROTATE_NONCE = (
+    update(_NONCES)
+    .where(_NONCES.c.value == bindparam("b_value"), _NONCES.c.expires_at > bindparam("b_now"))
+    .values(value=bindparam("b_replacement"), expires_at=bindparam("b_expires_at"))
+)
 
 
 class SqlNonceRepository:
@@ -77,21 +88,19 @@ class SqlNonceRepository:
         self._session = session
 
     def add(self, value: str, expires_at: dt.datetime) -> None:
-        self._session.execute(insert(_NONCES).values(value=value, expires_at=expires_at))
+        self._session.execute(_ADD_NONCE, {"b_value": value, "b_expires_at": expires_at})
 
     def consume(self, value: str, now: dt.datetime) -> bool:
-        result = self._session.execute(
-            delete(AcmeNonceRow).where(AcmeNonceRow.value == value, AcmeNonceRow.expires_at > now)
-        )
-        return rowcount(result) == 1
+        return rowcount(self._session.execute(_CONSUME_NONCE, {"b_value": value, "b_now": now})) == 1
 
     def rotate(self, value: str, replacement: str, expires_at: dt.datetime, now: dt.datetime) -> bool:
-        result = self._session.execute(
-            update(_NONCES)
-            .where(_NONCES.c.value == value, _NONCES.c.expires_at > now)
-            .values(value=replacement, expires_at=expires_at)
-        )
-        return rowcount(result) == 1
+        parameters = {
+            "b_value": value,
+            "b_now": now,
+            "b_replacement": replacement,
+            "b_expires_at": expires_at,
+        }
+        return rowcount(self._session.execute(_ROTATE_NONCE, parameters)) == 1
 
     def purge_expired(self, now: dt.datetime) -> int:
         return rowcount(self._session.execute(delete(AcmeNonceRow).where(AcmeNonceRow.expires_at <= now)))
