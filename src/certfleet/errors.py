@@ -19,6 +19,8 @@ a user: no traceback, no secret.
 
 from __future__ import annotations
 
+import sys
+
 __all__ = [
     "CertfleetError",
     "ConfigurationError",
@@ -29,6 +31,7 @@ __all__ = [
     "NotFound",
     "PolicyViolation",
     "Unauthenticated",
+    "database_outage",
 ]
 
 
@@ -86,3 +89,25 @@ class IntegrityError(CertfleetError, title="Integrity check failed"):
 
 class ConfigurationError(CertfleetError, title="Configuration error"):
     pass
+
+
+def database_outage(exc: BaseException) -> str | None:
+    """One line saying the database is out of reach when ``exc`` is a lost or refused
+    connection or a lock held past the wait (SQLAlchemy's OperationalError or InterfaceError,
+    psycopg's own, sqlite3's from the write gate's bounded wait), else None: what the edges
+    answer with 503 and Retry-After (HTTP) or one line and exit 2 (CLI), never as a bug.
+
+    Nothing is imported here: an error of SQLAlchemy's, sqlite3's or psycopg's can only come
+    from a process that loaded it, and the CLI's error path must not pay their imports."""
+    sqlalchemy_errors = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_errors is not None and isinstance(
+        exc, sqlalchemy_errors.OperationalError | sqlalchemy_errors.InterfaceError
+    ):
+        orig = exc.orig
+        exc = orig if isinstance(orig, BaseException) else exc
+    elif not any(
+        t.__name__ == "OperationalError" and t.__module__.startswith(("psycopg", "sqlite3"))
+        for t in type(exc).__mro__
+    ):
+        return None
+    return "the database is unavailable: " + " ".join(str(exc).split())[:200]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -169,3 +170,28 @@ def test_without_a_data_directory_the_log_goes_to_the_cache_directory(
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     assert "RuntimeError: settings exploded" in log.read_text()
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_database_locked_past_the_wait_is_one_line_for_every_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Not a bug (no traceback logged, no "internal error"): a temporary failure to retry.
+    database = tmp_path / "data" / "certfleet.db"
+    initialized = Cli(capsys, tmp_path / "data", f"sqlite:///{database}")
+    assert initialized("init", "--ca-name", "Example").exit_code == 0
+    with (initialized.data_dir / "config.toml").open("a") as config:
+        config.write("[server]\nsqlite_lock_wait_seconds = 0.2\n")
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # an operator's sqlite3 shell, a backup tool
+    try:
+        # One that opens the platform, and one (scan) that opens only the discovery store.
+        token = initialized("token", "create", "--team", "ops", "--scope", "read")
+        scan = initialized("scan", "net", "127.0.0.1:1", "--timeout", "1", "--quiet")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert (token.exit_code, token.stderr) == (2, "error: cannot open database: database is locked\n")
+    assert (scan.exit_code, scan.stdout) == (2, ""), scan.stderr
+    assert scan.stderr == "error: the database is unavailable: database is locked\n"
+    assert not (initialized.data_dir / "logs" / "cli.log").exists()  # neither is logged as a bug
+    assert initialized("token", "create", "--team", "ops", "--scope", "read").exit_code == 0  # lock gone

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from certfleet.errors import CertfleetError, Unauthenticated
+from certfleet.errors import CertfleetError, Unauthenticated, database_outage
 
 __all__ = [
     "DATABASE_RETRY_AFTER",
@@ -78,21 +78,6 @@ def problem(status: int, title: str, detail: str, headers: dict[str, str] | None
 DATABASE_RETRY_AFTER = "5"
 
 
-def database_outage(exc: BaseException) -> str | None:
-    """One line saying the database is out of reach when ``exc`` is a lost or refused
-    connection (SQLAlchemy's OperationalError or InterfaceError, psycopg's own), else None.
-    The node answers 503 then: it issues nothing without its database, never on its own."""
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
-    if isinstance(exc, OperationalError | InterfaceError):
-        exc = exc.orig if isinstance(exc.orig, BaseException) else exc
-    elif not any(
-        t.__name__ == "OperationalError" and t.__module__.startswith("psycopg") for t in type(exc).__mro__
-    ):
-        return None
-    return "the database is unavailable: " + " ".join(str(exc).split())[:200]
-
-
 def _describe(error: Any) -> str:
     where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
     kind = error.get("type")
@@ -126,7 +111,6 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(exc.status_code, title, str(exc.detail), dict(exc.headers or {}))
 
     async def _outage(_: Request, exc: Exception) -> JSONResponse:
-        # sqlite3's own (the write gate's bounded wait) is not one database_outage names
         outage = database_outage(exc) or "the database is unavailable: " + " ".join(str(exc).split())[:200]
         _log.error("request failed: %s", outage)
         return problem(503, "Service Unavailable", outage, {"Retry-After": DATABASE_RETRY_AFTER})

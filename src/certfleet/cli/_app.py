@@ -17,7 +17,7 @@ import typer
 from certfleet.cli._common import DataDirOption, DbOption, log_internal_error, one_line, stderr
 from certfleet.cli._lazy import LazyGroup, pass_verbatim
 from certfleet.cli.main import COMMANDS, HELP
-from certfleet.errors import CertfleetError
+from certfleet.errors import CertfleetError, database_outage
 
 __all__ = ["app", "run_typer"]
 
@@ -133,7 +133,8 @@ def _data_dir_named(argv: list[str]) -> str | None:
 
 def run_typer(args: list[str]) -> int:
     """Run ``certfleet ARGS`` through typer: a usage error prints the usage and exits 2; a
-    CertfleetError becomes one line on stderr and exit 2; anything unexpected one line
+    CertfleetError or a database out of reach (or locked past the wait) becomes one line on
+    stderr and exit 2; anything unexpected one line
     pointing to a log file holding the traceback, and exit 70 (EX_SOFTWARE)."""
     with _restored_environment():
         try:
@@ -151,6 +152,10 @@ def run_typer(args: list[str]) -> int:
         except KeyboardInterrupt:
             return 130
         except Exception as exc:  # noqa: BLE001 - the outermost handler: one line, the rest logged
+            outage = database_outage(exc)
+            if outage is not None:  # not a bug, so no traceback logged: as "cannot open database"
+                stderr.print(f"error: {outage}", markup=False)
+                return 2
             log = log_internal_error(exc, _data_dir_named(args))
             stderr.print(
                 f"internal error: {type(exc).__name__}: {one_line(str(exc))} (details in {log})",
