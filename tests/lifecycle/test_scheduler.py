@@ -228,3 +228,32 @@ def test_serving_workers_split_the_jobs(bare_platform: Platform) -> None:
     assert others.owner == full.owner
     assert others.tick() == ["scans"]  # per node: no lease to claim
     assert {s.name for s in full.states()} == {"scans"}  # nothing else ran or was claimed
+
+
+def test_a_per_node_job_that_keeps_succeeding_records_its_runs_once_a_minute(
+    bare_platform: Platform, clock: FakeClock
+) -> None:
+    calls = Calls()
+    scheduler = Scheduler(bare_platform.store.job_leases(), clock, [calls.job("local", 1, per_node=True)])
+    # Given a per-node job every second: its first run is recorded at once
+    assert scheduler.tick() == ["local"]
+    first = _state(scheduler, "local")
+    assert (first.runs, first.last_finished_at) == (1, clock.now())
+    # When it keeps succeeding, the row waits for a minute's runs, then counts them all
+    for _ in range(59):
+        clock.advance(SECOND)
+        assert scheduler.tick() == ["local"]
+    assert _state(scheduler, "local") == first
+    clock.advance(SECOND)
+    assert scheduler.tick() == ["local"]
+    assert (_state(scheduler, "local").runs, _state(scheduler, "local").last_finished_at) == (61, clock.now())
+    # A failure, and the success after it, are recorded at once
+    calls.failing.add("local")
+    clock.advance(SECOND)
+    scheduler.tick()
+    assert (_state(scheduler, "local").runs, _state(scheduler, "local").failures) == (62, 1)
+    calls.failing.clear()
+    clock.advance(SECOND)
+    scheduler.tick()
+    assert (_state(scheduler, "local").runs, _state(scheduler, "local").failures) == (63, 0)
+    assert calls.counts["local"] == 63

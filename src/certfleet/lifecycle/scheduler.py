@@ -7,7 +7,10 @@ A :class:`Job` is a name, an interval and a callable. Each tick runs the jobs th
   lease holds it, in one conditional write, so on several nodes sharing a PostgreSQL database
   exactly one of them runs the job per period; the next run time lives in the same row;
 * a **per-node** job runs on every node on its own local schedule: its work is already leased
-  row by row (renewal jobs) or is this process's own state. Its outcome is still recorded.
+  row by row (renewal jobs) or is this process's own state. Its outcome is still recorded:
+  a failure and the first success after one at once, other successes at most once every
+  :data:`RECORD_EVERY` with the runs since counted in (the ``scans`` job runs every second in
+  every serving worker; a write per round was most of an idle worker's CPU).
 
 A job that raises is logged, its error, time and consecutive failures recorded in its row,
 and it is retried with backoff: after one interval, then twice that, doubling up to
@@ -40,6 +43,8 @@ _log = logging.getLogger("certfleet.scheduler")
 # the job after it. A run that outlasts its lease may overlap another node's next one; every
 # job is safe under that (its rows are leased or its writes idempotent), it only costs work.
 MIN_LEASE = dt.timedelta(seconds=60)
+# A per-node job that keeps succeeding records its runs at most this often.
+RECORD_EVERY = dt.timedelta(seconds=60)
 # How long the loop waits at most between ticks: another node may have moved a due time.
 MAX_WAIT_SECONDS = 5.0
 
@@ -96,10 +101,12 @@ class JobLeases(Protocol):
         now: dt.datetime,
         next_run_at: dt.datetime,
         error: str | None,
+        runs: int = 1,
     ) -> JobState:
         """Record a run's outcome and the next run time, and release the lease (``owner``
         None: a per-node run, which holds none). A failure counts one more consecutive
-        failure; a success clears the count. Returns the row as written."""
+        failure; a success clears the count. ``runs``: the runs this report stands for (a
+        per-node job's successes since its last report). Returns the row as written."""
         ...
 
     def states(self) -> Sequence[JobState]: ...
@@ -133,6 +140,9 @@ class Scheduler:
         # Per-node jobs, and what this node last saw of exclusive ones: when to look again.
         self._next_local: dict[str, dt.datetime] = {}
         self._failures: dict[str, int] = {}
+        # Per-node jobs: when this scheduler last recorded each, and its runs since.
+        self._recorded_at: dict[str, dt.datetime] = {}
+        self._unrecorded: dict[str, int] = {}
 
     def restricted(self, keep: Callable[[Job], bool]) -> Scheduler:
         """A scheduler over the same leases and clock that runs only the jobs ``keep``
@@ -186,9 +196,24 @@ class Scheduler:
             _log.error("job %s failed (%d in a row, next try %s): %s", job.name, failures, next_run_at, error)
         self._failures[job.name] = failures
         self._next_local[job.name] = next_run_at
+        runs = self._unrecorded.pop(job.name, 0) + 1
+        if owner is None and failures == 0 == failed_before:
+            # A per-node success after a success: the row changes only by its counters and
+            # times, nothing another node acts on; record it once in a while.
+            recorded_at = self._recorded_at.get(job.name)
+            if recorded_at is not None and now - recorded_at < RECORD_EVERY:
+                self._unrecorded[job.name] = runs
+                return
+            self._recorded_at[job.name] = now
         try:
             self._leases.finish(
-                job.name, owner, started_at=started_at, now=now, next_run_at=next_run_at, error=error
+                job.name,
+                owner,
+                started_at=started_at,
+                now=now,
+                next_run_at=next_run_at,
+                error=error,
+                runs=runs,
             )
         except Exception as exc:  # noqa: BLE001 - the lease expires on its own; the next tick retries
             _log.error("job %s: cannot record its run: %s: %s", job.name, type(exc).__name__, exc)

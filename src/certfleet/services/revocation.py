@@ -119,7 +119,12 @@ class RevocationService:
         for ca in self._cas.index(refresh=True).cas():
             try:
                 for kind in (CrlKind.FULL, CrlKind.DELTA):
-                    before = self._store.crl(ca.id, kind)[0]
+                    # One read finds a CRL that is still fresh (nearly every round); only a
+                    # stale or missing one goes through the publisher (which reads it again
+                    # under its build lock before building).
+                    before, state = self._store.crl(ca.id, kind)
+                    if before is not None and not self._publisher.stale(before, state):
+                        continue
                     if self._publisher.current(ca, kind).number != (before.number if before else None):
                         report.crls_built += 1
                 self._responders.retire(ca, now)

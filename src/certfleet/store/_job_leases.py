@@ -82,9 +82,10 @@ def _claim_statement(insert: _Insert) -> Any:
 
 
 def _finish_statement(insert: _Insert, *, leased: bool, failed: bool) -> Any:
-    """Record a run that started at ``b_started`` and ended at ``b_now`` and release the
-    lease; ``leased``: only while the lease is still ``b_owner``'s or nobody's."""
+    """Record ``b_runs`` runs, the last started at ``b_started`` and ended at ``b_now``, and
+    release the lease; ``leased``: only while the lease is still ``b_owner``'s or nobody's."""
     now = _time("b_now")
+    runs = bindparam("b_runs", type_=Integer())
     values: dict[str, Any] = {
         "name": bindparam("b_name"),
         "next_run_at": _time("b_next"),
@@ -92,14 +93,14 @@ def _finish_statement(insert: _Insert, *, leased: bool, failed: bool) -> Any:
         "lease_until": None,
         "last_started_at": _time("b_started"),
         "last_finished_at": now,
-        "runs": 1,
+        "runs": runs,
         "failures": 1 if failed else 0,
     }
     if failed:
         values |= {"last_error": bindparam("b_error"), "last_error_at": now}
     statement = insert(_JOBS).values(values)
     set_: dict[str, Any] = {k: statement.excluded[k] for k in values if k not in ("name", "runs", "failures")}
-    set_ |= {"runs": _JOBS.c.runs + 1, "failures": _JOBS.c.failures + 1 if failed else 0}
+    set_ |= {"runs": _JOBS.c.runs + runs, "failures": _JOBS.c.failures + 1 if failed else 0}
     owned = or_(_JOBS.c.lease_owner.is_(None), _JOBS.c.lease_owner == bindparam("b_owner"))
     return statement.on_conflict_do_update(
         index_elements=[_JOBS.c.name], set_=set_, where=owned if leased else None
@@ -143,9 +144,11 @@ class SqlJobLeases:
         now: dt.datetime,
         next_run_at: dt.datetime,
         error: str | None,
+        runs: int = 1,
     ) -> JobState:
         values: dict[str, object] = {
             "b_name": name,
+            "b_runs": runs,
             "b_started": started_at,
             "b_now": now,
             "b_next": next_run_at,
