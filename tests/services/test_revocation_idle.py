@@ -14,6 +14,7 @@ from sqlalchemy import event
 from certfleet.app import Platform
 from certfleet.ca import IssuanceRequest
 from certfleet.x509 import KeyType, generate_private_key
+from tests.conftest import FakeClock
 
 
 @contextmanager
@@ -51,3 +52,52 @@ def test_an_idle_maintenance_round_writes_nothing(platform: Platform) -> None:
     # Then it wrote nothing and took no write lock
     assert report.errors == [] and report.crls_built == 0
     assert writes == []
+
+
+def _crl_reads(platform: Platform) -> Any:
+    """Counts this thread's reads of the crls table while the block runs."""
+    engine = platform.database.engine
+    me = threading.get_ident()
+    reads: list[str] = []
+
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if (
+            threading.get_ident() == me
+            and statement.lstrip().upper().startswith("SELECT")
+            and " crls" in statement
+        ):
+            reads.append(statement)
+
+    @contextmanager
+    def watching() -> Iterator[list[str]]:
+        event.listen(engine, "before_cursor_execute", on_statement)
+        try:
+            yield reads
+        finally:
+            event.remove(engine, "before_cursor_execute", on_statement)
+
+    return watching()
+
+
+def test_a_round_reads_no_crl_until_a_revocation_or_its_refresh_time(
+    platform: Platform, clock: FakeClock
+) -> None:
+    # Given CRLs a maintenance round has just built or found fresh
+    key = generate_private_key(KeyType.EC_P256)
+    issued = platform.issuance.issue(
+        IssuanceRequest("tls-server", key.public_key(), ("fresh.example.test",)), actor="test"
+    )
+    platform.revocation.maintain()
+    # When nothing is revoked and no CRL is due, the next round reads none
+    with _crl_reads(platform) as reads:
+        assert platform.revocation.maintain().crls_built == 0
+    assert reads == []
+    # A revocation (its generation) makes the next round rebuild the CA's CRLs
+    platform.revocation.revoke(issued.record.serial, "superseded", actor="test")
+    assert platform.revocation.maintain().crls_built == 2  # full and delta
+    with _crl_reads(platform) as reads:
+        assert platform.revocation.maintain().crls_built == 0
+    assert reads == []
+    # And so does the time a CRL is due again (a third into the delta's validity)
+    clock.advance(platform.revocation.settings.delta_crl_validity / 3)
+    assert platform.revocation.maintain().crls_built >= 1

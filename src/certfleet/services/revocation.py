@@ -5,6 +5,7 @@ responder certificates (:mod:`._revocation_responders`); this one publishes and 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from certfleet.revocation import (
     Published,
     RevocationSettings,
     RevocationStore,
+    refresh_at,
 )
 from certfleet.services._ports import UnitOfWorkFactory
 from certfleet.services._revocation_cas import CaDirectory
@@ -64,6 +66,9 @@ class RevocationService:
         revocation = CertificateRevocation(uow, self._cas, self._responders, clock)
         self.revoke = revocation.revoke
         self.revoke_serial = revocation.revoke_serial
+        # Per CA: the revocation generation and the time up to which its CRLs were found
+        # fresh by a maintenance round; until either moves, a round reads none of them.
+        self._crls_fresh: dict[str, tuple[int, dt.datetime]] = {}
         self._publisher: CrlPublisher[CaCertificate] = CrlPublisher(
             store, self._cas.key, base_url, settings, clock
         )
@@ -116,19 +121,43 @@ class RevocationService:
         failing CA is reported and never stops the others."""
         report = MaintenanceReport()
         now = self._clock.now()
+        # Read before the CRLs: a revocation committed after this read is seen next round.
+        generation = self._store.generation()
         for ca in self._cas.index(refresh=True).cas():
             try:
-                for kind in (CrlKind.FULL, CrlKind.DELTA):
-                    # One read finds a CRL that is still fresh (nearly every round); only a
-                    # stale or missing one goes through the publisher (which reads it again
-                    # under its build lock before building).
-                    before, state = self._store.crl(ca.id, kind)
-                    if before is not None and not self._publisher.stale(before, state):
-                        continue
-                    if self._publisher.current(ca, kind).number != (before.number if before else None):
-                        report.crls_built += 1
+                report.crls_built += self._refresh_crls(ca, generation, now)
                 self._responders.retire(ca, now)
                 report.responses_signed += self._responder.presign(ca, now)
             except CertfleetError as exc:
                 report.errors.append(f"CA {ca.id}: {exc.detail}")
         return report
+
+    def _refresh_crls(self, ca: CaCertificate, generation: int, now: dt.datetime) -> int:
+        """Build ``ca``'s full and delta CRLs when stale; returns how many were built.
+
+        A CRL goes stale by time (a third into its validity, or its nextUpdate) or by a
+        revocation of the CA's (which bumps the revocation generation in its transaction;
+        a delta's new base comes from one or the other). So once a round found both fresh,
+        the rounds before the earlier of their refresh times read nothing while the
+        generation stays; the CRL endpoints still check staleness on every request."""
+        fresh = self._crls_fresh.get(ca.id)
+        if fresh is not None and fresh[0] == generation and now < fresh[1]:
+            return 0
+        built = 0
+        until: dt.datetime | None = None
+        for kind in (CrlKind.FULL, CrlKind.DELTA):
+            # One read finds a CRL that is still fresh; only a stale or missing one goes
+            # through the publisher (which reads it again under its build lock).
+            stored, state = self._store.crl(ca.id, kind)
+            if stored is None or self._publisher.stale(stored, state):
+                published = self._publisher.current(ca, kind)
+                built += int(published.number != (stored.number if stored else None))
+                refresh = published.refresh_at or now  # always set for a CRL
+            else:
+                refresh = min(
+                    refresh_at(stored.this_update, self._publisher.validity(kind)), stored.next_update
+                )
+            until = refresh if until is None else min(until, refresh)
+        if until is not None:
+            self._crls_fresh[ca.id] = (generation, until)
+        return built
