@@ -81,8 +81,19 @@ def _start(cli: Cli, target: str) -> subprocess.Popen[str]:
     command = [CERTFLEET, "scan", "net", target, "--timeout", "120", "--quiet", "--format", "json"]
     command += ["--data-dir", str(cli.data_dir), "--db", cli.db_url]
     return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        # As from a terminal: a suite started in the background (nohup, a CI runner's shell)
+        # passes SIGINT on ignored, and Ctrl-C would then reach nobody.
+        preexec_fn=_interruptible,
     )
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _under_way(cli: Cli, process: subprocess.Popen[str]) -> int:
