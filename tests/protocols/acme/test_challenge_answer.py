@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
+from certfleet.protocols.acme.authorizations import Challenge
+from certfleet.protocols.acme.validation import ValidationTarget
 from tests.protocols.acme.conftest import AcmeHarness, build_harness
 from tests.protocols.acme.peers import ChallTestSrv
 from tests.protocols.acme.raw import Account, key_authorization
@@ -81,9 +84,9 @@ def test_a_slow_validation_is_answered_processing_and_finishes_in_the_background
     release, finished = threading.Event(), threading.Event()
     validate_now = runner.validate_now
 
-    def held(challenge_id: str, account_url: str) -> None:
+    def held(challenge_id: str, account_url: str, target: ValidationTarget | None = None) -> Challenge | None:
         assert release.wait(timeout=30)
-        validate_now(challenge_id, account_url)
+        return validate_now(challenge_id, account_url, target)
 
     monkeypatch.setattr(runner, "validate_now", held)
     runner.on_done = lambda _challenge_id: finished.set()
@@ -101,3 +104,32 @@ def test_a_slow_validation_is_answered_processing_and_finishes_in_the_background
         release.set()
         runner.on_done = None
     assert acme_db.get(account, authz_url)["status"] == "valid"
+
+
+def test_the_answer_and_its_validation_read_nothing_twice(acme_db: AcmeHarness) -> None:
+    # Given a served http-01 answer and a wait long enough for any validation here
+    account = acme_db.client.new_account()
+    _, _, challenge = _served_challenge(acme_db, account, "once.answer.example.test")
+    acme_db.platform.acme.validation.answer_wait_seconds = 30.0
+    engine = acme_db.platform.database.engine
+    begins: list[str] = []
+
+    def on_begin(_conn: Any) -> None:
+        begins.append(threading.current_thread().name)
+
+    # When the client answers the challenge
+    event.listen(engine, "begin", on_begin)
+    try:
+        response = acme_db.client.post(challenge["url"], {}, account.key, kid=account.kid)
+    finally:
+        event.remove(engine, "begin", on_begin)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "valid"
+    # Then the validation worker opened one transaction, the one recording its result (it
+    # was given the authorization and the key's thumbprint the request had read), and the
+    # request none after it (the answer is the challenge the worker committed): on
+    # PostgreSQL the client's new nonce (an INSERT) and the request's one transaction, on
+    # SQLite (nonces in the node's file) a read-only one for the account and one write
+    workers = [name for name in begins if name.startswith("acme-validate")]
+    assert len(workers) == 1, begins
+    assert len(begins) - len(workers) == 2, begins

@@ -27,7 +27,7 @@ from certfleet.protocols.acme.renewal import RenewalInfo
 from certfleet.protocols.acme.responses import AcmeResponse
 from certfleet.protocols.acme.transactions import RequestTransactions
 from certfleet.protocols.acme.urls import AcmeUrls
-from certfleet.protocols.acme.validation import ValidationRunner
+from certfleet.protocols.acme.validation import ValidationRunner, ValidationTarget
 
 __all__ = ["OFFERED_PROFILES", "OrderEndpoints", "order_response"]
 
@@ -213,25 +213,26 @@ class OrderEndpoints:
                     challenge = self._validated(
                         replace(challenge, status=ChallengeStatus.PROCESSING),
                         request.urls.account(account.id),
+                        ValidationTarget(authz, account.thumbprint),
                     )
             elif status is not AuthzStatus.VALID and challenge.status is ChallengeStatus.PENDING:
                 raise AcmeProblem("malformed", f"the authorization is {status.value}: it cannot be validated")
         response = AcmeResponse.json(challenge.to_json(request.urls.challenge(challenge.id)))
         return response.link(request.urls.authz(authz.id), "up")
 
-    def _validated(self, challenge: Challenge, account_url: str) -> Challenge:
+    def _validated(self, challenge: Challenge, account_url: str, target: ValidationTarget) -> Challenge:
         """Start the validation of a challenge just moved to ``processing`` and wait a
         moment for it: the answer then carries the result (RFC 8555 7.5.1 answers with the
         challenge as it is; "valid" or "invalid" are as good as "processing"), so the client's
         next read of the authorization settles it instead of a round of polls, each a signed
         request. A validation slower than ``answer_wait_seconds`` is answered "processing" and
         goes on in the background, as before."""
-        # Validation starts once "processing" is visible to other connections: its worker
-        # reads the challenge in a transaction of its own.
+        # Validation starts once "processing" is visible to other connections: the worker
+        # commits its result in a transaction of its own, which must find it. The worker is
+        # given what this request read (the authorization, the key's thumbprint) and hands
+        # back the challenge as it committed it: no transaction reads either again.
         self._uow.commit()
-        if not self._validation.finished(self._validation.submit(challenge.id, account_url)):
+        validation = self._validation.submit(challenge.id, account_url, target)
+        if not self._validation.finished(validation):
             return challenge
-        with self._uow(read_only=True) as uow:
-            authz = uow.acme.authorizations.get_by_challenge(challenge.id)
-        done = authz.challenge(challenge.id) if authz is not None else None
-        return done or challenge
+        return validation.result() or challenge

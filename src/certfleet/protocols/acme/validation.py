@@ -9,16 +9,17 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
 from certfleet.clock import Clock
 from certfleet.protocols.acme._ports import AcmeUnitOfWork, AcmeUnitOfWorkFactory
-from certfleet.protocols.acme.authorizations import Authorization, AuthzStatus, ChallengeStatus
+from certfleet.protocols.acme.authorizations import Authorization, AuthzStatus, Challenge, ChallengeStatus
 from certfleet.protocols.acme.caa import CaaChecker
 from certfleet.protocols.acme.challenges import ChallengeValidator, key_authorization
 from certfleet.protocols.acme.orders import OrderStatus
 from certfleet.protocols.acme.problems import AcmeProblem
 
-__all__ = ["ValidationRunner", "update_orders_for"]
+__all__ = ["ValidationRunner", "ValidationTarget", "update_orders_for"]
 
 _log = logging.getLogger("certfleet.acme.validation")
 
@@ -53,6 +54,17 @@ def update_orders_for(
             repo.orders.transition(order.id, OrderStatus.INVALID, expected=(OrderStatus.PENDING,), error=body)
 
 
+@dataclass(frozen=True)
+class ValidationTarget:
+    """What the request that answered a challenge has already read: the authorization (its
+    identifier and the challenge's token never change) and the thumbprint of the account key
+    that signed the answer. Given to :meth:`ValidationRunner.submit`, it spares the worker a
+    transaction that would read the same rows again."""
+
+    authz: Authorization
+    thumbprint: str
+
+
 class ValidationRunner:
     """Runs validations on a small thread pool, started on first use so that commands which
     only open the platform never start threads."""
@@ -83,13 +95,17 @@ class ValidationRunner:
         # never held for a slow one.
         self.answer_wait_seconds = answer_wait_seconds
 
-    def submit(self, challenge_id: str, account_url: str) -> Future[None]:
+    def submit(
+        self, challenge_id: str, account_url: str, target: ValidationTarget | None = None
+    ) -> Future[Challenge | None]:
+        """Validate on a worker thread; the future's result is the challenge as its result was
+        committed (``None`` when the challenge was gone)."""
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="acme-validate")
-            return self._executor.submit(self._run, challenge_id, account_url)
+            return self._executor.submit(self._run, challenge_id, account_url, target)
 
-    def finished(self, validation: Future[None]) -> bool:
+    def finished(self, validation: Future[Challenge | None]) -> bool:
         """Wait up to ``answer_wait_seconds`` for a submitted validation; true when it has
         finished (its result committed)."""
         try:
@@ -104,29 +120,37 @@ class ValidationRunner:
                 self._executor.shutdown(wait=True, cancel_futures=True)
                 self._executor = None
 
-    def _run(self, challenge_id: str, account_url: str) -> None:
+    def _run(self, challenge_id: str, account_url: str, target: ValidationTarget | None) -> Challenge | None:
         try:
-            self.validate_now(challenge_id, account_url)
+            return self.validate_now(challenge_id, account_url, target)
         except Exception as exc:  # noqa: BLE001 - a job's outermost handler: log, never lose the thread
             _log.error("validation of challenge %s failed: %s: %s", challenge_id, type(exc).__name__, exc)
-            self._finish(challenge_id, AcmeProblem("serverInternal", "validation failed unexpectedly"))
+            return self._finish(challenge_id, AcmeProblem("serverInternal", "validation failed unexpectedly"))
         finally:
             if self.on_done is not None:
                 self.on_done(challenge_id)
 
-    def validate_now(self, challenge_id: str, account_url: str) -> None:
-        with self._uow(read_only=True) as uow:
-            authz = uow.acme.authorizations.get_by_challenge(challenge_id)
-            account = uow.acme.accounts.get(authz.account_id) if authz else None
-        if authz is None or account is None:
-            return
+    def validate_now(
+        self, challenge_id: str, account_url: str, target: ValidationTarget | None = None
+    ) -> Challenge | None:
+        """Validate and commit the result; the challenge as committed (``None`` when the
+        challenge or its account is gone). Without a ``target``, what to validate is read in
+        a transaction of its own."""
+        if target is None:
+            with self._uow(read_only=True) as uow:
+                authz = uow.acme.authorizations.get_by_challenge(challenge_id)
+                account = uow.acme.accounts.get(authz.account_id) if authz else None
+            if authz is None or account is None:
+                return None
+            target = ValidationTarget(authz, account.thumbprint)
+        authz = target.authz
         challenge = authz.challenge(challenge_id)
         assert challenge is not None
         error: AcmeProblem | None = None
         try:
             validator = self._validators[challenge.type]
             validator.validate(
-                authz.identifier, challenge.token, key_authorization(challenge.token, account.thumbprint)
+                authz.identifier, challenge.token, key_authorization(challenge.token, target.thumbprint)
             )
             if authz.identifier.type == "dns":
                 # RFC 8659 and CA/B Forum BR 3.2.2.8: CAA is checked as part of validation.
@@ -138,7 +162,7 @@ class ValidationRunner:
                 )
         except AcmeProblem as problem:
             error = problem
-        self._finish(challenge_id, error, authz)
+        return self._finish(challenge_id, error, authz)
 
     def fail(self, challenge_id: str, error: AcmeProblem) -> None:
         """Fail a challenge whose validation cannot finish (its worker died: see
@@ -147,20 +171,19 @@ class ValidationRunner:
 
     def _finish(
         self, challenge_id: str, error: AcmeProblem | None, authz: Authorization | None = None
-    ) -> None:
+    ) -> Challenge | None:
+        """Record the result; the challenge as recorded."""
         now = self._clock.now()
         with self._uow() as uow:
             authz = authz or uow.acme.authorizations.get_by_challenge(challenge_id)
-            if authz is None:
-                return
+            challenge = authz.challenge(challenge_id) if authz is not None else None
+            if authz is None or challenge is None:
+                return None
             if error is not None and error.identifier is None:
                 error.identifier = authz.identifier.to_json()
-            uow.acme.authorizations.finish_challenge(
-                challenge_id,
-                ChallengeStatus.INVALID if error else ChallengeStatus.VALID,
-                now,
-                error.to_json() if error else None,
-            )
+            status = ChallengeStatus.INVALID if error else ChallengeStatus.VALID
+            body = error.to_json() if error else None
+            uow.acme.authorizations.finish_challenge(challenge_id, status, now, body)
             if error is None:
                 uow.acme.authorizations.set_status(
                     authz.id,
@@ -175,3 +198,5 @@ class ValidationRunner:
                     authz.id, AuthzStatus.INVALID, expected=(AuthzStatus.PENDING,)
                 )
             update_orders_for(uow, authz.id, now, error)
+        # What finish_challenge wrote (the timestamps are shown to the second).
+        return replace(challenge, status=status, validated_at=None if error else now, error=body)
