@@ -8,6 +8,7 @@ import asyncio
 import base64
 import email
 import email.policy
+import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from certfleet.api._peer_certificate import with_client_certificate
 from certfleet.app import Platform, server_identity
 from certfleet.ca import IssuanceRequest
 from certfleet.inventory import CertificateRecord, Source
-from certfleet.x509 import serial_hex
+from certfleet.x509 import KeyType, serial_hex
 from tests.api.conftest import CERTS, ApiClient, make_csr, stored_rows
 from tests.conftest import FakeClock, make_platform
 from tests.protocols.est.test_key_package import ASYMMETRIC_DECRYPT_KEY_ID, DECRYPT_KEY_ID, open_key_package
@@ -582,3 +583,61 @@ def test_serverkeygen_refuses_a_symmetric_key_request_and_records_nothing(platfo
         client.close()
     refused(response, 400, "symmetric DecryptKeyIdentifier")
     nothing_recorded(platform)
+
+
+# -- the HTTP edge ------------------------------------------------------------------------
+
+
+def test_unknown_operations_and_wrong_methods_are_plain_404_and_405(
+    platform: Platform, est: EstClient
+) -> None:
+    body = csr_body()
+    refused(est.get(f"{EST}/nosuchop"), 404, "no EST operation 'nosuchop'")
+    refused(est.get(f"{EST}/a/b/cacerts"), 404, "no EST operation at")
+    refused(est.get(f"{EST}//cacerts"), 404, "no EST operation at")
+    refused(est.get(f"{EST}/"), 404, "no EST operation at")
+    wrong = est.get(f"{EST}/simpleenroll")
+    refused(wrong, 405, "use POST")
+    assert wrong.headers["allow"] == "POST"
+    posted = est.post(f"{EST}/cacerts", body, basic=credential(platform))
+    refused(posted, 405, "use GET")
+    assert posted.headers["allow"] == "GET"
+    nothing_recorded(platform)
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(platform: Platform, est: EstClient) -> None:
+    limit = platform.settings.server.max_body_bytes
+    response = est.post(f"{EST}/simpleenroll", b"A" * (limit + 1), basic=credential(platform))
+    assert response.status_code == 413, response.text
+    nothing_recorded(platform)
+
+
+def test_a_write_waiting_out_another_writers_lock_is_503_with_retry_after(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    data = tmp_path / "locked"
+    data.mkdir(mode=0o700)
+    (data / "config.toml").write_text("[server]\nsqlite_lock_wait_seconds = 0.3\n")
+    platform = make_platform(data, f"sqlite:///{data / 'certfleet.db'}", clock)
+    platform.authorities.initialize("Test", KeyType.EC_P256, actor="test")
+    client = EstClient(platform)
+    try:
+        basic = credential(platform)
+        # Given another process's writer holding the database's write lock
+        holder = sqlite3.connect(data / "certfleet.db", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            # When an enrolment waits for it longer than the bounded wait
+            response = client.post(f"{EST}/simpleenroll", csr_body(), basic=basic)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        # Then it is told to come back later, in one line, and nothing was recorded
+        refused(response, 503, "database is unavailable")
+        assert response.headers["retry-after"]
+        nothing_recorded(platform)
+        # and, the lock gone, the same enrolment succeeds
+        assert len(certificates_of(client.post(f"{EST}/simpleenroll", csr_body(), basic=basic))) == 1
+    finally:
+        client.close()
+        platform.close()
