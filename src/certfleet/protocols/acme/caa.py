@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from certfleet.protocols.acme.problems import AcmeProblem
-from certfleet.protocols.acme.resolver import CaaRecord, Resolver
+from certfleet.protocols.acme.resolver import CaaRecord, Question, Resolver
 
 __all__ = ["CaaChecker"]
 
@@ -34,10 +34,17 @@ class CaaChecker:
         self._resolver = resolver
         self._identities = {i.lower().rstrip(".") for i in identities}
 
-    def relevant_rrset(self, name: str) -> tuple[str, Sequence[CaaRecord]]:
+    @staticmethod
+    def _climb(name: str) -> list[str]:
         labels = name.rstrip(".").split(".")
-        for index in range(len(labels)):
-            candidate = ".".join(labels[index:])
+        return [".".join(labels[index:]) for index in range(len(labels))]
+
+    def questions(self, name: str) -> list[Question]:
+        """Every CAA look-up :meth:`check` may make for ``name``, to be asked together."""
+        return [(candidate, "CAA") for candidate in self._climb(name)]
+
+    def relevant_rrset(self, name: str) -> tuple[str, Sequence[CaaRecord]]:
+        for candidate in self._climb(name):
             records = self._resolver.caa(candidate)
             if records:
                 return candidate, records

@@ -11,9 +11,12 @@ checks every address an http-01 or tls-alpn-01 validation connects to.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,12 +24,24 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.name
+import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 
 from certfleet.protocols.acme.problems import AcmeProblem
 
-__all__ = ["CaaRecord", "DnsResolver", "Resolver"]
+__all__ = ["CaaRecord", "DnsResolver", "Question", "Resolver", "address_questions"]
+
+# A name and a record type ("A", "AAAA", "TXT", "CAA").
+Question = tuple[str, str]
+_ADDRESS_TYPES = ("A", "AAAA")
+
+
+def address_questions(name: str) -> list[Question]:
+    """The look-ups of :meth:`Resolver.addresses`."""
+    return [(name, rdtype) for rdtype in _ADDRESS_TYPES]
+
 
 # Enough for every parent of the names a busy server validates; the oldest entry goes first.
 _CACHE_ENTRIES = 4096
@@ -72,6 +87,8 @@ class DnsResolver:
         self._monotonic = monotonic
         self._cache: dict[tuple[str, str], tuple[float, dns.resolver.Answer]] = {}
         self._cache_lock = threading.Lock()
+        # Answers asked together for the validation running on this thread (``together``).
+        self._local = threading.local()
         self.queries = 0  # look-ups sent to the DNS server (tests observe the cache)
 
     def _get(self) -> dns.resolver.Resolver:
@@ -91,14 +108,114 @@ class DnsResolver:
             self._resolver = resolver
         return self._resolver
 
+    @contextmanager
+    def together(self, questions: Sequence[Question]) -> Iterator[None]:
+        """Ask ``questions`` at once, over one UDP socket, and answer the look-ups of this
+        thread from what came back until the block ends (one validation asks for A, AAAA and
+        the CAA RRset of every parent: one after another, that was five sockets and five
+        round trips). What has not come back, a truncated or failed answer (SERVFAIL,
+        REFUSED, a malformed message) is asked again the usual way when the look-up is made,
+        so every error is the one a look-up alone would report. The answers are reused
+        within the block only (a TTL of 0 included: they are the validation's own look-ups,
+        made concurrently), and in the cache for their TTL as always."""
+        answers: dict[tuple[str, str], dns.resolver.Answer | None] = {}
+        self._local.answers = answers
+        try:
+            self._ask_together(questions, answers)
+            yield
+        finally:
+            self._local.answers = None
+
+    def _ask_together(
+        self, questions: Sequence[Question], answers: dict[tuple[str, str], dns.resolver.Answer | None]
+    ) -> None:
+        now = self._monotonic()
+        with self._cache_lock:
+            wanted = {
+                key: question
+                for key, question in ((_key(*q), q) for q in questions)
+                if (cached := self._cache.get(key)) is None or cached[0] <= now
+            }
+        resolver = self._get()
+        server = _udp_server(resolver)
+        if len(wanted) < 2 or server is None:
+            return  # nothing to win: each look-up goes its usual way
+        pending: dict[int, tuple[tuple[str, str], dns.message.QueryMessage]] = {}
+        for key, (name, rdtype) in wanted.items():
+            request = dns.message.make_query(name, rdtype)
+            request.use_edns(
+                resolver.edns, resolver.ednsflags, resolver.payload, options=resolver.ednsoptions
+            )
+            if resolver.flags is not None:
+                request.flags = resolver.flags
+            while request.id in pending:
+                request.id = (request.id + 1) & 0xFFFF
+            pending[request.id] = (key, request)
+        deadline = time.monotonic() + self._timeout
+        try:
+            with socket.socket(server[2], socket.SOCK_DGRAM) as sock:
+                sock.connect(server[:2])
+                for _, request in pending.values():
+                    sock.send(request.to_wire())
+                    self.queries += 1
+                while pending and (remaining := deadline - time.monotonic()) > 0:
+                    sock.settimeout(remaining)
+                    wire = sock.recv(65535)
+                    self._take(wire, pending, answers, server)
+        except OSError:  # timeout, unreachable: what is missing is asked again, alone
+            pass
+
+    def _take(
+        self,
+        wire: bytes,
+        pending: dict[int, tuple[tuple[str, str], dns.message.QueryMessage]],
+        answers: dict[tuple[str, str], dns.resolver.Answer | None],
+        server: tuple[str, int, socket.AddressFamily],
+    ) -> None:
+        """Keep one datagram's answer when it answers a pending question, as the resolver
+        would (NOERROR: the answer; NXDOMAIN: none); anything else is left to the usual way."""
+        try:
+            response = dns.message.from_wire(wire)
+        except dns.exception.DNSException:
+            return
+        entry = pending.get(response.id)
+        if entry is None or not entry[1].is_response(response):
+            return
+        key, request = pending.pop(response.id)
+        if response.flags & dns.flags.TC or not isinstance(response, dns.message.QueryMessage):
+            return
+        qname = request.question[0].name
+        try:
+            if response.rcode() == dns.rcode.NOERROR:
+                rdtype = dns.rdatatype.from_text(key[1])
+                answer = dns.resolver.Answer(qname, rdtype, dns.rdataclass.IN, response, server[0], server[1])
+            elif response.rcode() == dns.rcode.NXDOMAIN:
+                dns.resolver.Answer(qname, dns.rdatatype.ANY, dns.rdataclass.IN, response)
+                answer = None
+            else:
+                return
+        except Exception:  # noqa: BLE001 - an answer dnspython refuses: the usual way reports it
+            return
+        answers[key] = answer
+        self._remember(key, answer, self._monotonic())
+
     def _query(self, name: str, rdtype: str) -> dns.resolver.Answer | None:
-        key = (name.lower().rstrip("."), rdtype)
+        key = _key(name, rdtype)
+        together: dict[tuple[str, str], dns.resolver.Answer | None] | None = getattr(
+            self._local, "answers", None
+        )
+        if together is not None and key in together:
+            return together[key]
         now = self._monotonic()
         with self._cache_lock:
             cached = self._cache.get(key)
             if cached is not None and cached[0] > now:
                 return cached[1]
         answer = self._resolve(name, rdtype)
+        self._remember(key, answer, now)
+        return answer
+
+    def _remember(self, key: tuple[str, str], answer: dns.resolver.Answer | None, now: float) -> None:
         ttl = _cache_ttl(answer) if answer is not None else 0
         with self._cache_lock:
             if ttl > 0:
@@ -109,7 +226,6 @@ class DnsResolver:
                 self._cache[key] = (now + ttl, answer)  # type: ignore[assignment]
             else:
                 self._cache.pop(key, None)
-        return answer
 
     def _resolve(self, name: str, rdtype: str) -> dns.resolver.Answer | None:
         self.queries += 1
@@ -127,7 +243,7 @@ class DnsResolver:
     def addresses(self, name: str) -> Sequence[str]:
         found: list[str] = []
         nxdomain = True
-        for rdtype in ("A", "AAAA"):
+        for rdtype in _ADDRESS_TYPES:
             answer = self._query(name, rdtype)
             if answer is None:
                 continue
@@ -156,6 +272,24 @@ class DnsResolver:
             for r in answer.rrset
             if r.rdtype == dns.rdatatype.CAA
         ]
+
+
+def _key(name: str, rdtype: str) -> tuple[str, str]:
+    return name.lower().rstrip("."), rdtype
+
+
+def _udp_server(resolver: dns.resolver.Resolver) -> tuple[str, int, socket.AddressFamily] | None:
+    """The first nameserver as an address and port to send UDP to, or ``None`` when it is
+    something else (DNS over HTTPS, TLS or QUIC): then look-ups go one at a time."""
+    nameservers = resolver.nameservers
+    if not nameservers or not isinstance(nameservers[0], str):
+        return None
+    try:
+        address = ipaddress.ip_address(nameservers[0])
+    except ValueError:
+        return None
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    return str(address), resolver.nameserver_ports.get(str(address), resolver.port), family
 
 
 def _cache_ttl(answer: dns.resolver.Answer) -> int:

@@ -109,6 +109,7 @@ class AcmeServer:
             caa,
             workers=settings.validation_workers,
             authz_lifetime=settings.authz_reuse,
+            together=resolver.together if isinstance(resolver, DnsResolver) else None,
         )
         self.renewal_info = RenewalInfo(tx, clock, settings.ari_retry_after)
         self._stalled = StalledWork(tx, clock, self.validation, settings.stalled_after)

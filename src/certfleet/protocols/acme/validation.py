@@ -7,8 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 
 from certfleet.clock import Clock
@@ -18,6 +19,7 @@ from certfleet.protocols.acme.caa import CaaChecker
 from certfleet.protocols.acme.challenges import ChallengeValidator, key_authorization
 from certfleet.protocols.acme.orders import OrderStatus
 from certfleet.protocols.acme.problems import AcmeProblem
+from certfleet.protocols.acme.resolver import Question
 
 __all__ = ["ValidationRunner", "ValidationTarget", "update_orders_for"]
 
@@ -79,13 +81,17 @@ class ValidationRunner:
         workers: int,
         authz_lifetime: dt.timedelta,
         answer_wait_seconds: float = 1.0,
+        together: Callable[[Sequence[Question]], AbstractContextManager[None]] | None = None,
     ) -> None:
+        """``together``: asks a validation's DNS questions at once and answers its look-ups
+        from them (``DnsResolver.together``); without it each look-up is made alone."""
         self._uow = uow
         self._clock = clock
         self._validators = validators
         self._caa = caa
         self._workers = workers
         self._authz_lifetime = authz_lifetime
+        self._together = together
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.on_done: Callable[[str], None] | None = None  # tests observe completions
@@ -147,19 +153,24 @@ class ValidationRunner:
         challenge = authz.challenge(challenge_id)
         assert challenge is not None
         error: AcmeProblem | None = None
+        identifier = authz.identifier
         try:
             validator = self._validators[challenge.type]
-            validator.validate(
-                authz.identifier, challenge.token, key_authorization(challenge.token, target.thumbprint)
-            )
-            if authz.identifier.type == "dns":
-                # RFC 8659 and CA/B Forum BR 3.2.2.8: CAA is checked as part of validation.
-                self._caa.check(
-                    authz.identifier.value,
-                    wildcard=authz.wildcard,
-                    account_uri=account_url,
-                    method=challenge.type,
+            questions = list(validator.questions(identifier))
+            if identifier.type == "dns":
+                questions += self._caa.questions(identifier.value)
+            with self._together(questions) if self._together else nullcontext():
+                validator.validate(
+                    identifier, challenge.token, key_authorization(challenge.token, target.thumbprint)
                 )
+                if identifier.type == "dns":
+                    # RFC 8659 and CA/B Forum BR 3.2.2.8: CAA is checked as part of validation.
+                    self._caa.check(
+                        identifier.value,
+                        wildcard=authz.wildcard,
+                        account_uri=account_url,
+                        method=challenge.type,
+                    )
         except AcmeProblem as problem:
             error = problem
         return self._finish(challenge_id, error, authz)

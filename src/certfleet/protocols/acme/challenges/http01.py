@@ -16,7 +16,7 @@ import httpx
 from certfleet.protocols.acme.identifiers import Identifier
 from certfleet.protocols.acme.networks import NetworkPolicy
 from certfleet.protocols.acme.problems import AcmeProblem
-from certfleet.protocols.acme.resolver import Resolver
+from certfleet.protocols.acme.resolver import Question, Resolver, address_questions
 
 __all__ = ["Http01Validator"]
 
@@ -58,6 +58,9 @@ class Http01Validator:
                     limits=httpx.Limits(max_keepalive_connections=0),
                 )
             return self._client
+
+    def questions(self, identifier: Identifier) -> list[Question]:
+        return address_questions(identifier.value) if identifier.type == "dns" else []
 
     def validate(self, identifier: Identifier, token: str, key_authorization: str) -> None:
         if identifier.type == "ip":

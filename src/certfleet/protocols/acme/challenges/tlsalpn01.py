@@ -19,7 +19,7 @@ from cryptography.x509.oid import ObjectIdentifier
 from certfleet.protocols.acme.identifiers import Identifier, reverse_dns_name
 from certfleet.protocols.acme.networks import NetworkPolicy
 from certfleet.protocols.acme.problems import AcmeProblem
-from certfleet.protocols.acme.resolver import Resolver
+from certfleet.protocols.acme.resolver import Question, Resolver, address_questions
 
 __all__ = ["ACME_IDENTIFIER_OID", "ALPN_PROTOCOL", "TlsAlpn01Validator", "expected_extension_value"]
 
@@ -54,6 +54,9 @@ class TlsAlpn01Validator:
         ):
             der = tls.getpeercert(binary_form=True)
             return der or b"", tls.selected_alpn_protocol()
+
+    def questions(self, identifier: Identifier) -> list[Question]:
+        return address_questions(identifier.value) if identifier.type == "dns" else []
 
     def validate(self, identifier: Identifier, token: str, key_authorization: str) -> None:
         if identifier.type == "ip":
