@@ -122,3 +122,73 @@ def test_a_page_costs_the_same_statements_whatever_it_holds(
     # for the rest (every certificate, on PostgreSQL)
     inserts = [s for s in statements if "INSERT INTO RENEWAL_JOBS" in s.upper()]
     assert len(inserts) == (2 if platform.database.engine.dialect.name == "sqlite" else 1)
+
+
+def _due_index(platform: Platform) -> list[str]:
+    """The (state, due_at) index of renewal_jobs as the database lists it (SQLite)."""
+    with platform.database.engine.connect() as conn:
+        return [
+            row[0]
+            for row in conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'ix_renewal_jobs_state_due'"
+            )
+        ]
+
+
+def test_a_first_plan_of_a_large_inventory_builds_the_due_index_once_after_the_load(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an inventory of certificates of every kind and no job yet, large enough (here:
+    # five) to be loaded in bulk
+    records = [issue(platform, f"b{i}.example.test", days=7 + 40 * i).record for i in range(4)]
+    records.append(issue(platform, "agent.example.test", tags=("agent:web-1",)).record)
+    monkeypatch.setattr(renewal, "BULK_PLAN_MIN", 5)
+    monkeypatch.setattr(renewal, "_PAGE", 2)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+        statements.append(" ".join(sql.split()).upper())
+
+    # When it is planned, two certificates a page
+    event.listen(platform.database.engine, "before_cursor_execute", seen)
+    try:
+        assert platform.renewal.plan() == (5, 0)
+    finally:
+        event.remove(platform.database.engine, "before_cursor_execute", seen)
+
+    # Then every certificate has the job the rules give it
+    for record in records:
+        assert _job(platform, record) == _expected(record)
+    if platform.database.engine.dialect.name != "sqlite":
+        assert not any("INDEX" in s for s in statements)  # PostgreSQL: no bulk mode
+        return
+    # and on SQLite the index was dropped before the first page and built after the last
+    index_work = [s.split(" ON ")[0] for s in statements if "INDEX" in s]
+    assert index_work == [
+        "DROP INDEX IF EXISTS IX_RENEWAL_JOBS_STATE_DUE",
+        "CREATE INDEX IF NOT EXISTS IX_RENEWAL_JOBS_STATE_DUE",
+    ]
+    pages = [i for i, s in enumerate(statements) if "INSERT INTO RENEWAL_JOBS" in s]
+    dropped = next(i for i, s in enumerate(statements) if s.startswith("DROP INDEX"))
+    built = next(i for i, s in enumerate(statements) if s.startswith("CREATE INDEX"))
+    assert dropped < pages[0] and built > pages[-1]
+    assert _due_index(platform) == ["CREATE INDEX ix_renewal_jobs_state_due ON renewal_jobs (state, due_at)"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_load_cut_short_gets_its_index_back_at_the_next_full_sweep(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a planner killed in the middle of a bulk load: the index dropped, some jobs in
+    planned = issue(platform, "planned.example.test").record
+    monkeypatch.setattr(renewal, "FULL_SWEEP_SECONDS", 0.0)
+    assert platform.renewal.plan() == (1, 0)
+    with platform.database.engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_renewal_jobs_state_due")
+    later = issue(platform, "later.example.test").record
+    # When the next full sweep runs
+    assert platform.renewal.plan() == (1, 0)
+    # Then the index is back, and planning went on as usual
+    assert _due_index(platform) == ["CREATE INDEX ix_renewal_jobs_state_due ON renewal_jobs (state, due_at)"]
+    assert _job(platform, planned) == _expected(planned)
+    assert _job(platform, later) == _expected(later)

@@ -152,6 +152,18 @@ class RenewalJobRepository(Protocol):
         ``limit``), and the id of the last of them (0 when none)."""
         ...
 
+    def begin_bulk_plan(self, min_rows: int) -> bool:
+        """A first plan of a large inventory (no job yet, at least ``min_rows`` certificates
+        waiting for one): set the store up to load the jobs in bulk and return True, to be
+        undone by ``end_bulk_plan`` once they are in; otherwise undo what a load that never
+        reached its end left set up, and return False. A store without such a mode returns
+        False."""
+        ...
+
+    def end_bulk_plan(self) -> None:
+        """Back to normal after ``begin_bulk_plan`` returned True."""
+        ...
+
     def add_computed(self, after_id: int, upto_id: int, planned_at: dt.datetime) -> int:
         """Give the certificates with ids in (after, upto] that need only the renewal-time
         rule (no tags, ACME order or override) their scheduled jobs without reading them out

@@ -58,6 +58,9 @@ __all__ = ["LeaseLost", "RenewalOutcome", "RenewalService", "Revoker", "RoundRep
 
 _PAGE = 10_000  # certificates per transaction: fewer commits rewrite fewer index pages
 FULL_SWEEP_SECONDS = 600.0
+# A first plan of at least this many certificates loads its jobs in bulk (see
+# RenewalJobRepository.begin_bulk_plan): below it, the row-by-row load costs about the same.
+BULK_PLAN_MIN = 50_000
 _OVERRIDE_HORIZON = dt.timedelta(days=7)  # older overrides were applied when they were new
 _ID_SLACK = 10_000  # ids behind the newest seen that a round re-reads (late commits)
 _MAX_LINEAGE = 1000  # hops followed to the newest certificate: a guard, never reached
@@ -96,11 +99,29 @@ class RenewalService:
         start) catches anything older, so an idle round costs an index probe, not a scan."""
         now = self._clock.now()
         full = self._swept_at is None or time.monotonic() - self._swept_at >= FULL_SWEEP_SECONDS
+        bulk = False
         if full:
-            with self._uow(read_only=True) as uow:
+            with self._uow() as uow:
                 newest = uow.lifecycle.jobs.latest_certificate_id()
+                bulk = uow.lifecycle.jobs.begin_bulk_plan(BULK_PLAN_MIN)
+        try:
+            planned = self._plan_pages(0 if full else max(0, self._high_water - _ID_SLACK), now)
+        finally:
+            if bulk:
+                with self._uow() as uow:
+                    uow.lifecycle.jobs.end_bulk_plan()
+        if full:
+            self._swept_at = time.monotonic()
+            self._high_water = max(self._high_water, newest)
+        with self._uow() as uow:
+            moved = uow.lifecycle.jobs.overridden(now - _OVERRIDE_HORIZON, _PAGE)
+            for job, window in moved:
+                uow.lifecycle.jobs.reschedule(job.certificate_id, window_time(window, job.serial), now)
+        return planned, len(moved)
+
+    def _plan_pages(self, after: int, now: dt.datetime) -> int:
+        """Plan the certificates without a job after id ``after``, a page per transaction."""
         planned = 0
-        after = 0 if full else max(0, self._high_water - _ID_SLACK)
         while True:
             with self._uow() as uow:
                 jobs = uow.lifecycle.jobs
@@ -111,16 +132,8 @@ class RenewalService:
                     planned += jobs.add(list(map(new_job, jobs.unplanned(after, _PAGE, last))), now)
             self._high_water = max(self._high_water, last)
             if size < _PAGE:
-                break
+                return planned
             after = last
-        if full:
-            self._swept_at = time.monotonic()
-            self._high_water = max(self._high_water, newest)
-        with self._uow() as uow:
-            moved = uow.lifecycle.jobs.overridden(now - _OVERRIDE_HORIZON, _PAGE)
-            for job, window in moved:
-                uow.lifecycle.jobs.reschedule(job.certificate_id, window_time(window, job.serial), now)
-        return planned, len(moved)
 
     # -- running ----------------------------------------------------------------------------
 

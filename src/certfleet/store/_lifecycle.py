@@ -35,7 +35,13 @@ from certfleet.store._lifecycle_models import (
 )
 from certfleet.store._lifecycle_rows import from_acme, managed
 from certfleet.store._lineage import SqlLineageRepository
-from certfleet.store._renewal_plan import plan_in_sqlite, roomy_cache, unplanned_page
+from certfleet.store._renewal_plan import (
+    begin_bulk_load,
+    end_bulk_load,
+    plan_in_sqlite,
+    roomy_cache,
+    unplanned_page,
+)
 from certfleet.store._sql import skip_locked
 from certfleet.store.models import CertificateRow
 
@@ -97,6 +103,12 @@ class SqlRenewalJobRepository:
 
     def next_page(self, after_id: int, limit: int) -> tuple[int, int]:
         return unplanned_page(self._session.connection(), after_id, limit)
+
+    def begin_bulk_plan(self, min_rows: int) -> bool:
+        return begin_bulk_load(self._session.connection(), min_rows)
+
+    def end_bulk_plan(self) -> None:
+        end_bulk_load(self._session.connection())
 
     def add_computed(self, after_id: int, upto_id: int, planned_at: dt.datetime) -> int:
         connection = self._session.connection()

@@ -6,6 +6,15 @@ function (``lifecycle.planning.renewal_time``, the one definition) writes the jo
 rows coming back to Python: what remains above the bare read-and-compute is the function call
 and the B-tree writes. The other certificates of the page (and every page on PostgreSQL, which
 has no Python functions) go through ``unplanned`` and ``add`` as before.
+
+A first plan of a large inventory (no job yet) is a bulk load: each page's jobs land all over
+the ``(state, due_at)`` index (renewal times are spread across the fleet's lifetimes), so
+every page rewrote most of its leaves, and the WAL with them, once the index grew past a few
+pages: more than half of a million-certificate plan. ``begin_bulk_load`` drops that index
+for the load and ``end_bulk_load`` builds it once at the end (a sort, not a million random
+inserts), the usual way to bulk-load a B-tree. Nothing can be leased before the first jobs
+exist, so nothing waits on the missing index but the planner's own pages. A planner killed
+mid-load leaves the index dropped until the next full sweep, which rebuilds it first.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from certfleet.inventory import Source, Status
 from certfleet.lifecycle.jobs import JobState
 from certfleet.lifecycle.planning import renewal_time
 
-__all__ = ["plan_in_sqlite", "roomy_cache", "unplanned_page"]
+__all__ = ["begin_bulk_load", "end_bulk_load", "plan_in_sqlite", "roomy_cache", "unplanned_page"]
 
 _FUNCTION = "certfleet_renew_at"
 _UNPLANNED = (
@@ -44,7 +53,16 @@ _INSERT = text(
     "SELECT id, serial, :scheduled, at, at, :planned, 0, 0, NULL, :planned FROM page WHERE true "
     "ORDER BY at ON CONFLICT (certificate_id) DO NOTHING"
 )
+# How many certificates wait for a job, up to :limit, when none has one yet (else 0): the
+# count runs only when the job table is empty (SQLite evaluates CASE lazily).
+_BULK = text(
+    "SELECT CASE WHEN EXISTS (SELECT 1 FROM renewal_jobs) THEN 0 "
+    f"ELSE (SELECT count(*) FROM (SELECT c.id {_UNPLANNED} LIMIT :limit)) END"
+)
 _PLAN_CACHE_KIB = 64 * 1024
+# The index as revision 0007_lifecycle creates it (the model's ``ix_renewal_jobs_state_due``).
+_DUE_INDEX = "ix_renewal_jobs_state_due"
+_CREATE_DUE_INDEX = f"CREATE INDEX IF NOT EXISTS {_DUE_INDEX} ON renewal_jobs (state, due_at)"
 _PARSE = dt.datetime.fromisoformat
 _UTC = dt.UTC
 
@@ -92,3 +110,23 @@ def plan_in_sqlite(connection: Connection, after_id: int, upto_id: int, planned_
         )
     # Python's sqlite3 counts rows only for statements that start with INSERT, not WITH.
     return int(connection.exec_driver_sql("SELECT changes()").scalar_one())
+
+
+def begin_bulk_load(connection: Connection, min_rows: int) -> bool:
+    """On SQLite, when no certificate has a job yet and at least ``min_rows`` are waiting for
+    one, drop the ``(state, due_at)`` index for the load and return True (``end_bulk_load``
+    builds it). Otherwise make sure the index exists (a load killed before its end left it
+    dropped) and return False."""
+    if connection.dialect.name != "sqlite":
+        return False
+    if connection.execute(_BULK, _params(0, limit=min_rows)).scalar_one() >= min_rows:
+        connection.exec_driver_sql(f"DROP INDEX IF EXISTS {_DUE_INDEX}")
+        return True
+    connection.exec_driver_sql(_CREATE_DUE_INDEX)  # a no-op while it exists
+    return False
+
+
+def end_bulk_load(connection: Connection) -> None:
+    """Build the index ``begin_bulk_load`` dropped (once, over every job loaded)."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(_CREATE_DUE_INDEX)
