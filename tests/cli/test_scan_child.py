@@ -21,9 +21,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+from cryptography.hazmat.primitives import serialization
 
-from certfleet.cli._scan_child import ChildScan, _Unpickler
-from certfleet.discovery import Endpoint, NetScanOptions
+from certfleet.cli._scan_child import ChildScan, _DeferredChains, _parsed, _Pickler, _Unpickler
+from certfleet.discovery import Endpoint, EndpointOutcome, NetScanOptions, NetStatus, TlsObservation
+from certfleet.discovery.probes.tls import ProbeFailure, read_chain
 from tests.agent.peers import wait_for
 from tests.conftest import Cli
 from tests.discovery.pki import Pki, key_pem, pem
@@ -179,7 +181,9 @@ def test_outcomes_larger_than_the_pipe_arrive_whole(tmp_path: Path) -> None:
     (tmp_path / "chain.pem").write_bytes(pem(leaf.cert, pki.intermediate.cert))
     (tmp_path / "key.pem").write_bytes(key_pem(leaf.key))
     server = tls(tmp_path / "chain.pem", tmp_path / "key.pem")
-    endpoints = [Endpoint("127.0.0.1", server.port, f"n{i}.pipe.test") for i in range(120)]
+    # Each distinct certificate travels once: the names sent make the answer large.
+    padding = "x" * 60 + "."
+    endpoints = [Endpoint("127.0.0.1", server.port, f"n{i}.{padding * 3}pipe.test") for i in range(360)]
     options = NetScanOptions(concurrency=16, per_host=16, timeout_seconds=60)
     try:
         with ChildScan.start(endpoints, options, progress=None) as scan:
@@ -193,9 +197,43 @@ def test_outcomes_larger_than_the_pipe_arrive_whole(tmp_path: Path) -> None:
     finally:
         server.stop()
 
-    # Then every outcome is there, in order, with its chain
+    # Then every outcome is there, in order, with its chain, parsed by the command; the
+    # intermediate every endpoint presented travelled and was parsed once
     assert [o.endpoint for o in outcomes] == endpoints
     assert all(o.observation is not None and len(o.observation.chain) == 2 for o in outcomes), outcomes[0]
+    chains = [o.observation.chain for o in outcomes if o.observation is not None]
+    assert chains[0] == (leaf.cert, pki.intermediate.cert)
+    assert len({id(chain[1]) for chain in chains}) == 1
+
+
+def _through_the_pipe(outcome: EndpointOutcome) -> EndpointOutcome:
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(("ok", [outcome]))
+    [received] = _Unpickler(io.BytesIO(buffer.getvalue())).load()[1]
+    return _parsed(received)
+
+
+def test_a_malformed_certificate_gets_the_outcome_it_gets_in_process() -> None:
+    """The child does not parse what servers present; a certificate that does not parse
+    gives the command the outcome the probe gives it in-process (TLS error, same reason)."""
+    pki = Pki("Malformed")
+    good, bad = pki.intermediate.cert.public_bytes(serialization.Encoding.DER), b"\x30\x03\x02\x01\x01"
+    with pytest.raises(ProbeFailure) as in_process:
+        read_chain([bad, good])
+    endpoint = Endpoint("127.0.0.1", 443, None)
+    observation = TlsObservation(
+        "127.0.0.1", "TLSv1.3", "TLS_AES_128_GCM_SHA256", None, _DeferredChains()([bad, good])
+    )
+
+    outcome = _through_the_pipe(EndpointOutcome(endpoint, NetStatus.OK, None, observation, 0.25))
+
+    assert (outcome.status, outcome.reason, outcome.observation) == (
+        in_process.value.status,
+        in_process.value.reason,
+        None,
+    )
+    assert outcome.status is NetStatus.TLS_ERROR and outcome.duration_seconds == 0.25
+    assert "malformed certificate" in (outcome.reason or "")
 
 
 def test_the_working_directory_cannot_stand_in_for_the_scanner(initialized: Cli, tmp_path: Path) -> None:

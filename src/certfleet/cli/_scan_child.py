@@ -21,8 +21,13 @@ ends written here):
   ``(host, port, sni)``, the scan options as a dict, the progress bar's label or ``None``.
   The parent then keeps stdin open: end of file means the parent is gone (killed, crashed)
   and the child exits at once, so no orphan keeps scanning.
-- child to parent: one pickle, ``("ok", outcomes)`` (certificates as DER) or ``("error",
-  summary, traceback)`` for a bug, then exit 0.
+- child to parent: one pickle, ``("ok", outcomes)`` (certificates as DER, each distinct one
+  once, parsed by the parent as it unpickles them) or ``("error", summary, traceback)`` for a
+  bug, then exit 0.
+
+The child imports neither cryptography (the parent parses the certificates; a malformed one
+gets the outcome the probe gives it in-process) nor anything else the handshakes do not need:
+the sooner its handshakes finish, the less the parent waits for them.
 
 The child ignores SIGINT: a Ctrl-C reaches the whole foreground process group, and the
 parent, which decides what an interrupted scan leaves behind, stops the child with SIGTERM
@@ -32,15 +37,14 @@ parent, which decides what an interrupted scan leaves behind, stops the child wi
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import pickle
 import signal
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from certfleet.errors import CertfleetError
 
@@ -48,6 +52,8 @@ if TYPE_CHECKING:
     import subprocess
     from collections.abc import Iterable, Sequence
     from types import FrameType, TracebackType
+
+    from cryptography import x509
 
     from certfleet.discovery.observers import ScanObserver
     from certfleet.discovery.outcomes import EndpointOutcome
@@ -65,16 +71,67 @@ class ScanProcessFailed(CertfleetError):
     """The scanner process ended without outcomes (a bug, or it was killed)."""
 
 
-def _certificate(der: bytes) -> x509.Certificate:
-    return x509.load_der_x509_certificate(der)
+class _Presented(bytes):
+    """A certificate as the server presented it (DER), not parsed: the child leaves the
+    parsing to the parent, which needs the parsed certificates anyway (and so never imports
+    cryptography, 30-45 ms of its start-up, nor parses each certificate twice). Equal
+    certificates are one object (:class:`_DeferredChains`), so a fleet's shared
+    intermediate travels and is parsed once."""
+
+
+class _DeferredChains:
+    """The child's ``chain_reader`` for :func:`~certfleet.discovery.probes.tls.probe_tls`."""
+
+    def __init__(self) -> None:
+        self._seen: dict[bytes, _Presented] = {}
+
+    def __call__(self, ders: Sequence[bytes]) -> tuple[Any, ...]:
+        return tuple(self._seen.setdefault(der, _Presented(der)) for der in ders)
+
+
+class _Malformed:
+    """A presented certificate that does not parse: :meth:`ChildScan.run` turns its
+    outcome into the one the probe gives such a chain in-process."""
+
+    def __init__(self, error: ValueError) -> None:
+        self.error = error
+
+
+def _certificate(der: bytes) -> x509.Certificate | _Malformed:
+    from cryptography.x509 import load_der_x509_certificate
+
+    try:
+        return load_der_x509_certificate(der)
+    except ValueError as exc:
+        return _Malformed(exc)
 
 
 class _Pickler(pickle.Pickler):
-    # cryptography's certificates do not pickle: they travel as their DER encoding.
+    """cryptography's certificates do not pickle: they travel as their DER encoding (a
+    parsed one only when --http-checks had the child parse them, see :func:`_child`)."""
+
     def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, x509.Certificate):
+        if type(obj) is _Presented:
+            return _certificate, (bytes(obj),)
+        x509 = sys.modules.get("cryptography.x509")
+        if x509 is not None and isinstance(obj, x509.Certificate):
+            from cryptography.hazmat.primitives.serialization import Encoding
+
             return _certificate, (obj.public_bytes(Encoding.DER),)
         return NotImplemented
+
+
+def _parsed(outcome: EndpointOutcome) -> EndpointOutcome:
+    """``outcome`` as the probe makes it in-process when a presented certificate does not
+    parse (the child did not parse them)."""
+    from certfleet.discovery.probes.tls import malformed_chain
+
+    observation = outcome.observation
+    for cert in observation.chain if observation is not None else ():
+        if isinstance(cert, _Malformed):
+            failure = malformed_chain(cert.error)
+            return replace(outcome, status=failure.status, reason=failure.reason, observation=None)
+    return outcome
 
 
 class _Unpickler(pickle.Unpickler):
@@ -157,7 +214,7 @@ class ChildScan:
             failure = ScanProcessFailed(f"the scanner process failed: {reply[1]}")
             failure.add_note(reply[2])
             raise failure
-        outcomes: list[EndpointOutcome] = reply[1]
+        outcomes: list[EndpointOutcome] = [_parsed(o) for o in reply[1]]
         if len(outcomes) != self._count:
             raise ScanProcessFailed(
                 f"the scanner process returned {len(outcomes)} outcomes for {self._count}"
@@ -225,12 +282,18 @@ def _child() -> None:
     targets, options, progress = _Unpickler(io.BytesIO(_read_exactly(stdin, size))).load()
     threading.Thread(target=_exit_when_parent_gone, args=(stdin,), daemon=True).start()
 
+    from certfleet.discovery.probes.tls import probe_tls
     from certfleet.discovery.scanner import NetScanOptions, NetworkScanner
     from certfleet.discovery.targets import Endpoint
 
     reply: tuple[object, ...]
     try:
-        scanner = NetworkScanner(NetScanOptions(**options))
+        scan_options = NetScanOptions(**options)
+        # The chains are parsed by the parent, unless --http-checks: then a malformed one
+        # must end the probe before its HSTS request, as in-process.
+        reader = None if scan_options.http_checks else _DeferredChains()
+        probe = probe_tls if reader is None else functools.partial(probe_tls, chain_reader=reader)
+        scanner = NetworkScanner(scan_options, tls_probe=probe)
         endpoints = [Endpoint(host, port, sni) for host, port, sni in targets]
         if progress is None:
             reply = ("ok", scanner.run(endpoints))

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-
-from cryptography import x509
+from typing import TYPE_CHECKING
 
 from certfleet.discovery.targets import Endpoint
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = [
     "EndpointOutcome",

@@ -22,17 +22,27 @@ import contextlib
 import errno
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
-
-from cryptography import x509
+from typing import TYPE_CHECKING, Any
 
 from certfleet.discovery._lenient import lenient_parsing
 from certfleet.discovery.outcomes import HstsCheck, NetStatus, TlsObservation
 from certfleet.discovery.probes.http import fetch_hsts
 from certfleet.discovery.targets import Endpoint
 
-__all__ = ["MAX_CHAIN_CERTIFICATES", "ProbeFailure", "client_context", "probe_tls"]
+if TYPE_CHECKING:
+    from cryptography import x509
+
+__all__ = [
+    "MAX_CHAIN_CERTIFICATES",
+    "ChainReader",
+    "ProbeFailure",
+    "client_context",
+    "malformed_chain",
+    "probe_tls",
+    "read_chain",
+]
 
 # A real chain has 2-4 certificates; OpenSSL already caps the message at 100 KiB.
 MAX_CHAIN_CERTIFICATES = 32
@@ -96,6 +106,25 @@ def _failure(exc: BaseException, endpoint: Endpoint, timeout_seconds: float) -> 
 
 
 Connector = Callable[..., Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+# The presented certificates (DER, leaf first) -> the observation's chain; raises ProbeFailure.
+ChainReader = Callable[[Sequence[bytes]], tuple[Any, ...]]
+
+
+def malformed_chain(exc: ValueError) -> ProbeFailure:
+    """What a chain that does not parse makes of the endpoint's outcome."""
+    return ProbeFailure(NetStatus.TLS_ERROR, f"the server presented a malformed certificate: {exc}")
+
+
+def read_chain(ders: Sequence[bytes]) -> tuple[x509.Certificate, ...]:
+    """The presented chain parsed; cryptography is imported on first use (the CLI's scanner
+    process never parses a certificate: see ``certfleet.cli._scan_child``)."""
+    from cryptography.x509 import load_der_x509_certificate
+
+    try:
+        with lenient_parsing():
+            return tuple(load_der_x509_certificate(der) for der in ders)
+    except ValueError as exc:
+        raise malformed_chain(exc) from None
 
 
 async def probe_tls(
@@ -104,10 +133,13 @@ async def probe_tls(
     timeout_seconds: float,
     http_checks: bool = False,
     connect: Connector = asyncio.open_connection,
+    chain_reader: ChainReader = read_chain,
 ) -> TlsObservation:
     """Connect, handshake and read the presented chain within ``timeout_seconds`` (name
     resolution, TCP connect and the whole handshake); with ``http_checks`` ask the same
-    connection for HSTS within a second deadline. Raises :class:`ProbeFailure`."""
+    connection for HSTS within a second deadline. Raises :class:`ProbeFailure`.
+    ``chain_reader`` turns the presented DER into the observation's chain (default:
+    :func:`read_chain`; the CLI's scanner process defers the parsing to the command)."""
     writer: asyncio.StreamWriter | None = None
     try:
         async with asyncio.timeout(timeout_seconds):
@@ -125,13 +157,7 @@ async def probe_tls(
         ders = _presented_chain(obj)
         if not ders:
             raise ProbeFailure(NetStatus.TLS_ERROR, "the server presented no certificate")
-        try:
-            with lenient_parsing():
-                chain = tuple(x509.load_der_x509_certificate(der) for der in ders)
-        except ValueError as exc:
-            raise ProbeFailure(
-                NetStatus.TLS_ERROR, f"the server presented a malformed certificate: {exc}"
-            ) from None
+        chain = chain_reader(ders)
         cipher = obj.cipher()
         peer = writer.get_extra_info("peername")
         hsts: HstsCheck | None = None
