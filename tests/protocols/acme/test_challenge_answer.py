@@ -113,16 +113,23 @@ def test_the_answer_and_its_validation_read_nothing_twice(acme_db: AcmeHarness) 
     acme_db.platform.acme.validation.answer_wait_seconds = 30.0
     engine = acme_db.platform.database.engine
     begins: list[str] = []
+    worker_reads: list[str] = []
 
     def on_begin(_conn: Any) -> None:
         begins.append(threading.current_thread().name)
 
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if threading.current_thread().name.startswith("acme-validate") and statement.startswith("SELECT"):
+            worker_reads.append(statement)
+
     # When the client answers the challenge
     event.listen(engine, "begin", on_begin)
+    event.listen(engine, "before_cursor_execute", on_statement)
     try:
         response = acme_db.client.post(challenge["url"], {}, account.key, kid=account.kid)
     finally:
         event.remove(engine, "begin", on_begin)
+        event.remove(engine, "before_cursor_execute", on_statement)
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "valid"
     # Then the validation worker opened one transaction, the one recording its result (it
@@ -133,3 +140,6 @@ def test_the_answer_and_its_validation_read_nothing_twice(acme_db: AcmeHarness) 
     workers = [name for name in begins if name.startswith("acme-validate")]
     assert len(workers) == 1, begins
     assert len(begins) - len(workers) == 2, begins
+    # And that transaction read the orders waiting on the authorization, not the
+    # authorization it had just made valid
+    assert not any("FROM acme_authorizations" in statement for statement in worker_reads), worker_reads

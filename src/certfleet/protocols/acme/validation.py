@@ -27,11 +27,16 @@ _log = logging.getLogger("certfleet.acme.validation")
 
 
 def update_orders_for(
-    uow: AcmeUnitOfWork, authz_id: str, now: dt.datetime, error: AcmeProblem | None
+    uow: AcmeUnitOfWork,
+    authz_id: str,
+    now: dt.datetime,
+    error: AcmeProblem | None,
+    settled: AuthzStatus | None = None,
 ) -> None:
     """Move each pending order of this authorization to ready (all its authorizations valid)
     or invalid (one failed). The order row is locked first so two authorizations finishing
-    at once on PostgreSQL cannot both see the other still pending."""
+    at once on PostgreSQL cannot both see the other still pending. ``settled``: the status
+    this transaction has just given the authorization (not read again)."""
     repo = uow.acme
     for order_id in repo.orders.ids_for_authorization(authz_id):
         order = repo.orders.get(order_id, lock=True)
@@ -39,6 +44,9 @@ def update_orders_for(
             continue
         statuses = []
         for other in order.authz_ids:
+            if other == authz_id and settled is not None:
+                statuses.append(settled)
+                continue
             authz = repo.authorizations.get(other)
             statuses.append(authz.effective_status(now) if authz else AuthzStatus.INVALID)
         if all(s is AuthzStatus.VALID for s in statuses):
@@ -196,18 +204,21 @@ class ValidationRunner:
             body = error.to_json() if error else None
             uow.acme.authorizations.finish_challenge(challenge_id, status, now, body)
             if error is None:
-                uow.acme.authorizations.set_status(
+                expires_at = now + self._authz_lifetime
+                settled = replace(authz, status=AuthzStatus.VALID, expires_at=expires_at).effective_status(
+                    now
+                )
+                moved = uow.acme.authorizations.set_status(
                     authz.id,
                     AuthzStatus.VALID,
                     expected=(AuthzStatus.PENDING,),
                     validated_at=now,
-                    expires_at=now + self._authz_lifetime,
+                    expires_at=expires_at,
                     caa_checked_at=now if authz.identifier.type == "dns" else None,
                 )
             else:
-                uow.acme.authorizations.set_status(
-                    authz.id, AuthzStatus.INVALID, expected=(AuthzStatus.PENDING,)
-                )
-            update_orders_for(uow, authz.id, now, error)
+                settled = AuthzStatus.INVALID
+                moved = uow.acme.authorizations.set_status(authz.id, settled, expected=(AuthzStatus.PENDING,))
+            update_orders_for(uow, authz.id, now, error, settled if moved else None)
         # What finish_challenge wrote (the timestamps are shown to the second).
         return replace(challenge, status=status, validated_at=None if error else now, error=body)
