@@ -24,7 +24,8 @@ from certfleet.discovery import (
     hostname_matches,
     key_reuse_findings,
 )
-from certfleet.discovery.findings import certificate_findings
+from certfleet.discovery.findings import CertificateVerdicts, certificate_findings
+from certfleet.discovery.trust import fingerprint
 from certfleet.errors import InvalidInput
 from tests.discovery.pki import Pki, rsa_key
 
@@ -163,6 +164,31 @@ def test_endpoint_findings_name_the_sni_and_legacy_tls(pki: Pki) -> None:
     assert {f.sni for f in found} == {"api.example.test"}
     failed = EndpointOutcome(Endpoint("192.0.2.1", 443), NetStatus.TIMEOUT, "timed out after 1 s")
     assert endpoint_findings(failed, analyzer, policy) == []
+
+
+def test_a_certificate_met_again_in_a_scan_is_reported_at_each_place(pki: Pki) -> None:
+    """A scan judges each certificate once (``judged``), but a shared intermediate's
+    findings are still raised at every endpoint presenting it, as if judged alone."""
+    analyzer = ChainAnalyzer(CertificatePool([pki.root.cert]))
+    policy = EvaluationPolicy(pki.now + dt.timedelta(days=2000))  # the intermediate expired too
+    outcomes = [
+        _outcome([pki.leaf([host]).cert, pki.intermediate.cert], host=host, sni=sni)
+        for host, sni in (("192.0.2.1", None), ("192.0.2.2", "b.example.test"), ("192.0.2.2", None))
+    ]
+    judged: CertificateVerdicts = {}
+
+    shared = [endpoint_findings(o, analyzer, policy, judged) for o in outcomes]
+
+    assert shared == [endpoint_findings(o, analyzer, policy) for o in outcomes]
+    intermediate = fingerprint(pki.intermediate.cert)
+    assert [
+        {
+            (f.location, f.sni)
+            for f in found
+            if f.fingerprint_sha256 == intermediate and f.code.value == "expired"
+        }
+        for found in shared
+    ] == [{("192.0.2.1:443", None)}, {("192.0.2.2:443", "b.example.test")}, {("192.0.2.2:443", None)}]
 
 
 def test_key_reuse_needs_several_certificates_or_endpoints() -> None:

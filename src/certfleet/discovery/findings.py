@@ -48,6 +48,7 @@ from certfleet.x509 import is_ca
 
 __all__ = [
     "SEVERITY",
+    "CertificateVerdicts",
     "EvaluationPolicy",
     "Finding",
     "FindingCode",
@@ -195,10 +196,43 @@ def hostname_matches(cert: x509.Certificate, name: str) -> bool:
     return False
 
 
-def endpoint_findings(
-    outcome: EndpointOutcome, analyzer: ChainAnalyzer, policy: EvaluationPolicy
+# What certificate_findings says of a certificate (code, detail), per certificate and whether
+# it counts as self-signed: a fleet presents its intermediates at every endpoint, and a scan
+# judges each once (one dict per scan: the policy's time is part of the verdict).
+CertificateVerdicts = dict[tuple[x509.Certificate, bool | None], list[tuple[FindingCode, str]]]
+
+
+def _chain_findings(
+    chain: Sequence[x509.Certificate],
+    self_signed_leaf: bool,
+    policy: EvaluationPolicy,
+    location: str,
+    sni: str | None,
+    judged: CertificateVerdicts,
 ) -> list[Finding]:
-    """Every finding for one endpoint that completed a handshake (none for a failure)."""
+    out: list[Finding] = []
+    for index, cert in enumerate(chain):
+        key = (cert, self_signed_leaf if index == 0 else None)
+        said = judged.get(key)
+        if said is None:
+            signed_by_self = self_signed_leaf if index == 0 else cert.issuer == cert.subject
+            found = certificate_findings(cert, policy, location=location, sni=sni, self_signed=signed_by_self)
+            judged[key] = [(f.code, f.detail) for f in found]
+            out.extend(found)
+        elif said:
+            fp = fingerprint(cert)
+            out.extend(Finding(code, location, sni, fp, detail) for code, detail in said)
+    return out
+
+
+def endpoint_findings(
+    outcome: EndpointOutcome,
+    analyzer: ChainAnalyzer,
+    policy: EvaluationPolicy,
+    judged: CertificateVerdicts | None = None,
+) -> list[Finding]:
+    """Every finding for one endpoint that completed a handshake (none for a failure).
+    ``judged``: what was found on certificates met earlier in the same scan (filled here)."""
     observation = outcome.observation
     if observation is None:
         return []
@@ -206,10 +240,9 @@ def endpoint_findings(
     chain = observation.chain
     leaf = chain[0]
     verdict = analyzer.analyse(chain)
-    out: list[Finding] = []
-    for index, cert in enumerate(chain):
-        signed_by_self = verdict.self_signed_leaf if index == 0 else cert.issuer == cert.subject
-        out.extend(certificate_findings(cert, policy, location=location, sni=sni, self_signed=signed_by_self))
+    out = _chain_findings(
+        chain, verdict.self_signed_leaf, policy, location, sni, {} if judged is None else judged
+    )
     leaf_fp = fingerprint(leaf)
 
     def add(code: FindingCode, detail: str, fp: str | None = leaf_fp) -> None:

@@ -268,6 +268,13 @@ class LocationRepository(Protocol):
         """:meth:`mark_gone` for each of ``locations`` (a renewal day replaces a whole fleet)."""
         ...
 
+    def mark_gone_unless_seen(
+        self, kind: LocationKind, locations: Sequence[tuple[str, str]], scan_id: str, at: dt.datetime
+    ) -> None:
+        """Mark gone every location present at these ``(location, sni)`` pairs that scan
+        ``scan_id`` did not :meth:`record` (call it after recording the scan's sightings)."""
+        ...
+
     def for_certificate(self, certificate_id: int) -> Sequence[CertificateLocation]: ...
 
     def for_certificates(self, certificate_ids: Sequence[int]) -> dict[int, list[CertificateLocation]]:

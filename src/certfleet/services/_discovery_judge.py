@@ -24,6 +24,7 @@ from certfleet.discovery import (
     endpoint_findings,
     file_findings,
 )
+from certfleet.discovery.findings import CertificateVerdicts
 from certfleet.discovery.records import (
     LocationKind,
     ScanError,
@@ -104,10 +105,11 @@ class ScanJudge:
         findings: list[Finding] = []
         observed = Observed(LocationKind.ENDPOINT)
         errors: list[ScanError] = []
+        judged: CertificateVerdicts = {}  # each certificate once, however many present it
         for outcome in outcomes:
             place = (outcome.location, outcome.endpoint.sni or "")
             if outcome.observation is not None:
-                findings.extend(endpoint_findings(outcome, analyzer, policy))
+                findings.extend(endpoint_findings(outcome, analyzer, policy, judged))
                 observed.certificates[place] = list(outcome.observation.chain)
                 observed.tls[place] = (outcome.observation.tls_version, outcome.observation.cipher)
             else:

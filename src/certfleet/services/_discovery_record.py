@@ -124,15 +124,7 @@ class ScanRecorder:
                         )
                     )
             uow.locations.record(sightings)
-            here: dict[tuple[str, str], set[int]] = {(s.location, s.sni): set() for s in sightings}
-            for s in sightings:
-                here[(s.location, s.sni)].add(s.certificate_id)
-            gone = [
-                present
-                for present in uow.locations.present(kind, sorted(observed.rescanned))
-                if present.certificate_id not in here.get((present.location, present.sni), set())
-            ]
-            uow.locations.mark_all_gone(gone, now)
+            uow.locations.mark_gone_unless_seen(kind, sorted(observed.rescanned), run.id, now)
             findings.extend(self._key_reuse(uow, sightings, observed.rescanned))
             stored = [
                 NewFinding(

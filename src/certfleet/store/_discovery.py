@@ -219,6 +219,23 @@ class SqlLocationRepository:
                 update(_L).where(_L.c.key_sha256.in_(chunk), _L.c.gone_at.is_(None)).values(gone_at=at)
             )
 
+    def mark_gone_unless_seen(
+        self, kind: LocationKind, locations: Sequence[tuple[str, str]], scan_id: str, at: dt.datetime
+    ) -> None:
+        # The scan's sightings carry its id (record() ran first): what is present at these
+        # places without it was not seen again. One UPDATE, no rows read back.
+        places = [_digest(kind.value, location, sni) for location, sni in locations]
+        for chunk in _chunks(places):
+            self._session.execute(
+                update(_L)
+                .where(
+                    _L.c.place_sha256.in_(chunk),
+                    _L.c.gone_at.is_(None),
+                    or_(_L.c.last_scan_id.is_(None), _L.c.last_scan_id != scan_id),
+                )
+                .values(gone_at=at)
+            )
+
     def for_certificate(self, certificate_id: int) -> Sequence[CertificateLocation]:
         stmt = (
             self._select()
