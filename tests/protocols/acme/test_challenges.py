@@ -138,6 +138,34 @@ def test_http01_wrong_body_says_what_was_wrong() -> None:
     assert "did not match" in problem.detail
 
 
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        (f"HTTP/1.1 200 OK\r\nContent-Length: {len(KEY_AUTH) + 1}\r\n\r\n{KEY_AUTH}\n", None),
+        (f"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{KEY_AUTH}", None),  # body until close
+        (f"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 22\r\n\r\n{KEY_AUTH}", None),
+        (f"HTTP/1.1 200 OK\r\nContent-Length: 30000\r\n\r\n{'x' * 30000}", "incorrectResponse"),
+        (
+            "HTTP/1.1 301 Moved\r\nLocation: http://127.0.0.1:9/\r\nContent-Length: 0\r\n\r\n",
+            "incorrectResponse",
+        ),
+        ("", "connection"),  # closed without a response
+        ("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort", "connection"),  # closed mid-body
+    ],
+    ids=["length", "until-close", "continue", "huge", "redirect-not-followed", "no-response", "truncated"],
+)
+def test_http01_reads_one_http11_response(reply: str, kind: str | None) -> None:
+    with raw_responder(reply.encode()) as port:
+        validate = _http01(StubResolver(["127.0.0.1"]), port).validate
+        if kind is None:
+            validate(Identifier("dns", "fetch.example.test"), "token123", KEY_AUTH)
+        else:
+            assert (
+                _failure(lambda: validate(Identifier("dns", "fetch.example.test"), "token123", KEY_AUTH)).kind
+                == kind
+            )
+
+
 def test_tls_alpn01_failure_never_quotes_the_certificate(tmp_path: Path) -> None:
     port = free_port()
     cert_pem, key_pem = tls_alpn_certificate(f"{MARKER.lower()}.example.test", KEY_AUTH)
