@@ -281,8 +281,9 @@ class LocationRepository(Protocol):
         """Every location of each certificate, ordered as :meth:`for_certificate` orders them."""
         ...
 
-    def leaves_with_keys(self, spkis: Sequence[str]) -> Sequence[CertificateLocation]:
-        """Present end-entity locations whose certificate has one of these public keys."""
+    def leaves_sharing_keys(self, spkis: Sequence[str]) -> Sequence[CertificateLocation]:
+        """Present end-entity locations whose certificate has one of these public keys, for
+        the keys present at more than one such location (a key at one is not reused)."""
         ...
 
     def known_intermediates(self, limit: int) -> Sequence[bytes]:

@@ -23,6 +23,7 @@ from certfleet.discovery import (
     spki_sha256,
 )
 from certfleet.discovery.records import (
+    CertificateLocation,
     LocationKind,
     NewFinding,
     ScanError,
@@ -72,6 +73,39 @@ class Judgement:
     observed: Observed
     findings: list[Finding]
     errors: list[ScanError]
+
+
+def _fresh_locations(
+    sightings: Sequence[Sighting], fingerprints: dict[int, str]
+) -> dict[int, list[CertificateLocation]]:
+    """The locations of the certificates a scan just added (id -> fingerprint), as recording
+    ``sightings`` stored them: one per certificate and place, the last sighting's values, in
+    the order they were inserted (as ``LocationRepository.for_certificates`` reads them)."""
+    latest: dict[tuple[int, str, str, str], Sighting] = {}
+    for s in sightings:
+        if s.certificate_id in fingerprints:
+            latest[(s.certificate_id, s.kind.value, s.location, s.sni)] = s
+    out: dict[int, list[CertificateLocation]] = {}
+    for s in latest.values():
+        out.setdefault(s.certificate_id, []).append(
+            CertificateLocation(
+                certificate_id=s.certificate_id,
+                fingerprint_sha256=fingerprints[s.certificate_id],
+                kind=s.kind,
+                location=s.location,
+                sni=s.sni,
+                chain_position=s.chain_position,
+                leaf=s.leaf,
+                spki_sha256=s.spki_sha256,
+                first_seen=s.seen_at,
+                last_seen=s.seen_at,
+                gone_at=None,
+                last_scan_id=s.scan_id,
+                tls_version=s.tls_version,
+                cipher=s.cipher,
+            )
+        )
+    return out
 
 
 class ScanRecorder:
@@ -142,7 +176,7 @@ class ScanRecorder:
             uow.findings.sync(scopes, stored, at=now, scan_id=run.id, team=team)
             uow.scans.add_errors(run.id, errors[:MAX_STORED_ERRORS])
             new_leaves = {fp: record for fp, record in added.items() if fp in leaves}
-            self._announce(uow, run.id, new_leaves, findings, now)
+            self._announce(uow, run.id, new_leaves, findings, now, sightings)
             run = replace(
                 run,
                 status=ScanStatus.COMPLETED,
@@ -214,9 +248,12 @@ class ScanRecorder:
         new: dict[str, CertificateRecord],
         findings: Sequence[Finding],
         now: dt.datetime,
+        sightings: Sequence[Sighting],
     ) -> None:
         """``discovered-unknown`` for each leaf new to the inventory and each certificate that
-        chains to no trusted issuer, in the scan's transaction; once per certificate ever."""
+        chains to no trusted issuer, in the scan's transaction; once per certificate ever.
+        A certificate this scan added is only where this scan saw it (``sightings``, as
+        recorded): its locations are not read back."""
         untrusted = {
             f.fingerprint_sha256: f.detail
             for f in findings
@@ -231,7 +268,11 @@ class ScanRecorder:
             record = new.get(fp) or uow.certificates.get_by_fingerprint(fp)
             if record is not None and record.id is not None:
                 records[key] = record
-        seen_at = uow.locations.for_certificates([r.id for r in records.values() if r.id is not None])
+        fresh = _fresh_locations(sightings, {r.id: fp for fp, r in new.items() if r.id is not None})
+        seen_at = uow.locations.for_certificates(
+            [r.id for r in records.values() if r.id is not None and r.id not in fresh]
+        )
+        seen_at.update(fresh)
         events: list[Event] = []
         for key, record in records.items():
             fp = record.fingerprint_sha256
@@ -268,7 +309,7 @@ class ScanRecorder:
                 loc.sni or None,
                 loc.kind is LocationKind.ENDPOINT,
             )
-            for loc in uow.locations.leaves_with_keys(spkis)
+            for loc in uow.locations.leaves_sharing_keys(spkis)
         ]
         report_for = {(s.location, s.sni) for s in sightings} | scopes
         return key_reuse_findings(uses, report_for)

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Row, or_, select, update
+from sqlalchemy import ColumnElement, Row, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from certfleet.discovery import FindingCode, Severity
@@ -256,14 +256,19 @@ class SqlLocationRepository:
                 out[row.certificate_id].append(_location(row))
         return out
 
-    def leaves_with_keys(self, spkis: Sequence[str]) -> Sequence[CertificateLocation]:
+    def leaves_sharing_keys(self, spkis: Sequence[str]) -> Sequence[CertificateLocation]:
+        present_leaves = (_L.c.leaf.is_(True), _L.c.gone_at.is_(None))
         out: list[CertificateLocation] = []
         for chunk in _chunks(list(dict.fromkeys(spkis))):
-            stmt = self._select().where(
-                CertificateLocationRow.spki_sha256.in_(chunk),
-                CertificateLocationRow.leaf.is_(True),
-                CertificateLocationRow.gone_at.is_(None),
+            # Only the keys at several locations come back: a fleet's leaves each have their
+            # own, and building a location for each cost more than the rest of the query.
+            shared = (
+                select(_L.c.spki_sha256)
+                .where(_L.c.spki_sha256.in_(chunk), *present_leaves)
+                .group_by(_L.c.spki_sha256)
+                .having(func.count() > 1)
             )
+            stmt = self._select().where(_L.c.spki_sha256.in_(shared), *present_leaves)
             out.extend(_location(row) for row in self._session.execute(stmt))
         return out
 
