@@ -48,6 +48,10 @@ NOT_FOR_A_NET_SCAN = {
     "certfleet.agents",
     "certfleet.revocation",
     "certfleet.lifecycle.repositories",
+    # The handshakes run in the scanner process (cli._scan_child), which parses nothing:
+    # the command loads neither the scanner nor its probes.
+    "certfleet.discovery.scanner",
+    "certfleet.discovery.probes",
 }
 WEB_AND_PROTOCOL_PACKAGES = {
     "fastapi",

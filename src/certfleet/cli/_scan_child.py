@@ -124,11 +124,11 @@ class _Pickler(pickle.Pickler):
 def _parsed(outcome: EndpointOutcome) -> EndpointOutcome:
     """``outcome`` as the probe makes it in-process when a presented certificate does not
     parse (the child did not parse them)."""
-    from certfleet.discovery.probes.tls import malformed_chain
-
     observation = outcome.observation
     for cert in observation.chain if observation is not None else ():
         if isinstance(cert, _Malformed):
+            from certfleet.discovery.probes.tls import malformed_chain
+
             failure = malformed_chain(cert.error)
             return replace(outcome, status=failure.status, reason=failure.reason, observation=None)
     return outcome

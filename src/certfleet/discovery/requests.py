@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 
 from certfleet.discovery._lenient import lenient_parsing
+from certfleet.discovery._net_options import NetScanOptions
 from certfleet.discovery.errors import BadTarget
 from certfleet.discovery.findings import Finding
 from certfleet.discovery.outcomes import EndpointOutcome, FileOutcome
 from certfleet.discovery.records import ScanRun
-from certfleet.discovery.scanner import NetScanOptions
 from certfleet.discovery.targets import Endpoint, expand_endpoints, read_targets
 from certfleet.discovery.trust import fingerprint, load_pem_bundle
 

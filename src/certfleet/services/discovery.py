@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 
 from certfleet.clock import Clock
-from certfleet.discovery import BadTarget, NetworkScanner, ScanObserver, lenient_parsing, load_system_anchors
+from certfleet.discovery import BadTarget, ScanObserver, lenient_parsing, load_system_anchors
 from certfleet.discovery.records import (
     CertificateLocation,
     FindingQuery,
@@ -88,6 +88,14 @@ def _pending(
         created_at=now,
         team=team,
     )
+
+
+def _network_scanner(request: NetScanRequest) -> EndpointScanner:
+    # Imported here: the CLI scans in a child process and never loads asyncio, ssl or the
+    # probes (issue 11: the scan CLI's start-up).
+    from certfleet.discovery.scanner import NetworkScanner
+
+    return NetworkScanner(request.options).run
 
 
 class DiscoveryService:
@@ -159,7 +167,7 @@ class DiscoveryService:
             # (the CLI's child process) scans meanwhile.
             with lenient_parsing():
                 trust = self._judge.trust(request.trust)
-            scan = scanner or NetworkScanner(request.options).run
+            scan = scanner or _network_scanner(request)
             outcomes = scan(endpoints, observer)
             with lenient_parsing():
                 judged = self._judge.network(run, request, outcomes, trust)
