@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import ColumnElement, Row, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Row, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from certfleet.discovery import FindingCode, Severity
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["SqlFindingRepository", "SqlLocationRepository", "SqlScanRunRepository"]
 
 _L = table(CertificateLocationRow)
+_R = table(ScanRunRow)
 
 
 def _under(column: InstrumentedAttribute[str], roots: Sequence[str]) -> ColumnElement[bool]:
@@ -107,12 +108,26 @@ class SqlScanRunRepository:
         self._session.flush()
 
     def update(self, run: ScanRun) -> None:
-        row = self._session.get(ScanRunRow, run.id)
-        if row is None:
+        # One UPDATE by id, the same statement whenever a run changes (it is compiled once
+        # per process, while the scan's handshakes run): no ORM read of the row first.
+        result = self._session.execute(
+            update(_R)
+            .where(_R.c.id == run.id)
+            .values(
+                status=run.status.value,
+                started_at=run.started_at,
+                finished_at=run.finished_at,
+                targets_total=run.targets_total,
+                succeeded=run.succeeded,
+                failed=run.failed,
+                certificates_found=run.certificates_found,
+                certificates_new=run.certificates_new,
+                findings=run.findings,
+                error=run.error,
+            )
+        )
+        if cast(CursorResult[Any], result).rowcount == 0:
             self.add(run)
-            return
-        self._fill(row, run)
-        self._session.flush()
 
     def get(self, run_id: str) -> ScanRun | None:
         row = self._session.get(ScanRunRow, run_id)
