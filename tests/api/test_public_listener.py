@@ -10,7 +10,6 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
-import anyio.to_thread
 import httpx
 import pytest
 from cryptography import x509
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
 from certfleet.api import create_public_app
+from certfleet.api.public import PublicApp
 from certfleet.app import Platform
 from certfleet.ca import IssuanceRequest
 from certfleet.x509 import KeyType, generate_private_key
@@ -80,13 +80,13 @@ def test_a_remembered_answer_is_served_on_the_event_loop_on_sqlite(
 ) -> None:
     request = _request(platform)
     hops: list[object] = []
-    real = anyio.to_thread.run_sync
+    real = PublicApp._in_thread
 
-    async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
+    async def counting(app: PublicApp, func: Any, *args: Any) -> Any:
         hops.append(func)
-        return await real(func, *args, **kwargs)
+        return await real(app, func, *args)
 
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    monkeypatch.setattr(PublicApp, "_in_thread", counting)
     first = listener.request("POST", "/ocsp", content=request, headers=OCSP_REQUEST)
     assert first.status_code == 200 and len(hops) == 1  # signed in a worker thread
     again = listener.request("POST", "/ocsp", content=request, headers=OCSP_REQUEST)

@@ -69,6 +69,9 @@ def run_servers(
         create_public_app(platform),
         http=CoalescingProtocol,
         loop="uvloop",
+        # Nothing on this listener reads the client's address: no X-Forwarded-* rewriting
+        # (a middleware call on every request otherwise).
+        proxy_headers=False,
         log_level="warning",
         access_log=False,
         lifespan="off",
