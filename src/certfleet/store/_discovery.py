@@ -81,17 +81,20 @@ class SqlScanRunRepository:
         )
 
     @staticmethod
-    def _fill(row: ScanRunRow, run: ScanRun) -> None:
-        row.status = run.status.value
-        row.started_at = run.started_at
-        row.finished_at = run.finished_at
-        row.targets_total = run.targets_total
-        row.succeeded = run.succeeded
-        row.failed = run.failed
-        row.certificates_found = run.certificates_found
-        row.certificates_new = run.certificates_new
-        row.findings = run.findings
-        row.error = run.error
+    def _state(run: ScanRun) -> dict[str, Any]:
+        """The columns that change as a run goes on."""
+        return {
+            "status": run.status.value,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "targets_total": run.targets_total,
+            "succeeded": run.succeeded,
+            "failed": run.failed,
+            "certificates_found": run.certificates_found,
+            "certificates_new": run.certificates_new,
+            "findings": run.findings,
+            "error": run.error,
+        }
 
     def add(self, run: ScanRun) -> None:
         row = ScanRunRow(
@@ -102,30 +105,15 @@ class SqlScanRunRepository:
             team=run.team,
             requested_by=run.requested_by,
             created_at=run.created_at,
+            **self._state(run),
         )
-        self._fill(row, run)
         self._session.add(row)
         self._session.flush()
 
     def update(self, run: ScanRun) -> None:
         # One UPDATE by id, the same statement whenever a run changes (it is compiled once
         # per process, while the scan's handshakes run): no ORM read of the row first.
-        result = self._session.execute(
-            update(_R)
-            .where(_R.c.id == run.id)
-            .values(
-                status=run.status.value,
-                started_at=run.started_at,
-                finished_at=run.finished_at,
-                targets_total=run.targets_total,
-                succeeded=run.succeeded,
-                failed=run.failed,
-                certificates_found=run.certificates_found,
-                certificates_new=run.certificates_new,
-                findings=run.findings,
-                error=run.error,
-            )
-        )
+        result = self._session.execute(update(_R).where(_R.c.id == run.id).values(self._state(run)))
         if cast(CursorResult[Any], result).rowcount == 0:
             self.add(run)
 
