@@ -226,9 +226,15 @@ class InProcessTransport(httpx.BaseTransport):
         self._server = platform.acme
         self._urls = AcmeUrls(base + "/acme")
         self._request = AcmeRequest
+        # _SIGNED_POSTS maps path segments, ("order", "{id}", "finalize"), to endpoints.
         self._routes = [
-            (re.compile("^/acme" + re.sub(r"\{[a-z_]+\}", "([^/]+)", path) + "$"), endpoint)
-            for path, endpoint, _ in _SIGNED_POSTS
+            (
+                re.compile(
+                    "^/acme/" + "/".join("([^/]+)" if p == "{id}" else re.escape(p) for p in path) + "$"
+                ),
+                endpoint,
+            )
+            for path, endpoint in _SIGNED_POSTS.items()
         ]
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
