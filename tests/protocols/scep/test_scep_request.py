@@ -1,9 +1,11 @@
 """Finding a pkiMessage's signer certificate (RFC 5652 section 5.3): by issuer and serial,
-the issuer compared by encoding first and, when a client re-encoded it, as RFC 5280 names."""
+the issuer compared by encoding first and, when a client re-encoded it, as RFC 5280 names.
+The fast DER reader of the usual shape answers exactly as the asn1crypto reader does."""
 
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pytest
 from asn1crypto import cms
@@ -13,9 +15,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
-from certfleet.protocols.scep import MalformedMessage
+from certfleet.protocols.scep import MalformedMessage, _request
+from certfleet.protocols.scep._der import read_signed
 from certfleet.protocols.scep._request import parse_pki_message
-from tests.protocols.scep.client import Message, rsa_key
+from tests.protocols.scep.client import Message, rsa_key, self_signed
 
 
 def _printable_self_signed(key: object) -> x509.Certificate:
@@ -67,3 +70,60 @@ def test_a_signer_with_another_issuer_or_serial_is_not_found(issuer_cn: str, ser
     other = asn1_x509.Name.build({"common_name": issuer_cn})
     with pytest.raises(MalformedMessage, match="signer's certificate"):
         parse_pki_message(_with_sid(message, other, device.serial_number + serial_offset))
+
+
+def _outcome(message: bytes) -> object:
+    try:
+        parsed = parse_pki_message(message)
+    except MalformedMessage as exc:
+        return ("malformed", str(exc))
+    except Exception as exc:  # whatever it is, both readers must agree on it
+        return ("error", type(exc).__name__, str(exc))
+    failure = parsed.failure
+    return (parsed.reply_to, parsed.request, failure and (failure.fail_info, failure.detail))
+
+
+def _spoiled(messages: list[bytes], count: int) -> list[bytes]:
+    """Each message altered at random (fixed seed): bytes replaced, bits flipped, cut short,
+    a byte inserted."""
+    rng = random.Random(8894)
+    spoiled = []
+    for _ in range(count):
+        message = bytearray(rng.choice(messages))
+        at = rng.randrange(len(message))
+        match rng.randrange(4):
+            case 0:
+                message[at] = rng.randrange(256)
+            case 1:
+                message[at] ^= 1 << rng.randrange(8)
+            case 2:
+                del message[at:]
+            case _:
+                message[at:at] = bytes([rng.randrange(256)])
+        spoiled.append(bytes(message))
+    return spoiled
+
+
+def test_the_fast_reader_answers_as_asn1crypto_for_good_and_spoiled_messages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = rsa_key()
+    device = self_signed(key)
+    now = dt.datetime.now(dt.UTC)
+    messages = [
+        Message(kind, envelope, device, key, digest=digest, signing_time=when).build(tamper=tamper)
+        for kind in ("19", "3", "99")
+        for envelope in (b"envelope" * 40, b"")
+        for digest in ("sha256", "sha1")
+        for when in (None, now)
+        for tamper in (False, True)
+    ]
+    assert all(read_signed(message) is not None for message in messages)  # the usual shape
+    cases = [*messages, *_spoiled(messages, 600)]
+
+    fast = [_outcome(message) for message in cases]
+    monkeypatch.setattr(_request, "read_signed", lambda der: None)  # asn1crypto reads all
+    general = [_outcome(message) for message in cases]
+
+    assert fast == general
+    assert sum(read_signed(message) is not None for message in cases) > len(messages)
