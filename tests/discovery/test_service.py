@@ -7,6 +7,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session
 
 from certfleet.app import Platform
 from certfleet.ca import IssuanceRequest
@@ -157,3 +159,29 @@ def test_endpoint_rescans_mark_gone_and_resolve(
     run, errors = platform.discovery.get_scan(refused.run.id)
     assert [(e.status, e.reason) for e in errors] == [("refused", "connection refused")]
     assert run.finished_at == clock.now()
+
+
+def test_an_interrupt_just_after_the_run_is_recorded_still_ends_it(platform: Platform) -> None:
+    """Ctrl-C can land once the run's 'running' row is committed but before the scan's own
+    handler covers it (as its connection returns to the pool: a flaky CLI test on
+    PostgreSQL). The run ends failed, 'interrupted', all the same; the interrupt goes on."""
+    # Given a Ctrl-C arriving right after the first commit (the run recorded as running)
+    interrupts = [KeyboardInterrupt()]
+
+    def ctrl_c(session: Session) -> None:
+        if interrupts:
+            raise interrupts.pop()
+
+    event.listen(Session, "after_commit", ctrl_c)
+    request = NetScanRequest(("127.0.0.1:1",), options=NetScanOptions(timeout_seconds=1))
+    try:
+        # When a scan starts
+        with pytest.raises(KeyboardInterrupt):
+            platform.discovery.scan_network(request, actor="test")
+    finally:
+        event.remove(Session, "after_commit", ctrl_c)
+
+    # Then its run is not left running
+    with platform.database.engine.connect() as conn:
+        runs = conn.execute(text("SELECT status, error FROM scan_runs")).all()
+    assert [tuple(r) for r in runs] == [("failed", "interrupted")]

@@ -52,3 +52,19 @@ def test_other_records_of_the_pool_logger_are_untouched(pg_database_url: str) ->
         record.exc_info = sys.exc_info()
     assert all(f.filter(record) for f in logger.filters)
     assert record.levelname == "ERROR" and record.exc_info is not None
+
+
+def test_an_interrupt_during_the_reset_is_not_logged(pg_database_url: str) -> None:
+    """Ctrl-C or SIGTERM landing while a connection is reset: the pool re-raises it (the CLI
+    exits 130 or 143, saying so itself), so no record and no traceback on stderr."""
+    Database(pg_database_url).dispose()  # installs the filter
+    logger = logging.getLogger("sqlalchemy.pool.impl.QueuePool")
+    for interruption in (KeyboardInterrupt(), SystemExit(143)):
+        try:
+            raise interruption
+        except (KeyboardInterrupt, SystemExit):
+            record = logger.makeRecord(
+                logger.name, logging.ERROR, __file__, 1, "Exception during reset or similar", (), None
+            )
+            record.exc_info = sys.exc_info()
+        assert not all(f.filter(record) for f in logger.filters)

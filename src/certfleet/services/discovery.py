@@ -132,11 +132,20 @@ class DiscoveryService:
         run_id: str | None,
     ) -> ScanRun:
         now = self._clock.now()
-        with self._uow() as uow:
-            existing = uow.scans.get(run_id) if run_id else None
-            run = existing or _pending(run_id, kind, targets, options, actor, team, now)
-            run = replace(run, status=ScanStatus.RUNNING, started_at=now)
-            uow.scans.update(run)
+        given, run_id = run_id, run_id or secrets.token_hex(16)
+        try:
+            with self._uow() as uow:
+                existing = uow.scans.get(run_id) if given else None
+                run = existing or _pending(run_id, kind, targets, options, actor, team, now)
+                run = replace(run, status=ScanStatus.RUNNING, started_at=now)
+                uow.scans.update(run)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            # A Ctrl-C (or SIGTERM) can land once the run is committed but before the
+            # caller's handler covers it: while the connection returns to the pool (its
+            # reset). The run must not stay 'running'. (Nothing after this block checks for
+            # signals before the caller's ``try`` is entered: no call, no backward jump.)
+            self.fail(run_id, _failure(exc))
+            raise
         return run
 
     def fail(self, run_id: str, error: str) -> None:

@@ -5,7 +5,8 @@ during reset or similar" at ERROR with the traceback, then discards the connecti
 checkout gets a new one, checked by ``pool_pre_ping``). When PostgreSQL restarts or fails
 over, a connection whose last statement succeeded can lose its server before it is returned:
 handled, expected, and an operator should read one line about it, not a traceback that looks
-like a crash. Any other failure of the reset keeps SQLAlchemy's record as it is.
+like a crash. An interruption (Ctrl-C, SIGTERM) that lands during the reset is not logged
+at all: the pool re-raises it. Any other failure of the reset keeps SQLAlchemy's record as it is.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ class _LostOnReturn(logging.Filter):
         if record.msg != _RESET_FAILED or not record.exc_info:
             return True
         error = record.exc_info[1]
+        if isinstance(error, KeyboardInterrupt | SystemExit):
+            # Ctrl-C or SIGTERM while the connection was reset: the pool discards it and
+            # re-raises the interruption, which whoever stops reports; no traceback here.
+            return False
         if not _lost_connection(error):
             return True
         record.msg = "a database connection was lost before it returned to the pool; discarded: %s"
