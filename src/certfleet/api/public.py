@@ -17,13 +17,11 @@ A.1), and the OCSP request counters and latencies on ``/metrics``.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from email.utils import format_datetime
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives import serialization
@@ -35,6 +33,7 @@ from certfleet.api._body_limit import _BodyTooLarge as BodyTooLarge
 from certfleet.api._body_limit import _send_413 as send_413
 from certfleet.api._ports import Platform
 from certfleet.api._problems import DATABASE_RETRY_AFTER
+from certfleet.api._public_responses import NO_STORE, Documents, header, problem, respond
 from certfleet.api.spiffe import PUBLIC_PATHS as SPIFFE_PATHS
 from certfleet.api.spiffe import public_document as spiffe_document
 from certfleet.errors import CertfleetError, NotFound
@@ -56,83 +55,14 @@ _log = logging.getLogger("certfleet.revocation")
 OCSP_RESPONSE = b"application/ocsp-response"
 CRL_MEDIA_TYPE = b"application/pkix-crl"
 PEM_MEDIA_TYPE = b"application/x-pem-file"
-_NO_STORE = [(b"cache-control", b"no-store")]
 _MALFORMED = error_response(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
 _INTERNAL = error_response(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
-_HEADER_MEMO_ENTRIES = 10_000
 _DECODED_PATHS = 10_000
 
 # As many threads as anyio's default limit, which these routes used before.
 _THREADS = 40
 
-Headers = list[tuple[bytes, bytes]]
 _T = TypeVar("_T")
-
-
-def _http_date(value: dt.datetime) -> bytes:
-    return format_datetime(value.astimezone(dt.UTC), usegmt=True).encode()
-
-
-async def _respond(send: Send, status: int, body: bytes, headers: Headers, *, head: bool = False) -> None:
-    if status != 304:  # RFC 9110 section 8.6: a 304 says nothing of a body it does not carry
-        headers = [(b"content-length", str(len(body)).encode()), *headers]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else body})
-
-
-async def _problem(send: Send, status: int, title: str, detail: str, headers: Headers | None = None) -> None:
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
-    await _respond(send, status, body, [(b"content-type", b"application/problem+json"), *(headers or [])])
-
-
-def _header(scope: Scope, name: bytes) -> bytes:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return b""
-
-
-class _Documents:
-    """Serves a :class:`Published` with the RFC 5019 section 6.2 caching headers: max-age
-    ends when a newer document exists (never after nextUpdate), Expires is nextUpdate,
-    Last-Modified thisUpdate. Everything but max-age is worked out once per document."""
-
-    def __init__(self, clock: Callable[[], dt.datetime]) -> None:
-        self._clock = clock
-        self._memo: dict[bytes, tuple[dt.datetime, bytes, Headers]] = {}
-
-    async def send(self, send: Send, scope: Scope, document: Published, media_type: bytes) -> None:
-        head = scope["method"] == "HEAD"
-        if document.this_update is None or document.next_update is None or document.refresh_at is None:
-            await _respond(send, 200, document.der, [(b"content-type", media_type), *_NO_STORE], head=head)
-            return
-        if not document.shared_cache:  # echoes this client's nonce: useless to anyone else
-            headers = [(b"content-type", media_type), (b"cache-control", b"private, no-store")]
-            await _respond(send, 200, document.der, headers, head=head)
-            return
-        memo = self._memo.get(document.der)
-        if memo is None:
-            memo = (
-                min(document.refresh_at, document.next_update),
-                document.etag.encode(),
-                [
-                    (b"expires", _http_date(document.next_update)),
-                    (b"last-modified", _http_date(document.this_update)),
-                    (b"etag", document.etag.encode()),
-                ],
-            )
-            if len(self._memo) >= _HEADER_MEMO_ENTRIES:
-                self._memo.clear()
-            self._memo[document.der] = memo
-        fresh_until, etag, fixed = memo
-        max_age = max(0, int((fresh_until - self._clock()).total_seconds()))
-        cache = f"max-age={max_age}, public, no-transform, must-revalidate".encode()
-        headers = [(b"cache-control", cache), *fixed]
-        match = _header(scope, b"if-none-match")
-        if match and etag in [t.strip() for t in match.split(b",")]:
-            await _respond(send, 304, b"", headers)
-            return
-        await _respond(send, 200, document.der, [(b"content-type", media_type), *headers], head=head)
 
 
 class _OcspMetrics:
@@ -169,7 +99,7 @@ class PublicApp:
         self._platform = platform
         self._revocation = platform.revocation
         self._metrics = _OcspMetrics(platform.metrics)
-        self._documents = _Documents(platform.clock.now)
+        self._documents = Documents(platform.clock.now)
         # PostgreSQL: the generation read is a round trip; it runs in a thread (where
         # concurrent requests share one read), memory is still checked first there.
         self._memory_on_loop = platform.revocation.ocsp_memory_is_local
@@ -197,7 +127,7 @@ class PublicApp:
                 await self._ocsp(scope, receive, send, path)
             except Exception as exc:  # noqa: BLE001 - the outermost handler: an OCSP error
                 _log.error("OCSP request failed: %s: %s", type(exc).__name__, exc)
-                await _respond(send, 200, _INTERNAL, [(b"content-type", OCSP_RESPONSE), *_NO_STORE])
+                await respond(send, 200, _INTERNAL, [(b"content-type", OCSP_RESPONSE), *NO_STORE])
             return
         await self._others(scope, receive, send)
 
@@ -209,9 +139,9 @@ class PublicApp:
                     await self._not_allowed(send, "GET, HEAD")
                 elif reasons := await self._in_thread(self._platform.unhealthy_reasons):
                     retry = [(b"retry-after", DATABASE_RETRY_AFTER.encode())]
-                    await _problem(send, 503, "Service Unavailable", "; ".join(reasons), retry)
+                    await problem(send, 503, "Service Unavailable", "; ".join(reasons), retry)
                 else:
-                    await _respond(send, 200, b"ok\n", [(b"content-type", b"text/plain; charset=utf-8")])
+                    await respond(send, 200, b"ok\n", [(b"content-type", b"text/plain; charset=utf-8")])
             elif path == scep.PATH:  # SCEP (RFC 8894): devices enrol before they trust a CA
                 await self._scep(scope, receive, send)
             elif path.startswith("/crl/") or path.startswith("/ca/"):
@@ -224,18 +154,18 @@ class PublicApp:
                     document = await self._in_thread(spiffe_document, self._platform, path)
                     headers = [(b"content-type", b"application/json")]
                     body = json.dumps(document).encode()
-                    await _respond(send, 200, body, headers, head=scope["method"] == "HEAD")
+                    await respond(send, 200, body, headers, head=scope["method"] == "HEAD")
                 else:
                     await self._not_allowed(send, "GET, HEAD")
             else:
-                await _problem(send, 404, "Not Found", f"no resource {path!r} on this listener")
+                await problem(send, 404, "Not Found", f"no resource {path!r} on this listener")
         except CertfleetError as exc:
-            await _problem(send, exc.http_status, exc.title, exc.detail)
+            await problem(send, exc.http_status, exc.title, exc.detail)
         except BodyTooLarge:
             raise  # BodyLimit answers 413 itself
         except Exception as exc:  # noqa: BLE001 - the outermost handler: a problem, not a traceback
             _log.error("unhandled error: %s: %s", type(exc).__name__, exc)
-            await _problem(send, 500, "Internal error", "the server failed to handle this request")
+            await problem(send, 500, "Internal error", "the server failed to handle this request")
 
     @staticmethod
     def _allow(scope: Scope, method: str) -> bool:
@@ -244,7 +174,7 @@ class PublicApp:
     @staticmethod
     async def _not_allowed(send: Send, allow: str) -> None:
         detail = f"allowed methods: {allow}"
-        await _problem(send, 405, "Method Not Allowed", detail, [(b"allow", allow.encode())])
+        await problem(send, 405, "Method Not Allowed", detail, [(b"allow", allow.encode())])
 
     # -- OCSP -------------------------------------------------------------------------------
 
@@ -285,7 +215,7 @@ class PublicApp:
         body limit it is 413 (declared: before reading a byte; chunked: as soon as the count
         passes it), as :class:`BodyLimit` answers on every other route."""
         limit = self._post_limit
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         if declared.isdigit() and int(declared) > limit:
             await send_413(send, limit, "POST", scope["path"])
             return
@@ -345,7 +275,7 @@ class PublicApp:
     @staticmethod
     async def _malformed(send: Send) -> None:
         # RFC 6960 appendix A.1: errors are OCSP responses too, sent with HTTP 200.
-        await _respond(send, 200, _MALFORMED, [(b"content-type", OCSP_RESPONSE), *_NO_STORE])
+        await respond(send, 200, _MALFORMED, [(b"content-type", OCSP_RESPONSE), *NO_STORE])
 
     # -- SCEP ----------------------------------------------------------------------------------
 
@@ -368,7 +298,7 @@ class PublicApp:
         result = scep.answer_at_once(server, parameters)  # no thread hop for what needs none
         if result is None:
             result = await self._in_thread(scep.answer, server, method, parameters, body)
-        await _respond(send, result.status, result.body, [(b"content-type", result.media_type.encode())])
+        await respond(send, result.status, result.body, [(b"content-type", result.media_type.encode())])
 
     # -- CRLs and CA certificates -----------------------------------------------------------
 
@@ -378,7 +308,7 @@ class PublicApp:
             await self._documents.send(send, scope, document, CRL_MEDIA_TYPE)
             return
         body, media_type = await self._in_thread(self._ca_material, path.removeprefix("/ca/"))
-        await _respond(send, 200, body, [(b"content-type", media_type)], head=scope["method"] == "HEAD")
+        await respond(send, 200, body, [(b"content-type", media_type)], head=scope["method"] == "HEAD")
 
     def _crl(self, name: str) -> Published:
         """``/crl/{ca_id}.crl`` (the CRL distribution point) and ``/crl/{ca_id}-delta.crl``
