@@ -7,7 +7,6 @@ again on the real file system, where symlinks can change between runs.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,16 @@ from urllib.parse import urlsplit
 import yaml
 
 from certfleet.agent._trust_config import TRUST_KEYS, TrustSettings, parse_trust
+from certfleet.agent._yaml_fields import (
+    Where,
+    absolute,
+    argv,
+    endpoint,
+    file_mode,
+    mapping,
+    number,
+    string,
+)
 from certfleet.agent.errors import AgentConfigError
 from certfleet.errors import CertfleetError
 from certfleet.spiffe import TrustDomain
@@ -135,82 +144,21 @@ class AgentConfig:
     trust: TrustSettings = field(default_factory=TrustSettings)
 
 
-class _Where:
-    """Builds error messages that point at the offending place of the file."""
-
-    def __init__(self, source: str, path: str = "") -> None:
-        self.source = source
-        self.path = path
-
-    def __truediv__(self, part: str | int) -> _Where:
-        if isinstance(part, int):
-            return _Where(self.source, f"{self.path}[{part}]")
-        return _Where(self.source, f"{self.path}.{part}" if self.path else part)
-
-    def error(self, message: str) -> AgentConfigError:
-        where = f"{self.source}: {self.path}" if self.path else self.source
-        return AgentConfigError(f"{where}: {message}")
-
-
-def _mapping(value: object, where: _Where, allowed: set[str]) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise where.error(f"must be a mapping, not {type(value).__name__}")
-    for key in value:
-        if not isinstance(key, str) or key not in allowed:
-            raise where.error(f"unknown key {key!r} (expected one of {', '.join(sorted(allowed))})")
-    return value
-
-
-def _string(value: object, where: _Where) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise where.error("must be a non-empty string")
-    return value.strip()
-
-
-def _number(value: object, where: _Where, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise where.error(f"must be a number from {low:g} to {high:g}")
-    return float(value)
-
-
-def _absolute(value: object, where: _Where) -> Path:
-    text = _string(value, where)
-    if "\x00" in text or not Path(text).is_absolute():
-        raise where.error(f"{text!r} must be an absolute path")
-    return Path(os.path.normpath(text))
-
-
 def _inside(path: Path, roots: tuple[Path, ...]) -> bool:
     return any(path.parent == root or root in path.parents for root in roots)
 
 
-def _mode(value: object, where: _Where) -> int:
-    # Only a quoted octal string: YAML 1.1 reads 0640 as 416 but 400 as four hundred, so a
-    # bare number cannot be told apart from a mistake.
-    if isinstance(value, str) and re.fullmatch(r"0?[0-7]{3}", value.strip()):
-        return int(value.strip(), 8)
-    raise where.error(f'{value!r} is not a file mode: write it quoted in octal, e.g. "0640"')
-
-
-def _endpoint(value: object, where: _Where) -> tuple[str, int]:
-    text = _string(value, where)
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise where.error(f"{text!r} must be HOST:PORT")
-    return host.strip("[]"), int(port)
-
-
-def _password(spec: Mapping[str, Any], where: _Where) -> bytes:
+def _password(spec: Mapping[str, Any], where: Where) -> bytes:
     if "password" in spec and "password_file" in spec:
         raise where.error("give password or password_file, not both")
     if "password_file" in spec:
-        path = _absolute(spec["password_file"], where / "password_file")
+        path = absolute(spec["password_file"], where / "password_file")
         try:
             secret = path.read_bytes().strip()
         except OSError as exc:
             raise (where / "password_file").error(f"cannot read {path}: {exc.strerror}") from exc
     elif "password" in spec:
-        secret = _string(spec["password"], where / "password").encode()
+        secret = string(spec["password"], where / "password").encode()
     else:
         raise where.error("a keystore needs a password or a password_file")
     if not secret:
@@ -219,20 +167,22 @@ def _password(spec: Mapping[str, Any], where: _Where) -> bytes:
 
 
 def _file(
-    kind: str, value: object, where: _Where, roots: tuple[Path, ...], owner: str | None, group: str | None
+    kind: str, value: object, where: Where, roots: tuple[Path, ...], owner: str | None, group: str | None
 ) -> FileTarget:
     spec: Mapping[str, Any]
     if isinstance(value, str):
         spec = {"path": value}
     else:
-        spec = _mapping(value, where, {"path", "mode", "owner", "group", "password", "password_file"})
+        spec = mapping(value, where, {"path", "mode", "owner", "group", "password", "password_file"})
     if "path" not in spec:
         raise where.error("needs a path")
-    path = _absolute(spec["path"], where / "path" if not isinstance(value, str) else where)
+    path = absolute(spec["path"], where / "path" if not isinstance(value, str) else where)
     if not _inside(path, roots):
         raise where.error(f"{path} is outside the allowed_dirs ({', '.join(str(r) for r in roots)})")
     mode = (
-        _mode(spec["mode"], where / "mode") if "mode" in spec else (0o600 if kind in KEY_BEARING else 0o644)
+        file_mode(spec["mode"], where / "mode")
+        if "mode" in spec
+        else (0o600 if kind in KEY_BEARING else 0o644)
     )
     password = _password(spec, where) if kind in ("pkcs12", "jks") else None
     if kind not in ("pkcs12", "jks") and ("password" in spec or "password_file" in spec):
@@ -241,17 +191,17 @@ def _file(
         kind,
         path,
         mode,
-        _string(spec["owner"], where / "owner") if "owner" in spec else owner,
-        _string(spec["group"], where / "group") if "group" in spec else group,
+        string(spec["owner"], where / "owner") if "owner" in spec else owner,
+        string(spec["group"], where / "group") if "group" in spec else group,
         password,
     )
 
 
-def _acme(value: object, where: _Where) -> AcmeIssuer:
-    spec = _mapping(value, where, {"directory", "email", "ca_bundle", "http01", "webroot", "dns01"})
+def _acme(value: object, where: Where) -> AcmeIssuer:
+    spec = mapping(value, where, {"directory", "email", "ca_bundle", "http01", "webroot", "dns01"})
     if "directory" not in spec:
         raise where.error("needs the directory URL")
-    directory = _string(spec["directory"], where / "directory")
+    directory = string(spec["directory"], where / "directory")
     if urlsplit(directory).scheme not in ("https", "http") or not urlsplit(directory).netloc:
         raise (where / "directory").error(f"{directory!r} is not an http(s) URL")
     answers = [k for k in ("http01", "webroot", "dns01") if k in spec]
@@ -259,40 +209,30 @@ def _acme(value: object, where: _Where) -> AcmeIssuer:
         raise where.error("choose exactly one of http01 (standalone listener), webroot or dns01 (hook)")
     listen = webroot = hook = None
     if "http01" in spec:
-        http01 = _mapping(spec["http01"], where / "http01", {"listen"})
-        listen = _endpoint(http01.get("listen", "0.0.0.0:80"), where / "http01" / "listen")
+        http01 = mapping(spec["http01"], where / "http01", {"listen"})
+        listen = endpoint(http01.get("listen", "0.0.0.0:80"), where / "http01" / "listen")
     elif "webroot" in spec:
-        webroot = _absolute(spec["webroot"], where / "webroot")
+        webroot = absolute(spec["webroot"], where / "webroot")
     else:
-        dns01 = _mapping(spec["dns01"], where / "dns01", {"hook"})
-        hook = _argv(dns01.get("hook"), where / "dns01" / "hook")
+        dns01 = mapping(spec["dns01"], where / "dns01", {"hook"})
+        hook = argv(dns01.get("hook"), where / "dns01" / "hook")
     return AcmeIssuer(
         directory=directory,
-        email=_string(spec["email"], where / "email") if "email" in spec else None,
-        ca_bundle=_absolute(spec["ca_bundle"], where / "ca_bundle") if "ca_bundle" in spec else None,
+        email=string(spec["email"], where / "email") if "email" in spec else None,
+        ca_bundle=absolute(spec["ca_bundle"], where / "ca_bundle") if "ca_bundle" in spec else None,
         http01_listen=listen,
         webroot=webroot,
         dns01_hook=hook,
     )
 
 
-def _argv(value: object, where: _Where) -> tuple[str, ...]:
-    if isinstance(value, str):
-        raise where.error(
-            "must be a list of arguments, e.g. [nginx, -s, reload]: it never runs through a shell"
-        )
-    if not isinstance(value, list) or not value or not all(isinstance(a, str) and a for a in value):
-        raise where.error("must be a non-empty list of non-empty strings")
-    return tuple(value)
-
-
-def _health(value: object, where: _Where) -> HealthCheck:
-    spec = _mapping(value, where, {"connect", "sni", "timeout_seconds"})
+def _health(value: object, where: Where) -> HealthCheck:
+    spec = mapping(value, where, {"connect", "sni", "timeout_seconds"})
     if "connect" not in spec:
         raise where.error("needs connect: HOST:PORT")
-    host, port = _endpoint(spec["connect"], where / "connect")
-    sni = _string(spec["sni"], where / "sni") if "sni" in spec else None
-    timeout = _number(
+    host, port = endpoint(spec["connect"], where / "connect")
+    sni = string(spec["sni"], where / "sni") if "sni" in spec else None
+    timeout = number(
         spec.get("timeout_seconds", DEFAULT_HEALTH_TIMEOUT_SECONDS), where / "timeout_seconds", 1, 600
     )
     return HealthCheck(host, port, sni, timeout)
@@ -304,9 +244,9 @@ _CERT_KEYS = {
 }  # fmt: skip
 
 
-def _certificate(value: object, where: _Where, roots: tuple[Path, ...]) -> CertificateSpec:
-    spec = _mapping(value, where, _CERT_KEYS)
-    name = _string(spec.get("name"), where / "name")
+def _certificate(value: object, where: Where, roots: tuple[Path, ...]) -> CertificateSpec:
+    spec = mapping(value, where, _CERT_KEYS)
+    name = string(spec.get("name"), where / "name")
     if not _NAME.match(name):
         raise (where / "name").error(f"{name[:70]!r} must be 1 to 64 letters, digits, '.', '_' or '-'")
     raw_names = spec.get("names")
@@ -320,12 +260,12 @@ def _certificate(value: object, where: _Where, roots: tuple[Path, ...]) -> Certi
     issuer = spec.get("issuer", "certfleet")
     acme: AcmeIssuer | None = None
     if isinstance(issuer, dict):
-        acme = _acme(_mapping(issuer, where / "issuer", {"acme"}).get("acme"), where / "issuer" / "acme")
+        acme = _acme(mapping(issuer, where / "issuer", {"acme"}).get("acme"), where / "issuer" / "acme")
     elif issuer != "certfleet":
         raise (where / "issuer").error("must be certfleet or a mapping {acme: {directory: URL, ...}}")
-    owner = _string(spec["owner"], where / "owner") if "owner" in spec else None
-    group = _string(spec["group"], where / "group") if "group" in spec else None
-    files_raw = _mapping(spec.get("files"), where / "files", set(TARGET_KINDS))
+    owner = string(spec["owner"], where / "owner") if "owner" in spec else None
+    group = string(spec["group"], where / "group") if "group" in spec else None
+    files_raw = mapping(spec.get("files"), where / "files", set(TARGET_KINDS))
     if not files_raw:
         raise (where / "files").error(f"needs at least one of {', '.join(TARGET_KINDS)}")
     files = tuple(_file(k, v, where / "files" / k, roots, owner, group) for k, v in files_raw.items())
@@ -335,12 +275,12 @@ def _certificate(value: object, where: _Where, roots: tuple[Path, ...]) -> Certi
     return CertificateSpec(
         name=name,
         names=names,
-        profile=_string(spec.get("profile", "tls-server"), where / "profile"),
+        profile=string(spec.get("profile", "tls-server"), where / "profile"),
         key_type=key_type,
         files=files,
         acme=acme,
-        reload=_argv(spec["reload"], where / "reload") if "reload" in spec else None,
-        reload_timeout_seconds=_number(
+        reload=argv(spec["reload"], where / "reload") if "reload" in spec else None,
+        reload_timeout_seconds=number(
             spec.get("reload_timeout_seconds", DEFAULT_RELOAD_TIMEOUT_SECONDS),
             where / "reload_timeout_seconds",
             1,
@@ -349,15 +289,15 @@ def _certificate(value: object, where: _Where, roots: tuple[Path, ...]) -> Certi
         health_check=_health(spec["health_check"], where / "health_check")
         if "health_check" in spec
         else None,
-        validity_days=int(_number(validity, where / "validity_days", 1, 398))
+        validity_days=int(number(validity, where / "validity_days", 1, 398))
         if validity is not None
         else None,
     )
 
 
-def _spiffe(value: object, where: _Where) -> SpiffeEndpoint:
-    spec = _mapping(value, where, {"socket", "trust_domain", "attestors"})
-    named = _string(spec.get("trust_domain"), where / "trust_domain")
+def _spiffe(value: object, where: Where) -> SpiffeEndpoint:
+    spec = mapping(value, where, {"socket", "trust_domain", "attestors"})
+    named = string(spec.get("trust_domain"), where / "trust_domain")
     try:
         trust_domain = TrustDomain.parse(named).name
     except CertfleetError as exc:
@@ -365,26 +305,26 @@ def _spiffe(value: object, where: _Where) -> SpiffeEndpoint:
     attestors = spec.get("attestors", list(WORKLOAD_ATTESTORS))
     if not isinstance(attestors, list) or not attestors or set(attestors) - set(WORKLOAD_ATTESTORS):
         raise (where / "attestors").error(f"must be a list of: {', '.join(WORKLOAD_ATTESTORS)}")
-    socket = _absolute(spec.get("socket", str(DEFAULT_WORKLOAD_SOCKET)), where / "socket")
+    socket = absolute(spec.get("socket", str(DEFAULT_WORKLOAD_SOCKET)), where / "socket")
     return SpiffeEndpoint(trust_domain, socket, tuple(dict.fromkeys(attestors)))
 
 
 def parse_config(data: object, source: str) -> AgentConfig:
-    top = _Where(source)
+    top = Where(source)
     keys = {"server", "allowed_dirs", "certificates", "state_dir", "interval_seconds", "spiffe", *TRUST_KEYS}
-    spec = _mapping(data, top, keys)
+    spec = mapping(data, top, keys)
     trust = parse_trust(spec, lambda key, message: (top / key).error(message))
     spiffe = _spiffe(spec["spiffe"], top / "spiffe") if "spiffe" in spec else None
     server = None
     if "server" in spec:
-        server = _string(spec["server"], top / "server").rstrip("/")
+        server = string(spec["server"], top / "server").rstrip("/")
         if urlsplit(server).scheme != "https" or not urlsplit(server).netloc:
             raise (top / "server").error(f"{server!r} must be an https:// URL")
     only_spiffe = spiffe is not None and not spec.get("certificates")
     dirs_raw = spec.get("allowed_dirs", [] if only_spiffe else None)
     if not isinstance(dirs_raw, list) or (not dirs_raw and not only_spiffe):
         raise (top / "allowed_dirs").error("must be a non-empty list of directories the agent may write in")
-    roots = tuple(_absolute(d, top / "allowed_dirs" / i) for i, d in enumerate(dirs_raw))
+    roots = tuple(absolute(d, top / "allowed_dirs" / i) for i, d in enumerate(dirs_raw))
     if any(root == Path("/") for root in roots):
         raise (top / "allowed_dirs").error("/ is not an acceptable allowed directory")
     # An agent that only serves the Workload API may have no certificate of its own to keep.
@@ -407,11 +347,11 @@ def parse_config(data: object, source: str) -> AgentConfig:
         server=server,
         allowed_dirs=roots,
         certificates=certificates,
-        state_dir=_absolute(spec["state_dir"], top / "state_dir") if "state_dir" in spec else None,
+        state_dir=absolute(spec["state_dir"], top / "state_dir") if "state_dir" in spec else None,
         spiffe=spiffe,
         trust=trust,
         interval_seconds=int(
-            _number(
+            number(
                 spec.get("interval_seconds", DEFAULT_INTERVAL_SECONDS), top / "interval_seconds", 10, 86400
             )
         ),
