@@ -194,8 +194,8 @@ def test_a_server_identity_ca_the_ml_dsa_root_signed_before_the_fix_is_left_out(
     there must be signed by the pinned root)."""
     authorities = pq_platform.authorities
     root = authorities.root()
-    with authorities._fresh_key("server-identity-1", KeyType.ML_DSA_65) as ref:
-        stale = authorities._signed_by_root(
+    with authorities._mint.fresh_key("server-identity-1", KeyType.ML_DSA_65) as ref:
+        stale = authorities._mint.signed_by_root(
             root, ref, build_server_identity_ca, SERVER_IDENTITY_ROLE, "Server Identity CA", 1
         )
         with authorities._uow() as uow:
