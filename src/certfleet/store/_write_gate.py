@@ -15,7 +15,6 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 __all__ = [
@@ -194,32 +193,16 @@ def sqlite_begin(conn: Any) -> None:
     # ignoring busy_timeout. Read-only sessions use a deferred BEGIN: under WAL they never
     # wait for the writer, so API reads do not queue behind issuance.
     options = conn.get_execution_options()
-    raw = conn.connection.dbapi_connection
     if options.get("certfleet_read_only"):
-        _begin_on_driver(conn, raw, "BEGIN")
+        conn.exec_driver_sql("BEGIN")
         return
+    raw = conn.connection.dbapi_connection
     gated = raw if isinstance(raw, GatedConnection) else None
     if gated is not None:
         gated.enter_write(wait=not options.get("certfleet_no_wait"))
     try:
-        _begin_on_driver(conn, raw, "BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
     except BaseException:
         if gated is not None:
             gated.leave_write()
         raise
-
-
-def _begin_on_driver(conn: Any, raw: sqlite3.Connection, sql: str) -> None:
-    """``sql`` on the DBAPI connection itself: ``exec_driver_sql`` builds an execution context
-    and a result for a statement that returns nothing, about 15 us of Python, and every
-    issuance begins two transactions. Listeners of ``before_cursor_execute`` still see the
-    statement (tests count BEGIN IMMEDIATE), and a driver error is SQLAlchemy's, as before."""
-    cursor = raw.cursor()
-    try:
-        if conn.dispatch.before_cursor_execute:
-            conn.dispatch.before_cursor_execute(conn, cursor, sql, (), None, False)
-        cursor.execute(sql)
-    except sqlite3.Error as exc:
-        raise DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
-    finally:
-        cursor.close()
