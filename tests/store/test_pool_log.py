@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from certfleet.store import Database
 
@@ -34,6 +35,35 @@ def test_a_connection_lost_before_its_return_is_one_warning_line(
         assert message.startswith("a database connection was lost before it returned to the pool")
         assert "\n" not in message and "Traceback" not in caplog.text
         # and the pool hands out a working connection next
+        with database.engine.connect() as conn:
+            assert conn.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        database.dispose()
+
+
+def test_a_stream_closed_on_a_lost_connection_is_one_warning_line(
+    pg_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A streamed read (``yield_per``: a server-side cursor) left before its end is closed by a
+    round trip; when PostgreSQL dropped the connection meanwhile (a restart under load),
+    SQLAlchemy logs "Error closing cursor" with a traceback: one warning line instead."""
+    database = Database(pg_database_url)
+    try:
+        with pytest.raises(OperationalError), database.engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            result = conn.execution_options(yield_per=10).execute(text("SELECT generate_series(1, 1000)"))
+            assert len(result.fetchmany(5)) == 5
+            with database.engine.connect() as admin:
+                admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                admin.commit()
+            with caplog.at_level(logging.WARNING, logger="sqlalchemy.pool"):
+                result.close()  # closing the server-side cursor fails: the server is gone
+        pooled = [r for r in caplog.records if r.name.startswith("sqlalchemy.pool")]
+        assert [(r.levelname, r.exc_info) for r in pooled] == [("WARNING", None)]
+        message = pooled[0].getMessage()
+        assert message.startswith("a database connection was lost while a result was closed: ")
+        assert "terminating connection" in message
+        assert "\n" not in message and "Traceback" not in caplog.text
         with database.engine.connect() as conn:
             assert conn.execute(text("SELECT 1")).scalar_one() == 1
     finally:
