@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from certfleet.errors import ConfigurationError
+from certfleet.store._durable_writer import DurableWriter
 from certfleet.store._pool_log import quiet_lost_connections
 from certfleet.store._write_gate import (
     DEFAULT_LOCK_WAIT_SECONDS,
@@ -61,6 +62,9 @@ class Database:
     ) -> None:
         self.url = url
         self._gate: WriteGate | None = None  # SQLite only
+        self._writer: DurableWriter | None = None  # a SQLite file's, made on first use
+        self._kept_writer = False
+        self._writer_lock = threading.Lock()
         try:
             if url.startswith("sqlite"):
                 self.engine: Engine = create_engine(url, echo=echo, connect_args={"factory": GatedConnection})
@@ -70,6 +74,9 @@ class Database:
                     None if in_memory else Path(f"{database_file}-writer.lock"), lock_wait_seconds
                 )
                 self._gate = gate
+                # An in-memory database lives per thread (SQLAlchemy's SingletonThreadPool):
+                # no connection can serve every thread there.
+                self._kept_writer = not in_memory
 
                 def give_gate(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
                     if isinstance(dbapi_connection, GatedConnection):
@@ -251,7 +258,19 @@ class Database:
             self._probed = (time.monotonic(), reason)
             return reason
 
+    def durable_writer(self) -> DurableWriter | None:
+        """The issuance ledger's kept write connection on a SQLite file (see DurableWriter);
+        None on PostgreSQL and in memory."""
+        if not self._kept_writer:
+            return None
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = DurableWriter(self.engine)
+            return self._writer
+
     def dispose(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
         self.engine.dispose()
         if self._gate is not None:
             self._gate.close()

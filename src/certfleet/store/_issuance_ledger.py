@@ -181,6 +181,7 @@ class SqlIssuanceLedger:
     def __init__(self, database: Database) -> None:
         self._engine = database.engine
         self._postgresql = database.dialect == "postgresql"
+        self._writer = database.durable_writer()
         self._sql = compiled_once(_Statements, self._engine.dialect)
         # Raised by the driver itself for the statements run on its cursor.
         self._integrity_errors: tuple[type[BaseException], ...] = (
@@ -196,7 +197,13 @@ class SqlIssuanceLedger:
         the disk at the next checkpoint). A reserved serial and an issued certificate must
         survive a power cut the moment the caller goes on to sign or hand the certificate
         out, so these transactions commit with ``synchronous=FULL``; group commit pays that
-        fsync once per batch. PostgreSQL's default synchronous_commit is already durable."""
+        fsync once per batch. On a SQLite file they run on the database's kept writer
+        connection (store._durable_writer: why). PostgreSQL's default synchronous_commit is
+        already durable."""
+        if self._writer is not None:  # a SQLite file: one kept connection, synchronous=FULL
+            with self._writer.transaction() as conn:
+                yield conn
+            return
         with self._engine.connect() as conn:
             raw = None if self._postgresql else conn.connection.dbapi_connection
             if raw is not None:
