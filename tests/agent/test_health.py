@@ -26,17 +26,23 @@ class TlsServer:
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self._context: ssl.SSLContext | None = None
+        # Served one per connection before the current one, as nginx's old and new workers
+        # both accept while a reload is under way.
+        self.flapping: list[ssl.SSLContext] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._sock.settimeout(0.1)
         self._thread.start()
 
     def serve(self, material: Material) -> None:
+        self._context = self.context(material)
+
+    def context(self, material: Material) -> ssl.SSLContext:
         (self._dir / "k.pem").write_bytes(material.key_pem())
         (self._dir / "c.pem").write_bytes(material.fullchain_pem)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self._dir / "c.pem", self._dir / "k.pem")
-        self._context = context
+        return context
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -45,8 +51,9 @@ class TlsServer:
             except TimeoutError:
                 continue
             try:
-                if self._context is not None:
-                    with self._context.wrap_socket(conn, server_side=True) as tls:
+                context = self.flapping.pop(0) if self.flapping else self._context
+                if context is not None:
+                    with context.wrap_socket(conn, server_side=True) as tls:
                         tls.recv(1)
             except (OSError, ssl.SSLError):
                 pass
@@ -83,6 +90,29 @@ def test_a_late_reload_is_waited_for(server: TlsServer) -> None:
     timer.start()
     wait_for_certificate(check, new.fingerprint)
     timer.join()
+
+
+def test_a_reload_under_way_is_waited_out_until_the_new_certificate_is_steady(server: TlsServer) -> None:
+    """Old and new certificates on alternate connections (nginx's old workers still
+    accepting): one handshake with the new one is not the end of the reload."""
+    ca = ThrowawayCa()
+    old, new = ca.issue(), ca.issue()
+    server.serve(new)
+    server.flapping = [server.context(m) for m in (old, new, old, new, new, old)]
+    check = HealthCheck("127.0.0.1", server.port, None, timeout_seconds=10)
+    wait_for_certificate(check, new.fingerprint)
+    assert server.flapping == []  # every connection of the reload was seen through
+    assert presented_fingerprint(check) == new.fingerprint
+
+
+def test_an_endpoint_that_never_settles_fails(server: TlsServer) -> None:
+    ca = ThrowawayCa()
+    old, new = ca.issue(), ca.issue()
+    server.serve(old)
+    server.flapping = [server.context(m) for m in (new, old) * 100]
+    check = HealthCheck("127.0.0.1", server.port, None, timeout_seconds=1)
+    with pytest.raises(HealthCheckFailed, match=f"last saw certificate {old.fingerprint[:16]}"):
+        wait_for_certificate(check, new.fingerprint)
 
 
 def test_the_wrong_certificate_fails_with_what_was_seen(server: TlsServer) -> None:

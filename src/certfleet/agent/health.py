@@ -2,6 +2,11 @@
 
 A reload is often asynchronous (``nginx -s reload`` returns before the workers switch), so
 the check polls until the endpoint presents the expected certificate or the deadline passes.
+One handshake with the new certificate is not enough: while nginx's master starts the new
+workers, the old ones still accept connections until told to stop, so a client right after
+could still get the old certificate (seen in the agent's nginx test once the agent exited
+sooner). The check passes when the certificate is presented on several handshakes in a row,
+a little apart; a handshake with anything else in between starts the count again.
 The peer's chain is not validated here: the question is *which* certificate the service
 serves, and its SHA-256 fingerprint answers it exactly.
 """
@@ -20,6 +25,9 @@ from certfleet.agent.errors import HealthCheckFailed
 __all__ = ["presented_fingerprint", "wait_for_certificate"]
 
 _POLL_SECONDS = 0.2
+# Handshakes in a row that must present the new certificate, and the pause between them.
+_STEADY_HANDSHAKES = 3
+_STEADY_PAUSE_SECONDS = 0.05
 
 
 def _server_hostname(sni: str | None) -> str | None:
@@ -48,17 +56,24 @@ def presented_fingerprint(check: HealthCheck, timeout_seconds: float = 5.0) -> s
 
 
 def wait_for_certificate(check: HealthCheck, fingerprint: str) -> None:
-    """Return once the endpoint presents ``fingerprint``; HealthCheckFailed at the deadline."""
+    """Return once the endpoint presents ``fingerprint`` steadily (see above);
+    HealthCheckFailed at the deadline."""
     deadline = time.monotonic() + check.timeout_seconds
     seen = "nothing"
+    in_a_row = 0
     while True:
         try:
             presented = presented_fingerprint(check, min(5.0, check.timeout_seconds))
             if presented == fingerprint:
-                return
+                in_a_row += 1
+                if in_a_row >= _STEADY_HANDSHAKES:
+                    return
+                time.sleep(_STEADY_PAUSE_SECONDS)
+                continue
             seen = f"certificate {presented[:16]}..."
         except (OSError, ssl.SSLError) as exc:
             seen = f"an error ({exc.strerror or exc})" if isinstance(exc, OSError) else f"an error ({exc})"
+        in_a_row = 0
         if time.monotonic() >= deadline:
             raise HealthCheckFailed(
                 f"{check.endpoint} did not present certificate {fingerprint[:16]}... within "
