@@ -5,6 +5,7 @@ gets a new one next time; PostgreSQL and in-memory SQLite keep pooled connection
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ _FULL, _NORMAL = 2, 1
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Any:
+def database(tmp_path: Path) -> Iterator[Database]:
     database = Database(f"sqlite:///{tmp_path / 'writer.db'}")
     with database.engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE t (v INTEGER NOT NULL)")

@@ -62,9 +62,7 @@ class Database:
     ) -> None:
         self.url = url
         self._gate: WriteGate | None = None  # SQLite only
-        self._writer: DurableWriter | None = None  # a SQLite file's, made on first use
-        self._kept_writer = False
-        self._writer_lock = threading.Lock()
+        self._writer: DurableWriter | None = None  # a SQLite file's (it connects on first use)
         try:
             if url.startswith("sqlite"):
                 self.engine: Engine = create_engine(url, echo=echo, connect_args={"factory": GatedConnection})
@@ -76,7 +74,7 @@ class Database:
                 self._gate = gate
                 # An in-memory database lives per thread (SQLAlchemy's SingletonThreadPool):
                 # no connection can serve every thread there.
-                self._kept_writer = not in_memory
+                self._writer = None if in_memory else DurableWriter(self.engine)
 
                 def give_gate(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
                     if isinstance(dbapi_connection, GatedConnection):
@@ -261,12 +259,7 @@ class Database:
     def durable_writer(self) -> DurableWriter | None:
         """The issuance ledger's kept write connection on a SQLite file (see DurableWriter);
         None on PostgreSQL and in memory."""
-        if not self._kept_writer:
-            return None
-        with self._writer_lock:
-            if self._writer is None:
-                self._writer = DurableWriter(self.engine)
-            return self._writer
+        return self._writer
 
     def dispose(self) -> None:
         if self._writer is not None:
