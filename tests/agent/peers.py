@@ -25,16 +25,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from certfleet.x509 import KeyType, fingerprint_sha256, generate_private_key, load_certificates
+from tests.ports import free_port
 
 CERTFLEET = str(Path(sys.executable).with_name("certfleet"))
 START_DEADLINE_SECONDS = 60
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:

@@ -16,6 +16,7 @@ from certfleet.agent.errors import HealthCheckFailed
 from certfleet.agent.health import presented_fingerprint, wait_for_certificate
 from certfleet.agent.targets import Material
 from tests.agent.material import ThrowawayCa
+from tests.ports import free_port
 
 
 class TlsServer:
@@ -125,9 +126,6 @@ def test_the_wrong_certificate_fails_with_what_was_seen(server: TlsServer) -> No
 
 
 def test_a_closed_port_fails() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    check = HealthCheck("127.0.0.1", port, None, timeout_seconds=1)
+    check = HealthCheck("127.0.0.1", free_port(), None, timeout_seconds=1)
     with pytest.raises(HealthCheckFailed, match="an error"):
         wait_for_certificate(check, "0" * 64)

@@ -13,7 +13,8 @@ import pytest
 
 from tests.api.conftest import CERTS, ApiClient, assert_problem, stored_rows
 from tests.conftest import Cli
-from tests.lifecycle.notifications.receivers import HttpReceiver, free_port
+from tests.lifecycle.notifications.receivers import HttpReceiver
+from tests.ports import free_port
 
 CHANNELS = "/api/v1/notifications/channels"
 DELIVERIES = "/api/v1/notifications/deliveries"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from sqlalchemy import text
 from certfleet.store import Database
 from certfleet.store._nodes import NodeHeartbeats
 from tests.conftest import Cli
+from tests.ports import free_port
 from tests.services.snapshot import private_database
 
 CERTFLEET = str(Path(sys.executable).with_name("certfleet"))
@@ -100,17 +100,10 @@ def test_a_database_migrated_by_a_newer_version_is_named(cli: Cli, db_url: str) 
     assert report["status"] == "warn"
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port  # closed again: connections to it are refused
-
-
 def test_an_unreachable_database_fails_with_its_reason(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    url = f"postgresql+psycopg://certfleet:secret@127.0.0.1:{_closed_port()}/certfleet"
+    url = f"postgresql+psycopg://certfleet:secret@127.0.0.1:{free_port()}/certfleet"
     cli = Cli(capsys, tmp_path / "data", url)
 
     table = cli("db", "check")

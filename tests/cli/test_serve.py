@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Cli
+from tests.ports import free_port
 
 
 @pytest.fixture
@@ -19,15 +20,8 @@ def busy_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_serve_without_a_ca_refuses(cli: Cli) -> None:
-    result = cli("serve", "--https", f"127.0.0.1:{_free_port()}", "--http", f"127.0.0.1:{_free_port()}")
+    result = cli("serve", "--https", f"127.0.0.1:{free_port()}", "--http", f"127.0.0.1:{free_port()}")
 
     assert result.exit_code == 2
     # SQLite: no database file yet; PostgreSQL: the database exists but the data dir has no key.
@@ -36,9 +30,7 @@ def test_serve_without_a_ca_refuses(cli: Cli) -> None:
 
 
 def test_a_port_in_use_fails_before_anything_is_created(cli: Cli, busy_port: int, data_dir: Path) -> None:
-    result = cli(
-        "serve", "--init", "--https", f"127.0.0.1:{busy_port}", "--http", f"127.0.0.1:{_free_port()}"
-    )
+    result = cli("serve", "--init", "--https", f"127.0.0.1:{busy_port}", "--http", f"127.0.0.1:{free_port()}")
 
     assert result.exit_code == 2
     assert result.stderr == (

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_serve import free_port
+from tests.ports import free_port
 
 __all__ = ["PgCluster", "pg_cluster"]
 

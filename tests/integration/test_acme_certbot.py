@@ -13,11 +13,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from tests.ports import free_port
 from tests.protocols.acme.peers import (
     CertfleetServe,
     ChallTestSrv,
     _bin,
-    free_port,
     openssl_verify,
     serial_of,
 )

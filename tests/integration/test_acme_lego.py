@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tests.protocols.acme.peers import CertfleetServe, ChallTestSrv, free_port, openssl_verify, serial_of
+from tests.ports import free_port
+from tests.protocols.acme.peers import CertfleetServe, ChallTestSrv, openssl_verify, serial_of
 
 pytestmark = pytest.mark.integration
 

@@ -29,7 +29,8 @@ from certfleet.config import load_settings
 from certfleet.x509 import fingerprint_sha256, load_certificates
 from tests.agent.peers import Nginx, agent_yaml, certfleet, deployed, wait_for
 from tests.integration.test_acme_certbot import Certbot
-from tests.protocols.acme.peers import CertfleetServe, ChallTestSrv, free_port, serial_of
+from tests.ports import free_port
+from tests.protocols.acme.peers import CertfleetServe, ChallTestSrv, serial_of
 
 pytestmark = pytest.mark.integration
 

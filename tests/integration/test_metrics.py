@@ -22,7 +22,8 @@ from certfleet.app import open_platform
 from certfleet.config import load_settings
 from certfleet.inventory import CertificateQuery, CertificateRecord, Status
 from tests.integration.test_dashboard_browser import TOKEN_LINE, seed
-from tests.integration.test_serve import Server, free_port
+from tests.integration.test_serve import Server
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -49,8 +49,9 @@ from certfleet.x509 import KeyType, generate_private_key
 from tests.api.conftest import make_csr
 from tests.conftest import FakeClock, _pg_admin_url, make_platform
 from tests.integration.test_renewal_two_servers import NamedServer, _processes, _query
-from tests.integration.test_serve import certfleet, free_port
+from tests.integration.test_serve import certfleet
 from tests.lifecycle.fleet import issue
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,8 @@ from certfleet.config import load_settings
 from certfleet.inventory import CertificateRecord
 from certfleet.x509 import KeyType, generate_private_key
 from tests.integration.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.integration.test_serve import Server, free_port
+from tests.integration.test_serve import Server
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from certfleet.x509 import fingerprint_sha256, load_certificates
-from tests.agent.peers import CERTFLEET, START_DEADLINE_SECONDS, certfleet, clean_env, free_port
+from tests.agent.peers import CERTFLEET, START_DEADLINE_SECONDS, certfleet, clean_env
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -34,7 +34,8 @@ from josepy import jwa, jwk
 
 from certfleet.x509 import KeyType, describe_public_key, generate_private_key, signature_hash_for
 from tests.ca.conftest import blocking, pkilint
-from tests.protocols.acme.peers import CertfleetServe, ChallTestSrv, Http01Responder, _bin, free_port
+from tests.ports import free_port
+from tests.protocols.acme.peers import CertfleetServe, ChallTestSrv, Http01Responder, _bin
 
 pytestmark = pytest.mark.integration
 

@@ -34,7 +34,8 @@ from cryptography.x509 import ocsp
 from certfleet.store import Database
 from tests.api.conftest import make_csr
 from tests.conftest import _pg_admin_url
-from tests.integration.test_serve import CERTFLEET, _env, free_port
+from tests.integration.test_serve import CERTFLEET, _env
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ import pytest
 
 from tests.conftest import Cli
 from tests.discovery import servers
-from tests.discovery.nginx import free_port
 from tests.discovery.pki import Pki, key_pem, pem
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 

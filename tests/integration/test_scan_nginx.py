@@ -20,8 +20,9 @@ from certfleet.ca import IssuanceRequest
 from certfleet.x509 import KeyType, generate_private_key
 from tests.api.conftest import ApiClient
 from tests.conftest import Cli, FakeClock, make_platform
-from tests.discovery.nginx import Nginx, free_ports, tls_server
+from tests.discovery.nginx import Nginx, tls_server
 from tests.discovery.pki import Issued, Pki, key_pem, pem, rsa_key
+from tests.ports import free_ports
 
 pytestmark = pytest.mark.integration
 

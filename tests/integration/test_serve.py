@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from cryptography import x509
 from certfleet.config import load_settings
 from certfleet.services.server_identity import ensure_server_identity
 from tests.conftest import FakeClock, make_platform
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -44,13 +44,6 @@ def certfleet(*args: str) -> subprocess.CompletedProcess[str]:
     )
     assert result.returncode == 0, result.stderr
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

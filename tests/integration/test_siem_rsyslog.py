@@ -26,6 +26,7 @@ from certfleet.services.siem import SiemSender, SiemUnavailable
 from certfleet.x509 import KeyType
 from tests.conftest import FakeClock, make_platform
 from tests.discovery.pki import Pki, key_pem, pem
+from tests.ports import free_port
 
 RSYSLOGD = Path("/usr/sbin/rsyslogd")
 IMRELP = Path("/usr/lib/x86_64-linux-gnu/rsyslog/imrelp.so")
@@ -37,12 +38,6 @@ pytestmark = [
 _SEQ = re.compile(rb'\[certfleet@32473 seq="(\d+)"')
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Rsyslog:
     """rsyslogd as a child process: imtcp with the gtls stream driver on loopback (and, when
     rsyslog-relp is installed, imrelp over TLS that admits only the client certificate
@@ -51,8 +46,8 @@ class Rsyslog:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.port = _free_port()
-        self.relp_port = _free_port() if IMRELP.exists() else None
+        self.port = free_port()
+        self.relp_port = free_port() if IMRELP.exists() else None
         self.output = workdir / "received.log"
         pki = Pki("SIEM collector")
         server = pki.leaf(["localhost", "127.0.0.1"], issuer=pki.root)

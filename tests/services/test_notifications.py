@@ -19,7 +19,8 @@ from certfleet.lifecycle.notifications import sign
 from certfleet.lifecycle.notifications.events import Event, EventKind, emit
 from certfleet.x509 import KeyType, generate_private_key
 from tests.conftest import FakeClock, make_platform
-from tests.lifecycle.notifications.receivers import HttpReceiver, SmtpServer, free_port, server_tls
+from tests.lifecycle.notifications.receivers import HttpReceiver, SmtpServer, server_tls
+from tests.ports import free_port
 from tests.services.snapshot import rows
 
 SECOND = dt.timedelta(seconds=1)

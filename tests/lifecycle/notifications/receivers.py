@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -20,13 +19,6 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from certfleet.app import Platform
 from certfleet.ca import IssuanceRequest
 from certfleet.x509 import KeyType, generate_private_key, to_pem
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now (connections to it are refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -24,7 +24,8 @@ from certfleet.lifecycle.notifications import (
     sign,
 )
 from certfleet.lifecycle.notifications.render import summary
-from tests.lifecycle.notifications.receivers import HttpReceiver, SmtpServer, free_port
+from tests.lifecycle.notifications.receivers import HttpReceiver, SmtpServer
+from tests.ports import free_port
 
 PAYLOAD: dict[str, Any] = {
     "event": "expiring",

@@ -20,7 +20,8 @@ from certfleet.api import create_api_app
 from certfleet.app import Platform
 from certfleet.x509 import KeyType
 from tests.conftest import FakeClock, make_platform
-from tests.protocols.acme.peers import ChallTestSrv, Http01Responder, free_port, wait_for
+from tests.ports import free_port
+from tests.protocols.acme.peers import ChallTestSrv, Http01Responder, wait_for
 from tests.protocols.acme.raw import Account, RawAcme, csr_der, key_authorization
 
 # Tables whose content is protocol state; nonces and the audit log are excluded on purpose

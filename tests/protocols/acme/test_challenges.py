@@ -17,7 +17,8 @@ from certfleet.protocols.acme.challenges import Dns01Validator, Http01Validator,
 from certfleet.protocols.acme.identifiers import Identifier
 from certfleet.protocols.acme.networks import NetworkPolicy
 from certfleet.protocols.acme.resolver import CaaRecord
-from tests.protocols.acme.peers import free_port, tls_alpn_certificate, tls_alpn_responder
+from tests.ports import free_port
+from tests.protocols.acme.peers import tls_alpn_certificate, tls_alpn_responder
 
 MARKER = "INTERNAL-SECRET-7f3a"  # what a hostile target would like certfleet to reflect
 KEY_AUTH = "token123.thumbprint456"

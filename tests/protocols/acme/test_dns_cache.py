@@ -7,7 +7,6 @@ that validation only, a TTL of 0 included, and the cache as always."""
 from __future__ import annotations
 
 import ipaddress
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +17,7 @@ from certfleet.protocols.acme.challenges import Http01Validator
 from certfleet.protocols.acme.identifiers import Identifier
 from certfleet.protocols.acme.networks import NetworkPolicy
 from certfleet.protocols.acme.resolver import DnsResolver, address_questions
+from tests.ports import free_port
 from tests.protocols.acme.dns_zone import ZoneServer
 
 ACCOUNT = "https://ca.test/acme/acct/1"
@@ -178,9 +178,7 @@ def test_a_refused_caa_look_up_still_refuses_issuance(zone: ZoneServer, resolver
 
 def test_without_answers_each_look_up_fails_as_it_would_alone() -> None:
     # Given a nameserver address where nothing listens (the port is refused)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     resolver = DnsResolver(("127.0.0.1", port), 1.0)
     alone = DnsResolver(("127.0.0.1", port), 1.0)
     with pytest.raises(AcmeProblem) as expected:
