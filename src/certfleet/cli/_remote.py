@@ -20,14 +20,14 @@ call."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from certfleet.cli._common import die
+from certfleet.cli._login_store import config_dir, forget_login, save_login, saved_login
 
 if TYPE_CHECKING:
     import ssl
@@ -52,18 +52,9 @@ __all__ = [
 SERVER_ENV = "CERTFLEET_SERVER"
 TOKEN_ENV = "CERTFLEET_TOKEN"  # noqa: S105 - the variable's name, not a token
 CA_FILE_ENV = "CERTFLEET_CA_FILE"
-LOGIN_FILE = "remote.json"
-ROOT_FILE = "ca.pem"
 CA_BUNDLE_PATH = "/api/v1/agent/ca.pem"  # the bundle agents pin against, served over HTTPS
 _TIMEOUT_SECONDS = 60.0
 _CONNECT_TIMEOUT_SECONDS = 10.0
-
-
-def config_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """``$XDG_CONFIG_HOME/certfleet``, else ``~/.config/certfleet`` (XDG Base Directory)."""
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_CONFIG_HOME")
-    return (Path(base) if base else Path.home() / ".config") / "certfleet"
 
 
 def normalize_url(raw: str) -> str:
@@ -294,43 +285,12 @@ def _problem_detail(response: httpx.Response) -> str:
     return f"{status}: {text}" if text else status
 
 
-# -- the saved login ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _SavedLogin:
-    url: str
-    token: str
-    ca_file: Path
-
-
-def _saved_login(environ: Mapping[str, str]) -> _SavedLogin | None:
-    directory = config_dir(environ)
-    path = directory / LOGIN_FILE
-    try:
-        raw = path.read_text()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        die(f"cannot read the saved login {path}: {exc.strerror}")
-    try:
-        document = json.loads(raw)
-        url, token = str(document["url"]), str(document["token"])
-    except (ValueError, KeyError, TypeError):
-        _broken(path)
-    return _SavedLogin(url, token, directory / ROOT_FILE)
-
-
-def _broken(path: Path) -> NoReturn:
-    die(f"the saved login {path} is damaged: run 'certfleet login' again (or 'certfleet logout')")
-
-
 def remote_server(environ: Mapping[str, str] | None = None) -> RemoteServer | None:
     """The server commands go to, or None for local mode. Each of ``CERTFLEET_SERVER``,
     ``CERTFLEET_TOKEN`` and ``CERTFLEET_CA_FILE`` overrides its part of the saved login; the
     saved token and root are used only for the URL they were saved for."""
     env = os.environ if environ is None else environ
-    saved = _saved_login(env)
+    saved = saved_login(env)
     url_env = env.get(SERVER_ENV, "").strip()
     token_env = env.get(TOKEN_ENV, "").strip()
     ca_env = env.get(CA_FILE_ENV, "").strip()
@@ -353,44 +313,13 @@ def remote_server(environ: Mapping[str, str] | None = None) -> RemoteServer | No
     return RemoteServer(url, token, ca_file)
 
 
-def save_login(url: str, token: str, ca_pem: bytes, environ: Mapping[str, str] | None = None) -> Path:
-    """Write the login: the directory 0700, ``ca.pem`` and ``remote.json`` 0600 (the token is
-    a secret; the root is not, but a file beside it stays as private as the directory)."""
-    from certfleet.fs import write_atomic
-
-    directory = config_dir(environ)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    directory.chmod(0o700)
-    write_atomic(directory / ROOT_FILE, ca_pem, mode=0o600)
-    document = json.dumps({"url": url, "token": token}, indent=2) + "\n"
-    write_atomic(directory / LOGIN_FILE, document.encode(), mode=0o600)
-    return directory
-
-
-def forget_login(environ: Mapping[str, str] | None = None) -> str | None:
-    """Remove the saved login; the URL it was for, or None when there was none."""
-    env = os.environ if environ is None else environ
-    directory = config_dir(env)
-    path = directory / LOGIN_FILE
-    url: str | None = None
-    try:
-        url = str(json.loads(path.read_text()).get("url") or "") or None
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError, AttributeError):
-        url = "(damaged login)"
-    for name in (LOGIN_FILE, ROOT_FILE):
-        (directory / name).unlink(missing_ok=True)
-    return url
-
-
 def local_only(command: str) -> None:
     """For commands that run beside the data (init, serve, db, agent run): one line and exit
     2 when a remote server is configured."""
     env = os.environ
     url = env.get(SERVER_ENV, "").strip()
     if not url:
-        saved = _saved_login(env)
+        saved = saved_login(env)
         url = saved.url if saved is not None else ""
     if url:
         die(
