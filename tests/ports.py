@@ -19,7 +19,7 @@ import threading
 # Below the ephemeral range (/proc/sys/net/ipv4/ip_local_port_range starts at 32768) and above
 # the well-known services a test machine runs (PostgreSQL 5432, pebble 14000/15000).
 _FIRST = 20000
-_BLOCK = 1500  # ports per xdist worker: eight workers fit below 32768
+BLOCK = 1500  # ports per xdist worker: eight workers fit below 32768
 _lock = threading.Lock()
 
 
@@ -46,16 +46,16 @@ def _bindable(host: str, port: int) -> bool:
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     """``count`` distinct loopback ports nothing is bound to now, from this worker's block."""
-    base = _FIRST + _worker_index() * _BLOCK
+    base = _FIRST + _worker_index() * BLOCK
     chosen: list[int] = []
     with _lock:
-        for _ in range(_BLOCK):
-            port = base + next(_next) % _BLOCK
+        for _ in range(BLOCK):
+            port = base + next(_next) % BLOCK
             if port not in chosen and _bindable(host, port):
                 chosen.append(port)
                 if len(chosen) == count:
                     return chosen
-    raise RuntimeError(f"no {count} free ports in {base}-{base + _BLOCK - 1} on {host}")
+    raise RuntimeError(f"no {count} free ports in {base}-{base + BLOCK - 1} on {host}")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from tests.ports import free_port, free_ports
+from tests.ports import BLOCK, free_port, free_ports
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -24,7 +24,7 @@ def test_a_port_something_listens_on_is_never_handed_out() -> None:
     first = free_port()
     with socket.create_server(("127.0.0.1", first)):
         # The counter comes round to ``first`` again within one block; it must be skipped.
-        handed = {free_port() for _ in range(1500)}
+        handed = {free_port() for _ in range(BLOCK)}
     assert first not in handed
 
 

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from certfleet.cli._common import die
 
-__all__ = ["SavedLogin", "config_dir", "forget_login", "save_login", "saved_login"]
+__all__ = ["LOGIN_FILE", "ROOT_FILE", "SavedLogin", "config_dir", "forget_login", "save_login", "saved_login"]
 
 LOGIN_FILE = "remote.json"
 ROOT_FILE = "ca.pem"

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from certfleet.cli._common import die
-from certfleet.cli._login_store import config_dir, forget_login, save_login, saved_login
+from certfleet.cli._login_store import saved_login
 
 if TYPE_CHECKING:
     import ssl
@@ -42,11 +42,8 @@ __all__ = [
     "SERVER_ENV",
     "TOKEN_ENV",
     "RemoteServer",
-    "config_dir",
-    "forget_login",
     "local_only",
     "remote_server",
-    "save_login",
 ]
 
 SERVER_ENV = "CERTFLEET_SERVER"

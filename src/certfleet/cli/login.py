@@ -12,17 +12,15 @@ from typing import Annotated, Any
 import typer
 
 from certfleet.cli._common import DataDirOption, DbOption, Format, FormatOption, die, emit, settings_for
+from certfleet.cli._login_store import ROOT_FILE, config_dir, forget_login, save_login
 from certfleet.cli._remote import (
     CA_FILE_ENV,
     SERVER_ENV,
     TOKEN_ENV,
     RemoteServer,
-    config_dir,
     fetch_bundle,
-    forget_login,
     normalize_url,
     remote_server,
-    save_login,
 )
 
 __all__ = ["login", "logout", "status"]
@@ -83,7 +81,7 @@ def login(
             "upgrade the certfleet server (serve creates that CA at start-up)"
         )
     token = _read_token(token_file)
-    target = config_dir() / "ca.pem"
+    target = config_dir() / ROOT_FILE
     server = RemoteServer(server_url, token, target)
     server._session["server_cas"] = bundle.server_cas  # learned just now, from the pinned root
     try:
