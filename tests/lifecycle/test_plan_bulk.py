@@ -31,7 +31,7 @@ def _window(platform: Platform, serial: str) -> RenewalWindow:
 
 
 def _expected(record: CertificateRecord, window: RenewalWindow | None = None) -> dict[str, Any]:
-    external = external_reason(record.tags, False)
+    external = external_reason(record.tags, False, record.source)
     at = renewal_time(record.not_before, record.not_after, record.serial, window)
     return {
         "serial": record.serial,

@@ -132,6 +132,16 @@ class ApiToken:
         }
 
 
+# Principal names are "kind:id" (services.tokens, access._est_credentials, services.scep,
+# agents._records); a refusal names the kind the caller knows itself by.
+_CALLED = {
+    "token": "this token",
+    "est": "this EST credential",
+    "scep": "this SCEP challenge",
+    "agent": "this agent",
+}
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling, and what they may do."""
@@ -158,7 +168,13 @@ class Principal:
             return
         for name in names:
             if not any(p.matches(name) for p in self.allow_names):
-                raise Forbidden(f"this token may not issue for {name.value!r}")
+                raise Forbidden(f"{self._described} may not issue for {name.value!r}")
+
+    @property
+    def _described(self) -> str:
+        """What a refusal calls the caller: "this token", "this EST credential", ..."""
+        kind = self.name.partition(":")[0]
+        return _CALLED.get(kind, self.name)
 
     def authorize_revocation(
         self, names: Sequence[SubjectName], *, unmatchable: Sequence[str] = (), agent: str | None = None

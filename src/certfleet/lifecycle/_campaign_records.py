@@ -136,7 +136,7 @@ class CampaignItem:
 
     def waiting(self, campaign: Campaign) -> tuple[str | None, dt.datetime | None]:
         """What the item waits for, and since when (None: nothing, it is done)."""
-        client = f"agent {self.holder}" if self.holder else "its ACME client"
+        client = f"agent {self.holder}" if self.holder else "its client (ACME, SCEP or EST)"
         since = self.reissued_at or campaign.created_at
         if self.state is ItemState.PENDING:
             return "the server to reissue it", campaign.created_at

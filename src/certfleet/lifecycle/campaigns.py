@@ -17,6 +17,9 @@ private key of a leaf (a key it generates is handed over once), so:
   window is moved wholly into the past, which RFC 9773 section 4.2 defines as "renew now":
   a window that merely starts now lets a client such as certbot pick a random moment inside
   it, call the certificate "not yet due" and come back only after its Retry-After.
+  A certificate a device enrolled over SCEP or EST is such an item too, but neither protocol
+  can tell its client to renew: the item waits for the device's own re-enrolment (certmonger
+  renews before expiry) and, in a compromise, is revoked at the deadline if none came.
 
 Milestones after ``reissued``: ``deployed`` (a scan saw the new certificate anywhere, or its
 holder reported it: an agent's deployment report, or its first request with a new identity),
@@ -52,7 +55,7 @@ from certfleet.lifecycle._campaign_records import (
     ItemState,
     NewItem,
 )
-from certfleet.lifecycle.jobs import SERVER_TAG, Lease, external_reason
+from certfleet.lifecycle.jobs import CLIENT_ENROLLED, SERVER_TAG, Lease, external_reason
 from certfleet.lifecycle.selection import Selection
 from certfleet.x509 import KeyDescription, KeyType
 
@@ -228,8 +231,10 @@ def classify(
     """How a campaign replaces one certificate of certfleet's CA, or why it cannot (None)."""
     if SERVER_TAG in record.tags:
         return None, "serve's own certificate: delete DATA/tls/server.crt and restart serve"
-    external = external_reason(record.tags, from_acme)
+    external = external_reason(record.tags, from_acme, record.source)
     if external is not None:
+        if record.source in CLIENT_ENROLLED:  # no ARI: the item waits for the device
+            return ItemAction.ARI, f"{external}; the campaign waits for its re-enrolment"
         return ItemAction.ARI, f"{external}; its ARI window moves to now"
     wanted = request.to_key_type.value if request.to_key_type else None
     if wanted is not None and key_label(record) != wanted:

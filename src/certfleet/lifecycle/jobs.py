@@ -17,9 +17,12 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from certfleet.clock import iso
+from certfleet.inventory import Source
 from certfleet.lifecycle.planning import RenewalWindow, renewal_time
 
 __all__ = [
+    "CLIENT_ENROLLED",
+    "MANAGED_SOURCES",
     "OPEN_STATES",
     "JobState",
     "Lease",
@@ -40,11 +43,26 @@ AGENT_TAG_PREFIX = "agent:"
 AGENT_IDENTITY_TAG = "certfleet-agent-identity"
 MANUAL_TAG = "no-auto-renew"
 
+# Enrolled by a device over SCEP or EST: only the device holds the key, and only it can ask
+# again; neither protocol has a "renew now" signal like ARI's, so a campaign waits for it
+# (and revokes at its deadline what it did not replace).
+CLIENT_ENROLLED: Mapping[str, str] = {
+    Source.SCEP.value: "enrolled over SCEP: its device renews it (RenewalReq, RFC 8894 section 3.3.1.2)",
+    Source.EST.value: "enrolled over EST: its client renews it (simplereenroll, RFC 7030 section 4.2.2)",
+}
+# The certificates of certfleet's CA that renewal planning and campaigns manage: issued over
+# REST, ACME or to agents, and enrolled over SCEP or EST.
+MANAGED_SOURCES = (Source.ISSUED.value, *CLIENT_ENROLLED)
 
-def external_reason(tags: tuple[str, ...] | list[str], from_acme: bool) -> str | None:
+
+def external_reason(
+    tags: tuple[str, ...] | list[str], from_acme: bool, source: str = Source.ISSUED.value
+) -> str | None:
     """Why certfleet does not renew a certificate of its CA itself, or None when it does."""
     if from_acme:
         return "ordered over ACME: its client renews it on its ARI window (RFC 9773)"
+    if source in CLIENT_ENROLLED:
+        return CLIENT_ENROLLED[source]
     if SERVER_TAG in tags:
         return "the HTTPS listener's certificate: serve renews it at start-up"
     if AGENT_IDENTITY_TAG in tags or any(t.startswith(AGENT_TAG_PREFIX) for t in tags):
@@ -68,7 +86,7 @@ class JobState(enum.StrEnum):
     RETRY = "retry"  # the last attempt failed; due again after the backoff
     DONE = "done"  # renewed: ``successor_id`` is the new certificate
     SKIPPED = "skipped"  # no longer renewable (revoked, superseded, gone); reason kept
-    EXTERNAL = "external"  # renewed by its own client (an ACME client via ARI, the server)
+    EXTERNAL = "external"  # renewed by its own client (ACME via ARI, an agent, a SCEP or EST device)
 
 
 OPEN_STATES = (JobState.SCHEDULED, JobState.LEASED, JobState.RETRY)

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, case, func, select
 
 from certfleet.inventory import Source, Status
 from certfleet.inventory.crypto import AlgorithmCount, CryptoCertificate, CryptoPlace
-from certfleet.lifecycle.jobs import AGENT_IDENTITY_TAG
+from certfleet.lifecycle.jobs import AGENT_IDENTITY_TAG, MANAGED_SOURCES
 from certfleet.store._agent_models import AgentDeploymentRow
 from certfleet.store._database import Database
 from certfleet.store._discovery_models import CertificateLocationRow
@@ -144,8 +144,9 @@ class SqlCryptoInventory:
         return found
 
     def algorithm_counts(self, now: dt.datetime, team: str | None) -> Sequence[AlgorithmCount]:
-        # Managed as rotation campaigns select: issued by certfleet's own CA.
-        issued = (_C.source == Source.ISSUED.value) & _C.issuer_ca_id.is_not(None)
+        # Managed as rotation campaigns select: from certfleet's own CA (REST, ACME, agents,
+        # SCEP, EST).
+        issued = _C.source.in_(MANAGED_SOURCES) & _C.issuer_ca_id.is_not(None)
         managed = func.sum(case((issued, 1), else_=0))
         stmt = (
             select(_C.team, _C.key_algorithm, _C.key_size, _C.signature_algorithm, func.count(), managed)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import String, exists, func, select, type_coerce, update
 from sqlalchemy.orm import Session, aliased
 
+from certfleet.inventory import Source
 from certfleet.lifecycle.jobs import (
     OPEN_STATES,
     JobState,
@@ -134,6 +135,7 @@ class SqlRenewalJobRepository:
                 utc(CertificateRow.not_after),
                 CertificateRow.tags_json,
                 from_acme().label("acme"),
+                CertificateRow.source,
                 utc(override.window_start),
                 utc(override.window_end),
             )
@@ -151,14 +153,17 @@ class SqlRenewalJobRepository:
         append = out.append
         parse, utc_zone = dt.datetime.fromisoformat, dt.UTC
         page = connection.execute(stmt).all()  # one fetchall: iterating fetches row by row
-        for cid, serial, not_before, not_after, tags_json, acme, start, end in page:
+        plain = Source.ISSUED.value
+        for cid, serial, not_before, not_after, tags_json, acme, source, start, end in page:
             if text:
                 not_before = parse(not_before).replace(tzinfo=utc_zone)
                 not_after = parse(not_after).replace(tzinfo=utc_zone)
             # Most certificates have no tags, no ACME order and no override: skip the JSON
             # parse and the window check for them (one comparison instead of microseconds).
             external = (
-                None if tags_json == "[]" and not acme else external_reason(json.loads(tags_json), bool(acme))
+                None
+                if tags_json == "[]" and not acme and source == plain
+                else external_reason(json.loads(tags_json), bool(acme), source)
             )
             window = None
             if start is not None and end is not None:

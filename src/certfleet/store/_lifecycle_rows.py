@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy import ColumnElement, exists
 
-from certfleet.inventory import Source, Status
+from certfleet.inventory import Status
 from certfleet.lifecycle.campaigns import (
     Campaign,
     CampaignItem,
@@ -15,6 +15,7 @@ from certfleet.lifecycle.campaigns import (
     ItemAction,
     ItemState,
 )
+from certfleet.lifecycle.jobs import MANAGED_SOURCES
 from certfleet.store._acme_models import AcmeOrderRow
 from certfleet.store._lifecycle_models import CampaignItemRow, CampaignRow
 from certfleet.store.models import CertificateRow
@@ -25,7 +26,7 @@ __all__ = ["campaign_of", "from_acme", "item_of", "key_hint", "managed"]
 def managed() -> list[ColumnElement[bool]]:
     return [
         CertificateRow.status == Status.ACTIVE.value,
-        CertificateRow.source == Source.ISSUED.value,
+        CertificateRow.source.in_(MANAGED_SOURCES),
         CertificateRow.issuer_ca_id.is_not(None),
     ]
 

@@ -9,7 +9,8 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session
 
 from certfleet.errors import Conflict
-from certfleet.inventory import CertificateRecord, Source, Status
+from certfleet.inventory import CertificateRecord, Status
+from certfleet.lifecycle.jobs import MANAGED_SOURCES
 from certfleet.lifecycle.lineage import LineageLink
 from certfleet.store._lifecycle_models import CertificateLineageRow
 from certfleet.store._repositories import _record
@@ -71,7 +72,7 @@ class SqlLineageRepository:
                     select(CertificateNameRow.certificate_id).where(CertificateNameRow.name == name.lower())
                 ),
                 CertificateRow.id > after_id,
-                CertificateRow.source == Source.ISSUED.value,
+                CertificateRow.source.in_(MANAGED_SOURCES),
                 CertificateRow.issuer_ca_id.is_not(None),
                 ~exists().where(CertificateLineageRow.certificate_id == CertificateRow.id),
             )

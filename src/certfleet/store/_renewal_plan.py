@@ -24,28 +24,34 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, bindparam, text
 
 from certfleet.inventory import Source, Status
-from certfleet.lifecycle.jobs import JobState
+from certfleet.lifecycle.jobs import MANAGED_SOURCES, JobState
 from certfleet.lifecycle.planning import renewal_time
 
 __all__ = ["begin_bulk_load", "end_bulk_load", "plan_in_sqlite", "roomy_cache", "unplanned_page"]
 
 _FUNCTION = "certfleet_renew_at"
+
+
+def _text(sql: str) -> TextClause:
+    return text(sql).bindparams(bindparam("managed", expanding=True))
+
+
 _UNPLANNED = (
-    "FROM certificates c WHERE c.status = :active AND c.source = :issued "
+    "FROM certificates c WHERE c.status = :active AND c.source IN :managed "
     "AND c.issuer_ca_id IS NOT NULL AND c.id > :after "
     "AND NOT EXISTS (SELECT 1 FROM renewal_jobs j WHERE j.certificate_id = c.id)"
 )
-_PAGE = text(f"SELECT count(*), max(id) FROM (SELECT c.id {_UNPLANNED} ORDER BY c.id LIMIT :limit) AS page")
+_PAGE = _text(f"SELECT count(*), max(id) FROM (SELECT c.id {_UNPLANNED} ORDER BY c.id LIMIT :limit) AS page")
 # MATERIALIZED: the function runs once a row, not again for the ORDER BY. Sorted by renewal
 # time, the rows reach the (state, due_at) index in order. ``WHERE true`` keeps SQLite from
 # reading ON CONFLICT as a join constraint.
-_INSERT = text(
+_INSERT = _text(
     f"WITH page AS MATERIALIZED (SELECT c.id, c.serial, "
     f"{_FUNCTION}(c.not_before, c.not_after, c.serial) AS at {_UNPLANNED} AND c.id <= :upto "
-    "AND c.tags_json = '[]' "
+    "AND c.source = :issued AND c.tags_json = '[]' "
     "AND NOT EXISTS (SELECT 1 FROM acme_orders o WHERE o.certificate_serial = c.serial) "
     "AND NOT EXISTS (SELECT 1 FROM acme_renewal_overrides w WHERE w.serial = c.serial)) "
     "INSERT INTO renewal_jobs (certificate_id, serial, state, renew_at, due_at, planned_at, "
@@ -55,7 +61,7 @@ _INSERT = text(
 )
 # How many certificates wait for a job, up to :limit, when none has one yet (else 0): the
 # count runs only when the job table is empty (SQLite evaluates CASE lazily).
-_BULK = text(
+_BULK = _text(
     "SELECT CASE WHEN EXISTS (SELECT 1 FROM renewal_jobs) THEN 0 "
     f"ELSE (SELECT count(*) FROM (SELECT c.id {_UNPLANNED} LIMIT :limit)) END"
 )
@@ -87,7 +93,10 @@ def roomy_cache(connection: Connection) -> Iterator[None]:
 
 
 def _params(after_id: int, **more: Any) -> dict[str, Any]:
-    return {"active": Status.ACTIVE.value, "issued": Source.ISSUED.value, "after": after_id, **more}
+    # Managed: every source of MANAGED_SOURCES. Plain (scheduled by _INSERT): issued ones only;
+    # SCEP and EST certificates are renewed by their devices (lifecycle.jobs.CLIENT_ENROLLED).
+    sources = {"managed": list(MANAGED_SOURCES), "issued": Source.ISSUED.value}
+    return {"active": Status.ACTIVE.value, **sources, "after": after_id, **more}
 
 
 def unplanned_page(connection: Connection, after_id: int, limit: int) -> tuple[int, int]:

@@ -1,0 +1,152 @@
+"""Certificates devices enrolled over SCEP and EST in the lifecycle, on SQLite and PostgreSQL:
+renewal planning leaves them to their devices (an ``external`` job naming the protocol,
+never a server-side reissue the device would not receive), a compromise campaign takes them
+in and waits for the device's re-enrolment (SCEP and EST have no "renew now" signal), links
+a SCEP renewal as the replacement and revokes the old certificate, and at the deadline
+revokes what no device replaced; the cryptographic inventory counts them as managed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from certfleet.access.scep import TransactionStatus
+from certfleet.app import Platform
+from certfleet.inventory import CertificateRecord, Source, Status
+from certfleet.lifecycle.campaigns import CampaignRequest, CampaignStatus, ItemAction, ItemState
+from certfleet.lifecycle.jobs import JobState
+from certfleet.lifecycle.selection import Selection
+from certfleet.x509 import fingerprint_sha256
+from tests.conftest import FakeClock
+from tests.lifecycle.fleet import issue
+from tests.protocols.scep.client import csr, rsa_key, self_signed
+
+HOUR = dt.timedelta(hours=1)
+
+
+def _record(platform: Platform, cert: x509.Certificate) -> CertificateRecord:
+    with platform.store.unit_of_work(read_only=True) as uow:
+        record = uow.certificates.get_by_fingerprint(fingerprint_sha256(cert))
+    assert record is not None
+    return record
+
+
+def _fresh(platform: Platform, record: CertificateRecord) -> CertificateRecord:
+    with platform.store.unit_of_work(read_only=True) as uow:
+        found = uow.lifecycle.lineage.certificate(record.id or 0)
+    assert found is not None
+    return found
+
+
+def _scep(
+    platform: Platform,
+    name: str,
+    *,
+    signer: x509.Certificate | None = None,
+    key: rsa.RSAPrivateKey | None = None,
+) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """A PKCSReq with a fresh key and challenge, or (``signer``) a RenewalReq signed by the
+    certificate it renews, through the SCEP service."""
+    key = key or rsa_key()
+    if signer is None:
+        password = platform.scep.create_challenge("devices", actor="test").password
+        request = csr(key, name, challenge=password, sans=(name,))
+        transaction = platform.scep.enrol(request, secrets.token_hex(8), self_signed(key), renewal=False)
+    else:
+        new_key = rsa_key()
+        request = csr(new_key, name, sans=(name,))
+        transaction = platform.scep.enrol(request, secrets.token_hex(8), signer, renewal=True)
+        key = new_key
+    assert transaction.status is TransactionStatus.ISSUED and transaction.chain_pem
+    return x509.load_pem_x509_certificates(transaction.chain_pem.encode())[0], key
+
+
+def _est(platform: Platform, name: str) -> x509.Certificate:
+    credential = platform.est.create_credential("lab", actor="test").record
+    return platform.est.enrol(csr(rsa_key(), name, sans=(name,)), credential, None).issued.certificate
+
+
+def test_planning_leaves_scep_and_est_certificates_to_their_devices(platform: Platform) -> None:
+    # Given a certificate issued over REST and one enrolled over each device protocol
+    rest = issue(platform, "rest.example.test", team="web").record
+    scep = _record(platform, _scep(platform, "printer.example.test")[0])
+    est = _record(platform, _est(platform, "plc.example.test"))
+    assert (scep.source, scep.team, est.source, est.team) == (Source.SCEP, "devices", Source.EST, "lab")
+    # When renewal is planned
+    planned, _ = platform.renewal.plan()
+    # Then each has its job: the server renews the REST one, the devices their own
+    assert planned == 3
+    jobs = {r.serial: platform.renewal.job(r.id or 0) for r in (rest, scep, est)}
+    assert {s: j.state for s, j in jobs.items() if j} == {
+        rest.serial: JobState.SCHEDULED,
+        scep.serial: JobState.EXTERNAL,
+        est.serial: JobState.EXTERNAL,
+    }
+    scep_job, est_job = jobs[scep.serial], jobs[est.serial]
+    assert scep_job is not None and est_job is not None
+    assert scep_job.last_error is not None and "enrolled over SCEP" in scep_job.last_error
+    assert est_job.last_error is not None and "enrolled over EST" in est_job.last_error
+    # ... and running the due jobs never reissues a device's certificate server-side
+    assert platform.renewal.run_due().outcomes == []
+
+
+def test_a_compromise_waits_for_devices_then_revokes_what_they_did_not_replace(
+    platform: Platform, clock: FakeClock
+) -> None:
+    # Given a SCEP device and an EST device enrolled from the issuing CA
+    old_cert, key = _scep(platform, "printer.example.test")
+    scep, est = _record(platform, old_cert), _record(platform, _est(platform, "plc.example.test"))
+    bad = platform.authorities.issuing_authority().issuer
+    # When the CA is declared compromised, with an hour to replace what it issued
+    clock.advance(dt.timedelta(minutes=1))
+    result = platform.ca_rotation.compromise(bad.id, actor="test", deadline=HOUR)
+    assert result.campaign is not None
+    campaign = result.campaign.id
+    # Then both are items waiting for their device, which the preview and status name
+    items = {i.serial: i for i in platform.rotation.items(campaign)}
+    assert {s: (i.action, i.state) for s, i in items.items()} == {
+        scep.serial: (ItemAction.ARI, ItemState.AWAITING_CLIENT),
+        est.serial: (ItemAction.ARI, ItemState.AWAITING_CLIENT),
+    }
+    [planned] = platform.rotation.preview(CampaignRequest(Selection.parse(f"serial={scep.serial}")))
+    assert planned.action is ItemAction.ARI and "enrolled over SCEP" in planned.note
+    assert "waits for its re-enrolment" in planned.note
+    waiting, _ = items[est.serial].waiting(result.campaign)
+    assert waiting == "its client (ACME, SCEP or EST) to renew it"
+    # When the SCEP device renews (a RenewalReq signed by its current certificate)
+    new_cert, _ = _scep(platform, "printer.example.test", signer=old_cert, key=key)
+    renewed = _record(platform, new_cert)
+    assert renewed.issuer_ca_id == result.new_ca.id and renewed.team == "devices"
+    report = platform.rotation.run(campaign)
+    # Then its renewal is the item's replacement and the old certificate is revoked
+    done = {i.serial: i for i in platform.rotation.items(campaign)}[scep.serial]
+    assert done.successor_id == renewed.id and done.old_revoked_at is not None
+    assert (_fresh(platform, scep).status, _fresh(platform, scep).revocation_reason) == (
+        Status.REVOKED,
+        "caCompromise",
+    )
+    assert report.campaign.status is CampaignStatus.WAITING  # the EST device has not re-enrolled
+    assert _fresh(platform, est).status is Status.ACTIVE
+    # When the deadline passes without the EST device
+    clock.advance(HOUR)
+    [report] = [r for r in platform.rotation.advance_open() if r.campaign.id == campaign]
+    # Then its certificate is revoked anyway and the campaign completes
+    assert report.campaign.status is CampaignStatus.COMPLETED
+    gone = _fresh(platform, est)
+    assert (gone.status, gone.revocation_reason) == (Status.REVOKED, "caCompromise")
+    overdue = platform.rotation.items(campaign, state=ItemState.OVERDUE_REVOKED)
+    assert [i.serial for i in overdue] == [est.serial]
+    assert _fresh(platform, renewed).status is Status.ACTIVE
+
+
+def test_the_cryptographic_inventory_counts_device_certificates_as_managed(platform: Platform) -> None:
+    # Given certificates of team "devices" from SCEP and team "lab" from EST, all RSA-2048
+    _scep(platform, "printer.example.test")
+    _est(platform, "plc.example.test")
+    # Then the exposure report counts each as managed by certfleet's CA
+    for team in ("devices", "lab"):
+        exposure = platform.crypto.exposure(team)
+        assert {(e.algorithm, e.count, e.managed) for e in exposure} == {("rsa-2048", 1, 1)}
