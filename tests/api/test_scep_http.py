@@ -96,12 +96,24 @@ def test_bad_http_input_is_400_text(
 
 
 def test_enrolments_are_counted_by_protocol_and_outcome(scep_http: Client, platform: Platform) -> None:
-    message, _ = _message(platform, "count.example.test")
+    message, ra = _message(platform, "count.example.test")
     scep_http("POST", "operation=PKIOperation", content=message)
     scep_http("POST", "operation=PKIOperation", content=b"garbage")
+    # A refusal is counted under its failInfo: an unknown challenge (twice) is badRequest, a
+    # signature that does not verify badMessageCheck.
+    key = rsa_key()
+    for challenge in ("0123456789ab-" + "0" * 32, "nope"):
+        request = csr(key, "refused.example.test", challenge=challenge)
+        envelope = envelope_aes(request.public_bytes(serialization.Encoding.DER), ra)
+        refused = Message("19", envelope, self_signed(key), key).build()
+        scep_http("POST", "operation=PKIOperation", content=refused)
+    tampered = Message("19", envelope_aes(b"\x30\x00", ra), self_signed(key), key).build(tamper=True)
+    scep_http("POST", "operation=PKIOperation", content=tampered)
     exposition = platform.metrics.exposition(None).decode()
     assert 'certfleet_enrolments_total{outcome="issued",protocol="scep"} 1.0' in exposition
     assert 'certfleet_enrolments_total{outcome="malformed",protocol="scep"} 1.0' in exposition
+    assert 'certfleet_enrolments_total{outcome="badRequest",protocol="scep"} 2.0' in exposition
+    assert 'certfleet_enrolments_total{outcome="badMessageCheck",protocol="scep"} 1.0' in exposition
 
 
 def test_get_ca_cert_waits_for_the_ra_once_then_is_answered_without_a_worker_thread(

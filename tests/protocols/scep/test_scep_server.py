@@ -30,7 +30,7 @@ from tests.protocols.scep.client import (
     rsa_key,
     self_signed,
 )
-from tests.services.snapshot import rows
+from tests.services.snapshot import audit_actions, rows
 
 SUCCESS, FAILURE, PENDING = "0", "2", "3"
 BAD_ALG, BAD_MESSAGE_CHECK, BAD_REQUEST, BAD_TIME, BAD_CERT_ID = "0", "1", "2", "3", "4"
@@ -139,10 +139,12 @@ def test_des3_requests_from_older_clients_are_read(platform: Platform, ra: x509.
 def test_an_unknown_challenge_is_bad_request_and_records_nothing(
     platform: Platform, ra: x509.Certificate, password: str | None
 ) -> None:
+    before = audit_actions(platform.database)
     reply = _send(platform, ra, _pkcs_req(ra, Device.new(), password, "dev.example.test").build())
     assert (reply.status, reply.fail_info) == (FAILURE, BAD_REQUEST)
     assert rows(platform.database, "SELECT count(*) FROM scep_transactions") == [(0,)]
     assert _scep_certificates(platform) == []
+    assert audit_actions(platform.database) == before
 
 
 def test_an_expired_challenge_is_bad_request(
@@ -159,9 +161,11 @@ def test_names_the_challenge_does_not_allow_are_bad_request_and_keep_the_use(
     platform: Platform, ra: x509.Certificate
 ) -> None:
     minted = platform.scep.create_challenge("ops", actor="test", names=["*.lab.example.test"])
+    before = audit_actions(platform.database)
     refused = _send(platform, ra, _pkcs_req(ra, Device.new(), minted.password, "www.example.test").build())
     assert (refused.status, refused.fail_info) == (FAILURE, BAD_REQUEST)
     assert rows(platform.database, "SELECT uses_left FROM scep_challenges") == [(1,)]
+    assert _scep_certificates(platform) == [] and audit_actions(platform.database) == before
     allowed = _send(platform, ra, _pkcs_req(ra, Device.new(), minted.password, "r1.lab.example.test").build())
     assert allowed.status == SUCCESS
 
@@ -220,9 +224,11 @@ def test_a_request_encrypted_to_another_certificate_is_bad_request(
     stranger = self_signed(rsa_key(), "another RA")
     request = csr(device.key, "dev.example.test", challenge=_challenge(platform))
     envelope = envelope_aes(request.public_bytes(serialization.Encoding.DER), stranger)
+    before = audit_actions(platform.database)
     reply = _send(platform, ra, Message("19", envelope, device.signer, device.key).build())
     assert (reply.status, reply.fail_info) == (FAILURE, BAD_REQUEST)
     assert rows(platform.database, "SELECT count(*) FROM scep_transactions") == [(0,)]
+    assert audit_actions(platform.database) == before
 
 
 def test_poll_and_get_cert_for_unknown_things_are_bad_cert_id(
@@ -242,9 +248,11 @@ def test_poll_and_get_cert_for_unknown_things_are_bad_cert_id(
 def test_garbage_or_truncated_pkcs7_is_malformed_and_records_nothing(
     platform: Platform, garbage: bytes
 ) -> None:
+    before = audit_actions(platform.database)
     with pytest.raises(MalformedMessage):
         platform.scep_server.pki_operation(garbage)
     assert rows(platform.database, "SELECT count(*) FROM scep_transactions") == [(0,)]
+    assert audit_actions(platform.database) == before
 
 
 def test_a_truncated_real_message_is_malformed(platform: Platform, ra: x509.Certificate) -> None:
