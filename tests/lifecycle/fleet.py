@@ -1,16 +1,22 @@
-"""Helpers shared by the lifecycle tests: issue certificates, read jobs and lineage."""
+"""Helpers shared by the lifecycle tests: issue certificates (and enrol them over SCEP and EST),
+read jobs and lineage."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
+from certfleet.access.scep import TransactionStatus
 from certfleet.app import Platform
 from certfleet.ca import IssuanceRequest
 from certfleet.inventory import CertificateRecord
 from certfleet.services.issuance import IssuanceResult
 from certfleet.x509 import KeyType, generate_private_key
+from tests.protocols.scep.client import csr, rsa_key, self_signed
 from tests.services.snapshot import rows
 
 
@@ -71,3 +77,31 @@ def certificates_named(platform: Platform, name: str) -> list[CertificateRecord]
     with platform.store.unit_of_work(read_only=True) as uow:
         found = [uow.lifecycle.lineage.certificate(i) for i in ids]
     return [r for r in found if r is not None]
+
+
+def scep_enrol(
+    platform: Platform,
+    name: str,
+    *,
+    signer: x509.Certificate | None = None,
+    key: rsa.RSAPrivateKey | None = None,
+) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """A PKCSReq with a fresh key and challenge, or (``signer``) a RenewalReq signed by the
+    certificate it renews, through the SCEP service."""
+    key = key or rsa_key()
+    if signer is None:
+        password = platform.scep.create_challenge("devices", actor="test").password
+        request = csr(key, name, challenge=password, sans=(name,))
+        transaction = platform.scep.enrol(request, secrets.token_hex(8), self_signed(key), renewal=False)
+    else:
+        new_key = rsa_key()
+        request = csr(new_key, name, sans=(name,))
+        transaction = platform.scep.enrol(request, secrets.token_hex(8), signer, renewal=True)
+        key = new_key
+    assert transaction.status is TransactionStatus.ISSUED and transaction.chain_pem
+    return x509.load_pem_x509_certificates(transaction.chain_pem.encode())[0], key
+
+
+def est_enrol(platform: Platform, name: str) -> x509.Certificate:
+    credential = platform.est.create_credential("lab", actor="test").record
+    return platform.est.enrol(csr(rsa_key(), name, sans=(name,)), credential, None).issued.certificate

@@ -3,17 +3,15 @@ renewal planning leaves them to their devices (an ``external`` job naming the pr
 never a server-side reissue the device would not receive), a compromise campaign takes them
 in and waits for the device's re-enrolment (SCEP and EST have no "renew now" signal), links
 a SCEP renewal as the replacement and revokes the old certificate, and at the deadline
-revokes what no device replaced; the cryptographic inventory counts them as managed."""
+revokes what no device replaced; expiry notices and the cryptographic inventory count them as
+any certificate of certfleet's CA."""
 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from certfleet.access.scep import TransactionStatus
 from certfleet.app import Platform
 from certfleet.inventory import CertificateRecord, Source, Status
 from certfleet.lifecycle.campaigns import CampaignRequest, CampaignStatus, ItemAction, ItemState
@@ -21,8 +19,8 @@ from certfleet.lifecycle.jobs import JobState
 from certfleet.lifecycle.selection import Selection
 from certfleet.x509 import fingerprint_sha256
 from tests.conftest import FakeClock
-from tests.lifecycle.fleet import issue
-from tests.protocols.scep.client import csr, rsa_key, self_signed
+from tests.lifecycle.fleet import est_enrol, issue, scep_enrol
+from tests.services.snapshot import rows
 
 HOUR = dt.timedelta(hours=1)
 
@@ -41,39 +39,11 @@ def _fresh(platform: Platform, record: CertificateRecord) -> CertificateRecord:
     return found
 
 
-def _scep(
-    platform: Platform,
-    name: str,
-    *,
-    signer: x509.Certificate | None = None,
-    key: rsa.RSAPrivateKey | None = None,
-) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
-    """A PKCSReq with a fresh key and challenge, or (``signer``) a RenewalReq signed by the
-    certificate it renews, through the SCEP service."""
-    key = key or rsa_key()
-    if signer is None:
-        password = platform.scep.create_challenge("devices", actor="test").password
-        request = csr(key, name, challenge=password, sans=(name,))
-        transaction = platform.scep.enrol(request, secrets.token_hex(8), self_signed(key), renewal=False)
-    else:
-        new_key = rsa_key()
-        request = csr(new_key, name, sans=(name,))
-        transaction = platform.scep.enrol(request, secrets.token_hex(8), signer, renewal=True)
-        key = new_key
-    assert transaction.status is TransactionStatus.ISSUED and transaction.chain_pem
-    return x509.load_pem_x509_certificates(transaction.chain_pem.encode())[0], key
-
-
-def _est(platform: Platform, name: str) -> x509.Certificate:
-    credential = platform.est.create_credential("lab", actor="test").record
-    return platform.est.enrol(csr(rsa_key(), name, sans=(name,)), credential, None).issued.certificate
-
-
 def test_planning_leaves_scep_and_est_certificates_to_their_devices(platform: Platform) -> None:
     # Given a certificate issued over REST and one enrolled over each device protocol
     rest = issue(platform, "rest.example.test", team="web").record
-    scep = _record(platform, _scep(platform, "printer.example.test")[0])
-    est = _record(platform, _est(platform, "plc.example.test"))
+    scep = _record(platform, scep_enrol(platform, "printer.example.test")[0])
+    est = _record(platform, est_enrol(platform, "plc.example.test"))
     assert (scep.source, scep.team, est.source, est.team) == (Source.SCEP, "devices", Source.EST, "lab")
     # When renewal is planned
     planned, _ = platform.renewal.plan()
@@ -97,8 +67,8 @@ def test_a_compromise_waits_for_devices_then_revokes_what_they_did_not_replace(
     platform: Platform, clock: FakeClock
 ) -> None:
     # Given a SCEP device and an EST device enrolled from the issuing CA
-    old_cert, key = _scep(platform, "printer.example.test")
-    scep, est = _record(platform, old_cert), _record(platform, _est(platform, "plc.example.test"))
+    old_cert, key = scep_enrol(platform, "printer.example.test")
+    scep, est = _record(platform, old_cert), _record(platform, est_enrol(platform, "plc.example.test"))
     bad = platform.authorities.issuing_authority().issuer
     # When the CA is declared compromised, with an hour to replace what it issued
     clock.advance(dt.timedelta(minutes=1))
@@ -117,7 +87,7 @@ def test_a_compromise_waits_for_devices_then_revokes_what_they_did_not_replace(
     waiting, _ = items[est.serial].waiting(result.campaign)
     assert waiting == "its client (ACME, SCEP or EST) to renew it"
     # When the SCEP device renews (a RenewalReq signed by its current certificate)
-    new_cert, _ = _scep(platform, "printer.example.test", signer=old_cert, key=key)
+    new_cert, _ = scep_enrol(platform, "printer.example.test", signer=old_cert, key=key)
     renewed = _record(platform, new_cert)
     assert renewed.issuer_ca_id == result.new_ca.id and renewed.team == "devices"
     report = platform.rotation.run(campaign)
@@ -144,9 +114,21 @@ def test_a_compromise_waits_for_devices_then_revokes_what_they_did_not_replace(
 
 def test_the_cryptographic_inventory_counts_device_certificates_as_managed(platform: Platform) -> None:
     # Given certificates of team "devices" from SCEP and team "lab" from EST, all RSA-2048
-    _scep(platform, "printer.example.test")
-    _est(platform, "plc.example.test")
+    scep_enrol(platform, "printer.example.test")
+    est_enrol(platform, "plc.example.test")
     # Then the exposure report counts each as managed by certfleet's CA
     for team in ("devices", "lab"):
         exposure = platform.crypto.exposure(team)
         assert {(e.algorithm, e.count, e.managed) for e in exposure} == {("rsa-2048", 1, 1)}
+
+
+def test_expiry_notices_cover_device_certificates(platform: Platform, clock: FakeClock) -> None:
+    # Given a SCEP and an EST certificate near the end of their lifetimes
+    scep = _record(platform, scep_enrol(platform, "printer.example.test")[0])
+    est = _record(platform, est_enrol(platform, "plc.example.test"))
+    clock.set(min(scep.not_after, est.not_after) - dt.timedelta(days=6))
+    # When the expiry scan runs
+    platform.notifications.expiring_scan()
+    # Then each has its notice, for its team, as any certificate of the CA
+    found = rows(platform.database, "SELECT subject, team FROM notification_events WHERE kind = 'expiring'")
+    assert sorted(found) == sorted([(scep.serial, "devices"), (est.serial, "lab")])

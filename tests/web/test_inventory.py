@@ -13,7 +13,8 @@ import pytest
 
 from certfleet.app import Platform
 from certfleet.inventory import CertificateRecord, Source, Status
-from certfleet.x509 import KeyType
+from certfleet.x509 import KeyType, fingerprint_sha256
+from tests.lifecycle.fleet import est_enrol, scep_enrol
 from tests.web.conftest import Browser, day, issue
 
 _ROW = re.compile(r'<a href="/certificates/([0-9a-f]{64})">')
@@ -198,3 +199,29 @@ def test_a_cursor_of_another_sort_order_is_refused(admin_browser: Browser, platf
     first = admin_browser.get("/certificates?per_page=25&sort=name")
     cursor = _NEXT.search(first.text).group(1).split("cursor=")[1]  # type: ignore[union-attr]
     assert admin_browser.get(f"/certificates?per_page=25&sort=expires&cursor={cursor}").status_code == 400
+
+
+def test_device_enrolments_are_in_the_inventory_with_their_source_and_team(
+    admin_browser: Browser, platform: Platform
+) -> None:
+    # Given a certificate enrolled over SCEP, one over EST and one issued over REST
+    printer = scep_enrol(platform, "printer.example.test")[0]
+    plc = est_enrol(platform, "plc.example.test")
+    rest = issue(platform, "rest.example.test")
+    fp = {"scep": fingerprint_sha256(printer), "est": fingerprint_sha256(plc)}
+
+    def listed(query: str) -> set[str]:
+        page = admin_browser.get(f"/certificates?{query}")
+        assert page.status_code == 200, page.text
+        return set(_ROW.findall(page.text))
+
+    # Then the source filter finds each, the team filter its challenge's or credential's team
+    assert listed("source=scep") == {fp["scep"]}
+    assert listed("source=est") == {fp["est"]}
+    assert listed("team=devices") == {fp["scep"]} and listed("team=lab") == {fp["est"]}
+    assert rest.fingerprint_sha256 in listed("source=issued")
+    # ... and its page names where it came from
+    page = admin_browser.get(f"/certificates/{fp['scep']}")
+    assert page.status_code == 200 and "team devices · scep" in page.text
+    page = admin_browser.get(f"/certificates/{fp['est']}")
+    assert page.status_code == 200 and "team lab · est" in page.text
