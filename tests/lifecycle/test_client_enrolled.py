@@ -39,9 +39,11 @@ def _fresh(platform: Platform, record: CertificateRecord) -> CertificateRecord:
     return found
 
 
-def test_planning_leaves_scep_and_est_certificates_to_their_devices(platform: Platform) -> None:
+def test_planning_leaves_scep_and_est_certificates_to_their_devices(
+    platform: Platform, clock: FakeClock
+) -> None:
     # Given a certificate issued over REST and one enrolled over each device protocol
-    rest = issue(platform, "rest.example.test", team="web").record
+    rest = issue(platform, "rest.example.test", team="web", days=90).record
     scep = _record(platform, scep_enrol(platform, "printer.example.test")[0])
     est = _record(platform, est_enrol(platform, "plc.example.test"))
     assert (scep.source, scep.team, est.source, est.team) == (Source.SCEP, "devices", Source.EST, "lab")
@@ -59,8 +61,12 @@ def test_planning_leaves_scep_and_est_certificates_to_their_devices(platform: Pl
     assert scep_job is not None and est_job is not None
     assert scep_job.last_error is not None and "enrolled over SCEP" in scep_job.last_error
     assert est_job.last_error is not None and "enrolled over EST" in est_job.last_error
-    # ... and running the due jobs never reissues a device's certificate server-side
-    assert platform.renewal.run_due().outcomes == []
+    # ... and once all three are due, the server renews only its own: a device's certificate
+    # is never reissued server-side (the device would never receive it)
+    clock.set(max(j.renew_at for j in (scep_job, est_job, jobs[rest.serial]) if j) + dt.timedelta(minutes=1))
+    outcomes = platform.renewal.run_due().outcomes
+    assert [(o.serial, o.state) for o in outcomes] == [(rest.serial, JobState.DONE)]
+    assert platform.renewal.job(scep.id or 0) == scep_job and platform.renewal.job(est.id or 0) == est_job
 
 
 def test_a_compromise_waits_for_devices_then_revokes_what_they_did_not_replace(
