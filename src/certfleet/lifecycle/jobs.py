@@ -61,8 +61,8 @@ def external_reason(
     """Why certfleet does not renew a certificate of its CA itself, or None when it does."""
     if from_acme:
         return "ordered over ACME: its client renews it on its ARI window (RFC 9773)"
-    if source in CLIENT_ENROLLED:
-        return CLIENT_ENROLLED[source]
+    if enrolled := CLIENT_ENROLLED.get(source):
+        return enrolled
     if SERVER_TAG in tags:
         return "the HTTPS listener's certificate: serve renews it at start-up"
     if AGENT_IDENTITY_TAG in tags or any(t.startswith(AGENT_TAG_PREFIX) for t in tags):

@@ -11,14 +11,11 @@ from cryptography.x509.oid import ObjectIdentifier, SignatureAlgorithmOID
 
 from certfleet.ca import Authority, ValidatedRequest
 from certfleet.inventory import CertificateRecord
+from certfleet.lifecycle.campaigns import key_label
 from certfleet.policy import Candidate
-from certfleet.x509 import KeyDescription, describe_public_key
+from certfleet.x509 import describe_public_key
 
-__all__ = ["key_label", "record_candidate", "request_candidate"]
-
-
-def key_label(record: CertificateRecord) -> str:
-    return KeyDescription(record.key_algorithm, record.key_size).label
+__all__ = ["record_candidate", "request_candidate"]
 
 
 def _names(values: Sequence[str]) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from certfleet.ca import PROFILES, Authority, ValidatedRequest
 from certfleet.clock import Clock, iso
 from certfleet.errors import NotFound
 from certfleet.inventory import MAX_PAGE_SIZE, CertificateQuery, CertificateRecord, Status
+from certfleet.lifecycle.campaigns import key_label
 from certfleet.lifecycle.notifications.events import Event, EventKind, emit
 from certfleet.policy import (
     Candidate,
@@ -30,7 +31,7 @@ from certfleet.policy import (
     parse_policy,
 )
 from certfleet.policy.presets import layer_presets
-from certfleet.services._policy_candidates import key_label, record_candidate, request_candidate
+from certfleet.services._policy_candidates import record_candidate, request_candidate
 from certfleet.services._ports import UnitOfWorkFactory
 
 __all__ = [
