@@ -83,14 +83,15 @@ def scep_enrol(
     platform: Platform,
     name: str,
     *,
+    team: str = "devices",
     signer: x509.Certificate | None = None,
     key: rsa.RSAPrivateKey | None = None,
 ) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
-    """A PKCSReq with a fresh key and challenge, or (``signer``) a RenewalReq signed by the
-    certificate it renews, through the SCEP service."""
+    """A PKCSReq with a fresh key and a challenge of ``team``, or (``signer``) a RenewalReq
+    signed by the certificate it renews, through the SCEP service."""
     key = key or rsa_key()
     if signer is None:
-        password = platform.scep.create_challenge("devices", actor="test").password
+        password = platform.scep.create_challenge(team, actor="test").password
         request = csr(key, name, challenge=password, sans=(name,))
         transaction = platform.scep.enrol(request, secrets.token_hex(8), self_signed(key), renewal=False)
     else:
@@ -102,6 +103,10 @@ def scep_enrol(
     return x509.load_pem_x509_certificates(transaction.chain_pem.encode())[0], key
 
 
-def est_enrol(platform: Platform, name: str) -> x509.Certificate:
-    credential = platform.est.create_credential("lab", actor="test").record
-    return platform.est.enrol(csr(rsa_key(), name, sans=(name,)), credential, None).issued.certificate
+def est_enrol(
+    platform: Platform, name: str, *, team: str = "lab", key: rsa.RSAPrivateKey | None = None
+) -> x509.Certificate:
+    """A ``simpleenroll`` with a credential of ``team``, through the EST service."""
+    credential = platform.est.create_credential(team, actor="test").record
+    request = csr(key or rsa_key(), name, sans=(name,))
+    return platform.est.enrol(request, credential, None).issued.certificate

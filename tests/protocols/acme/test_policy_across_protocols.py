@@ -7,17 +7,15 @@ the team of the SCEP challenge and the EST credential."""
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from certfleet.access.scep import EnrolmentRefused, Refusal, TransactionStatus
+from certfleet.access.scep import EnrolmentRefused, Refusal
 from certfleet.ca import IssuanceRequest
 from certfleet.errors import CertfleetError
 from certfleet.inventory import CertificateQuery, Source
+from tests.lifecycle.fleet import est_enrol, scep_enrol
 from tests.protocols.acme.conftest import AcmeHarness
-from tests.protocols.scep.client import csr, self_signed
 
 POLICY = """\
 rules:
@@ -61,21 +59,17 @@ def _acme(acme: AcmeHarness, name: str, key: rsa.RSAPrivateKey) -> str | None:
 
 
 def _scep(acme: AcmeHarness, name: str, key: rsa.RSAPrivateKey) -> str | None:
-    password = acme.platform.scep.create_challenge("iot", actor="test").password
-    request = csr(key, name, challenge=password, sans=(name,))
     try:
-        done = acme.platform.scep.enrol(request, secrets.token_hex(8), self_signed(key), renewal=False)
+        scep_enrol(acme.platform, name, team="iot", key=key)  # asserts ISSUED when not refused
     except EnrolmentRefused as refused:
         assert refused.refusal in (Refusal.POLICY, Refusal.NAMES)
         return refused.detail
-    assert done.status is TransactionStatus.ISSUED
     return None
 
 
 def _est(acme: AcmeHarness, name: str, key: rsa.RSAPrivateKey) -> str | None:
-    credential = acme.platform.est.create_credential("iot", actor="test").record
     try:
-        acme.platform.est.enrol(csr(key, name, sans=(name,)), credential, None)
+        est_enrol(acme.platform, name, team="iot", key=key)
     except CertfleetError as refused:
         return refused.detail
     return None
